@@ -1,0 +1,11 @@
+import { prepareData } from "./engine/data.ts";
+const root = Deno.args[0];
+const vs = Number(Deno.args[1] ?? 1024);
+let t0 = performance.now();
+const d = await prepareData({ corpus: "brown", tokenizer: { name: "bpe", vocab_size: vs } }, { root, log: console.log });
+console.log("first", ((performance.now() - t0) / 1000).toFixed(2), "s", d.key, d.vocabSize, d.train.length, d.val.length, d.valUnigramEntropy, d.reused, d.train.constructor.name);
+t0 = performance.now();
+const e = await prepareData({ corpus: "brown", tokenizer: { name: "bpe", vocab_size: vs } }, { root });
+console.log("second", ((performance.now() - t0) / 1000).toFixed(2), "s", e.reused);
+const s = "Hello 🙂 wörld 日本語テキスト, never-seen-before xyzzy!\n\n";
+console.log(JSON.stringify(e.tokenizer!.decode(e.tokenizer!.encode(s))) === JSON.stringify(s));

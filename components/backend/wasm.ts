@@ -1,0 +1,92 @@
+/**
+ * The default backend: tfjs WebAssembly (SIMD, one thread under Deno). It
+ * lacks the UnsortedSegmentSum kernel, which the gradient of tf.gather (the
+ * embedding lookup) needs; dmodel registers one here.
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { z } from "zod";
+import { register } from "../../engine/registry.ts";
+import type { BackendImpl } from "../../engine/backend.ts";
+import { installFastKernels, uninstallFastKernels } from "../../engine/fast_kernels.ts";
+
+// deno-lint-ignore no-explicit-any
+type WasmBackend = any;
+
+/**
+ * out[s, ...] = sum of x[i, ...] over i with segmentIds[i] = s; ids outside
+ * [0, numSegments) are dropped (tf semantics).
+ */
+function unsortedSegmentSum(
+  { inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: WasmBackend; attrs: tf.NamedAttrMap },
+): tf.TensorInfo {
+  const { x, segmentIds } = inputs;
+  const numSegments = attrs.numSegments as number;
+  const idsShape = segmentIds.shape;
+  const idsLen = idsShape.reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(idsShape.length).reduce((a, b) => a * b, 1);
+  const xv = backend.readSync(x.dataId) as Float32Array;
+  const ids = backend.readSync(segmentIds.dataId) as Int32Array;
+  const outShape = [numSegments, ...x.shape.slice(idsShape.length)];
+  const out = backend.makeOutput(outShape, x.dtype);
+  const ov = backend.typedArrayFromHeap(out) as Float32Array; // view taken after makeOutput
+  ov.fill(0);
+  for (let i = 0; i < idsLen; i++) {
+    const s = ids[i];
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner, dst = s * inner;
+    for (let j = 0; j < inner; j++) ov[dst + j] += xv[src + j];
+  }
+  return out;
+}
+
+/** Threads one trial may use: DMODEL_THREADS (set by sweep workers), else every core. */
+export function threadBudget(): number {
+  const env = Number(Deno.env.get("DMODEL_THREADS") ?? "");
+  return env > 0 ? Math.floor(env) : navigator.hardwareConcurrency ?? 1;
+}
+
+let kernelsRegistered = false;
+
+/** Registers dmodel's additions to the wasm backend once. */
+export function registerWasmKernels(): void {
+  if (kernelsRegistered) return;
+  kernelsRegistered = true;
+  tf.registerKernel({
+    kernelName: "UnsortedSegmentSum",
+    backendName: "wasm",
+    kernelFunc: unsortedSegmentSum as unknown as tf.KernelFunc,
+  });
+}
+
+/** Options of the wasm backend. */
+const schema = z.object({
+  /** Route matrix products through the system OpenBLAS when installed. */
+  blas: z.boolean().default(true),
+}).strict();
+
+function wasm(opts: { blas: boolean }): BackendImpl {
+  return {
+    available: () => Promise.resolve(true),
+    async setup() {
+      registerWasmKernels();
+      if (opts.blas) installFastKernels({ threads: threadBudget() });
+      else uninstallFastKernels();
+      if (!(await tf.setBackend("wasm"))) throw new Error("tfjs could not start the wasm backend");
+      await tf.ready();
+      return "wasm";
+    },
+  };
+}
+
+register("backend", "wasm", {
+  describe: "tfjs WebAssembly with SIMD (default); matmuls via OpenBLAS when installed",
+  schema,
+  create: (o) => wasm(schema.parse(o ?? {})),
+});
+
+register("backend", "wasm-plain", {
+  describe: "tfjs WebAssembly without the OpenBLAS kernels (reference for the fast path)",
+  schema: z.object({}).strict(),
+  create: () => wasm({ blas: false }),
+});

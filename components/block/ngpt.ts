@@ -1,0 +1,133 @@
+/**
+ * nGPT, the normalized transformer (Loshchilov et al., arXiv 2410.01131;
+ * REFERENCE.md section 1). Every vector in the embedding space is unit norm;
+ * blocks move the hidden state along the sphere by LERP with learned
+ * eigen learning rates alpha_A, alpha_M. Matrices are stored (out, in).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import { register } from "../../engine/registry.ts";
+import type { Block, ModelShape, ParamDecl } from "../../engine/model.ts";
+import {
+  causalAttention,
+  causalMask,
+  embed,
+  rope,
+  ropeTables,
+  silu,
+  unitNorm,
+} from "../../engine/ops.ts";
+
+/** Hidden size of the SwiGLU MLP, as a multiple of d. */
+const MLP_RATIO = 4;
+
+function params(s: ModelShape): ParamDecl[] {
+  const d = s.width, f = MLP_RATIO * d, V = s.vocab_size;
+  const out: ParamDecl[] = [
+    { name: "E_in", role: "embedding", shape: [V, d], fan_in: V, fan_out: d, embed_axis: 1 },
+  ];
+  for (let i = 0; i < s.depth; i++) {
+    const p = `blocks.${i}.`;
+    const mat = (n: string, o: number, inn: number, axis: 0 | 1, tag: string): ParamDecl => ({
+      name: p + n,
+      role: "hidden",
+      shape: [o, inn],
+      fan_in: inn,
+      fan_out: o,
+      embed_axis: axis,
+      tag,
+    });
+    const vec = (n: string, len: number, r: ParamDecl["rescaler"]): ParamDecl => ({
+      name: p + n,
+      role: "rescaler",
+      shape: [len],
+      fan_in: len,
+      fan_out: len,
+      rescaler: r,
+    });
+    out.push(
+      mat("W_q", d, d, 1, "query"),
+      mat("W_k", d, d, 1, "key"),
+      mat("W_v", d, d, 1, "value"),
+      mat("W_o", d, d, 0, "attn_out"),
+      vec("alpha_A", d, "alpha_A"),
+      vec("s_qk", d, "s_qk"),
+      mat("W_u", f, d, 1, "mlp_in"),
+      mat("W_nu", f, d, 1, "mlp_gate"),
+      mat("W_oMLP", d, f, 0, "mlp_out"),
+      vec("s_u", f, "s_u"),
+      vec("s_nu", f, "s_nu"),
+      vec("alpha_M", d, "alpha_M"),
+    );
+  }
+  out.push(
+    { name: "E_out", role: "readout", shape: [V, d], fan_in: d, fan_out: V, embed_axis: 1 },
+    { name: "s_z", role: "rescaler", shape: [V], fan_in: V, fan_out: V, rescaler: "s_z" },
+  );
+  return out;
+}
+
+const tables = new Map<string, { cos: tf.Tensor; sin: tf.Tensor; mask: tf.Tensor2D }>();
+/** RoPE tables and causal mask, built once per (T, d_k) and kept. */
+export function positionTables(seqLen: number, headDim: number) {
+  const key = `${seqLen}x${headDim}`;
+  let t = tables.get(key);
+  if (!t || t.mask.isDisposed) {
+    t = tf.tidy(() => {
+      const r = ropeTables(seqLen, headDim);
+      return { ...r, mask: causalMask(seqLen) };
+    });
+    tf.keep(t.cos), tf.keep(t.sin), tf.keep(t.mask);
+    tables.set(key, t);
+  }
+  return t;
+}
+
+/** The nGPT block family. */
+export const ngptBlock: Block = {
+  params,
+  logits(p, tokens, s, rule, sink) {
+    const [B, T] = tokens.shape;
+    const d = s.width, H = s.heads, dk = s.head_dim;
+    const pos = positionTables(T, dk);
+    const lerp = (h: tf.Tensor2D, target: tf.Tensor2D, alpha: tf.Tensor) =>
+      // h <- Norm(h + |alpha| (h_target - h))
+      unitNorm(tf.add(h, tf.mul(tf.abs(alpha), tf.sub(target, h))));
+    // Rows of E_in are unit norm, so no Norm on the lookup.
+    let h = embed(p["E_in"] as tf.Tensor2D, tokens.reshape([B * T]));
+    sink?.("embed", h);
+    for (let i = 0; i < s.depth; i++) {
+      const w = (n: string) => p[`blocks.${i}.${n}`];
+      const proj = (x: tf.Tensor2D, n: string) => tf.matMul(x, w(n) as tf.Tensor2D, false, true);
+      const heads = (x: tf.Tensor2D) => x.reshape([B, T, H, dk]) as tf.Tensor4D;
+      // Per-head Norm after RoPE, times s_qk viewed as H x d_k.
+      const sqk = w("s_qk").reshape([H, dk]);
+      const q = tf.mul(unitNorm(rope(heads(proj(h, "W_q")), pos)), sqk) as tf.Tensor4D;
+      const k = tf.mul(unitNorm(rope(heads(proj(h, "W_k")), pos)), sqk) as tf.Tensor4D;
+      const v = heads(proj(h, "W_v"));
+      // Softmax scale sqrt(d_k) for nGPT: it comes from the rule, not from here.
+      const y = causalAttention(q, k, v, rule.attention_scale, pos.mask, sink, `block${i}.`);
+      const hA = unitNorm(proj(y, "W_o"));
+      sink?.(`block${i}.attn_out`, hA);
+      h = lerp(h, hA, w("alpha_A"));
+      // SwiGLU: u = h W_u * s_u, nu = h W_nu * s_nu * sqrt(d).
+      const u = tf.mul(proj(h, "W_u"), w("s_u"));
+      const nu = tf.mul(proj(h, "W_nu"), tf.mul(w("s_nu"), Math.sqrt(d)));
+      const hM = unitNorm(proj(tf.mul(u, silu(nu)) as tf.Tensor2D, "W_oMLP"));
+      sink?.(`block${i}.mlp_out`, hM);
+      h = lerp(h, hM, w("alpha_M"));
+      sink?.(`block${i}.out`, h);
+    }
+    // logits = (h E_out^T) * s_z; no final norm, no weight tying.
+    const z = tf.mul(tf.matMul(h, p["E_out"] as tf.Tensor2D, false, true), p["s_z"]);
+    const logits = (rule.logit_multiplier === 1 ? z : tf.mul(z, rule.logit_multiplier)) as tf.Tensor2D;
+    sink?.("logits", logits);
+    return logits;
+  },
+};
+
+register("block", "ngpt", {
+  describe: "nGPT normalized transformer: unit-norm states, LERP updates, s_qk/s_u/s_nu/s_z",
+  schema: z.object({}).strict(),
+  create: () => ngptBlock,
+});

@@ -1,0 +1,33 @@
+/** Adam (Kingma & Ba) with per-parameter LR groups from the parameterization; AdamW-style decay. */
+import { z } from "zod";
+import { register } from "../../engine/registry.ts";
+import { Adam } from "../../engine/optim.ts";
+import type { Network } from "../../engine/network.ts";
+
+/** Adam's options in a pipeline. */
+export const AdamSchema = z.object({
+  /** Global (peak) learning rate eta. */
+  lr: z.number().positive(),
+  beta1: z.number().min(0).max(1).default(0.9),
+  beta2: z.number().min(0).max(1).default(0.95),
+  eps: z.number().nonnegative().default(1e-8),
+  /** Global gradient-norm clip; 0 disables. */
+  grad_clip: z.number().nonnegative().default(1.0),
+  /** Decoupled weight decay (x the parameterization's per-parameter multiplier). */
+  weight_decay: z.number().nonnegative().default(0),
+}).strict();
+
+/** An optimizer component's product: builds the optimizer state for a network. */
+export interface OptimizerFactory {
+  lr: number;
+  create(net: Network): Adam;
+}
+
+register("optimizer", "adam", {
+  describe: "Adam, one LR/eps/decay per parameter group, global-norm clipping",
+  schema: AdamSchema,
+  create: (o: z.infer<typeof AdamSchema>): OptimizerFactory => ({
+    lr: o.lr,
+    create: (net) => new Adam(net, o),
+  }),
+});

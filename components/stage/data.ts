@@ -1,0 +1,22 @@
+/** The `data` stage: builds (or reuses) the tokenizer and shards of a data config. */
+import { z } from "zod";
+import { DataConfigSchema, prepareData } from "../../engine/data.ts";
+import { register } from "../../engine/registry.ts";
+import type { Stage } from "../../engine/stage.ts";
+
+const schema = z.object({ data: DataConfigSchema }).loose();
+
+register("stage", "data", {
+  describe: "build tokenizer + llm.c shards under data/cache (reused when up to date)",
+  schema,
+  create: (o: z.infer<typeof schema>): Stage => ({
+    async run(ctx) {
+      const d = await prepareData(o.data, { log: ctx.log });
+      ctx.log(
+        `data ${d.key}: vocab ${d.vocabSize}, ${d.train.length} train / ${d.val.length} val tokens, ` +
+          `val unigram entropy ${d.valUnigramEntropy.toFixed(4)} nats${d.reused ? " (reused)" : ""}`,
+      );
+      return { dir: d.dir, key: d.key, vocabSize: d.vocabSize, valUnigramEntropy: d.valUnigramEntropy };
+    },
+  }),
+});

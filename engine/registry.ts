@@ -1,0 +1,101 @@
+/**
+ * The component registry: every swappable part of an experiment (tokenizer,
+ * dataset, block, parameterization, optimizer, schedule, probe, backend,
+ * stage, executor) registers itself here by kind and name, with an options
+ * schema and a one-line description. Pipelines choose components by name.
+ */
+import { z } from "zod";
+import { DmodelError } from "./errors.ts";
+
+/** The kinds of component dmodel knows. */
+export const KINDS = [
+  "tokenizer",
+  "dataset",
+  "block",
+  "parameterization",
+  "optimizer",
+  "schedule",
+  "probe",
+  "backend",
+  "stage",
+  "executor",
+] as const;
+
+/** One kind of component. */
+export type Kind = typeof KINDS[number];
+
+/** What a component registers: its options schema, a description, and its factory. */
+export interface ComponentSpec<Options = any, Product = unknown> {
+  /** zod schema of the options (the sibling fields of `name:` in a pipeline). */
+  schema: z.ZodType<Options>;
+  /** One line saying what the component is. */
+  describe: string;
+  /** Builds the component from validated options. */
+  create: (options: Options) => Product;
+}
+
+/** A registered component: its spec plus kind and name. */
+export interface Registered<Options = any, Product = unknown>
+  extends ComponentSpec<Options, Product> {
+  kind: Kind;
+  name: string;
+}
+
+const table = new Map<Kind, Map<string, Registered>>();
+for (const k of KINDS) table.set(k, new Map());
+
+function kindTable(kind: string): Map<string, Registered> {
+  const t = table.get(kind as Kind);
+  if (!t) {
+    throw new DmodelError(
+      `unknown component kind ${JSON.stringify(kind)}; known kinds: ${KINDS.join(", ")}`,
+    );
+  }
+  return t;
+}
+
+/**
+ * Registers a component. Registering the same kind and name twice is an
+ * error unless `replace` is set (plugins may override built-ins on purpose).
+ */
+export function register<O, P>(
+  kind: Kind,
+  name: string,
+  spec: ComponentSpec<O, P>,
+  replace = false,
+): void {
+  const t = kindTable(kind);
+  if (t.has(name) && !replace) {
+    throw new DmodelError(`${kind} ${JSON.stringify(name)} is already registered`);
+  }
+  t.set(name, { ...spec, kind, name } as Registered);
+}
+
+/** Looks up a component; unknown names fail with the list of known ones. */
+export function resolve<O = any, P = unknown>(kind: Kind, name: string): Registered<O, P> {
+  const t = kindTable(kind);
+  const c = t.get(name);
+  if (!c) {
+    const known = [...t.keys()].sort().join(", ") || "(none)";
+    throw new DmodelError(`unknown ${kind} ${JSON.stringify(name)}; known: ${known}`);
+  }
+  return c as Registered<O, P>;
+}
+
+/** True when a component of this kind and name is registered. */
+export function has(kind: Kind, name: string): boolean {
+  return kindTable(kind).has(name);
+}
+
+/** Every registered component, by kind then name. */
+export function listComponents(kind?: Kind): Registered[] {
+  const kinds = kind ? [kind] : [...KINDS];
+  return kinds.flatMap((k) =>
+    [...kindTable(k).values()].sort((a, b) => a.name.localeCompare(b.name))
+  );
+}
+
+/** Validates options against a component's schema; returns the parsed options (defaults filled). */
+export function parseOptions<O>(c: Registered<O>, options: unknown): O {
+  return c.schema.parse(options);
+}

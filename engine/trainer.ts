@@ -1,0 +1,333 @@
+/**
+ * How a trial runs: build data, model and optimizer from the registry,
+ * train, evaluate on fixed val windows, write the trial directory
+ * (config.yaml, metrics.csv, result.json, model.safetensors,
+ * checkpoint.safetensors), and resume from the checkpoint.
+ */
+import * as tf from "@tensorflow/tfjs";
+import YAML from "yaml";
+import { useBackend } from "./backend.ts";
+import type { TrialConfig } from "./config.ts";
+import { evalBatches, prepareData, type PreparedData, trainBatch } from "./data.ts";
+import { DmodelError } from "./errors.ts";
+import { exists, readJSON, writeFileAtomic } from "./fsutil.ts";
+import type { Block, ModelShape, Parameterization } from "./model.ts";
+import { Network } from "./network.ts";
+import type { Adam } from "./optim.ts";
+import { resolve } from "./registry.ts";
+import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "./safetensors.ts";
+import { scaleContext } from "./scaling.ts";
+import type { OptimizerFactory } from "../components/optimizer/adam.ts";
+import type { Schedule } from "../components/schedule/cosine.ts";
+
+/** What result.json holds. */
+export interface TrialResult {
+  status: "ok" | "diverged" | "failed";
+  error: string | null;
+  steps_done: number;
+  final_val_loss: number | null;
+  best_val_loss: number | null;
+  step0_val_loss: number | null;
+  final_train_loss: number | null;
+  val_unigram_entropy: number | null;
+  tokens: number;
+  wall_s: number;
+  tokens_per_s: number;
+  backend: string;
+  n_params: number;
+}
+
+/** The columns of metrics.csv, in order. */
+export const METRIC_COLUMNS = ["step", "train_loss", "val_loss", "lr", "tokens", "elapsed"] as const;
+
+/** Options of a trial run. */
+export interface RunOptions {
+  /** Continue from checkpoint.safetensors when present. */
+  resume?: boolean;
+  /** Where built data lives (default data/cache). */
+  dataRoot?: string;
+  log?: (line: string) => void;
+  /** Called after every logged step (sweep progress lines). */
+  onProgress?: (p: { step: number; steps: number; train_loss: number; tokens_per_s: number }) => void;
+}
+
+/** Model shape from a trial and its data's vocabulary. */
+export function modelShape(t: TrialConfig, vocabSize: number): ModelShape {
+  return {
+    width: t.model.width,
+    depth: t.model.depth,
+    head_dim: t.model.head_dim,
+    heads: t.model.width / t.model.head_dim,
+    vocab_size: vocabSize,
+    seq_len: t.data.seq_len,
+  };
+}
+
+/** Builds the network of a trial from the registry (no data needed beyond the vocab size). */
+export function buildNetwork(t: TrialConfig, vocabSize: number): Network {
+  const { block: blockName, width: _w, depth: _d, head_dim: _h, ...blockOpts } = t.model;
+  const block = resolve<unknown, Block>("block", blockName).create(blockOpts);
+  const { name: pName, ...pOpts } = t.parameterization;
+  const rule = resolve<unknown, Parameterization>("parameterization", pName).create(pOpts);
+  if (!rule.blocks.includes(blockName)) {
+    throw new DmodelError(
+      `parameterization ${JSON.stringify(pName)} does not apply to block ${JSON.stringify(blockName)} ` +
+        `(it is written for: ${rule.blocks.join(", ")})`,
+    );
+  }
+  const shape = modelShape(t, vocabSize);
+  const ctx = scaleContext(blockName, shape, t.train.steps, pOpts as Record<string, number>);
+  return new Network(block, rule, ctx, t.train.seed);
+}
+
+/** Mean val loss over fixed windows. */
+export function evaluate(net: Network, batches: { x: Int32Array; y: Int32Array }[], B: number, T: number): number {
+  let sum = 0;
+  for (const b of batches) {
+    sum += tf.tidy(() => net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")).dataSync()[0]);
+  }
+  return sum / batches.length;
+}
+
+/** Loss and host gradients of one batch. */
+export function lossAndGrads(net: Network, x: Int32Array, y: Int32Array, B: number, T: number) {
+  const vars = net.params.map((p) => p.variable);
+  const { value, grads } = tf.variableGrads(
+    () => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")),
+    vars,
+  );
+  const host = new Map<string, Float32Array>();
+  for (const p of net.params) {
+    const g = grads[p.variable.name];
+    host.set(p.decl.name, g.dataSync() as Float32Array);
+  }
+  const loss = value.dataSync()[0];
+  value.dispose();
+  tf.dispose(grads);
+  return { loss, grads: host };
+}
+
+/** Parameters as safetensors tensors, named as the block declares them. */
+function paramTensors(net: Network, prefix = ""): Record<string, StoredTensor> {
+  const out: Record<string, StoredTensor> = {};
+  for (const p of net.params) out[prefix + p.decl.name] = { dtype: "F32", shape: p.decl.shape, data: p.host };
+  return out;
+}
+
+/** Writes model.safetensors: every parameter by name and shape, the config as metadata. */
+export async function saveModel(path: string, net: Network, t: TrialConfig, extra: Record<string, string> = {}) {
+  await writeFileAtomic(
+    path,
+    encodeSafetensors(paramTensors(net), { format: "pt", dmodel_config: JSON.stringify(t), ...extra }),
+  );
+}
+
+async function saveCheckpoint(dir: string, net: Network, opt: Adam, step: number, t: TrialConfig) {
+  const tensors = paramTensors(net, "param.");
+  for (const p of net.params) {
+    const n = p.decl.name;
+    tensors[`adam_m.${n}`] = { dtype: "F32", shape: p.decl.shape, data: opt.m.get(n)! };
+    tensors[`adam_v.${n}`] = { dtype: "F32", shape: p.decl.shape, data: opt.v.get(n)! };
+  }
+  const meta = { step: String(step), adam_step: String(opt.step), dmodel_config: JSON.stringify(t) };
+  await writeFileAtomic(`${dir}/checkpoint.safetensors`, encodeSafetensors(tensors, meta));
+}
+
+async function loadCheckpoint(dir: string, net: Network, opt: Adam): Promise<number> {
+  const path = `${dir}/checkpoint.safetensors`;
+  const { tensors, metadata } = decodeSafetensors(await Deno.readFile(path), path);
+  const params: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const p of net.params) {
+    const n = p.decl.name;
+    const w = tensors[`param.${n}`], m = tensors[`adam_m.${n}`], v = tensors[`adam_v.${n}`];
+    if (!w || !m || !v) throw new DmodelError(`${path}: missing state of parameter ${n}`);
+    params[n] = { shape: w.shape, data: w.data as Float32Array };
+    opt.m.get(n)!.set(m.data as Float32Array);
+    opt.v.get(n)!.set(v.data as Float32Array);
+  }
+  net.load(params, path);
+  opt.step = Number(metadata.adam_step);
+  return Number(metadata.step);
+}
+
+/** Per-parameter table at step 0: what the rule did (name, role, shape, init, multipliers, effective LR). */
+export function lrTable(net: Network, opt: Adam, lr: number) {
+  return net.params.map((p) => ({
+    name: p.decl.name,
+    role: p.decl.role,
+    shape: p.decl.shape,
+    init: p.rule.init,
+    forward_multiplier: p.rule.forward_multiplier,
+    lr: opt.lrOf(p.decl.name, lr),
+    eps: opt.opts.eps * p.rule.eps_multiplier,
+    weight_decay: opt.opts.weight_decay * p.rule.weight_decay,
+  }));
+}
+
+function fmt(x: number | null | undefined): string {
+  return x === null || x === undefined ? "" : Number.isFinite(x) ? String(+x.toPrecision(7)) : String(x);
+}
+
+function csvRow(r: Record<string, number | null>): string {
+  return METRIC_COLUMNS.map((c) => fmt(r[c])).join(",") + "\n";
+}
+
+/** Keeps the header and the rows with step <= `step` (resume drops rows past the checkpoint). */
+async function truncateMetrics(path: string, step: number): Promise<void> {
+  if (!(await exists(path))) return;
+  const lines = (await Deno.readTextFile(path)).split("\n").filter((l) => l.length > 0);
+  const kept = lines.filter((l, i) => i === 0 || Number(l.split(",")[0]) <= step);
+  await writeFileAtomic(path, kept.join("\n") + "\n");
+}
+
+/**
+ * Runs one trial into `dir`. A trial is done iff result.json exists; then
+ * this returns it without work. NaN/Inf or a val loss above the divergence
+ * threshold ends the trial with status "diverged"; an exception with
+ * "failed" (both still write result.json).
+ */
+export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {}): Promise<TrialResult> {
+  const log = opts.log ?? ((s: string) => console.error(s));
+  await Deno.mkdir(dir, { recursive: true });
+  const done = await readJSON<TrialResult>(`${dir}/result.json`);
+  if (done) return done;
+  await writeFileAtomic(`${dir}/config.yaml`, YAML.stringify(t));
+  const t0 = performance.now();
+  let net: Network | null = null;
+  let stepsDone = 0, tokensDone = 0, elapsedBefore = 0;
+  const result: TrialResult = {
+    status: "ok",
+    error: null,
+    steps_done: 0,
+    final_val_loss: null,
+    best_val_loss: null,
+    step0_val_loss: null,
+    final_train_loss: null,
+    val_unigram_entropy: null,
+    tokens: 0,
+    wall_s: 0,
+    tokens_per_s: 0,
+    backend: t.train.backend,
+    n_params: 0,
+  };
+  try {
+    result.backend = await useBackend(t.train.backend, log);
+    const data: PreparedData = await prepareData(t.data, { root: opts.dataRoot, log });
+    result.val_unigram_entropy = data.valUnigramEntropy;
+    net = buildNetwork(t, data.vocabSize);
+    result.n_params = net.size;
+    const { name: oName, ...oOpts } = t.optimizer;
+    const optimizer = resolve<unknown, OptimizerFactory>("optimizer", oName).create(oOpts);
+    const { name: sName, ...sOpts } = t.schedule;
+    const schedule = resolve<unknown, Schedule>("schedule", sName).create(sOpts);
+    const opt = optimizer.create(net);
+    const { steps, batch_size: B, seed } = t.train;
+    const T = t.data.seq_len;
+    const evalSet = evalBatches(data, t.train.eval_batches, B, T);
+    const metricsPath = `${dir}/metrics.csv`;
+    const state = await readJSON<{ step0_val_loss: number; best_val_loss: number; elapsed: number }>(
+      `${dir}/state.json`,
+    );
+    let start = 0;
+    if (opts.resume && state && (await exists(`${dir}/checkpoint.safetensors`))) {
+      start = await loadCheckpoint(dir, net, opt);
+      await truncateMetrics(metricsPath, start);
+      result.step0_val_loss = state.step0_val_loss;
+      result.best_val_loss = state.best_val_loss;
+      elapsedBefore = state.elapsed;
+      log(`resumed ${dir} at step ${start}`);
+    } else {
+      await writeFileAtomic(metricsPath, METRIC_COLUMNS.join(",") + "\n");
+      await writeFileAtomic(`${dir}/params.json`, JSON.stringify(lrTable(net, opt, optimizer.lr), null, 1));
+      log(describeTable(lrTable(net, opt, optimizer.lr)));
+      const v0 = evaluate(net, evalSet, B, T);
+      result.step0_val_loss = v0;
+      result.best_val_loss = v0;
+      await Deno.writeTextFile(metricsPath, csvRow({ step: 0, val_loss: v0, lr: null, tokens: 0, elapsed: 0 }), {
+        append: true,
+      });
+    }
+    stepsDone = start;
+    tokensDone = start * B * T;
+    const threshold = t.train.divergence_threshold ?? result.step0_val_loss!;
+    let lossSum = 0, lossCount = 0;
+    const tStart = performance.now();
+    const elapsed = () => elapsedBefore + (performance.now() - tStart) / 1000;
+    const saveState = async (step: number) => {
+      await saveCheckpoint(dir, net!, opt, step, t);
+      await writeFileAtomic(
+        `${dir}/state.json`,
+        JSON.stringify({ step0_val_loss: result.step0_val_loss, best_val_loss: result.best_val_loss, elapsed: elapsed() }),
+      );
+    };
+    for (let step = start; step < steps; step++) {
+      const batch = trainBatch(data, step, B, T, seed);
+      const lr = optimizer.lr * schedule(step, steps);
+      const { loss, grads } = lossAndGrads(net, batch.x, batch.y, B, T);
+      if (!Number.isFinite(loss)) {
+        result.status = "diverged";
+        result.error = `train loss is ${loss} at step ${step}`;
+        await Deno.writeTextFile(metricsPath, csvRow({ step: step + 1, train_loss: loss, lr, tokens: tokensDone, elapsed: elapsed() }), { append: true });
+        break;
+      }
+      opt.update(grads, lr);
+      stepsDone = step + 1;
+      tokensDone += B * T;
+      lossSum += loss, lossCount += 1;
+      result.final_train_loss = loss;
+      const isEval = stepsDone % t.train.eval_every === 0 || stepsDone === steps;
+      if (isEval || stepsDone % t.train.log_every === 0) {
+        const val = isEval ? evaluate(net, evalSet, B, T) : null;
+        const row = { step: stepsDone, train_loss: lossSum / lossCount, val_loss: val, lr, tokens: tokensDone, elapsed: elapsed() };
+        await Deno.writeTextFile(metricsPath, csvRow(row), { append: true });
+        opts.onProgress?.({ step: stepsDone, steps, train_loss: row.train_loss, tokens_per_s: tokensDone / Math.max(1e-9, elapsed()) });
+        lossSum = 0, lossCount = 0;
+        if (val !== null) {
+          result.final_val_loss = val;
+          result.best_val_loss = Math.min(result.best_val_loss ?? Infinity, val);
+          if (!Number.isFinite(val) || val > threshold) {
+            result.status = "diverged";
+            result.error = `val loss ${val} above the divergence threshold ${threshold.toFixed(4)} at step ${stepsDone}`;
+            break;
+          }
+          const ck = t.train.checkpoint_every;
+          if (ck === 0 || stepsDone % ck === 0 || stepsDone === steps) await saveState(stepsDone);
+        } else if (t.train.checkpoint_every > 0 && stepsDone % t.train.checkpoint_every === 0) {
+          await saveState(stepsDone);
+        }
+      }
+    }
+    if (result.status === "ok" && t.train.save_model) await saveModel(`${dir}/model.safetensors`, net, t);
+  } catch (e) {
+    result.status = "failed";
+    result.error = e instanceof DmodelError ? e.message : `${(e as Error).message}`;
+    if (!(e instanceof DmodelError)) log((e as Error).stack ?? String(e));
+  } finally {
+    net?.dispose();
+  }
+  result.steps_done = stepsDone;
+  result.tokens = tokensDone;
+  result.wall_s = (performance.now() - t0) / 1000 + elapsedBefore;
+  result.tokens_per_s = result.wall_s > 0 ? Math.round(tokensDone / result.wall_s) : 0;
+  await writeFileAtomic(`${dir}/result.json`, JSON.stringify(result, null, 1));
+  return result;
+}
+
+/** The step-0 table as aligned text. */
+export function describeTable(rows: ReturnType<typeof lrTable>): string {
+  const cells = rows.map((r) => [
+    r.name,
+    r.role,
+    `[${r.shape.join(",")}]`,
+    r.init.dist === "normal" ? `normal(${r.init.std.toPrecision(3)})` : r.init.dist === "constant"
+      ? `const(${r.init.value.toPrecision(3)})`
+      : r.init.dist,
+    r.forward_multiplier.toPrecision(4),
+    r.lr.toExponential(3),
+    r.eps.toExponential(1),
+    String(r.weight_decay),
+  ]);
+  const head = ["name", "role", "shape", "init", "fwd_mult", "lr", "eps", "wd"];
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  return [head, ...cells].map((c) => c.map((x, i) => x.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}

@@ -1,0 +1,34 @@
+/** Shared CLI plumbing for the tasks: argument parsing, one-line errors, exit codes. */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { DmodelError } from "../engine/errors.ts";
+
+/** Parses argv with node:util parseArgs; unknown flags are a one-line error. */
+export function parse<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T, usage: string) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new DmodelError(`${(e as Error).message}\nusage: ${usage}`);
+  }
+}
+
+/** The flags every pipeline task takes. */
+export const PIPELINE_FLAGS = {
+  set: { type: "string", multiple: true, default: [] as string[] },
+  out: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Runs a task's main; DmodelError becomes one line on stderr and exit code 1. */
+export async function main(fn: () => Promise<number | void>): Promise<never> {
+  try {
+    const code = await fn();
+    Deno.exit(code ?? 0);
+  } catch (e) {
+    if (e instanceof DmodelError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(1);
+    }
+    console.error(`internal error: ${(e as Error)?.stack ?? e}`);
+    Deno.exit(2);
+  }
+}
