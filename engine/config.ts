@@ -17,7 +17,7 @@ export const ModelSchema = z.looseObject({
   head_dim: z.number().int().positive(),
 });
 
-const named = (def: string) => z.looseObject({ name: z.string().default(def) });
+const named = (def: string) => z.looseObject({ name: z.string().default(def) }).default({ name: def });
 
 /** Training-loop options. */
 export const TrainSchema = z.object({
@@ -44,7 +44,7 @@ export const TrialSchema = z.object({
   optimizer: named("adam"),
   schedule: named("cosine"),
   train: TrainSchema,
-  probes: z.array(named("")).default([]),
+  probes: z.array(z.looseObject({ name: z.string() })).default([]),
 }).strict();
 
 /** A resolved trial configuration. */

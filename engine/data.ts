@@ -78,23 +78,36 @@ function zodError(err: z.ZodError, input: unknown, prefix: string): DmodelError 
   const issue = err.issues[0];
   let value: unknown = input;
   for (const p of issue.path) value = (value as Record<PropertyKey, unknown>)?.[p as PropertyKey];
-  const key = [prefix, ...issue.path.map(String)].filter(Boolean).join(".");
-  const extra = issue.code === "unrecognized_keys" ? ` (${issue.keys.join(", ")})` : "";
-  return new DmodelError(`${key}: ${issue.message}${extra}, got ${show(value)}`);
+  const path = [prefix, ...issue.path.map(String)];
+  if (issue.code === "unrecognized_keys") {
+    const key = [...path, issue.keys[0]].filter(Boolean).join(".");
+    return new DmodelError(`${key}: unknown option`);
+  }
+  const key = path.filter(Boolean).join(".");
+  return new DmodelError(
+    `${key}: ${value === undefined ? "missing" : `${issue.message}, got ${show(value)}`}`,
+  );
 }
 
 /**
- * Parses a data config; errors name the key (`data.seq_len: ...`).
+ * Parses a data config and the options of its tokenizer (defaults filled,
+ * so the result is the fully resolved config); errors name the key
+ * (`data.seq_len: ...`, `data.tokenizer.vocab_size: ...`).
  *
  * @example
  * ```ts
- * parseDataConfig({ corpus: "brown" }); // { corpus: "brown", tokenizer: { name: "bpe" }, seq_len: 64, val_fraction: 0.05 }
+ * parseDataConfig({ corpus: "brown" });
+ * // { corpus: "brown", tokenizer: { name: "bpe", vocab_size: 1024 }, seq_len: 64, val_fraction: 0.05 }
  * ```
  */
 export function parseDataConfig(cfg: unknown, prefix = "data"): DataConfig {
   const r = DataConfigSchema.safeParse(cfg ?? {});
   if (!r.success) throw zodError(r.error, cfg, prefix);
-  return r.data;
+  const { name, ...rest } = r.data.tokenizer;
+  const c = resolve("tokenizer", name);
+  const t = c.schema.safeParse(rest);
+  if (!t.success) throw zodError(t.error, rest, `${prefix}.tokenizer`);
+  return { ...r.data, tokenizer: { name, ...(t.data as Record<string, unknown>) } };
 }
 
 /** A corpus string resolved to a dataset component and its options. */
@@ -131,9 +144,9 @@ export async function resolveCorpus(corpus: string): Promise<ResolvedCorpus> {
     } catch (e) {
       if (e instanceof z.ZodError) {
         throw new DmodelError(
-          `data.corpus: dataset ${show(dataset)} needs options (${
-            zodError(e, options, "").message
-          }); give a file or folder path as corpus instead`,
+          `data.corpus: dataset ${show(dataset)} cannot be used by name (${
+            zodError(e, options, dataset).message
+          }); give a file or folder path as corpus`,
         );
       }
       throw e;
@@ -357,12 +370,9 @@ function tokenizerBuilder(config: DataConfig): {
   builder: TokenizerBuilder;
   options: Record<string, unknown>;
 } {
-  const { name, ...rest } = config.tokenizer;
-  const c = resolve("tokenizer", name);
-  const r = c.schema.safeParse(rest);
-  if (!r.success) throw zodError(r.error, rest, "data.tokenizer");
-  const options = r.data as Record<string, unknown>;
-  return { builder: c.create(options) as TokenizerBuilder, options: { name, ...options } };
+  const { name, ...options } = config.tokenizer; // validated by parseDataConfig
+  const builder = resolve("tokenizer", name).create(options) as TokenizerBuilder;
+  return { builder, options: { name, ...options } };
 }
 
 async function loadCached(
@@ -519,7 +529,9 @@ export function trainBatch(
   const n = data.train.length;
   if (n < seqLen + 1) {
     throw new DmodelError(
-      `train split has ${n} tokens, fewer than seq_len + 1 = ${seqLen + 1}; use a larger corpus or a shorter seq_len`,
+      `train split has ${n} tokens, fewer than seq_len + 1 = ${
+        seqLen + 1
+      }; use a larger corpus or a shorter seq_len`,
     );
   }
   const rand = mulberry32(combineSeeds(seed, step));

@@ -85,7 +85,7 @@ export class Network {
   /** Copies host values into the variables (after an update or a load). */
   pushHost(names?: Iterable<string>): void {
     const list = names ? [...names].map((n) => this.byName.get(n)!) : this.params;
-    for (const p of list) p.variable.assign(tf.tensor(p.host, p.decl.shape));
+    for (const p of list) tf.tidy(() => p.variable.assign(tf.tensor(p.host, p.decl.shape)));
   }
 
   /** Replaces parameter values by name; shapes must match. */

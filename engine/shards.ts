@@ -6,6 +6,8 @@
  * `<name>_val_000000.bin`, and are readable by the Python ecosystem as is.
  */
 import { DmodelError } from "./errors.ts";
+import { writeFileAtomic } from "./fsutil.ts";
+export { writeFileAtomic };
 
 /** The magic number in word 0 of every shard header. */
 export const SHARD_MAGIC = 20240520;
@@ -212,27 +214,6 @@ export async function readShardHeader(path: string): Promise<ShardHeader> {
     return header;
   } finally {
     file.close();
-  }
-}
-
-/**
- * Writes bytes atomically: to a temporary file beside `path`, then renamed
- * over it, so readers never see a half-written file.
- *
- * @example
- * ```ts
- * await writeFileAtomic("out/meta.json", new TextEncoder().encode("{}"));
- * ```
- */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
   }
 }
 

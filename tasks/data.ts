@@ -4,7 +4,7 @@
  * BPE 1024), reusing the cache when up to date.
  */
 import "../components/mod.ts";
-import { DataConfigSchema, prepareData } from "../engine/data.ts";
+import { parseDataConfig, prepareData } from "../engine/data.ts";
 import { loadPipeline } from "../engine/pipeline.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
 
@@ -25,7 +25,7 @@ if (import.meta.main) {
       }
     } else configs.push({ corpus: "brown", tokenizer: { name: "bpe", vocab_size: 1024 } });
     for (const c of configs) {
-      const d = await prepareData(DataConfigSchema.parse(c));
+      const d = await prepareData(parseDataConfig(c));
       console.log(JSON.stringify({
         key: d.key,
         dir: d.dir,

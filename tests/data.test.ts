@@ -5,6 +5,7 @@ import { splitDocuments } from "../components/dataset/text.ts";
 import {
   DataConfigSchema,
   evalBatches,
+  parseDataConfig,
   prepareData,
   splitTrainVal,
   trainBatch,
@@ -57,7 +58,7 @@ Deno.test("brown: 500 documents of plain text, no POS tags left, fixed order", a
   assert.equal(docs.length, 500);
   assert.ok(
     docs[0].startsWith(
-      "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced \"no evidence\" that any irregularities took place.\n",
+      'The Fulton County Grand Jury said Friday an investigation of Atlanta\'s recent primary election produced "no evidence" that any irregularities took place.\n',
     ),
   );
   const all = docs.join("");
@@ -89,13 +90,23 @@ Deno.test("splitTrainVal: fixed, disjoint, val_fraction of the documents", () =>
   assert.throws(() => splitTrainVal(1, 0.1), isDmodel(/corpus has 1 document/));
 });
 
-Deno.test("DataConfigSchema: defaults", () => {
+Deno.test("DataConfigSchema and parseDataConfig: defaults, tokenizer options resolved", () => {
   assert.deepEqual(DataConfigSchema.parse({}), {
     corpus: "brown",
     tokenizer: { name: "bpe" },
     seq_len: 64,
     val_fraction: 0.05,
   });
+  assert.deepEqual(parseDataConfig({ corpus: "x.txt", tokenizer: { name: "bpe" } }), {
+    corpus: "x.txt",
+    tokenizer: { name: "bpe", vocab_size: 1024 },
+    seq_len: 64,
+    val_fraction: 0.05,
+  });
+  assert.throws(
+    () => parseDataConfig({ tokenizer: { name: "byte", vocab_size: 300 } }),
+    isDmodel(/^data\.tokenizer\.vocab_size: unknown option$/),
+  );
 });
 
 Deno.test("prepareData: text corpus is cached, reused without retraining, rebuilt on change", async () => {
@@ -215,7 +226,9 @@ Deno.test("prepareData: llm.c .bin shards with a hand-built header are read as a
 Deno.test("prepareData: bad config and missing corpus fail with one clear line", async () => {
   await assert.rejects(
     () => prepareData({ corpus: "/no/such/corpus.txt" }),
-    isDmodel(/data\.corpus: "\/no\/such\/corpus\.txt" is neither a registered dataset \(known: brown, shards, text\)/),
+    isDmodel(
+      /data\.corpus: "\/no\/such\/corpus\.txt" is neither a registered dataset \(known: brown, shards, text\)/,
+    ),
   );
   await assert.rejects(() => prepareData({ seq_len: 0 }), isDmodel(/^data\.seq_len: .*got 0/));
   await assert.rejects(
@@ -226,7 +239,10 @@ Deno.test("prepareData: bad config and missing corpus fail with one clear line",
     () => prepareData({ tokenizer: { name: "wordpiece" } }),
     isDmodel(/unknown tokenizer "wordpiece"; known: .*bpe.*byte/),
   );
-  await assert.rejects(() => prepareData({ corpus: "text" }), isDmodel(/dataset "text" needs options/));
+  await assert.rejects(
+    () => prepareData({ corpus: "text" }),
+    isDmodel(/dataset "text" cannot be used by name \(text.path: missing\)/),
+  );
 });
 
 Deno.test("trainBatch: contiguous windows, y = x shifted, determined by (seed, step) only", () => {
@@ -253,7 +269,10 @@ Deno.test("trainBatch: contiguous windows, y = x shifted, determined by (seed, s
   // the last token can be a target: a split of exactly seq_len + 1 tokens works
   const tiny = { train: Uint16Array.from([1, 2, 3]) };
   assert.deepEqual([...trainBatch(tiny, 0, 2, 2, 0).y], [2, 3, 2, 3]);
-  assert.throws(() => trainBatch(tiny, 0, 1, 3, 0), isDmodel(/train split has 3 tokens, fewer than seq_len \+ 1 = 4/));
+  assert.throws(
+    () => trainBatch(tiny, 0, 1, 3, 0),
+    isDmodel(/train split has 3 tokens, fewer than seq_len \+ 1 = 4/),
+  );
 });
 
 Deno.test("evalBatches: evenly spaced val windows, identical on every call", () => {

@@ -7,11 +7,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { blasStatus, sgemm } from "../engine/blas.ts";
-import {
-  fastKernelsInstalled,
-  installFastKernels,
-  uninstallFastKernels,
-} from "../engine/fast_kernels.ts";
+import { fastKernelsInstalled, installFastKernels, uninstallFastKernels } from "../engine/fast_kernels.ts";
 
 await tf.setBackend("wasm");
 const HAVE_BLAS = blasStatus().available;
@@ -128,9 +124,7 @@ Deno.test(
     const a = rand(6, 1), b = rand(12, 2); // A 2x3, B 3x4
     const c = new Float32Array(8).fill(1);
     sgemm(false, false, 2, 4, 3, 2, a, 3, b, 4, 0.5, c, 4);
-    const ref = reference(a, [2, 3], b, [3, 4], false, false).data.map((v) =>
-      2 * v + 0.5
-    );
+    const ref = reference(a, [2, 3], b, [3, 4], false, false).data.map((v) => 2 * v + 0.5);
     assert.ok(relErr(c, ref) < 1e-6);
     assert.throws(
       () => sgemm(false, false, 2, 4, 3, 1, a.subarray(1), 3, b, 4, 0, c, 4),
@@ -220,8 +214,7 @@ Deno.test(
         .shape;
       const w = tf.tensor(rand(size(outShape), seed++), outShape);
       // f(a, b) = sum(w * tanh(op(a) op(b))): a non-linear scalar, so dy is not constant.
-      const f = (x: tf.Tensor, y: tf.Tensor) =>
-        tf.sum(tf.mul(w, tf.tanh(tf.matMul(x, y, tA, tB))));
+      const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(w, tf.tanh(tf.matMul(x, y, tA, tB))));
       const [ga, gb] = tf.grads(f)([a, b]);
       const [pa, pb] = plainWasm(() => tf.grads(f)([a, b]));
       const what = `[${aShape}] @ [${bShape}] tA=${tA} tB=${tB}`;
@@ -305,8 +298,7 @@ Deno.test(
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const step = () =>
       tf.tidy(() => {
-        const f = (x: tf.Tensor, y: tf.Tensor) =>
-          tf.sum(tf.matMul(x, y).square());
+        const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.matMul(x, y).square());
         const [ga] = tf.grads(f)([a, b]);
         tf.matMul(a, b, true, true);
         tf.fused.matMul({ a, b, activation: "relu" });

@@ -22,9 +22,7 @@ function handShard(magic: number, version: number, declared: number, tokens: num
   v.setInt32(4, version, true);
   v.setInt32(8, declared, true);
   tokens.forEach((t, i) =>
-    width === 2
-      ? v.setUint16(HEADER_BYTES + 2 * i, t, true)
-      : v.setUint32(HEADER_BYTES + 4 * i, t, true)
+    width === 2 ? v.setUint16(HEADER_BYTES + 2 * i, t, true) : v.setUint32(HEADER_BYTES + 4 * i, t, true)
   );
   return bytes;
 }
@@ -99,11 +97,17 @@ Deno.test("writeShard/readShard: file round-trip, atomic (no temp files left), e
     assert.deepEqual(names.sort(), ["d_train_000000.bin", "d_val_000000.bin"]);
 
     const missing = join(dir, "nope_train_000000.bin");
-    await assert.rejects(() => readShard(missing), isDmodel(/shard file not found: .*nope_train_000000\.bin/));
+    await assert.rejects(
+      () => readShard(missing),
+      isDmodel(/shard file not found: .*nope_train_000000\.bin/),
+    );
     // truncate the file on disk: both readers report it
     const bytes = await Deno.readFile(p1);
     await Deno.writeFile(p1, bytes.subarray(0, bytes.length - 3));
-    await assert.rejects(() => readShard(p1), isDmodel(/d_train_000000\.bin: truncated shard: header says 5 tokens/));
+    await assert.rejects(
+      () => readShard(p1),
+      isDmodel(/d_train_000000\.bin: truncated shard: header says 5 tokens/),
+    );
     await assert.rejects(() => readShardHeader(p1), isDmodel(/d_train_000000\.bin: truncated shard/));
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { ByteTokenizer } from "../components/tokenizer/byte.ts";
-import {
-  BpeTokenizer,
-  GPT2_PATTERN,
-  learnMerges,
-  pretokenize,
-} from "../components/tokenizer/bpe.ts";
+import { BpeTokenizer, GPT2_PATTERN, learnMerges, pretokenize } from "../components/tokenizer/bpe.ts";
 import type { TokenizerBuilder } from "../components/tokenizer/types.ts";
 import { brownDocuments } from "../components/dataset/brown.ts";
 import { DmodelError } from "../engine/errors.ts";

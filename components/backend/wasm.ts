@@ -20,7 +20,7 @@ type WasmBackend = any;
 function unsortedSegmentSum(
   { inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: WasmBackend; attrs: tf.NamedAttrMap },
 ): tf.TensorInfo {
-  const { x, segmentIds } = inputs;
+  const x = inputs.x!, segmentIds = inputs.segmentIds!;
   const numSegments = attrs.numSegments as number;
   const idsShape = segmentIds.shape;
   const idsLen = idsShape.reduce((a, b) => a * b, 1);

@@ -92,13 +92,13 @@ export const ngptBlock: Block = {
     const pos = positionTables(T, dk);
     const lerp = (h: tf.Tensor2D, target: tf.Tensor2D, alpha: tf.Tensor) =>
       // h <- Norm(h + |alpha| (h_target - h))
-      unitNorm(tf.add(h, tf.mul(tf.abs(alpha), tf.sub(target, h))));
+      unitNorm(tf.add(h, tf.mul(tf.abs(alpha), tf.sub(target, h)))) as tf.Tensor2D;
     // Rows of E_in are unit norm, so no Norm on the lookup.
     let h = embed(p["E_in"] as tf.Tensor2D, tokens.reshape([B * T]));
     sink?.("embed", h);
     for (let i = 0; i < s.depth; i++) {
       const w = (n: string) => p[`blocks.${i}.${n}`];
-      const proj = (x: tf.Tensor2D, n: string) => tf.matMul(x, w(n) as tf.Tensor2D, false, true);
+      const proj = (x: tf.Tensor2D, n: string): tf.Tensor2D => tf.matMul(x, w(n) as tf.Tensor2D, false, true);
       const heads = (x: tf.Tensor2D) => x.reshape([B, T, H, dk]) as tf.Tensor4D;
       // Per-head Norm after RoPE, times s_qk viewed as H x d_k.
       const sqk = w("s_qk").reshape([H, dk]);

@@ -98,9 +98,7 @@ export function brownDir(): string {
  */
 export async function brownFileIds(dir = brownDir()): Promise<string[]> {
   const cats = await Deno.readTextFile(join(dir, "cats.txt"));
-  const ids = cats.split("\n").map((l) => l.trim().split(/\s+/)[0]).filter((id) =>
-    /^c[a-r]\d\d$/.test(id)
-  );
+  const ids = cats.split("\n").map((l) => l.trim().split(/\s+/)[0]).filter((id) => /^c[a-r]\d\d$/.test(id));
   if (ids.length === 0) throw new DmodelError(`${join(dir, "cats.txt")}: no document ids found`);
   return ids.sort();
 }

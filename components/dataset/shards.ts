@@ -64,9 +64,7 @@ export async function findShards(
       throw new DmodelError(
         names.length === 0
           ? `no <name>_train_000000.bin / <name>_val_000000.bin shards in folder ${path}`
-          : `folder ${path} holds shards of several names (${
-            names.join(", ")
-          }); name one shard file instead`,
+          : `folder ${path} holds shards of several names (${names.join(", ")}); name one shard file instead`,
       );
     }
     const { train, val } = found[names[0]];

@@ -1,6 +1,6 @@
 /** The `data` stage: builds (or reuses) the tokenizer and shards of a data config. */
 import { z } from "zod";
-import { DataConfigSchema, prepareData } from "../../engine/data.ts";
+import { DataConfigSchema, parseDataConfig, prepareData } from "../../engine/data.ts";
 import { register } from "../../engine/registry.ts";
 import type { Stage } from "../../engine/stage.ts";
 
@@ -11,7 +11,7 @@ register("stage", "data", {
   schema,
   create: (o: z.infer<typeof schema>): Stage => ({
     async run(ctx) {
-      const d = await prepareData(o.data, { log: ctx.log });
+      const d = await prepareData(parseDataConfig(o.data), { log: ctx.log });
       ctx.log(
         `data ${d.key}: vocab ${d.vocabSize}, ${d.train.length} train / ${d.val.length} val tokens, ` +
           `val unigram entropy ${d.valUnigramEntropy.toFixed(4)} nats${d.reused ? " (reused)" : ""}`,

@@ -13,8 +13,7 @@ import { register } from "../../engine/registry.ts";
 import type { Tokenizer, TokenizerBuilder } from "./types.ts";
 
 /** The GPT-2 pre-tokenization pattern: contractions, letters, digits, other symbols, spaces. */
-export const GPT2_PATTERN =
-  "'(?:[sdmt]|ll|ve|re)| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+export const GPT2_PATTERN = "'(?:[sdmt]|ll|ve|re)| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 /** Pair key: ids are below 2^24, so a * 2^24 + b is an exact double. */
 const PAIR = 16777216;
@@ -227,9 +226,7 @@ export class BpeTokenizer implements Tokenizer {
   ) {
     if (merges.length > vocabSize - 256) {
       throw new DmodelError(
-        `bpe: ${merges.length} merges do not fit vocab_size ${vocabSize} (at most ${
-          vocabSize - 256
-        })`,
+        `bpe: ${merges.length} merges do not fit vocab_size ${vocabSize} (at most ${vocabSize - 256})`,
       );
     }
     this.vocabSize = vocabSize;
@@ -300,9 +297,7 @@ export class BpeTokenizer implements Tokenizer {
       const b = this.bytes[ids[i]];
       if (b === undefined) {
         throw new DmodelError(
-          `bpe: id ${ids[i]} at position ${i} is not a token (known ids 0..${
-            this.bytes.length - 1
-          })`,
+          `bpe: id ${ids[i]} at position ${i} is not a token (known ids 0..${this.bytes.length - 1})`,
         );
       }
       n += b.length;

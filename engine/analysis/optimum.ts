@@ -83,7 +83,7 @@ export interface GroupOptimum {
   base_eta_star: number;
   /** Seed-mean loss at base_eta_star (linear in log2 LR between grid points); NaN where unstable. */
   loss_at_base_lr: number;
-  /** Cost of transferring: loss_at_base_lr - loss_star (0 for the base group). */
+  /** Cost of transferring: loss_at_base_lr - loss_star (0 for the base group; Infinity where the base LR diverges). */
   transfer_cost: number;
   /** The loss-vs-LR curve over the group's LR grid. */
   curve: CurvePoint[];
@@ -280,15 +280,19 @@ export function shortName(col: string): string {
   return i < 0 ? col : col.slice(i + 1);
 }
 
-/** Loss of a curve at log2 LR x, linear in log2 LR between adjacent candidate LRs; NaN off them. */
+/**
+ * Loss of a curve at log2 LR x, linear in log2 LR between adjacent grid LRs;
+ * Infinity when one of them diverged, NaN off the grid.
+ */
 export function interpolateLoss(curve: CurvePoint[], x: number): number {
   const pts = curve.filter((p) => p.n_ok > 0 || p.n_diverged > 0);
+  const value = (p: CurvePoint) => (p.candidate ? p.loss : Infinity);
   for (let i = 0; i < pts.length; i++) {
     const p = pts[i];
-    if (Math.abs(p.log2_lr - x) < 1e-9) return p.candidate ? p.loss : NaN;
+    if (Math.abs(p.log2_lr - x) < 1e-9) return value(p);
     const q = pts[i + 1];
     if (q && p.log2_lr < x && x < q.log2_lr) {
-      if (!p.candidate || !q.candidate) return NaN;
+      if (!p.candidate || !q.candidate) return Math.max(value(p), value(q));
       const t = (x - p.log2_lr) / (q.log2_lr - p.log2_lr);
       return p.loss + t * (q.loss - p.loss);
     }

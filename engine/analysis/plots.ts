@@ -128,7 +128,7 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
         },
         {
           transform: only("diverged"),
-          mark: { type: "point", shape: "cross", size: 60, filled: true, clip: false },
+          mark: { type: "point", shape: "M-1,-1L1,1M-1,1L1,-1", size: 50, strokeWidth: 2, filled: false },
           encoding: { x, y, color },
         },
         {
@@ -140,7 +140,7 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
             color,
             opacity: {
               field: "bracketed",
-              type: "nominal",
+              type: "ordinal",
               title: "optimum bracketed",
               scale: { domain: ["yes", "no (edge of grid)"], range: [1, 0.3] },
             },
@@ -208,7 +208,22 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
     scale: { zero: false, nice: false, padding: 12 },
     axis: { values, labelExpr: "format(pow(2, datum.value), ',.4~r')" },
   };
-  const color = { field: "family", type: "nominal", title: "family" };
+  const color = {
+    field: "family",
+    type: "nominal",
+    title: "family",
+    legend: { symbolOpacity: 1, symbolType: "circle" },
+  };
+  const etaY = {
+    field: "y",
+    type: "quantitative",
+    title: "optimal LR η* (log2 axis)",
+    scale: { zero: false },
+    axis: { tickMinStep: 0.5, labelExpr: "'2^' + datum.value" },
+  };
+  if (optima.groups.some((g) => !g.bracketed && Number.isFinite(g.eta_star))) {
+    subtitle.push("hollow squares: optimum at the edge of the LR grid (not bracketed, left out of the fit)");
+  }
   const only = (k: string) => [{ filter: `datum.kind === '${k}'` }];
   return {
     data: { values: rows },
@@ -220,37 +235,22 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
       {
         transform: [...only("fit"), { filter: "isValid(datum.lo)" }],
         mark: { type: "area", opacity: 0.18 },
-        encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" }, color },
+        encoding: { x, y: { ...etaY, field: "lo" }, y2: { field: "hi" }, color },
       },
       {
         transform: only("fit"),
         mark: { type: "line", strokeWidth: 2 },
-        encoding: { x, y: { field: "y", type: "quantitative" }, color },
+        encoding: { x, y: etaY, color },
       },
       {
-        transform: only("point"),
-        mark: { type: "point", size: 70, strokeWidth: 2 },
-        encoding: {
-          x,
-          y: {
-            field: "y",
-            type: "quantitative",
-            title: "optimal LR η* (log2 axis)",
-            scale: { zero: false },
-            axis: { tickMinStep: 0.5, labelExpr: "'2^' + datum.value" },
-          },
-          color,
-          fill: {
-            condition: { test: "datum.bracketed === 'yes'", field: "family", type: "nominal" },
-            value: "white",
-          },
-          shape: {
-            field: "bracketed",
-            type: "nominal",
-            title: "bracketed",
-            scale: { domain: ["yes", "no"], range: ["circle", "square"] },
-          },
-        },
+        transform: [...only("point"), { filter: "datum.bracketed === 'yes'" }],
+        mark: { type: "point", shape: "circle", size: 70, filled: true, opacity: 0.9 },
+        encoding: { x, y: etaY, color },
+      },
+      {
+        transform: [...only("point"), { filter: "datum.bracketed !== 'yes'" }],
+        mark: { type: "point", shape: "square", size: 70, filled: false, strokeWidth: 2 },
+        encoding: { x, y: etaY, color },
       },
     ],
   };

@@ -1,0 +1,65 @@
+/**
+ * The `analyze` stage: eta* per group, the fitted scaling law per family with
+ * bootstrap intervals and a verdict, predictions and figures, written into the
+ * sweep directory (analysis.json, optima.csv, analysis.md, figures/).
+ */
+import { z } from "zod";
+import { register } from "../../engine/registry.ts";
+import type { Stage, StageContext } from "../../engine/stage.ts";
+import { type Analysis, analyzeSweep } from "../../engine/analysis/analyze.ts";
+
+/** Options shared by the analyze and report stages. */
+export const analysisSchema = z.object({
+  /** Sweep directory (relative to the working directory); default: the pipeline's output dir. */
+  dir: z.string().optional(),
+  /** Family keys (default: parameterization.name). */
+  by: z.array(z.string()).optional(),
+  /** Scale axes (default: those of model.width, model.depth, train.steps, ... that vary). */
+  scale: z.array(z.string()).optional(),
+  /** Loss column (default final_val_loss). */
+  loss: z.string().optional(),
+  /** Tolerance band on |slope| for "transfers". */
+  tolerance: z.number().nonnegative().default(0.1),
+  /** Bootstrap resamples over seeds. */
+  resamples: z.number().int().nonnegative().default(500),
+  /** Seed of the bootstrap. */
+  seed: z.number().int().default(0),
+  /** Scales to extrapolate eta* to, e.g. [{width: 4096}]. */
+  predict: z.array(z.record(z.string(), z.number().positive())).default([]),
+  /** Render figures (SVG, PNG). */
+  figures: z.boolean().default(true),
+}).strict();
+
+/** Validated options of the analyze stage. */
+export type AnalysisStageOptions = z.infer<typeof analysisSchema>;
+
+/** Runs the analysis for a stage: the sweep dir defaults to `ctx.outDir`. */
+export function runAnalysis(o: AnalysisStageOptions, ctx: StageContext): Promise<Analysis> {
+  return analyzeSweep(o.dir ?? ctx.outDir, {
+    by: o.by,
+    scale: o.scale,
+    loss: o.loss,
+    tolerance: o.tolerance,
+    resamples: o.resamples,
+    seed: o.seed,
+    predict: o.predict,
+    figures: o.figures,
+    log: ctx.log,
+  });
+}
+
+register("stage", "analyze", {
+  describe: "optimal LR per scale, fitted scaling law with bootstrap CI, transfer verdict, figures",
+  schema: analysisSchema,
+  create: (o: AnalysisStageOptions): Stage => ({
+    async run(ctx) {
+      const a = await runAnalysis(o, ctx);
+      for (const f of a.fits) {
+        for (const c of f.coefficients) ctx.log(`analyze: ${f.family}: ${c.verdict}`);
+        if (f.note) ctx.log(`analyze: ${f.family}: no fit: ${f.note}`);
+      }
+      ctx.log(`analyze: wrote ${a.files.join(", ")} in ${a.dir}`);
+      return a;
+    },
+  }),
+});

@@ -1,0 +1,382 @@
+/**
+ * The whole analysis of a sweep directory: optima per group, fitted laws and
+ * verdicts, predictions, figures; written next to the results as
+ * `analysis.json`, `optima.csv`, `analysis.md` and `figures/*.svg|png`.
+ */
+import { join } from "node:path";
+import type { ColumnTable } from "arquero";
+import { DmodelError, show } from "../errors.ts";
+import { loadMetrics, loadResults } from "./load.ts";
+import {
+  groupFields,
+  type Optima,
+  optimaTable,
+  optimalLR,
+  type OptimaOptions,
+  shortName,
+} from "./optimum.ts";
+import { type FitOptions, predictLR, type Prediction, type ScalingFit, fitScaling } from "./fit.ts";
+import {
+  etaVsScaleSpec,
+  lossVsLRSpec,
+  renderPNG,
+  renderSVG,
+  type TrainingPoint,
+  trainingCurvesSpec,
+  type VegaLiteSpec,
+} from "./plots.ts";
+
+/** Options of `analyzeSweep`: those of `optimalLR` and `fitScaling`, plus output choices. */
+export interface AnalyzeOptions extends OptimaOptions, Omit<FitOptions, "scale"> {
+  /** Scales to extrapolate the fitted laws to, e.g. `[{ width: 4096 }]`. */
+  predict?: Record<string, number>[];
+  /** Render figures (SVG, and PNG when a font is available). Default true. */
+  figures?: boolean;
+  /** Also rasterize figures to PNG. Default true. */
+  png?: boolean;
+  /** Write the output files into the sweep directory. Default true. */
+  write?: boolean;
+  /** Progress and notices. */
+  log?: (line: string) => void;
+}
+
+/** One rendered figure. */
+export interface Figure {
+  name: string;
+  title: string;
+  spec: VegaLiteSpec;
+  svg: string;
+  /** PNG path relative to the sweep dir, when rendered. */
+  png?: string;
+  pngBytes?: number;
+}
+
+/** The result of `analyzeSweep`. */
+export interface Analysis {
+  kind: "dmodel.analysis";
+  dir: string;
+  optima: Optima;
+  fits: ScalingFit[];
+  predictions: Prediction[];
+  /** What `--json` prints and `analysis.json` holds. */
+  json: AnalysisJSON;
+  markdown: string;
+  figures: Figure[];
+  /** Files written, relative to `dir`. */
+  files: string[];
+  notes: string[];
+  /** Status counts over all trials. */
+  counts: { ok: number; diverged: number; failed: number };
+}
+
+/** The JSON summary of an analysis (NaN written as null). */
+export interface AnalysisJSON {
+  by: string[];
+  scale: string[];
+  lr: string;
+  loss: string;
+  seed: string | null;
+  tolerance: number;
+  n_trials: number;
+  groups: Record<string, unknown>[];
+  fits: Record<string, unknown>[];
+  predictions: Record<string, unknown>[];
+}
+
+/** True for the value `analyzeSweep` returns (used by the report stage to reuse it). */
+export function isAnalysis(v: unknown): v is Analysis {
+  return typeof v === "object" && v !== null && (v as Analysis).kind === "dmodel.analysis";
+}
+
+/** NaN and infinities to null, for JSON. */
+function clean(v: unknown): unknown {
+  if (typeof v === "number") return Number.isFinite(v) ? v : null;
+  if (Array.isArray(v)) return v.map(clean);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clean(x)]));
+  }
+  return v;
+}
+
+/**
+ * The JSON summary: groups with their keys and optimum, one fit entry per
+ * family and scale axis (a family without a fit gets one entry whose verdict
+ * says why), predictions.
+ *
+ * @example
+ * ```ts
+ * console.log(JSON.stringify(analysisJSON(optima, fits, []), null, 2));
+ * ```
+ */
+export function analysisJSON(
+  optima: Optima,
+  fits: ScalingFit[],
+  predictions: Prediction[],
+  tolerance = 0.1,
+): AnalysisJSON {
+  return clean({
+    by: optima.by,
+    scale: optima.scale,
+    lr: optima.lr,
+    loss: optima.loss,
+    seed: optima.seed,
+    tolerance,
+    n_trials: optima.n_trials,
+    groups: optima.groups.map((g) => ({ ...g.keys, family: g.family, ...groupFields(g) })),
+    fits: fits.flatMap((f) =>
+      f.coefficients.length
+        ? f.coefficients.map((c) => ({
+          family: f.family,
+          scale: c.scale,
+          slope: c.slope,
+          slope_ci: c.slope_ci,
+          r2: f.r2,
+          verdict: c.verdict,
+          transfers: c.transfers,
+          intercept: f.intercept,
+          n_groups: f.n_groups,
+          n_resamples: f.n_resamples,
+          excluded: f.excluded,
+        }))
+        : [{
+          family: f.family,
+          scale: null,
+          slope: null,
+          slope_ci: null,
+          r2: null,
+          verdict: `no fit: ${f.note}`,
+          transfers: null,
+          n_groups: f.n_groups,
+          excluded: f.excluded,
+        }]
+    ),
+    predictions: predictions.map((p) => ({ ...p })),
+  }) as AnalysisJSON;
+}
+
+/** Formats an LR as "0.0312 (2^-5.00)". */
+export function fmtLR(v: number): string {
+  return Number.isFinite(v) ? `${v.toPrecision(3)} (2^${Math.log2(v).toFixed(2)})` : "n/a";
+}
+
+/** Formats a number with `d` decimals; Infinity (a diverged LR) as "diverged", NaN as "n/a". */
+export function fmtNum(v: number, d = 4): string {
+  return Number.isFinite(v) ? v.toFixed(d) : v === Infinity ? "diverged" : "n/a";
+}
+const fmt = fmtNum;
+
+/** The verdict lines, one per family and fitted axis. */
+export function verdictLines(fits: ScalingFit[]): string[] {
+  return fits.flatMap((f) =>
+    f.coefficients.length
+      ? f.coefficients.map((c) =>
+        `${f.family}: ${c.verdict} (R^2 ${fmt(f.r2, 3)}, ${f.n_groups} groups${
+          f.excluded.length ? `; left out, not bracketed: ${f.excluded.join(", ")}` : ""
+        })`
+      )
+      : [`${f.family}: no fit: ${f.note}`]
+  );
+}
+
+/**
+ * The Markdown summary (`analysis.md`): verdicts, the optima table with the
+ * cost of transferring, predictions.
+ *
+ * @example
+ * ```ts
+ * console.log(analysisMarkdown(analysis));
+ * ```
+ */
+export function analysisMarkdown(
+  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts">,
+): string {
+  const { optima, fits } = a;
+  const keyCols = [...optima.by, ...optima.scale.filter((s) => !optima.by.includes(s))];
+  const lines = [
+    `# Learning-rate transfer: ${a.dir}`,
+    "",
+    `${optima.n_trials} trials (${a.counts.ok} ok, ${a.counts.diverged} diverged, ${a.counts.failed} failed); ` +
+    `families by ${optima.by.join(", ") || "(none)"}; scale axes ${optima.scale.join(", ") || "(none)"}; ` +
+    `loss ${optima.loss} averaged over ${optima.seed ?? "one seed"}.`,
+    "",
+    "## Verdicts",
+    "",
+    ...verdictLines(fits).map((l) => `- ${l}`),
+    "",
+    "## Optimal learning rate per group",
+    "",
+    "Cost of transfer: loss at the base scale's best grid LR minus the group's best loss.",
+    "",
+    `| ${[...keyCols, "eta*", "eta* (grid)", "loss*", "bracketed", "trials", "diverged", "failed", "cost of transfer"].join(" | ")} |`,
+    `|${[...keyCols, 1, 2, 3, 4, 5, 6, 7, 8].map(() => "---").join("|")}|`,
+    ...optima.groups.map((g) =>
+      `| ${[
+        ...keyCols.map((k) => String(g.keys[k])),
+        fmtLR(g.eta_star),
+        fmtLR(g.eta_star_grid),
+        fmt(g.loss_star),
+        g.bracketed ? "yes" : "**no**",
+        g.n_trials,
+        g.n_diverged,
+        g.n_failed,
+        fmt(g.transfer_cost),
+      ].join(" | ")} |`
+    ),
+    "",
+  ];
+  if (a.predictions.length) {
+    lines.push("## Predictions", "", "| family | scale | eta* | 95% interval |", "|---|---|---|---|");
+    for (const p of a.predictions) {
+      const sc = Object.entries(p.scale).map(([k, v]) => `${shortName(k)}=${v}`).join(", ");
+      lines.push(`| ${p.family} | ${sc} | ${fmtLR(p.eta_star)} | [${fmtLR(p.eta_lo)}, ${fmtLR(p.eta_hi)}] |`);
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+/** Writes a file atomically (temp file + rename). */
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  if (typeof data === "string") await Deno.writeTextFile(tmp, data);
+  else await Deno.writeFile(tmp, data);
+  await Deno.rename(tmp, path);
+}
+
+/** Val-loss points of every trial's metrics.csv, tagged with its group's family and label. */
+export async function trainingPoints(
+  dir: string,
+  table: ColumnTable,
+  optima: Optima,
+): Promise<TrainingPoint[]> {
+  if (!table.columnNames().includes("trial_dir")) return [];
+  const keys = [...optima.by, ...optima.scale.filter((s) => !optima.by.includes(s))];
+  const byKey = new Map(optima.groups.map((g) => [JSON.stringify(keys.map((k) => g.keys[k])), g]));
+  const out: TrainingPoint[] = [];
+  for (const r of table.objects() as Record<string, any>[]) {
+    const g = byKey.get(JSON.stringify(keys.map((k) => r[k])));
+    if (!g || r.status === "failed") continue;
+    const m = await loadMetrics(dir, String(r.trial_dir));
+    if (!m || !m.columnNames().includes("val_loss")) continue;
+    const steps = m.array("step") as number[], val = m.array("val_loss") as number[];
+    for (let i = 0; i < steps.length; i++) {
+      if (typeof val[i] === "number" && Number.isFinite(val[i])) {
+        out.push({
+          family: g.family,
+          label: g.label,
+          trial_id: String(r.trial_id),
+          log2_lr: Math.log2(r[optima.lr]),
+          step: steps[i],
+          val_loss: val[i],
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Analyzes a sweep directory: loads `results.csv`, finds eta* per group, fits
+ * the scaling law per family with bootstrap intervals, extrapolates, renders
+ * the figures, and writes `analysis.json`, `optima.csv`, `analysis.md` and
+ * `figures/` into the directory.
+ *
+ * @example
+ * ```ts
+ * const a = await analyzeSweep("runs/width-transfer", { predict: [{ width: 4096 }] });
+ * console.log(a.markdown);
+ * ```
+ */
+export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Promise<Analysis> {
+  const log = opts.log ?? (() => {});
+  const table = await loadResults(dir);
+  const optima = optimalLR(table, opts);
+  const fits = fitScaling(optima, opts);
+  const predictions: Prediction[] = [];
+  for (const scale of opts.predict ?? []) {
+    for (const f of fits) {
+      if (f.scales.length) predictions.push(predictLR(f, scale));
+    }
+    if (!fits.some((f) => f.scales.length)) {
+      throw new DmodelError(`predict ${show(scale)}: no family has a fitted law`);
+    }
+  }
+  const status = table.array("status") as string[];
+  const counts = {
+    ok: status.filter((s) => s === "ok").length,
+    diverged: status.filter((s) => s === "diverged").length,
+    failed: status.filter((s) => s === "failed").length,
+  };
+  const notes: string[] = [];
+  const files: string[] = [];
+  const figures: Figure[] = [];
+  const write = opts.write ?? true;
+
+  if (opts.figures ?? true) {
+    const specs: { name: string; title: string; spec: VegaLiteSpec }[] = [
+      { name: "loss_vs_lr", title: "Loss vs learning rate", spec: lossVsLRSpec(optima) },
+      ...optima.scale.map((axis) => ({
+        name: `eta_vs_${shortName(axis)}`,
+        title: `Optimal learning rate vs ${shortName(axis)}`,
+        spec: etaVsScaleSpec(optima, fits, axis),
+      })),
+    ];
+    const points = await trainingPoints(dir, table, optima);
+    if (points.length) {
+      specs.push({
+        name: "training_curves",
+        title: "Training curves",
+        spec: trainingCurvesSpec(points, {
+          scaleTitle: optima.scale.length === 1 ? shortName(optima.scale[0]) : "scale",
+        }),
+      });
+    } else notes.push("no training curves: no metrics.csv with val_loss found");
+    let png = opts.png ?? true;
+    if (write) await Deno.mkdir(join(dir, "figures"), { recursive: true });
+    for (const s of specs) {
+      const fig: Figure = { ...s, svg: await renderSVG(s.spec) };
+      if (write) {
+        await writeAtomic(join(dir, "figures", `${s.name}.svg`), fig.svg);
+        files.push(`figures/${s.name}.svg`);
+      }
+      if (png && write) {
+        try {
+          const bytes = await renderPNG(fig.svg);
+          await writeAtomic(join(dir, "figures", `${s.name}.png`), bytes);
+          fig.png = `figures/${s.name}.png`;
+          fig.pngBytes = bytes.length;
+          files.push(fig.png);
+        } catch (e) {
+          if (!(e instanceof DmodelError)) throw e;
+          notes.push(`PNG figures skipped: ${e.message}`);
+          png = false;
+        }
+      }
+      figures.push(fig);
+    }
+  }
+
+  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1);
+  const analysis: Analysis = {
+    kind: "dmodel.analysis",
+    dir,
+    optima,
+    fits,
+    predictions,
+    json,
+    markdown: "",
+    figures,
+    files,
+    notes,
+    counts,
+  };
+  analysis.markdown = analysisMarkdown(analysis);
+  if (write) {
+    await writeAtomic(join(dir, "analysis.json"), JSON.stringify(json, null, 2) + "\n");
+    await writeAtomic(join(dir, "optima.csv"), optimaTable(optima).toCSV() + "\n");
+    await writeAtomic(join(dir, "analysis.md"), analysis.markdown);
+    files.unshift("analysis.json", "optima.csv", "analysis.md");
+  }
+  for (const n of notes) log(`analyze: ${n}`);
+  return analysis;
+}

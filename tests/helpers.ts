@@ -1,0 +1,47 @@
+/** Shared test fixtures: a tiny corpus and tiny trial configs. */
+import "../components/mod.ts";
+import { parseTrial, type TrialConfig } from "../engine/config.ts";
+import { useBackend } from "../engine/backend.ts";
+
+/** A small English text, repeated, written once to a temp file. */
+export async function tinyCorpus(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "dmodel-corpus-" });
+  const lines: string[] = [];
+  const words = "the quick brown fox jumps over the lazy dog while a small cat sleeps near the warm fire".split(" ");
+  for (let i = 0; i < 400; i++) {
+    const n = 8 + (i % 7);
+    const s: string[] = [];
+    for (let j = 0; j < n; j++) s.push(words[(i * 7 + j * 3 + (i >> 2)) % words.length]);
+    lines.push(s.join(" ") + ".");
+    if (i % 5 === 4) lines.push("");
+  }
+  const path = `${dir}/tiny.txt`;
+  await Deno.writeTextFile(path, lines.join("\n"));
+  return path;
+}
+
+/** A tiny trial on a corpus file, with byte tokens; fields can be overridden. */
+export function tinyTrial(corpus: string, over: Record<string, Record<string, unknown>> = {}): TrialConfig {
+  const base: Record<string, Record<string, unknown>> = {
+    data: { corpus, tokenizer: { name: "byte" }, seq_len: 16, val_fraction: 0.1 },
+    model: { block: "ngpt", width: 16, depth: 2, head_dim: 8 },
+    parameterization: { name: "ngpt" },
+    optimizer: { name: "adam", lr: 0.01 },
+    schedule: { name: "cosine" },
+    train: { steps: 6, batch_size: 4, eval_every: 3, eval_batches: 2, log_every: 1, seed: 1, backend: "wasm" },
+  };
+  for (const [k, v] of Object.entries(over)) base[k] = { ...base[k], ...v };
+  return parseTrial(base);
+}
+
+/** Sets up the wasm backend once. */
+export async function wasm(): Promise<void> {
+  await useBackend("wasm");
+}
+
+/** Max |a - b| over two arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}

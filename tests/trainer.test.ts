@@ -1,0 +1,95 @@
+/** The trial directory, determinism, resume equality, divergence. */
+import assert from "node:assert/strict";
+import YAML from "yaml";
+import { runTrial } from "../engine/trainer.ts";
+import { evaluateTrialDir } from "../engine/evaluate.ts";
+import { tinyCorpus, tinyTrial } from "./helpers.ts";
+
+const corpus = await tinyCorpus();
+const dataRoot = await Deno.makeTempDir({ prefix: "dmodel-data-" });
+
+async function losses(dir: string): Promise<string[]> {
+  const rows = (await Deno.readTextFile(`${dir}/metrics.csv`)).trim().split("\n").slice(1);
+  // step, train_loss, val_loss (elapsed differs from run to run)
+  return rows.map((r) => r.split(",").slice(0, 3).join(","));
+}
+
+Deno.test("trainer: writes config.yaml, metrics.csv, result.json, model.safetensors", async () => {
+  const dir = await Deno.makeTempDir();
+  const t = tinyTrial(corpus);
+  const r = await runTrial(t, dir, { dataRoot, log: () => {} });
+  assert.equal(r.status, "ok");
+  assert.equal(r.steps_done, 6);
+  assert.deepEqual(YAML.parse(await Deno.readTextFile(`${dir}/config.yaml`)), JSON.parse(JSON.stringify(t)));
+  const header = (await Deno.readTextFile(`${dir}/metrics.csv`)).split("\n")[0];
+  assert.equal(header, "step,train_loss,val_loss,lr,tokens,elapsed");
+  const saved = JSON.parse(await Deno.readTextFile(`${dir}/result.json`));
+  assert.equal(saved.status, "ok");
+  assert(saved.final_val_loss < saved.step0_val_loss, "val loss fell");
+  // safetensors header by hand: u64 length, JSON, every parameter with name and shape.
+  const bytes = await Deno.readFile(`${dir}/model.safetensors`);
+  const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  const head = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+  const params = JSON.parse(await Deno.readTextFile(`${dir}/params.json`)) as { name: string; shape: number[] }[];
+  for (const p of params) {
+    assert.deepEqual(head[p.name].shape, p.shape, p.name);
+    assert.equal(head[p.name].dtype, "F32");
+    const [b, e] = head[p.name].data_offsets;
+    assert.equal(e - b, 4 * p.shape.reduce((a, c) => a * c, 1));
+  }
+  assert.equal(bytes.length, 8 + n + Math.max(...params.map((p) => head[p.name].data_offsets[1])));
+  // eval reloads the weights and reproduces the final val loss.
+  const ev = await evaluateTrialDir(dir);
+  assert(Math.abs(ev.val_loss - saved.final_val_loss) < 1e-5, `${ev.val_loss} vs ${saved.final_val_loss}`);
+  assert(Math.abs(ev.perplexity - Math.exp(ev.val_loss)) < 1e-9);
+});
+
+Deno.test("trainer: same seed and backend give identical losses; another seed differs", async () => {
+  const t = tinyTrial(corpus);
+  const [a, b, c] = [await Deno.makeTempDir(), await Deno.makeTempDir(), await Deno.makeTempDir()];
+  await runTrial(t, a, { dataRoot, log: () => {} });
+  await runTrial(t, b, { dataRoot, log: () => {} });
+  await runTrial(tinyTrial(corpus, { train: { seed: 2 } }), c, { dataRoot, log: () => {} });
+  assert.deepEqual(await losses(a), await losses(b));
+  assert.notDeepEqual(await losses(a), await losses(c));
+});
+
+Deno.test("trainer: resume from a checkpoint reaches the same losses as an uninterrupted run", async () => {
+  const t = tinyTrial(corpus, { train: { steps: 9, eval_every: 3 } });
+  const whole = await Deno.makeTempDir(), split = await Deno.makeTempDir();
+  await runTrial(t, whole, { dataRoot, log: () => {} });
+  // Interrupted: run the first 3 steps (checkpoint at the step-3 eval), then drop the result and resume.
+  const short = { ...t, train: { ...t.train, steps: 9 } };
+  await runTrial(short, split, { dataRoot, log: () => {} });
+  // Roll the finished run back to its step-6 checkpoint state, as if killed at step 7.
+  // Simpler and stricter: re-run with a checkpoint at 3 and a kill simulated by deleting result.json.
+  await Deno.remove(split, { recursive: true });
+  await Deno.mkdir(split);
+  const partial = { ...t, train: { ...t.train, steps: 9 } };
+  // Run 3 steps by training a 9-step trial whose loop we stop via a thrown error in onProgress.
+  await runTrial(partial, split, {
+    dataRoot,
+    log: () => {},
+    onProgress: (p) => {
+      if (p.step === 4) throw new Error("simulated kill");
+    },
+  });
+  const killed = JSON.parse(await Deno.readTextFile(`${split}/result.json`));
+  assert.equal(killed.status, "failed");
+  await Deno.remove(`${split}/result.json`);
+  const r = await runTrial(partial, split, { dataRoot, resume: true, log: () => {} });
+  assert.equal(r.status, "ok");
+  assert.deepEqual(await losses(split), await losses(whole));
+});
+
+Deno.test("trainer: a NaN loss ends the trial as diverged, not a crash", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await runTrial(tinyTrial(corpus, { optimizer: { lr: 1e30 }, train: { steps: 6 } }), dir, {
+    dataRoot,
+    log: () => {},
+  });
+  assert.equal(r.status, "diverged");
+  assert.match(r.error!, /train loss is NaN|above the divergence threshold/);
+  const saved = JSON.parse(await Deno.readTextFile(`${dir}/result.json`));
+  assert.equal(saved.status, "diverged");
+});
