@@ -63,7 +63,8 @@ let noticePrinted = false;
  * `wasm` backend (import `@tensorflow/tfjs-backend-wasm` first; the backend
  * may be initialized before or after). Idempotent: a second call only
  * changes the thread count. Inputs the BLAS path does not handle (non-float32,
- * PReLU activation, non-vector bias) go to the original wasm kernel.
+ * a bias or PReLU slope that is not a scalar or length-N vector) go to the
+ * original wasm kernel. Batch dimensions broadcast NumPy-style.
  */
 export function installFastKernels(
   options: FastKernelOptions = {},
@@ -89,17 +90,14 @@ export function installFastKernels(
     if (!tf.getKernel(name, BACKEND)) {
       return {
         installed: false,
-        reason:
-          `the wasm backend has no ${name} kernel (import @tensorflow/tfjs-backend-wasm first)`,
+        reason: `the wasm backend has no ${name} kernel (import @tensorflow/tfjs-backend-wasm first)`,
       };
     }
   }
   for (const name of KERNELS) {
     const original = tf.getKernel(name, BACKEND)!;
     originals.set(name, original);
-    const kernelFunc = name === "BatchMatMul"
-      ? blasBatchMatMul
-      : blasFusedMatMul;
+    const kernelFunc = name === "BatchMatMul" ? blasBatchMatMul : blasFusedMatMul;
     tf.unregisterKernel(name, BACKEND);
     tf.registerKernel({
       kernelName: name,

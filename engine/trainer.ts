@@ -14,6 +14,7 @@ import { exists, readJSON, writeFileAtomic } from "./fsutil.ts";
 import type { Block, ModelShape, Parameterization } from "./model.ts";
 import { Network } from "./network.ts";
 import type { Adam } from "./optim.ts";
+import type { Probe } from "./probe.ts";
 import { resolve } from "./registry.ts";
 import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "./safetensors.ts";
 import { scaleContext } from "./scaling.ts";
@@ -35,6 +36,8 @@ export interface TrialResult {
   tokens_per_s: number;
   backend: string;
   n_params: number;
+  /** Last value of each probe metric: probes[probe][metric]. */
+  probes: Record<string, Record<string, number>>;
 }
 
 /** The columns of metrics.csv, in order. */
@@ -209,7 +212,9 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
     tokens_per_s: 0,
     backend: t.train.backend,
     n_params: 0,
+    probes: {},
   };
+  let probes: { name: string; probe: Probe; columns: string[] | null }[] = [];
   try {
     result.backend = await useBackend(t.train.backend, log);
     const data: PreparedData = await prepareData(t.data, { root: opts.dataRoot, log });
@@ -224,6 +229,25 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
     const { steps, batch_size: B, seed } = t.train;
     const T = t.data.seq_len;
     const evalSet = evalBatches(data, t.train.eval_batches, B, T);
+    probes = t.probes.map(({ name, ...o }) => ({
+      name,
+      probe: resolve<unknown, Probe>("probe", name).create(o),
+      columns: null,
+    }));
+    if (probes.length) await Deno.mkdir(`${dir}/probes`, { recursive: true });
+    const measure = async (step: number) => {
+      for (const p of probes) {
+        if (step % p.probe.every !== 0 && step !== steps) continue;
+        const m = await p.probe.measure({ step, net: net!, trial: t, x: evalSet[0].x, y: evalSet[0].y, B, T, dir });
+        const file = `${dir}/probes/${p.name}.csv`;
+        if (!p.columns) {
+          p.columns = Object.keys(m);
+          if (step === 0 || !(await exists(file))) await writeFileAtomic(file, ["step", ...p.columns].join(",") + "\n");
+        }
+        await Deno.writeTextFile(file, [step, ...p.columns.map((c) => fmt(m[c]))].join(",") + "\n", { append: true });
+        result.probes[p.name] = m;
+      }
+    };
     const metricsPath = `${dir}/metrics.csv`;
     const state = await readJSON<{ step0_val_loss: number; best_val_loss: number; elapsed: number }>(
       `${dir}/state.json`,
@@ -243,6 +267,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       const v0 = evaluate(net, evalSet, B, T);
       result.step0_val_loss = v0;
       result.best_val_loss = v0;
+      await measure(0);
       await Deno.writeTextFile(metricsPath, csvRow({ step: 0, val_loss: v0, lr: null, tokens: 0, elapsed: 0 }), {
         append: true,
       });
@@ -272,6 +297,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       }
       opt.update(grads, lr);
       stepsDone = step + 1;
+      if (probes.length) await measure(stepsDone);
       tokensDone += B * T;
       lossSum += loss, lossCount += 1;
       result.final_train_loss = loss;
@@ -303,6 +329,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
     result.error = e instanceof DmodelError ? e.message : `${(e as Error).message}`;
     if (!(e instanceof DmodelError)) log((e as Error).stack ?? String(e));
   } finally {
+    for (const p of probes) p.probe.dispose?.();
     net?.dispose();
   }
   result.steps_done = stepsDone;

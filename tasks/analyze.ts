@@ -9,7 +9,7 @@ import { writeReport } from "../engine/analysis/report.ts";
 import { main, parse } from "./cli.ts";
 
 const USAGE = "deno task analyze <sweep-dir> [--by KEY]... [--scale KEY]... [--loss COL] [--json] " +
-  "[--predict width=4096[,depth=8]]... [--tolerance 0.1] [--resamples 500] [--seed 0] [--no-figures] [--no-report]";
+  "[--predict width=4096[,depth=8]]... [--tolerance 0.1] [--resamples 500] [--bootstrap-seed 0] [--no-figures] [--no-report]";
 
 /** "a,b" and repeated flags -> ["a", "b"]. */
 function list(v: string[] | undefined): string[] | undefined {
@@ -46,7 +46,7 @@ if (import.meta.main) {
       predict: { type: "string", multiple: true },
       tolerance: { type: "string" },
       resamples: { type: "string" },
-      seed: { type: "string" },
+      "bootstrap-seed": { type: "string" },
       "no-figures": { type: "boolean" },
       "no-report": { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -63,7 +63,7 @@ if (import.meta.main) {
       loss: values.loss,
       tolerance: number("tolerance", values.tolerance),
       resamples: number("resamples", values.resamples),
-      seed: number("seed", values.seed),
+      bootstrapSeed: number("bootstrap-seed", values["bootstrap-seed"]),
       predict: (values.predict ?? []).map(parsePredict),
       figures: !values["no-figures"],
       log: (l) => console.error(l),

@@ -11,10 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { parseArgs } from "node:util";
-import {
-  installFastKernels,
-  uninstallFastKernels,
-} from "../engine/fast_kernels.ts";
+import { installFastKernels, uninstallFastKernels } from "../engine/fast_kernels.ts";
 
 /** One benchmark case: batch dims, M, K, N and transposes. */
 interface Case {

@@ -313,6 +313,25 @@ Deno.test(
   },
 );
 
+Deno.test("an output that grows the wasm heap is still written correctly", blasOnly, () => {
+  installFastKernels({ threads: 2 });
+  const heapBytes = () =>
+    (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+  const before = heapBytes();
+  // Output bigger than the whole heap: makeOutput must grow it, detaching older views.
+  const m = 64, k = 8, n = Math.ceil(before / 4 / m) + 1024;
+  const av = rand(m * k, 3), bv = rand(k * n, 4);
+  tf.tidy(() => {
+    const c = tf.matMul(tf.tensor(av, [m, k]), tf.tensor(bv, [k, n])).dataSync();
+    assert.ok(heapBytes() > before);
+    for (const [i, j] of [[0, 0], [m - 1, n - 1], [17, n >> 1], [m >> 1, 12345 % n]]) {
+      let s = 0;
+      for (let t = 0; t < k; t++) s += av[i * k + t] * bv[t * n + j];
+      assert.ok(Math.abs(c[i * n + j] - s) < 1e-5, `c[${i},${j}]`);
+    }
+  });
+});
+
 Deno.test(
   "install is idempotent and uninstall restores the wasm kernels",
   blasOnly,

@@ -23,7 +23,7 @@ export const analysisSchema = z.object({
   /** Bootstrap resamples over seeds. */
   resamples: z.number().int().nonnegative().default(500),
   /** Seed of the bootstrap. */
-  seed: z.number().int().default(0),
+  bootstrap_seed: z.number().int().default(0),
   /** Scales to extrapolate eta* to, e.g. [{width: 4096}]. */
   predict: z.array(z.record(z.string(), z.number().positive())).default([]),
   /** Render figures (SVG, PNG). */
@@ -41,7 +41,7 @@ export function runAnalysis(o: AnalysisStageOptions, ctx: StageContext): Promise
     loss: o.loss,
     tolerance: o.tolerance,
     resamples: o.resamples,
-    seed: o.seed,
+    bootstrapSeed: o.bootstrap_seed,
     predict: o.predict,
     figures: o.figures,
     log: ctx.log,

@@ -10,19 +10,19 @@ import { loadMetrics, loadResults } from "./load.ts";
 import {
   groupFields,
   type Optima,
-  optimaTable,
   optimalLR,
   type OptimaOptions,
+  optimaTable,
   shortName,
 } from "./optimum.ts";
-import { type FitOptions, predictLR, type Prediction, type ScalingFit, fitScaling } from "./fit.ts";
+import { type FitOptions, fitScaling, type Prediction, predictLR, type ScalingFit } from "./fit.ts";
 import {
   etaVsScaleSpec,
   lossVsLRSpec,
   renderPNG,
   renderSVG,
-  type TrainingPoint,
   trainingCurvesSpec,
+  type TrainingPoint,
   type VegaLiteSpec,
 } from "./plots.ts";
 
@@ -79,6 +79,7 @@ export interface AnalysisJSON {
   tolerance: number;
   n_trials: number;
   groups: Record<string, unknown>[];
+  /** One entry per family and scale axis: {family, scale, slope, slope_ci, r2, verdict, ...}. */
   fits: Record<string, unknown>[];
   predictions: Record<string, unknown>[];
 }
@@ -123,7 +124,7 @@ export function analysisJSON(
     tolerance,
     n_trials: optima.n_trials,
     groups: optima.groups.map((g) => ({ ...g.keys, family: g.family, ...groupFields(g) })),
-    fits: fits.flatMap((f) =>
+    fits: fits.flatMap((f): Record<string, unknown>[] =>
       f.coefficients.length
         ? f.coefficients.map((c) => ({
           family: f.family,
@@ -164,6 +165,13 @@ export function fmtNum(v: number, d = 4): string {
   return Number.isFinite(v) ? v.toFixed(d) : v === Infinity ? "diverged" : "n/a";
 }
 const fmt = fmtNum;
+
+/** A prediction's interval, "[lo, hi]", or why there is none. */
+export function fmtInterval(p: Prediction): string {
+  return Number.isFinite(p.eta_lo)
+    ? `[${fmtLR(p.eta_lo)}, ${fmtLR(p.eta_hi)}]`
+    : "no CI (one seed per group)";
+}
 
 /** The verdict lines, one per family and fitted axis. */
 export function verdictLines(fits: ScalingFit[]): string[] {
@@ -207,20 +215,34 @@ export function analysisMarkdown(
     "",
     "Cost of transfer: loss at the base scale's best grid LR minus the group's best loss.",
     "",
-    `| ${[...keyCols, "eta*", "eta* (grid)", "loss*", "bracketed", "trials", "diverged", "failed", "cost of transfer"].join(" | ")} |`,
+    `| ${
+      [
+        ...keyCols,
+        "eta*",
+        "eta* (grid)",
+        "loss*",
+        "bracketed",
+        "trials",
+        "diverged",
+        "failed",
+        "cost of transfer",
+      ].join(" | ")
+    } |`,
     `|${[...keyCols, 1, 2, 3, 4, 5, 6, 7, 8].map(() => "---").join("|")}|`,
     ...optima.groups.map((g) =>
-      `| ${[
-        ...keyCols.map((k) => String(g.keys[k])),
-        fmtLR(g.eta_star),
-        fmtLR(g.eta_star_grid),
-        fmt(g.loss_star),
-        g.bracketed ? "yes" : "**no**",
-        g.n_trials,
-        g.n_diverged,
-        g.n_failed,
-        fmt(g.transfer_cost),
-      ].join(" | ")} |`
+      `| ${
+        [
+          ...keyCols.map((k) => String(g.keys[k])),
+          fmtLR(g.eta_star),
+          fmtLR(g.eta_star_grid),
+          fmt(g.loss_star),
+          g.bracketed ? "yes" : "**no**",
+          g.n_trials,
+          g.n_diverged,
+          g.n_failed,
+          fmt(g.transfer_cost),
+        ].join(" | ")
+      } |`
     ),
     "",
   ];
@@ -228,7 +250,7 @@ export function analysisMarkdown(
     lines.push("## Predictions", "", "| family | scale | eta* | 95% interval |", "|---|---|---|---|");
     for (const p of a.predictions) {
       const sc = Object.entries(p.scale).map(([k, v]) => `${shortName(k)}=${v}`).join(", ");
-      lines.push(`| ${p.family} | ${sc} | ${fmtLR(p.eta_star)} | [${fmtLR(p.eta_lo)}, ${fmtLR(p.eta_hi)}] |`);
+      lines.push(`| ${p.family} | ${sc} | ${fmtLR(p.eta_star)} | ${fmtInterval(p)} |`);
     }
     lines.push("");
   }
@@ -373,7 +395,7 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
   analysis.markdown = analysisMarkdown(analysis);
   if (write) {
     await writeAtomic(join(dir, "analysis.json"), JSON.stringify(json, null, 2) + "\n");
-    await writeAtomic(join(dir, "optima.csv"), optimaTable(optima).toCSV() + "\n");
+    await writeAtomic(join(dir, "optima.csv"), optimaTable(optima).toCSV());
     await writeAtomic(join(dir, "analysis.md"), analysis.markdown);
     files.unshift("analysis.json", "optima.csv", "analysis.md");
   }

@@ -30,7 +30,7 @@ export interface FitOptions {
   /** Bootstrap resamples. Default 500 (0: no intervals). */
   resamples?: number;
   /** Seed of the bootstrap's random generator. Default 0. */
-  seed?: number;
+  bootstrapSeed?: number;
   /** Confidence level of the intervals. Default 0.95. */
   level?: number;
   /** Fit only bracketed optima (an edge optimum is only a bound). Default true. */
@@ -204,11 +204,15 @@ export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] 
   if (!(Number.isInteger(resamples) && resamples >= 0)) {
     throw new DmodelError(`fitScaling: resamples must be an integer >= 0, got ${show(resamples)}`);
   }
-  if (!(level > 0 && level < 1)) throw new DmodelError(`fitScaling: level must be in (0, 1), got ${show(level)}`);
+  if (!(level > 0 && level < 1)) {
+    throw new DmodelError(`fitScaling: level must be in (0, 1), got ${show(level)}`);
+  }
   for (const s of opts.scale ?? []) {
     if (!optima.scale.includes(s)) {
       throw new DmodelError(
-        `fitScaling: scale ${show(s)} is not a scale axis of the optima (${optima.scale.join(", ") || "none"})`,
+        `fitScaling: scale ${show(s)} is not a scale axis of the optima (${
+          optima.scale.join(", ") || "none"
+        })`,
       );
     }
   }
@@ -242,7 +246,9 @@ export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] 
       fit.scales = [];
       fit.note = !optima.scale.length
         ? "no scale axis varies"
-        : `not enough ${onlyBracketed ? "bracketed " : ""}optima to fit a trend (${used.length} of ${groups.length} groups usable)`;
+        : `not enough ${
+          onlyBracketed ? "bracketed " : ""
+        }optima to fit a trend (${used.length} of ${groups.length} groups usable)`;
       continue;
     }
     const X = used.map((g) => axes.map((a) => Math.log2(g.scale[a])));
@@ -250,14 +256,16 @@ export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] 
     const ls = leastSquares(X, y);
     if (!ls) {
       throw new DmodelError(
-        `fitScaling: in family ${show(family)} the scale axes ${axes.join(", ")} vary together; fit one at a time (--scale)`,
+        `fitScaling: in family ${show(family)} the scale axes ${
+          axes.join(", ")
+        } vary together; fit one at a time (--scale)`,
       );
     }
     fit.intercept = ls.coef[0];
     fit.r2 = ls.r2;
 
     // Bootstrap: resample seeds within each group, recompute optima and slopes.
-    const rand = mulberry32(((opts.seed ?? 0) ^ hash(family)) >>> 0);
+    const rand = mulberry32(((opts.bootstrapSeed ?? 0) ^ hash(family)) >>> 0);
     const oneSeed = used.every((g) => g.seeds.length < 2);
     for (let r = 0; r < (oneSeed ? 0 : resamples); r++) {
       const yr: number[] = [];
@@ -315,10 +323,14 @@ export function predictLR(fit: ScalingFit, scale: Record<string, number>): Predi
     const axis = fit.scales.find((a) => a === k || shortName(a) === k);
     if (!axis) {
       throw new DmodelError(
-        `predict: ${show(k)} is not a fitted scale axis of ${show(fit.family)} (axes: ${fit.scales.join(", ")})`,
+        `predict: ${show(k)} is not a fitted scale axis of ${show(fit.family)} (axes: ${
+          fit.scales.join(", ")
+        })`,
       );
     }
-    if (!(typeof v === "number" && v > 0)) throw new DmodelError(`predict: ${k}=${show(v)}: expected a number > 0`);
+    if (!(typeof v === "number" && v > 0)) {
+      throw new DmodelError(`predict: ${k}=${show(v)}: expected a number > 0`);
+    }
     s[axis] = v;
   }
   const at = (b: number[]) => b[0] + fit.scales.reduce((acc, a, j) => acc + b[j + 1] * Math.log2(s[a]), 0);

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
-import { type Analysis, fmtLR, fmtNum, verdictLines } from "./analyze.ts";
+import { type Analysis, fmtInterval, fmtLR, fmtNum, verdictLines } from "./analyze.ts";
 import { shortName } from "./optimum.ts";
 
 /** Options of `reportHTML`. */
@@ -18,8 +18,9 @@ export interface ReportOptions {
 
 /** Escapes text for HTML. */
 export function escapeHTML(s: string): string {
-  return s.replace(/[&<>"']/g, (c) =>
-    ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
   );
 }
 
@@ -75,9 +76,13 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
     `<h1>${escapeHTML(title)}</h1>`,
     `<p class="meta">${optima.n_trials} trials: ${a.counts.ok} ok, ${a.counts.diverged} diverged, ${a.counts.failed} failed.
      Families by <code>${escapeHTML(optima.by.join(", ") || "(none)")}</code>; scale axes
-     <code>${escapeHTML(optima.scale.join(", ") || "(none)")}</code>; loss <code>${escapeHTML(optima.loss)}</code>
+     <code>${escapeHTML(optima.scale.join(", ") || "(none)")}</code>; loss <code>${
+      escapeHTML(optima.loss)
+    }</code>
      averaged over <code>${escapeHTML(optima.seed ?? "one seed")}</code>. Verdict: transfers when the
-     ${Math.round((fits[0]?.level ?? 0.95) * 100)}% CI of the slope lies within &plusmn;${a.json.tolerance}.</p>`,
+     ${
+      Math.round((fits[0]?.level ?? 0.95) * 100)
+    }% CI of the slope lies within &plusmn;${a.json.tolerance}.</p>`,
     "<h2>Verdicts</h2>",
     '<ul class="verdicts">',
     ...lines.map((l, j) => `<li class="verdict ${verdicts[j]?.cls ?? ""}">${escapeHTML(l)}</li>`),
@@ -90,7 +95,9 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
     const { w, h } = svgSize(f.svg);
     const b64 = Buffer.from(f.svg, "utf-8").toString("base64");
     out.push(
-      `<figure id="fig-${escapeHTML(f.name)}"><img alt="${escapeHTML(f.title)}" width="${w}" height="${h}" src="data:image/svg+xml;base64,${b64}">`,
+      `<figure id="fig-${escapeHTML(f.name)}"><img alt="${
+        escapeHTML(f.title)
+      }" width="${w}" height="${h}" src="data:image/svg+xml;base64,${b64}">`,
       `<figcaption>${escapeHTML(f.title)}${
         f.png ? ` (PNG: <code>${escapeHTML(f.png)}</code>)` : ""
       }</figcaption></figure>`,
@@ -113,7 +120,9 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
       `<tr${g.bracketed ? "" : ' class="edge"'}>`,
       ...keyCols.map((k) => `<td class="key">${escapeHTML(String(g.keys[k]))}</td>`),
       `<td>${fmtLR(g.eta_star)}</td><td>${fmtLR(g.eta_star_grid)}</td><td>${num(g.loss_star)}</td>`,
-      `<td>${g.bracketed ? "yes" : "no"}</td><td>${g.n_trials}</td><td>${g.n_diverged}</td><td>${g.n_failed}</td>`,
+      `<td>${
+        g.bracketed ? "yes" : "no"
+      }</td><td>${g.n_trials}</td><td>${g.n_diverged}</td><td>${g.n_failed}</td>`,
       `<td>${num(g.transfer_cost)}</td></tr>`,
     );
   }
@@ -130,8 +139,12 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
       for (const c of f.coefficients) {
         const ci = c.slope_ci ? `[${num(c.slope_ci[0], 3)}, ${num(c.slope_ci[1], 3)}]` : "n/a";
         out.push(
-          `<tr><td class="key">${escapeHTML(f.family)}</td><td class="key">${escapeHTML(shortName(c.scale))}</td>` +
-            `<td>${num(c.slope, 3)}</td><td>${ci}</td><td>${num(f.r2, 3)}</td><td>${f.n_groups}</td><td>${f.n_resamples}</td></tr>`,
+          `<tr><td class="key">${escapeHTML(f.family)}</td><td class="key">${
+            escapeHTML(shortName(c.scale))
+          }</td>` +
+            `<td>${num(c.slope, 3)}</td><td>${ci}</td><td>${
+              num(f.r2, 3)
+            }</td><td>${f.n_groups}</td><td>${f.n_resamples}</td></tr>`,
         );
       }
     }
@@ -147,7 +160,7 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
       const sc = Object.entries(p.scale).map(([k, v]) => `${shortName(k)}=${v}`).join(", ");
       out.push(
         `<tr><td class="key">${escapeHTML(p.family)}</td><td class="key">${escapeHTML(sc)}</td>` +
-          `<td>${fmtLR(p.eta_star)}</td><td>[${fmtLR(p.eta_lo)}, ${fmtLR(p.eta_hi)}]</td></tr>`,
+          `<td>${fmtLR(p.eta_star)}</td><td>${fmtInterval(p)}</td></tr>`,
       );
     }
     out.push("</tbody></table>");

@@ -1,0 +1,448 @@
+/** The sweep analysis: optima, quadratic refinement, scaling fit, bootstrap, verdicts, files, figures, stages, CLI. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as aq from "arquero";
+import { DmodelError } from "../engine/errors.ts";
+import { loadResults } from "../engine/analysis/load.ts";
+import { curveOptimum, optimalLR, quadraticVertex } from "../engine/analysis/optimum.ts";
+import { fitScaling, leastSquares, predictLR, verdictText } from "../engine/analysis/fit.ts";
+import { analyzeSweep } from "../engine/analysis/analyze.ts";
+import { FONT_FILES } from "../engine/analysis/plots.ts";
+import { parseOptions, resolve } from "../engine/registry.ts";
+import type { StageContext } from "../engine/stage.ts";
+import "../components/stage/analyze.ts";
+import "../components/stage/report.ts";
+import { HALF_OCTAVES, SMALL36, writeSyntheticSweep } from "./fixtures/synthetic_sweep.ts";
+
+const tmp = () => Deno.makeTempDir({ prefix: "dmodel-analysis-" });
+
+/** Writes results.csv from row objects (columns: union of keys). */
+async function writeResults(dir: string, rows: Record<string, unknown>[]): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(join(dir, "results.csv"), aq.from(rows).toCSV());
+}
+
+/** One row of a hand-made results table. */
+function row(over: Record<string, unknown>): Record<string, unknown> {
+  return {
+    trial_id: crypto.randomUUID().slice(0, 8),
+    status: "ok",
+    final_val_loss: 3,
+    "parameterization.name": "ngpt",
+    "model.width": 64,
+    "optimizer.lr": 2 ** -6,
+    "train.seed": 1,
+    ...over,
+  };
+}
+
+Deno.test("known law eta* ~ width^-0.5: slope within 0.03, bootstrap CI covers it, verdicts", async () => {
+  const dir = await tmp();
+  try {
+    const n = await writeSyntheticSweep(dir, {
+      widths: [64, 128, 256, 512, 1024],
+      lrExps: HALF_OCTAVES,
+      seeds: [1, 2, 3],
+      families: [{ name: "ngpt", exponent: -0.5 }, { name: "nugpt", exponent: 0 }],
+      divergeAbove: 2.5,
+      trialFiles: false,
+      pipeline: false,
+    });
+    assert.equal(n, 2 * 5 * 21 * 3);
+    const optima = optimalLR(await loadResults(dir));
+    assert.deepEqual(optima.scale, ["model.width"]);
+    assert.deepEqual(optima.by, ["parameterization.name"]);
+    assert.equal(optima.groups.length, 10);
+    assert.ok(optima.groups.every((g) => g.bracketed && g.refined && g.n_seeds === 3));
+    const fits = fitScaling(optima, { resamples: 500, bootstrapSeed: 1 });
+    const ngpt = fits.find((f) => f.family === "ngpt")!;
+    const [c] = ngpt.coefficients;
+    assert.equal(c.scale, "model.width");
+    assert.ok(Math.abs(c.slope + 0.5) < 0.03, `slope ${c.slope}`);
+    assert.ok(c.slope_ci && c.slope_ci[0] <= -0.5 && -0.5 <= c.slope_ci[1], `CI ${c.slope_ci}`);
+    assert.ok(c.slope_ci[1] - c.slope_ci[0] < 0.15, `CI too wide: ${c.slope_ci}`);
+    assert.ok(ngpt.r2 > 0.99);
+    assert.equal(ngpt.n_resamples, 500);
+    assert.equal(c.transfers, false);
+    assert.match(c.verdict, /^eta\* moves by x2\^-0\.\d\d per doubling of width \(95% CI \[-0\.\d\d, -0\.\d\d\]\): drifts$/);
+    const nu = fits.find((f) => f.family === "nugpt")!.coefficients[0];
+    assert.ok(Math.abs(nu.slope) < 0.03 && nu.transfers, nu.verdict);
+    assert.match(nu.verdict, /: transfers$/);
+    // The intercept puts eta*(64) at 2^-5: predict at the base and far out.
+    const p = predictLR(ngpt, { width: 4096 });
+    assert.ok(Math.abs(Math.log2(p.eta_star) - (-5 - 0.5 * 6)) < 0.2, `${Math.log2(p.eta_star)}`);
+    assert.ok(p.eta_lo < p.eta_star && p.eta_star < p.eta_hi);
+    assert.equal(predictLR(ngpt, { "model.width": 4096 }).eta_star, p.eta_star);
+    assert.throws(() => predictLR(ngpt, { depth: 8 }), DmodelError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bootstrap is deterministic per seed", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 256, 1024],
+      lrExps: HALF_OCTAVES,
+      families: [{ name: "ngpt", exponent: -0.5 }],
+      trialFiles: false,
+      noise: 0.02,
+    });
+    const optima = optimalLR(await loadResults(dir));
+    const a = fitScaling(optima, { resamples: 100, bootstrapSeed: 3 })[0].coefficients[0].slope_ci;
+    const b = fitScaling(optima, { resamples: 100, bootstrapSeed: 3 })[0].coefficients[0].slope_ci;
+    const c = fitScaling(optima, { resamples: 100, bootstrapSeed: 4 })[0].coefficients[0].slope_ci;
+    assert.deepEqual(a, b);
+    assert.notDeepEqual(a, c);
+    // One seed per group: no interval, the verdict says so.
+    await writeSyntheticSweep(dir, { widths: [64, 256], seeds: [1], trialFiles: false });
+    const f = fitScaling(optimalLR(await loadResults(dir)));
+    assert.equal(f[0].coefficients[0].slope_ci, null);
+    assert.match(f[0].coefficients[0].verdict, /no CI: one seed per group/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("quadratic refinement recovers an exact parabola's vertex to 1e-6", async () => {
+  // Three points, uneven spacing.
+  const f = (x: number) => 2.5 + 0.3 * (x + 6.3) ** 2;
+  const q = quadraticVertex([-7, -6.5, -5.5], [f(-7), f(-6.5), f(-5.5)]);
+  assert.ok(Math.abs(q.vertex + 6.3) < 1e-9, `${q.vertex}`);
+  assert.ok(Math.abs(q.a - 0.3) < 1e-9);
+  // Five points (window 2), least squares of an exact parabola is exact.
+  const xs = [-8, -7.5, -7, -6.5, -6, -5.5];
+  const o2 = curveOptimum(xs.map((x) => ({ x, loss: f(x) })), 2)!;
+  assert.ok(o2.refined && Math.abs(o2.x + 6.3) < 1e-9);
+  assert.ok(Math.abs(o2.lossFit - 2.5) < 1e-9);
+  // Through the whole pipeline on the half-octave grid: vertex of each group.
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 256],
+      seeds: [1, 2],
+      families: [{ name: "nugpt", exponent: -0.37, log2Eta0: -6.3 }],
+      trialFiles: false,
+      loss: (fam, w, x) => 3 + 0.2 * (x - (-6.3 - 0.37 * Math.log2(w / 64))) ** 2,
+    });
+    const optima = optimalLR(await loadResults(dir));
+    for (const g of optima.groups) {
+      const want = -6.3 - 0.37 * Math.log2(g.scale["model.width"] / 64);
+      assert.ok(Math.abs(Math.log2(g.eta_star) - want) < 1e-6, `${g.label}: ${Math.log2(g.eta_star)} vs ${want}`);
+      assert.ok(Math.abs(g.loss_star_fit - 3) < 1e-6);
+      assert.equal(Math.log2(g.eta_star_grid), Math.round(want * 2) / 2);
+    }
+    const [fit] = fitScaling(optima);
+    assert.ok(Math.abs(fit.coefficients[0].slope + 0.37) < 1e-6);
+    assert.ok(Math.abs(fit.intercept - (-6.3 + 0.37 * 6)) < 1e-6);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("edge optimum is flagged not bracketed, not refined, and left out of the fit", async () => {
+  const dir = await tmp();
+  try {
+    // eta*(w) = 2^-6 (w/64)^-1 on the grid 2^-9..2^-4: width 1024 has its optimum below the grid.
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128, 256, 512, 1024],
+      lrExps: [-9, -8, -7, -6, -5, -4],
+      seeds: [1],
+      families: [{ name: "sp", exponent: -1, log2Eta0: -6 }],
+      noise: 0,
+      seedNoise: 0,
+      trialFiles: false,
+    });
+    const optima = optimalLR(await loadResults(dir));
+    const edge = optima.groups.find((g) => g.scale["model.width"] === 1024)!;
+    assert.equal(edge.bracketed, false);
+    assert.equal(edge.refined, false);
+    assert.equal(edge.eta_star, 2 ** -9);
+    const inside = optima.groups.filter((g) => g.scale["model.width"] < 1024);
+    assert.ok(inside.every((g) => g.bracketed));
+    const [fit] = fitScaling(optima);
+    assert.deepEqual(fit.excluded, ["1024"]);
+    assert.equal(fit.n_groups, 4);
+    assert.ok(Math.abs(fit.coefficients[0].slope + 1) < 1e-9);
+    // Upper edge too, and an LR with only failed trials does not bracket.
+    const o = curveOptimum([{ x: -6, loss: 4 }, { x: -5, loss: 3.5 }, { x: -4, loss: NaN }]);
+    assert.equal(o!.bracketed, false);
+    assert.equal(curveOptimum([{ x: -6, loss: 4 }, { x: -5, loss: 3.5 }, { x: -4, loss: NaN, diverged: true }])!
+      .bracketed, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("diverged and failed trials are counted and excluded from the optimum", async () => {
+  const dir = await tmp();
+  try {
+    const lrs = [-8, -7, -6, -5, -4];
+    const loss = { [-8]: 3.6, [-7]: 3.4, [-6]: 3.3, [-5]: 3.25, [-4]: 3.5 } as Record<number, number>;
+    const rows: Record<string, unknown>[] = [];
+    for (const x of lrs) {
+      for (const seed of [1, 2, 3]) {
+        const r = row({ "optimizer.lr": 2 ** x, "train.seed": seed, final_val_loss: loss[x] });
+        // At 2^-5 one seed of three diverges: the LR is unstable, not a candidate.
+        if (x === -5 && seed === 2) Object.assign(r, { status: "diverged", final_val_loss: NaN });
+        // A failed trial (crash) at 2^-7 is dropped, the other seeds still count.
+        if (x === -7 && seed === 3) Object.assign(r, { status: "failed", final_val_loss: null });
+        // Status ok with a NaN loss is re-marked diverged.
+        if (x === -4 && seed === 1) r.final_val_loss = NaN;
+        rows.push(r);
+      }
+    }
+    await writeResults(dir, rows);
+    const t = await loadResults(dir);
+    assert.equal(t.filter((d: any) => d.status === "diverged").numRows(), 2);
+    const [g] = optimalLR(t).groups;
+    assert.equal(g.n_trials, 15);
+    assert.equal(g.n_diverged, 2);
+    assert.equal(g.n_failed, 1);
+    assert.equal(g.n_ok, 12);
+    assert.equal(g.eta_star_grid, 2 ** -6, "the diverged LR 2^-5 must not be the optimum");
+    assert.equal(g.loss_star, 3.3);
+    assert.equal(g.bracketed, true);
+    const p7 = g.curve.find((p) => p.log2_lr === -7)!;
+    assert.equal(p7.n_ok, 2);
+    assert.equal(p7.n_failed, 1);
+    assert.equal(p7.loss, 3.4);
+    // The refinement uses only candidate neighbours: -7 on the left, none on the right -> grid value.
+    assert.equal(g.refined, false);
+    assert.equal(g.eta_star, 2 ** -6);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cost of transfer: loss at the base scale's best LR minus the scale's best", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 256, 1024],
+      lrExps: [-10, -9, -8, -7, -6, -5, -4],
+      seeds: [1],
+      families: [{ name: "ngpt", exponent: -0.5, log2Eta0: -6 }],
+      loss: (_f, w, x) => 3 + 0.1 * (x - (-6 - 0.5 * Math.log2(w / 64))) ** 2,
+      divergeAbove: 1.5,
+      trialFiles: false,
+    });
+    const gs = optimalLR(await loadResults(dir)).groups;
+    assert.deepEqual(gs.map((g) => g.base_eta_star), [2 ** -6, 2 ** -6, 2 ** -6]);
+    assert.equal(gs[0].transfer_cost, 0);
+    assert.ok(Math.abs(gs[1].transfer_cost - 0.1) < 1e-12, `${gs[1].transfer_cost}`); // 1 octave off
+    assert.equal(gs[2].transfer_cost, Infinity); // 2^-6 diverges at width 1024 (optimum 2^-8)
+    assert.equal(gs[2].n_diverged, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("two scale axes at once: multiple regression recovers both exponents", async () => {
+  const dir = await tmp();
+  try {
+    const rows: Record<string, unknown>[] = [];
+    const xs = [-11, -10, -9, -8, -7, -6, -5, -4, -3];
+    for (const w of [64, 128, 256]) {
+      for (const steps of [100, 200, 400, 800]) {
+        const xStar = -5 - 0.5 * Math.log2(w / 64) - 0.33 * Math.log2(steps / 100);
+        for (const x of xs) {
+          rows.push(row({
+            "model.width": w,
+            "train.steps": steps,
+            "optimizer.lr": 2 ** x,
+            final_val_loss: 3 + 0.15 * (x - xStar) ** 2,
+          }));
+        }
+      }
+    }
+    await writeResults(dir, rows);
+    const optima = optimalLR(await loadResults(dir));
+    assert.deepEqual(optima.scale, ["model.width", "train.steps"]);
+    assert.equal(optima.groups.length, 12);
+    assert.equal(optima.groups[0].label, "width=64, steps=100");
+    const [fit] = fitScaling(optima);
+    assert.deepEqual(fit.coefficients.map((c) => c.scale), ["model.width", "train.steps"]);
+    assert.ok(Math.abs(fit.coefficients[0].slope + 0.5) < 1e-6);
+    assert.ok(Math.abs(fit.coefficients[1].slope + 0.33) < 1e-6);
+    assert.match(fit.coefficients[1].verdict, /per doubling of steps/);
+    const p = predictLR(fit, { width: 1024, steps: 1600 });
+    assert.ok(Math.abs(Math.log2(p.eta_star) - (-5 - 0.5 * 4 - 0.33 * 4)) < 1e-6);
+    // Only width given: steps at its base value (100).
+    assert.ok(Math.abs(Math.log2(predictLR(fit, { width: 256 }).eta_star) - -6) < 1e-6);
+    // Axes that vary together (steps = width * 100 / 64) cannot be separated.
+    const tied = rows.filter((r) => r["train.steps"] === (r["model.width"] as number) * 100 / 64);
+    assert.equal(tied.length, 3 * xs.length);
+    assert.throws(() => fitScaling(optimalLR(aq.from(tied))), { name: "DmodelError", message: /vary together/ });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bad input: one-line DmodelErrors naming the file, trial, column", async () => {
+  const dir = await tmp();
+  try {
+    await assert.rejects(loadResults(join(dir, "nope")), { name: "DmodelError", message: /results\.csv: file not found/ });
+    await writeResults(dir, [row({ trial_id: "abc", status: "exploded" })]);
+    await assert.rejects(loadResults(dir), { message: /trial "abc" has status "exploded"/ });
+    await Deno.writeTextFile(join(dir, "results.csv"), "trial_id,status\nx,ok\n");
+    await assert.rejects(loadResults(dir), { message: /missing columns final_val_loss, optimizer\.lr/ });
+    // Two trials in one cell that differ in model.block: name the column.
+    await writeResults(dir, [row({ "model.block": "ngpt" }), row({ "model.block": "prenorm" })]);
+    assert.throws(() => optimalLR(aq.fromCSV(Deno.readTextFileSync(join(dir, "results.csv")))), {
+      name: "DmodelError",
+      message: /2 trials share parameterization\.name=ngpt, lr=0\.015625, seed=1; they differ in model\.block: add it to --by/,
+    });
+    assert.throws(() => optimalLR(aq.from([row({})]), { scale: ["model.depth"] }), {
+      message: /no column "model\.depth"/,
+    });
+    assert.throws(() => optimalLR(aq.from([row({ "model.width": "big" })]), { scale: ["model.width"] }), {
+      message: /scale column "model\.width" has value "big"/,
+    });
+    assert.equal(leastSquares([[1], [1]], [0, 1]), null);
+    assert.equal(
+      verdictText("model.depth", 0.04, [-0.02, 0.09], 0.1),
+      "eta* moves by x2^0.04 per doubling of depth (95% CI [-0.02, 0.09]): transfers",
+    );
+    assert.match(verdictText("model.depth", 0.04, [-0.02, 0.11], 0.1), /: drifts$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("analyzeSweep on a 36-trial sweep: files, JSON shape, figures, under 10 s", async () => {
+  const dir = await tmp();
+  try {
+    assert.equal(await writeSyntheticSweep(dir, SMALL36), 36);
+    const t0 = performance.now();
+    const a = await analyzeSweep(dir, { predict: [{ width: 4096 }] });
+    const ms = performance.now() - t0;
+    assert.ok(ms < 10_000, `analyze took ${ms} ms`);
+    const json = JSON.parse(await Deno.readTextFile(join(dir, "analysis.json")));
+    assert.deepEqual(json, JSON.parse(JSON.stringify(a.json)));
+    assert.equal(json.groups.length, 6);
+    for (const k of ["eta_star", "eta_star_grid", "loss_star", "bracketed", "n_trials", "n_diverged"]) {
+      assert.ok(k in json.groups[0], k);
+    }
+    assert.equal(json.groups[0]["parameterization.name"], "ngpt");
+    assert.equal(json.groups[0]["model.width"], 64);
+    assert.equal(json.groups.reduce((s: number, g: any) => s + g.n_trials, 0), 36);
+    assert.deepEqual(Object.keys(json.fits[0]).slice(0, 6), ["family", "scale", "slope", "slope_ci", "r2", "verdict"]);
+    assert.equal(json.fits.length, 2);
+    assert.equal(json.predictions.length, 2);
+    const csv = aq.fromCSV(await Deno.readTextFile(join(dir, "optima.csv")));
+    assert.equal(csv.numRows(), 6);
+    assert.ok(csv.columnNames().includes("eta_star"));
+    const md = await Deno.readTextFile(join(dir, "analysis.md"));
+    assert.match(md, /\| parameterization\.name \| model\.width \| eta\* \|/);
+    assert.match(md, /ngpt: eta\* moves by x2\^-0\.5\d per doubling of width/);
+    for (const name of ["loss_vs_lr", "eta_vs_width", "training_curves"]) {
+      const svg = await Deno.readTextFile(join(dir, "figures", `${name}.svg`));
+      assert.match(svg, /^<svg/);
+      assert.ok(svg.length > 5000);
+    }
+    assert.match(await Deno.readTextFile(join(dir, "figures", "loss_vs_lr.svg")), /learning rate \(log2\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const hasFont = (() => {
+  try {
+    return Deno.statSync(FONT_FILES[0]).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: hasFont ? "PNG figures: valid signature, IHDR size = 2x the SVG, non-trivial" : "PNG figures (skipped: apt-get install -y fonts-dejavu-core)",
+  ignore: !hasFont,
+  async fn() {
+    const dir = await tmp();
+    try {
+      await writeSyntheticSweep(dir, SMALL36);
+      const a = await analyzeSweep(dir, { resamples: 50 });
+      assert.equal(a.figures.length, 3);
+      for (const f of a.figures) {
+        const png = await Deno.readFile(join(dir, f.png!));
+        assert.deepEqual([...png.slice(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+        assert.equal(new TextDecoder().decode(png.slice(12, 16)), "IHDR");
+        const view = new DataView(png.buffer, png.byteOffset);
+        const [w, h] = [view.getUint32(16), view.getUint32(20)];
+        const sw = Number(/width="([\d.]+)"/.exec(f.svg)![1]), sh = Number(/height="([\d.]+)"/.exec(f.svg)![1]);
+        assert.ok(Math.abs(w - 2 * sw) <= 2 && Math.abs(h - 2 * sh) <= 2, `${f.name}: ${w}x${h} vs svg ${sw}x${sh}`);
+        assert.ok(w > 600 && h > 400, `${f.name}: ${w}x${h}`);
+        assert.ok(png.length > 20_000, `${f.name}: ${png.length} bytes`);
+        assert.equal(f.pngBytes, png.length);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+function ctx(outDir: string, outputs = new Map<string, unknown>()): StageContext {
+  return {
+    pipelineName: "t",
+    pipelineFile: "",
+    pipelineDir: ".",
+    outDir,
+    stageId: "analyze",
+    outputs,
+    flags: {},
+    log: () => {},
+  };
+}
+
+Deno.test("stages analyze and report: registered, options validated, report reuses the analysis", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, { ...SMALL36, trialFiles: false });
+    const an = resolve("stage", "analyze");
+    assert.throws(() => parseOptions(an, { resampels: 3 }), /resampels/);
+    const opts = parseOptions(an, { resamples: 20, figures: false });
+    assert.equal(opts.tolerance, 0.1);
+    const stage = an.create(opts) as { run: (c: StageContext) => Promise<any> };
+    const a = await stage.run(ctx(dir));
+    assert.equal(a.kind, "dmodel.analysis");
+    assert.equal(a.dir, dir);
+    assert.ok((await Deno.stat(join(dir, "analysis.json"))).isFile);
+    const rep = resolve("stage", "report");
+    const r = await (rep.create(parseOptions(rep, {})) as any).run(ctx(dir, new Map([["analyze", a]])));
+    assert.equal(r.analysis, a, "report reuses the analyze stage's output");
+    const html = await Deno.readTextFile(join(dir, "report.html"));
+    assert.match(html, /eta\* moves by x2\^/);
+    assert.match(html, /<h2>Pipeline<\/h2>/);
+    assert.doesNotMatch(html, /<script|<link|https?:\/\//);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: --json --predict prints the summary; bad input is one line, exit 1", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, { ...SMALL36, trialFiles: false });
+    const cli = (...args: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "tasks/analyze.ts", ...args],
+        cwd: new URL("..", import.meta.url).pathname,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const out = await cli(dir, "--json", "--no-figures", "--no-report", "--predict", "width=4096");
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const json = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(json.groups.length, 6);
+    assert.equal(json.fits[0].family, "ngpt");
+    assert.equal(json.predictions[0].scale["model.width"], 4096);
+    const bad = await cli(dir, "--predict", "width=-3");
+    assert.equal(bad.code, 1);
+    const err = new TextDecoder().decode(bad.stderr).trim();
+    assert.equal(err, 'error: --predict "width=-3": expected AXIS=NUMBER>0, e.g. width=4096');
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
