@@ -8,7 +8,7 @@ import { isAbsolute, resolve as resolvePath, dirname, basename } from "node:path
 import { pathToFileURL } from "node:url";
 import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from "yaml";
 import { z } from "zod";
-import { type Issue, formatIssue, getPath, setPath } from "./config.ts";
+import { formatIssue, getPath, type Issue, setPath, type TrialConfig } from "./config.ts";
 import { DmodelError, show } from "./errors.ts";
 import { has, resolve } from "./registry.ts";
 import type { Stage, StageContext } from "./stage.ts";
@@ -277,4 +277,16 @@ export async function runPipeline(p: Pipeline, opts: RunPipelineOptions = {}): P
 /** The pipeline's file name without extension, for messages. */
 export function pipelineLabel(p: Pipeline): string {
   return p.file ? basename(p.file) : p.name;
+}
+
+/** The trial configs a pipeline's stages hold: a train stage's `with:`, a sweep's `with.base`. */
+export function stageTrials(p: Pipeline): { stage: string; trial: TrialConfig }[] {
+  const out: { stage: string; trial: TrialConfig }[] = [];
+  for (const [id, s] of p.stages) {
+    // deno-lint-ignore no-explicit-any
+    const o = s.options as any;
+    const t = o?.model && o?.data ? o : o?.base?.model && o?.base?.data ? o.base : null;
+    if (t) out.push({ stage: id, trial: t as TrialConfig });
+  }
+  return out;
 }

@@ -13,6 +13,23 @@ export const baseShapeOptions = {
   base_steps: z.number().int().positive().optional(),
 };
 
+/**
+ * The base-shape options a rule cannot do without, as required fields with
+ * a message saying why: a missing base shape would silently mean m = 1.
+ */
+export function requiredBase<K extends "base_width" | "base_depth" | "base_steps">(
+  rule: string,
+  keys: K[],
+): Record<K, z.ZodNumber> {
+  const what = { base_width: "width", base_depth: "depth", base_steps: "number of steps" };
+  const out = {} as Record<K, z.ZodNumber>;
+  for (const k of keys) {
+    out[k] = z.number({ error: `${rule} needs ${k}: the ${what[k]} its learning rates were tuned at` }).int()
+      .positive();
+  }
+  return out;
+}
+
 /** Builds the scale context: m_width = d / d_base, m_depth = L / L_base, m_data = steps / steps_base. */
 export function scaleContext(
   block: string,

@@ -7,17 +7,17 @@
 import * as tf from "@tensorflow/tfjs";
 import YAML from "yaml";
 import { useBackend } from "./backend.ts";
+import { describeText, describeTrial } from "./describe.ts";
 import type { TrialConfig } from "./config.ts";
 import { evalBatches, prepareData, type PreparedData, trainBatch } from "./data.ts";
 import { DmodelError } from "./errors.ts";
 import { exists, readJSON, writeFileAtomic } from "./fsutil.ts";
-import type { Block, ModelShape, Parameterization } from "./model.ts";
 import { Network } from "./network.ts";
 import type { Adam } from "./optim.ts";
 import type { Probe } from "./probe.ts";
 import { resolve } from "./registry.ts";
 import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "./safetensors.ts";
-import { scaleContext } from "./scaling.ts";
+import { resolveModel } from "./resolve.ts";
 import type { OptimizerFactory } from "../components/optimizer/adam.ts";
 import type { Schedule } from "../components/schedule/cosine.ts";
 
@@ -54,32 +54,9 @@ export interface RunOptions {
   onProgress?: (p: { step: number; steps: number; train_loss: number; tokens_per_s: number }) => void;
 }
 
-/** Model shape from a trial and its data's vocabulary. */
-export function modelShape(t: TrialConfig, vocabSize: number): ModelShape {
-  return {
-    width: t.model.width,
-    depth: t.model.depth,
-    head_dim: t.model.head_dim,
-    heads: t.model.width / t.model.head_dim,
-    vocab_size: vocabSize,
-    seq_len: t.data.seq_len,
-  };
-}
-
 /** Builds the network of a trial from the registry (no data needed beyond the vocab size). */
 export function buildNetwork(t: TrialConfig, vocabSize: number): Network {
-  const { block: blockName, width: _w, depth: _d, head_dim: _h, ...blockOpts } = t.model;
-  const block = resolve<unknown, Block>("block", blockName).create(blockOpts);
-  const { name: pName, ...pOpts } = t.parameterization;
-  const rule = resolve<unknown, Parameterization>("parameterization", pName).create(pOpts);
-  if (!rule.blocks.includes(blockName)) {
-    throw new DmodelError(
-      `parameterization ${JSON.stringify(pName)} does not apply to block ${JSON.stringify(blockName)} ` +
-        `(it is written for: ${rule.blocks.join(", ")})`,
-    );
-  }
-  const shape = modelShape(t, vocabSize);
-  const ctx = scaleContext(blockName, shape, t.train.steps, pOpts as Record<string, number>);
+  const { block, rule, ctx } = resolveModel(t, vocabSize);
   return new Network(block, rule, ctx, t.train.seed);
 }
 
@@ -151,20 +128,6 @@ async function loadCheckpoint(dir: string, net: Network, opt: Adam): Promise<num
   net.load(params, path);
   opt.step = Number(metadata.adam_step);
   return Number(metadata.step);
-}
-
-/** Per-parameter table at step 0: what the rule did (name, role, shape, init, multipliers, effective LR). */
-export function lrTable(net: Network, opt: Adam, lr: number) {
-  return net.params.map((p) => ({
-    name: p.decl.name,
-    role: p.decl.role,
-    shape: p.decl.shape,
-    init: p.rule.init,
-    forward_multiplier: p.rule.forward_multiplier,
-    lr: opt.lrOf(p.decl.name, lr),
-    eps: opt.opts.eps * p.rule.eps_multiplier,
-    weight_decay: opt.opts.weight_decay * p.rule.weight_decay,
-  }));
 }
 
 function fmt(x: number | null | undefined): string {
@@ -262,8 +225,9 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       log(`resumed ${dir} at step ${start}`);
     } else {
       await writeFileAtomic(metricsPath, METRIC_COLUMNS.join(",") + "\n");
-      await writeFileAtomic(`${dir}/params.json`, JSON.stringify(lrTable(net, opt, optimizer.lr), null, 1));
-      log(describeTable(lrTable(net, opt, optimizer.lr)));
+      const description = describeTrial(t, data.vocabSize);
+      await writeFileAtomic(`${dir}/params.json`, JSON.stringify(description.params, null, 1));
+      log(describeText(description));
       const v0 = evaluate(net, evalSet, B, T);
       result.step0_val_loss = v0;
       result.best_val_loss = v0;
@@ -338,23 +302,4 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
   result.tokens_per_s = result.wall_s > 0 ? Math.round(tokensDone / result.wall_s) : 0;
   await writeFileAtomic(`${dir}/result.json`, JSON.stringify(result, null, 1));
   return result;
-}
-
-/** The step-0 table as aligned text. */
-export function describeTable(rows: ReturnType<typeof lrTable>): string {
-  const cells = rows.map((r) => [
-    r.name,
-    r.role,
-    `[${r.shape.join(",")}]`,
-    r.init.dist === "normal" ? `normal(${r.init.std.toPrecision(3)})` : r.init.dist === "constant"
-      ? `const(${r.init.value.toPrecision(3)})`
-      : r.init.dist,
-    r.forward_multiplier.toPrecision(4),
-    r.lr.toExponential(3),
-    r.eps.toExponential(1),
-    String(r.weight_decay),
-  ]);
-  const head = ["name", "role", "shape", "init", "fwd_mult", "lr", "eps", "wd"];
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  return [head, ...cells].map((c) => c.map((x, i) => x.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }

@@ -23,7 +23,9 @@ export function parsePredict(arg: string): Record<string, number> {
   for (const part of arg.split(",")) {
     const m = /^\s*([\w.]+)\s*=\s*([^\s]+)\s*$/.exec(part);
     const v = m ? Number(m[2]) : NaN;
-    if (!m || !(v > 0)) throw new DmodelError(`--predict ${show(arg)}: expected AXIS=NUMBER>0, e.g. width=4096`);
+    if (!m || !(v > 0)) {
+      throw new DmodelError(`--predict ${show(arg)}: expected AXIS=NUMBER>0, e.g. width=4096`);
+    }
     out[m[1]] = v;
   }
   return out;

@@ -6,10 +6,10 @@ import { DmodelError } from "../engine/errors.ts";
 import { loadResults } from "../engine/analysis/load.ts";
 import { curveOptimum, optimalLR, quadraticVertex } from "../engine/analysis/optimum.ts";
 import { fitScaling, leastSquares, predictLR, verdictText } from "../engine/analysis/fit.ts";
-import { analyzeSweep } from "../engine/analysis/analyze.ts";
+import { type Analysis, analyzeSweep } from "../engine/analysis/analyze.ts";
 import { FONT_FILES } from "../engine/analysis/plots.ts";
 import { parseOptions, resolve } from "../engine/registry.ts";
-import type { StageContext } from "../engine/stage.ts";
+import type { Stage, StageContext } from "../engine/stage.ts";
 import "../components/stage/analyze.ts";
 import "../components/stage/report.ts";
 import { HALF_OCTAVES, SMALL36, writeSyntheticSweep } from "./fixtures/synthetic_sweep.ts";
@@ -64,7 +64,10 @@ Deno.test("known law eta* ~ width^-0.5: slope within 0.03, bootstrap CI covers i
     assert.ok(ngpt.r2 > 0.99);
     assert.equal(ngpt.n_resamples, 500);
     assert.equal(c.transfers, false);
-    assert.match(c.verdict, /^eta\* moves by x2\^-0\.\d\d per doubling of width \(95% CI \[-0\.\d\d, -0\.\d\d\]\): drifts$/);
+    assert.match(
+      c.verdict,
+      /^eta\* moves by x2\^-0\.\d\d per doubling of width \(95% CI \[-0\.\d\d, -0\.\d\d\]\): drifts$/,
+    );
     const nu = fits.find((f) => f.family === "nugpt")!.coefficients[0];
     assert.ok(Math.abs(nu.slope) < 0.03 && nu.transfers, nu.verdict);
     assert.match(nu.verdict, /: transfers$/);
@@ -124,12 +127,15 @@ Deno.test("quadratic refinement recovers an exact parabola's vertex to 1e-6", as
       seeds: [1, 2],
       families: [{ name: "nugpt", exponent: -0.37, log2Eta0: -6.3 }],
       trialFiles: false,
-      loss: (fam, w, x) => 3 + 0.2 * (x - (-6.3 - 0.37 * Math.log2(w / 64))) ** 2,
+      loss: (_fam, w, x) => 3 + 0.2 * (x - (-6.3 - 0.37 * Math.log2(w / 64))) ** 2,
     });
     const optima = optimalLR(await loadResults(dir));
     for (const g of optima.groups) {
       const want = -6.3 - 0.37 * Math.log2(g.scale["model.width"] / 64);
-      assert.ok(Math.abs(Math.log2(g.eta_star) - want) < 1e-6, `${g.label}: ${Math.log2(g.eta_star)} vs ${want}`);
+      assert.ok(
+        Math.abs(Math.log2(g.eta_star) - want) < 1e-6,
+        `${g.label}: ${Math.log2(g.eta_star)} vs ${want}`,
+      );
       assert.ok(Math.abs(g.loss_star_fit - 3) < 1e-6);
       assert.equal(Math.log2(g.eta_star_grid), Math.round(want * 2) / 2);
     }
@@ -144,10 +150,10 @@ Deno.test("quadratic refinement recovers an exact parabola's vertex to 1e-6", as
 Deno.test("edge optimum is flagged not bracketed, not refined, and left out of the fit", async () => {
   const dir = await tmp();
   try {
-    // eta*(w) = 2^-6 (w/64)^-1 on the grid 2^-9..2^-4: width 1024 has its optimum below the grid.
+    // eta*(w) = 2^-6 (w/64)^-1 on the grid 2^-10..2^-4: width 1024's optimum is the grid's lowest LR.
     await writeSyntheticSweep(dir, {
       widths: [64, 128, 256, 512, 1024],
-      lrExps: [-9, -8, -7, -6, -5, -4],
+      lrExps: [-10, -9, -8, -7, -6, -5, -4],
       seeds: [1],
       families: [{ name: "sp", exponent: -1, log2Eta0: -6 }],
       noise: 0,
@@ -158,7 +164,7 @@ Deno.test("edge optimum is flagged not bracketed, not refined, and left out of t
     const edge = optima.groups.find((g) => g.scale["model.width"] === 1024)!;
     assert.equal(edge.bracketed, false);
     assert.equal(edge.refined, false);
-    assert.equal(edge.eta_star, 2 ** -9);
+    assert.equal(edge.eta_star, 2 ** -10);
     const inside = optima.groups.filter((g) => g.scale["model.width"] < 1024);
     assert.ok(inside.every((g) => g.bracketed));
     const [fit] = fitScaling(optima);
@@ -168,8 +174,11 @@ Deno.test("edge optimum is flagged not bracketed, not refined, and left out of t
     // Upper edge too, and an LR with only failed trials does not bracket.
     const o = curveOptimum([{ x: -6, loss: 4 }, { x: -5, loss: 3.5 }, { x: -4, loss: NaN }]);
     assert.equal(o!.bracketed, false);
-    assert.equal(curveOptimum([{ x: -6, loss: 4 }, { x: -5, loss: 3.5 }, { x: -4, loss: NaN, diverged: true }])!
-      .bracketed, true);
+    assert.equal(
+      curveOptimum([{ x: -6, loss: 4 }, { x: -5, loss: 3.5 }, { x: -4, loss: NaN, diverged: true }])!
+        .bracketed,
+      true,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -195,22 +204,57 @@ Deno.test("diverged and failed trials are counted and excluded from the optimum"
     }
     await writeResults(dir, rows);
     const t = await loadResults(dir);
-    assert.equal(t.filter((d: any) => d.status === "diverged").numRows(), 2);
+    assert.equal((t.array("status") as string[]).filter((s) => s === "diverged").length, 2);
     const [g] = optimalLR(t).groups;
     assert.equal(g.n_trials, 15);
     assert.equal(g.n_diverged, 2);
     assert.equal(g.n_failed, 1);
     assert.equal(g.n_ok, 12);
     assert.equal(g.eta_star_grid, 2 ** -6, "the diverged LR 2^-5 must not be the optimum");
-    assert.equal(g.loss_star, 3.3);
+    assert.ok(Math.abs(g.loss_star - 3.3) < 1e-12);
     assert.equal(g.bracketed, true);
     const p7 = g.curve.find((p) => p.log2_lr === -7)!;
     assert.equal(p7.n_ok, 2);
     assert.equal(p7.n_failed, 1);
-    assert.equal(p7.loss, 3.4);
+    assert.ok(Math.abs(p7.loss - 3.4) < 1e-12);
     // The refinement uses only candidate neighbours: -7 on the left, none on the right -> grid value.
     assert.equal(g.refined, false);
     assert.equal(g.eta_star, 2 ** -6);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("degenerate sweeps: a group that all diverged, no varying scale", async () => {
+  const dir = await tmp();
+  try {
+    const rows: Record<string, unknown>[] = [];
+    for (const x of [-8, -7, -6]) {
+      rows.push(row({ "optimizer.lr": 2 ** x, final_val_loss: 3 + (x + 7) ** 2 }));
+      rows.push(row({ "model.width": 128, "optimizer.lr": 2 ** x, status: "diverged", final_val_loss: NaN }));
+    }
+    await writeResults(dir, rows);
+    const a = await analyzeSweep(dir, { png: false });
+    const [g64, g128] = a.optima.groups;
+    assert.equal(Math.log2(g64.eta_star), -7);
+    assert.ok(Number.isNaN(g128.eta_star) && !g128.bracketed && g128.n_diverged === 3);
+    assert.equal(a.json.groups[1].eta_star, null);
+    assert.match(a.fits[0].note!, /not enough bracketed optima to fit a trend \(1 of 2 groups usable\)/);
+    assert.equal(
+      a.json.fits[0].verdict,
+      "no fit: not enough bracketed optima to fit a trend (1 of 2 groups usable)",
+    );
+    assert.deepEqual(a.figures.map((f) => f.name), ["loss_vs_lr", "eta_vs_width"]);
+    assert.deepEqual(a.notes, ["no training curves: no metrics.csv with val_loss found"]);
+    // One width only: no scale axis, one group per family, no fit.
+    await writeResults(dir, rows.filter((r) => r["model.width"] === 64));
+    const b = await analyzeSweep(dir, { png: false });
+    assert.deepEqual(b.optima.scale, []);
+    assert.equal(b.optima.groups[0].label, "all");
+    assert.equal(b.fits[0].note, "no scale axis varies");
+    await assert.rejects(analyzeSweep(dir, { predict: [{ width: 128 }], figures: false }), {
+      message: /no family has a fitted law/,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -233,7 +277,7 @@ Deno.test("cost of transfer: loss at the base scale's best LR minus the scale's 
     assert.equal(gs[0].transfer_cost, 0);
     assert.ok(Math.abs(gs[1].transfer_cost - 0.1) < 1e-12, `${gs[1].transfer_cost}`); // 1 octave off
     assert.equal(gs[2].transfer_cost, Infinity); // 2^-6 diverges at width 1024 (optimum 2^-8)
-    assert.equal(gs[2].n_diverged, 2);
+    assert.equal(gs[2].n_diverged, 3); // 2^-6, 2^-5, 2^-4 are > 1.5 octaves above 2^-8
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -274,7 +318,10 @@ Deno.test("two scale axes at once: multiple regression recovers both exponents",
     // Axes that vary together (steps = width * 100 / 64) cannot be separated.
     const tied = rows.filter((r) => r["train.steps"] === (r["model.width"] as number) * 100 / 64);
     assert.equal(tied.length, 3 * xs.length);
-    assert.throws(() => fitScaling(optimalLR(aq.from(tied))), { name: "DmodelError", message: /vary together/ });
+    assert.throws(() => fitScaling(optimalLR(aq.from(tied))), {
+      name: "DmodelError",
+      message: /vary together/,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -283,7 +330,10 @@ Deno.test("two scale axes at once: multiple regression recovers both exponents",
 Deno.test("bad input: one-line DmodelErrors naming the file, trial, column", async () => {
   const dir = await tmp();
   try {
-    await assert.rejects(loadResults(join(dir, "nope")), { name: "DmodelError", message: /results\.csv: file not found/ });
+    await assert.rejects(loadResults(join(dir, "nope")), {
+      name: "DmodelError",
+      message: /results\.csv: file not found/,
+    });
     await writeResults(dir, [row({ trial_id: "abc", status: "exploded" })]);
     await assert.rejects(loadResults(dir), { message: /trial "abc" has status "exploded"/ });
     await Deno.writeTextFile(join(dir, "results.csv"), "trial_id,status\nx,ok\n");
@@ -292,7 +342,8 @@ Deno.test("bad input: one-line DmodelErrors naming the file, trial, column", asy
     await writeResults(dir, [row({ "model.block": "ngpt" }), row({ "model.block": "prenorm" })]);
     assert.throws(() => optimalLR(aq.fromCSV(Deno.readTextFileSync(join(dir, "results.csv")))), {
       name: "DmodelError",
-      message: /2 trials share parameterization\.name=ngpt, lr=0\.015625, seed=1; they differ in model\.block: add it to --by/,
+      message:
+        /2 trials share parameterization\.name=ngpt, lr=0\.015625, seed=1; they differ in model\.block: add it to --by/,
     });
     assert.throws(() => optimalLR(aq.from([row({})]), { scale: ["model.depth"] }), {
       message: /no column "model\.depth"/,
@@ -327,8 +378,15 @@ Deno.test("analyzeSweep on a 36-trial sweep: files, JSON shape, figures, under 1
     }
     assert.equal(json.groups[0]["parameterization.name"], "ngpt");
     assert.equal(json.groups[0]["model.width"], 64);
-    assert.equal(json.groups.reduce((s: number, g: any) => s + g.n_trials, 0), 36);
-    assert.deepEqual(Object.keys(json.fits[0]).slice(0, 6), ["family", "scale", "slope", "slope_ci", "r2", "verdict"]);
+    assert.equal(json.groups.reduce((s: number, g: { n_trials: number }) => s + g.n_trials, 0), 36);
+    assert.deepEqual(Object.keys(json.fits[0]).slice(0, 6), [
+      "family",
+      "scale",
+      "slope",
+      "slope_ci",
+      "r2",
+      "verdict",
+    ]);
     assert.equal(json.fits.length, 2);
     assert.equal(json.predictions.length, 2);
     const csv = aq.fromCSV(await Deno.readTextFile(join(dir, "optima.csv")));
@@ -357,7 +415,9 @@ const hasFont = (() => {
 })();
 
 Deno.test({
-  name: hasFont ? "PNG figures: valid signature, IHDR size = 2x the SVG, non-trivial" : "PNG figures (skipped: apt-get install -y fonts-dejavu-core)",
+  name: hasFont
+    ? "PNG figures: valid signature, IHDR size = 2x the SVG, non-trivial"
+    : "PNG figures (skipped: apt-get install -y fonts-dejavu-core)",
   ignore: !hasFont,
   async fn() {
     const dir = await tmp();
@@ -371,8 +431,12 @@ Deno.test({
         assert.equal(new TextDecoder().decode(png.slice(12, 16)), "IHDR");
         const view = new DataView(png.buffer, png.byteOffset);
         const [w, h] = [view.getUint32(16), view.getUint32(20)];
-        const sw = Number(/width="([\d.]+)"/.exec(f.svg)![1]), sh = Number(/height="([\d.]+)"/.exec(f.svg)![1]);
-        assert.ok(Math.abs(w - 2 * sw) <= 2 && Math.abs(h - 2 * sh) <= 2, `${f.name}: ${w}x${h} vs svg ${sw}x${sh}`);
+        const sw = Number(/width="([\d.]+)"/.exec(f.svg)![1]),
+          sh = Number(/height="([\d.]+)"/.exec(f.svg)![1]);
+        assert.ok(
+          Math.abs(w - 2 * sw) <= 2 && Math.abs(h - 2 * sh) <= 2,
+          `${f.name}: ${w}x${h} vs svg ${sw}x${sh}`,
+        );
         assert.ok(w > 600 && h > 400, `${f.name}: ${w}x${h}`);
         assert.ok(png.length > 20_000, `${f.name}: ${png.length} bytes`);
         assert.equal(f.pngBytes, png.length);
@@ -404,13 +468,14 @@ Deno.test("stages analyze and report: registered, options validated, report reus
     assert.throws(() => parseOptions(an, { resampels: 3 }), /resampels/);
     const opts = parseOptions(an, { resamples: 20, figures: false });
     assert.equal(opts.tolerance, 0.1);
-    const stage = an.create(opts) as { run: (c: StageContext) => Promise<any> };
-    const a = await stage.run(ctx(dir));
+    const a = await (an.create(opts) as Stage).run(ctx(dir)) as Analysis;
     assert.equal(a.kind, "dmodel.analysis");
     assert.equal(a.dir, dir);
     assert.ok((await Deno.stat(join(dir, "analysis.json"))).isFile);
     const rep = resolve("stage", "report");
-    const r = await (rep.create(parseOptions(rep, {})) as any).run(ctx(dir, new Map([["analyze", a]])));
+    const r = await (rep.create(parseOptions(rep, {})) as Stage).run(ctx(dir, new Map([["analyze", a]]))) as {
+      analysis: Analysis;
+    };
     assert.equal(r.analysis, a, "report reuses the analyze stage's output");
     const html = await Deno.readTextFile(join(dir, "report.html"));
     assert.match(html, /eta\* moves by x2\^/);

@@ -275,7 +275,7 @@ export async function trainingPoints(
   const keys = [...optima.by, ...optima.scale.filter((s) => !optima.by.includes(s))];
   const byKey = new Map(optima.groups.map((g) => [JSON.stringify(keys.map((k) => g.keys[k])), g]));
   const out: TrainingPoint[] = [];
-  for (const r of table.objects() as Record<string, any>[]) {
+  for (const r of table.objects() as Record<string, string | number>[]) {
     const g = byKey.get(JSON.stringify(keys.map((k) => r[k])));
     if (!g || r.status === "failed") continue;
     const m = await loadMetrics(dir, String(r.trial_dir));
@@ -287,7 +287,7 @@ export async function trainingPoints(
           family: g.family,
           label: g.label,
           trial_id: String(r.trial_id),
-          log2_lr: Math.log2(r[optima.lr]),
+          log2_lr: Math.log2(Number(r[optima.lr])),
           step: steps[i],
           val_loss: val[i],
         });

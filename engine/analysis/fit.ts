@@ -242,7 +242,7 @@ export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] 
       boot: [],
     };
     fits.push(fit);
-    if (!axes.length || used.length < axes.length + 2) {
+    if (!axes.length || used.length < axes.length + 1) {
       fit.scales = [];
       fit.note = !optima.scale.length
         ? "no scale axis varies"

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- arquero parses row expressions from source; rows are untyped.
 /**
  * Reading a sweep's results: `results.csv` (one row per trial, config
  * flattened by dotted path) and each trial's `metrics.csv` (one row per
@@ -68,9 +69,7 @@ export async function loadResults(dir: string): Promise<ColumnTable> {
   for (let i = 0; i < status.length; i++) {
     if (!(STATUSES as readonly unknown[]).includes(status[i])) {
       throw new DmodelError(
-        `${file}: trial ${show(ids[i])} has status ${show(status[i])}; expected ${
-          STATUSES.join(" | ")
-        }`,
+        `${file}: trial ${show(ids[i])} has status ${show(status[i])}; expected ${STATUSES.join(" | ")}`,
       );
     }
   }
@@ -118,9 +117,7 @@ export async function loadMetrics(dir: string, trialDir: string): Promise<Column
  */
 export function detectScales(table: ColumnTable): string[] {
   const names = table.columnNames();
-  return SCALE_CANDIDATES.filter((c) =>
-    names.includes(c) && new Set(table.array(c) as unknown[]).size > 1
-  );
+  return SCALE_CANDIDATES.filter((c) => names.includes(c) && new Set(table.array(c) as unknown[]).size > 1);
 }
 
 /** Fails with a DmodelError when a named column is absent. */

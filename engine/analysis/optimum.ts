@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- arquero parses row expressions from source; rows are untyped.
 /**
  * The optimal learning rate eta* of each group of trials (one parameterization
  * at one scale): average the final validation loss over seeds, take the
@@ -160,15 +161,19 @@ export function quadraticVertex(
   return { a, b: b - 2 * a * x0, c: a * x0 * x0 - b * x0 + c, vertex: x0 + vertexU };
 }
 
-/** Gaussian elimination with partial pivoting on an augmented n x (n+1) matrix. */
+/**
+ * Gaussian elimination with partial pivoting on an augmented n x (n+1)
+ * matrix; all NaN when the matrix is singular (pivot below 1e-10 of its scale).
+ */
 export function solve(aug: number[][]): number[] {
   const n = aug.length;
   const m = aug.map((r) => r.slice());
+  const scale = Math.max(...m.flatMap((r) => r.slice(0, n).map(Math.abs)));
   for (let k = 0; k < n; k++) {
     let p = k;
     for (let i = k + 1; i < n; i++) if (Math.abs(m[i][k]) > Math.abs(m[p][k])) p = i;
     [m[k], m[p]] = [m[p], m[k]];
-    if (Math.abs(m[k][k]) < 1e-12) return new Array(n).fill(NaN);
+    if (!(Math.abs(m[k][k]) > 1e-10 * scale)) return new Array(n).fill(NaN);
     for (let i = k + 1; i < n; i++) {
       const f = m[i][k] / m[k][k];
       for (let j = k; j <= n; j++) m[i][j] -= f * m[k][j];
@@ -337,7 +342,9 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
   }
   const badLr = (table.array(lrCol) as unknown[]).find((v) => !(typeof v === "number" && v > 0));
   if (badLr !== undefined) {
-    throw new DmodelError(`analysis: LR column ${show(lrCol)} has value ${show(badLr)}; expected numbers > 0`);
+    throw new DmodelError(
+      `analysis: LR column ${show(lrCol)} has value ${show(badLr)}; expected numbers > 0`,
+    );
   }
   const keys = [...by, ...scale.filter((s) => !by.includes(s))];
 
@@ -479,9 +486,7 @@ export function scaleLabel(scale: Record<string, number>): string {
  */
 export function baseGroup<G extends { scale: Record<string, number> }>(groups: G[]): G {
   const axes = Object.keys(groups[0].scale);
-  const allMin = groups.find((g) =>
-    axes.every((a) => groups.every((h) => g.scale[a] <= h.scale[a]))
-  );
+  const allMin = groups.find((g) => axes.every((a) => groups.every((h) => g.scale[a] <= h.scale[a])));
   if (allMin) return allMin;
   const size = (g: G) => axes.reduce((s, a) => s + Math.log2(g.scale[a]), 0);
   return groups.reduce((m, g) => (size(g) < size(m) ? g : m));
@@ -497,9 +502,7 @@ function addTransferCost(groups: GroupOptimum[], scale: string[]): void {
     for (const g of fam) {
       g.base_eta_star = base.eta_star_grid;
       if (!Number.isFinite(base.eta_star_grid)) continue;
-      g.loss_at_base_lr = g === base
-        ? g.loss_star
-        : interpolateLoss(g.curve, Math.log2(base.eta_star_grid));
+      g.loss_at_base_lr = g === base ? g.loss_star : interpolateLoss(g.curve, Math.log2(base.eta_star_grid));
       g.transfer_cost = g === base ? 0 : g.loss_at_base_lr - g.loss_star;
     }
   }

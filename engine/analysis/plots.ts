@@ -114,7 +114,10 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
   return {
     data: { values: rows },
     config: CONFIG,
-    title: { text: "Loss vs learning rate", subtitle: "diamond: optimum (faint: not bracketed); x: diverged" },
+    title: {
+      text: "Loss vs learning rate",
+      subtitle: "diamond: optimum (faint: not bracketed); x: diverged",
+    },
     facet: { column: { field: "family", type: "nominal", title: null } },
     resolve: { scale: { x: "shared", y: "shared" } },
     spec: {
@@ -348,7 +351,9 @@ export async function loadFonts(): Promise<Uint8Array[]> {
   }
   if (!fonts.length) {
     throw new DmodelError(
-      `no font for PNG text: ${FONT_FILES[0]} is missing; run 'apt-get install -y fonts-dejavu-core' or set DMODEL_FONT=/path/to/font.ttf`,
+      `no font for PNG text: ${
+        FONT_FILES[0]
+      } is missing; run 'apt-get install -y fonts-dejavu-core' or set DMODEL_FONT=/path/to/font.ttf`,
     );
   }
   return (fontCache = fonts);

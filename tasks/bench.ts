@@ -1,0 +1,284 @@
+/**
+ * Training-step benchmark of the reference nGPT configuration (nGPT block,
+ * ngpt parameterization, depth 4, head_dim 32, seq 128, batch 16, vocab 1024,
+ * Adam with renormalization every step, synthetic random tokens), stepped
+ * exactly as `runTrial` does: `lossAndGrads` then the optimizer component's
+ * Adam update.
+ *
+ *   deno task bench [--widths 64,128,256] [--steps 10] [--warmup 3] [--backend wasm]
+ *                   [--compare] [--profile]
+ *
+ * Prints one JSON line per width: {impl: "dmodel", width, ms_per_step (median
+ * after warm-up), tokens_per_s, backend, blas_threads, peak_rss_mb}. Each
+ * width runs in a child process, so peak RSS is per width. `--compare` also
+ * runs the PyTorch peer (/work/shared/bench/torch_ngpt_step.py or
+ * $DMODEL_TORCH_BENCH) at 1 and 2 threads (OPENBLAS_NUM_THREADS matching)
+ * and prints dmodel / torch per width against torch's faster setting.
+ * `--profile` adds, per width, a table of kernel time per step (every wasm
+ * kernel wrapped by a timer) and the time outside kernels.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { parseArgs } from "node:util";
+import "../components/mod.ts";
+import { parseTrial } from "../engine/config.ts";
+import { useBackend } from "../engine/backend.ts";
+import { buildNetwork, lossAndGrads } from "../engine/trainer.ts";
+import { resolve } from "../engine/registry.ts";
+import { fastKernelsInstalled } from "../engine/fast_kernels.ts";
+import { getBlasThreads } from "../engine/blas.ts";
+import type { OptimizerFactory } from "../components/optimizer/adam.ts";
+import type { Schedule } from "../components/schedule/cosine.ts";
+
+/** The reference configuration (REFERENCE.md section 1; shared/bench/torch_ngpt_step.py). */
+export const REFERENCE = { depth: 4, head_dim: 32, seq: 128, batch: 16, vocab: 1024 } as const;
+
+const TORCH_SCRIPT = Deno.env.get("DMODEL_TORCH_BENCH") ??
+  new URL("../../shared/bench/torch_ngpt_step.py", import.meta.url).pathname;
+const PYTHON = "/usr/bin/python3";
+
+/** One benchmark result line. */
+export interface BenchLine {
+  impl: "dmodel";
+  width: number;
+  ms_per_step: number;
+  tokens_per_s: number;
+  backend: string;
+  blas_threads: number;
+  peak_rss_mb: number;
+}
+
+/** Peak resident set size of this process in MiB (VmHWM), or current RSS where /proc is absent. */
+function peakRssMb(): number {
+  try {
+    const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);
+    if (m) return Math.round(Number(m[1]) / 1024);
+  } catch { /* not Linux */ }
+  return Math.round(Deno.memoryUsage().rss / 2 ** 20);
+}
+
+/** Per-kernel wall time (ms) and calls, accumulated while `on`. */
+const kernelTimes = new Map<string, { ms: number; calls: number }>();
+let profiling = false;
+
+/** Wraps every kernel of the current backend with a timer (wasm kernels are synchronous). */
+function wrapKernels(backendName: string): void {
+  for (const k of tf.getKernelsForBackend(backendName)) {
+    const inner = k.kernelFunc;
+    tf.unregisterKernel(k.kernelName, backendName);
+    tf.registerKernel({
+      ...k,
+      kernelFunc: ((args: Parameters<tf.KernelFunc>[0]) => {
+        if (!profiling) return inner(args);
+        const t0 = performance.now();
+        const out = inner(args);
+        const ms = performance.now() - t0;
+        const shapes = Object.values(args.inputs).map((t) => `[${t?.shape}]`).join(" ");
+        for (const key of [k.kernelName, `  ${k.kernelName} ${shapes}`]) {
+          const e = kernelTimes.get(key) ?? { ms: 0, calls: 0 };
+          e.ms += ms, e.calls += 1;
+          kernelTimes.set(key, e);
+        }
+        return out;
+      }) as tf.KernelFunc,
+    });
+  }
+}
+
+/** Trains `steps` steps after `warmup` at one width; returns the result line (and a profile table). */
+export async function benchWidth(
+  width: number,
+  opts: { steps: number; warmup: number; backend: string; profile?: boolean },
+): Promise<{ line: BenchLine; profile?: string }> {
+  const { depth, head_dim, seq: T, batch: B, vocab: V } = REFERENCE;
+  const trial = parseTrial({
+    data: { corpus: "synthetic", seq_len: T },
+    model: { block: "ngpt", width, depth, head_dim },
+    parameterization: { name: "ngpt" },
+    optimizer: { name: "adam", lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-16 },
+    schedule: { name: "cosine" },
+    train: { steps: opts.warmup + opts.steps, batch_size: B, backend: opts.backend },
+  });
+  const backend = await useBackend(trial.train.backend);
+  if (opts.profile) wrapKernels(tf.getBackend());
+  const net = buildNetwork(trial, V);
+  const { name: oName, ...oOpts } = trial.optimizer;
+  const optimizer = resolve<unknown, OptimizerFactory>("optimizer", oName).create(oOpts);
+  const { name: sName, ...sOpts } = trial.schedule;
+  const schedule = resolve<unknown, Schedule>("schedule", sName).create(sOpts);
+  const opt = optimizer.create(net);
+  // Synthetic tokens: a fixed-seed LCG, a fresh batch every step.
+  let s = 12345;
+  const batch = () => {
+    const x = new Int32Array(B * T), y = new Int32Array(B * T);
+    for (let i = 0; i < x.length; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      x[i] = s % V;
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      y[i] = s % V;
+    }
+    return { x, y };
+  };
+  const total = opts.warmup + opts.steps;
+  const times: number[] = [];
+  let lossMs = 0, adamMs = 0;
+  for (let step = 0; step < total; step++) {
+    const timed = step >= opts.warmup;
+    profiling = !!opts.profile && timed;
+    const t0 = performance.now();
+    const { x, y } = batch();
+    const lr = optimizer.lr * schedule(step, total);
+    const { loss, grads } = lossAndGrads(net, x, y, B, T);
+    const t1 = performance.now();
+    opt.update(grads, lr);
+    const t2 = performance.now();
+    if (!Number.isFinite(loss)) throw new Error(`bench: loss is ${loss} at step ${step}`);
+    if (timed) times.push(t2 - t0), lossMs += t1 - t0, adamMs += t2 - t1;
+  }
+  profiling = false;
+  net.dispose();
+  times.sort((a, b) => a - b);
+  const ms = times[times.length >> 1];
+  const line: BenchLine = {
+    impl: "dmodel",
+    width,
+    ms_per_step: Math.round(ms * 100) / 100,
+    tokens_per_s: Math.round((B * T) / (ms / 1000)),
+    backend: opts.backend === backend ? backend : `${opts.backend} (${backend})`,
+    blas_threads: fastKernelsInstalled() ? getBlasThreads() : 0,
+    peak_rss_mb: peakRssMb(),
+  };
+  if (!opts.profile) return { line };
+  const n = opts.steps;
+  const all = [...kernelTimes.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const rows = all.filter(([k]) => !k.startsWith(" "));
+  const byShape = all.filter(([k]) => k.startsWith(" ")).slice(0, 25);
+  const kernelMs = rows.reduce((a, [, e]) => a + e.ms, 0) / n;
+  const fmt = (name: string, ms: number, calls: string) =>
+    `${name.padEnd(24)} ${ms.toFixed(2).padStart(9)} ${calls.padStart(7)}`;
+  const lines = [
+    `profile, width ${width}: mean per step over ${n} steps (ms, calls)`,
+    fmt("lossAndGrads (wall)", lossMs / n, ""),
+    fmt("Adam + renorm + push", adamMs / n, ""),
+    fmt("kernels (sum)", kernelMs, ""),
+    fmt("outside kernels", (lossMs + adamMs) / n - kernelMs, ""),
+    ...rows.map(([k, e]) => fmt(k, e.ms / n, String(Math.round(e.calls / n)))),
+    "top kernels by input shapes:",
+    ...byShape.map(([k, e]) => `${(e.ms / n).toFixed(2).padStart(9)} ${String(Math.round(e.calls / n)).padStart(5)} ${k}`),
+  ];
+  return { line, profile: lines.join("\n") };
+}
+
+/** Runs the PyTorch peer at one width and thread count; null (with a message) when it cannot run. */
+async function torchLine(width: number, threads: number): Promise<Record<string, number> | null> {
+  const { depth, head_dim, seq, batch, vocab } = REFERENCE;
+  const args = [
+    TORCH_SCRIPT,
+    ...["--width", width, "--depth", depth, "--head-dim", head_dim, "--seq", seq, "--batch", batch, "--vocab", vocab]
+      .map(String),
+    "--threads",
+    String(threads),
+  ];
+  const out = await new Deno.Command(PYTHON, {
+    args,
+    env: { OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    console.error(`torch (width ${width}, ${threads} threads) failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+    return null;
+  }
+  const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop()!;
+  return JSON.parse(text);
+}
+
+async function torchAvailable(): Promise<string | null> {
+  try {
+    const out = await new Deno.Command(PYTHON, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
+      .output();
+    if (!out.success) {
+      return `python3-torch is missing: apt-get install -y python3-torch libopenblas0-pthread ` +
+        `(Debian's torch is for ${PYTHON})`;
+    }
+  } catch {
+    return `${PYTHON} not found: apt-get install -y python3 python3-torch libopenblas0-pthread`;
+  }
+  try {
+    await Deno.stat(TORCH_SCRIPT);
+  } catch {
+    return `torch benchmark script not found at ${TORCH_SCRIPT} (set DMODEL_TORCH_BENCH)`;
+  }
+  return null;
+}
+
+/** Runs one width in a child process (fresh tfjs state, per-width peak RSS). */
+async function childRun(width: number, rest: string[]): Promise<{ line: BenchLine; profile?: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, "--child", String(width), ...rest],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`bench: width ${width} failed (exit ${out.code})`);
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      widths: { type: "string", default: "64,128,256" },
+      steps: { type: "string", default: "10" },
+      warmup: { type: "string", default: "3" },
+      backend: { type: "string", default: "wasm" },
+      compare: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+      child: { type: "string" },
+    },
+  });
+  const opts = {
+    steps: Number(values.steps),
+    warmup: Number(values.warmup),
+    backend: values.backend!,
+    profile: values.profile,
+  };
+  if (values.child) {
+    console.log(JSON.stringify(await benchWidth(Number(values.child), opts)));
+    Deno.exit(0);
+  }
+  const widths = values.widths!.split(",").map(Number);
+  if (widths.some((w) => !Number.isInteger(w) || w <= 0 || w % REFERENCE.head_dim !== 0)) {
+    console.error(`bench: --widths must be multiples of ${REFERENCE.head_dim}, got ${values.widths}`);
+    Deno.exit(2);
+  }
+  let compare = values.compare;
+  if (compare) {
+    const why = await torchAvailable();
+    if (why) {
+      console.error(`bench --compare: ${why}`);
+      compare = false;
+    }
+  }
+  const rest = ["--steps", values.steps!, "--warmup", values.warmup!, "--backend", values.backend!];
+  if (values.profile) rest.push("--profile");
+  for (const w of widths) {
+    const { line, profile } = await childRun(w, rest);
+    console.log(JSON.stringify(line));
+    if (profile) console.error(profile);
+    if (!compare) continue;
+    const runs = [];
+    for (const th of [1, 2]) {
+      const r = await torchLine(w, th);
+      if (r) console.log(JSON.stringify(r)), runs.push(r);
+    }
+    if (!runs.length) continue;
+    const best = runs.reduce((a, b) => (b.ms_per_step < a.ms_per_step ? b : a));
+    console.log(JSON.stringify({
+      compare: "dmodel/torch",
+      width: w,
+      dmodel_ms: line.ms_per_step,
+      torch_ms: best.ms_per_step,
+      torch_threads: best.threads,
+      ratio: Math.round((line.ms_per_step / best.ms_per_step) * 1000) / 1000,
+    }));
+  }
+}
