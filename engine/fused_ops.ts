@@ -2,12 +2,26 @@
  * Fused tfjs ops for the normalized transformer.
  *
  * nGPT normalizes every hidden vector, q and k per head, and every block
- * output (REFERENCE.md §1, Norm(x) = x / ||x||_2 along the embedding axis).
- * Written as `x / tf.norm(x, 2, -1, true)`, tfjs runs Abs, Pow, Sum, Pow,
- * RealDiv forward and autodiff adds ~12 more kernels backward; the wasm `Pow`
- * kernel alone took a quarter of an nGPT step. {@link rowNormalize} computes
- * the same function with 4 kernels forward (Square, Sum, Rsqrt, Mul) and the
- * analytic gradient with 5 (Mul, Sum, Mul, Sub, Mul), all SIMD wasm kernels.
+ * output (REFERENCE.md §1). Written with plain tfjs ops, one nGPT step ran
+ * ~1500 small kernels, most of the step's time. Each op here computes one
+ * piece of the block with one or two kernels forward and one backward
+ * (engine/fused_kernels.ts, TS over tensor memory on the wasm and cpu
+ * backends), with analytic gradients:
+ *
+ * | op | computes | replaces |
+ * |---|---|---|
+ * | {@link rowNormalize} | x / ‖x‖ per row | Square, Sum, Rsqrt, Mul (+ ~8 backward) |
+ * | {@link rmsNormalize} | x / sqrt(mean(x²) + eps) | 5 kernels (+ ~10 backward) |
+ * | {@link lerpNorm} | Norm(h + ‖alpha‖ (t − h)) | 5 kernels (+ ~15 backward) |
+ * | {@link ropeRotate} | RoPE of x [B, T, H, d_k] | Reverse, Mul, Mul, Add |
+ * | {@link ropeNormScale} | Norm_head(RoPE(x)) · s | 8 kernels (+ ~20 backward) |
+ * | {@link colScale} | x · s · c, s broadcast over rows | Mul (+ Mul, Mul, Sum backward) |
+ * | {@link swiglu} | (a s_u) · SiLU(b s_nu c) | 6 kernels (+ ~20 backward) |
+ * | {@link attentionCore} | softmax(scale q kᵀ + mask) v | 3 transposes, 2 matmuls, Mul, Add, Softmax |
+ * | {@link softmaxCrossEntropy} | mean(logsumexp − picked) | OneHot, Max, Equal, Exp, ... |
+ *
+ * On other backends (or after `setFusedOps(false)`) every op runs the plain
+ * tfjs composition it replaces, with the same values.
  *
  * @example
  * ```ts
@@ -17,8 +31,49 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
+import { JS_KERNEL_BACKENDS, run } from "./js_kernels.ts";
+import { openblasAvailable } from "./blas.ts";
+import "./fused_kernels.ts";
 
-const rowNormalizeOp = tf.customGrad(
+let enabled = true;
+
+/** Turns the fused kernels on or off for every op here (off: plain tfjs compositions). */
+export function setFusedOps(on: boolean): void {
+  enabled = on;
+}
+
+/** True when the fused kernels run on the current backend. */
+export function fusedOpsActive(): boolean {
+  return enabled && (JS_KERNEL_BACKENDS as readonly string[]).includes(tf.getBackend());
+}
+
+/** True when {@link attentionCore} runs its fused kernels (they need OpenBLAS). */
+export function fusedAttentionActive(): boolean {
+  return fusedOpsActive() && openblasAvailable();
+}
+
+function checkFloat(name: string, ...xs: tf.Tensor[]): void {
+  for (const x of xs) {
+    if (x.dtype !== "float32") throw new Error(`${name}: expected float32 tensors, got ${x.dtype}`);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type Grad = (dy: any, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+/** tf.customGrad with a typed, positional body. */
+function custom(
+  f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: Grad },
+): (...inputs: tf.Tensor[]) => tf.Tensor {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    return f(args as tf.Tensor[], save) as { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+  }) as (...inputs: tf.Tensor[]) => tf.Tensor;
+}
+
+// --- Row normalization ------------------------------------------------------
+
+/** The 4-kernel composition with the analytic gradient, for backends without the fused kernels. */
+const rowNormalizeComposed = tf.customGrad(
   (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor, save = args[1] as tf.GradSaveFunc;
     // inv = 1 / ||x|| per row; y = x * inv.
@@ -37,6 +92,18 @@ const rowNormalizeOp = tf.customGrad(
   },
 );
 
+function rowNormOp(ms: number, eps: number) {
+  return custom(([x], save) => {
+    const [y, inv] = run("DmodelRowNorm", { x }, { ms, eps });
+    save([y, inv]);
+    return {
+      value: y,
+      gradFunc: (dy, [y, inv]) => run("DmodelRowNormGrad", { dy, y, inv }, { ms })[0],
+    };
+  });
+}
+const unitRowNorm = rowNormOp(1, 0);
+
 /**
  * Norm(x) = x / ||x||_2 along the last axis (nGPT, REFERENCE.md §1), with
  * the gradient dx = (dy - y * sum(y * dy)) / ||x||. Same values as
@@ -50,5 +117,208 @@ export function rowNormalize<T extends tf.Tensor>(x: T): T {
   if (x.rank < 1) {
     throw new Error(`rowNormalize: expected a tensor of rank >= 1, got a scalar`);
   }
-  return rowNormalizeOp(x) as T;
+  return (fusedOpsActive() ? unitRowNorm(x) : rowNormalizeComposed(x)) as T;
+}
+
+/** RMSNorm without gain, x / sqrt(mean(x^2) + eps) along the last axis, fused (same values as the composition). */
+export function rmsNormalize<T extends tf.Tensor>(x: T, eps = 1e-6): T {
+  checkFloat("rmsNormalize", x);
+  if (!fusedOpsActive()) return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))) as T;
+  return rowNormOp(1 / x.shape[x.rank - 1], eps)(x) as T;
+}
+
+// --- LERP on the sphere -------------------------------------------------------
+
+const lerpNormOp = custom(([h, t, a], save) => {
+  const [y, inv] = run("DmodelLerpNorm", { h, t, a });
+  save([y, inv, h, t, a]);
+  return {
+    value: y,
+    gradFunc: (dy, [y, inv, h, t, a]) => run("DmodelLerpNormGrad", { dy, y, inv, h, t, a }),
+  };
+});
+
+/**
+ * nGPT's residual update (eq. 10-11): Norm(h + |alpha| (target - h)) for
+ * h, target [N, d] and the eigen learning rates alpha [d].
+ */
+export function lerpNorm(h: tf.Tensor2D, target: tf.Tensor2D, alpha: tf.Tensor): tf.Tensor2D {
+  checkFloat("lerpNorm", h, target, alpha);
+  if (!fusedOpsActive()) {
+    const z = tf.add(h, tf.mul(tf.abs(alpha), tf.sub(target, h)));
+    return tf.mul(z, tf.rsqrt(tf.sum(tf.square(z), -1, true)));
+  }
+  return lerpNormOp(h, target, alpha.reshape([h.shape[1]])) as tf.Tensor2D;
+}
+
+// --- RoPE ---------------------------------------------------------------------
+
+/** RoPE tables: cos and signed sin, [T, 1, d_k] (engine/ops.ts ropeTables). */
+export interface RopeTables {
+  cos: tf.Tensor;
+  sin: tf.Tensor;
+}
+
+/** The plain composition: x * cos + swap(x) * sin, swap exchanging each pair. */
+function ropeComposed(x: tf.Tensor4D, tables: RopeTables): tf.Tensor4D {
+  const [b, t, h, dk] = x.shape;
+  const swapped = tf.reverse(x.reshape([b, t, h, dk / 2, 2]), -1).reshape([b, t, h, dk]);
+  return tf.add(tf.mul(x, tables.cos), tf.mul(swapped, tables.sin)) as tf.Tensor4D;
+}
+
+const ropeOp = custom(([x, cos, sin], save) => {
+  save([cos, sin]);
+  return {
+    value: run("DmodelRope", { x, cos, sin }, { inverse: false })[0],
+    // The tables are constants: zero gradients.
+    gradFunc: (dy, [cos, sin]) => [
+      run("DmodelRope", { x: dy, cos, sin }, { inverse: true })[0],
+      tf.zerosLike(cos),
+      tf.zerosLike(sin),
+    ],
+  };
+});
+
+/** RoPE of x [B, T, H, d_k] (interleaved pairs) in one kernel; the gradient is the inverse rotation. */
+export function ropeRotate(x: tf.Tensor4D, tables: RopeTables): tf.Tensor4D {
+  checkFloat("ropeRotate", x);
+  if (!fusedOpsActive()) return ropeComposed(x, tables);
+  return ropeOp(x, tables.cos, tables.sin) as tf.Tensor4D;
+}
+
+const ropeNormScaleOp = custom(([x, s, cos, sin], save) => {
+  const [y, nrm, inv] = run("DmodelRopeNormScale", { x, cos, sin, s });
+  save([nrm, inv, s, cos, sin]);
+  return {
+    value: y,
+    gradFunc: (dy, [nrm, inv, s, cos, sin]) => {
+      const [dx, ds] = run("DmodelRopeNormScaleGrad", { dy, nrm, inv, s, cos, sin });
+      return [dx, ds, tf.zerosLike(cos), tf.zerosLike(sin)];
+    },
+  };
+});
+
+/**
+ * nGPT's q/k path: Norm_head(RoPE(x)) * s for x [B, T, H, d_k] and s of
+ * H*d_k entries (s_qk viewed as H x d_k), in one kernel each way.
+ */
+export function ropeNormScale(x: tf.Tensor4D, tables: RopeTables, s: tf.Tensor): tf.Tensor4D {
+  checkFloat("ropeNormScale", x, s);
+  const [, , H, dk] = x.shape;
+  if (!fusedOpsActive()) {
+    const r = ropeComposed(x, tables);
+    return tf.mul(tf.mul(r, tf.rsqrt(tf.sum(tf.square(r), -1, true))), s.reshape([H, dk])) as tf.Tensor4D;
+  }
+  return ropeNormScaleOp(x, s.reshape([H * dk]), tables.cos, tables.sin) as tf.Tensor4D;
+}
+
+// --- Column scale and SwiGLU --------------------------------------------------
+
+function colScaleOp(c: number) {
+  return custom(([x, s], save) => {
+    save([x, s]);
+    return {
+      value: run("DmodelScaleCols", { x, s }, { c })[0],
+      gradFunc: (dy, [x, s]) => run("DmodelScaleColsGrad", { dy, x, s }, { c }),
+    };
+  });
+}
+
+/** x * s * c with s [n] broadcast over the rows of x [..., n]; the gradient of s is one pass. */
+export function colScale<T extends tf.Tensor>(x: T, s: tf.Tensor, c = 1): T {
+  checkFloat("colScale", x, s);
+  if (!fusedOpsActive()) return (c === 1 ? tf.mul(x, s) : tf.mul(x, tf.mul(s, c))) as T;
+  return colScaleOp(c)(x, s.reshape([x.shape[x.rank - 1]])) as T;
+}
+
+function swigluOp(c: number) {
+  return custom(([a, b, su, snu], save) => {
+    const nu = run("DmodelScaleCols", { x: b, s: snu }, { c })[0];
+    const sg = tf.sigmoid(nu);
+    save([a, b, su, snu, nu, sg]);
+    return {
+      value: run("DmodelSwiglu", { a, su, nu, sg })[0],
+      gradFunc: (dg, [a, b, su, snu, nu, sg]) => run("DmodelSwigluGrad", { dg, a, b, su, snu, nu, sg }, { c }),
+    };
+  });
+}
+
+/**
+ * SwiGLU of nGPT's MLP (REFERENCE.md §1): (a * s_u) * SiLU(b * s_nu * c)
+ * for a = h W_u, b = h W_nu [N, f], s_u, s_nu [f], c = sqrt(d).
+ */
+export function swiglu(a: tf.Tensor2D, b: tf.Tensor2D, su: tf.Tensor, snu: tf.Tensor, c: number): tf.Tensor2D {
+  checkFloat("swiglu", a, b, su, snu);
+  if (!fusedOpsActive()) {
+    const u = tf.mul(a, su), nu = tf.mul(b, tf.mul(snu, c));
+    return tf.mul(u, tf.mul(nu, tf.sigmoid(nu)));
+  }
+  const f = a.shape[1];
+  return swigluOp(c)(a, b, su.reshape([f]), snu.reshape([f])) as tf.Tensor2D;
+}
+
+// --- Attention core -----------------------------------------------------------
+
+function attentionOp(scale: number, mask: tf.Tensor) {
+  return custom(([q, k, v], save) => {
+    const s = run("DmodelAttnScores", { q, k, mask }, { scale })[0];
+    const p = tf.softmax(s);
+    save([p, q, k, v, mask]);
+    return {
+      value: run("DmodelAttnApply", { p, v })[0],
+      gradFunc: (dy, [p, q, k, v, mask]) => run("DmodelAttnGrad", { dy, p, q, k, v, mask }, { scale }),
+    };
+  });
+}
+
+/**
+ * softmax(scale * q k^T + mask) v per head for q, k, v [B, T, H, d_k] and an
+ * additive mask [T, T], returned as [B*T, H*d_k] (heads side by side). The
+ * fused path multiplies head views in place with OpenBLAS (no transposes)
+ * and treats mask entries <= -1e9 as probability 0 (skipped in the
+ * gradient); without OpenBLAS it is the plain composition.
+ */
+export function attentionCore(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  scale: number,
+  mask: tf.Tensor2D,
+): tf.Tensor2D {
+  checkFloat("attentionCore", q, k, v, mask);
+  const [b, t, h, dk] = q.shape;
+  if (!fusedAttentionActive()) {
+    const [qh, kh, vh] = [q, k, v].map((x) => tf.transpose(x, [0, 2, 1, 3]));
+    const att = tf.softmax(tf.add(tf.mul(tf.matMul(qh, kh, false, true), scale), mask));
+    return tf.transpose(tf.matMul(att, vh), [0, 2, 1, 3]).reshape([b * t, h * dk]);
+  }
+  return attentionOp(scale, mask)(q, k, v) as tf.Tensor2D;
+}
+
+// --- Cross-entropy ------------------------------------------------------------
+
+function xentOp(targets: tf.Tensor) {
+  return custom(([logits], save) => {
+    const p = tf.softmax(logits);
+    save([p, targets]);
+    return {
+      value: run("DmodelXentLoss", { p, logits, targets })[0],
+      gradFunc: (dy, [p, targets]) => run("DmodelXentGrad", { p, targets, dy })[0],
+    };
+  });
+}
+
+/**
+ * Mean cross-entropy (nats) of logits [N, V] against int32 targets [N]:
+ * mean(logsumexp(logits) - logits[target]). Fused: one softmax, a pass over
+ * N targets, and one backward pass (softmax - onehot) / N.
+ */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  checkFloat("softmaxCrossEntropy", logits);
+  if (targets.dtype !== "int32") throw new Error(`softmaxCrossEntropy: targets must be int32, got ${targets.dtype}`);
+  if (!fusedOpsActive()) {
+    const picked = tf.sum(tf.mul(logits, tf.oneHot(targets, logits.shape[1])), 1);
+    return tf.mean(tf.sub(tf.logSumExp(logits, 1), picked));
+  }
+  return xentOp(targets)(logits) as tf.Scalar;
 }

@@ -9,6 +9,8 @@ import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { BackendImpl } from "../../engine/backend.ts";
 import { installFastKernels, uninstallFastKernels } from "../../engine/fast_kernels.ts";
+import { installKernelOverrides, uninstallKernelOverrides } from "../../engine/js_kernels.ts";
+import { setFusedOps } from "../../engine/fused_ops.ts";
 
 // deno-lint-ignore no-explicit-any
 type WasmBackend = any;
@@ -70,8 +72,11 @@ function wasm(opts: { blas: boolean }): BackendImpl {
     available: () => Promise.resolve(true),
     async setup() {
       registerWasmKernels();
-      if (opts.blas) installFastKernels({ threads: threadBudget() });
-      else uninstallFastKernels();
+      // Fast path: OpenBLAS matmuls, dmodel's Identity/Cast/Sum/GatherV2, fused ops (engine/fused_ops.ts).
+      // wasm-plain: tfjs's own kernels and plain op compositions (the reference).
+      if (opts.blas) installFastKernels({ threads: threadBudget() }), installKernelOverrides();
+      else uninstallFastKernels(), uninstallKernelOverrides();
+      setFusedOps(opts.blas);
       if (!(await tf.setBackend("wasm"))) throw new Error("tfjs could not start the wasm backend");
       await tf.ready();
       return "wasm";
@@ -86,7 +91,7 @@ register("backend", "wasm", {
 });
 
 register("backend", "wasm-plain", {
-  describe: "tfjs WebAssembly without the OpenBLAS kernels (reference for the fast path)",
+  describe: "tfjs WebAssembly with its own kernels only: no OpenBLAS, no fused ops (reference for the fast path)",
   schema: z.object({}).strict(),
   create: () => wasm({ blas: false }),
 });

@@ -1,12 +1,41 @@
 /**
- * Which block families each kind of scaling rule applies to. Standard
- * rules (SP, muP, CompleteP) drive any un-normalized block; the nGPT-family
- * rules (ngpt, nugpt) need the normalized block's rescalers. Block authors
- * add their block's name here.
+ * Which block families which parameterizations can drive, and the
+ * initializations a block itself requires.
+ *
+ * `SP_COMPATIBLE_BLOCKS` lists the blocks written for SP-style rules
+ * (matrices with roles embedding / hidden / readout, optional gain and bias
+ * vectors, no nGPT rescalers): the `sp` rule (and dmodel's own `vanilla`
+ * rule) accept them.
+ *
+ * Some blocks need a specific start regardless of the rule: shaped attention
+ * and E-SPA need W_q = 0 (so the attention is the designed matrix at init),
+ * Value-SkipInit needs its gain b = 0, PG-OP its gate weights at 0. Such a
+ * parameter is declared with an `init` field ({@link BlockParamDecl}); a rule
+ * should use {@link blockInit} in place of its own init (it still chooses
+ * LR, multipliers and weight decay).
  */
+import type { Init, ParamDecl } from "../../engine/model.ts";
 
-/** Blocks that SP / muP / CompleteP can drive (plain matrices, gains, no rescalers). */
-export const SP_COMPATIBLE_BLOCKS: string[] = ["prenorm"];
+/** Blocks an SP-style parameterization can drive (`sp`, `vanilla`). */
+export const SP_COMPATIBLE_BLOCKS: string[] = ["prenorm", "vanilla", "attnstack"];
 
-/** Blocks with nGPT rescalers (alpha_A, alpha_M, s_qk, s_u, s_nu, s_z). */
+/** Blocks with nGPT rescalers (alpha_A, alpha_M, s_qk, s_u, s_nu, s_z): the `ngpt` and `nugpt` rules. */
 export const NGPT_FAMILY_BLOCKS: string[] = ["ngpt"];
+
+/** A parameter declaration that may carry the init its block requires. */
+export interface BlockParamDecl extends ParamDecl {
+  /** Init the block requires (overrides the rule's init); absent: the rule decides. */
+  init?: Init;
+}
+
+/**
+ * The init a block requires for this parameter, if any.
+ *
+ * @example
+ * ```ts
+ * const init = blockInit(decl) ?? { dist: "normal", std: 1 / Math.sqrt(decl.fan_in) };
+ * ```
+ */
+export function blockInit(decl: ParamDecl): Init | undefined {
+  return (decl as BlockParamDecl).init;
+}

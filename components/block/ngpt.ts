@@ -7,16 +7,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register } from "../../engine/registry.ts";
-import type { Block, ModelShape, ParamDecl } from "../../engine/model.ts";
-import {
-  causalAttention,
-  causalMask,
-  embed,
-  rope,
-  ropeTables,
-  silu,
-  unitNorm,
-} from "../../engine/ops.ts";
+import type { ActivationSink, Block, ModelRule, ModelShape, ParamDecl } from "../../engine/model.ts";
+import { causalAttention, causalMask, embed, ropeTables, unitNorm } from "../../engine/ops.ts";
+import { colScale, lerpNorm, ropeNormScale, swiglu } from "../../engine/fused_ops.ts";
+import { inputSinkName } from "../../engine/alignment.ts";
+import { applyPgop, pgopDim } from "../../engine/pgop.ts";
 
 /** Hidden size of the SwiGLU MLP, as a multiple of d. */
 const MLP_RATIO = 4;
@@ -83,51 +78,100 @@ export function positionTables(seqLen: number, headDim: number) {
   return t;
 }
 
+/** Options of the nGPT block: an optional PG-OP (engine/pgop.ts) before W_o. */
+export interface NgptOptions {
+  pgop?: boolean;
+  pgop_dim?: number;
+}
+
+/** The nGPT block family with options; `ngptBlock` is the plain one. */
+export function ngptBlockWith(o: NgptOptions): Block {
+  if (!o.pgop) return ngptBlock;
+  return {
+    params(s) {
+      const out = params(s);
+      const r = pgopDim(s, o.pgop_dim);
+      // W_g [H, r] after each block's W_o; zero init wanted (gates 1), see engine/pgop.ts.
+      for (let i = s.depth - 1; i >= 0; i--) {
+        const at = out.findIndex((d) => d.name === `blocks.${i}.W_o`) + 1;
+        const decl = {
+          name: `blocks.${i}.W_g`,
+          role: "bias" as const,
+          shape: [s.heads, r],
+          fan_in: r,
+          fan_out: s.heads,
+          tag: "pgop",
+          init: { dist: "zeros" as const },
+        };
+        out.splice(at, 0, decl);
+      }
+      return out;
+    },
+    logits: (p, tokens, s, rule, sink) => ngptLogits(p, tokens, s, rule, sink, true),
+  };
+}
+
 /** The nGPT block family. */
 export const ngptBlock: Block = {
   params,
-  logits(p, tokens, s, rule, sink) {
-    const [B, T] = tokens.shape;
-    const d = s.width, H = s.heads, dk = s.head_dim;
-    const pos = positionTables(T, dk);
-    const lerp = (h: tf.Tensor2D, target: tf.Tensor2D, alpha: tf.Tensor) =>
-      // h <- Norm(h + |alpha| (h_target - h))
-      unitNorm(tf.add(h, tf.mul(tf.abs(alpha), tf.sub(target, h)))) as tf.Tensor2D;
-    // Rows of E_in are unit norm, so no Norm on the lookup.
-    let h = embed(p["E_in"] as tf.Tensor2D, tokens.reshape([B * T]));
-    sink?.("embed", h);
-    for (let i = 0; i < s.depth; i++) {
-      const w = (n: string) => p[`blocks.${i}.${n}`];
-      const proj = (x: tf.Tensor2D, n: string): tf.Tensor2D => tf.matMul(x, w(n) as tf.Tensor2D, false, true);
-      const heads = (x: tf.Tensor2D) => x.reshape([B, T, H, dk]) as tf.Tensor4D;
-      // Per-head Norm after RoPE, times s_qk viewed as H x d_k.
-      const sqk = w("s_qk").reshape([H, dk]);
-      const q = tf.mul(unitNorm(rope(heads(proj(h, "W_q")), pos)), sqk) as tf.Tensor4D;
-      const k = tf.mul(unitNorm(rope(heads(proj(h, "W_k")), pos)), sqk) as tf.Tensor4D;
-      const v = heads(proj(h, "W_v"));
-      // Softmax scale sqrt(d_k) for nGPT: it comes from the rule, not from here.
-      const y = causalAttention(q, k, v, rule.attention_scale, pos.mask, sink, `block${i}.`);
-      const hA = unitNorm(proj(y, "W_o"));
-      sink?.(`block${i}.attn_out`, hA);
-      h = lerp(h, hA, w("alpha_A"));
-      // SwiGLU: u = h W_u * s_u, nu = h W_nu * s_nu * sqrt(d).
-      const u = tf.mul(proj(h, "W_u"), w("s_u"));
-      const nu = tf.mul(proj(h, "W_nu"), tf.mul(w("s_nu"), Math.sqrt(d)));
-      const hM = unitNorm(proj(tf.mul(u, silu(nu)) as tf.Tensor2D, "W_oMLP"));
-      sink?.(`block${i}.mlp_out`, hM);
-      h = lerp(h, hM, w("alpha_M"));
-      sink?.(`block${i}.out`, h);
-    }
-    // logits = (h E_out^T) * s_z; no final norm, no weight tying.
-    const z = tf.mul(tf.matMul(h, p["E_out"] as tf.Tensor2D, false, true), p["s_z"]);
-    const logits = (rule.logit_multiplier === 1 ? z : tf.mul(z, rule.logit_multiplier)) as tf.Tensor2D;
-    sink?.("logits", logits);
-    return logits;
-  },
+  logits: (p, tokens, s, rule, sink) => ngptLogits(p, tokens, s, rule, sink, false),
 };
+
+function ngptLogits(
+  p: Record<string, tf.Tensor>,
+  tokens: tf.Tensor2D,
+  s: ModelShape,
+  rule: ModelRule,
+  sink: ActivationSink | undefined,
+  pgop: boolean,
+): tf.Tensor2D {
+  const [B, T] = tokens.shape;
+  const d = s.width, H = s.heads, dk = s.head_dim;
+  const pos = positionTables(T, dk);
+  // h <- Norm(h + |alpha| (h_target - h)), one fused op (engine/fused_ops.ts).
+  const lerp = (h: tf.Tensor2D, target: tf.Tensor2D, alpha: tf.Tensor) => lerpNorm(h, target, alpha);
+  // Rows of E_in are unit norm, so no Norm on the lookup.
+  let h = embed(p["E_in"] as tf.Tensor2D, tokens.reshape([B * T]));
+  sink?.("embed", h);
+  for (let i = 0; i < s.depth; i++) {
+    const w = (n: string) => p[`blocks.${i}.${n}`];
+    const proj = (x: tf.Tensor2D, n: string): tf.Tensor2D => {
+      sink?.(inputSinkName(`blocks.${i}.${n}`), x); // the input of each matrix (alignment probe)
+      return tf.matMul(x, w(n) as tf.Tensor2D, false, true);
+    };
+    const heads = (x: tf.Tensor2D) => x.reshape([B, T, H, dk]) as tf.Tensor4D;
+    // Per-head Norm after RoPE, times s_qk viewed as H x d_k.
+    const q = ropeNormScale(heads(proj(h, "W_q")), pos, w("s_qk"));
+    const k = ropeNormScale(heads(proj(h, "W_k")), pos, w("s_qk"));
+    const v = heads(proj(h, "W_v"));
+    // Softmax scale sqrt(d_k) for nGPT: it comes from the rule, not from here.
+    let y = causalAttention(q, k, v, rule.attention_scale, pos.mask, sink, `block${i}.`);
+    if (pgop) y = applyPgop(y, w("W_g"), B, T, H);
+    const hA = unitNorm(proj(y, "W_o"));
+    sink?.(`block${i}.attn_out`, hA);
+    h = lerp(h, hA, w("alpha_A"));
+    // SwiGLU: u = h W_u * s_u, nu = h W_nu * s_nu * sqrt(d); u * SiLU(nu).
+    const g = swiglu(proj(h, "W_u"), proj(h, "W_nu"), w("s_u"), w("s_nu"), Math.sqrt(d));
+    const hM = unitNorm(proj(g, "W_oMLP"));
+    sink?.(`block${i}.mlp_out`, hM);
+    h = lerp(h, hM, w("alpha_M"));
+    sink?.(`block${i}.out`, h);
+  }
+  // logits = (h E_out^T) * s_z; no final norm, no weight tying.
+  sink?.(inputSinkName("E_out"), h);
+  const z = colScale(tf.matMul(h, p["E_out"] as tf.Tensor2D, false, true), p["s_z"]);
+  const logits = (rule.logit_multiplier === 1 ? z : tf.mul(z, rule.logit_multiplier)) as tf.Tensor2D;
+  sink?.("logits", logits);
+  return logits;
+}
 
 register("block", "ngpt", {
   describe: "nGPT normalized transformer: unit-norm states, LERP updates, s_qk/s_u/s_nu/s_z",
-  schema: z.object({}).strict(),
-  create: () => ngptBlock,
+  schema: z.object({
+    /** Position-gated output projection before W_o (engine/pgop.ts); absent = off. */
+    pgop: z.boolean().optional(),
+    /** PG-OP feature dimension r (default: largest with overhead < 1.6%). */
+    pgop_dim: z.number().int().positive().optional(),
+  }).strict(),
+  create: (o: NgptOptions) => ngptBlockWith(o),
 });

@@ -8,10 +8,12 @@ import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { ParamDecl, Parameterization, ParamRule } from "../../engine/model.ts";
 import { baseShapeOptions } from "../../engine/scaling.ts";
-import { SP_COMPATIBLE_BLOCKS } from "../block/families.ts";
+import { blockInit, SP_COMPATIBLE_BLOCKS } from "../block/families.ts";
 
-/** SP init of one parameter: N(0, 1/fan_in) matrices, N(0, 1) embeddings, gains 1, biases 0. */
+/** SP init of one parameter: N(0, 1/fan_in) matrices, N(0, 1) embeddings, gains 1, biases 0 (unless the block requires its own). */
 export function spInit(decl: ParamDecl): ParamRule["init"] {
+  const required = blockInit(decl);
+  if (required) return required;
   if (decl.role === "gain") return { dist: "constant", value: 1 };
   if (decl.role === "bias") return { dist: "zeros" };
   if (decl.role === "embedding") return { dist: "normal", std: 1 };

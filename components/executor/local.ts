@@ -1,0 +1,133 @@
+/**
+ * The local executor: `workers` subprocesses, each trial in its own Deno
+ * process with permissions limited to what a trial needs (read, write its
+ * sweep directory, FFI for OpenBLAS, no network), so that a crash or an
+ * out-of-memory in one trial never takes down the sweep. Threads per worker:
+ * cores / workers (DMODEL_THREADS), so workers x BLAS threads <= cores.
+ */
+import { z } from "zod";
+import { writeFileAtomic } from "../../engine/fsutil.ts";
+import { register } from "../../engine/registry.ts";
+import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
+import { trialCommand } from "../../engine/sweep/executor.ts";
+import type { PlannedTrial } from "../../engine/sweep/grid.ts";
+import { trialState } from "../../engine/sweep/plan.ts";
+import { DmodelError } from "../../engine/errors.ts";
+
+async function pump(stream: ReadableStream<Uint8Array>, onLine: (l: string) => void): Promise<void> {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stream) {
+    buf += dec.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      onLine(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+    }
+  }
+  if (buf) onLine(buf);
+}
+
+/** Runs one trial in a subprocess; returns its exit code. Its stderr goes to <trial>/trial.log. */
+async function runOne(ctx: ExecutorContext, t: PlannedTrial, worker: number, threads: number): Promise<number> {
+  const trialDir = `${ctx.dir}/${t.dir}`;
+  await Deno.mkdir(trialDir, { recursive: true });
+  const logFile = await Deno.open(`${trialDir}/trial.log`, { create: true, append: true });
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: trialCommand(ctx.dir, t.index, ["--progress", "--exit-with-stdin"]),
+    env: { DMODEL_THREADS: String(threads) },
+    stdin: "piped", // held open, never written: the child exits when we die
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const child = cmd.spawn();
+  const steps = t.config.train.steps;
+  ctx.progress.workers.set(worker, { trial: t.dir, step: 0, steps, loss: NaN, tokens_per_s: 0 });
+  const out = pump(child.stdout, (line) => {
+    try {
+      const p = JSON.parse(line);
+      ctx.progress.workers.set(worker, {
+        trial: t.dir,
+        step: p.step,
+        steps,
+        loss: p.train_loss,
+        tokens_per_s: p.tokens_per_s,
+      });
+      ctx.progress.render();
+    } catch { /* not a progress line */ }
+  });
+  const err = child.stderr.pipeTo(logFile.writable);
+  const status = await child.status;
+  await child.stdin.close().catch(() => {});
+  await Promise.all([out, err.catch(() => {})]);
+  ctx.progress.workers.delete(worker);
+  return status.code;
+}
+
+/** Marks a trial whose process died without a result as failed (message + log path). */
+async function markCrashed(ctx: ExecutorContext, t: PlannedTrial, code: number): Promise<void> {
+  const log = `${ctx.dir}/${t.dir}/trial.log`;
+  let tail = "";
+  try {
+    tail = (await Deno.readTextFile(log)).trim().split("\n").slice(-1)[0] ?? "";
+  } catch { /* no log */ }
+  await writeFileAtomic(
+    `${ctx.dir}/${t.dir}/result.json`,
+    JSON.stringify({
+      status: "failed",
+      error: `trial process exited with code ${code}${tail ? `: ${tail}` : ""}; log: ${log}`,
+      steps_done: 0,
+      final_val_loss: null,
+      best_val_loss: null,
+      step0_val_loss: null,
+      final_train_loss: null,
+      val_unigram_entropy: null,
+      tokens: 0,
+      wall_s: 0,
+      tokens_per_s: 0,
+      backend: "",
+      n_params: 0,
+      probes: {},
+    }, null, 1),
+  );
+}
+
+/** The local worker pool. */
+export function localExecutor(): Executor {
+  return {
+    async run(ctx) {
+      const threads = Math.max(1, Math.floor((navigator.hardwareConcurrency ?? 1) / ctx.workers));
+      const queue = [...ctx.todo];
+      let consecutiveFailures = 0;
+      let stopped: string | null = null;
+      const worker = async (w: number) => {
+        while (queue.length && !stopped) {
+          const t = queue.shift()!;
+          const code = await runOne(ctx, t, w, threads);
+          let { state, result } = await trialState(ctx.dir, t);
+          if (state !== "done") {
+            await markCrashed(ctx, t, code);
+            ({ result } = await trialState(ctx.dir, t));
+          }
+          if (result?.status === "failed") {
+            consecutiveFailures++;
+            if (consecutiveFailures >= ctx.maxFailures && !stopped) {
+              stopped = `${consecutiveFailures} consecutive trials failed (max_failures ${ctx.maxFailures}); ` +
+                `last: ${t.dir}: ${result.error}`;
+            }
+          } else consecutiveFailures = 0;
+          await ctx.onFinished(t);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(ctx.workers, ctx.todo.length) }, (_, w) => worker(w)));
+      if (stopped) throw new DmodelError(`sweep stopped: ${stopped}`);
+      return {};
+    },
+  };
+}
+
+register("executor", "local", {
+  describe: "worker subprocesses on this machine (workers x BLAS threads <= cores)",
+  schema: z.object({}).strict(),
+  create: () => localExecutor(),
+});

@@ -1,0 +1,83 @@
+/**
+ * The `sweep` stage: a grid of trials over scale x learning rate x
+ * parameterization x seed, run in parallel by an executor, resumable.
+ *
+ *   with:
+ *     base: {data: ..., model: ..., ...}          # a trial config
+ *     grid: {optimizer.lr: {log2: [-10, -6], step: 1}, parameterization.name: [ngpt, nugpt]}
+ *     zip: [{model.width: [32, 64], train.steps: [100, 200]}]
+ *     seeds: [0, 1]
+ *     workers: 2
+ *     executor: {name: local}
+ *     divergence_threshold: 7.0                    # default: above the step-0 loss
+ *     max_failures: 3
+ */
+import { z } from "zod";
+import { setPath } from "../../engine/config.ts";
+import { register } from "../../engine/registry.ts";
+import type { Stage } from "../../engine/stage.ts";
+import { expandGrid, GridSchema, type PlannedTrial } from "../../engine/sweep/grid.ts";
+import { readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
+import { runSweep } from "../../engine/sweep/run.ts";
+import { DmodelError } from "../../engine/errors.ts";
+
+const SweepSchema = z.object({
+  base: z.record(z.string(), z.unknown()),
+  ...GridSchema,
+  workers: z.number().int().positive().default(navigator.hardwareConcurrency ?? 1),
+  executor: z.looseObject({ name: z.string() }).default({ name: "local" }),
+  /** Val loss above this marks a trial diverged (default: above its step-0 loss). */
+  divergence_threshold: z.number().positive().optional(),
+  max_failures: z.number().int().positive().default(3),
+}).strict().transform((o, ctx) => {
+  const base = structuredClone(o.base);
+  if (o.divergence_threshold !== undefined) setPath(base, ["train", "divergence_threshold"], o.divergence_threshold);
+  const { trials, issues } = expandGrid(base, o);
+  for (const i of issues) {
+    ctx.addIssue({ code: "custom", message: i.message, path: i.path[0] === "zip" ? i.path : ["base", ...i.path] });
+  }
+  if (!issues.length && !trials.length) ctx.addIssue({ code: "custom", message: "the grid has no trials", path: ["grid"] });
+  return { ...o, trials };
+});
+
+/** The sweep stage's resolved options. */
+export type SweepOptions = z.infer<typeof SweepSchema>;
+
+/** What the sweep stage returns to later stages (analyze, report). */
+export interface SweepOutput {
+  dir: string;
+  trials: PlannedTrial[];
+  summary: Awaited<ReturnType<typeof summarize>>;
+  detached?: boolean;
+}
+
+register("stage", "sweep", {
+  describe: "a grid of trials (base x grid x zip x seeds) run in parallel by an executor; resumable",
+  schema: SweepSchema,
+  create: (o: SweepOptions): Stage => ({
+    async run(ctx): Promise<SweepOutput> {
+      const dir = ctx.outDir;
+      if (ctx.flags.status) {
+        const trials = await readPlan(dir).catch(() => o.trials);
+        const summary = await summarize(dir, trials);
+        console.log(summaryLine(summary));
+        return { dir, trials, summary };
+      }
+      const executor = ctx.flags.executor ? { name: String(ctx.flags.executor) } : o.executor;
+      const workers = ctx.flags.workers ? Number(ctx.flags.workers) : o.workers;
+      if (!Number.isInteger(workers) || workers < 1) throw new DmodelError(`--workers ${ctx.flags.workers}: a positive integer`);
+      const summary = await runSweep({
+        dir,
+        trials: o.trials,
+        workers,
+        executor,
+        maxFailures: o.max_failures,
+        fresh: Boolean(ctx.flags.fresh),
+        detach: Boolean(ctx.flags.detach),
+        pipeline: ctx.flags.pipelineRaw,
+        log: ctx.log,
+      });
+      return { dir, trials: o.trials, summary, detached: summary.detached };
+    },
+  }),
+});

@@ -1,0 +1,51 @@
+/**
+ * Executors run a sweep's unfinished trials: `local` (worker subprocesses on
+ * this machine), `slurm` (an array job). Each is a registered component of
+ * kind "executor"; the sweep stage hands it the plan.
+ */
+import type { PlannedTrial } from "./grid.ts";
+import type { Progress } from "./progress.ts";
+
+/** What an executor gets. */
+export interface ExecutorContext {
+  /** The sweep directory (holds trials.json). */
+  dir: string;
+  /** Every planned trial. */
+  trials: PlannedTrial[];
+  /** The ones without result.json, cheapest first. */
+  todo: PlannedTrial[];
+  /** Parallel trials. */
+  workers: number;
+  /** Stop after this many consecutive failures. */
+  maxFailures: number;
+  progress: Progress;
+  log: (line: string) => void;
+  /** Return right after submission (schedulers). */
+  detach: boolean;
+  /** Called when a trial finishes (result.json written). */
+  onFinished: (t: PlannedTrial) => Promise<void>;
+}
+
+/** An executor component's product. */
+export interface Executor {
+  run(ctx: ExecutorContext): Promise<{ detached?: boolean }>;
+}
+
+/** The command that runs trial `index` of the sweep in `dir` (any scheduler can use it). */
+export function trialCommand(dir: string, index: number, extra: string[] = []): string[] {
+  const task = new URL("../../tasks/trial.ts", import.meta.url).pathname;
+  return [
+    "run",
+    "--allow-read",
+    `--allow-write=${dir}`,
+    "--allow-env",
+    "--allow-ffi",
+    "--allow-sys",
+    "--no-prompt",
+    task,
+    dir,
+    "--index",
+    String(index),
+    ...extra,
+  ];
+}

@@ -1,0 +1,108 @@
+/**
+ * Grid expansion: a base trial config plus axes (dotted paths with a list of
+ * values, or a log-spaced range), zip groups (axes that move together) and
+ * seeds -> the list of resolved trials, each with a stable id.
+ *
+ *   grid:
+ *     parameterization.name: [ngpt, nugpt]
+ *     optimizer.lr: {log2: [-12, -4], step: 0.5}     # 2^-12, 2^-11.5, ..., 2^-4
+ *   zip:
+ *     - {model.width: [64, 128, 256], train.steps: [100, 200, 400]}
+ *   seeds: [0, 1, 2]
+ */
+import { z } from "zod";
+import { checkTrial, type Issue, setPath, type TrialConfig, trialDirName, trialId } from "../config.ts";
+
+/** A log-spaced range: base^lo .. base^hi in steps of `step` in the exponent (inclusive). */
+const LogRange = z.object({
+  log2: z.tuple([z.number(), z.number()]).optional(),
+  log10: z.tuple([z.number(), z.number()]).optional(),
+  step: z.number().positive().default(1),
+}).strict().refine((r) => (r.log2 ? 1 : 0) + (r.log10 ? 1 : 0) === 1, "give exactly one of log2 or log10");
+
+/** Values of one axis: a list, or a log-spaced range. */
+export const AxisSchema = z.union([z.array(z.unknown()).min(1), LogRange]);
+
+/** The grid part of a sweep's options. */
+export const GridSchema = {
+  grid: z.record(z.string(), AxisSchema).default({}),
+  zip: z.array(z.record(z.string(), z.array(z.unknown()).min(1))).default([]),
+  seeds: z.array(z.number().int().nonnegative()).optional(),
+};
+
+/** The values of an axis. */
+export function axisValues(v: z.infer<typeof AxisSchema>): unknown[] {
+  if (Array.isArray(v)) return v;
+  const [base, [lo, hi]] = v.log2 ? [2, v.log2] : [10, v.log10!];
+  const out: number[] = [];
+  const n = Math.floor((hi - lo) / v.step + 1e-9);
+  for (let i = 0; i <= n; i++) out.push(Math.pow(base, lo + i * v.step));
+  return out;
+}
+
+/** One trial of a sweep. */
+export interface PlannedTrial {
+  index: number;
+  id: string;
+  /** Directory name inside the sweep directory. */
+  dir: string;
+  /** The axis values that made this trial, by dotted path. */
+  point: Record<string, unknown>;
+  config: TrialConfig;
+}
+
+/**
+ * Expands base x grid x zip x seeds. Invalid combinations are reported with
+ * the axis that produced them; duplicates (same resolved config) are merged.
+ */
+export function expandGrid(
+  base: unknown,
+  spec: { grid: Record<string, z.infer<typeof AxisSchema>>; zip: Record<string, unknown[]>[]; seeds?: number[] },
+): { trials: PlannedTrial[]; issues: Issue[] } {
+  // Each factor is a list of partial assignments {path: value}.
+  const factors: Record<string, unknown>[][] = [];
+  for (const [path, axis] of Object.entries(spec.grid)) {
+    factors.push(axisValues(axis).map((v) => ({ [path]: v })));
+  }
+  const issues: Issue[] = [];
+  spec.zip.forEach((group, gi) => {
+    const lens = Object.values(group).map((v) => v.length);
+    if (new Set(lens).size > 1) {
+      issues.push({ path: ["zip", gi], message: `zip axes must have equal lengths, got ${lens.join(", ")}` });
+      return;
+    }
+    factors.push(Array.from({ length: lens[0] }, (_, i) => {
+      const a: Record<string, unknown> = {};
+      for (const [path, vals] of Object.entries(group)) a[path] = vals[i];
+      return a;
+    }));
+  });
+  if (spec.seeds) factors.push(spec.seeds.map((s) => ({ "train.seed": s })));
+  let points: Record<string, unknown>[] = [{}];
+  for (const f of factors) points = points.flatMap((p) => f.map((a) => ({ ...p, ...a })));
+
+  const trials: PlannedTrial[] = [];
+  const seen = new Set<string>();
+  for (const point of points) {
+    const raw = structuredClone(base) as Record<string, unknown>;
+    for (const [path, v] of Object.entries(point)) setPath(raw, path.split("."), structuredClone(v));
+    const r = checkTrial(raw);
+    if (!r.trial) {
+      const where = Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+      for (const i of r.issues) issues.push({ ...i, message: `${i.message} (in the trial ${where})` });
+      continue;
+    }
+    const id = trialId(r.trial);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    trials.push({ index: trials.length, id, dir: trialDirName(r.trial, id), point, config: r.trial });
+  }
+  return { trials, issues };
+}
+
+/** Relative cost of a trial (tokens x parameters), to run the cheapest first. */
+export function trialCost(t: TrialConfig): number {
+  const d = t.model.width, L = t.model.depth;
+  const vocab = (t.data.tokenizer as { vocab_size?: number }).vocab_size ?? 256;
+  return t.train.steps * t.train.batch_size * t.data.seq_len * (12 * d * d * L + 2 * vocab * d);
+}

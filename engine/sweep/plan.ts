@@ -1,0 +1,62 @@
+/**
+ * A sweep on disk: `<dir>/trials.json` lists every planned trial (index,
+ * id, directory, grid point, resolved config), so that any process (a local
+ * worker, a Slurm array task) can run trial i by index.
+ */
+import { DmodelError } from "../errors.ts";
+import { exists, readJSON, writeFileAtomic } from "../fsutil.ts";
+import type { TrialResult } from "../trainer.ts";
+import type { PlannedTrial } from "./grid.ts";
+
+/** Writes trials.json atomically. */
+export async function writePlan(dir: string, trials: PlannedTrial[]): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await writeFileAtomic(`${dir}/trials.json`, JSON.stringify(trials, null, 1));
+}
+
+/** Reads trials.json; a missing one means the directory is not a sweep. */
+export async function readPlan(dir: string): Promise<PlannedTrial[]> {
+  const plan = await readJSON<PlannedTrial[]>(`${dir}/trials.json`);
+  if (!plan) throw new DmodelError(`${dir}/trials.json: not found (is ${dir} a sweep directory?)`);
+  return plan;
+}
+
+/** Where a trial stands: done (result.json), partial (a checkpoint) or pending. */
+export async function trialState(dir: string, t: PlannedTrial): Promise<{
+  state: "done" | "partial" | "pending";
+  result: TrialResult | null;
+}> {
+  const result = await readJSON<TrialResult>(`${dir}/${t.dir}/result.json`).catch(() => null);
+  if (result) return { state: "done", result };
+  return { state: (await exists(`${dir}/${t.dir}/checkpoint.safetensors`)) ? "partial" : "pending", result: null };
+}
+
+/** Counts by outcome. */
+export interface SweepSummary {
+  total: number;
+  done: number;
+  ok: number;
+  diverged: number;
+  failed: number;
+  partial: number;
+  pending: number;
+}
+
+/** Summarizes a sweep from its files alone. */
+export async function summarize(dir: string, trials: PlannedTrial[]): Promise<SweepSummary> {
+  const s: SweepSummary = { total: trials.length, done: 0, ok: 0, diverged: 0, failed: 0, partial: 0, pending: 0 };
+  for (const t of trials) {
+    const { state, result } = await trialState(dir, t);
+    if (state === "done") {
+      s.done++;
+      s[result!.status]++;
+    } else s[state]++;
+  }
+  return s;
+}
+
+/** One line: "12/36 done (10 ok, 1 diverged, 1 failed), 2 partial, 22 pending". */
+export function summaryLine(s: SweepSummary): string {
+  return `${s.done}/${s.total} done (${s.ok} ok, ${s.diverged} diverged, ${s.failed} failed), ` +
+    `${s.partial} partial, ${s.pending} pending`;
+}

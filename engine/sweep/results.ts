@@ -1,0 +1,59 @@
+/**
+ * The sweep's results table: one row per finished trial (status, losses,
+ * steps, wall time, tokens/s, probe values, and the trial config flattened
+ * by dotted path), written atomically as results.csv and results.arrow.
+ */
+import * as aq from "arquero";
+import { flatten } from "../config.ts";
+import { readJSON, writeFileAtomic } from "../fsutil.ts";
+import type { TrialResult } from "../trainer.ts";
+import type { PlannedTrial } from "./grid.ts";
+
+/** One row of results.csv. */
+export type ResultRow = Record<string, unknown>;
+
+/** Reads the result of every finished trial; unfinished ones are absent. */
+export async function collectResults(
+  dir: string,
+  trials: PlannedTrial[],
+): Promise<{ trial: PlannedTrial; result: TrialResult }[]> {
+  const out: { trial: PlannedTrial; result: TrialResult }[] = [];
+  for (const trial of trials) {
+    const result = await readJSON<TrialResult>(`${dir}/${trial.dir}/result.json`).catch(() => null);
+    if (result) out.push({ trial, result });
+  }
+  return out;
+}
+
+/** A results row: outcome columns first, then the flattened config. */
+export function resultRow(trial: PlannedTrial, r: TrialResult): ResultRow {
+  const row: ResultRow = {
+    trial_id: trial.id,
+    trial_dir: trial.dir,
+    status: r.status,
+    final_val_loss: r.final_val_loss ?? NaN,
+    best_val_loss: r.best_val_loss ?? NaN,
+    step0_val_loss: r.step0_val_loss ?? NaN,
+    steps_done: r.steps_done,
+    wall_s: r.wall_s,
+    tokens_per_s: r.tokens_per_s,
+    error: r.error ?? "",
+  };
+  for (const [probe, metrics] of Object.entries(r.probes ?? {})) {
+    for (const [k, v] of Object.entries(metrics)) row[`probe.${probe}.${k}`] = v;
+  }
+  return { ...row, ...flatten(trial.config as unknown as Record<string, unknown>) };
+}
+
+/** Rewrites results.csv and results.arrow from the trial directories. Returns the rows. */
+export async function writeResults(dir: string, trials: PlannedTrial[]): Promise<ResultRow[]> {
+  const rows = (await collectResults(dir, trials)).map(({ trial, result }) => resultRow(trial, result));
+  // Every row gets every column (a probe may be absent from some trials).
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const data: Record<string, unknown[]> = {};
+  for (const c of columns) data[c] = rows.map((r) => r[c] ?? null);
+  const table = aq.table(data);
+  await writeFileAtomic(`${dir}/results.csv`, aq.toCSV(table));
+  await writeFileAtomic(`${dir}/results.arrow`, aq.toArrowIPC(table) as Uint8Array);
+  return rows;
+}

@@ -1,0 +1,97 @@
+/**
+ * Running a sweep: plan the trials, take the directory lock, build the data
+ * once, hand the unfinished trials to the executor, and keep results.csv /
+ * results.arrow current as trials finish. Re-running skips finished trials
+ * and resumes partial ones from their checkpoints.
+ */
+import YAML from "yaml";
+import { parseDataConfig, prepareData } from "../data.ts";
+import { canonicalJSON } from "../config.ts";
+import { exists, writeFileAtomic } from "../fsutil.ts";
+import { resolve } from "../registry.ts";
+import type { Executor } from "./executor.ts";
+import { type PlannedTrial, trialCost } from "./grid.ts";
+import { acquireLock } from "./lock.ts";
+import { readPlan, summarize, summaryLine, type SweepSummary, trialState, writePlan } from "./plan.ts";
+import { Progress } from "./progress.ts";
+import { writeResults } from "./results.ts";
+
+/** Options of one sweep run. */
+export interface SweepRunOptions {
+  dir: string;
+  trials: PlannedTrial[];
+  workers: number;
+  executor: { name: string; [k: string]: unknown };
+  maxFailures: number;
+  /** Delete earlier trial results first. */
+  fresh?: boolean;
+  detach?: boolean;
+  /** The resolved pipeline, saved beside the results for the report. */
+  pipeline?: unknown;
+  log: (line: string) => void;
+}
+
+/** Runs (or resumes) a sweep; returns the summary from the files at the end. */
+export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { detached?: boolean }> {
+  await Deno.mkdir(o.dir, { recursive: true });
+  const release = await acquireLock(o.dir, o.log);
+  try {
+    if (o.fresh && (await exists(`${o.dir}/trials.json`))) {
+      for (const t of await readPlan(o.dir)) await Deno.remove(`${o.dir}/${t.dir}`, { recursive: true }).catch(() => {});
+      for (const f of ["results.csv", "results.arrow", "events.jsonl"]) await Deno.remove(`${o.dir}/${f}`).catch(() => {});
+    }
+    await writePlan(o.dir, o.trials);
+    if (o.pipeline) await writeFileAtomic(`${o.dir}/pipeline.yaml`, YAML.stringify(o.pipeline));
+    // Build each distinct data config once, here, so workers only read the cache.
+    const seen = new Set<string>();
+    for (const t of o.trials) {
+      const key = canonicalJSON({ ...t.config.data, seq_len: 0 });
+      if (seen.has(key)) continue;
+      seen.add(key);
+      await prepareData(parseDataConfig(t.config.data), { log: o.log });
+    }
+    const todo: PlannedTrial[] = [];
+    for (const t of o.trials) if ((await trialState(o.dir, t)).state !== "done") todo.push(t);
+    todo.sort((a, b) => trialCost(a.config) - trialCost(b.config) || a.index - b.index);
+    const before = await summarize(o.dir, o.trials);
+    o.log(`sweep ${o.dir}: ${o.trials.length} trials, ${before.done} already done, ${todo.length} to run, ` +
+      `${o.workers} worker(s), executor ${o.executor.name}`);
+    await writeResults(o.dir, o.trials);
+    const progress = new Progress(o.trials.length, before.done, o.workers);
+    const { name, ...opts } = o.executor;
+    const executor = resolve<unknown, Executor>("executor", name).create(opts);
+    const r = await executor.run({
+      dir: o.dir,
+      trials: o.trials,
+      todo,
+      workers: o.workers,
+      maxFailures: o.maxFailures,
+      progress,
+      log: (l) => progress.note(l),
+      detach: Boolean(o.detach),
+      onFinished: async (t) => {
+        const { result } = await trialState(o.dir, t);
+        progress.done++;
+        if (result?.status === "diverged") progress.diverged++;
+        if (result?.status === "failed") progress.failed++;
+        const loss = result?.final_val_loss;
+        progress.note(
+          `${t.dir}: ${result?.status}${loss != null ? ` val ${loss.toFixed(4)}` : ""}` +
+            (result?.status === "failed" ? ` (${result.error})` : ""),
+        );
+        await Deno.writeTextFile(
+          `${o.dir}/events.jsonl`,
+          JSON.stringify({ id: t.id, dir: t.dir, status: result?.status, time: new Date().toISOString() }) + "\n",
+          { append: true },
+        );
+        await writeResults(o.dir, o.trials);
+      },
+    }).finally(() => writeResults(o.dir, o.trials));
+    progress.render(true);
+    const after = await summarize(o.dir, o.trials);
+    o.log(`sweep ${o.dir}: ${summaryLine(after)}`);
+    return { ...after, detached: r.detached };
+  } finally {
+    await release();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * `deno task sweep [pipeline.yaml] [--set key=value]... [--out DIR] [--workers N]
+ *  [--executor local|slurm] [--fresh] [--status] [--detach]`: runs a sweep
+ * pipeline (default: pipelines/quickstart.yaml, the main job), resuming
+ * where it stopped. Exit code 1 when any trial failed.
+ */
+import "../components/mod.ts";
+import { loadPipeline, runPipeline } from "../engine/pipeline.ts";
+import type { SweepOutput } from "../components/stage/sweep.ts";
+import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
+
+const USAGE = "deno task sweep [pipeline.yaml] [--set key.path=value]... [--out DIR] [--workers N] " +
+  "[--executor local|slurm] [--fresh] [--status] [--detach] [--stage ID]";
+/** The main job. */
+export const DEFAULT_PIPELINE = "pipelines/quickstart.yaml";
+
+if (import.meta.main) {
+  await main(async () => {
+    const { values, positionals } = parse(Deno.args, {
+      ...PIPELINE_FLAGS,
+      workers: { type: "string" },
+      executor: { type: "string" },
+      fresh: { type: "boolean", default: false },
+      status: { type: "boolean", default: false },
+      detach: { type: "boolean", default: false },
+      stage: { type: "string", multiple: true, default: [] as string[] },
+    }, USAGE);
+    if (values.help || positionals.length > 1) {
+      console.error(`usage: ${USAGE}`);
+      return values.help ? 0 : 1;
+    }
+    const p = await loadPipeline(positionals[0] ?? DEFAULT_PIPELINE, values.set);
+    const sweepStages = [...p.stages].filter(([, s]) => s.decl.uses === "sweep").map(([id]) => id);
+    const outputs = await runPipeline(p, {
+      out: values.out,
+      only: values.status ? sweepStages : values.stage,
+      flags: {
+        workers: values.workers,
+        executor: values.executor,
+        fresh: values.fresh,
+        status: values.status,
+        detach: values.detach,
+        pipelineRaw: p.raw,
+      },
+    });
+    const failed = [...outputs.values()].some((o) => ((o as SweepOutput)?.summary?.failed ?? 0) > 0);
+    return failed && !values.status ? 1 : 0;
+  });
+}
