@@ -107,7 +107,9 @@ export function coordTrial(t: TrialConfig, name: string, width: number, baseWidt
   try {
     return parseTrial({ ...t, model, parameterization: p }, `coord-check ${name} width ${width}`);
   } catch (e) {
-    throw e instanceof DmodelError ? e : new DmodelError(`coord-check ${name} width ${width}: ${(e as Error).message}`);
+    throw e instanceof DmodelError
+      ? e
+      : new DmodelError(`coord-check ${name} width ${width}: ${(e as Error).message}`);
   }
 }
 
@@ -148,10 +150,12 @@ export function activationSlopes(rows: CoordRow[], step: number): CoordSlope[] {
 export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<CoordCheckResult> {
   const log = o.log ?? ((s: string) => console.error(s));
   const widths = [...o.widths].sort((a, b) => a - b);
-  if (widths.length < 2) throw new DmodelError(`coord-check: widths: need at least two widths (value: ${o.widths})`);
+  if (widths.length < 2) {
+    throw new DmodelError(`coord-check: widths: need at least two widths (value: ${o.widths})`);
+  }
   const names = o.parameterizations?.length ? o.parameterizations : [t.parameterization.name];
   const seeds = o.seeds ?? 1;
-  const lr = o.lr ?? (t.optimizer as { lr: number }).lr;
+  const lr = o.lr ?? Number(t.optimizer.lr);
   const baseWidth = (t.parameterization as { base_width?: number }).base_width ?? widths[0];
   const trials = names.map((n) => widths.map((w) => coordTrial(t, n, w, baseWidth)));
   await useBackend(t.train.backend, log);
@@ -164,7 +168,9 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
   try {
     for (const [i, name] of names.entries()) {
       blocks[name] = trials[i][0].model.block;
-      if (blocks[name] !== t.model.block) log(`coord-check: ${name} does not apply to ${t.model.block}; runs on ${blocks[name]}`);
+      if (blocks[name] !== t.model.block) {
+        log(`coord-check: ${name} does not apply to ${t.model.block}; runs on ${blocks[name]}`);
+      }
       for (const trial of trials[i]) {
         const width = trial.model.width;
         // Sums over seeds, averaged at the end, by (kind, step, name).
@@ -208,16 +214,35 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
           }
         }
         for (const e of sums.values()) {
-          rows.push({ parameterization: name, width, step: e.step, kind: e.kind, name: e.name, mean_abs: e.sum / seeds });
+          rows.push({
+            parameterization: name,
+            width,
+            step: e.step,
+            kind: e.kind,
+            name: e.name,
+            mean_abs: e.sum / seeds,
+          });
         }
-        log(`coord-check: ${name} width ${width}: train loss ${losses.map((l) => l.toFixed(3)).join(" ")}`);
+        // losses[s * steps + k]: seed s, step k; logged as the mean over seeds per step.
+        const mean = Array.from({ length: o.steps }, (_, k) => {
+          let sum = 0;
+          for (let s = 0; s < seeds; s++) sum += losses[s * o.steps + k];
+          return (sum / seeds).toFixed(3);
+        });
+        log(
+          `coord-check: ${name} width ${width}: train loss per step${
+            seeds > 1 ? ` (mean of ${seeds} seeds)` : ""
+          }: ${mean.join(" ")}`,
+        );
       }
     }
   } finally {
     fixed.dispose();
   }
   const logitSlopes: Record<string, number> = {};
-  for (const s of activationSlopes(rows, o.steps)) if (s.name === "logits") logitSlopes[s.parameterization] = s.slope;
+  for (const s of activationSlopes(rows, o.steps)) {
+    if (s.name === "logits") logitSlopes[s.parameterization] = s.slope;
+  }
   return { rows, parameterizations: names, logitSlopes, blocks, steps: o.steps, lr };
 }
 
@@ -237,8 +262,15 @@ export function coordCSV(rows: CoordRow[]): string {
  */
 export function coordCheckSpec(r: CoordCheckResult, name: string): VegaLiteSpec {
   // Exact zeros (muP's zero-init readout gives zero logits at step 0) have no log: left out.
-  const values = r.rows.filter((x) => x.parameterization === name && x.kind === "activation" && x.mean_abs > 0)
-    .map((x) => ({ name: x.name, step: x.step, log2_width: Math.log2(x.width), log2_mean_abs: Math.log2(x.mean_abs) }));
+  const values = r.rows.filter((x) =>
+    x.parameterization === name && x.kind === "activation" && x.mean_abs > 0
+  )
+    .map((x) => ({
+      name: x.name,
+      step: x.step,
+      log2_width: Math.log2(x.width),
+      log2_mean_abs: Math.log2(x.mean_abs),
+    }));
   const s = r.logitSlopes[name];
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
@@ -260,7 +292,12 @@ export function coordCheckSpec(r: CoordCheckResult, name: string): VegaLiteSpec 
         color: { field: "name", type: "nominal", title: "activation", scale: { scheme: "tableau20" } },
       },
     },
-    config: { font: "DejaVu Sans", background: "white", view: { stroke: "#ccc" }, title: { anchor: "start" } },
+    config: {
+      font: "DejaVu Sans",
+      background: "white",
+      view: { stroke: "#ccc" },
+      title: { anchor: "start" },
+    },
   };
 }
 

@@ -46,7 +46,7 @@ export class Adam {
   update(grads: Map<string, Float32Array>, lr: number): number {
     const { beta1: b1, beta2: b2 } = this.opts;
     let sq = 0;
-    for (const g of grads.values()) for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+    for (const g of grads.values()) sq += sumOfSquares(g);
     const norm = Math.sqrt(sq);
     const clip = this.opts.grad_clip > 0 && norm > this.opts.grad_clip ? this.opts.grad_clip / norm : 1;
     this.step += 1;
@@ -59,11 +59,22 @@ export class Adam {
       const eps = this.opts.eps * p.rule.eps_multiplier;
       const decay = plr * this.opts.weight_decay * p.rule.weight_decay;
       const stepSize = plr / bc1;
-      for (let i = 0; i < w.length; i++) {
-        const gi = g[i] * clip;
-        const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
-        const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
-        w[i] -= stepSize * mi / (Math.sqrt(vi) / bc2 + eps) + decay * w[i];
+      // Same update, constants hoisted: (1 - b1) clip g, (1 - b2) clip^2 g^2, sqrt(v) / bc2.
+      const a1 = (1 - b1) * clip, a2 = (1 - b2) * clip * clip, ibc2 = 1 / bc2;
+      if (decay === 0) {
+        for (let i = 0; i < w.length; i++) {
+          const gi = g[i];
+          const mi = (m[i] = b1 * m[i] + a1 * gi);
+          const vi = (v[i] = b2 * v[i] + a2 * gi * gi);
+          w[i] -= stepSize * mi / (Math.sqrt(vi) * ibc2 + eps);
+        }
+      } else {
+        for (let i = 0; i < w.length; i++) {
+          const gi = g[i];
+          const mi = (m[i] = b1 * m[i] + a1 * gi);
+          const vi = (v[i] = b2 * v[i] + a2 * gi * gi);
+          w[i] -= stepSize * mi / (Math.sqrt(vi) * ibc2 + eps) + decay * w[i];
+        }
       }
       if (this.net.model.renormalize && p.decl.embed_axis !== undefined) {
         normalizeAlong(w, p.decl.shape, p.decl.embed_axis);
@@ -72,4 +83,15 @@ export class Adam {
     this.net.pushHost();
     return norm;
   }
+}
+
+/** Sum of squares with four independent accumulators (no loop-carried add latency). */
+function sumOfSquares(g: Float32Array): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const n4 = g.length & ~3;
+  for (let i = 0; i < n4; i += 4) {
+    s0 += g[i] * g[i], s1 += g[i + 1] * g[i + 1], s2 += g[i + 2] * g[i + 2], s3 += g[i + 3] * g[i + 3];
+  }
+  for (let i = n4; i < g.length; i++) s0 += g[i] * g[i];
+  return s0 + s1 + s2 + s3;
 }

@@ -142,7 +142,10 @@ function csvRow(r: Record<string, number | null>): string {
 async function truncateMetrics(path: string, step: number): Promise<void> {
   if (!(await exists(path))) return;
   const lines = (await Deno.readTextFile(path)).split("\n").filter((l) => l.length > 0);
-  const kept = lines.filter((l, i) => i === 0 || Number(l.split(",")[0]) <= step);
+  // A row cut short by a kill has fewer columns: drop it with the rows past the checkpoint.
+  const kept = lines.filter((l, i) =>
+    i === 0 || (l.split(",").length === METRIC_COLUMNS.length && Number(l.split(",")[0]) <= step)
+  );
   await writeFileAtomic(path, kept.join("\n") + "\n");
 }
 

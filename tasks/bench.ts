@@ -59,6 +59,8 @@ function peakRssMb(): number {
 /** Per-kernel wall time (ms) and calls, accumulated while `on`. */
 const kernelTimes = new Map<string, { ms: number; calls: number }>();
 let profiling = false;
+/** End of the previous kernel (for the time between kernels, attributed to the next one). */
+let lastEnd: number | null = null;
 
 /** Wraps every kernel of the current backend with a timer (wasm kernels are synchronous). */
 function wrapKernels(backendName: string): void {
@@ -70,6 +72,11 @@ function wrapKernels(backendName: string): void {
       kernelFunc: ((args: Parameters<tf.KernelFunc>[0]) => {
         if (!profiling) return inner(args);
         const t0 = performance.now();
+        if (lastEnd !== null) {
+          const e = kernelTimes.get(`~gap before ${k.kernelName}`) ?? { ms: 0, calls: 0 };
+          e.ms += t0 - lastEnd, e.calls += 1;
+          kernelTimes.set(`~gap before ${k.kernelName}`, e);
+        }
         const out = inner(args);
         const ms = performance.now() - t0;
         const shapes = Object.values(args.inputs).map((t) => `[${t?.shape}]`).join(" ");
@@ -78,6 +85,7 @@ function wrapKernels(backendName: string): void {
           e.ms += ms, e.calls += 1;
           kernelTimes.set(key, e);
         }
+        lastEnd = performance.now();
         return out;
       }) as tf.KernelFunc,
     });
@@ -125,10 +133,12 @@ export async function benchWidth(
     const timed = step >= opts.warmup;
     profiling = !!opts.profile && timed;
     const t0 = performance.now();
+    lastEnd = null;
     const { x, y } = batch();
     const lr = optimizer.lr * schedule(step, total);
     const { loss, grads } = lossAndGrads(net, x, y, B, T);
     const t1 = performance.now();
+    lastEnd = null;
     opt.update(grads, lr);
     const t2 = performance.now();
     if (!Number.isFinite(loss)) throw new Error(`bench: loss is ${loss} at step ${step}`);
@@ -150,7 +160,8 @@ export async function benchWidth(
   if (!opts.profile) return { line };
   const n = opts.steps;
   const all = [...kernelTimes.entries()].sort((a, b) => b[1].ms - a[1].ms);
-  const rows = all.filter(([k]) => !k.startsWith(" "));
+  const rows = all.filter(([k]) => !k.startsWith(" ") && !k.startsWith("~"));
+  const gaps = all.filter(([k]) => k.startsWith("~")).slice(0, 12);
   const byShape = all.filter(([k]) => k.startsWith(" ")).slice(0, 25);
   const kernelMs = rows.reduce((a, [, e]) => a + e.ms, 0) / n;
   const fmt = (name: string, ms: number, calls: string) =>
@@ -162,6 +173,8 @@ export async function benchWidth(
     fmt("kernels (sum)", kernelMs, ""),
     fmt("outside kernels", (lossMs + adamMs) / n - kernelMs, ""),
     ...rows.map(([k, e]) => fmt(k, e.ms / n, String(Math.round(e.calls / n)))),
+    "time between kernels, by the kernel that follows:",
+    ...gaps.map(([k, e]) => `${(e.ms / n).toFixed(2).padStart(9)} ${String(Math.round(e.calls / n)).padStart(5)} ${k.slice(1)}`),
     "top kernels by input shapes:",
     ...byShape.map(([k, e]) => `${(e.ms / n).toFixed(2).padStart(9)} ${String(Math.round(e.calls / n)).padStart(5)} ${k}`),
   ];

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import "../components/mod.ts";
 import { parseTrial, type TrialConfig } from "../engine/config.ts";
-import { type Description, describeTrial, type ParamRow } from "../engine/describe.ts";
+import { describeTrial, type Description, type ParamRow } from "../engine/describe.ts";
 import { DmodelError } from "../engine/errors.ts";
 import type { Init } from "../engine/model.ts";
 
@@ -16,7 +16,12 @@ const ETA = 0.01, EPS = 1e-8, WD = 0.1;
 const WIDTHS = [BASE_WIDTH, 2 * BASE_WIDTH, 4 * BASE_WIDTH];
 const DEPTHS = [BASE_DEPTH, 2 * BASE_DEPTH];
 
-function trial(block: string, parameterization: Record<string, unknown>, width: number, depth: number): TrialConfig {
+function trial(
+  block: string,
+  parameterization: Record<string, unknown>,
+  width: number,
+  depth: number,
+): TrialConfig {
   return parseTrial({
     data: { corpus: "brown", tokenizer: { name: "byte" }, seq_len: 16 },
     model: { block, width, depth, head_dim: HEAD_DIM },
@@ -28,14 +33,19 @@ function trial(block: string, parameterization: Record<string, unknown>, width: 
 
 /** Relative closeness (the values are products of powers, exact up to rounding). */
 function close(actual: number, expected: number, what: string): void {
-  const ok = actual === expected || Math.abs(actual - expected) <= 1e-12 * Math.max(Math.abs(expected), 1e-300);
+  const ok = actual === expected ||
+    Math.abs(actual - expected) <= 1e-12 * Math.max(Math.abs(expected), 1e-300);
   assert(ok, `${what}: got ${actual}, expected ${expected}`);
 }
 
 function sameInit(actual: Init, expected: Init, what: string): void {
   assert.equal(actual.dist, expected.dist, `${what}: init`);
-  if (actual.dist === "normal" && expected.dist === "normal") close(actual.std, expected.std, `${what}: init std`);
-  if (actual.dist === "constant" && expected.dist === "constant") close(actual.value, expected.value, `${what}: init value`);
+  if (actual.dist === "normal" && expected.dist === "normal") {
+    close(actual.std, expected.std, `${what}: init std`);
+  }
+  if (actual.dist === "constant" && expected.dist === "constant") {
+    close(actual.value, expected.value, `${what}: init value`);
+  }
 }
 
 /** What a rule should give one parameter: init, forward multiplier, LR, eps, decay. */
@@ -115,7 +125,9 @@ function nugptParam(r: ParamRow, c: Ctx, o: NugptOpts): Expected {
   const etaBase = ETA * (o.horizon ? Math.pow(c.mData, -1 / 3) : 1);
   const unit = (lr: number): Expected => ({ init: { dist: "unit-norm" }, fwd: 1, lr, eps: EPS, wd: 0 });
   if (r.role === "embedding") return unit(etaBase * Math.pow(c.mW, -1 / 2));
-  if (r.role === "hidden") return unit(etaBase * Math.pow(c.mW, -o.hidden) * Math.pow(c.mD, -o.depthExponent));
+  if (r.role === "hidden") {
+    return unit(etaBase * Math.pow(c.mW, -o.hidden) * Math.pow(c.mD, -o.depthExponent));
+  }
   if (r.role === "readout") return unit(0.5 * etaBase * Math.pow(c.mW, -3 / 4));
   const name = leaf(r);
   if (name === "alpha_A" || name === "alpha_M") return rescaler(0.05 / c.mD, 0.03, etaBase);
@@ -136,7 +148,12 @@ interface Case {
 
 const BASE = { base_width: BASE_WIDTH, base_depth: BASE_DEPTH, base_steps: BASE_STEPS };
 const full = { width: BASE_WIDTH, depth: BASE_DEPTH, steps: BASE_STEPS };
-const plain = { attention_scale: 1 / Math.sqrt(HEAD_DIM), residual_multiplier: 1, logit_multiplier: 1, renormalize: false };
+const plain = {
+  attention_scale: 1 / Math.sqrt(HEAD_DIM),
+  residual_multiplier: 1,
+  logit_multiplier: 1,
+  renormalize: false,
+};
 
 const CASES: Case[] = [
   {
@@ -184,7 +201,12 @@ const CASES: Case[] = [
     block: "ngpt",
     parameterization: { name: "ngpt" },
     base: {},
-    model: () => ({ attention_scale: Math.sqrt(HEAD_DIM), residual_multiplier: 1, logit_multiplier: 1, renormalize: true }),
+    model: () => ({
+      attention_scale: Math.sqrt(HEAD_DIM),
+      residual_multiplier: 1,
+      logit_multiplier: 1,
+      renormalize: true,
+    }),
     param: (r, c) => ngptParam(r, c),
   },
   {
@@ -192,13 +214,22 @@ const CASES: Case[] = [
     block: "ngpt",
     parameterization: { name: "nugpt", ...BASE },
     base: full,
-    model: (c) => ({ attention_scale: Math.sqrt(HEAD_DIM), renormalize: true, lr_factor: Math.pow(c.mData, -1 / 3) }),
+    model: (c) => ({
+      attention_scale: Math.sqrt(HEAD_DIM),
+      renormalize: true,
+      lr_factor: Math.pow(c.mData, -1 / 3),
+    }),
     param: (r, c) => nugptParam(r, c, { horizon: true, depthExponent: 0, hidden: 3 / 4 }),
   },
   {
     label: "nugpt, horizon correction off",
     block: "ngpt",
-    parameterization: { name: "nugpt", base_width: BASE_WIDTH, base_depth: BASE_DEPTH, horizon_correction: false },
+    parameterization: {
+      name: "nugpt",
+      base_width: BASE_WIDTH,
+      base_depth: BASE_DEPTH,
+      horizon_correction: false,
+    },
     base: { width: BASE_WIDTH, depth: BASE_DEPTH },
     model: () => ({ lr_factor: 1 }),
     param: (r, c) => nugptParam(r, c, { horizon: false, depthExponent: 0, hidden: 3 / 4 }),
@@ -222,7 +253,11 @@ function check(c: Case, d: Description, ctx: Ctx, where: string): void {
     else assert.equal(d.model[k], v, `${where} model.${k}`);
   }
   const roles = new Set(d.params.map((r) => r.role));
-  for (const role of c.block === "ngpt" ? ["embedding", "hidden", "readout", "rescaler"] : ["embedding", "hidden", "readout", "gain"]) {
+  for (
+    const role of c.block === "ngpt"
+      ? ["embedding", "hidden", "readout", "rescaler"]
+      : ["embedding", "hidden", "readout", "gain"]
+  ) {
     assert(roles.has(role), `${where}: no ${role} parameter`);
   }
   for (const r of d.params) {
@@ -246,7 +281,12 @@ for (const c of CASES) {
           mD: depth / (c.base.depth ?? depth),
           mData: STEPS / (c.base.steps ?? STEPS),
         };
-        check(c, describeTrial(trial(c.block, c.parameterization, width, depth), V), ctx, `${c.label} d=${width} L=${depth}:`);
+        check(
+          c,
+          describeTrial(trial(c.block, c.parameterization, width, depth), V),
+          ctx,
+          `${c.label} d=${width} L=${depth}:`,
+        );
       }
     }
   });
@@ -262,18 +302,29 @@ Deno.test("parameterization: spot values at 4x width, 2x depth, 4x steps (nugpt,
   close(byName(nu, "E_in").lr, etaBase * Math.pow(4, -1 / 2), "nugpt input");
   close(byName(nu, "E_out").lr, 0.5 * etaBase * Math.pow(4, -3 / 4), "nugpt output");
   close(byName(nu, "blocks.3.alpha_A").lr, etaBase, "nugpt rescaler");
-  close(byName(nu, "blocks.3.alpha_A").forward_multiplier, (0.05 / 2) / 0.03, "alpha init 0.05/m_depth over scale 0.03");
+  close(
+    byName(nu, "blocks.3.alpha_A").forward_multiplier,
+    (0.05 / 2) / 0.03,
+    "alpha init 0.05/m_depth over scale 0.03",
+  );
   close(byName(nu, "s_z").forward_multiplier, 2 / 0.03, "s_z init m_width^(1/2) over scale 0.03");
   const mu = describeTrial(trial("prenorm", { name: "mup", base_width: 32 }, 128, 2), V);
   close(byName(mu, "blocks.1.W_oMLP").lr, ETA / 4, "mup hidden");
   close(byName(mu, "E_out").forward_multiplier, 1 / 4, "mup readout multiplier");
   close(mu.model.attention_scale, 1 / 16, "mup attention 1/d_k");
-  const cp = describeTrial(trial("prenorm", { name: "completep", base_width: 32, base_depth: 2, a: 0.5 }, 128, 8), V);
+  const cp = describeTrial(
+    trial("prenorm", { name: "completep", base_width: 32, base_depth: 2, a: 0.5 }, 128, 8),
+    V,
+  );
   close(cp.model.residual_multiplier, Math.pow(4, -0.5), "completep residual m_depth^-a");
   close(byName(cp, "blocks.7.W_k").lr, ETA / 4 * Math.pow(4, -0.5), "completep hidden lr");
   close(byName(cp, "blocks.7.W_k").eps, EPS / 4 * Math.pow(4, -0.5), "completep hidden eps");
   const ng = describeTrial(trial("ngpt", { name: "ngpt" }, 64, 2), V);
-  close(byName(ng, "blocks.0.s_qk").forward_multiplier, Math.sqrt(64), "ngpt s_qk: init 1 over scale 1/sqrt(d)");
+  close(
+    byName(ng, "blocks.0.s_qk").forward_multiplier,
+    Math.sqrt(64),
+    "ngpt s_qk: init 1 over scale 1/sqrt(d)",
+  );
 });
 
 function errorOf(fn: () => unknown): string {

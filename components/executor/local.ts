@@ -108,6 +108,10 @@ export function localExecutor(): Executor {
           if (state !== "done") {
             await markCrashed(ctx, t, code);
             ({ result } = await trialState(ctx.dir, t));
+          } else if (result?.status === "failed" && !result.error?.includes("; log: ")) {
+            // The trial caught its own exception: point at its log too.
+            result.error = `${result.error}; log: ${ctx.dir}/${t.dir}/trial.log`;
+            await writeFileAtomic(`${ctx.dir}/${t.dir}/result.json`, JSON.stringify(result, null, 1));
           }
           if (result?.status === "failed") {
             consecutiveFailures++;

@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { TrialOption } from "../../engine/config.ts";
-import { coordCheckToDir, type CoordCheckResult } from "../../engine/coordcheck.ts";
+import { type CoordCheckResult, coordCheckToDir } from "../../engine/coordcheck.ts";
 import { has, register, resolve } from "../../engine/registry.ts";
 import type { Stage } from "../../engine/stage.ts";
 
@@ -44,7 +44,12 @@ export const CoordCheckSchema = z.object({
       try {
         resolve("parameterization", n);
       } catch (e) {
-        ctx.addIssue({ code: "custom", path: ["parameterizations", i], message: (e as Error).message, input: n });
+        ctx.addIssue({
+          code: "custom",
+          path: ["parameterizations", i],
+          message: (e as Error).message,
+          input: n,
+        });
       }
     }
   }
@@ -54,7 +59,8 @@ export const CoordCheckSchema = z.object({
 export type CoordCheckStageOptions = z.infer<typeof CoordCheckSchema>;
 
 register("stage", "coord-check", {
-  describe: "muP coordinate check: mean |activation| and |update| vs width after a few large-LR steps, per rule",
+  describe:
+    "muP coordinate check: mean |activation| and |update| vs width after a few large-LR steps, per rule",
   schema: CoordCheckSchema,
   create: (o: CoordCheckStageOptions): Stage => ({
     async run(ctx): Promise<CoordCheckResult> {

@@ -1,0 +1,191 @@
+/** Sweeps: grid expansion, a SIGKILL mid-way and a resume, the lock, divergence and failures. */
+import assert from "node:assert/strict";
+import * as aq from "arquero";
+import "../components/mod.ts";
+import { parsePipeline } from "../engine/pipeline.ts";
+import { DmodelError } from "../engine/errors.ts";
+import { axisValues, expandGrid } from "../engine/sweep/grid.ts";
+import { tinyCorpus } from "./helpers.ts";
+
+const corpus = await tinyCorpus();
+const root = new URL("..", import.meta.url).pathname;
+
+function sweepYaml(o: { lrs?: string; steps?: number; extra?: string; widths?: string } = {}): string {
+  return `name: test-sweep
+base: &base
+  data: {corpus: ${corpus}, tokenizer: {name: byte}, seq_len: 16}
+  model: {block: ngpt, width: 16, depth: 1, head_dim: 8}
+  parameterization: {name: ngpt}
+  optimizer: {name: adam, lr: 0.01}
+  train: {steps: ${o.steps ?? 6}, batch_size: 2, eval_every: 2, eval_batches: 1, log_every: 1, backend: wasm}
+stages:
+  sweep:
+    uses: sweep
+    with:
+      base: *base
+      grid:
+        model.width: ${o.widths ?? "[16, 32]"}
+        optimizer.lr: ${o.lrs ?? "[0.01, 0.03, 0.1]"}
+      workers: 2
+${o.extra ?? ""}`;
+}
+
+async function sweepCmd(file: string, out: string, extra: string[] = []) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}tasks/sweep.ts`, file, "--out", out, ...extra],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { CI: "true" },
+  });
+}
+
+Deno.test("sweep grid: log ranges, zip groups, seeds, duplicates merged", () => {
+  assert.deepEqual(axisValues({ log2: [-3, -1], step: 0.5 }), [-3, -2.5, -2, -1.5, -1].map((e) => 2 ** e));
+  assert.deepEqual(axisValues({ log10: [-2, 0], step: 1 }), [0.01, 0.1, 1]);
+  const base = {
+    data: { corpus, tokenizer: { name: "byte" }, seq_len: 16 },
+    model: { block: "ngpt", width: 16, depth: 1, head_dim: 8 },
+    optimizer: { name: "adam", lr: 0.01 },
+    train: { steps: 4, batch_size: 2 },
+  };
+  const { trials, issues } = expandGrid(base, {
+    grid: { "optimizer.lr": [0.01, 0.02, 0.01] },
+    zip: [{ "model.width": [16, 32], "train.steps": [4, 8] }],
+    seeds: [0, 1],
+  });
+  assert.deepEqual(issues, []);
+  assert.equal(trials.length, 2 * 2 * 2); // the repeated lr is one trial
+  assert.equal(new Set(trials.map((t) => t.id)).size, trials.length);
+  for (const t of trials) assert.equal(t.config.train.steps, t.config.model.width === 16 ? 4 : 8);
+  const bad = expandGrid(base, { grid: {}, zip: [{ "model.width": [16, 32], "train.steps": [4] }] });
+  assert.match(bad.issues[0].message, /zip axes must have equal lengths, got 2, 1/);
+});
+
+Deno.test("sweep: a bad axis value is refused before any work, naming the trial", async () => {
+  try {
+    await parsePipeline(sweepYaml({ widths: "[16, 20]" }), "s.yaml");
+    assert.fail("no error");
+  } catch (e) {
+    assert(e instanceof DmodelError);
+    assert.match(e.message, /s\.yaml:\d+: stages\.sweep\.with\.base\.model\.width: width 20 is not divisible by head_dim 8 \(in the trial model\.width=20/);
+  }
+});
+
+Deno.test({
+  name: "sweep: SIGKILL mid-way, then re-run: every trial finishes once, nothing written is lost",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "dmodel-sweep-" });
+    const file = `${dir}/s.yaml`, out = `${dir}/runs`;
+    await Deno.writeTextFile(file, sweepYaml({ steps: 40, lrs: "[0.01, 0.02, 0.04]" }));
+    const child = (await sweepCmd(file, out)).spawn();
+    // Wait until some trial is done and another has metrics rows, then kill -9 the sweep.
+    const t0 = Date.now();
+    let snapshot = new Map<string, string[]>();
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 200));
+      assert(Date.now() - t0 < 120_000, "sweep made no progress");
+      const events = await Deno.readTextFile(`${out}/events.jsonl`).catch(() => "");
+      snapshot = new Map();
+      const entries: Deno.DirEntry[] = [];
+      try {
+        for await (const e of Deno.readDir(out)) entries.push(e);
+      } catch { /* not created yet */ }
+      for (const e of entries) {
+        if (!e.isDirectory) continue;
+        const rows = await Deno.readTextFile(`${out}/${e.name}/metrics.csv`).catch(() => "");
+        snapshot.set(e.name, rows.trim().split("\n").slice(1).filter((r) => r.split(",").length === 6));
+      }
+      const partial = [...snapshot.values()].some((r) => r.length > 3 && r.length < 41);
+      if (events.trim().split("\n").filter(Boolean).length >= 1 && partial) break;
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    child.stdout.cancel(), child.stderr.cancel();
+    await new Promise((r) => setTimeout(r, 1500)); // orphans see their stdin close and exit
+    const rerun = await (await sweepCmd(file, out)).output();
+    assert.equal(rerun.code, 0, new TextDecoder().decode(rerun.stderr));
+
+    const plan = JSON.parse(await Deno.readTextFile(`${out}/trials.json`)) as { id: string; dir: string }[];
+    assert.equal(plan.length, 6);
+    const events = (await Deno.readTextFile(`${out}/events.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => e.id).sort(), plan.map((t) => t.id).sort(), "each trial finished exactly once");
+    for (const t of plan) {
+      const r = JSON.parse(await Deno.readTextFile(`${out}/${t.dir}/result.json`));
+      assert.equal(r.status, "ok");
+      const rows = (await Deno.readTextFile(`${out}/${t.dir}/metrics.csv`)).trim().split("\n").slice(1);
+      const key = (r: string) => r.split(",").slice(0, 3).join(",");
+      const final = new Set(rows.map(key));
+      assert.equal(rows.length, 41, `${t.dir}: one row per step`);
+      for (const row of snapshot.get(t.dir) ?? []) assert(final.has(key(row)), `${t.dir} lost row ${row}`);
+    }
+    const table = aq.fromCSV(await Deno.readTextFile(`${out}/results.csv`));
+    assert.equal(table.numRows(), 6);
+    assert.deepEqual((table.array("status") as string[]).sort(), Array(6).fill("ok"));
+    const arrow = aq.fromArrow(await Deno.readFile(`${out}/results.arrow`));
+    assert.equal(arrow.numRows(), 6);
+    // Re-running a finished sweep runs nothing.
+    const again = await (await sweepCmd(file, out)).output();
+    assert.match(new TextDecoder().decode(again.stderr), /6 already done, 0 to run/);
+  },
+});
+
+Deno.test({
+  name: "sweep: a second sweep on the same directory is refused; a stale lock is taken over",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "dmodel-lock-" });
+    const file = `${dir}/s.yaml`, out = `${dir}/runs`;
+    await Deno.writeTextFile(file, sweepYaml({ steps: 30 }));
+    await Deno.mkdir(out, { recursive: true });
+    const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
+    await Deno.writeTextFile(
+      `${out}/sweep.lock`,
+      JSON.stringify({ pid: sleeper.pid, host: Deno.hostname(), started: "then", command: "deno task sweep" }),
+    );
+    const refused = await (await sweepCmd(file, out)).output();
+    assert.equal(refused.code, 1);
+    assert.match(new TextDecoder().decode(refused.stderr), new RegExp(`another sweep is running there \\(pid ${sleeper.pid}`));
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+    const status = await (await sweepCmd(file, out, ["--status"])).output();
+    assert.match(new TextDecoder().decode(status.stdout), /0\/6 done/);
+    const ok = await (await sweepCmd(file, out, ["--set", "train.steps=2"])).output();
+    const err = new TextDecoder().decode(ok.stderr);
+    assert.equal(ok.code, 0, err);
+    assert.match(err, new RegExp(`taking over a stale lock of pid ${sleeper.pid}`));
+    await assert.rejects(Deno.stat(`${out}/sweep.lock`), Deno.errors.NotFound); // released at the end
+  },
+});
+
+Deno.test({
+  name: "sweep: diverged trials are results; failures carry message and log path and make the exit code 1",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "dmodel-div-" });
+    const file = `${dir}/s.yaml`, out = `${dir}/runs`;
+    await Deno.writeTextFile(file, sweepYaml({ lrs: "[0.01, 1.0e+30]", widths: "[16]" }));
+    const r = await (await sweepCmd(file, out)).output();
+    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    const table = aq.fromCSV(await Deno.readTextFile(`${out}/results.csv`)).orderby("optimizer.lr");
+    assert.deepEqual(table.array("status"), ["ok", "diverged"]);
+    // A trial whose corpus vanishes fails: the message and log path are recorded, the exit code is 1.
+    const plan = JSON.parse(await Deno.readTextFile(`${out}/trials.json`));
+    const failDir = `${dir}/fail`;
+    await Deno.writeTextFile(file, sweepYaml({ widths: "[16]", lrs: "[0.01]", extra: "      max_failures: 1\n" }));
+    await Deno.mkdir(failDir);
+    await Deno.writeTextFile(`${failDir}/trials.json`, "[]");
+    const bad = sweepYaml({ widths: "[16]", lrs: "[0.01]" }).replace("backend: wasm", "backend: tensorflow");
+    await Deno.writeTextFile(file, bad);
+    const f = await (await sweepCmd(file, failDir)).output();
+    assert.equal(f.code, 1);
+    const res = aq.fromCSV(await Deno.readTextFile(`${failDir}/results.csv`));
+    assert.equal(res.get("status", 0), "failed");
+    assert.match(String(res.get("error", 0)), /tfjs-node-gpu nor @tensorflow\/tfjs-node is installed.*; log: .*trial\.log$/);
+    assert.equal(plan.length, 2);
+  },
+});
