@@ -25,6 +25,7 @@ export const KINDS = [
 export type Kind = typeof KINDS[number];
 
 /** What a component registers: its options schema, a description, and its factory. */
+// deno-lint-ignore no-explicit-any -- options are component-specific; each schema types its own.
 export interface ComponentSpec<Options = any, Product = unknown> {
   /** zod schema of the options (the sibling fields of `name:` in a pipeline). */
   schema: z.ZodType<Options>;
@@ -35,6 +36,7 @@ export interface ComponentSpec<Options = any, Product = unknown> {
 }
 
 /** A registered component: its spec plus kind and name. */
+// deno-lint-ignore no-explicit-any -- as above.
 export interface Registered<Options = any, Product = unknown>
   extends ComponentSpec<Options, Product> {
   kind: Kind;
@@ -72,6 +74,7 @@ export function register<O, P>(
 }
 
 /** Looks up a component; unknown names fail with the list of known ones. */
+// deno-lint-ignore no-explicit-any -- callers name the options type they expect.
 export function resolve<O = any, P = unknown>(kind: Kind, name: string): Registered<O, P> {
   const t = kindTable(kind);
   const c = t.get(name);

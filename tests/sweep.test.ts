@@ -30,7 +30,7 @@ stages:
 ${o.extra ?? ""}`;
 }
 
-async function sweepCmd(file: string, out: string, extra: string[] = []) {
+function sweepCmd(file: string, out: string, extra: string[] = []) {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${root}tasks/sweep.ts`, file, "--out", out, ...extra],
     cwd: root,
@@ -80,7 +80,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "dmodel-sweep-" });
     const file = `${dir}/s.yaml`, out = `${dir}/runs`;
     await Deno.writeTextFile(file, sweepYaml({ steps: 40, lrs: "[0.01, 0.02, 0.04]" }));
-    const child = (await sweepCmd(file, out)).spawn();
+    const child = (sweepCmd(file, out)).spawn();
     // Wait until some trial is done and another has metrics rows, then kill -9 the sweep.
     const t0 = Date.now();
     let snapshot = new Map<string, string[]>();
@@ -105,7 +105,7 @@ Deno.test({
     await child.status;
     child.stdout.cancel(), child.stderr.cancel();
     await new Promise((r) => setTimeout(r, 1500)); // orphans see their stdin close and exit
-    const rerun = await (await sweepCmd(file, out)).output();
+    const rerun = await (sweepCmd(file, out)).output();
     assert.equal(rerun.code, 0, new TextDecoder().decode(rerun.stderr));
 
     const plan = JSON.parse(await Deno.readTextFile(`${out}/trials.json`)) as { id: string; dir: string }[];
@@ -127,7 +127,7 @@ Deno.test({
     const arrow = aq.fromArrow(await Deno.readFile(`${out}/results.arrow`));
     assert.equal(arrow.numRows(), 6);
     // Re-running a finished sweep runs nothing.
-    const again = await (await sweepCmd(file, out)).output();
+    const again = await (sweepCmd(file, out)).output();
     assert.match(new TextDecoder().decode(again.stderr), /6 already done, 0 to run/);
   },
 });
@@ -146,14 +146,14 @@ Deno.test({
       `${out}/sweep.lock`,
       JSON.stringify({ pid: sleeper.pid, host: Deno.hostname(), started: "then", command: "deno task sweep" }),
     );
-    const refused = await (await sweepCmd(file, out)).output();
+    const refused = await (sweepCmd(file, out)).output();
     assert.equal(refused.code, 1);
     assert.match(new TextDecoder().decode(refused.stderr), new RegExp(`another sweep is running there \\(pid ${sleeper.pid}`));
     sleeper.kill("SIGKILL");
     await sleeper.status;
-    const status = await (await sweepCmd(file, out, ["--status"])).output();
+    const status = await (sweepCmd(file, out, ["--status"])).output();
     assert.match(new TextDecoder().decode(status.stdout), /0\/6 done/);
-    const ok = await (await sweepCmd(file, out, ["--set", "train.steps=2"])).output();
+    const ok = await (sweepCmd(file, out, ["--set", "train.steps=2"])).output();
     const err = new TextDecoder().decode(ok.stderr);
     assert.equal(ok.code, 0, err);
     assert.match(err, new RegExp(`taking over a stale lock of pid ${sleeper.pid}`));
@@ -169,7 +169,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "dmodel-div-" });
     const file = `${dir}/s.yaml`, out = `${dir}/runs`;
     await Deno.writeTextFile(file, sweepYaml({ lrs: "[0.01, 1.0e+30]", widths: "[16]" }));
-    const r = await (await sweepCmd(file, out)).output();
+    const r = await (sweepCmd(file, out)).output();
     assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
     const table = aq.fromCSV(await Deno.readTextFile(`${out}/results.csv`)).orderby("optimizer.lr");
     assert.deepEqual(table.array("status"), ["ok", "diverged"]);
@@ -181,7 +181,7 @@ Deno.test({
     await Deno.writeTextFile(`${failDir}/trials.json`, "[]");
     const bad = sweepYaml({ widths: "[16]", lrs: "[0.01]" }).replace("backend: wasm", "backend: tensorflow");
     await Deno.writeTextFile(file, bad);
-    const f = await (await sweepCmd(file, failDir)).output();
+    const f = await (sweepCmd(file, failDir)).output();
     assert.equal(f.code, 1);
     const res = aq.fromCSV(await Deno.readTextFile(`${failDir}/results.csv`));
     assert.equal(res.get("status", 0), "failed");

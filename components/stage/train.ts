@@ -1,5 +1,4 @@
 /** The `train` stage: one trial, from its `with:` config, into `<out>/<trial dir>/`. */
-import { z } from "zod";
 import { TrialOption, trialDirName, trialId, type TrialConfig } from "../../engine/config.ts";
 import { register } from "../../engine/registry.ts";
 import type { Stage } from "../../engine/stage.ts";

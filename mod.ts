@@ -1,0 +1,81 @@
+/**
+ * dmodel: learning-rate transfer research on normalized transformers, in
+ * Deno + TensorFlow.js. The front door: the component registry, pipelines,
+ * trials, sweeps and the analysis of their results.
+ *
+ * @example
+ * ```ts
+ * import { analyzeSweep, loadPipeline, runPipeline } from "./mod.ts";
+ * const p = await loadPipeline("pipelines/quickstart.yaml", ["optimizer.lr=0.01"]);
+ * await runPipeline(p, { out: "runs/quickstart" });
+ * const a = await analyzeSweep("runs/quickstart", { by: ["parameterization.name"], scale: ["model.width"] });
+ * ```
+ *
+ * @module
+ */
+import "./components/mod.ts";
+
+/** The registry: register components by kind and name, resolve them, list them. */
+export { has, type Kind, KINDS, listComponents, register, resolve } from "./engine/registry.ts";
+/** A registered component's spec. */
+export type { ComponentSpec, Registered } from "./engine/registry.ts";
+/** One-line user errors. */
+export { DmodelError } from "./engine/errors.ts";
+
+/** The contract between blocks and parameterizations. */
+export type {
+  Block,
+  Init,
+  ModelRule,
+  ModelShape,
+  ParamDecl,
+  Parameterization,
+  ParamRule,
+  RescalerName,
+  Role,
+  ScaleContext,
+} from "./engine/model.ts";
+/** Base-shape options, multipliers and the rescaler rule shared by parameterizations. */
+export { baseShapeOptions, requiredBase, rescalerParamRule, scaleContext } from "./engine/scaling.ts";
+/** The built-in rules, as functions a plugin can build on. */
+export { nugpt, NugptSchema } from "./components/parameterization/nugpt.ts";
+export { ngpt } from "./components/parameterization/ngpt.ts";
+export { sp } from "./components/parameterization/sp.ts";
+export { mup } from "./components/parameterization/mup.ts";
+export { completep } from "./components/parameterization/completep.ts";
+
+/** Pipelines: load (validated, with --set overrides), run. */
+export { loadPipeline, parsePipeline, type Pipeline, runPipeline, stageTrials } from "./engine/pipeline.ts";
+/** Stages and probes: the interfaces a plugin implements. */
+export type { Stage, StageContext } from "./engine/stage.ts";
+export type { Probe, ProbeContext } from "./engine/probe.ts";
+
+/** Trials: validate a config, its stable id, run it, evaluate it, describe it. */
+export { parseTrial, type TrialConfig, trialDirName, trialId } from "./engine/config.ts";
+export { buildNetwork, lossAndGrads, runTrial, type TrialResult } from "./engine/trainer.ts";
+export { evaluateTrialDir } from "./engine/evaluate.ts";
+export { describeText, describeTrial } from "./engine/describe.ts";
+export { Network } from "./engine/network.ts";
+export { prepareData, evalBatches, trainBatch } from "./engine/data.ts";
+export { decodeSafetensors, encodeSafetensors, readSafetensors } from "./engine/safetensors.ts";
+
+/** Sweeps: expand a grid, run it with an executor, read its state. */
+export { expandGrid, type PlannedTrial } from "./engine/sweep/grid.ts";
+export { runSweep } from "./engine/sweep/run.ts";
+export { readPlan, summarize } from "./engine/sweep/plan.ts";
+
+/** Analysis: results table, optimal LR per group, scaling fit and verdict, figures, report. */
+export {
+  analyzeSweep,
+  etaVsScaleSpec,
+  fitScaling,
+  loadMetrics,
+  loadResults,
+  lossVsLRSpec,
+  optimalLR,
+  predictLR,
+  renderPNG,
+  renderSVG,
+  trainingCurvesSpec,
+  writeReport,
+} from "./engine/analysis/mod.ts";
