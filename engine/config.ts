@@ -132,6 +132,19 @@ export function checkTrial(raw: unknown, prefix: (string | number)[] = []): { tr
       value: t.train.backend,
     });
   }
+  if (!issues.length) {
+    // A rule written for other blocks is refused here, before any work.
+    const { name, ...opts } = t.parameterization;
+    const rule = resolve<unknown, { blocks: string[] }>("parameterization", name).create(opts);
+    if (!rule.blocks.includes(t.model.block)) {
+      issues.push({
+        path: [...prefix, "parameterization", "name"],
+        message: `parameterization ${show(name)} does not apply to block ${show(t.model.block)} ` +
+          `(it is written for: ${rule.blocks.join(", ")})`,
+        value: name,
+      });
+    }
+  }
   if (t.model.width % t.model.head_dim !== 0) {
     issues.push({
       path: [...prefix, "model", "width"],
@@ -185,8 +198,10 @@ export function trialId(t: TrialConfig): string {
 /** A readable directory name: block-parameterization-w<d>-L<depth>-lr<lr>-s<seed>-<id>. */
 export function trialDirName(t: TrialConfig, id = trialId(t)): string {
   const lr = Number(t.optimizer.lr ?? 0).toPrecision(3).replace(/\.?0+(e|$)/, "$1");
-  return `${t.model.block}-${t.parameterization.name}-w${t.model.width}-L${t.model.depth}` +
+  const name = `${t.model.block}-${t.parameterization.name}-w${t.model.width}-L${t.model.depth}` +
     `-n${t.train.steps}-lr${lr}-s${t.train.seed}-${id.slice(0, 6)}`;
+  return name.replace(/[^A-Za-z0-9._-]/g, "_"); // plugin names like "nugpt-2/3" stay one directory
+
 }
 
 /** Flattens a nested object by dotted path: {a: {b: 1}} -> {"a.b": 1}; arrays stay JSON. */

@@ -258,12 +258,16 @@ export function coordCSV(rows: CoordRow[]): string {
 /**
  * One parameterization's figure: log2 mean |x| of every activation against
  * log2 width, one line per activation, one panel per step (the last panel is
- * the state after the last step).
+ * the state after the last step). Flat lines are what muP asks for; in the
+ * nGPT family the hidden states are unit vectors, so their mean |x| falls as
+ * d^(-1/2) (slope -0.5) by construction, and the logits are what should stay flat.
  */
 export function coordCheckSpec(r: CoordCheckResult, name: string): VegaLiteSpec {
-  // Exact zeros (muP's zero-init readout gives zero logits at step 0) have no log: left out.
+  // Exact zeros (muP's zero-init readout gives zero logits at step 0) have no log: left out. So are the
+  // matrix inputs some blocks report for the alignment probe (`<param>.in`, in the CSV): they repeat
+  // the block's own activations and would crowd the legend.
   const values = r.rows.filter((x) =>
-    x.parameterization === name && x.kind === "activation" && x.mean_abs > 0
+    x.parameterization === name && x.kind === "activation" && x.mean_abs > 0 && !x.name.endsWith(".in")
   )
     .map((x) => ({
       name: x.name,

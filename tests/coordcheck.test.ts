@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import "../components/mod.ts";
 import { activationSlopes, COORD_COLUMNS, coordCheck, slope } from "../engine/coordcheck.ts";
-import { loadPipeline } from "../engine/pipeline.ts";
+import { loadPipeline, parsePipeline } from "../engine/pipeline.ts";
 import type { CoordCheckStageOptions } from "../components/stage/coord_check.ts";
 import { tinyCorpus } from "./helpers.ts";
 
@@ -102,7 +102,6 @@ Deno.test("coordcheck: the CLI writes coord_check.csv and one PNG per rule, and 
 Deno.test("coordcheck: the stage refuses bad widths and unknown rules before any work", async () => {
   const text = (await Deno.readTextFile(PIPELINE)).replace("widths: [32, 64, 128, 256]", "widths: [32, 40]")
     .replace("parameterizations: [sp, mup]", "parameterizations: [sp, mupp]");
-  const { parsePipeline } = await import("../engine/pipeline.ts");
   await assert.rejects(
     parsePipeline(text, "cc.yaml"),
     (e: Error) =>
