@@ -14,8 +14,9 @@
  */
 import { z } from "zod";
 import { setPath } from "../../engine/config.ts";
-import { register } from "../../engine/registry.ts";
+import { has, listComponents, register, resolve } from "../../engine/registry.ts";
 import type { Stage } from "../../engine/stage.ts";
+import type { Executor } from "../../engine/sweep/executor.ts";
 import { expandGrid, GridSchema, type PlannedTrial } from "../../engine/sweep/grid.ts";
 import { readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
@@ -31,13 +32,38 @@ const SweepSchema = z.object({
   max_failures: z.number().int().positive().default(3),
 }).strict().transform((o, ctx) => {
   const base = structuredClone(o.base);
-  if (o.divergence_threshold !== undefined) setPath(base, ["train", "divergence_threshold"], o.divergence_threshold);
+  if (o.divergence_threshold !== undefined) {
+    setPath(base, ["train", "divergence_threshold"], o.divergence_threshold);
+  }
   const { trials, issues } = expandGrid(base, o);
   for (const i of issues) {
-    ctx.addIssue({ code: "custom", message: i.message, path: i.path[0] === "zip" ? i.path : ["base", ...i.path] });
+    ctx.addIssue({
+      code: "custom",
+      message: i.message,
+      path: i.path[0] === "zip" ? i.path : ["base", ...i.path],
+    });
   }
-  if (!issues.length && !trials.length) ctx.addIssue({ code: "custom", message: "the grid has no trials", path: ["grid"] });
-  return { ...o, trials };
+  if (!issues.length && !trials.length) {
+    ctx.addIssue({ code: "custom", message: "the grid has no trials", path: ["grid"] });
+  }
+  // The executor's own options, checked (and defaulted) here so that a mistake names its line.
+  let executor = o.executor;
+  const { name, ...eopts } = o.executor;
+  if (!has("executor", name)) {
+    const known = listComponents("executor").map((c) => c.name).join(", ");
+    ctx.addIssue({
+      code: "custom",
+      message: `unknown executor ${JSON.stringify(name)}; known: ${known}`,
+      path: ["executor", "name"],
+    });
+  } else {
+    const r = resolve("executor", name).schema.safeParse(eopts);
+    for (const i of r.error?.issues ?? []) {
+      ctx.addIssue({ code: "custom", message: i.message, path: ["executor", ...i.path] });
+    }
+    if (r.success) executor = { name, ...(r.data as Record<string, unknown>) };
+  }
+  return { ...o, executor, trials };
 });
 
 /** The sweep stage's resolved options. */
@@ -61,11 +87,20 @@ register("stage", "sweep", {
         const trials = await readPlan(dir).catch(() => o.trials);
         const summary = await summarize(dir, trials);
         console.log(summaryLine(summary));
+        // What executors left running (a detached Slurm job): each says its own.
+        for (const c of listComponents("executor")) {
+          const ex = c.create(c.schema.parse({})) as Executor;
+          for (const line of (await ex.status?.(dir)) ?? []) console.log(line);
+        }
         return { dir, trials, summary };
       }
-      const executor = ctx.flags.executor ? { name: String(ctx.flags.executor) } : o.executor;
+      // --executor NAME keeps the pipeline's options for NAME, and takes defaults for another one.
+      const flag = ctx.flags.executor ? String(ctx.flags.executor) : undefined;
+      const executor = flag && flag !== o.executor.name ? { name: flag } : o.executor;
       const workers = ctx.flags.workers ? Number(ctx.flags.workers) : o.workers;
-      if (!Number.isInteger(workers) || workers < 1) throw new DmodelError(`--workers ${ctx.flags.workers}: a positive integer`);
+      if (!Number.isInteger(workers) || workers < 1) {
+        throw new DmodelError(`--workers ${ctx.flags.workers}: a positive integer`);
+      }
       const summary = await runSweep({
         dir,
         trials: o.trials,

@@ -29,6 +29,8 @@ export interface ExecutorContext {
 /** An executor component's product. */
 export interface Executor {
   run(ctx: ExecutorContext): Promise<{ detached?: boolean }>;
+  /** Lines for `deno task sweep --status` about work this executor left running (a submitted job). */
+  status?(dir: string): Promise<string[]>;
 }
 
 /** The command that runs trial `index` of the sweep in `dir` (any scheduler can use it). */

@@ -7,6 +7,7 @@
 import YAML from "yaml";
 import { parseDataConfig, prepareData } from "../data.ts";
 import { canonicalJSON } from "../config.ts";
+import { DmodelError } from "../errors.ts";
 import { exists, writeFileAtomic } from "../fsutil.ts";
 import { resolve } from "../registry.ts";
 import type { Executor } from "./executor.ts";
@@ -37,8 +38,12 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
   const release = await acquireLock(o.dir, o.log);
   try {
     if (o.fresh && (await exists(`${o.dir}/trials.json`))) {
-      for (const t of await readPlan(o.dir)) await Deno.remove(`${o.dir}/${t.dir}`, { recursive: true }).catch(() => {});
-      for (const f of ["results.csv", "results.arrow", "events.jsonl"]) await Deno.remove(`${o.dir}/${f}`).catch(() => {});
+      for (const t of await readPlan(o.dir)) {
+        await Deno.remove(`${o.dir}/${t.dir}`, { recursive: true }).catch(() => {});
+      }
+      for (const f of ["results.csv", "results.arrow", "events.jsonl"]) {
+        await Deno.remove(`${o.dir}/${f}`).catch(() => {});
+      }
     }
     await writePlan(o.dir, o.trials);
     if (o.pipeline) await writeFileAtomic(`${o.dir}/pipeline.yaml`, YAML.stringify(o.pipeline));
@@ -51,15 +56,39 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       await prepareData(parseDataConfig(t.config.data), { log: o.log });
     }
     const todo: PlannedTrial[] = [];
-    for (const t of o.trials) if ((await trialState(o.dir, t)).state !== "done") todo.push(t);
+    const requeued: string[] = [];
+    for (const t of o.trials) {
+      const { state, result } = await trialState(o.dir, t);
+      // A trial that a scheduler killed (time limit, node failure, scancel) is run again; it resumes.
+      if (state === "done" && (result as { requeue?: boolean } | null)?.requeue) {
+        await Deno.remove(`${o.dir}/${t.dir}/result.json`);
+        requeued.push(t.dir);
+        todo.push(t);
+      } else if (state !== "done") todo.push(t);
+    }
+    if (requeued.length) {
+      o.log(
+        `sweep ${o.dir}: running again ${requeued.length} trial(s) the scheduler stopped: ${
+          requeued.join(", ")
+        }`,
+      );
+    }
     todo.sort((a, b) => trialCost(a.config) - trialCost(b.config) || a.index - b.index);
     const before = await summarize(o.dir, o.trials);
-    o.log(`sweep ${o.dir}: ${o.trials.length} trials, ${before.done} already done, ${todo.length} to run, ` +
-      `${o.workers} worker(s), executor ${o.executor.name}`);
+    o.log(
+      `sweep ${o.dir}: ${o.trials.length} trials, ${before.done} already done, ${todo.length} to run, ` +
+        `${o.workers} worker(s), executor ${o.executor.name}`,
+    );
     await writeResults(o.dir, o.trials);
     const progress = new Progress(o.trials.length, before.done, o.workers);
     const { name, ...opts } = o.executor;
-    const executor = resolve<unknown, Executor>("executor", name).create(opts);
+    const component = resolve<unknown, Executor>("executor", name);
+    const parsed = component.schema.safeParse(opts);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw new DmodelError(`executor ${name}: ${[...i.path].join(".") || "options"}: ${i.message}`);
+    }
+    const executor = component.create(parsed.data);
     const r = await executor.run({
       dir: o.dir,
       trials: o.trials,
@@ -81,7 +110,8 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
         );
         await Deno.writeTextFile(
           `${o.dir}/events.jsonl`,
-          JSON.stringify({ id: t.id, dir: t.dir, status: result?.status, time: new Date().toISOString() }) + "\n",
+          JSON.stringify({ id: t.id, dir: t.dir, status: result?.status, time: new Date().toISOString() }) +
+            "\n",
           { append: true },
         );
         await writeResults(o.dir, o.trials);

@@ -1,0 +1,390 @@
+/**
+ * The slurm executor against a real one-node Slurm (tests/slurm/cluster.sh):
+ * the same sweep through Slurm and through local workers gives the same
+ * results; a detached array job is followed by a later run, `scancel` mid-way
+ * leaves the unfinished trials marked failed (Slurm state + log path), and
+ * the next run resubmits only those, which resume from their checkpoints.
+ *
+ * Needs root and Debian's slurm-wlm + munge (`apt-get install slurm-wlm munge`);
+ * skipped otherwise.
+ */
+import assert from "node:assert/strict";
+import * as aq from "arquero";
+import "../components/mod.ts";
+import { arraySpec, parseArraySpec, slurmScript } from "../components/executor/slurm.ts";
+import { DmodelError } from "../engine/errors.ts";
+import { parsePipeline } from "../engine/pipeline.ts";
+import { tinyCorpus } from "./helpers.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+function onPath(cmd: string): boolean {
+  for (const d of (Deno.env.get("PATH") ?? "").split(":").concat(["/usr/sbin", "/sbin"])) {
+    try {
+      if (Deno.statSync(`${d}/${cmd}`).isFile) return true;
+    } catch { /* not here */ }
+  }
+  return false;
+}
+
+const missing = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel"].filter((c) => !onPath(c));
+const skip = Deno.uid() !== 0 ? "not root" : missing.length ? `${missing.join(", ")} not found` : "";
+if (skip) {
+  console.log(
+    `slurm.test.ts: skipped (${skip}); to enable: run as root with Debian's Slurm installed ` +
+      `(apt-get install slurm-wlm munge)`,
+  );
+}
+
+function sweepYaml(
+  corpus: string,
+  o: { steps: number; lrs: string; widths: string; maxParallel: number },
+): string {
+  return `name: slurm-test
+base: &base
+  data: {corpus: ${corpus}, tokenizer: {name: byte}, seq_len: 16}
+  model: {block: ngpt, width: 16, depth: 1, head_dim: 8}
+  parameterization: {name: ngpt}
+  optimizer: {name: adam, lr: 0.01}
+  train: {steps: ${o.steps}, batch_size: 2, eval_every: 2, eval_batches: 1, log_every: 1, backend: wasm}
+stages:
+  sweep:
+    uses: sweep
+    with:
+      base: *base
+      grid:
+        model.width: ${o.widths}
+        optimizer.lr: ${o.lrs}
+      workers: 2
+      executor: {name: slurm, max_parallel: ${o.maxParallel}, poll_seconds: 0.5}
+`;
+}
+
+interface Cluster {
+  env: Record<string, string>;
+  dir: string;
+}
+
+async function startCluster(): Promise<Cluster> {
+  const dir = await Deno.makeTempDir({ prefix: "dmodel-slurm-" });
+  // A random port pair, so that a stray test cluster cannot answer for this one.
+  const port = String(20000 + Math.floor(Math.random() * 20000) * 2);
+  const r = await new Deno.Command("bash", {
+    args: [`${root}tests/slurm/cluster.sh`, "start", dir],
+    env: { SLURM_PORT: port },
+  }).output();
+  assert.equal(r.code, 0, `cluster.sh start: ${dec.decode(r.stderr)}`);
+  return { dir, env: { SLURM_CONF: `${dir}/slurm.conf`, CI: "true" } };
+}
+
+async function stopCluster(c: Cluster): Promise<void> {
+  // Cancel whatever a failed test left queued, then stop the daemons by their pid files.
+  await new Deno.Command("scancel", { args: ["--user", "root"], env: c.env }).output().catch(() => {});
+  for (let i = 0; i < 50; i++) {
+    const q = await new Deno.Command("squeue", { args: ["-h"], env: c.env }).output();
+    if (!dec.decode(q.stdout).trim()) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Deno.Command("bash", { args: [`${root}tests/slurm/cluster.sh`, "stop", c.dir] }).output();
+}
+
+function sweep(c: Cluster, file: string, out: string, extra: string[] = []): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}tasks/sweep.ts`, file, "--out", out, ...extra],
+    cwd: root,
+    env: c.env,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function ok(cmd: Deno.Command): Promise<{ stdout: string; stderr: string }> {
+  const r = await cmd.output();
+  const o = { stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+  assert.equal(r.code, 0, o.stderr);
+  return o;
+}
+
+type Plan = { index: number; id: string; dir: string }[];
+const readPlan = async (out: string): Promise<Plan> =>
+  JSON.parse(await Deno.readTextFile(`${out}/trials.json`));
+const readJobs = async (out: string): Promise<{ job_id: string; indices: number[] }[]> =>
+  JSON.parse(await Deno.readTextFile(`${out}/slurm/jobs.json`));
+const hasResult = (out: string, t: { dir: string }) =>
+  Deno.stat(`${out}/${t.dir}/result.json`).then(() => true, () => false);
+
+/** results.csv as rows keyed by trial id, without the timing columns. */
+async function resultRows(out: string): Promise<Map<string, Record<string, unknown>>> {
+  const t = aq.fromCSV(await Deno.readTextFile(`${out}/results.csv`));
+  const rows = new Map<string, Record<string, unknown>>();
+  for (const r of t.objects() as Record<string, unknown>[]) {
+    const { wall_s: _w, tokens_per_s: _t, ...rest } = r;
+    rows.set(String(r.trial_id), rest);
+  }
+  return rows;
+}
+
+const defaults = {
+  time: "01:00:00",
+  cpus_per_task: 1,
+  max_parallel: 8,
+  sbatch_args: [],
+  poll_seconds: 5,
+};
+
+Deno.test("slurm executor: array specs are trial indices; the script runs trial.ts with this Deno", async () => {
+  assert.equal(arraySpec([7, 1, 4, 2, 3, 9, 10]), "1-4,7,9-10");
+  assert.deepEqual(parseArraySpec("0-2,5,8-12:2%4"), [0, 1, 2, 5, 8, 10, 12]);
+  const script = await slurmScript("/shared/runs/s1", [1, 4, 7], {
+    ...defaults,
+    partition: "gpu",
+    mem: "4G",
+    cpus_per_task: 2,
+  });
+  const lines = script.split("\n");
+  for (
+    const l of [
+      "#SBATCH --array=1,4,7%8",
+      "#SBATCH --output=/shared/runs/s1/slurm/%A_%a.out",
+      "#SBATCH --cpus-per-task=2",
+      "#SBATCH --time=01:00:00",
+      "#SBATCH --mem=4G",
+      "#SBATCH --partition=gpu",
+      "#SBATCH --job-name=dmodel-s1",
+      `cd ${Deno.cwd()}`,
+    ]
+  ) assert(lines.includes(l), `missing ${l} in\n${script}`);
+  const exec = lines.find((l) => l.startsWith("exec "))!;
+  assert(exec.startsWith(`exec ${Deno.execPath()} run `), exec);
+  assert(exec.endsWith(`${root}tasks/trial.ts /shared/runs/s1 --index "$SLURM_ARRAY_TASK_ID"`), exec);
+  assert(exec.includes("--allow-write=/shared/runs/s1 "), exec);
+
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/t.sh`,
+    "#!/bin/bash\n{{sbatch}}\nmodule load x\n{{command}}\n# {{sweep_dir}}\n",
+  );
+  const own = await slurmScript("/shared/runs/s1", [0, 1], { ...defaults, template: `${dir}/t.sh` });
+  assert.match(
+    own,
+    /^#!\/bin\/bash\n#SBATCH --job-name=dmodel-s1\n[^]*#SBATCH --array=0-1%8\n[^]*module load x\ncd /,
+  );
+  assert.match(own, /# \/shared\/runs\/s1\n$/);
+  await Deno.writeTextFile(`${dir}/bad.sh`, "{{sbatch}}\n{{command}} {{partition}}\n");
+  await assert.rejects(
+    slurmScript("/r", [0], { ...defaults, template: `${dir}/bad.sh` }),
+    (e: Error) =>
+      e instanceof DmodelError && /bad\.sh: unknown placeholder \{\{partition\}\}/.test(e.message),
+  );
+  await Deno.writeTextFile(`${dir}/none.sh`, "{{sbatch}}\n");
+  await assert.rejects(
+    slurmScript("/r", [0], { ...defaults, template: `${dir}/none.sh` }),
+    (e: Error) => e instanceof DmodelError && /none\.sh lacks \{\{command\}\}/.test(e.message),
+  );
+});
+
+Deno.test("slurm executor: bad options name their line; no sbatch is one clear error", async () => {
+  const corpus = await tinyCorpus();
+  const yaml = sweepYaml(corpus, { steps: 2, lrs: "[0.01]", widths: "[16]", maxParallel: 2 });
+  await assert.rejects(
+    parsePipeline(yaml.replace("max_parallel: 2", "max_parallel: 2, time: 1h"), "s.yaml"),
+    (e: Error) =>
+      e instanceof DmodelError &&
+      /^s\.yaml:\d+: stages\.sweep\.with\.executor\.time: a time limit/.test(e.message),
+  );
+  const dir = await Deno.makeTempDir({ prefix: "dmodel-nosbatch-" });
+  await Deno.writeTextFile(`${dir}/s.yaml`, yaml);
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}tasks/sweep.ts`, `${dir}/s.yaml`, "--out", `${dir}/runs`],
+    cwd: root,
+    env: { PATH: "/nonexistent", CI: "true" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = dec.decode(r.stderr);
+  assert.equal(r.code, 1, err);
+  assert.match(
+    err,
+    /^error: executor slurm: sbatch not found on PATH: Slurm is not installed or not reachable here/m,
+  );
+});
+
+Deno.test({
+  name: "slurm executor: a real one-node cluster; same results as local; detach, follow, scancel, resubmit",
+  ignore: Boolean(skip),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const corpus = await tinyCorpus();
+    const work = await Deno.makeTempDir({ prefix: "dmodel-slurm-sweep-" });
+    const c = await startCluster();
+    try {
+      await t.step(
+        "6 trials through Slurm and through local workers: same trials, statuses, results",
+        async () => {
+          const file = `${work}/grid.yaml`;
+          await Deno.writeTextFile(
+            file,
+            sweepYaml(corpus, { steps: 6, lrs: "[0.01, 0.1]", widths: "[16, 24, 32]", maxParallel: 2 }),
+          );
+          const t0 = performance.now();
+          const s = await ok(sweep(c, file, `${work}/slurm`));
+          const slurmS = (performance.now() - t0) / 1000;
+          assert.match(s.stderr, /slurm: submitted job \d+: 6 trial\(s\), --array=0-5%2/);
+          const t1 = performance.now();
+          await ok(sweep(c, file, `${work}/local`, ["--executor", "local"]));
+          console.log(
+            `  slurm ${slurmS.toFixed(1)} s, local ${((performance.now() - t1) / 1000).toFixed(1)} s`,
+          );
+
+          const [ps, pl] = [await readPlan(`${work}/slurm`), await readPlan(`${work}/local`)];
+          assert.deepEqual(ps.map((t) => t.id), pl.map((t) => t.id));
+          const [rs, rl] = [await resultRows(`${work}/slurm`), await resultRows(`${work}/local`)];
+          assert.equal(rs.size, 6);
+          assert.deepEqual([...rs.values()].map((r) => r.status), Array(6).fill("ok"));
+          for (const [id, row] of rl) assert.deepEqual(rs.get(id), row, `trial ${id}`);
+          // The script: the array indices are trial indices; each task runs trial.ts with this Deno.
+          const script = await Deno.readTextFile(`${work}/slurm/slurm/array.sbatch`);
+          assert.match(script, /^#SBATCH --array=0-5%2$/m);
+          assert.match(script, new RegExp(`^#SBATCH --output=${work}/slurm/slurm/%A_%a\\.out$`, "m"));
+          assert(
+            script.includes(`exec ${Deno.execPath()} run `) &&
+              script.includes(`--index "$SLURM_ARRAY_TASK_ID"`),
+          );
+          const [job] = await readJobs(`${work}/slurm`);
+          for (const t of ps) assert(await Deno.stat(`${work}/slurm/slurm/${job.job_id}_${t.index}.out`));
+          // A finished sweep submits nothing.
+          const again = await ok(sweep(c, file, `${work}/slurm`));
+          assert.match(again.stderr, /6 already done, 0 to run/);
+          assert.equal((await readJobs(`${work}/slurm`)).length, 1);
+        },
+      );
+
+      await t.step(
+        "detach; a later run follows the queued job; scancel mid-way; re-run resubmits the rest",
+        async () => {
+          const file = `${work}/kill.yaml`, out = `${work}/kill`;
+          await Deno.writeTextFile(
+            file,
+            sweepYaml(corpus, { steps: 60, lrs: "[0.01, 0.02]", widths: "[16, 32]", maxParallel: 1 }),
+          );
+          const d = await ok(sweep(c, file, out, ["--detach"]));
+          assert.match(d.stderr, /slurm: detached/);
+          assert.equal(await Deno.stat(`${out}/sweep.lock`).catch(() => null), null, "the lock is released");
+          const [j1] = await readJobs(out);
+          assert.deepEqual(j1.indices, [0, 1, 2, 3]);
+          const st = await ok(sweep(c, file, out, ["--status"]));
+          assert.match(st.stdout, /^0\/4 done/m);
+          assert.match(st.stdout, new RegExp(`^slurm job ${j1.job_id} .*: .*(pending|running)`, "m"));
+
+          // A second run sees the queued job and follows it rather than submitting again.
+          const follower = sweep(c, file, out).spawn();
+          const plan = await readPlan(out);
+          const t0 = Date.now();
+          let finished: typeof plan = [];
+          for (;;) {
+            await new Promise((r) => setTimeout(r, 100));
+            assert(Date.now() - t0 < 90_000, "no trial finished");
+            finished = [];
+            for (const t of plan) if (await hasResult(out, t)) finished.push(t);
+            if (finished.length >= 1) break;
+          }
+          // Let the next trial write a checkpoint, then cancel the whole array.
+          const next = plan.find((t) => !finished.includes(t))!;
+          for (;;) {
+            const ck = await Deno.stat(`${out}/${next.dir}/checkpoint.safetensors`).then(
+              () => true,
+              () => false,
+            );
+            if (ck || (await hasResult(out, next))) {
+              break;
+            }
+            assert(Date.now() - t0 < 90_000, "no checkpoint");
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          finished = [];
+          for (const t of plan) if (await hasResult(out, t)) finished.push(t);
+          const cancel = await new Deno.Command("scancel", { args: [j1.job_id], env: c.env }).output();
+          assert.equal(cancel.code, 0, dec.decode(cancel.stderr));
+          const fr = await follower.output();
+          const ferr = dec.decode(fr.stderr);
+          assert.match(ferr, new RegExp(`slurm: job ${j1.job_id} .* is still queued: following it`));
+          assert.equal((await readJobs(out)).length, 1, "the follower submitted nothing");
+          assert(finished.length < 4, "scancel came too late: every trial had finished");
+          // The follower marks what Slurm cancelled failed, naming the state and the task's log.
+          assert.equal(fr.code, 1, ferr);
+          const hadCheckpoint = new Set<string>();
+          for (const t of plan) {
+            if (await Deno.stat(`${out}/${t.dir}/checkpoint.safetensors`).catch(() => null)) {
+              hadCheckpoint.add(t.dir);
+            }
+          }
+          const mtimes = new Map<string, number>();
+          const lost = [];
+          for (const t of plan) {
+            const r = JSON.parse(await Deno.readTextFile(`${out}/${t.dir}/result.json`));
+            if (r.status === "ok") {
+              mtimes.set(t.dir, (await Deno.stat(`${out}/${t.dir}/result.json`)).mtime!.getTime());
+              continue;
+            }
+            lost.push(t);
+            assert.equal(r.status, "failed");
+            assert.equal(r.requeue, true);
+            assert.match(r.error, /in state CANCELLED/);
+            assert(r.error.endsWith(`; log: ${out}/slurm/${j1.job_id}_${t.index}.out`), r.error);
+          }
+          assert(
+            lost.length >= 1 && mtimes.size >= finished.length,
+            `${lost.length} lost, ${mtimes.size} ok`,
+          );
+          const table = aq.fromCSV(await Deno.readTextFile(`${out}/results.csv`));
+          assert.equal(table.filter((d: { status: string }) => d.status === "failed").numRows(), lost.length);
+
+          // Re-run: only the cancelled trials are submitted; they resume from their checkpoints.
+          const re = await ok(sweep(c, file, out));
+          assert.match(
+            re.stderr,
+            new RegExp(`running again ${lost.length} trial\\(s\\) the scheduler stopped`),
+          );
+          const jobs = await readJobs(out);
+          assert.equal(jobs.length, 2);
+          assert.deepEqual(jobs[1].indices, lost.map((t) => t.index).sort((a, b) => a - b));
+          for (const t of plan) {
+            const r = JSON.parse(await Deno.readTextFile(`${out}/${t.dir}/result.json`));
+            assert.equal(r.status, "ok", `${t.dir}: ${r.error}`);
+            const rows = (await Deno.readTextFile(`${out}/${t.dir}/metrics.csv`)).trim().split("\n").slice(1);
+            assert.equal(rows.length, 61, `${t.dir}: one row per step`);
+            if (mtimes.has(t.dir)) {
+              assert.equal(
+                (await Deno.stat(`${out}/${t.dir}/result.json`)).mtime!.getTime(),
+                mtimes.get(t.dir),
+              );
+            }
+          }
+          // Every cancelled trial that had a checkpoint resumed from it (the one running at the scancel did).
+          let nResumed = 0;
+          for (const t of lost) {
+            if (!hadCheckpoint.has(t.dir)) continue;
+            const log = await Deno.readTextFile(`${out}/slurm/${jobs[1].job_id}_${t.index}.out`);
+            assert.match(log, /resumed .* at step [1-9]\d*/, `${t.dir} did not resume`);
+            nResumed++;
+          }
+          assert(nResumed >= 1, "no cancelled trial had a checkpoint");
+          const events = (await Deno.readTextFile(`${out}/events.jsonl`)).trim().split("\n").map((l) =>
+            JSON.parse(l)
+          );
+          // The follower reported the trials it saw finish and the cancelled ones; the re-run only the latter.
+          const rerunEvents = events.slice(-lost.length);
+          assert.deepEqual(rerunEvents.map((e) => e.dir).sort(), lost.map((t) => t.dir).sort());
+          assert.deepEqual(rerunEvents.map((e) => e.status), Array(lost.length).fill("ok"));
+        },
+      );
+    } finally {
+      await stopCluster(c);
+    }
+    for (const f of ["slurmctld", "slurmd", "munged"]) {
+      assert.equal(await Deno.stat(`${c.dir}/${f}.pid`).catch(() => null), null, `${f} stopped`);
+    }
+  },
+});
