@@ -21,6 +21,7 @@ import "./stage/data.ts";
 import "./stage/train.ts";
 import "./stage/eval.ts";
 import "./executor/local.ts";
+import "./executor/slurm.ts";
 import "./stage/sweep.ts";
 import "./stage/analyze.ts";
 import "./stage/report.ts";
