@@ -35,3 +35,6 @@ import "./probe/rescalers.ts";
 import "./stage/collapse_study.ts";
 import "./stage/skipless_study.ts";
 import "./stage/alignment_study.ts";
+import "./block/layerwise.ts";
+import "./block/encdec.ts";
+import "./stage/translation_study.ts";

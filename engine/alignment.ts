@@ -86,10 +86,15 @@ export function localExponent(ratio: number, din: number): number {
 }
 
 /** Least-squares slope of log(ratio) against log(d_in), with r^2; null with fewer than 2 usable points. */
-export function fitExponent(dins: number[], ratios: number[]): { exponent: number; r2: number; n: number } | null {
+export function fitExponent(
+  dins: number[],
+  ratios: number[],
+): { exponent: number; r2: number; n: number } | null {
   const xs: number[] = [], ys: number[] = [];
   for (let i = 0; i < dins.length; i++) {
-    if (ratios[i] > 0 && Number.isFinite(ratios[i]) && dins[i] > 0) xs.push(Math.log(dins[i])), ys.push(Math.log(ratios[i]));
+    if (ratios[i] > 0 && Number.isFinite(ratios[i]) && dins[i] > 0) {
+      xs.push(Math.log(dins[i])), ys.push(Math.log(ratios[i]));
+    }
   }
   const n = xs.length;
   if (n < 2) return null;
@@ -121,7 +126,9 @@ export async function readProbeCSV(path: string): Promise<{ columns: string[]; r
   try {
     text = await Deno.readTextFile(path);
   } catch {
-    throw new DmodelError(`${path}: cannot read the probe table (was the probe listed in the trial's probes?)`);
+    throw new DmodelError(
+      `${path}: cannot read the probe table (was the probe listed in the trial's probes?)`,
+    );
   }
   const lines = text.split("\n").filter((l) => l.length > 0);
   const columns = lines[0].split(",");
@@ -158,17 +165,29 @@ export async function alignmentAcrossWidths(dirs: string[], probe = "alignment")
     perWidth.push({ width, table });
   }
   if (new Set(perWidth.map((p) => p.width)).size < 2) {
-    throw new DmodelError(`alignment fit needs trials of at least two widths; got ${perWidth.map((p) => p.width)}`);
+    throw new DmodelError(
+      `alignment fit needs trials of at least two widths; got ${perWidth.map((p) => p.width)}`,
+    );
   }
-  const steps = [...perWidth[0].table.keys()].filter((s) => perWidth.every((p) => p.table.has(s))).sort((a, b) => a - b);
-  const ratioCols = [...perWidth[0].table.values().next().value!.keys()].filter((c) => c.startsWith("ratio_"));
+  const steps = [...perWidth[0].table.keys()].filter((s) => perWidth.every((p) => p.table.has(s))).sort((
+    a,
+    b,
+  ) => a - b);
+  const ratioCols = [...perWidth[0].table.values().next().value!.keys()].filter((c) =>
+    c.startsWith("ratio_")
+  );
   const out: ExponentFit[] = [];
   for (const step of steps) {
     for (const col of ratioCols) {
       const [head, ...rest] = col.split(".");
       const exponent = head.slice("ratio_".length) as ExponentName;
-      const fit = fitExponent(perWidth.map((p) => p.width), perWidth.map((p) => p.table.get(step)!.get(col) ?? NaN));
-      if (fit) out.push({ step, role: rest.join("."), exponent, value: fit.exponent, r2: fit.r2, widths: fit.n });
+      const fit = fitExponent(
+        perWidth.map((p) => p.width),
+        perWidth.map((p) => p.table.get(step)!.get(col) ?? NaN),
+      );
+      if (fit) {
+        out.push({ step, role: rest.join("."), exponent, value: fit.exponent, r2: fit.r2, widths: fit.n });
+      }
     }
   }
   return out;

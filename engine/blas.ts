@@ -47,6 +47,24 @@ const SYMBOLS = {
     ],
     result: "void",
   },
+  cblas_sgemv: {
+    parameters: [
+      "i32", // order
+      "i32", // trans
+      "i32", // M
+      "i32", // N
+      "f32", // alpha
+      "buffer", // A
+      "i32", // lda
+      "buffer", // x
+      "i32", // incx
+      "f32", // beta
+      "buffer", // y
+      "i32", // incy
+    ],
+    result: "void",
+    optional: true,
+  },
   openblas_set_num_threads: {
     parameters: ["i32"],
     result: "void",
@@ -54,6 +72,7 @@ const SYMBOLS = {
   },
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
   openblas_get_config: { parameters: [], result: "pointer", optional: true },
+  openblas_get_corename: { parameters: [], result: "pointer", optional: true },
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -65,6 +84,8 @@ export interface BlasStatus {
   path?: string;
   /** OpenBLAS's own build description (`openblas_get_config`). */
   config?: string;
+  /** The kernel set in use (`openblas_get_corename`, e.g. "Haswell", "SkylakeX"). */
+  core?: string;
   /** Why OpenBLAS is not available (one line). */
   reason?: string;
 }
@@ -72,9 +93,26 @@ export interface BlasStatus {
 let lib: Lib | null = null;
 let status: BlasStatus | null = null;
 
+/**
+ * OpenBLAS's helper threads spin (sched_yield) for 2^28 cycles, ~0.1 s,
+ * after each multi-threaded call. dmodel runs its own single-threaded wasm
+ * kernels and kernel workers between products, so that spinning takes a core
+ * from them (measured: 25-30% system time on 2 cores). Unless the user chose,
+ * let the helpers sleep right away (OPENBLAS_THREAD_TIMEOUT=4, the minimum,
+ * read when the library loads); waking them costs microseconds per product.
+ */
+function quietHelperThreads(): void {
+  try {
+    if (!Deno.env.get("OPENBLAS_THREAD_TIMEOUT")) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
+  } catch {
+    // no env permission: keep OpenBLAS's default
+  }
+}
+
 function load(): BlasStatus {
   if (status) return status;
   const errors: string[] = [];
+  quietHelperThreads();
   for (const path of OPENBLAS_CANDIDATES) {
     try {
       const dl = Deno.dlopen(path, SYMBOLS);
@@ -82,7 +120,9 @@ function load(): BlasStatus {
       let config: string | undefined;
       const p = lib.openblas_get_config?.();
       if (p) config = new Deno.UnsafePointerView(p).getCString();
-      status = { available: true, path, config };
+      const c = lib.openblas_get_corename?.();
+      const core = c ? new Deno.UnsafePointerView(c).getCString() : undefined;
+      status = { available: true, path, config, core };
       return status;
     } catch (e) {
       errors.push(`${path}: ${(e as Error).message.split("\n")[0]}`);
@@ -208,4 +248,25 @@ export function sgemm(
     c,
     ldc,
   );
+}
+
+let ones = new Float32Array(0);
+
+/**
+ * Column sums out[j] = sum_i a[i * cols + j] of a row-major rows x cols
+ * matrix, via `cblas_sgemv` (A^T times a vector of ones). Returns false (and
+ * does nothing) when OpenBLAS or its sgemv is not available.
+ */
+export function columnSums(a: Float32Array, rows: number, cols: number, out: Float32Array): boolean {
+  if (!load().available || !lib!.cblas_sgemv) return false;
+  if (a.length < rows * cols || out.length < cols) {
+    throw new RangeError(`columnSums: arrays too short for ${rows} x ${cols}`);
+  }
+  if (rows === 0 || cols === 0) {
+    out.fill(0, 0, cols);
+    return true;
+  }
+  if (ones.length < rows) ones = new Float32Array(rows).fill(1);
+  lib!.cblas_sgemv(ROW_MAJOR, TRANS, rows, cols, 1, a, cols, ones, 1, 0, out, 1);
+  return true;
 }

@@ -36,6 +36,8 @@ export interface LineChart {
   rowOrder?: string[];
   /** Legend label limit in pixels. */
   labelLimit?: number;
+  /** Horizontal reference lines (dashed), e.g. a loss floor. */
+  rules?: { y: number; label: string }[];
 }
 
 const CONFIG = {
@@ -80,11 +82,37 @@ export function lineChartSpec(c: LineChart): VegaLiteSpec {
         type: "nominal",
         title: c.color,
         sort: c.colorOrder ?? null,
-        legend: { labelLimit: c.labelLimit ?? 260 },
+        legend: { labelLimit: c.labelLimit ?? 400 },
       },
     },
   };
   const title = { text: c.title, subtitle: c.subtitle ?? "" };
+  if (c.rules?.length) {
+    const { mark, encoding, ...size } = inner;
+    const rules = {
+      data: { values: c.rules },
+      layer: [
+        {
+          mark: { type: "rule", strokeDash: [4, 4], color: "#777" },
+          encoding: { y: { field: "y", type: "quantitative" } },
+        },
+        {
+          mark: {
+            type: "text",
+            align: "right",
+            baseline: "bottom",
+            dx: -2,
+            color: "#555",
+            fontSize: 10,
+            x: "width",
+          },
+          encoding: { y: { field: "y", type: "quantitative" }, text: { field: "label" } },
+        },
+      ],
+    };
+    const layered = { ...size, layer: [{ data: { values: rows }, mark, encoding }, rules] };
+    return { config: CONFIG, title, ...layered };
+  }
   if (!c.column && !c.row) return { data: { values: rows }, config: CONFIG, title, ...inner };
   const facet: Record<string, unknown> = {};
   if (c.column) facet.column = { field: c.column, type: "nominal", title: null, sort: c.columnOrder ?? null };

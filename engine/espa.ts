@@ -38,7 +38,9 @@ export const MASKED = -1e9;
 export function expKernel(n: number, gamma: number): Mat {
   const s = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) s[i * n + j] = i === j ? 1 : Number.isFinite(gamma) ? Math.exp(-gamma * Math.abs(i - j)) : 0;
+    for (let j = 0; j < n; j++) {
+      s[i * n + j] = i === j ? 1 : Number.isFinite(gamma) ? Math.exp(-gamma * Math.abs(i - j)) : 0;
+    }
   }
   return s;
 }
@@ -151,7 +153,9 @@ export function espaGammas(depth: number, gammaFinal = 0.005): number[] {
  * (dmodel's choice, the uniform analogue of the E-SPA geometric schedule).
  */
 export function uspaRhos(depth: number, rhoFinal = 0.8): number[] {
-  if (!(rhoFinal >= 0 && rhoFinal < 1)) throw new DmodelError(`uspaRhos: rho_L must be in [0, 1), got ${rhoFinal}`);
+  if (!(rhoFinal >= 0 && rhoFinal < 1)) {
+    throw new DmodelError(`uspaRhos: rho_L must be in [0, 1), got ${rhoFinal}`);
+  }
   const out: number[] = [];
   for (let l = 0; l <= depth; l++) out.push(1 - Math.pow(1 - rhoFinal, l / depth));
   return out;
@@ -184,7 +188,9 @@ export function decompose(a: Mat, n: number): SpaLayer {
       const v = A[i * n + j];
       if (v < 0) {
         if (v < -1e-12 * Math.max(1, max)) {
-          throw new DmodelError(`signal-preserving attention: A[${i},${j}] = ${v} is negative (schedule not monotone?)`);
+          throw new DmodelError(
+            `signal-preserving attention: A[${i},${j}] = ${v} is negative (schedule not monotone?)`,
+          );
         }
         A[i * n + j] = 0;
       }

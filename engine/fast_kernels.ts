@@ -26,6 +26,13 @@ export interface FastKernelOptions {
   threads?: number;
   /** Print the stderr notice when OpenBLAS is missing (default true; printed once per process). */
   notice?: boolean;
+  /**
+   * Choose per product shape between 1 thread and `threads`, by measured
+   * speed (default true; see {@link adaptiveThreadStats}). On a machine
+   * shared with other jobs a second OpenBLAS thread can make a product
+   * slower (measured 1.5x on 2 busy cores); on an idle one it is ~1.8x faster.
+   */
+  adaptive?: boolean;
 }
 
 /** Outcome of {@link installFastKernels}. */
@@ -81,7 +88,9 @@ export function installFastKernels(
     return { installed: false, reason: status.reason };
   }
   const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
-  setBlasThreads(Math.max(1, Math.floor(threads)));
+  maxThreads = Math.max(1, Math.floor(threads));
+  adaptive = options.adaptive !== false;
+  setBlasThreads(maxThreads);
   if (originals.size === KERNELS.length) {
     return { installed: true, kernels: [...KERNELS] };
   }
@@ -206,6 +215,64 @@ function plan(
   return { outShape: [...outBatch, m, n], m, n, k, aIndex, bIndex };
 }
 
+// --- Adaptive threading -------------------------------------------------------
+// Per product shape (M, N, K, transposes), an exponential average of the time
+// per call with 1 thread and with `maxThreads`; a call runs the faster one,
+// and every EXPLORE-th call of a shape the other, so a change in the
+// machine's load is noticed. Only products of at least ADAPT_MIN_FLOPS.
+
+let maxThreads = 1;
+let adaptive = true;
+const ADAPT_MIN_FLOPS = 2 ** 24;
+const EXPLORE = 16;
+const shapeStats = new Map<string, { ms: [number, number]; calls: number }>();
+let flopsMulti = 0, flopsAll = 0;
+
+/** Runs one sgemm-calling function with the thread count chosen for its shape. */
+function withThreads(key: string, flops: number, f: () => void): void {
+  if (!adaptive || maxThreads === 1 || flops < ADAPT_MIN_FLOPS) {
+    f();
+    return;
+  }
+  let st = shapeStats.get(key);
+  if (!st) shapeStats.set(key, st = { ms: [NaN, NaN], calls: 0 });
+  st.calls++;
+  // Option 0: one thread; option 1: maxThreads. Unmeasured first, then the faster, exploring now and then.
+  const best = st.ms[1] <= st.ms[0] ? 1 : 0;
+  const pick = Number.isNaN(st.ms[1])
+    ? 1
+    : Number.isNaN(st.ms[0])
+    ? 0
+    : st.calls % EXPLORE === 0
+    ? 1 - best
+    : best;
+  if (pick === 0) setBlasThreads(1);
+  const t0 = performance.now();
+  try {
+    f();
+  } finally {
+    if (pick === 0) setBlasThreads(maxThreads);
+  }
+  const ms = performance.now() - t0;
+  st.ms[pick] = Number.isNaN(st.ms[pick]) ? ms : 0.7 * st.ms[pick] + 0.3 * ms;
+  flopsAll += flops;
+  if (pick === 1) flopsMulti += flops;
+}
+
+/**
+ * What adaptive threading chose so far: the share of large-product FLOPs run
+ * on all threads, and per shape the averaged ms with 1 and with all threads.
+ */
+export function adaptiveThreadStats(): {
+  threads: number;
+  multiThreadedShare: number;
+  shapes: Record<string, { ms1: number; msAll: number; calls: number }>;
+} {
+  const shapes: Record<string, { ms1: number; msAll: number; calls: number }> = {};
+  for (const [k, v] of shapeStats) shapes[k] = { ms1: v.ms[0], msAll: v.ms[1], calls: v.calls };
+  return { threads: maxThreads, multiThreadedShare: flopsAll ? flopsMulti / flopsAll : 1, shapes };
+}
+
 /** Runs the planned products into a fresh wasm-heap output; returns it and its heap view. */
 function product(
   backend: WasmBackend,
@@ -234,20 +301,44 @@ function product(
   const batchB = b.shape.slice(0, -2).reduce((x, y) => x * y, 1);
   if (!transA && batchB === 1) {
     // Every A matrix meets the same B: stack A's rows into one M = count*m product.
-    sgemm(
-      false,
-      transB,
-      count * m,
-      n,
-      k,
-      1,
-      heap.subarray(aOff, aOff + count * mk),
-      lda,
-      heap.subarray(bOff, bOff + kn),
-      ldb,
-      0,
-      c,
-      n,
+    withThreads(`${count * m}x${n}x${k}:N${transB ? "T" : "N"}`, 2 * count * m * n * k, () =>
+      sgemm(
+        false,
+        transB,
+        count * m,
+        n,
+        k,
+        1,
+        heap.subarray(aOff, aOff + count * mk),
+        lda,
+        heap.subarray(bOff, bOff + kn),
+        ldb,
+        0,
+        c,
+        n,
+      ));
+    return { out, c, p };
+  }
+  if (count === 1) {
+    withThreads(
+      `${m}x${n}x${k}:${transA ? "T" : "N"}${transB ? "T" : "N"}`,
+      2 * m * n * k,
+      () =>
+        sgemm(
+          transA,
+          transB,
+          m,
+          n,
+          k,
+          1,
+          heap.subarray(aOff, aOff + mk),
+          lda,
+          heap.subarray(bOff, bOff + kn),
+          ldb,
+          0,
+          c,
+          n,
+        ),
     );
     return { out, c, p };
   }

@@ -4,18 +4,21 @@
  * nGPT normalizes every hidden vector, q and k per head, and every block
  * output (REFERENCE.md §1). Written with plain tfjs ops, one nGPT step ran
  * ~1500 small kernels, most of the step's time. Each op here computes one
- * piece of the block with one or two kernels forward and one backward
+ * piece of the block with an analytic gradient: mostly one kernel each way
  * (engine/fused_kernels.ts, TS over tensor memory on the wasm and cpu
- * backends), with analytic gradients:
+ * backends, its loops shared between threads by engine/parallel.ts); where
+ * tfjs's SIMD kernels are faster than a JS pass (SwiGLU's forward, the
+ * softmaxes), the op runs those inside one custom gradient:
  *
  * | op | computes | replaces |
  * |---|---|---|
  * | {@link rowNormalize} | x / ‖x‖ per row | Square, Sum, Rsqrt, Mul (+ ~8 backward) |
  * | {@link rmsNormalize} | x / sqrt(mean(x²) + eps) | 5 kernels (+ ~10 backward) |
  * | {@link lerpNorm} | Norm(h + ‖alpha‖ (t − h)) | 5 kernels (+ ~15 backward) |
+ * | {@link lerpNormTo} | Norm(h + ‖alpha‖ (Norm(u) − h)) | 9 kernels (+ ~25 backward) |
  * | {@link ropeRotate} | RoPE of x [B, T, H, d_k] | Reverse, Mul, Mul, Add |
  * | {@link ropeNormScale} | Norm_head(RoPE(x)) · s | 8 kernels (+ ~20 backward) |
- * | {@link colScale} | x · s · c, s broadcast over rows | Mul (+ Mul, Mul, Sum backward) |
+ * | {@link colScale} | x · s · c, s broadcast over rows | (plain tf.mul, listed for the block) |
  * | {@link swiglu} | (a s_u) · SiLU(b s_nu c) | 6 kernels (+ ~20 backward) |
  * | {@link attentionCore} | softmax(scale q kᵀ + mask) v | 3 transposes, 2 matmuls, Mul, Add, Softmax |
  * | {@link softmaxCrossEntropy} | mean(logsumexp − picked) | OneHot, Max, Equal, Exp, ... |
@@ -66,7 +69,10 @@ function custom(
 ): (...inputs: tf.Tensor[]) => tf.Tensor {
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.pop() as tf.GradSaveFunc;
-    return f(args as tf.Tensor[], save) as { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+    return f(args as tf.Tensor[], save) as {
+      value: tf.Tensor;
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+    };
   }) as (...inputs: tf.Tensor[]) => tf.Tensor;
 }
 
@@ -151,6 +157,29 @@ export function lerpNorm(h: tf.Tensor2D, target: tf.Tensor2D, alpha: tf.Tensor):
   return lerpNormOp(h, target, alpha.reshape([h.shape[1]])) as tf.Tensor2D;
 }
 
+const lerpNormToOp = custom(([h, u, a], save) => {
+  const [y, inv, invU] = run("DmodelLerpNormTo", { h, u, a });
+  save([y, inv, h, u, invU, a]);
+  return {
+    value: y,
+    gradFunc: (dy, [y, inv, h, u, invU, a]) => run("DmodelLerpNormToGrad", { dy, y, inv, h, u, invU, a }),
+  };
+});
+
+/**
+ * nGPT's residual update toward a block output that still needs its Norm:
+ * Norm(h + |alpha| (Norm(u) - h)) for h, u [N, d], alpha [d]. The same as
+ * `lerpNorm(h, rowNormalize(u), alpha)` in one kernel each way.
+ */
+export function lerpNormTo(h: tf.Tensor2D, u: tf.Tensor2D, alpha: tf.Tensor): tf.Tensor2D {
+  checkFloat("lerpNormTo", h, u, alpha);
+  if (!fusedOpsActive()) {
+    const t = tf.mul(u, tf.rsqrt(tf.sum(tf.square(u), -1, true))) as tf.Tensor2D;
+    return lerpNorm(h, t, alpha);
+  }
+  return lerpNormToOp(h, u, alpha.reshape([h.shape[1]])) as tf.Tensor2D;
+}
+
 // --- RoPE ---------------------------------------------------------------------
 
 /** RoPE tables: cos and signed sin, [T, 1, d_k] (engine/ops.ts ropeTables). */
@@ -214,31 +243,28 @@ export function ropeNormScale(x: tf.Tensor4D, tables: RopeTables, s: tf.Tensor):
 
 // --- Column scale and SwiGLU --------------------------------------------------
 
-function colScaleOp(c: number) {
-  return custom(([x, s], save) => {
-    save([x, s]);
-    return {
-      value: run("DmodelScaleCols", { x, s }, { c })[0],
-      gradFunc: (dy, [x, s]) => run("DmodelScaleColsGrad", { dy, x, s }, { c }),
-    };
-  });
-}
-
-/** x * s * c with s [n] broadcast over the rows of x [..., n]; the gradient of s is one pass. */
+/**
+ * x * s * c with s [n] broadcast over the rows of x [..., n]. A plain tf.mul:
+ * with the wasm kernels of engine/js_kernels.ts its gradient (a column sum)
+ * is already one SIMD multiply and one sgemv.
+ */
 export function colScale<T extends tf.Tensor>(x: T, s: tf.Tensor, c = 1): T {
   checkFloat("colScale", x, s);
-  if (!fusedOpsActive()) return (c === 1 ? tf.mul(x, s) : tf.mul(x, tf.mul(s, c))) as T;
-  return colScaleOp(c)(x, s.reshape([x.shape[x.rank - 1]])) as T;
+  return (c === 1 ? tf.mul(x, s) : tf.mul(x, tf.mul(s, c))) as T;
 }
 
 function swigluOp(c: number) {
   return custom(([a, b, su, snu], save) => {
-    const nu = run("DmodelScaleCols", { x: b, s: snu }, { c })[0];
+    // Forward with tfjs's SIMD kernels (not recorded: inside customGrad); backward in one
+    // JS pass (a chain of SIMD multiplies measured faster at width 128 but slower at 256,
+    // where its ~10 passes over 8 MB arrays are bound by memory bandwidth).
+    const nu = tf.mul(b, tf.mul(snu, c));
     const sg = tf.sigmoid(nu);
     save([a, b, su, snu, nu, sg]);
     return {
-      value: run("DmodelSwiglu", { a, su, nu, sg })[0],
-      gradFunc: (dg, [a, b, su, snu, nu, sg]) => run("DmodelSwigluGrad", { dg, a, b, su, snu, nu, sg }, { c }),
+      value: tf.mul(tf.mul(a, su), tf.mul(nu, sg)),
+      gradFunc: (dg, [a, b, su, snu, nu, sg]) =>
+        run("DmodelSwigluGrad", { dg, a, b, su, snu, nu, sg }, { c }),
     };
   });
 }
@@ -247,7 +273,13 @@ function swigluOp(c: number) {
  * SwiGLU of nGPT's MLP (REFERENCE.md §1): (a * s_u) * SiLU(b * s_nu * c)
  * for a = h W_u, b = h W_nu [N, f], s_u, s_nu [f], c = sqrt(d).
  */
-export function swiglu(a: tf.Tensor2D, b: tf.Tensor2D, su: tf.Tensor, snu: tf.Tensor, c: number): tf.Tensor2D {
+export function swiglu(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  su: tf.Tensor,
+  snu: tf.Tensor,
+  c: number,
+): tf.Tensor2D {
   checkFloat("swiglu", a, b, su, snu);
   if (!fusedOpsActive()) {
     const u = tf.mul(a, su), nu = tf.mul(b, tf.mul(snu, c));
@@ -265,7 +297,7 @@ function attentionOp(scale: number, mask: tf.Tensor) {
     const p = tf.softmax(s);
     save([p, q, k, v, mask]);
     return {
-      value: run("DmodelAttnApply", { p, v })[0],
+      value: run("DmodelAttnApply", { p, v, mask })[0],
       gradFunc: (dy, [p, q, k, v, mask]) => run("DmodelAttnGrad", { dy, p, q, k, v, mask }, { scale }),
     };
   });
@@ -303,7 +335,11 @@ function xentOp(targets: tf.Tensor) {
     save([p, targets]);
     return {
       value: run("DmodelXentLoss", { p, logits, targets })[0],
-      gradFunc: (dy, [p, targets]) => run("DmodelXentGrad", { p, targets, dy })[0],
+      // (p - onehot) dy / N: one SIMD multiply, then N entries fixed in place.
+      gradFunc: (dy, [p, targets]) => {
+        const g = tf.div(dy, p.shape[0]);
+        return run("DmodelSubAtTargets", { x: tf.mul(p, g), targets, g })[0];
+      },
     };
   });
 }
@@ -315,7 +351,9 @@ function xentOp(targets: tf.Tensor) {
  */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   checkFloat("softmaxCrossEntropy", logits);
-  if (targets.dtype !== "int32") throw new Error(`softmaxCrossEntropy: targets must be int32, got ${targets.dtype}`);
+  if (targets.dtype !== "int32") {
+    throw new Error(`softmaxCrossEntropy: targets must be int32, got ${targets.dtype}`);
+  }
   if (!fusedOpsActive()) {
     const picked = tf.sum(tf.mul(logits, tf.oneHot(targets, logits.shape[1])), 1);
     return tf.mean(tf.sub(tf.logSumExp(logits, 1), picked));

@@ -29,6 +29,7 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
+import { columnSums } from "./blas.ts";
 
 /** Backends the JS kernels are registered for. */
 export const JS_KERNEL_BACKENDS = ["wasm", "cpu"] as const;
@@ -41,6 +42,8 @@ export interface Mem {
   f32(t: tf.TensorInfo): Float32Array;
   /** An int32 view of a tensor's data. */
   i32(t: tf.TensorInfo): Int32Array;
+  /** Counts one more reference to a tensor's data, for a kernel that returns its input. */
+  share(t: tf.TensorInfo): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm used here. */
@@ -54,6 +57,7 @@ interface WasmBackend {
 /** The parts of tfjs-backend-cpu's MathBackendCPU used here. */
 interface CpuBackend {
   data: { get(dataId: object): { values: ArrayLike<number> } };
+  incRef(dataId: object): void;
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: ArrayLike<number>): tf.TensorInfo;
 }
 
@@ -65,6 +69,7 @@ function wasmMem(b: WasmBackend): Mem {
     out: (shape, dtype = "float32") => b.makeOutput(shape, dtype),
     f32: (t) => new Float32Array(b.wasm.HEAPU8.buffer, off(t), size(t.shape)),
     i32: (t) => new Int32Array(b.wasm.HEAPU8.buffer, off(t), size(t.shape)),
+    share: (t) => b.incRef(t.dataId),
   };
 }
 
@@ -72,7 +77,11 @@ function cpuMem(b: CpuBackend): Mem {
   const values = (t: tf.TensorInfo) => b.data.get(t.dataId).values;
   return {
     out: (shape, dtype = "float32") =>
-      b.makeTensorInfo(shape, dtype, dtype === "float32" ? new Float32Array(size(shape)) : new Int32Array(size(shape))),
+      b.makeTensorInfo(
+        shape,
+        dtype,
+        dtype === "float32" ? new Float32Array(size(shape)) : new Int32Array(size(shape)),
+      ),
     f32: (t) => {
       const v = values(t);
       return v instanceof Float32Array ? v : Float32Array.from(v);
@@ -81,6 +90,7 @@ function cpuMem(b: CpuBackend): Mem {
       const v = values(t);
       return v instanceof Int32Array ? v : Int32Array.from(v);
     },
+    share: (t) => b.incRef(t.dataId),
   };
 }
 
@@ -100,7 +110,9 @@ export function defineKernel(name: string, body: KernelBody): void {
       kernelName: name,
       backendName,
       kernelFunc: ((args: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: unknown }) => {
-        const mem = backendName === "wasm" ? wasmMem(args.backend as WasmBackend) : cpuMem(args.backend as CpuBackend);
+        const mem = backendName === "wasm"
+          ? wasmMem(args.backend as WasmBackend)
+          : cpuMem(args.backend as CpuBackend);
         return body(mem, args.inputs, args.attrs);
       }) as unknown as tf.KernelFunc,
     });
@@ -139,7 +151,11 @@ function cast(args: Args): tf.TensorInfo {
 
 /** Normalized, sorted reduction axes of an axis attribute. */
 function axesOf(axis: unknown, rank: number): number[] {
-  const list = axis == null ? [...Array(rank).keys()] : Array.isArray(axis) ? axis as number[] : [axis as number];
+  const list = axis == null
+    ? [...Array(rank).keys()]
+    : Array.isArray(axis)
+    ? axis as number[]
+    : [axis as number];
   return [...new Set(list.map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
 }
 
@@ -159,8 +175,9 @@ function sum(args: Args): tf.TensorInfo {
   return out;
 }
 
-/** out[j] = sum_i x[i * cols + j], accumulated in float64. */
-export function colSums(x: Float32Array, rows: number, cols: number, out: Float32Array | Float64Array): void {
+/** out[j] = sum_i x[i * cols + j]: OpenBLAS sgemv when available, else a float64 loop. */
+export function colSums(x: Float32Array, rows: number, cols: number, out: Float32Array): void {
+  if (columnSums(x, rows, cols, out)) return;
   const acc = new Float64Array(cols);
   for (let i = 0; i < rows; i++) {
     const o = i * cols;
@@ -173,7 +190,10 @@ export function colSums(x: Float32Array, rows: number, cols: number, out: Float3
 function gather(args: Args): tf.TensorInfo {
   const { x, indices } = args.inputs;
   const axis = axesOf(args.attrs.axis ?? 0, x.shape.length)[0];
-  if (axis !== 0 || Number(args.attrs.batchDims ?? 0) !== 0 || indices.dtype !== "int32" || x.dtype !== "float32") {
+  if (
+    axis !== 0 || Number(args.attrs.batchDims ?? 0) !== 0 || indices.dtype !== "int32" ||
+    x.dtype !== "float32"
+  ) {
     return original("GatherV2", args);
   }
   const mem = wasmMem(args.backend);

@@ -5,8 +5,8 @@ import {
   fusedAttentionActive,
   fusedOpsActive,
   rmsNormalize,
-  rowNormalize,
   ropeRotate,
+  rowNormalize,
   softmaxCrossEntropy,
 } from "./fused_ops.ts";
 

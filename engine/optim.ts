@@ -9,6 +9,7 @@
  *   p <- p - lr_p * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps_p) - lr_p * wd_p * p
  */
 import { normalizeAlong } from "./init.ts";
+import { parallel } from "./parallel.ts";
 import type { Network } from "./network.ts";
 
 /** Adam hyperparameters shared by every group. */
@@ -61,21 +62,9 @@ export class Adam {
       const stepSize = plr / bc1;
       // Same update, constants hoisted: (1 - b1) clip g, (1 - b2) clip^2 g^2, sqrt(v) / bc2.
       const a1 = (1 - b1) * clip, a2 = (1 - b2) * clip * clip, ibc2 = 1 / bc2;
-      if (decay === 0) {
-        for (let i = 0; i < w.length; i++) {
-          const gi = g[i];
-          const mi = (m[i] = b1 * m[i] + a1 * gi);
-          const vi = (v[i] = b2 * v[i] + a2 * gi * gi);
-          w[i] -= stepSize * mi / (Math.sqrt(vi) * ibc2 + eps);
-        }
-      } else {
-        for (let i = 0; i < w.length; i++) {
-          const gi = g[i];
-          const mi = (m[i] = b1 * m[i] + a1 * gi);
-          const vi = (v[i] = b2 * v[i] + a2 * gi * gi);
-          w[i] -= stepSize * mi / (Math.sqrt(vi) * ibc2 + eps) + decay * w[i];
-        }
-      }
+      // Element chunks on all kernel threads (engine/parallel.ts; task "adam" of engine/kernel_tasks.ts).
+      const chunks = w.length < 1 << 18 ? 1 : 16;
+      parallel("adam", [g, m, v, w], [b1, a1, b2, a2, stepSize, ibc2, eps, decay], w.length, chunks);
       if (this.net.model.renormalize && p.decl.embed_axis !== undefined) {
         normalizeAlong(w, p.decl.shape, p.decl.embed_axis);
       }

@@ -52,7 +52,9 @@ export function pgopDim(shape: PgopShape, dim?: number): number {
   const r = dim ?? pgopAutoDim(shape);
   if (!(r >= 1) || pgopOverhead(shape, r) >= PGOP_MAX_OVERHEAD) {
     throw new DmodelError(
-      `pgop: ${shape.heads} heads x ${r} features is ${(100 * pgopOverhead(shape, Math.max(r, 1))).toFixed(2)}% ` +
+      `pgop: ${shape.heads} heads x ${r} features is ${
+        (100 * pgopOverhead(shape, Math.max(r, 1))).toFixed(2)
+      }% ` +
         `of W_o at width ${shape.width}, above ${100 * PGOP_MAX_OVERHEAD}%; ` +
         `use pgop_dim <= ${pgopAutoDim(shape)} or a wider model`,
     );
@@ -79,7 +81,13 @@ const featureCache = new Map<string, tf.Tensor2D>();
  * concatenated) with W_g [H, r]: returns y with head h at position t scaled
  * by 2 sigmoid(P[t] . W_g[h]).
  */
-export function applyPgop(y: tf.Tensor2D, wg: tf.Tensor, batch: number, seqLen: number, heads: number): tf.Tensor2D {
+export function applyPgop(
+  y: tf.Tensor2D,
+  wg: tf.Tensor,
+  batch: number,
+  seqLen: number,
+  heads: number,
+): tf.Tensor2D {
   const r = wg.shape[1]!;
   const key = `${seqLen}x${r}`;
   let feats = featureCache.get(key);
@@ -89,5 +97,7 @@ export function applyPgop(y: tf.Tensor2D, wg: tf.Tensor, batch: number, seqLen: 
   }
   const gate = tf.mul(tf.sigmoid(tf.matMul(feats, wg as tf.Tensor2D, false, true)), 2); // [T, H]
   const dk = y.shape[1] / heads;
-  return tf.mul(y.reshape([batch, seqLen, heads, dk]), gate.reshape([1, seqLen, heads, 1])).reshape(y.shape) as tf.Tensor2D;
+  return tf.mul(y.reshape([batch, seqLen, heads, dk]), gate.reshape([1, seqLen, heads, 1])).reshape(
+    y.shape,
+  ) as tf.Tensor2D;
 }

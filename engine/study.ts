@@ -51,19 +51,32 @@ export const StudyOptions = z.object({
  * const schema = StudyOptions.extend({ every: z.number() }).strict().transform(resolveStudy);
  * ```
  */
-export function resolveStudy<O extends z.infer<typeof StudyOptions>>(o: O, ctx: z.RefinementCtx): O & { trials: TrialConfig[] } {
+export function resolveStudy<O extends z.infer<typeof StudyOptions>>(
+  o: O,
+  ctx: z.RefinementCtx,
+): O & { trials: TrialConfig[] } {
   const trials: TrialConfig[] = [];
   o.variants.forEach((v, i) => {
     const r = checkTrial(variantConfig(o.base, v));
     if (!r.trial) {
       for (const issue of r.issues) {
-        ctx.addIssue({ code: "custom", message: `${v.label}: ${issue.message}`, path: ["variants", i, ...issue.path] });
+        ctx.addIssue({
+          code: "custom",
+          message: `${v.label}: ${issue.message}`,
+          path: ["variants", i, ...issue.path],
+        });
       }
     } else trials.push(r.trial);
   });
   const labels = o.variants.map((v) => v.label);
   const dup = labels.find((l, i) => labels.indexOf(l) !== i);
-  if (dup) ctx.addIssue({ code: "custom", message: `duplicate variant label ${JSON.stringify(dup)}`, path: ["variants"] });
+  if (dup) {
+    ctx.addIssue({
+      code: "custom",
+      message: `duplicate variant label ${JSON.stringify(dup)}`,
+      path: ["variants"],
+    });
+  }
   return { ...o, trials };
 }
 
@@ -76,7 +89,11 @@ export interface StudyRun {
 }
 
 /** Runs every variant's trial in order (honours --fresh and --resume). */
-export async function runStudy(ctx: StageContext, variants: StudyVariant[], trials: TrialConfig[]): Promise<StudyRun[]> {
+export async function runStudy(
+  ctx: StageContext,
+  variants: StudyVariant[],
+  trials: TrialConfig[],
+): Promise<StudyRun[]> {
   const out: StudyRun[] = [];
   for (const [i, t] of trials.entries()) {
     const dir = `${ctx.outDir}/${trialDirName(t, trialId(t))}`;
@@ -84,7 +101,9 @@ export async function runStudy(ctx: StageContext, variants: StudyVariant[], tria
     const t0 = performance.now();
     const result = await runTrial(t, dir, { resume: Boolean(ctx.flags.resume), log: () => {} });
     ctx.log(
-      `${variants[i].label}: ${result.status}${result.error ? ` (${result.error})` : ""}; ${result.steps_done} steps, ` +
+      `${variants[i].label}: ${result.status}${
+        result.error ? ` (${result.error})` : ""
+      }; ${result.steps_done} steps, ` +
         `val loss ${result.step0_val_loss?.toFixed(4)} -> ${result.final_val_loss?.toFixed(4)}, ` +
         `${((performance.now() - t0) / 1000).toFixed(1)} s (${dir})`,
     );

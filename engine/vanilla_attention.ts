@@ -35,7 +35,10 @@ const constants = new Map<number, Constants>();
 export function attentionConstants(seqLen: number): Constants {
   let c = constants.get(seqLen);
   if (!c || c.eye.isDisposed) {
-    c = { eye: tf.keep(tf.eye(seqLen) as tf.Tensor2D), uniform: tf.keep(tf.tensor2d(uniformCausal(seqLen), [seqLen, seqLen])) };
+    c = {
+      eye: tf.keep(tf.eye(seqLen) as tf.Tensor2D),
+      uniform: tf.keep(tf.tensor2d(uniformCausal(seqLen), [seqLen, seqLen])),
+    };
     constants.set(seqLen, c);
   }
   return c;
@@ -53,7 +56,13 @@ const perHead = (g: tf.Tensor) => g.reshape([1, -1, 1, 1]);
  * const A = shapedAttention(S, a, b, c, attentionConstants(T));
  * ```
  */
-export function shapedAttention(s: tf.Tensor4D, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, k: Constants): tf.Tensor4D {
+export function shapedAttention(
+  s: tf.Tensor4D,
+  a: tf.Tensor,
+  b: tf.Tensor,
+  c: tf.Tensor,
+  k: Constants,
+): tf.Tensor4D {
   const centered = tf.sub(tf.mul(perHead(b), s), tf.mul(perHead(c), k.uniform));
   return tf.add(tf.mul(perHead(a), k.eye), centered) as tf.Tensor4D;
 }

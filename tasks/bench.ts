@@ -5,17 +5,28 @@
  * exactly as `runTrial` does: `lossAndGrads` then the optimizer component's
  * Adam update.
  *
- *   deno task bench [--widths 64,128,256] [--steps 10] [--warmup 3] [--backend wasm]
+ *   deno task bench [--widths 64,128,256] [--steps 12] [--warmup 4] [--backend wasm]
  *                   [--compare] [--profile]
  *
  * Prints one JSON line per width: {impl: "dmodel", width, ms_per_step (median
- * after warm-up), tokens_per_s, backend, blas_threads, peak_rss_mb}. Each
- * width runs in a child process, so peak RSS is per width. `--compare` also
- * runs the PyTorch peer (/work/shared/bench/torch_ngpt_step.py or
- * $DMODEL_TORCH_BENCH) at 1 and 2 threads (OPENBLAS_NUM_THREADS matching)
- * and prints dmodel / torch per width against torch's faster setting.
- * `--profile` adds, per width, a table of kernel time per step (every wasm
- * kernel wrapped by a timer) and the time outside kernels.
+ * after warm-up), tokens_per_s, backend, blas_threads, blas_core,
+ * blas_multithreaded_share, kernel_threads, worker_share, peak_rss_mb}. Each
+ * width runs in a child process, so peak RSS is per width. Threads:
+ * DMODEL_THREADS, else every core (components/backend/wasm.ts); OpenBLAS
+ * picks 1 or all of them per product shape by measured speed
+ * (engine/fast_kernels.ts), the fused kernels share their loops with worker
+ * threads (engine/parallel.ts).
+ *
+ * `--compare` also runs the PyTorch peer (/work/shared/bench/torch_ngpt_step.py
+ * or $DMODEL_TORCH_BENCH, same configuration) right after each width: torch
+ * threads 1 and 2 with OPENBLAS_NUM_THREADS matching, and torch's default
+ * (1 thread, OpenBLAS on every core); then a line with dmodel / torch against
+ * torch's fastest setting and the load average. Both see the same
+ * environment (e.g. OPENBLAS_CORETYPE).
+ *
+ * `--profile` adds, per width, kernel time per step (every kernel of the
+ * backend wrapped by a timer; by name, and by name and input shapes), the
+ * time between kernels (engine bookkeeping), and the Adam update's time.
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
@@ -24,8 +35,9 @@ import { parseTrial } from "../engine/config.ts";
 import { useBackend } from "../engine/backend.ts";
 import { buildNetwork, lossAndGrads } from "../engine/trainer.ts";
 import { resolve } from "../engine/registry.ts";
-import { fastKernelsInstalled } from "../engine/fast_kernels.ts";
-import { getBlasThreads } from "../engine/blas.ts";
+import { adaptiveThreadStats, fastKernelsInstalled } from "../engine/fast_kernels.ts";
+import { blasStatus, getBlasThreads } from "../engine/blas.ts";
+import { kernelThreads, parallelStats } from "../engine/parallel.ts";
 import type { OptimizerFactory } from "../components/optimizer/adam.ts";
 import type { Schedule } from "../components/schedule/cosine.ts";
 
@@ -44,6 +56,13 @@ export interface BenchLine {
   tokens_per_s: number;
   backend: string;
   blas_threads: number;
+  /** OpenBLAS kernel set (`openblas_get_corename`), "" without OpenBLAS. */
+  blas_core: string;
+  /** Share of the large products' FLOPs that adaptive threading ran on all blas_threads. */
+  blas_multithreaded_share: number;
+  /** Threads of the fused kernels and Adam (engine/parallel.ts), and the share of their chunks run by workers. */
+  kernel_threads: number;
+  worker_share: number;
   peak_rss_mb: number;
 }
 
@@ -155,6 +174,11 @@ export async function benchWidth(
     tokens_per_s: Math.round((B * T) / (ms / 1000)),
     backend: opts.backend === backend ? backend : `${opts.backend} (${backend})`,
     blas_threads: fastKernelsInstalled() ? getBlasThreads() : 0,
+    blas_core: fastKernelsInstalled() ? blasStatus().core ?? "" : "",
+    blas_multithreaded_share: Math.round(adaptiveThreadStats().multiThreadedShare * 100) / 100,
+    kernel_threads: kernelThreads(),
+    worker_share: Math.round((parallelStats().workerChunks / Math.max(1, parallelStats().chunks)) * 100) /
+      100,
     peak_rss_mb: peakRssMb(),
   };
   if (!opts.profile) return { line };
@@ -174,40 +198,82 @@ export async function benchWidth(
     fmt("outside kernels", (lossMs + adamMs) / n - kernelMs, ""),
     ...rows.map(([k, e]) => fmt(k, e.ms / n, String(Math.round(e.calls / n)))),
     "time between kernels, by the kernel that follows:",
-    ...gaps.map(([k, e]) => `${(e.ms / n).toFixed(2).padStart(9)} ${String(Math.round(e.calls / n)).padStart(5)} ${k.slice(1)}`),
+    ...gaps.map(([k, e]) =>
+      `${(e.ms / n).toFixed(2).padStart(9)} ${String(Math.round(e.calls / n)).padStart(5)} ${k.slice(1)}`
+    ),
     "top kernels by input shapes:",
-    ...byShape.map(([k, e]) => `${(e.ms / n).toFixed(2).padStart(9)} ${String(Math.round(e.calls / n)).padStart(5)} ${k}`),
+    ...byShape.map(([k, e]) =>
+      `${(e.ms / n).toFixed(2).padStart(9)} ${String(Math.round(e.calls / n)).padStart(5)} ${k}`
+    ),
   ];
   return { line, profile: lines.join("\n") };
 }
 
-/** Runs the PyTorch peer at one width and thread count; null (with a message) when it cannot run. */
-async function torchLine(width: number, threads: number): Promise<Record<string, number> | null> {
+/**
+ * Thread settings the PyTorch peer runs with: torch threads 1 and 2 with
+ * OPENBLAS_NUM_THREADS matching, and torch's default (1 torch thread,
+ * OpenBLAS on every core), which the peer measurements found fastest.
+ */
+const TORCH_SETTINGS: { threads: number; openblas: number | null }[] = [
+  { threads: 1, openblas: 1 },
+  { threads: 2, openblas: 2 },
+  { threads: 1, openblas: null },
+];
+
+/** Runs the PyTorch peer at one width and thread setting; null (with a message) when it cannot run. */
+async function torchLine(
+  width: number,
+  { threads, openblas }: { threads: number; openblas: number | null },
+  steps: number,
+  warmup: number,
+): Promise<Record<string, number | string> | null> {
   const { depth, head_dim, seq, batch, vocab } = REFERENCE;
   const args = [
     TORCH_SCRIPT,
-    ...["--width", width, "--depth", depth, "--head-dim", head_dim, "--seq", seq, "--batch", batch, "--vocab", vocab]
+    ...[
+      "--width",
+      width,
+      "--depth",
+      depth,
+      "--head-dim",
+      head_dim,
+      "--seq",
+      seq,
+      "--batch",
+      batch,
+      "--vocab",
+      vocab,
+    ]
       .map(String),
     "--threads",
     String(threads),
+    "--steps",
+    String(steps),
+    "--warmup",
+    String(warmup),
   ];
-  const out = await new Deno.Command(PYTHON, {
-    args,
-    env: { OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const env = Deno.env.toObject();
+  delete env.OPENBLAS_NUM_THREADS, delete env.OMP_NUM_THREADS;
+  if (openblas !== null) env.OPENBLAS_NUM_THREADS = env.OMP_NUM_THREADS = String(openblas);
+  const out = await new Deno.Command(PYTHON, { args, env, clearEnv: true, stdout: "piped", stderr: "piped" })
+    .output();
   if (!out.success) {
-    console.error(`torch (width ${width}, ${threads} threads) failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+    console.error(
+      `torch (width ${width}, ${threads} threads) failed: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
     return null;
   }
   const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop()!;
-  return JSON.parse(text);
+  return { ...JSON.parse(text), openblas_threads: openblas ?? "default" };
 }
 
 async function torchAvailable(): Promise<string | null> {
   try {
-    const out = await new Deno.Command(PYTHON, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
+    const out = await new Deno.Command(PYTHON, {
+      args: ["-c", "import torch"],
+      stdout: "null",
+      stderr: "null",
+    })
       .output();
     if (!out.success) {
       return `python3-torch is missing: apt-get install -y python3-torch libopenblas0-pthread ` +
@@ -222,6 +288,15 @@ async function torchAvailable(): Promise<string | null> {
     return `torch benchmark script not found at ${TORCH_SCRIPT} (set DMODEL_TORCH_BENCH)`;
   }
   return null;
+}
+
+/** The 1-minute load average (/proc/loadavg), or null. */
+function loadAvg(): number | null {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return null;
+  }
 }
 
 /** Runs one width in a child process (fresh tfjs state, per-width peak RSS). */
@@ -240,8 +315,8 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       widths: { type: "string", default: "64,128,256" },
-      steps: { type: "string", default: "10" },
-      warmup: { type: "string", default: "3" },
+      steps: { type: "string", default: "12" },
+      warmup: { type: "string", default: "4" },
       backend: { type: "string", default: "wasm" },
       compare: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
@@ -279,19 +354,21 @@ if (import.meta.main) {
     if (profile) console.error(profile);
     if (!compare) continue;
     const runs = [];
-    for (const th of [1, 2]) {
-      const r = await torchLine(w, th);
+    for (const setting of TORCH_SETTINGS) {
+      const r = await torchLine(w, setting, opts.steps, opts.warmup);
       if (r) console.log(JSON.stringify(r)), runs.push(r);
     }
     if (!runs.length) continue;
-    const best = runs.reduce((a, b) => (b.ms_per_step < a.ms_per_step ? b : a));
+    const best = runs.reduce((a, b) => (Number(b.ms_per_step) < Number(a.ms_per_step) ? b : a));
     console.log(JSON.stringify({
       compare: "dmodel/torch",
       width: w,
       dmodel_ms: line.ms_per_step,
       torch_ms: best.ms_per_step,
       torch_threads: best.threads,
-      ratio: Math.round((line.ms_per_step / best.ms_per_step) * 1000) / 1000,
+      torch_openblas_threads: best.openblas_threads,
+      ratio: Math.round((line.ms_per_step / Number(best.ms_per_step)) * 1000) / 1000,
+      load_avg_1m: loadAvg(),
     }));
   }
 }

@@ -48,7 +48,9 @@ Deno.test("alignment: a rank-one update aligned with the input gives exponents n
     // dW = u h^T: dW h = u ||h||^2, fully aligned with h (alpha); W = u dh^T aligned with dh (omega);
     // for nu, dW' = u dh^T aligned with dh.
     const dw = new Float64Array(d * d), w = new Float64Array(d * d);
-    for (let o = 0; o < d; o++) for (let k = 0; k < d; k++) dw[o * d + k] = u[o] * h[k], w[o * d + k] = u[o] * dh[k];
+    for (let o = 0; o < d; o++) {
+      for (let k = 0; k < d; k++) dw[o * d + k] = u[o] * h[k], w[o * d + k] = u[o] * dh[k];
+    }
     alphas.push(alignmentRatios(w, dw, h, dh, d, d, 1).alpha);
     omegas.push(alignmentRatios(w, dw, h, dh, d, d, 1).omega);
     nus.push(alignmentRatios(w, w, h, dh, d, d, 1).nu);
@@ -68,12 +70,17 @@ Deno.test("alignment: the cross-width fit reads trial dirs' probe tables", async
   for (const w of [32, 64, 128]) {
     const dir = `${root}/w${w}`;
     await Deno.mkdir(`${dir}/probes`, { recursive: true });
-    await Deno.writeTextFile(`${dir}/config.yaml`, `model: {block: ngpt, width: ${w}, depth: 2, head_dim: 16}\n`);
+    await Deno.writeTextFile(
+      `${dir}/config.yaml`,
+      `model: {block: ngpt, width: ${w}, depth: 2, head_dim: 16}\n`,
+    );
     await Deno.writeTextFile(`${dir}/result.json`, JSON.stringify({ status: "ok" }));
     // ratio_alpha ~ 3 w^0.75, ratio_nu ~ w^0.5 at step 10; NaN at step 0
     await Deno.writeTextFile(
       `${dir}/probes/alignment.csv`,
-      `step,ratio_alpha.query,alpha.query,ratio_nu.query,nu.query\n0,NaN,NaN,NaN,NaN\n10,${3 * w ** 0.75},0,${w ** 0.5},0\n`,
+      `step,ratio_alpha.query,alpha.query,ratio_nu.query,nu.query\n0,NaN,NaN,NaN,NaN\n10,${3 * w ** 0.75},0,${
+        w ** 0.5
+      },0\n`,
     );
     dirs.push(dir);
   }

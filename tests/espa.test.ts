@@ -57,7 +57,9 @@ for (const kind of ["espa", "uspa"] as const) {
           let rowSum = 0, pSum = 0;
           for (let c = 0; c < n; c++) {
             const a = ly.A[r * n + c];
-            if (c > r) assert.equal(a, 0, `upper triangle A[${r},${c}]`), assert.equal(ly.B[r * n + c], MASKED);
+            if (c > r) {
+              assert.equal(a, 0, `upper triangle A[${r},${c}]`), assert.equal(ly.B[r * n + c], MASKED);
+            }
             assert(a >= 0, `A[${r},${c}] = ${a}`);
             rowSum += a, pSum += ly.P[r * n + c];
             if (ly.P[r * n + c] > 0) assert(Math.abs(Math.exp(ly.B[r * n + c]) - ly.P[r * n + c]) < 1e-15);
@@ -96,14 +98,25 @@ Deno.test("pgop: overhead H r / d^2 stays under 1.6% of W_o", () => {
   for (const [width, heads] of [[64, 4], [128, 8], [256, 4], [1024, 16], [32, 2]]) {
     const r = pgopAutoDim({ width, heads });
     assert(r >= 1 && r <= width);
-    assert(pgopOverhead({ width, heads }) < 0.016 && heads * (r + 1) / (width * width) >= 0.016 || r === width);
+    assert(
+      pgopOverhead({ width, heads }) < 0.016 && heads * (r + 1) / (width * width) >= 0.016 || r === width,
+    );
   }
   assert.equal(pgopAutoDim({ width: 64, heads: 4 }), 16);
   assert.throws(() => pgopDim({ width: 64, heads: 4 }, 64), /pgop: 4 heads x 64 features is 6\.25% of W_o/);
 });
 
-function attentionMatrices(over: Record<string, unknown>, depth = 4): { A: Float32Array[]; T: number; H: number } {
-  const net = buildNetwork(tinyTrial("unused", { model: { block: "vanilla", width: 16, depth, head_dim: 8, tat_eta: 0.8, ...over }, parameterization: { name: "vanilla" } }), 40);
+function attentionMatrices(
+  over: Record<string, unknown>,
+  depth = 4,
+): { A: Float32Array[]; T: number; H: number } {
+  const net = buildNetwork(
+    tinyTrial("unused", {
+      model: { block: "vanilla", width: 16, depth, head_dim: 8, tat_eta: 0.8, ...over },
+      parameterization: { name: "vanilla" },
+    }),
+    40,
+  );
   const T = 8, A: Float32Array[] = [];
   const x = new Int32Array(2 * T).map((_, i) => (i * 7) % 40);
   tf.tidy(() => {
@@ -127,7 +140,9 @@ Deno.test("shaped attention: A = a I + b S - c C is exactly the identity at init
     }
   }
   const v = attentionMatrices({ attention: "value-skipinit" }).A;
-  for (const a of v) for (let i = 0; i < a.length; i++) assert.equal(a[i], Math.floor(i / T) % T === i % T ? 1 : 0);
+  for (const a of v) {
+    for (let i = 0; i < a.length; i++) assert.equal(a[i], Math.floor(i / T) % T === i % T ? 1 : 0);
+  }
 });
 
 Deno.test("espa block: the attention matrix at init is A_l = L_l L_(l-1)^-1", async () => {
@@ -135,6 +150,8 @@ Deno.test("espa block: the attention matrix at init is A_l = L_l L_(l-1)^-1", as
   const L = 4, { A, T } = attentionMatrices({ attention: "espa" }, L);
   const ref = spaLayers("espa", T, L);
   A.forEach((a, l) => {
-    for (let h = 0; h < 2 * 2; h++) assert(maxDiff(a.subarray(h * T * T, (h + 1) * T * T), ref[l].A) < 1e-5, `layer ${l}`);
+    for (let h = 0; h < 2 * 2; h++) {
+      assert(maxDiff(a.subarray(h * T * T, (h + 1) * T * T), ref[l].A) < 1e-5, `layer ${l}`);
+    }
   });
 });

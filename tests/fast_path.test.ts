@@ -61,7 +61,10 @@ Deno.test("kernel overrides: Sum over leading axes, GatherV2, Identity and Cast 
   fast.forEach((f, i) => {
     assert.deepEqual(f.shape, plain[i].shape, `case ${i}`);
     for (let j = 0; j < f.data.length; j++) {
-      assert.ok(Math.abs(f.data[j] - plain[i].data[j]) < 1e-5, `case ${i}[${j}]: ${f.data[j]} vs ${plain[i].data[j]}`);
+      assert.ok(
+        Math.abs(f.data[j] - plain[i].data[j]) < 1e-5,
+        `case ${i}[${j}]: ${f.data[j]} vs ${plain[i].data[j]}`,
+      );
     }
   });
   // A shared (Identity) tensor outlives its source; an index out of range is an error.
@@ -102,4 +105,20 @@ Deno.test("fast path: 20 training steps give the same losses as wasm-plain (1e-4
   fast.forEach((l, i) => {
     assert.ok(Math.abs(l - plain[i]) / plain[i] < 1e-4, `step ${i}: fast ${l} vs plain ${plain[i]}`);
   });
+});
+
+Deno.test("fast path: no tensor and no wasm buffer leaks across training steps", async () => {
+  await useBackend("wasm");
+  const V = 40, B = 2, T = 8;
+  const net = buildNetwork(tinyTrial("unused"), V);
+  const opt = new Adam(net, { beta1: 0.9, beta2: 0.95, eps: 1e-8, grad_clip: 1, weight_decay: 0 });
+  const x = Int32Array.from({ length: B * T }, (_, i) => (i * 7) % V);
+  const counts: string[] = [];
+  for (let s = 0; s < 5; s++) {
+    const { grads } = lossAndGrads(net, x, x, B, T);
+    opt.update(grads, 0.01);
+    counts.push(`${tf.memory().numTensors}/${tf.engine().backend.numDataIds()}`);
+  }
+  net.dispose();
+  assert.deepEqual(counts.slice(2), [counts[1], counts[1], counts[1]], `tensors/buffers per step: ${counts}`);
 });

@@ -94,6 +94,7 @@ import {
   colScale,
   fusedAttentionActive,
   lerpNorm,
+  lerpNormTo,
   rmsNormalize,
   ropeNormScale,
   ropeRotate,
@@ -122,14 +123,17 @@ function matchesPlain(name: string, f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf
   const fused = evalOp(true, f, xs, 7), plain = evalOp(false, f, xs, 7);
   assert.ok(relErr(fused.y, plain.y) < tol, `${name}: values differ by ${relErr(fused.y, plain.y)}`);
   fused.grads.forEach((g, i) => {
-    assert.ok(relErr(g, plain.grads[i]) < tol, `${name}: gradient of input ${i} differs by ${relErr(g, plain.grads[i])}`);
+    assert.ok(
+      relErr(g, plain.grads[i]) < tol,
+      `${name}: gradient of input ${i} differs by ${relErr(g, plain.grads[i])}`,
+    );
   });
 }
 
 const t = (shape: number[], seed: number, scale = 1) =>
   tf.tensor(rand(shape.reduce((a, b) => a * b, 1), seed).map((v) => v * scale), shape);
 
-Deno.test("fused ops: rmsNormalize, lerpNorm, colScale, swiglu match the plain compositions", () => {
+Deno.test("fused ops: rmsNormalize, lerpNorm, lerpNormTo, colScale, swiglu match the plain compositions", () => {
   tf.tidy(() => {
     matchesPlain("rmsNormalize", (x) => rmsNormalize(x, 1e-6), [t([6, 10], 1)]);
     // alpha with mixed signs: |alpha| and its gradient sign(alpha).
@@ -137,6 +141,11 @@ Deno.test("fused ops: rmsNormalize, lerpNorm, colScale, swiglu match the plain c
       t([9, 8], 2),
       t([9, 8], 3),
       t([8], 4),
+    ]);
+    matchesPlain("lerpNormTo", (h, u, a) => lerpNormTo(h as tf.Tensor2D, u as tf.Tensor2D, a), [
+      t([9, 7], 33),
+      t([9, 7], 34, 3),
+      t([7], 35),
     ]);
     matchesPlain("colScale", (x, s) => colScale(x, s), [t([5, 7], 5), t([7], 6)]);
     matchesPlain("colScale c=3", (x, s) => colScale(x, s, 3), [t([2, 3, 4], 7), t([4], 8)]);
@@ -160,7 +169,8 @@ Deno.test("fused ops: RoPE and the q/k path Norm_head(RoPE(x)) * s_qk match the 
     ]);
     // RoPE keeps norms per head and is undone by the inverse rotation (its gradient).
     const x = t([B, T, H, dk], 16);
-    const before = tf.norm(x, 2, -1).dataSync(), after = tf.norm(ropeRotate(x as tf.Tensor4D, tables), 2, -1).dataSync();
+    const before = tf.norm(x, 2, -1).dataSync(),
+      after = tf.norm(ropeRotate(x as tf.Tensor4D, tables), 2, -1).dataSync();
     assert.ok(relErr(after, before) < 1e-6);
   });
   tf.dispose([tables.cos, tables.sin]);
@@ -178,10 +188,27 @@ Deno.test({
         (q, k, v) => attentionCore(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, 1.7, mask),
         [t([B, T, H, dk], 17, 2), t([B, T, H, dk], 18, 2), t([B, T, H, dk], 19)],
       );
+      // A full (non-causal) mask and an odd length take the unsplit products.
+      const full = tf.zeros([T, T]) as tf.Tensor2D, odd = causalMask(5);
+      matchesPlain(
+        "attentionCore, no mask",
+        (q, k, v) => attentionCore(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, 0.9, full),
+        [t([B, T, H, dk], 27), t([B, T, H, dk], 28), t([B, T, H, dk], 29)],
+      );
+      matchesPlain(
+        "attentionCore, T = 5",
+        (q, k, v) => attentionCore(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, 1.3, odd),
+        [t([B, 5, H, dk], 30), t([B, 5, H, dk], 31), t([B, 5, H, dk], 32)],
+      );
       // First position attends only to itself: output row 0 of each head is v's row 0.
       const v = t([B, T, H, dk], 20);
       const y = attentionCore(t([B, T, H, dk], 21), t([B, T, H, dk], 22), v as tf.Tensor4D, 1, mask);
-      assert.ok(relErr(y.reshape([B, T, H * dk]).slice([0, 0, 0], [1, 1, H * dk]).dataSync(), v.slice([0, 0, 0, 0], [1, 1, H, dk]).dataSync()) < 1e-6);
+      assert.ok(
+        relErr(
+          y.reshape([B, T, H * dk]).slice([0, 0, 0], [1, 1, H * dk]).dataSync(),
+          v.slice([0, 0, 0, 0], [1, 1, H, dk]).dataSync(),
+        ) < 1e-6,
+      );
     });
     mask.dispose();
   },
@@ -190,13 +217,19 @@ Deno.test({
 Deno.test("fused ops: softmax cross-entropy matches logsumexp - picked, also for extreme logits", () => {
   tf.tidy(() => {
     const targets = tf.tensor1d([3, 0, 7, 7, 2], "int32");
-    matchesPlain("softmaxCrossEntropy", (l) => softmaxCrossEntropy(l as tf.Tensor2D, targets), [t([5, 8], 23, 4)]);
+    matchesPlain("softmaxCrossEntropy", (l) => softmaxCrossEntropy(l as tf.Tensor2D, targets), [
+      t([5, 8], 23, 4),
+    ]);
     // A target 200 nats below the row max: p underflows in float32; the loss is still exact.
     const logits = tf.tensor2d([[0, 200, -5], [1, 2, 3]]);
     const loss = softmaxCrossEntropy(logits, tf.tensor1d([0, 2], "int32")).dataSync()[0];
-    const want = (200 + Math.log(1 + Math.exp(-200) + Math.exp(-205)) + (3 + Math.log(Math.exp(-2) + Math.exp(-1) + 1) - 3)) / 2;
+    const want = (200 + Math.log(1 + Math.exp(-200) + Math.exp(-205)) +
+      (3 + Math.log(Math.exp(-2) + Math.exp(-1) + 1) - 3)) / 2;
     assert.ok(Math.abs(loss - want) / want < 1e-6, `loss ${loss} vs ${want}`);
-    assert.throws(() => softmaxCrossEntropy(logits, tf.tensor1d([0, 3], "int32")).dataSync(), /target 3 is not in/);
+    assert.throws(
+      () => softmaxCrossEntropy(logits, tf.tensor1d([0, 3], "int32")).dataSync(),
+      /target 3 is not in/,
+    );
   });
 });
 
@@ -210,14 +243,16 @@ Deno.test("fused ops: no tensor leaks across repeated gradient steps", () => {
       tf.grads((x: tf.Tensor, s: tf.Tensor, a: tf.Tensor) => {
         const q = ropeNormScale(x.reshape([B, T, H, dk]) as tf.Tensor4D, tables, s);
         const y = fusedAttentionActive() ? attentionCore(q, q, q, 2, mask) : q.reshape([B * T, H * dk]);
-        const h = lerpNorm(x as tf.Tensor2D, y as tf.Tensor2D, a);
+        const h = lerpNormTo(lerpNorm(x as tf.Tensor2D, y as tf.Tensor2D, a), x as tf.Tensor2D, a);
         const g = swiglu(h, h, s, a, 2);
         return softmaxCrossEntropy(colScale(g, s), targets);
       })([x, s, a]).map((g) => g.sum()).reduce((p, q) => p.add(q)).dataSync()
     );
   step();
-  const before = tf.memory().numTensors;
+  // Tensors, and the backend's data buffers (a kernel that shares its input's memory must not leak it).
+  const before = tf.memory().numTensors, buffers = tf.engine().backend.numDataIds();
   for (let i = 0; i < 3; i++) step();
   assert.equal(tf.memory().numTensors, before);
+  assert.equal(tf.engine().backend.numDataIds(), buffers);
   tf.dispose([tables.cos, tables.sin, mask, x, s, a, targets]);
 });

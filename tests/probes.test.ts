@@ -39,14 +39,19 @@ Deno.test("probes: alignment, collapse and rescalers write their tables and resu
       const din = role === "mlp_out" ? 64 : 16;
       for (const row of al.rows.slice(1)) {
         assert(row[c] > 0.2 && row[c] < 1.5, `${e}.${role} = ${row[c]}`);
-        assert(Math.abs(Math.log(row[rc]) / Math.log(din) - row[c]) < 1e-5, "exponent = log ratio / log d_in");
+        assert(
+          Math.abs(Math.log(row[rc]) / Math.log(din) - row[c]) < 1e-5,
+          "exponent = log ratio / log d_in",
+        );
       }
     }
   }
   const co = await table(`${dir}/probes/collapse.csv`);
   assert.deepEqual(co.rows.map((x) => x[0]), [0, 3, 6]);
   for (const l of [0, 1, 2]) {
-    for (const m of ["residual", "effective_rank", "stable_rank", "cosine"]) assert(co.cols.includes(`L${l}.${m}`));
+    for (const m of ["residual", "effective_rank", "stable_rank", "cosine"]) {
+      assert(co.cols.includes(`L${l}.${m}`));
+    }
   }
   for (const row of co.rows) {
     const get = (c: string) => row[co.cols.indexOf(c)];
@@ -83,7 +88,10 @@ Deno.test("probes: the probe's device ratios equal the float64 reference", async
 Deno.test("probes: rescalers on a block without rescalers fails the trial with a clear error", async () => {
   const dir = await Deno.makeTempDir();
   const t = withProbes(
-    tinyTrial(corpus, { model: { block: "attnstack", width: 16, depth: 2, head_dim: 8 }, parameterization: { name: "vanilla" } }),
+    tinyTrial(corpus, {
+      model: { block: "attnstack", width: 16, depth: 2, head_dim: 8 },
+      parameterization: { name: "vanilla" },
+    }),
     [{ name: "rescalers" }],
   );
   const r = await runTrial(t, dir, { dataRoot, log: () => {} });
@@ -110,7 +118,10 @@ Deno.test("blocks: vanilla (each attention) and attnstack (each configuration) t
     });
     const r = await runTrial(t, dir, { dataRoot, log: () => {} });
     assert.equal(r.status, "ok", `${JSON.stringify(m)}: ${r.error}`);
-    assert(r.final_val_loss! < r.step0_val_loss!, `${JSON.stringify(m)}: ${r.step0_val_loss} -> ${r.final_val_loss}`);
+    assert(
+      r.final_val_loss! < r.step0_val_loss!,
+      `${JSON.stringify(m)}: ${r.step0_val_loss} -> ${r.final_val_loss}`,
+    );
   }
 });
 
@@ -118,7 +129,13 @@ Deno.test("pgop: zero gate weights leave the logits unchanged; W_g is H x r", as
   await wasm();
   const shape = { width: 16, depth: 2, head_dim: 8 };
   const logits = (over: Record<string, unknown>) => {
-    const net = buildNetwork(tinyTrial("unused", { model: { block: "attnstack", ...shape, mlp: true, ...over }, parameterization: { name: "vanilla" } }), 40);
+    const net = buildNetwork(
+      tinyTrial("unused", {
+        model: { block: "attnstack", ...shape, mlp: true, ...over },
+        parameterization: { name: "vanilla" },
+      }),
+      40,
+    );
     const x = tf.tensor2d(new Int32Array(16).map((_, i) => (i * 5) % 40), [2, 8], "int32");
     const out = tf.tidy(() => net.logits(x).dataSync() as Float32Array);
     const wg = net.byName.get("blocks.0.W_g");
@@ -131,14 +148,21 @@ Deno.test("pgop: zero gate weights leave the logits unchanged; W_g is H x r", as
   assert(gated.wg!.host.every((v) => v === 0));
   assert.deepEqual(Array.from(gated.out), Array.from(plain.out));
   assert.throws(
-    () => buildNetwork(tinyTrial("unused", { model: { block: "ngpt", ...shape, pgop: true, pgop_dim: 16 } }), 40),
+    () =>
+      buildNetwork(tinyTrial("unused", { model: { block: "ngpt", ...shape, pgop: true, pgop_dim: 16 } }), 40),
     /pgop: 2 heads x 16 features is 12\.50% of W_o at width 16, above 1\.6%; use pgop_dim <= 2/,
   );
   // nGPT with PG-OP trains (its rule gives W_g its own init)
   const dir = await Deno.makeTempDir();
-  const r = await runTrial(tinyTrial(corpus, { model: { ...shape, pgop: true } }), dir, { dataRoot, log: () => {} });
+  const r = await runTrial(tinyTrial(corpus, { model: { ...shape, pgop: true } }), dir, {
+    dataRoot,
+    log: () => {},
+  });
   assert.equal(r.status, "ok", r.error ?? "");
   assert(r.final_val_loss! < r.step0_val_loss!);
-  const params = JSON.parse(await Deno.readTextFile(`${dir}/params.json`)) as { name: string; shape: number[] }[];
+  const params = JSON.parse(await Deno.readTextFile(`${dir}/params.json`)) as {
+    name: string;
+    shape: number[];
+  }[];
   assert.deepEqual(params.find((p) => p.name === "blocks.1.W_g")?.shape, [2, 2]);
 });

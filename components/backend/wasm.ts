@@ -11,6 +11,7 @@ import type { BackendImpl } from "../../engine/backend.ts";
 import { installFastKernels, uninstallFastKernels } from "../../engine/fast_kernels.ts";
 import { installKernelOverrides, uninstallKernelOverrides } from "../../engine/js_kernels.ts";
 import { setFusedOps } from "../../engine/fused_ops.ts";
+import { setKernelThreads } from "../../engine/parallel.ts";
 
 // deno-lint-ignore no-explicit-any
 type WasmBackend = any;
@@ -74,9 +75,15 @@ function wasm(opts: { blas: boolean }): BackendImpl {
       registerWasmKernels();
       // Fast path: OpenBLAS matmuls, dmodel's Identity/Cast/Sum/GatherV2, fused ops (engine/fused_ops.ts).
       // wasm-plain: tfjs's own kernels and plain op compositions (the reference).
-      if (opts.blas) installFastKernels({ threads: threadBudget() }), installKernelOverrides();
+      // DMODEL_BLAS_ADAPTIVE=0 keeps every large product on all threads (no per-shape choice).
+      const adaptive = Deno.env.get("DMODEL_BLAS_ADAPTIVE") !== "0";
+      if (opts.blas) installFastKernels({ threads: threadBudget(), adaptive }), installKernelOverrides();
       else uninstallFastKernels(), uninstallKernelOverrides();
       setFusedOps(opts.blas);
+      // The fused kernels' loops and Adam share the same thread budget (engine/parallel.ts).
+      // DMODEL_KERNEL_THREADS overrides their count (1: main thread only).
+      const kernelThreads = Number(Deno.env.get("DMODEL_KERNEL_THREADS") ?? "") || threadBudget();
+      setKernelThreads(opts.blas ? Math.min(kernelThreads, threadBudget()) : 1);
       if (!(await tf.setBackend("wasm"))) throw new Error("tfjs could not start the wasm backend");
       await tf.ready();
       return "wasm";
@@ -91,7 +98,8 @@ register("backend", "wasm", {
 });
 
 register("backend", "wasm-plain", {
-  describe: "tfjs WebAssembly with its own kernels only: no OpenBLAS, no fused ops (reference for the fast path)",
+  describe:
+    "tfjs WebAssembly with its own kernels only: no OpenBLAS, no fused ops (reference for the fast path)",
   schema: z.object({}).strict(),
   create: () => wasm({ blas: false }),
 });

@@ -54,7 +54,13 @@ export function attnStackBlock(o: AttnStackOptions): Block {
   return {
     params(s) {
       const d = s.width, f = MLP_RATIO * d, V = s.vocab_size;
-      const out: BlockParamDecl[] = [{ name: "E_in", role: "embedding", shape: [V, d], fan_in: V, fan_out: d }];
+      const out: BlockParamDecl[] = [{
+        name: "E_in",
+        role: "embedding",
+        shape: [V, d],
+        fan_in: V,
+        fan_out: d,
+      }];
       for (let i = 0; i < s.depth; i++) {
         const p = `blocks.${i}.`;
         if (o.layernorm) out.push(gainDecl(p + "g_attn", d));
@@ -80,7 +86,9 @@ export function attnStackBlock(o: AttnStackOptions): Block {
       const pos = positionTables(T, dk);
       const norm = (x: tf.Tensor2D, g: string) => (o.layernorm ? tf.mul(rmsNorm(x), p[g]) as tf.Tensor2D : x);
       const branch = (h: tf.Tensor2D, f: tf.Tensor2D) =>
-        o.residual ? tf.add(h, rule.residual_multiplier === 1 ? f : tf.mul(f, rule.residual_multiplier)) as tf.Tensor2D : f;
+        o.residual
+          ? tf.add(h, rule.residual_multiplier === 1 ? f : tf.mul(f, rule.residual_multiplier)) as tf.Tensor2D
+          : f;
       let h = embed(p["E_in"] as tf.Tensor2D, tokens.reshape([B * T]));
       sink?.("embed", h);
       for (let i = 0; i < s.depth; i++) {
@@ -91,7 +99,9 @@ export function attnStackBlock(o: AttnStackOptions): Block {
         };
         const heads = (x: tf.Tensor2D) => x.reshape([B, T, H, dk]) as tf.Tensor4D;
         const x = norm(h, name("g_attn"));
-        const q = rope(heads(proj(x, "W_q")), pos), k = rope(heads(proj(x, "W_k")), pos), v = heads(proj(x, "W_v"));
+        const q = rope(heads(proj(x, "W_q")), pos),
+          k = rope(heads(proj(x, "W_k")), pos),
+          v = heads(proj(x, "W_v"));
         let y = causalAttention(q, k, v, rule.attention_scale, pos.mask, sink, `block${i}.`);
         if (o.pgop) y = applyPgop(y, p[name("W_g")], B, T, H);
         const a = proj(y, "W_o");
@@ -116,7 +126,8 @@ export function attnStackBlock(o: AttnStackOptions): Block {
 }
 
 register("block", "attnstack", {
-  describe: "attention stack for the collapse study: options residual, mlp, layernorm (Dong et al. configurations)",
+  describe:
+    "attention stack for the collapse study: options residual, mlp, layernorm (Dong et al. configurations)",
   schema: AttnStackOptions,
   create: (o: AttnStackOptions) => attnStackBlock(o),
 });

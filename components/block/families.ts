@@ -17,7 +17,7 @@
 import type { Init, ParamDecl } from "../../engine/model.ts";
 
 /** Blocks an SP-style parameterization can drive (`sp`, `vanilla`). */
-export const SP_COMPATIBLE_BLOCKS: string[] = ["prenorm", "vanilla", "attnstack"];
+export const SP_COMPATIBLE_BLOCKS: string[] = ["prenorm", "vanilla", "attnstack", "layerwise", "encdec"];
 
 /** Blocks with nGPT rescalers (alpha_A, alpha_M, s_qk, s_u, s_nu, s_z): the `ngpt` and `nugpt` rules. */
 export const NGPT_FAMILY_BLOCKS: string[] = ["ngpt"];

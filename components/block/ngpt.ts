@@ -9,7 +9,7 @@ import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { ActivationSink, Block, ModelRule, ModelShape, ParamDecl } from "../../engine/model.ts";
 import { causalAttention, causalMask, embed, ropeTables, unitNorm } from "../../engine/ops.ts";
-import { colScale, lerpNorm, ropeNormScale, swiglu } from "../../engine/fused_ops.ts";
+import { colScale, lerpNormTo, ropeNormScale, swiglu } from "../../engine/fused_ops.ts";
 import { inputSinkName } from "../../engine/alignment.ts";
 import { applyPgop, pgopDim } from "../../engine/pgop.ts";
 
@@ -128,8 +128,12 @@ function ngptLogits(
   const [B, T] = tokens.shape;
   const d = s.width, H = s.heads, dk = s.head_dim;
   const pos = positionTables(T, dk);
-  // h <- Norm(h + |alpha| (h_target - h)), one fused op (engine/fused_ops.ts).
-  const lerp = (h: tf.Tensor2D, target: tf.Tensor2D, alpha: tf.Tensor) => lerpNorm(h, target, alpha);
+  // h <- Norm(h + |alpha| (h_target - h)) with h_target = Norm(u): one fused op (engine/fused_ops.ts).
+  // A sink (probes) gets h_target itself, computed on the side.
+  const lerp = (h: tf.Tensor2D, u: tf.Tensor2D, alpha: tf.Tensor, name: string) => {
+    if (sink) sink(name, unitNorm(u));
+    return lerpNormTo(h, u, alpha);
+  };
   // Rows of E_in are unit norm, so no Norm on the lookup.
   let h = embed(p["E_in"] as tf.Tensor2D, tokens.reshape([B * T]));
   sink?.("embed", h);
@@ -147,14 +151,10 @@ function ngptLogits(
     // Softmax scale sqrt(d_k) for nGPT: it comes from the rule, not from here.
     let y = causalAttention(q, k, v, rule.attention_scale, pos.mask, sink, `block${i}.`);
     if (pgop) y = applyPgop(y, w("W_g"), B, T, H);
-    const hA = unitNorm(proj(y, "W_o"));
-    sink?.(`block${i}.attn_out`, hA);
-    h = lerp(h, hA, w("alpha_A"));
+    h = lerp(h, proj(y, "W_o"), w("alpha_A"), `block${i}.attn_out`); // h_A = Norm(y W_o)
     // SwiGLU: u = h W_u * s_u, nu = h W_nu * s_nu * sqrt(d); u * SiLU(nu).
     const g = swiglu(proj(h, "W_u"), proj(h, "W_nu"), w("s_u"), w("s_nu"), Math.sqrt(d));
-    const hM = unitNorm(proj(g, "W_oMLP"));
-    sink?.(`block${i}.mlp_out`, hM);
-    h = lerp(h, hM, w("alpha_M"));
+    h = lerp(h, proj(g, "W_oMLP"), w("alpha_M"), `block${i}.mlp_out`); // h_M = Norm(g W_oMLP)
     sink?.(`block${i}.out`, h);
   }
   // logits = (h E_out^T) * s_z; no final norm, no weight tying.

@@ -65,7 +65,13 @@ export const VanillaBlockOptions = z.object({
 export type VanillaBlockOptions = z.infer<typeof VanillaBlockOptions>;
 
 /** Matrix declaration (stored (out, in)). */
-export function matrix(name: string, out: number, inn: number, tag: string, init?: BlockParamDecl["init"]): BlockParamDecl {
+export function matrix(
+  name: string,
+  out: number,
+  inn: number,
+  tag: string,
+  init?: BlockParamDecl["init"],
+): BlockParamDecl {
   const d: BlockParamDecl = { name, role: "hidden", shape: [out, inn], fan_in: inn, fan_out: out, tag };
   if (init) d.init = init;
   return d;
@@ -87,7 +93,15 @@ function headGain(name: string, heads: number, value: number, tag: string): Bloc
 /** PG-OP gate weights W_g [H, r], zero at init (gates 1). */
 export function pgopDecl(name: string, s: ModelShape, dim?: number): BlockParamDecl {
   const r = pgopDim(s, dim);
-  return { name, role: "bias", shape: [s.heads, r], fan_in: r, fan_out: s.heads, tag: "pgop", init: { dist: "zeros" } };
+  return {
+    name,
+    role: "bias",
+    shape: [s.heads, r],
+    fan_in: r,
+    fan_out: s.heads,
+    tag: "pgop",
+    init: { dist: "zeros" },
+  };
 }
 
 /** The vanilla block family with the given options. */
@@ -109,9 +123,15 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
           matrix(p + "W_v", d, d, "value"),
           matrix(p + "W_o", d, d, "attn_out"),
         );
-        if (kind === "value-skipinit") out.push(headGain(p + "attn_a", H, 1, "attn_a"), headGain(p + "attn_b", H, 0, "attn_b"));
+        if (kind === "value-skipinit") {
+          out.push(headGain(p + "attn_a", H, 1, "attn_a"), headGain(p + "attn_b", H, 0, "attn_b"));
+        }
         if (kind === "shaped") {
-          out.push(headGain(p + "attn_a", H, 1, "attn_a"), headGain(p + "attn_b", H, 1, "attn_b"), headGain(p + "attn_c", H, 1, "attn_c"));
+          out.push(
+            headGain(p + "attn_a", H, 1, "attn_a"),
+            headGain(p + "attn_b", H, 1, "attn_b"),
+            headGain(p + "attn_c", H, 1, "attn_c"),
+          );
         }
         if (o.pgop) out.push(pgopDecl(p + "W_g", s, o.pgop_dim));
         out.push(matrix(p + "W_1", f, d, "mlp_in"), matrix(p + "W_2", d, f, "mlp_out"));
@@ -142,12 +162,16 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
             ? tf.transpose(rope(x.reshape([B, T, H, dk]) as tf.Tensor4D, pos), [0, 2, 1, 3]) as tf.Tensor4D
             : heads(x);
         const q = rot(proj(h, "W_q")), kk = rot(proj(h, "W_k")), v = heads(proj(h, "W_v"));
-        const scores = tf.add(tf.mul(tf.matMul(q, kk, false, true), rule.attention_scale), spa ? spa.bias[i] : pos.mask);
+        const scores = tf.add(
+          tf.mul(tf.matMul(q, kk, false, true), rule.attention_scale),
+          spa ? spa.bias[i] : pos.mask,
+        );
         const S = tf.softmax(scores) as tf.Tensor4D;
         sink?.(`block${i}.attn_probs`, S);
         let A: tf.Tensor4D;
-        if (kind === "shaped") A = shapedAttention(S, p[name("attn_a")], p[name("attn_b")], p[name("attn_c")], k);
-        else if (kind === "value-skipinit") A = valueSkipInit(S, p[name("attn_a")], p[name("attn_b")], k);
+        if (kind === "shaped") {
+          A = shapedAttention(S, p[name("attn_a")], p[name("attn_b")], p[name("attn_c")], k);
+        } else if (kind === "value-skipinit") A = valueSkipInit(S, p[name("attn_a")], p[name("attn_b")], k);
         else if (spa) A = tf.mul(S, spa.scale[i]) as tf.Tensor4D; // A = D P: rows rescaled by D_l
         else A = S;
         sink?.(`block${i}.attn_matrix`, A);
@@ -171,7 +195,8 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
 }
 
 register("block", "vanilla", {
-  describe: "vanilla transformer (no skips, no norms): E-SPA/U-SPA/shaped/value-skipinit/naive attention, TAT MLP",
+  describe:
+    "vanilla transformer (no skips, no norms): E-SPA/U-SPA/shaped/value-skipinit/naive attention, TAT MLP",
   schema: VanillaBlockOptions,
   create: (o: VanillaBlockOptions) => vanillaBlock(o),
 });

@@ -70,7 +70,8 @@ export function vanilla(o: VanillaOptions): Parameterization {
 }
 
 register("parameterization", "vanilla", {
-  describe: "SP-like rule for vanilla/attnstack blocks: orthogonal or 1/sqrt(fan_in) init, one LR, 1/sqrt(d_k)",
+  describe:
+    "SP-like rule for vanilla/attnstack blocks: orthogonal or 1/sqrt(fan_in) init, one LR, 1/sqrt(d_k)",
   schema,
   create: (o: VanillaOptions) => vanilla(o),
 });

@@ -86,7 +86,9 @@ export function alignmentProbe(o: z.infer<typeof schema>): Probe {
   return {
     every: o.every,
     measure(ctx: ProbeContext) {
-      const mats = ctx.net.params.filter((p) => (p.decl.role === "hidden" || p.decl.role === "readout") && p.decl.shape.length === 2);
+      const mats = ctx.net.params.filter((p) =>
+        (p.decl.role === "hidden" || p.decl.role === "readout") && p.decl.shape.length === 2
+      );
       const wanted = new Map(mats.map((p) => [inputSinkName(p.decl.name), p]));
       const acts = capture(ctx.net, ctx.x, ctx.B, ctx.T, o.sequences, (n) => wanted.has(n));
       const present = mats.filter((p) => acts.has(inputSinkName(p.decl.name)));

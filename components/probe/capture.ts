@@ -25,7 +25,9 @@ export function capture(
   tf.tidy(() => {
     const tokens = tf.tensor2d(x.subarray(0, b * seqLen), [b, seqLen], "int32");
     net.logits(tokens, (name, t) => {
-      if (want(name)) out.set(name, { data: Float32Array.from(t.dataSync() as Float32Array), shape: t.shape });
+      if (want(name)) {
+        out.set(name, { data: Float32Array.from(t.dataSync() as Float32Array), shape: t.shape });
+      }
     });
   });
   return out;

@@ -46,7 +46,11 @@ export function collapseProbe(o: z.infer<typeof schema>): Probe {
       const out: Record<string, number> = {};
       for (let l = 0; l <= L; l++) {
         const a = acts.get(layerSinkName(l));
-        if (!a) throw new DmodelError(`probe collapse: block ${ctx.trial.model.block} reports no ${layerSinkName(l)} to the sink`);
+        if (!a) {
+          throw new DmodelError(
+            `probe collapse: block ${ctx.trial.model.block} reports no ${layerSinkName(l)} to the sink`,
+          );
+        }
         const [n, d] = a.shape, T = ctx.T, seqs = n / T;
         const sum = { residual: 0, effective_rank: 0, stable_rank: 0, cosine: 0 };
         for (let s = 0; s < seqs; s++) {
@@ -75,7 +79,8 @@ export function collapseProbe(o: z.infer<typeof schema>): Probe {
 }
 
 register("probe", "collapse", {
-  describe: "per-layer rank-collapse residual, effective/stable rank, token cosine, attention entropy per head",
+  describe:
+    "per-layer rank-collapse residual, effective/stable rank, token cosine, attention entropy per head",
   schema,
   create: (o: z.infer<typeof schema>) => collapseProbe(o),
 });

@@ -37,7 +37,10 @@ register("stage", "alignment-study", {
       const runs = await runStudy(ctx, o.variants, trials);
       const ok = runs.filter((r) => r.result.status === "ok");
       const fits = await alignmentAcrossWidths(ok.map((r) => r.dir));
-      await writeFileAtomic(`${ctx.outDir}/exponents.csv`, toCSV(fits as unknown as Record<string, unknown>[]));
+      await writeFileAtomic(
+        `${ctx.outDir}/exponents.csv`,
+        toCSV(fits as unknown as Record<string, unknown>[]),
+      );
       const local: Record<string, unknown>[] = [];
       for (const r of ok) {
         const { columns, rows } = await readProbeCSV(`${r.dir}/probes/alignment.csv`);
@@ -45,7 +48,13 @@ register("stage", "alignment-study", {
           columns.forEach((c, i) => {
             const [e, ...role] = c.split(".");
             if (["alpha", "omega", "nu"].includes(e) && Number.isFinite(row[i])) {
-              local.push({ width: r.trial.model.width, step: row[0], exponent: e, role: role.join("."), value: row[i] });
+              local.push({
+                width: r.trial.model.width,
+                step: row[0],
+                exponent: e,
+                role: role.join("."),
+                value: row[i],
+              });
             }
           });
         }
@@ -62,8 +71,11 @@ register("stage", "alignment-study", {
           column: "exponent",
           points: true,
           independentY: false,
+          columnOrder: ["alpha", "omega", "nu"],
           title: "Alignment exponents (slope of log ratio vs log width)",
-          subtitle: `${o.trials[0].model.block} / ${o.trials[0].parameterization.name}, widths ${widths}; 0.5 = independent, 1 = aligned`,
+          subtitle: `${o.trials[0].model.block} / ${
+            o.trials[0].parameterization.name
+          }, widths ${widths}; 0.5 = independent, 1 = aligned`,
           yTitle: "exponent",
           width: 220,
           height: 180,

@@ -68,7 +68,10 @@ register("stage", "collapse-study", {
       const runs = await runStudy(ctx, o.variants, trials);
       const rows: CollapseRow[] = [];
       for (const r of runs) if (r.result.status === "ok") rows.push(...(await collapseRows(r.dir, r.label)));
-      await writeFileAtomic(`${ctx.outDir}/collapse.csv`, toCSV(rows as unknown as Record<string, unknown>[]));
+      await writeFileAtomic(
+        `${ctx.outDir}/collapse.csv`,
+        toCSV(rows as unknown as Record<string, unknown>[]),
+      );
       // Figure: init and last measured step of each config.
       const long: Record<string, unknown>[] = [];
       for (const run of runs) {
@@ -78,7 +81,13 @@ register("stage", "collapse-study", {
         for (const r of mine) {
           if (r.step !== 0 && r.step !== last) continue;
           for (const m of o.plot) {
-            long.push({ config: r.config, phase: r.step === 0 ? "at init" : `after ${last} steps`, layer: r.layer, metric: m, value: r[m] });
+            long.push({
+              config: r.config,
+              phase: r.step === 0 ? "at init" : `after ${last} steps`,
+              layer: r.layer,
+              metric: m,
+              value: r[m],
+            });
           }
         }
       }
@@ -94,17 +103,25 @@ register("stage", "collapse-study", {
           row: "phase",
           points: true,
           title: "Representational collapse vs layer",
-          subtitle: `width ${base.model.width}, depth ${base.model.depth}, T = ${base.data.seq_len}; layer 0 = embedding`,
+          subtitle:
+            `width ${base.model.width}, depth ${base.model.depth}, T = ${base.data.seq_len}; layer 0 = embedding`,
           colorOrder: o.variants.map((v) => v.label),
           columnOrder: o.plot,
-          rowOrder: [...new Set(long.map((r) => r.phase as string))].sort((a, b) => (a === "at init" ? -1 : b === "at init" ? 1 : 0)),
+          rowOrder: [...new Set(long.map((r) => r.phase as string))].sort((
+            a,
+            b,
+          ) => (a === "at init" ? -1 : b === "at init" ? 1 : 0)),
           yTitle: "",
           width: 170,
           height: 130,
         }),
       );
       ctx.log(`collapse study: ${ctx.outDir}/collapse.csv, ${png}`);
-      return { rows, figure: png, runs: runs.map((r) => ({ label: r.label, dir: r.dir, status: r.result.status })) };
+      return {
+        rows,
+        figure: png,
+        runs: runs.map((r) => ({ label: r.label, dir: r.dir, status: r.result.status })),
+      };
     },
   }),
 });

@@ -14,7 +14,7 @@ import { readMetrics, resolveStudy, runStudy, StudyOptions } from "../../engine/
 import { writeFileAtomic } from "../../engine/fsutil.ts";
 
 const schema = StudyOptions.extend({
-  /** Steps at which summary.csv reports each variant's val loss (must be eval steps). */
+  /** Steps at which summary.csv reports each variant's val loss (default: every variant's step count). */
   compare_at: z.array(z.number().int().positive()).default([]),
   /** Log-scale step axis. */
   log_steps: z.boolean().default(false),
@@ -26,6 +26,9 @@ register("stage", "skipless-study", {
   create: (o: z.output<typeof schema>): Stage => ({
     async run(ctx) {
       const runs = await runStudy(ctx, o.variants, o.trials);
+      const compare = o.compare_at.length
+        ? o.compare_at
+        : [...new Set(o.trials.map((t) => t.train.steps))].sort((a, b) => a - b);
       const curves: Record<string, unknown>[] = [], summary: Record<string, unknown>[] = [];
       for (const r of runs) {
         const m = await readMetrics(r.dir).catch(() => []);
@@ -39,12 +42,19 @@ register("stage", "skipless-study", {
           best_val_loss: r.result.best_val_loss,
           wall_s: +r.result.wall_s.toFixed(1),
         };
-        for (const at of o.compare_at) s[`val_loss@${at}`] = m.find((x) => x.step === at && Number.isFinite(x.val_loss))?.val_loss ?? null;
+        for (const at of compare) {
+          s[`val_loss@${at}`] = m.find((x) => x.step === at && Number.isFinite(x.val_loss))?.val_loss ?? null;
+        }
         summary.push(s);
       }
-      await writeFileAtomic(`${ctx.outDir}/curves.csv`, toCSV(curves, ["config", "step", "train_loss", "val_loss", "lr", "tokens", "elapsed"]));
+      await writeFileAtomic(
+        `${ctx.outDir}/curves.csv`,
+        toCSV(curves, ["config", "step", "train_loss", "val_loss", "lr", "tokens", "elapsed"]),
+      );
       await writeFileAtomic(`${ctx.outDir}/summary.csv`, toCSV(summary));
       const base = o.trials[0];
+      const floor = runs.find((r) => r.result.val_unigram_entropy !== null)?.result.val_unigram_entropy ??
+        null;
       const png = await writeFigure(
         `${ctx.outDir}/curves`,
         lineChartSpec({
@@ -55,9 +65,11 @@ register("stage", "skipless-study", {
           points: true,
           logX: o.log_steps,
           title: "Training without shortcuts",
-          subtitle: `val loss; width ${base.model.width}, depth ${base.model.depth}, batch ${base.train.batch_size} x ${base.data.seq_len} tokens`,
+          subtitle:
+            `val loss; width ${base.model.width}, depth ${base.model.depth}, batch ${base.train.batch_size} x ${base.data.seq_len} tokens`,
           yTitle: "val loss (nats)",
           colorOrder: o.variants.map((v) => v.label),
+          rules: floor === null ? [] : [{ y: floor, label: `val unigram entropy ${floor.toFixed(3)}` }],
           width: 420,
           height: 260,
         }),

@@ -1,0 +1,122 @@
+/** The study stages (collapse, skipless, alignment) on a tiny corpus; the shipped study pipelines validate. */
+import assert from "node:assert/strict";
+import { loadPipeline, parsePipeline, runPipeline } from "../engine/pipeline.ts";
+import { tinyCorpus } from "./helpers.ts";
+
+const corpus = await tinyCorpus();
+
+const base = (block: string) => `
+  data: {corpus: ${corpus}, tokenizer: {name: byte}, seq_len: 16, val_fraction: 0.1}
+  model: {block: ${block}, width: 16, depth: 3, head_dim: 8}
+  parameterization: {name: vanilla}
+  optimizer: {name: adam, lr: 0.01}
+  train: {steps: 4, batch_size: 4, eval_every: 2, eval_batches: 1, seed: 0, backend: wasm, save_model: false}`;
+
+async function isPNG(path: string): Promise<boolean> {
+  const b = await Deno.readFile(path);
+  return b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
+}
+
+Deno.test("studies: collapse-study and skipless-study write tables and figures", async () => {
+  const dir = await Deno.makeTempDir();
+  const text = `name: tiny-studies
+base: &base ${base("attnstack")}
+stages:
+  collapse:
+    uses: collapse-study
+    with:
+      base: *base
+      every: 2
+      variants:
+        - {label: attention-only, set: {}}
+        - {label: full, set: {model.residual: true, model.mlp: true, model.layernorm: true}}
+  skipless:
+    uses: skipless-study
+    with:
+      base: *base
+      variants:
+        - {label: prenorm-like, set: {model.residual: true, model.layernorm: true}}
+        - {label: shaped, steps_factor: 2, set: {model.block: vanilla, model.attention: shaped, model.tat_eta: 0.5}}
+`;
+  const p = await parsePipeline(text, `${dir}/p.yaml`);
+  await runPipeline(p, { out: `${dir}/runs`, log: () => {} });
+  const rows = (await Deno.readTextFile(`${dir}/runs/collapse.csv`)).trim().split("\n");
+  assert.equal(rows[0], "config,step,layer,residual,effective_rank,stable_rank,cosine,entropy");
+  assert.equal(rows.length - 1, 2 * 3 * 4); // variants x steps {0, 2, 4} x layers 0..3
+  const attnOnly = rows.filter((r) => r.startsWith("attention-only,0,")).map((r) => r.split(",").map(Number));
+  assert.equal(attnOnly.length, 4);
+  assert(Number.isNaN(attnOnly[0][7]) && attnOnly[1][7] > 0, "entropy only for blocks");
+  assert(await isPNG(`${dir}/runs/collapse.png`));
+  assert((await Deno.readTextFile(`${dir}/runs/collapse.svg`)).includes("Representational collapse"));
+  const summary = (await Deno.readTextFile(`${dir}/runs/summary.csv`)).trim().split("\n");
+  assert.equal(
+    summary[0],
+    "config,status,steps,step0_val_loss,final_val_loss,best_val_loss,wall_s,val_loss@4,val_loss@8",
+  );
+  assert.match(summary[2], /^shaped,ok,8,/);
+  assert.equal(summary[1].split(",")[8], ""); // prenorm-like never reached step 8
+  const curves = (await Deno.readTextFile(`${dir}/runs/curves.csv`)).trim().split("\n");
+  assert.deepEqual(curves.filter((c) => c.startsWith("shaped,")).map((c) => c.split(",")[1]), [
+    "0",
+    "2",
+    "4",
+    "6",
+    "8",
+  ]);
+  assert(await isPNG(`${dir}/runs/curves.png`));
+});
+
+Deno.test("studies: alignment-study fits exponents across widths", async () => {
+  const dir = await Deno.makeTempDir();
+  const text = `name: tiny-align
+base: &base ${base("attnstack")}
+stages:
+  align:
+    uses: alignment-study
+    with:
+      base: *base
+      every: 2
+      sequences: 2
+      variants:
+        - {label: w16, set: {model.width: 16, model.mlp: true, model.residual: true, model.layernorm: true}}
+        - {label: w32, set: {model.width: 32, model.mlp: true, model.residual: true, model.layernorm: true}}
+`;
+  await runPipeline(await parsePipeline(text, `${dir}/p.yaml`), { out: `${dir}/runs`, log: () => {} });
+  const rows = (await Deno.readTextFile(`${dir}/runs/exponents.csv`)).trim().split("\n");
+  assert.equal(rows[0], "step,role,exponent,value,r2,widths");
+  const fits = rows.slice(1).map((r) => r.split(","));
+  assert.deepEqual([...new Set(fits.map((f) => f[0]))], ["2", "4"]);
+  assert.deepEqual(
+    [...new Set(fits.map((f) => f[1]))].sort(),
+    ["attn_out", "key", "mlp_in", "mlp_out", "query", "readout", "value"],
+  );
+  for (const f of fits) assert(Number.isFinite(Number(f[3])) && f[5] === "2", f.join(","));
+  assert(await isPNG(`${dir}/runs/exponents.png`));
+  const local = (await Deno.readTextFile(`${dir}/runs/local.csv`)).trim().split("\n");
+  assert.equal(local[0], "width,step,exponent,role,value");
+});
+
+Deno.test("studies: a bad variant is reported with its key path and line before anything runs", async () => {
+  const text = `name: bad
+base: &base ${base("attnstack")}
+stages:
+  collapse:
+    uses: collapse-study
+    with:
+      base: *base
+      variants:
+        - {label: ok, set: {}}
+        - {label: typo, set: {model.residul: true}}
+`;
+  await assert.rejects(
+    parsePipeline(text, "bad.yaml"),
+    /variants\.1\.model.*typo: unknown key\(s\) "residul"/,
+  );
+});
+
+for (const file of ["collapse", "skipless", "alignment"]) {
+  Deno.test(`studies: pipelines/${file}.yaml validates`, async () => {
+    const p = await loadPipeline(`pipelines/${file}.yaml`);
+    assert.equal(p.name, file);
+  });
+}
