@@ -7,7 +7,7 @@ import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { ModelRule, Parameterization, RescalerName } from "../../engine/model.ts";
 import { baseShapeOptions, rescalerParamRule } from "../../engine/scaling.ts";
-import { NGPT_FAMILY_BLOCKS } from "../block/families.ts";
+import { blockInit, NGPT_FAMILY_BLOCKS } from "../block/families.ts";
 
 /** nGPT table: init / scale of each rescaler; scale 1/sqrt(d) except s_u, s_nu. */
 export function ngptRescalers(d: number): ModelRule["rescalers"] {
@@ -38,7 +38,7 @@ export function ngpt(): Parameterization {
     }),
     param: (decl, _ctx, model) =>
       decl.role === "rescaler" ? rescalerParamRule(decl, model, 1) : {
-        init: { dist: "unit-norm" },
+        init: blockInit(decl) ?? { dist: "unit-norm" },
         forward_multiplier: 1,
         lr_multiplier: 1,
         eps_multiplier: 1,

@@ -21,7 +21,7 @@ import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { ModelRule, Parameterization, ParamRule } from "../../engine/model.ts";
 import { baseShapeOptions, requiredBase, rescalerParamRule } from "../../engine/scaling.ts";
-import { NGPT_FAMILY_BLOCKS } from "../block/families.ts";
+import { blockInit, NGPT_FAMILY_BLOCKS } from "../block/families.ts";
 
 /** nuGPT's options: exponents and constants, with the paper's defaults. */
 export const NugptSchema = z.object({
@@ -83,7 +83,7 @@ export function nugpt(o: NugptOptions): Parameterization {
         : decl.role === "readout"
         ? o.output_factor * Math.pow(m, -o.output_exponent)
         : Math.pow(m, -o.hidden_exponent) * Math.pow(ctx.m_depth, -o.depth_exponent);
-      return { init: { dist: "unit-norm" }, forward_multiplier: 1, lr_multiplier: lr, eps_multiplier: 1, weight_decay: 0 };
+      return { init: blockInit(decl) ?? { dist: "unit-norm" }, forward_multiplier: 1, lr_multiplier: lr, eps_multiplier: 1, weight_decay: 0 };
     },
     lr_factor: (ctx) => o.horizon_correction ? Math.pow(ctx.m_data, -o.horizon_exponent) : 1,
   };
