@@ -216,17 +216,25 @@ function plan(
 }
 
 // --- Adaptive threading -------------------------------------------------------
-// Per product shape (M, N, K, transposes), an exponential average of the time
-// per call with 1 thread and with `maxThreads`; a call runs the faster one,
-// and every EXPLORE-th call of a shape the other, so a change in the
-// machine's load is noticed. Only products of at least ADAPT_MIN_FLOPS.
+// Per product shape (M, N, K, transposes), the median of the last WINDOW
+// times per call with 1 thread and with `maxThreads`; a call runs the faster
+// one, and every EXPLORE-th call of a shape the other, so a change in the
+// machine's load is noticed. A median, not a mean: one call that the OS
+// preempted must not decide. Only products of at least ADAPT_MIN_FLOPS.
 
 let maxThreads = 1;
 let adaptive = true;
 const ADAPT_MIN_FLOPS = 2 ** 24;
 const EXPLORE = 16;
-const shapeStats = new Map<string, { ms: [number, number]; calls: number }>();
+const WINDOW = 5;
+const shapeStats = new Map<string, { times: [number[], number[]]; calls: number }>();
 let flopsMulti = 0, flopsAll = 0;
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
 
 /** Runs one sgemm-calling function with the thread count chosen for its shape. */
 function withThreads(key: string, flops: number, f: () => void): void {
@@ -235,17 +243,12 @@ function withThreads(key: string, flops: number, f: () => void): void {
     return;
   }
   let st = shapeStats.get(key);
-  if (!st) shapeStats.set(key, st = { ms: [NaN, NaN], calls: 0 });
+  if (!st) shapeStats.set(key, st = { times: [[], []], calls: 0 });
   st.calls++;
-  // Option 0: one thread; option 1: maxThreads. Unmeasured first, then the faster, exploring now and then.
-  const best = st.ms[1] <= st.ms[0] ? 1 : 0;
-  const pick = Number.isNaN(st.ms[1])
-    ? 1
-    : Number.isNaN(st.ms[0])
-    ? 0
-    : st.calls % EXPLORE === 0
-    ? 1 - best
-    : best;
+  // Option 0: one thread; option 1: maxThreads. Each measured twice first, then the faster, exploring now and then.
+  const [t1, tn] = st.times;
+  const best = median(tn) <= median(t1) ? 1 : 0;
+  const pick = tn.length < 2 ? 1 : t1.length < 2 ? 0 : st.calls % EXPLORE === 0 ? 1 - best : best;
   if (pick === 0) setBlasThreads(1);
   const t0 = performance.now();
   try {
@@ -253,15 +256,16 @@ function withThreads(key: string, flops: number, f: () => void): void {
   } finally {
     if (pick === 0) setBlasThreads(maxThreads);
   }
-  const ms = performance.now() - t0;
-  st.ms[pick] = Number.isNaN(st.ms[pick]) ? ms : 0.7 * st.ms[pick] + 0.3 * ms;
+  const times = st.times[pick];
+  times.push(performance.now() - t0);
+  if (times.length > WINDOW) times.shift();
   flopsAll += flops;
   if (pick === 1) flopsMulti += flops;
 }
 
 /**
  * What adaptive threading chose so far: the share of large-product FLOPs run
- * on all threads, and per shape the averaged ms with 1 and with all threads.
+ * on all threads, and per shape the median ms with 1 and with all threads.
  */
 export function adaptiveThreadStats(): {
   threads: number;
@@ -269,7 +273,9 @@ export function adaptiveThreadStats(): {
   shapes: Record<string, { ms1: number; msAll: number; calls: number }>;
 } {
   const shapes: Record<string, { ms1: number; msAll: number; calls: number }> = {};
-  for (const [k, v] of shapeStats) shapes[k] = { ms1: v.ms[0], msAll: v.ms[1], calls: v.calls };
+  for (const [k, v] of shapeStats) {
+    shapes[k] = { ms1: median(v.times[0]), msAll: median(v.times[1]), calls: v.calls };
+  }
   return { threads: maxThreads, multiThreadedShare: flopsAll ? flopsMulti / flopsAll : 1, shapes };
 }
 

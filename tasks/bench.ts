@@ -6,7 +6,7 @@
  * Adam update.
  *
  *   deno task bench [--widths 64,128,256] [--steps 12] [--warmup 4] [--backend wasm]
- *                   [--compare] [--profile]
+ *                   [--compare [--repeat N]] [--profile]
  *
  * Prints one JSON line per width: {impl: "dmodel", width, ms_per_step (median
  * after warm-up), tokens_per_s, backend, blas_threads, blas_core,
@@ -22,7 +22,9 @@
  * threads 1 and 2 with OPENBLAS_NUM_THREADS matching, and torch's default
  * (1 thread, OpenBLAS on every core); then a line with dmodel / torch against
  * torch's fastest setting and the load average. Both see the same
- * environment (e.g. OPENBLAS_CORETYPE).
+ * environment (e.g. OPENBLAS_CORETYPE). On a shared machine timings move by
+ * 20-30% from minute to minute: `--repeat N` runs N such rounds per width
+ * and ends with the median ratio.
  *
  * `--profile` adds, per width, kernel time per step (every kernel of the
  * backend wrapped by a timer; by name, and by name and input shapes), the
@@ -319,6 +321,7 @@ if (import.meta.main) {
       warmup: { type: "string", default: "4" },
       backend: { type: "string", default: "wasm" },
       compare: { type: "boolean", default: false },
+      repeat: { type: "string", default: "1" },
       profile: { type: "boolean", default: false },
       child: { type: "string" },
     },
@@ -348,27 +351,44 @@ if (import.meta.main) {
   }
   const rest = ["--steps", values.steps!, "--warmup", values.warmup!, "--backend", values.backend!];
   if (values.profile) rest.push("--profile");
+  const rounds = compare ? Math.max(1, Math.floor(Number(values.repeat))) : 1;
   for (const w of widths) {
-    const { line, profile } = await childRun(w, rest);
-    console.log(JSON.stringify(line));
-    if (profile) console.error(profile);
-    if (!compare) continue;
-    const runs = [];
-    for (const setting of TORCH_SETTINGS) {
-      const r = await torchLine(w, setting, opts.steps, opts.warmup);
-      if (r) console.log(JSON.stringify(r)), runs.push(r);
+    const ratios: number[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const { line, profile } = await childRun(w, rest);
+      console.log(JSON.stringify(line));
+      if (profile) console.error(profile);
+      if (!compare) continue;
+      const runs = [];
+      for (const setting of TORCH_SETTINGS) {
+        const r = await torchLine(w, setting, opts.steps, opts.warmup);
+        if (r) console.log(JSON.stringify(r)), runs.push(r);
+      }
+      if (!runs.length) continue;
+      const best = runs.reduce((a, b) => (Number(b.ms_per_step) < Number(a.ms_per_step) ? b : a));
+      const ratio = Math.round((line.ms_per_step / Number(best.ms_per_step)) * 1000) / 1000;
+      ratios.push(ratio);
+      console.log(JSON.stringify({
+        compare: "dmodel/torch",
+        width: w,
+        ...(rounds > 1 ? { round } : {}),
+        dmodel_ms: line.ms_per_step,
+        torch_ms: best.ms_per_step,
+        torch_threads: best.threads,
+        torch_openblas_threads: best.openblas_threads,
+        ratio,
+        load_avg_1m: loadAvg(),
+      }));
     }
-    if (!runs.length) continue;
-    const best = runs.reduce((a, b) => (Number(b.ms_per_step) < Number(a.ms_per_step) ? b : a));
-    console.log(JSON.stringify({
-      compare: "dmodel/torch",
-      width: w,
-      dmodel_ms: line.ms_per_step,
-      torch_ms: best.ms_per_step,
-      torch_threads: best.threads,
-      torch_openblas_threads: best.openblas_threads,
-      ratio: Math.round((line.ms_per_step / Number(best.ms_per_step)) * 1000) / 1000,
-      load_avg_1m: loadAvg(),
-    }));
+    if (ratios.length > 1) {
+      const sorted = [...ratios].sort((a, b) => a - b);
+      console.log(JSON.stringify({
+        compare: "dmodel/torch",
+        width: w,
+        rounds: ratios.length,
+        ratio_median: sorted[sorted.length >> 1],
+        ratios,
+      }));
+    }
   }
 }

@@ -2,6 +2,17 @@
  * The default backend: tfjs WebAssembly (SIMD, one thread under Deno). It
  * lacks the UnsortedSegmentSum kernel, which the gradient of tf.gather (the
  * embedding lookup) needs; dmodel registers one here.
+ *
+ * `wasm` is the fast path: matrix products through OpenBLAS
+ * (engine/fast_kernels.ts), faster Identity/Cast/Sum/GatherV2
+ * (engine/js_kernels.ts), and the fused ops of engine/fused_ops.ts, whose
+ * loops and Adam's run on several threads (engine/parallel.ts). `wasm-plain`
+ * is tfjs alone, the reference the fast path is tested against.
+ *
+ * Threads: {@link threadBudget} (DMODEL_THREADS, else every core) for both
+ * OpenBLAS and the kernel workers (they never run at the same time).
+ * DMODEL_KERNEL_THREADS lowers the workers' count; DMODEL_BLAS_ADAPTIVE=0
+ * keeps every large product on all OpenBLAS threads.
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
