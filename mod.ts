@@ -56,7 +56,7 @@ export { buildNetwork, lossAndGrads, runTrial, type TrialResult } from "./engine
 export { evaluateTrialDir } from "./engine/evaluate.ts";
 export { describeText, describeTrial } from "./engine/describe.ts";
 export { Network } from "./engine/network.ts";
-export { prepareData, evalBatches, trainBatch } from "./engine/data.ts";
+export { evalBatches, prepareData, trainBatch } from "./engine/data.ts";
 export { decodeSafetensors, encodeSafetensors, readSafetensors } from "./engine/safetensors.ts";
 
 /** Sweeps: expand a grid, run it with an executor, read its state. */

@@ -23,7 +23,9 @@ export async function useBackend(name: string, log: (s: string) => void = () => 
   const impl = resolve<unknown, BackendImpl>("backend", name).create({});
   const actual = await impl.setup();
   if (tf.getBackend() !== actual) {
-    throw new DmodelError(`backend ${JSON.stringify(name)}: tfjs is on ${tf.getBackend()}, expected ${actual}`);
+    throw new DmodelError(
+      `backend ${JSON.stringify(name)}: tfjs is on ${tf.getBackend()}, expected ${actual}`,
+    );
   }
   current = { requested: name, actual };
   log(`backend: ${name} -> ${actual}`);

@@ -64,7 +64,9 @@ function issuesOf(err: z.ZodError, prefix: (string | number)[], input: unknown):
     let v: any = input;
     for (const k of i.path as (string | number)[]) v = v?.[k];
     let message = i.message;
-    if (i.code === "unrecognized_keys") message = `unknown key(s) ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+    if (i.code === "unrecognized_keys") {
+      message = `unknown key(s) ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+    }
     return { path, message, value: i.code === "unrecognized_keys" ? undefined : v };
   });
 }
@@ -82,7 +84,10 @@ export function validateComponent(
     try {
       resolve(kind, name);
     } catch (e) {
-      return { value: raw, issues: [{ path: [...path, nameKey], message: (e as Error).message, value: name }] };
+      return {
+        value: raw,
+        issues: [{ path: [...path, nameKey], message: (e as Error).message, value: name }],
+      };
     }
   }
   const c = resolve(kind, name);
@@ -100,7 +105,10 @@ export function validateComponent(
  * Validates a raw trial config. Returns the resolved config (defaults
  * filled, component options checked) or the list of problems with key paths.
  */
-export function checkTrial(raw: unknown, prefix: (string | number)[] = []): { trial?: TrialConfig; issues: Issue[] } {
+export function checkTrial(
+  raw: unknown,
+  prefix: (string | number)[] = [],
+): { trial?: TrialConfig; issues: Issue[] } {
   const r = TrialSchema.safeParse(raw);
   if (!r.success) return { issues: issuesOf(r.error, prefix, raw) };
   const t = r.data;
@@ -115,7 +123,11 @@ export function checkTrial(raw: unknown, prefix: (string | number)[] = []): { tr
   comp("parameterization", "parameterization");
   comp("optimizer", "optimizer");
   comp("schedule", "schedule");
-  const tok = validateComponent("tokenizer", t.data.tokenizer as Record<string, unknown>, [...prefix, "data", "tokenizer"]);
+  const tok = validateComponent("tokenizer", t.data.tokenizer as Record<string, unknown>, [
+    ...prefix,
+    "data",
+    "tokenizer",
+  ]);
   issues.push(...tok.issues);
   t.data.tokenizer = tok.value as typeof t.data.tokenizer;
   t.probes = t.probes.map((p, i) => {
@@ -183,7 +195,9 @@ export function canonicalJSON(v: unknown): string {
   if (v && typeof v === "object") {
     const o = v as Record<string, unknown>;
     return `{${
-      Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJSON(o[k])}`)
+      Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) =>
+        `${JSON.stringify(k)}:${canonicalJSON(o[k])}`
+      )
         .join(",")
     }}`;
   }
@@ -201,7 +215,6 @@ export function trialDirName(t: TrialConfig, id = trialId(t)): string {
   const name = `${t.model.block}-${t.parameterization.name}-w${t.model.width}-L${t.model.depth}` +
     `-n${t.train.steps}-lr${lr}-s${t.train.seed}-${id.slice(0, 6)}`;
   return name.replace(/[^A-Za-z0-9._-]/g, "_"); // plugin names like "nugpt-2/3" stay one directory
-
 }
 
 /** Flattens a nested object by dotted path: {a: {b: 1}} -> {"a.b": 1}; arrays stay JSON. */
@@ -236,7 +249,9 @@ export function getPath(obj: unknown, path: string[]): unknown {
 export const TrialOption = z.unknown().transform((v, ctx) => {
   const r = checkTrial(v);
   if (!r.trial) {
-    for (const i of r.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path, input: i.value });
+    for (const i of r.issues) {
+      ctx.addIssue({ code: "custom", message: i.message, path: i.path, input: i.value });
+    }
     return z.NEVER;
   }
   return r.trial;

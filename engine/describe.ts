@@ -95,7 +95,9 @@ function initText(i: Init): string {
 /** The description as an aligned text table (model values first). */
 export function describeText(d: Description): string {
   const lines = Object.entries(d.model).map(([k, v]) =>
-    `${k.padEnd(20)} ${typeof v === "object" ? JSON.stringify(v) : typeof v === "number" ? +v.toPrecision(6) : v}`
+    `${k.padEnd(20)} ${
+      typeof v === "object" ? JSON.stringify(v) : typeof v === "number" ? +v.toPrecision(6) : v
+    }`
   );
   const head = ["name", "role", "shape", "init", "fwd_mult", "lr", "eps", "wd"];
   const cells = d.params.map((r) => [

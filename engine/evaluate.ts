@@ -17,7 +17,10 @@ export interface EvalReport {
 }
 
 /** Evaluates `<dir>/model.safetensors` on the fixed val windows of its data config. */
-export async function evaluateTrialDir(dir: string, opts: { batches?: number; backend?: string } = {}): Promise<EvalReport> {
+export async function evaluateTrialDir(
+  dir: string,
+  opts: { batches?: number; backend?: string } = {},
+): Promise<EvalReport> {
   let text: string;
   try {
     text = await Deno.readTextFile(`${dir}/config.yaml`);
@@ -31,7 +34,9 @@ export async function evaluateTrialDir(dir: string, opts: { batches?: number; ba
   try {
     const { tensors } = await readSafetensors(`${dir}/model.safetensors`);
     const values: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [k, v] of Object.entries(tensors)) values[k] = { shape: v.shape, data: v.data as Float32Array };
+    for (const [k, v] of Object.entries(tensors)) {
+      values[k] = { shape: v.shape, data: v.data as Float32Array };
+    }
     net.load(values, `${dir}/model.safetensors`);
     const B = trial.train.batch_size, T = trial.data.seq_len;
     const n = opts.batches ?? trial.train.eval_batches;

@@ -45,7 +45,11 @@ export class Network {
     this.params = block.params(ctx.shape).map((decl) => {
       const rule = parameterization.param(decl, ctx, this.model);
       const host = initialValues(decl.name, decl.shape, rule.init, seed, decl.embed_axis);
-      const variable = tf.variable(tf.tensor(host, decl.shape), true, `${decl.name}_${seed}_${Math.random()}`);
+      const variable = tf.variable(
+        tf.tensor(host, decl.shape),
+        true,
+        `${decl.name}_${seed}_${Math.random()}`,
+      );
       return { decl, rule, variable, host };
     });
     this.byName = new Map(this.params.map((p) => [p.decl.name, p]));

@@ -4,7 +4,7 @@
  * any work starts, every error naming file, line, key path and value; then
  * the stages run in dependency order.
  */
-import { isAbsolute, resolve as resolvePath, dirname, basename } from "node:path";
+import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from "yaml";
 import { z } from "zod";
@@ -84,7 +84,9 @@ export function parseSet(s: string): { path: string[]; value: unknown } {
   try {
     value = YAML.parse(s.slice(eq + 1));
   } catch (e) {
-    throw new DmodelError(`--set ${show(s)}: value is not valid YAML: ${(e as Error).message.split("\n")[0]}`);
+    throw new DmodelError(
+      `--set ${show(s)}: value is not valid YAML: ${(e as Error).message.split("\n")[0]}`,
+    );
   }
   return { path: s.slice(0, eq).split("."), value: value ?? null };
 }
@@ -96,7 +98,11 @@ const TOP_LEVEL = new Set(["name", "description", "plugins", "stages"]);
  * document; any other path addresses the trial config of every stage that
  * has its first key: in `with:` itself (train) or in `with.base` (sweep).
  */
-export function applySet(doc: Record<string, unknown>, set: { path: string[]; value: unknown }, text: string): void {
+export function applySet(
+  doc: Record<string, unknown>,
+  set: { path: string[]; value: unknown },
+  text: string,
+): void {
   if (TOP_LEVEL.has(set.path[0])) return setPath(doc, set.path, set.value);
   let hit = false;
   const stages = (doc.stages ?? {}) as Record<string, { with?: Record<string, unknown> }>;
@@ -117,7 +123,11 @@ export function applySet(doc: Record<string, unknown>, set: { path: string[]; va
 }
 
 /** Imports plugin modules (paths relative to the pipeline file); they register components on import. */
-export async function importPlugins(plugins: string[], dir: string, where: (i: number) => string): Promise<void> {
+export async function importPlugins(
+  plugins: string[],
+  dir: string,
+  where: (i: number) => string,
+): Promise<void> {
   for (const [i, p] of plugins.entries()) {
     const abs = isAbsolute(p) ? p : resolvePath(dir, p);
     try {
@@ -128,7 +138,9 @@ export async function importPlugins(plugins: string[], dir: string, where: (i: n
     try {
       await import(pathToFileURL(abs).href);
     } catch (e) {
-      throw new DmodelError(`${where(i)}: plugins.${i}: plugin ${show(p)} failed to load: ${(e as Error).message.split("\n")[0]}`);
+      throw new DmodelError(
+        `${where(i)}: plugins.${i}: plugin ${show(p)} failed to load: ${(e as Error).message.split("\n")[0]}`,
+      );
     }
   }
 }
@@ -187,7 +199,9 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
         const path = [...at, "with", ...(i.path as (string | number)[])];
         issues.push({
           path,
-          message: i.code === "unrecognized_keys" ? `unknown key(s) ${i.keys.map((k) => show(k)).join(", ")}` : i.message,
+          message: i.code === "unrecognized_keys"
+            ? `unknown key(s) ${i.keys.map((k) => show(k)).join(", ")}`
+            : i.message,
           value: i.code === "unrecognized_keys" ? undefined : getPath(raw, path as string[]),
         });
       }
@@ -247,7 +261,9 @@ export async function runPipeline(p: Pipeline, opts: RunPipelineOptions = {}): P
   if (opts.only?.length) {
     const want = new Set<string>();
     const add = (id: string) => {
-      if (!p.stages.has(id)) throw new DmodelError(`${p.file}: no stage ${show(id)}; stages: ${p.order.join(", ")}`);
+      if (!p.stages.has(id)) {
+        throw new DmodelError(`${p.file}: no stage ${show(id)}; stages: ${p.order.join(", ")}`);
+      }
       if (want.has(id)) return;
       want.add(id);
       p.stages.get(id)!.decl.needs.forEach(add);

@@ -37,8 +37,7 @@ export interface ComponentSpec<Options = any, Product = unknown> {
 
 /** A registered component: its spec plus kind and name. */
 // deno-lint-ignore no-explicit-any -- as above.
-export interface Registered<Options = any, Product = unknown>
-  extends ComponentSpec<Options, Product> {
+export interface Registered<Options = any, Product = unknown> extends ComponentSpec<Options, Product> {
   kind: Kind;
   name: string;
 }
@@ -93,9 +92,7 @@ export function has(kind: Kind, name: string): boolean {
 /** Every registered component, by kind then name. */
 export function listComponents(kind?: Kind): Registered[] {
   const kinds = kind ? [kind] : [...KINDS];
-  return kinds.flatMap((k) =>
-    [...kindTable(k).values()].sort((a, b) => a.name.localeCompare(b.name))
-  );
+  return kinds.flatMap((k) => [...kindTable(k).values()].sort((a, b) => a.name.localeCompare(b.name)));
 }
 
 /** Validates options against a component's schema; returns the parsed options (defaults filled). */

@@ -33,6 +33,11 @@ export function resolveModel(t: TrialConfig, vocabSize: number): {
         `(it is written for: ${rule.blocks.join(", ")})`,
     );
   }
-  const ctx = scaleContext(blockName, modelShape(t, vocabSize), t.train.steps, pOpts as Record<string, number>);
+  const ctx = scaleContext(
+    blockName,
+    modelShape(t, vocabSize),
+    t.train.steps,
+    pOpts as Record<string, number>,
+  );
   return { block, rule, ctx };
 }

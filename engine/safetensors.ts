@@ -49,7 +49,9 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): {
 } {
   if (bytes.length < 8) throw new DmodelError(`${file}: not a safetensors file (${bytes.length} bytes)`);
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  if (8 + n > bytes.length) throw new DmodelError(`${file}: header length ${n} exceeds file size ${bytes.length}`);
+  if (8 + n > bytes.length) {
+    throw new DmodelError(`${file}: header length ${n} exceeds file size ${bytes.length}`);
+  }
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
@@ -65,11 +67,15 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): {
       continue;
     }
     const [b, e] = h.data_offsets;
-    if (base + e > bytes.length) throw new DmodelError(`${file}: tensor ${name} runs past the end of the file`);
+    if (base + e > bytes.length) {
+      throw new DmodelError(`${file}: tensor ${name} runs past the end of the file`);
+    }
     const raw = bytes.slice(base + b, base + e); // copy: aligned and detached from the file buffer
-    if (h.dtype === "F32") tensors[name] = { dtype: "F32", shape: h.shape, data: new Float32Array(raw.buffer) };
-    else if (h.dtype === "I32") tensors[name] = { dtype: "I32", shape: h.shape, data: new Int32Array(raw.buffer) };
-    else throw new DmodelError(`${file}: tensor ${name} has dtype ${h.dtype}; dmodel reads F32 and I32`);
+    if (h.dtype === "F32") {
+      tensors[name] = { dtype: "F32", shape: h.shape, data: new Float32Array(raw.buffer) };
+    } else if (h.dtype === "I32") {
+      tensors[name] = { dtype: "I32", shape: h.shape, data: new Int32Array(raw.buffer) };
+    } else throw new DmodelError(`${file}: tensor ${name} has dtype ${h.dtype}; dmodel reads F32 and I32`);
   }
   return { tensors, metadata };
 }

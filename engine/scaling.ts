@@ -61,7 +61,9 @@ export function scaleContext(
 export function rescalerParamRule(decl: ParamDecl, model: ModelRule, lrMultiplier: number): ParamRule {
   const r = decl.rescaler ? model.rescalers[decl.rescaler] : undefined;
   if (!r) {
-    throw new DmodelError(`parameter ${decl.name}: the rule gives no init/scale for rescaler ${decl.rescaler}`);
+    throw new DmodelError(
+      `parameter ${decl.name}: the rule gives no init/scale for rescaler ${decl.rescaler}`,
+    );
   }
   return {
     init: { dist: "constant", value: r.scale },

@@ -61,10 +61,17 @@ export function buildNetwork(t: TrialConfig, vocabSize: number): Network {
 }
 
 /** Mean val loss over fixed windows. */
-export function evaluate(net: Network, batches: { x: Int32Array; y: Int32Array }[], B: number, T: number): number {
+export function evaluate(
+  net: Network,
+  batches: { x: Int32Array; y: Int32Array }[],
+  B: number,
+  T: number,
+): number {
   let sum = 0;
   for (const b of batches) {
-    sum += tf.tidy(() => net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")).dataSync()[0]);
+    sum += tf.tidy(() =>
+      net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")).dataSync()[0]
+    );
   }
   return sum / batches.length;
 }
@@ -95,7 +102,12 @@ function paramTensors(net: Network, prefix = ""): Record<string, StoredTensor> {
 }
 
 /** Writes model.safetensors: every parameter by name and shape, the config as metadata. */
-export async function saveModel(path: string, net: Network, t: TrialConfig, extra: Record<string, string> = {}) {
+export async function saveModel(
+  path: string,
+  net: Network,
+  t: TrialConfig,
+  extra: Record<string, string> = {},
+) {
   await writeFileAtomic(
     path,
     encodeSafetensors(paramTensors(net), { format: "pt", dmodel_config: JSON.stringify(t), ...extra }),
@@ -204,13 +216,26 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
     const measure = async (step: number) => {
       for (const p of probes) {
         if (step % p.probe.every !== 0 && step !== steps) continue;
-        const m = await p.probe.measure({ step, net: net!, trial: t, x: evalSet[0].x, y: evalSet[0].y, B, T, dir });
+        const m = await p.probe.measure({
+          step,
+          net: net!,
+          trial: t,
+          x: evalSet[0].x,
+          y: evalSet[0].y,
+          B,
+          T,
+          dir,
+        });
         const file = `${dir}/probes/${p.name}.csv`;
         if (!p.columns) {
           p.columns = Object.keys(m);
-          if (step === 0 || !(await exists(file))) await writeFileAtomic(file, ["step", ...p.columns].join(",") + "\n");
+          if (step === 0 || !(await exists(file))) {
+            await writeFileAtomic(file, ["step", ...p.columns].join(",") + "\n");
+          }
         }
-        await Deno.writeTextFile(file, [step, ...p.columns.map((c) => fmt(m[c]))].join(",") + "\n", { append: true });
+        await Deno.writeTextFile(file, [step, ...p.columns.map((c) => fmt(m[c]))].join(",") + "\n", {
+          append: true,
+        });
         result.probes[p.name] = m;
       }
     };
@@ -235,9 +260,13 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       result.step0_val_loss = v0;
       result.best_val_loss = v0;
       await measure(0);
-      await Deno.writeTextFile(metricsPath, csvRow({ step: 0, val_loss: v0, lr: null, tokens: 0, elapsed: 0 }), {
-        append: true,
-      });
+      await Deno.writeTextFile(
+        metricsPath,
+        csvRow({ step: 0, val_loss: v0, lr: null, tokens: 0, elapsed: 0 }),
+        {
+          append: true,
+        },
+      );
     }
     stepsDone = start;
     tokensDone = start * B * T;
@@ -249,7 +278,11 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       await saveCheckpoint(dir, net!, opt, step, t);
       await writeFileAtomic(
         `${dir}/state.json`,
-        JSON.stringify({ step0_val_loss: result.step0_val_loss, best_val_loss: result.best_val_loss, elapsed: elapsed() }),
+        JSON.stringify({
+          step0_val_loss: result.step0_val_loss,
+          best_val_loss: result.best_val_loss,
+          elapsed: elapsed(),
+        }),
       );
     };
     for (let step = start; step < steps; step++) {
@@ -259,7 +292,11 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       if (!Number.isFinite(loss)) {
         result.status = "diverged";
         result.error = `train loss is ${loss} at step ${step}`;
-        await Deno.writeTextFile(metricsPath, csvRow({ step: step + 1, train_loss: loss, lr, tokens: tokensDone, elapsed: elapsed() }), { append: true });
+        await Deno.writeTextFile(
+          metricsPath,
+          csvRow({ step: step + 1, train_loss: loss, lr, tokens: tokensDone, elapsed: elapsed() }),
+          { append: true },
+        );
         break;
       }
       opt.update(grads, lr);
@@ -271,16 +308,30 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       const isEval = stepsDone % t.train.eval_every === 0 || stepsDone === steps;
       if (isEval || stepsDone % t.train.log_every === 0) {
         const val = isEval ? evaluate(net, evalSet, B, T) : null;
-        const row = { step: stepsDone, train_loss: lossSum / lossCount, val_loss: val, lr, tokens: tokensDone, elapsed: elapsed() };
+        const row = {
+          step: stepsDone,
+          train_loss: lossSum / lossCount,
+          val_loss: val,
+          lr,
+          tokens: tokensDone,
+          elapsed: elapsed(),
+        };
         await Deno.writeTextFile(metricsPath, csvRow(row), { append: true });
-        opts.onProgress?.({ step: stepsDone, steps, train_loss: row.train_loss, tokens_per_s: tokensDone / Math.max(1e-9, elapsed()) });
+        opts.onProgress?.({
+          step: stepsDone,
+          steps,
+          train_loss: row.train_loss,
+          tokens_per_s: tokensDone / Math.max(1e-9, elapsed()),
+        });
         lossSum = 0, lossCount = 0;
         if (val !== null) {
           result.final_val_loss = val;
           result.best_val_loss = Math.min(result.best_val_loss ?? Infinity, val);
           if (!Number.isFinite(val) || val > threshold) {
             result.status = "diverged";
-            result.error = `val loss ${val} above the divergence threshold ${threshold.toFixed(4)} at step ${stepsDone}`;
+            result.error = `val loss ${val} above the divergence threshold ${
+              threshold.toFixed(4)
+            } at step ${stepsDone}`;
             break;
           }
           const ck = t.train.checkpoint_every;

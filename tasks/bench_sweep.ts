@@ -21,7 +21,13 @@ if (import.meta.main) {
       data: { corpus: "brown", tokenizer: { name: "bpe", vocab_size: 1024 }, seq_len: 64 },
       model: { block: "ngpt", width: Number(values.width), depth: 2, head_dim: 16 },
       optimizer: { name: "adam", lr: 0.01 },
-      train: { steps: Number(values.steps), batch_size: 8, eval_every: Number(values.steps), eval_batches: 4, backend: "wasm" },
+      train: {
+        steps: Number(values.steps),
+        batch_size: 8,
+        eval_every: Number(values.steps),
+        eval_batches: 4,
+        backend: "wasm",
+      },
     };
     const { trials } = expandGrid(base, { grid: {}, zip: [], seeds: Array.from({ length: n }, (_, i) => i) });
     const rates: Record<number, number> = {};
@@ -31,7 +37,14 @@ if (import.meta.main) {
       await runSweep({ dir, trials, workers, executor: { name: "local" }, maxFailures: 3, log: () => {} });
       const s = (performance.now() - t0) / 1000;
       rates[workers] = (3600 * n) / s;
-      console.log(JSON.stringify({ workers, trials: n, wall_s: +s.toFixed(1), trials_per_hour: Math.round(rates[workers]) }));
+      console.log(
+        JSON.stringify({
+          workers,
+          trials: n,
+          wall_s: +s.toFixed(1),
+          trials_per_hour: Math.round(rates[workers]),
+        }),
+      );
       await Deno.remove(dir, { recursive: true });
     }
     console.log(JSON.stringify({ speedup_2_over_1: +(rates[2] / rates[1]).toFixed(2) }));

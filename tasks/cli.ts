@@ -3,7 +3,11 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { DmodelError } from "../engine/errors.ts";
 
 /** Parses argv with node:util parseArgs; unknown flags are a one-line error. */
-export function parse<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T, usage: string) {
+export function parse<T extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: T,
+  usage: string,
+) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {

@@ -25,7 +25,9 @@ if (import.meta.main) {
     const p = await loadPipeline(positionals[0], values.set);
     const trials = stageTrials(p).filter((s) => !values.stage || s.stage === values.stage);
     if (!trials.length) {
-      throw new DmodelError(`${positionals[0]}: no stage with a trial config${values.stage ? ` named ${values.stage}` : ""}`);
+      throw new DmodelError(
+        `${positionals[0]}: no stage with a trial config${values.stage ? ` named ${values.stage}` : ""}`,
+      );
     }
     const { trial } = trials[0];
     const d = describeTrial(trial, await vocabSizeOf(trial.data));

@@ -16,10 +16,13 @@ export function optionLines(schema: z.ZodType): string[] {
   }
   const props = (js.properties ?? {}) as Record<string, Record<string, unknown>>;
   if (!Object.keys(props).length) {
-    return js.type === "object" || !js.type ? [] : ["(a whole trial config: data, model, parameterization, optimizer, schedule, train)"];
+    return js.type === "object" || !js.type
+      ? []
+      : ["(a whole trial config: data, model, parameterization, optimizer, schedule, train)"];
   }
   return Object.entries(props).map(([k, v]) => {
-    const type = v.type ?? (v.anyOf ? (v.anyOf as { type?: string }[]).map((a) => a.type ?? "?").join("|") : "any");
+    const type = v.type ??
+      (v.anyOf ? (v.anyOf as { type?: string }[]).map((a) => a.type ?? "?").join("|") : "any");
     const def = "default" in v ? ` = ${JSON.stringify(v.default)}` : "";
     return `${k}: ${type}${def}`;
   });
@@ -32,7 +35,9 @@ if (import.meta.main) {
     }, "deno task list [kind] [--plugin file.ts]...");
     await importPlugins(values.plugin, Deno.cwd(), (i) => `--plugin ${values.plugin[i]}`);
     const kind = positionals[0] as Kind | undefined;
-    if (kind && !KINDS.includes(kind)) throw new DmodelError(`unknown kind ${JSON.stringify(kind)}; known: ${KINDS.join(", ")}`);
+    if (kind && !KINDS.includes(kind)) {
+      throw new DmodelError(`unknown kind ${JSON.stringify(kind)}; known: ${KINDS.join(", ")}`);
+    }
     let last = "";
     for (const c of listComponents(kind)) {
       if (c.kind !== last) console.log(`\n${c.kind}`), last = c.kind;

@@ -4,7 +4,8 @@ import { loadPipeline, runPipeline } from "../engine/pipeline.ts";
 import type { TrainOutput } from "../components/stage/train.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
 
-const USAGE = "deno task train <pipeline.yaml> [--set key.path=value]... [--out DIR] [--resume] [--fresh] [--stage ID]";
+const USAGE =
+  "deno task train <pipeline.yaml> [--set key.path=value]... [--out DIR] [--resume] [--fresh] [--stage ID]";
 
 if (import.meta.main) {
   await main(async () => {

@@ -202,7 +202,13 @@ Deno.test({
       );
       // First position attends only to itself: output row 0 of each head is v's row 0.
       const v = t([B, T, H, dk], 20);
-      const y = attentionCore(t([B, T, H, dk], 21), t([B, T, H, dk], 22), v as tf.Tensor4D, 1, mask);
+      const y = attentionCore(
+        t([B, T, H, dk], 21) as tf.Tensor4D,
+        t([B, T, H, dk], 22) as tf.Tensor4D,
+        v as tf.Tensor4D,
+        1,
+        mask,
+      );
       assert.ok(
         relErr(
           y.reshape([B, T, H * dk]).slice([0, 0, 0], [1, 1, H * dk]).dataSync(),

@@ -80,7 +80,10 @@ Deno.test({
         const ill = gr[i] !== 0 && Math.abs(gr[i]) < 10 * 1e-8;
         illConditioned += ill ? 1 : 0;
         total++;
-        assert(d < (ill ? 1e-4 : 1e-5), `after one step, ${p.decl.name}[${i}] differs by ${d} (|g| = ${gr[i]})`);
+        assert(
+          d < (ill ? 1e-4 : 1e-5),
+          `after one step, ${p.decl.name}[${i}] differs by ${d} (|g| = ${gr[i]})`,
+        );
       }
     }
     assert(illConditioned < total / 1000, `${illConditioned} of ${total} entries have 0 < |g| < 1e-7`);

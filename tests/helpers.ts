@@ -7,7 +7,8 @@ import { useBackend } from "../engine/backend.ts";
 export async function tinyCorpus(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "dmodel-corpus-" });
   const lines: string[] = [];
-  const words = "the quick brown fox jumps over the lazy dog while a small cat sleeps near the warm fire".split(" ");
+  const words = "the quick brown fox jumps over the lazy dog while a small cat sleeps near the warm fire"
+    .split(" ");
   for (let i = 0; i < 400; i++) {
     const n = 8 + (i % 7);
     const s: string[] = [];
@@ -28,7 +29,15 @@ export function tinyTrial(corpus: string, over: Record<string, Record<string, un
     parameterization: { name: "ngpt" },
     optimizer: { name: "adam", lr: 0.01 },
     schedule: { name: "cosine" },
-    train: { steps: 6, batch_size: 4, eval_every: 3, eval_batches: 2, log_every: 1, seed: 1, backend: "wasm" },
+    train: {
+      steps: 6,
+      batch_size: 4,
+      eval_every: 3,
+      eval_batches: 2,
+      log_every: 1,
+      seed: 1,
+      backend: "wasm",
+    },
   };
   for (const [k, v] of Object.entries(over)) base[k] = { ...base[k], ...v };
   return parseTrial(base);

@@ -16,8 +16,10 @@ function tokens(seed: number): Int32Array {
 function norms(data: Float32Array, shape: number[], axis: 0 | 1): number[] {
   const [r, c] = shape;
   const out: number[] = [];
-  if (axis === 1) for (let i = 0; i < r; i++) out.push(Math.hypot(...data.subarray(i * c, (i + 1) * c)));
-  else for (let j = 0; j < c; j++) out.push(Math.hypot(...Array.from({ length: r }, (_, i) => data[i * c + j])));
+  if (axis === 1) { for (let i = 0; i < r; i++) out.push(Math.hypot(...data.subarray(i * c, (i + 1) * c))); }
+  else {for (let j = 0; j < c; j++) {
+      out.push(Math.hypot(...Array.from({ length: r }, (_, i) => data[i * c + j])));
+    }}
   return out;
 }
 
@@ -32,14 +34,18 @@ Deno.test("ngpt: weights and hidden states are unit-norm after an Adam step", as
     if (p.decl.embed_axis === undefined) continue;
     // The variable (not only the host copy) must hold the renormalized values.
     const v = p.variable.dataSync() as Float32Array;
-    for (const n of norms(v, p.decl.shape, p.decl.embed_axis)) assert(Math.abs(n - 1) < 1e-5, `${p.decl.name}: norm ${n}`);
+    for (const n of norms(v, p.decl.shape, p.decl.embed_axis)) {
+      assert(Math.abs(n - 1) < 1e-5, `${p.decl.name}: norm ${n}`);
+    }
     checked++;
   }
   assert.equal(checked, 2 + 7 * 2); // E_in, E_out, and 7 matrices per block
   const states: tf.Tensor[] = [];
   tf.tidy(() => {
     net.logits(tf.tensor2d(tokens(3), [B, T], "int32"), (name, t) => {
-      if (name.endsWith(".out") || name.endsWith("attn_out") || name.endsWith("mlp_out")) states.push(tf.keep(t));
+      if (name.endsWith(".out") || name.endsWith("attn_out") || name.endsWith("mlp_out")) {
+        states.push(tf.keep(t));
+      }
     });
   });
   assert.equal(states.length, 3 * 2);
@@ -57,9 +63,12 @@ Deno.test("ngpt: analytic gradients match central finite differences", async () 
     const net = buildNetwork(tinyTrial("unused", { model: { width: 8, depth: 1, head_dim: 4 } }), V);
     const x = tokens(4), y = tokens(5);
     const { grads } = lossAndGrads(net, x, y, B, T);
-    const lossAt = () => tf.tidy(() => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")).dataSync()[0]);
+    const lossAt = () =>
+      tf.tidy(() => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")).dataSync()[0]);
     let checked = 0;
-    for (const name of ["blocks.0.W_q", "blocks.0.W_oMLP", "blocks.0.alpha_A", "blocks.0.s_qk", "s_z", "E_in"]) {
+    for (
+      const name of ["blocks.0.W_q", "blocks.0.W_oMLP", "blocks.0.alpha_A", "blocks.0.s_qk", "s_z", "E_in"]
+    ) {
       const p = net.byName.get(name)!;
       const g = grads.get(name)!;
       // Largest-gradient entries: their finite difference stands well above float32 noise.
@@ -73,7 +82,10 @@ Deno.test("ngpt: analytic gradients match central finite differences", async () 
         const down = lossAt();
         p.host[i] = orig, net.pushHost([name]);
         const fd = (up - down) / (2 * h);
-        assert(Math.abs(fd - g[i]) <= 0.02 * Math.abs(g[i]) + 1e-4, `${name}[${i}]: analytic ${g[i]} vs fd ${fd}`);
+        assert(
+          Math.abs(fd - g[i]) <= 0.02 * Math.abs(g[i]) + 1e-4,
+          `${name}[${i}]: analytic ${g[i]} vs fd ${fd}`,
+        );
         checked++;
       }
     }

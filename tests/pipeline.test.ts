@@ -41,14 +41,26 @@ Deno.test("pipeline: a bad value names file, line, key path and value", async ()
 
 Deno.test("pipeline: an unknown component lists the known ones", async () => {
   const msg = await errorOf(pipeline({ block: "transformerXL" }));
-  assert.match(msg, /^p\.yaml:4: stages\.train\.with\.model\.block: unknown block "transformerXL"; known: .*ngpt/);
+  assert.match(
+    msg,
+    /^p\.yaml:4: stages\.train\.with\.model\.block: unknown block "transformerXL"; known: .*ngpt/,
+  );
 });
 
 Deno.test("pipeline: unknown keys, malformed YAML, shapes, stages and needs are refused", async () => {
-  assert.match(await errorOf(pipeline({ extra: ", epochs: 3" })), /p\.yaml:8: stages\.train\.with\.train: unknown key.*"epochs"/);
+  assert.match(
+    await errorOf(pipeline({ extra: ", epochs: 3" })),
+    /p\.yaml:8: stages\.train\.with\.train: unknown key.*"epochs"/,
+  );
   assert.match(await errorOf("name: x\nstages: {a: {uses: train\n"), /^p\.yaml:\d+: malformed YAML/);
-  assert.match(await errorOf(pipeline({ width: "20" })), /p\.yaml:4: .*model\.width: width 20 is not divisible by head_dim 8/);
-  assert.match(await errorOf("name: x\nstages:\n  a: {uses: trian}\n"), /p\.yaml:3: stages\.a\.uses: unknown stage "trian"; known: .*train/);
+  assert.match(
+    await errorOf(pipeline({ width: "20" })),
+    /p\.yaml:4: .*model\.width: width 20 is not divisible by head_dim 8/,
+  );
+  assert.match(
+    await errorOf("name: x\nstages:\n  a: {uses: trian}\n"),
+    /p\.yaml:3: stages\.a\.uses: unknown stage "trian"; known: .*train/,
+  );
   assert.match(
     await errorOf("name: x\nstages:\n  a: {uses: eval, needs: [b]}\n"),
     /p\.yaml:3: stages\.a\.needs\.0: no stage "b" in this pipeline/,
@@ -67,8 +79,14 @@ Deno.test("pipeline: --set overrides trial fields and top-level keys; unknown ke
   assert.equal(t.optimizer.lr, 0.5);
   assert.equal(t.train.steps, 3);
   assert.equal(p.name, "renamed");
-  assert.match(await errorOf(pipeline(), ["nonsense.key=1"]), /--set nonsense\.key=1: no stage has a key "nonsense"/);
-  assert.match(await errorOf(pipeline(), ["optimizer.lr=-1"]), /stages\.train\.with\.optimizer\.lr: .*(value: -1)/);
+  assert.match(
+    await errorOf(pipeline(), ["nonsense.key=1"]),
+    /--set nonsense\.key=1: no stage has a key "nonsense"/,
+  );
+  assert.match(
+    await errorOf(pipeline(), ["optimizer.lr=-1"]),
+    /stages\.train\.with\.optimizer\.lr: .*(value: -1)/,
+  );
 });
 
 Deno.test("pipeline: plugins register components that the file then names", async () => {
@@ -83,7 +101,9 @@ Deno.test("pipeline: plugins register components that the file then names", asyn
   // deno-lint-ignore no-explicit-any
   const r = out.get("train") as any;
   assert.equal(r.result.status, "ok");
-  const lrs = (await Deno.readTextFile(`${r.dir}/metrics.csv`)).trim().split("\n").slice(2).map((l) => Number(l.split(",")[3]));
+  const lrs = (await Deno.readTextFile(`${r.dir}/metrics.csv`)).trim().split("\n").slice(2).map((l) =>
+    Number(l.split(",")[3])
+  );
   assert.deepEqual(lrs.map((x) => +x.toFixed(6)), [0.0075, 0.0025]); // rows at steps 2 and 4: lr(t) = 0.01 (1 - t/4)
   await Deno.writeTextFile(`${dir}/q.yaml`, text.replace(plugin, "./missing_plugin.ts"));
   await assert.rejects(loadPipeline(`${dir}/q.yaml`), /q\.yaml:2: plugins\.0: plugin file not found/);

@@ -68,7 +68,10 @@ Deno.test("sweep: a bad axis value is refused before any work, naming the trial"
     assert.fail("no error");
   } catch (e) {
     assert(e instanceof DmodelError);
-    assert.match(e.message, /s\.yaml:\d+: stages\.sweep\.with\.base\.model\.width: width 20 is not divisible by head_dim 8 \(in the trial model\.width=20/);
+    assert.match(
+      e.message,
+      /s\.yaml:\d+: stages\.sweep\.with\.base\.model\.width: width 20 is not divisible by head_dim 8 \(in the trial model\.width=20/,
+    );
   }
 });
 
@@ -110,8 +113,14 @@ Deno.test({
 
     const plan = JSON.parse(await Deno.readTextFile(`${out}/trials.json`)) as { id: string; dir: string }[];
     assert.equal(plan.length, 6);
-    const events = (await Deno.readTextFile(`${out}/events.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(events.map((e) => e.id).sort(), plan.map((t) => t.id).sort(), "each trial finished exactly once");
+    const events = (await Deno.readTextFile(`${out}/events.jsonl`)).trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    assert.deepEqual(
+      events.map((e) => e.id).sort(),
+      plan.map((t) => t.id).sort(),
+      "each trial finished exactly once",
+    );
     for (const t of plan) {
       const r = JSON.parse(await Deno.readTextFile(`${out}/${t.dir}/result.json`));
       assert.equal(r.status, "ok");
@@ -144,11 +153,19 @@ Deno.test({
     const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
     await Deno.writeTextFile(
       `${out}/sweep.lock`,
-      JSON.stringify({ pid: sleeper.pid, host: Deno.hostname(), started: "then", command: "deno task sweep" }),
+      JSON.stringify({
+        pid: sleeper.pid,
+        host: Deno.hostname(),
+        started: "then",
+        command: "deno task sweep",
+      }),
     );
     const refused = await (sweepCmd(file, out)).output();
     assert.equal(refused.code, 1);
-    assert.match(new TextDecoder().decode(refused.stderr), new RegExp(`another sweep is running there \\(pid ${sleeper.pid}`));
+    assert.match(
+      new TextDecoder().decode(refused.stderr),
+      new RegExp(`another sweep is running there \\(pid ${sleeper.pid}`),
+    );
     sleeper.kill("SIGKILL");
     await sleeper.status;
     const status = await (sweepCmd(file, out, ["--status"])).output();
@@ -176,7 +193,10 @@ Deno.test({
     // A trial whose corpus vanishes fails: the message and log path are recorded, the exit code is 1.
     const plan = JSON.parse(await Deno.readTextFile(`${out}/trials.json`));
     const failDir = `${dir}/fail`;
-    await Deno.writeTextFile(file, sweepYaml({ widths: "[16]", lrs: "[0.01]", extra: "      max_failures: 1\n" }));
+    await Deno.writeTextFile(
+      file,
+      sweepYaml({ widths: "[16]", lrs: "[0.01]", extra: "      max_failures: 1\n" }),
+    );
     await Deno.mkdir(failDir);
     await Deno.writeTextFile(`${failDir}/trials.json`, "[]");
     const bad = sweepYaml({ widths: "[16]", lrs: "[0.01]" }).replace("backend: wasm", "backend: tensorflow");
@@ -185,7 +205,10 @@ Deno.test({
     assert.equal(f.code, 1);
     const res = aq.fromCSV(await Deno.readTextFile(`${failDir}/results.csv`));
     assert.equal(res.get("status", 0), "failed");
-    assert.match(String(res.get("error", 0)), /tfjs-node-gpu nor @tensorflow\/tfjs-node is installed.*; log: .*trial\.log$/);
+    assert.match(
+      String(res.get("error", 0)),
+      /tfjs-node-gpu nor @tensorflow\/tfjs-node is installed.*; log: .*trial\.log$/,
+    );
     assert.equal(plan.length, 2);
   },
 });

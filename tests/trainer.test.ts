@@ -30,7 +30,10 @@ Deno.test("trainer: writes config.yaml, metrics.csv, result.json, model.safetens
   const bytes = await Deno.readFile(`${dir}/model.safetensors`);
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   const head = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-  const params = JSON.parse(await Deno.readTextFile(`${dir}/params.json`)) as { name: string; shape: number[] }[];
+  const params = JSON.parse(await Deno.readTextFile(`${dir}/params.json`)) as {
+    name: string;
+    shape: number[];
+  }[];
   for (const p of params) {
     assert.deepEqual(head[p.name].shape, p.shape, p.name);
     assert.equal(head[p.name].dtype, "F32");

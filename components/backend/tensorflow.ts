@@ -41,7 +41,9 @@ register("backend", "tensorflow", {
       try {
         await import(new URL(`../../node_modules/${pkg}/dist/index.js`, import.meta.url).href);
       } catch (e) {
-        throw new DmodelError(`backend tensorflow: ${pkg} is installed but failed to load: ${(e as Error).message}`);
+        throw new DmodelError(
+          `backend tensorflow: ${pkg} is installed but failed to load: ${(e as Error).message}`,
+        );
       }
       if (!(await tf.setBackend("tensorflow"))) {
         throw new DmodelError(`backend tensorflow: ${pkg} loaded but tfjs could not start it`);

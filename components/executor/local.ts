@@ -29,7 +29,12 @@ async function pump(stream: ReadableStream<Uint8Array>, onLine: (l: string) => v
 }
 
 /** Runs one trial in a subprocess; returns its exit code. Its stderr goes to <trial>/trial.log. */
-async function runOne(ctx: ExecutorContext, t: PlannedTrial, worker: number, threads: number): Promise<number> {
+async function runOne(
+  ctx: ExecutorContext,
+  t: PlannedTrial,
+  worker: number,
+  threads: number,
+): Promise<number> {
   const trialDir = `${ctx.dir}/${t.dir}`;
   await Deno.mkdir(trialDir, { recursive: true });
   const logFile = await Deno.open(`${trialDir}/trial.log`, { create: true, append: true });
@@ -73,22 +78,26 @@ async function markCrashed(ctx: ExecutorContext, t: PlannedTrial, code: number):
   } catch { /* no log */ }
   await writeFileAtomic(
     `${ctx.dir}/${t.dir}/result.json`,
-    JSON.stringify({
-      status: "failed",
-      error: `trial process exited with code ${code}${tail ? `: ${tail}` : ""}; log: ${log}`,
-      steps_done: 0,
-      final_val_loss: null,
-      best_val_loss: null,
-      step0_val_loss: null,
-      final_train_loss: null,
-      val_unigram_entropy: null,
-      tokens: 0,
-      wall_s: 0,
-      tokens_per_s: 0,
-      backend: "",
-      n_params: 0,
-      probes: {},
-    }, null, 1),
+    JSON.stringify(
+      {
+        status: "failed",
+        error: `trial process exited with code ${code}${tail ? `: ${tail}` : ""}; log: ${log}`,
+        steps_done: 0,
+        final_val_loss: null,
+        best_val_loss: null,
+        step0_val_loss: null,
+        final_train_loss: null,
+        val_unigram_entropy: null,
+        tokens: 0,
+        wall_s: 0,
+        tokens_per_s: 0,
+        backend: "",
+        n_params: 0,
+        probes: {},
+      },
+      null,
+      1,
+    ),
   );
 }
 
@@ -116,7 +125,8 @@ export function localExecutor(): Executor {
           if (result?.status === "failed") {
             consecutiveFailures++;
             if (consecutiveFailures >= ctx.maxFailures && !stopped) {
-              stopped = `${consecutiveFailures} consecutive trials failed (max_failures ${ctx.maxFailures}); ` +
+              stopped =
+                `${consecutiveFailures} consecutive trials failed (max_failures ${ctx.maxFailures}); ` +
                 `last: ${t.dir}: ${result.error}`;
             }
           } else consecutiveFailures = 0;

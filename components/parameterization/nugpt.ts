@@ -45,7 +45,8 @@ export const NugptSchema = z.object({
     ctx.addIssue({
       code: "custom",
       path: ["base_steps"],
-      message: "nugpt needs base_steps for its m_data^(-1/3) horizon correction (or horizon_correction: false)",
+      message:
+        "nugpt needs base_steps for its m_data^(-1/3) horizon correction (or horizon_correction: false)",
     });
   }
 });
@@ -83,7 +84,13 @@ export function nugpt(o: NugptOptions): Parameterization {
         : decl.role === "readout"
         ? o.output_factor * Math.pow(m, -o.output_exponent)
         : Math.pow(m, -o.hidden_exponent) * Math.pow(ctx.m_depth, -o.depth_exponent);
-      return { init: blockInit(decl) ?? { dist: "unit-norm" }, forward_multiplier: 1, lr_multiplier: lr, eps_multiplier: 1, weight_decay: 0 };
+      return {
+        init: blockInit(decl) ?? { dist: "unit-norm" },
+        forward_multiplier: 1,
+        lr_multiplier: lr,
+        eps_multiplier: 1,
+        weight_decay: 0,
+      };
     },
     lr_factor: (ctx) => o.horizon_correction ? Math.pow(ctx.m_data, -o.horizon_exponent) : 1,
   };

@@ -20,15 +20,27 @@ register("stage", "eval", {
     async run(ctx) {
       let dir = o.trial;
       if (!dir) {
-        const prev = [...ctx.outputs.values()].reverse().find((v) => (v as TrainOutput)?.dir) as TrainOutput | undefined;
-        if (!prev) throw new DmodelError(`stage ${ctx.stageId}: no trial to evaluate (set with.trial or need a train stage)`);
+        const prev = [...ctx.outputs.values()].reverse().find((v) => (v as TrainOutput)?.dir) as
+          | TrainOutput
+          | undefined;
+        if (!prev) {
+          throw new DmodelError(
+            `stage ${ctx.stageId}: no trial to evaluate (set with.trial or need a train stage)`,
+          );
+        }
         if (prev.result.status !== "ok") {
-          throw new DmodelError(`stage ${ctx.stageId}: trial ${prev.dir} ended ${prev.result.status}; nothing to evaluate`);
+          throw new DmodelError(
+            `stage ${ctx.stageId}: trial ${prev.dir} ended ${prev.result.status}; nothing to evaluate`,
+          );
         }
         dir = prev.dir;
       }
       const r = await evaluateTrialDir(dir, { batches: o.batches });
-      ctx.log(`eval ${dir}: val loss ${r.val_loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${r.eval_tokens} tokens`);
+      ctx.log(
+        `eval ${dir}: val loss ${r.val_loss.toFixed(4)}, perplexity ${
+          r.perplexity.toFixed(2)
+        } over ${r.eval_tokens} tokens`,
+      );
       return r;
     },
   }),

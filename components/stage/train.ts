@@ -1,5 +1,5 @@
 /** The `train` stage: one trial, from its `with:` config, into `<out>/<trial dir>/`. */
-import { TrialOption, trialDirName, trialId, type TrialConfig } from "../../engine/config.ts";
+import { type TrialConfig, trialDirName, trialId, TrialOption } from "../../engine/config.ts";
 import { register } from "../../engine/registry.ts";
 import type { Stage } from "../../engine/stage.ts";
 import { runTrial, type TrialResult } from "../../engine/trainer.ts";
@@ -23,8 +23,12 @@ register("stage", "train", {
       const result = await runTrial(trial, dir, { resume: Boolean(ctx.flags.resume), log: ctx.log });
       ctx.log(
         `${dir}: ${result.status}` + (result.error ? ` (${result.error})` : "") +
-          `; steps ${result.steps_done}, val loss ${result.step0_val_loss?.toFixed(4)} -> ${result.final_val_loss?.toFixed(4)}` +
-          ` (val unigram entropy ${result.val_unigram_entropy?.toFixed(4)} nats), ${result.wall_s.toFixed(1)} s, ` +
+          `; steps ${result.steps_done}, val loss ${result.step0_val_loss?.toFixed(4)} -> ${
+            result.final_val_loss?.toFixed(4)
+          }` +
+          ` (val unigram entropy ${result.val_unigram_entropy?.toFixed(4)} nats), ${
+            result.wall_s.toFixed(1)
+          } s, ` +
           `${result.tokens_per_s} tokens/s`,
       );
       return { dir, id, trial, result };

@@ -57,7 +57,11 @@ export interface PlannedTrial {
  */
 export function expandGrid(
   base: unknown,
-  spec: { grid: Record<string, z.infer<typeof AxisSchema>>; zip: Record<string, unknown[]>[]; seeds?: number[] },
+  spec: {
+    grid: Record<string, z.infer<typeof AxisSchema>>;
+    zip: Record<string, unknown[]>[];
+    seeds?: number[];
+  },
 ): { trials: PlannedTrial[]; issues: Issue[] } {
   // Each factor is a list of partial assignments {path: value}.
   const factors: Record<string, unknown>[][] = [];

@@ -28,7 +28,10 @@ export async function trialState(dir: string, t: PlannedTrial): Promise<{
 }> {
   const result = await readJSON<TrialResult>(`${dir}/${t.dir}/result.json`).catch(() => null);
   if (result) return { state: "done", result };
-  return { state: (await exists(`${dir}/${t.dir}/checkpoint.safetensors`)) ? "partial" : "pending", result: null };
+  return {
+    state: (await exists(`${dir}/${t.dir}/checkpoint.safetensors`)) ? "partial" : "pending",
+    result: null,
+  };
 }
 
 /** Counts by outcome. */
@@ -44,7 +47,15 @@ export interface SweepSummary {
 
 /** Summarizes a sweep from its files alone. */
 export async function summarize(dir: string, trials: PlannedTrial[]): Promise<SweepSummary> {
-  const s: SweepSummary = { total: trials.length, done: 0, ok: 0, diverged: 0, failed: 0, partial: 0, pending: 0 };
+  const s: SweepSummary = {
+    total: trials.length,
+    done: 0,
+    ok: 0,
+    diverged: 0,
+    failed: 0,
+    partial: 0,
+    pending: 0,
+  };
   for (const t of trials) {
     const { state, result } = await trialState(dir, t);
     if (state === "done") {

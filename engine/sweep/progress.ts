@@ -57,7 +57,9 @@ export class Progress {
   }
 
   private workerText(i: number, w: WorkerLine): string {
-    return `  worker ${i}: ${w.trial} step ${w.step}/${w.steps} loss ${w.loss.toFixed(3)} ${Math.round(w.tokens_per_s)} tok/s`;
+    return `  worker ${i}: ${w.trial} step ${w.step}/${w.steps} loss ${w.loss.toFixed(3)} ${
+      Math.round(w.tokens_per_s)
+    } tok/s`;
   }
 
   /** Redraws (TTY) or prints a plain line when due (or forced). */
