@@ -40,6 +40,26 @@ export interface TrialResult {
   probes: Record<string, Record<string, number>>;
 }
 
+/** A result with nothing measured yet (also what executors write for a trial that died without one). */
+export function emptyResult(status: TrialResult["status"], error: string | null, backend = ""): TrialResult {
+  return {
+    status,
+    error,
+    steps_done: 0,
+    final_val_loss: null,
+    best_val_loss: null,
+    step0_val_loss: null,
+    final_train_loss: null,
+    val_unigram_entropy: null,
+    tokens: 0,
+    wall_s: 0,
+    tokens_per_s: 0,
+    backend,
+    n_params: 0,
+    probes: {},
+  };
+}
+
 /** The columns of metrics.csv, in order. */
 export const METRIC_COLUMNS = ["step", "train_loss", "val_loss", "lr", "tokens", "elapsed"] as const;
 
@@ -176,22 +196,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
   const t0 = performance.now();
   let net: Network | null = null;
   let stepsDone = 0, tokensDone = 0, elapsedBefore = 0;
-  const result: TrialResult = {
-    status: "ok",
-    error: null,
-    steps_done: 0,
-    final_val_loss: null,
-    best_val_loss: null,
-    step0_val_loss: null,
-    final_train_loss: null,
-    val_unigram_entropy: null,
-    tokens: 0,
-    wall_s: 0,
-    tokens_per_s: 0,
-    backend: t.train.backend,
-    n_params: 0,
-    probes: {},
-  };
+  const result = emptyResult("ok", null, t.train.backend);
   let probes: { name: string; probe: Probe; columns: string[] | null }[] = [];
   try {
     result.backend = await useBackend(t.train.backend, log);

@@ -8,7 +8,8 @@
  */
 import "../components/mod.ts";
 import { DmodelError } from "../engine/errors.ts";
-import { readPlan } from "../engine/sweep/plan.ts";
+import { readPlan, recordFinished } from "../engine/sweep/plan.ts";
+import { exists } from "../engine/fsutil.ts";
 import { runTrial } from "../engine/trainer.ts";
 import { main, parse } from "./cli.ts";
 
@@ -33,19 +34,23 @@ if (import.meta.main) {
     if (!Number.isInteger(index) || !t) {
       throw new DmodelError(`--index ${values.index}: ${dir} has trials 0..${plan.length - 1}`);
     }
+    let finishing = false;
     if (values["exit-with-stdin"]) {
       // The sweep holds our stdin open and never writes; EOF means it died.
       (async () => {
         for await (const _ of Deno.stdin.readable) { /* nothing is sent */ }
-        Deno.exit(3);
+        if (!finishing) Deno.exit(3); // past the result, finish recording it first
       })();
     }
+    const already = await exists(`${dir}/${t.dir}/result.json`);
     const r = await runTrial(t.config, `${dir}/${t.dir}`, {
       resume: true,
       onProgress: (p) => {
         if (values.progress) console.log(JSON.stringify({ index, ...p }));
       },
     });
+    finishing = true;
+    if (!already) await recordFinished(dir, t, r.status);
     console.error(`${t.dir}: ${r.status}${r.error ? ` (${r.error})` : ""}`);
     return r.status === "failed" ? 1 : 0;
   });

@@ -13,6 +13,7 @@ import { trialCommand } from "../../engine/sweep/executor.ts";
 import type { PlannedTrial } from "../../engine/sweep/grid.ts";
 import { trialState } from "../../engine/sweep/plan.ts";
 import { DmodelError } from "../../engine/errors.ts";
+import { emptyResult } from "../../engine/trainer.ts";
 
 async function pump(stream: ReadableStream<Uint8Array>, onLine: (l: string) => void): Promise<void> {
   const dec = new TextDecoder();
@@ -79,22 +80,7 @@ async function markCrashed(ctx: ExecutorContext, t: PlannedTrial, code: number):
   await writeFileAtomic(
     `${ctx.dir}/${t.dir}/result.json`,
     JSON.stringify(
-      {
-        status: "failed",
-        error: `trial process exited with code ${code}${tail ? `: ${tail}` : ""}; log: ${log}`,
-        steps_done: 0,
-        final_val_loss: null,
-        best_val_loss: null,
-        step0_val_loss: null,
-        final_train_loss: null,
-        val_unigram_entropy: null,
-        tokens: 0,
-        wall_s: 0,
-        tokens_per_s: 0,
-        backend: "",
-        n_params: 0,
-        probes: {},
-      },
+      emptyResult("failed", `trial process exited with code ${code}${tail ? `: ${tail}` : ""}; log: ${log}`),
       null,
       1,
     ),

@@ -20,6 +20,7 @@ import { resolve as resolvePath } from "node:path";
 import { DmodelError } from "../../engine/errors.ts";
 import { readJSON, writeFileAtomic } from "../../engine/fsutil.ts";
 import { register } from "../../engine/registry.ts";
+import { emptyResult } from "../../engine/trainer.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
 import { trialCommand } from "../../engine/sweep/executor.ts";
 import type { PlannedTrial } from "../../engine/sweep/grid.ts";
@@ -326,24 +327,14 @@ async function markLost(
     `${dir}/${t.dir}/result.json`,
     JSON.stringify(
       {
-        status: "failed",
-        error: `Slurm task ${jobId}_${t.index} ended ${how} without a result${
-          tail ? `: ${tail}` : ""
-        }; log: ${log}`,
+        ...emptyResult(
+          "failed",
+          `Slurm task ${jobId}_${t.index} ended ${how} without a result${
+            tail ? `: ${tail}` : ""
+          }; log: ${log}`,
+        ),
         // Killed by Slurm, not by its own error: the next `deno task sweep` resubmits it (it resumes).
         requeue: !base || KILLED.has(base),
-        steps_done: 0,
-        final_val_loss: null,
-        best_val_loss: null,
-        step0_val_loss: null,
-        final_train_loss: null,
-        val_unigram_entropy: null,
-        tokens: 0,
-        wall_s: 0,
-        tokens_per_s: 0,
-        backend: "",
-        n_params: 0,
-        probes: {},
       },
       null,
       1,

@@ -1,3 +1,4 @@
+import { hashString, mulberry32 } from "../random.ts";
 /**
  * The scaling law of the optimal learning rate: per family (parameterization),
  * least squares of log2(eta*) on log2(scale), one slope per scale axis that
@@ -86,33 +87,6 @@ export interface Prediction {
   /** Bootstrap interval (NaN without resamples). */
   eta_lo: number;
   eta_hi: number;
-}
-
-/**
- * Deterministic 32-bit PRNG (mulberry32): uniform numbers in [0, 1).
- *
- * @example
- * ```ts
- * const rand = mulberry32(42);
- * rand(); // the same sequence on every run
- * ```
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** FNV-1a hash of a string, to give each family its own random stream. */
-function hash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 /** Linear-interpolated quantile of sorted values. */
@@ -265,7 +239,7 @@ export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] 
     fit.r2 = ls.r2;
 
     // Bootstrap: resample seeds within each group, recompute optima and slopes.
-    const rand = mulberry32(((opts.bootstrapSeed ?? 0) ^ hash(family)) >>> 0);
+    const rand = mulberry32(((opts.bootstrapSeed ?? 0) ^ hashString(family)) >>> 0);
     const oneSeed = used.every((g) => g.seeds.length < 2);
     for (let r = 0; r < (oneSeed ? 0 : resamples); r++) {
       const yr: number[] = [];

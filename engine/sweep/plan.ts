@@ -71,3 +71,19 @@ export function summaryLine(s: SweepSummary): string {
   return `${s.done}/${s.total} done (${s.ok} ok, ${s.diverged} diverged, ${s.failed} failed), ` +
     `${s.partial} partial, ${s.pending} pending`;
 }
+
+/**
+ * Appends one line to `<dir>/events.jsonl` for a finished trial: written by
+ * the process that finished it, right after its result.json, so a sweep
+ * killed in between loses no record.
+ */
+export async function recordFinished(dir: string, t: PlannedTrial, status: string): Promise<void> {
+  const line = JSON.stringify({ id: t.id, dir: t.dir, status, time: new Date().toISOString() }) + "\n";
+  await Deno.writeTextFile(`${dir}/events.jsonl`, line, { append: true });
+}
+
+/** True when events.jsonl already records this trial finishing with this status. */
+export async function finishRecorded(dir: string, id: string, status: string): Promise<boolean> {
+  const text = await Deno.readTextFile(`${dir}/events.jsonl`).catch(() => "");
+  return text.split("\n").some((l) => l.includes(`"id":"${id}"`) && l.includes(`"status":"${status}"`));
+}

@@ -13,7 +13,16 @@ import { resolve } from "../registry.ts";
 import type { Executor } from "./executor.ts";
 import { type PlannedTrial, trialCost } from "./grid.ts";
 import { acquireLock } from "./lock.ts";
-import { readPlan, summarize, summaryLine, type SweepSummary, trialState, writePlan } from "./plan.ts";
+import {
+  finishRecorded,
+  readPlan,
+  recordFinished,
+  summarize,
+  summaryLine,
+  type SweepSummary,
+  trialState,
+  writePlan,
+} from "./plan.ts";
 import { Progress } from "./progress.ts";
 import { writeResults } from "./results.ts";
 
@@ -108,12 +117,10 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
           `${t.dir}: ${result?.status}${loss != null ? ` val ${loss.toFixed(4)}` : ""}` +
             (result?.status === "failed" ? ` (${result.error})` : ""),
         );
-        await Deno.writeTextFile(
-          `${o.dir}/events.jsonl`,
-          JSON.stringify({ id: t.id, dir: t.dir, status: result?.status, time: new Date().toISOString() }) +
-            "\n",
-          { append: true },
-        );
+        // The trial process records its own finish; a trial that died without one is recorded here.
+        if (result && !(await finishRecorded(o.dir, t.id, result.status))) {
+          await recordFinished(o.dir, t, result.status);
+        }
         await writeResults(o.dir, o.trials);
       },
     }).finally(() => writeResults(o.dir, o.trials));
