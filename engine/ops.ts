@@ -112,3 +112,9 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
 export function embed(table: tf.Tensor2D, tokens: tf.Tensor1D): tf.Tensor2D {
   return tf.gather(table, tokens);
 }
+
+/** Logits [N, V] = (h E_out^T) x the rule's logit multiplier (the readout every block shares). */
+export function readoutLogits(h: tf.Tensor2D, eOut: tf.Tensor, logitMultiplier: number): tf.Tensor2D {
+  const z = tf.matMul(h, eOut as tf.Tensor2D, false, true);
+  return (logitMultiplier === 1 ? z : tf.mul(z, logitMultiplier)) as tf.Tensor2D;
+}

@@ -18,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { Block } from "../../engine/model.ts";
-import { causalAttention, embed, rmsNorm, rope } from "../../engine/ops.ts";
+import { causalAttention, embed, readoutLogits, rmsNorm, rope } from "../../engine/ops.ts";
 import { inputSinkName } from "../../engine/alignment.ts";
 import { applyPgop } from "../../engine/pgop.ts";
 import type { BlockParamDecl } from "./families.ts";
@@ -117,8 +117,7 @@ export function attnStackBlock(o: AttnStackOptions): Block {
       }
       const hf = norm(h, "g_final");
       sink?.(inputSinkName("E_out"), hf);
-      const z = tf.matMul(hf, p["E_out"] as tf.Tensor2D, false, true);
-      const logits = (rule.logit_multiplier === 1 ? z : tf.mul(z, rule.logit_multiplier)) as tf.Tensor2D;
+      const logits = readoutLogits(hf, p["E_out"], rule.logit_multiplier);
       sink?.("logits", logits);
       return logits;
     },

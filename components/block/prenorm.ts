@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { Block, ModelShape, ParamDecl } from "../../engine/model.ts";
-import { causalAttention, embed, rmsNorm, rope, silu } from "../../engine/ops.ts";
+import { causalAttention, embed, readoutLogits, rmsNorm, rope, silu } from "../../engine/ops.ts";
 import { positionTables } from "./ngpt.ts";
 
 const MLP_RATIO = 4;
@@ -78,8 +78,7 @@ export const prenormBlock: Block = {
       sink?.(`block${i}.out`, h);
     }
     const f = tf.mul(rmsNorm(h), p["g_final"]) as tf.Tensor2D;
-    const z = tf.matMul(f, p["E_out"] as tf.Tensor2D, false, true);
-    const logits = (rule.logit_multiplier === 1 ? z : tf.mul(z, rule.logit_multiplier)) as tf.Tensor2D;
+    const logits = readoutLogits(f, p["E_out"], rule.logit_multiplier);
     sink?.("logits", logits);
     return logits;
   },

@@ -25,7 +25,7 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { Block, ModelShape } from "../../engine/model.ts";
-import { embed, rope } from "../../engine/ops.ts";
+import { embed, readoutLogits, rope } from "../../engine/ops.ts";
 import { inputSinkName } from "../../engine/alignment.ts";
 import { leakyReluGain, tatSlope } from "../../engine/tat.ts";
 import {
@@ -186,8 +186,7 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
         sink?.(`block${i}.out`, h);
       }
       sink?.(inputSinkName("E_out"), h);
-      const z = tf.matMul(h, p["E_out"] as tf.Tensor2D, false, true);
-      const logits = (rule.logit_multiplier === 1 ? z : tf.mul(z, rule.logit_multiplier)) as tf.Tensor2D;
+      const logits = readoutLogits(h, p["E_out"], rule.logit_multiplier);
       sink?.("logits", logits);
       return logits;
     },
