@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { blasStatus, sgemm } from "../engine/blas.ts";
 import { fastKernelsInstalled, installFastKernels, uninstallFastKernels } from "../engine/fast_kernels.ts";
+import { rand } from "./uniform.ts";
 
 await tf.setBackend("wasm");
 const HAVE_BLAS = blasStatus().available;
@@ -16,17 +17,6 @@ const blasOnly = {
   sanitizeResources: false,
   sanitizeOps: false,
 };
-
-/** Deterministic uniform(-1, 1) floats (LCG), so failures reproduce. */
-function rand(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 const size = (shape: number[]) => shape.reduce((x, y) => x * y, 1);
 

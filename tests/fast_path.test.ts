@@ -12,16 +12,7 @@ import { Adam } from "../engine/optim.ts";
 import { kernelOverridesInstalled } from "../engine/js_kernels.ts";
 import { fusedOpsActive } from "../engine/fused_ops.ts";
 import { tinyTrial } from "./helpers.ts";
-
-function rand(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+import { rand } from "./uniform.ts";
 
 /** Runs f on the plain backend, then goes back to the fast one. */
 async function onPlain<T>(f: () => T): Promise<T> {

@@ -6,16 +6,6 @@ import { rowNormalize } from "../engine/fused_ops.ts";
 
 await tf.setBackend("wasm");
 
-function rand(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
   assert.equal(x.length, y.length);
   let num = 0, den = 1e-30;
@@ -103,6 +93,7 @@ import {
   swiglu,
 } from "../engine/fused_ops.ts";
 import { causalMask, ropeTables } from "../engine/ops.ts";
+import { rand } from "./uniform.ts";
 
 /** Values and input gradients of f with the fused kernels on or off. */
 function evalOp(fused: boolean, f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], seed: number) {

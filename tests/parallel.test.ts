@@ -10,19 +10,10 @@ import { parallel, parallelStats, setKernelThreads, setParallelMode } from "../e
 import { attentionCore, lerpNormTo, ropeNormScale, rowNormalize, swiglu } from "../engine/fused_ops.ts";
 import { causalMask, ropeTables } from "../engine/ops.ts";
 import { blasStatus, setBlasThreads } from "../engine/blas.ts";
+import { rand } from "./uniform.ts";
 
 await tf.setBackend("wasm");
 const opts = { sanitizeResources: false, sanitizeOps: false };
-
-function rand(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Runs f with 2 kernel threads, forced shared or serial; restores the defaults. */
 function withMode<T>(mode: "shared" | "serial", f: () => T): T {
