@@ -206,6 +206,27 @@ defineKernel("DmodelSwigluGrad", (mem, { dg, a, b, su, snu, nu, sg }, { c }: { c
   return [da, db, dsu, dsnu];
 });
 
+// The same in one pass each way, recomputing nu and sg from b (nothing saved but the inputs):
+// the path when the native tasks are loaded (engine/native.ts; the TS twins pay ~8 ns per Math.exp).
+defineKernel("DmodelSwiglu", (mem, { a, b, su, snu }, { c }: { c: number }) => {
+  const n = last(a.shape), rows = size(a.shape) / n;
+  const g = mem.out(a.shape);
+  const arrays = [mem.f32(a), mem.f32(b), mem.f32(su), mem.f32(snu), mem.f32(g)];
+  parallel("swiglu", arrays, [n, c], rows, chunksFor(rows * n, rows));
+  return g;
+});
+
+defineKernel("DmodelSwigluGradFromInputs", (mem, { dg, a, b, su, snu }, { c }: { c: number }) => {
+  const n = last(a.shape), rows = size(a.shape) / n, chunks = chunksFor(rows * n, rows);
+  const da = mem.out(a.shape), db = mem.out(a.shape), dsu = mem.out(su.shape), dsnu = mem.out(snu.shape);
+  const partU = new Float64Array(chunks * n), partN = new Float64Array(chunks * n);
+  const ins = [mem.f32(dg), mem.f32(a), mem.f32(b), mem.f32(su), mem.f32(snu)];
+  parallel("swigluGradFromInputs", [...ins, mem.f32(da), mem.f32(db), partU, partN], [n, c], rows, chunks);
+  reduceParts(partU, chunks, n, mem.f32(dsu));
+  reduceParts(partN, chunks, n, mem.f32(dsnu), c);
+  return [da, db, dsu, dsnu];
+});
+
 // --- Softmax cross-entropy from probabilities p = softmax(logits) -----------
 // loss = mean_i (-log p[i, t_i]); where p underflows, lse - logit in float64.
 
@@ -282,6 +303,18 @@ defineKernel("DmodelAttnScores", (mem, { q, k, mask }, { scale }: { scale: numbe
     return s;
   }));
 
+// P = softmax(scale Q K^T + mask) per head, [B, H, T, T], the softmax done per head right after
+// its product (while in cache); rows stop at their last unmasked column.
+defineKernel("DmodelAttnProbs", (mem, { q, k, mask }, { scale }: { scale: number }) =>
+  oneThread(() => {
+    const [B, T, H, dk] = q.shape;
+    const p = mem.out([B, H, T, T]);
+    const mv = mem.f32(mask);
+    const arrays = [mem.f32(q), mem.f32(k), mv, rowEnds(mv, T), mem.f32(p)];
+    parallel("attnProbs", arrays, [T, H, dk, scale, causalSplit(mv, T)], B * H, headChunks(B * H));
+    return p;
+  }));
+
 // y [B*T, D]: y_bh = P_bh V_bh
 defineKernel("DmodelAttnApply", (mem, { p, v, mask }) =>
   oneThread(() => {
@@ -326,9 +359,12 @@ export const FUSED_KERNELS = [
   "DmodelRopeNormScale",
   "DmodelRopeNormScaleGrad",
   "DmodelSwigluGrad",
+  "DmodelSwiglu",
+  "DmodelSwigluGradFromInputs",
   "DmodelXentLoss",
   "DmodelSubAtTargets",
   "DmodelAttnScores",
+  "DmodelAttnProbs",
   "DmodelAttnApply",
   "DmodelAttnGrad",
 ] as const;

@@ -36,6 +36,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { JS_KERNEL_BACKENDS, run } from "./js_kernels.ts";
 import { openblasAvailable } from "./blas.ts";
+import { nativeActive } from "./native.ts";
 import "./fused_kernels.ts";
 
 let enabled = true;
@@ -269,6 +270,17 @@ function swigluOp(c: number) {
   });
 }
 
+/** SwiGLU with one native pass each way, saving only its inputs (engine/native.ts). */
+function swigluNativeOp(c: number) {
+  return custom(([a, b, su, snu], save) => {
+    save([a, b, su, snu]);
+    return {
+      value: run("DmodelSwiglu", { a, b, su, snu }, { c })[0],
+      gradFunc: (dg, [a, b, su, snu]) => run("DmodelSwigluGradFromInputs", { dg, a, b, su, snu }, { c }),
+    };
+  });
+}
+
 /**
  * SwiGLU of nGPT's MLP (REFERENCE.md §1): (a * s_u) * SiLU(b * s_nu * c)
  * for a = h W_u, b = h W_nu [N, f], s_u, s_nu [f], c = sqrt(d).
@@ -286,15 +298,18 @@ export function swiglu(
     return tf.mul(u, tf.mul(nu, tf.sigmoid(nu)));
   }
   const f = a.shape[1];
-  return swigluOp(c)(a, b, su.reshape([f]), snu.reshape([f])) as tf.Tensor2D;
+  const op = nativeActive("swiglu") && nativeActive("swigluGradFromInputs") ? swigluNativeOp : swigluOp;
+  return op(c)(a, b, su.reshape([f]), snu.reshape([f])) as tf.Tensor2D;
 }
 
 // --- Attention core -----------------------------------------------------------
 
 function attentionOp(scale: number, mask: tf.Tensor) {
   return custom(([q, k, v], save) => {
-    const s = run("DmodelAttnScores", { q, k, mask }, { scale })[0];
-    const p = tf.softmax(s);
+    // Native: scores and softmax in one task per head; else scores, then tfjs's SIMD softmax.
+    const p = nativeActive("attnProbs")
+      ? run("DmodelAttnProbs", { q, k, mask }, { scale })[0]
+      : tf.softmax(run("DmodelAttnScores", { q, k, mask }, { scale })[0]);
     save([p, q, k, v, mask]);
     return {
       value: run("DmodelAttnApply", { p, v, mask })[0],

@@ -217,6 +217,61 @@ export const TASKS = {
     }
   },
 
+  /** [a, b, su, snu, g], [n, c]: g = (a s_u) SiLU(b s_nu c) in one pass (nothing saved but a and b). */
+  swiglu: ([a, b, su, snu, g], [n, c], lo, hi) => {
+    const av = a as F32, bv = b as F32, gv = g as F32;
+    const snc = new Float64Array(n);
+    for (let j = 0; j < n; j++) snc[j] = snu[j] * c;
+    for (let r = lo, o = lo * n; r < hi; r++, o += n) {
+      for (let j = 0; j < n; j++) {
+        const nu = bv[o + j] * snc[j];
+        gv[o + j] = av[o + j] * su[j] * (nu / (1 + Math.exp(-nu)));
+      }
+    }
+  },
+
+  /**
+   * [dg, a, b, su, snu, da, db, partU, partN], [n, c]: the SwiGLU gradient
+   * recomputing nu and sigmoid(nu) from b (task swigluGrad reads them saved).
+   */
+  swigluGradFromInputs: ([dg, a, b, su, snu, da, db, partU, partN], [n, c], lo, hi, chunk) => {
+    const dgv = dg as F32, av = a as F32, bv = b as F32, dav = da as F32, dbv = db as F32;
+    const accU = (partU as F64).subarray(chunk * n, chunk * n + n);
+    const accN = (partN as F64).subarray(chunk * n, chunk * n + n);
+    const snc = new Float64Array(n);
+    for (let j = 0; j < n; j++) snc[j] = snu[j] * c;
+    for (let r = lo, o = lo * n; r < hi; r++, o += n) {
+      for (let j = 0; j < n; j++) {
+        const i = o + j, x = bv[i] * snc[j], s = 1 / (1 + Math.exp(-x)), g = dgv[i], aj = av[i];
+        const du = g * x * s;
+        dav[i] = du * su[j];
+        accU[j] += du * aj;
+        const dnu = g * aj * su[j] * s * (1 + x * (1 - s));
+        dbv[i] = dnu * snc[j];
+        accN[j] += dnu * bv[i];
+      }
+    }
+  },
+
+  /**
+   * [q, k, mask, end, p], [T, H, dk, scale, c]; units: heads. P = softmax(scale Q K^T + mask)
+   * per head, row i over columns [0, end[i]) and zero past it (a row with end 0 is all zero).
+   */
+  attnProbs: ([q, k, mask, end, p], [T, H, dk, scale, c], lo, hi) => {
+    const pv = p as F32, TT = T * T;
+    TASKS.attnScores([q, k, mask, p], [T, H, dk, scale, c], lo, hi);
+    for (let bh = lo; bh < hi; bh++) {
+      for (let i = 0, o = bh * TT; i < T; i++, o += T) {
+        const e = end[i];
+        let m = -Infinity, z = 0;
+        for (let j = 0; j < e; j++) m = Math.max(m, pv[o + j]);
+        for (let j = 0; j < e; j++) z += pv[o + j] = Math.exp(pv[o + j] - m);
+        for (let j = 0; j < e; j++) pv[o + j] /= z;
+        pv.fill(0, o + e, o + T);
+      }
+    }
+  },
+
   /** [q, k, mask, s], [T, H, dk, scale, c]; units: heads (b, h). S = scale Q K^T + mask (c: causal split). */
   attnScores: ([q, k, mask, s], [T, H, dk, scale, c], lo, hi) => {
     const qv = q as F32, kv = k as F32, mv = mask as F32, sv = s as F32, D = H * dk, TT = T * T;

@@ -24,6 +24,8 @@ export interface Param {
   rule: ParamRule;
   variable: tf.Variable;
   host: Float32Array;
+  /** The last gradient read back by `lossAndGrads` (engine/trainer.ts), reused every step. */
+  grad: Float32Array;
 }
 
 /** A block + parameterization, instantiated at one shape. */
@@ -50,7 +52,7 @@ export class Network {
         true,
         `${decl.name}_${seed}_${Math.random()}`,
       );
-      return { decl, rule, variable, host };
+      return { decl, rule, variable, host, grad: new Float32Array(host.length) };
     });
     this.byName = new Map(this.params.map((p) => [p.decl.name, p]));
   }

@@ -23,6 +23,7 @@
  * ```
  */
 import { type TaskArray, type TaskName, TASKS } from "./kernel_tasks.ts";
+import { nativeStatus, type NativeTask, nativeTask } from "./native.ts";
 
 /** Slots of the shared control block. */
 const SEQ = 0,
@@ -34,7 +35,8 @@ const SEQ = 0,
   NSC = 6,
   ALIVE = 7,
   ERR = 8,
-  UNITS = 9;
+  UNITS = 9,
+  NATIVE = 10;
 /** Most arrays / scalars one task takes. */
 export const MAX_ARRAYS = 24, MAX_SCALARS = 16;
 /** Chunks per task at most (the chunk index shares an int32 with the task sequence). */
@@ -136,7 +138,8 @@ function ensureWorkers(sh: Shared): void {
       return;
     }
     Atomics.add(sh.ctl, ALIVE, 1);
-    w.postMessage({ sab: sh.sab, seq });
+    // The worker opens the same native library (engine/native.ts), if one is loaded.
+    w.postMessage({ sab: sh.sab, seq, native: nativeStatus().available ? nativeStatus().path : null });
     workers.push(w);
   }
 }
@@ -146,7 +149,7 @@ function address(a: TaskArray): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(a)));
 }
 
-/** Runs chunks [from, to) of a task on this thread. */
+/** Runs every chunk of a task on this thread (its native twin when loaded, engine/native.ts). */
 function runChunks(
   task: TaskName,
   arrays: TaskArray[],
@@ -154,10 +157,34 @@ function runChunks(
   units: number,
   chunks: number,
 ): void {
+  const nf = nativeTask(task);
+  if (nf) {
+    const ptrs = BigUint64Array.from(arrays, address), sc = Float64Array.from(scalars);
+    for (let c = 0; c < chunks; c++) {
+      nf(ptrs, sc, Math.floor((units * c) / chunks), Math.floor((units * (c + 1)) / chunks), c);
+    }
+    return;
+  }
   const f = TASKS[task];
   for (let c = 0; c < chunks; c++) {
     f(arrays, scalars, Math.floor((units * c) / chunks), Math.floor((units * (c + 1)) / chunks), c);
   }
+}
+
+/** One chunk on this thread: the native task with addresses and scalars, else the TS task. */
+export function chunkRunner(
+  f: (a: TaskArray[], s: number[] | Float64Array, lo: number, hi: number, chunk: number) => void,
+  nf: NativeTask | undefined,
+  arrays: () => TaskArray[],
+  ptrs: () => BigUint64Array,
+  scalars: Float64Array,
+): (lo: number, hi: number, chunk: number) => void {
+  if (nf) {
+    const p = ptrs();
+    return (lo, hi, c) => nf(p, scalars, lo, hi, c);
+  }
+  const a = arrays();
+  return (lo, hi, c) => f(a, scalars, lo, hi, c);
 }
 
 /**
@@ -207,15 +234,23 @@ function shareChunks(
   Atomics.store(sh.ctl, UNITS, units);
   Atomics.store(sh.ctl, ERR, 0);
   Atomics.store(sh.ctl, DONE, 0);
+  const nf = nativeTask(task);
+  Atomics.store(sh.ctl, NATIVE, nf ? 1 : 0);
   Atomics.store(sh.ctl, NEXT, seq * MAX_CHUNKS);
   Atomics.store(sh.ctl, SEQ, seq);
   Atomics.notify(sh.ctl, SEQ);
-  const f = TASKS[task];
+  const run = chunkRunner(
+    TASKS[task],
+    nf,
+    () => arrays,
+    () => sh.ptr.slice(0, arrays.length),
+    sh.sc.slice(0, scalars.length),
+  );
   stats.tasks++, stats.chunks += chunks;
   for (;;) {
     const c = claim(sh.ctl, seq, chunks);
     if (c < 0) break;
-    f(arrays, scalars, Math.floor((units * c) / chunks), Math.floor((units * (c + 1)) / chunks), c);
+    run(Math.floor((units * c) / chunks), Math.floor((units * (c + 1)) / chunks), c);
     Atomics.add(sh.ctl, DONE, 1);
     stats.mainChunks++;
   }
@@ -243,4 +278,4 @@ export function claim(ctl: Int32Array, s: number, chunks: number): number {
 }
 
 /** Control-block slots, for engine/parallel_worker.ts. */
-export const SLOTS = { SEQ, NEXT, DONE, NCHUNKS, TASK, NARR, NSC, ALIVE, ERR, UNITS } as const;
+export const SLOTS = { SEQ, NEXT, DONE, NCHUNKS, TASK, NARR, NSC, ALIVE, ERR, UNITS, NATIVE } as const;

@@ -4,7 +4,8 @@
  * IDLE_MS without a task (so that a finished program can exit).
  */
 import { type TaskArray, TASKS } from "./kernel_tasks.ts";
-import { claim, KIND, sharedViews, SLOTS } from "./parallel.ts";
+import { chunkRunner, claim, KIND, sharedViews, SLOTS } from "./parallel.ts";
+import { nativeTask, openNative } from "./native.ts";
 
 const IDLE_MS = 1000;
 const names = Object.keys(TASKS) as (keyof typeof TASKS)[];
@@ -24,7 +25,8 @@ function view(address: bigint, length: number, kind: number): TaskArray {
 /** This worker's global scope. */
 const scope = self as unknown as { onmessage: ((e: MessageEvent) => void) | null; close(): void };
 
-scope.onmessage = (e: MessageEvent<{ sab: SharedArrayBuffer; seq: number }>) => {
+scope.onmessage = (e: MessageEvent<{ sab: SharedArrayBuffer; seq: number; native: string | null }>) => {
+  if (e.data.native) openNative(e.data.native); // the main thread's native library (engine/native.ts)
   const sh = sharedViews(e.data.sab);
   const ctl = sh.ctl;
   let seen = e.data.seq;
@@ -39,19 +41,23 @@ scope.onmessage = (e: MessageEvent<{ sab: SharedArrayBuffer; seq: number }>) => 
     }
     seen = s;
     const chunks = Atomics.load(ctl, SLOTS.NCHUNKS), units = Atomics.load(ctl, SLOTS.UNITS);
-    const f = TASKS[names[Atomics.load(ctl, SLOTS.TASK)]];
-    let arrays: TaskArray[] | null = null, scalars: Float64Array | null = null;
+    const name = names[Atomics.load(ctl, SLOTS.TASK)];
+    const nf = Atomics.load(ctl, SLOTS.NATIVE) ? nativeTask(name) : undefined;
+    let run: ((lo: number, hi: number, chunk: number) => void) | null = null;
     for (;;) {
       const c = claim(ctl, s, chunks);
       if (c < 0) break;
       try {
-        // Map the memory once a chunk is ours (the descriptors are then those of task s).
-        arrays ??= Array.from(
-          { length: Atomics.load(ctl, SLOTS.NARR) },
-          (_, i) => view(sh.ptr[i], sh.len[i], sh.kind[i]),
+        // Read the descriptors once a chunk is ours (they are then those of task s).
+        const narr = Atomics.load(ctl, SLOTS.NARR);
+        run ??= chunkRunner(
+          TASKS[name],
+          nf,
+          () => Array.from({ length: narr }, (_, i) => view(sh.ptr[i], sh.len[i], sh.kind[i])),
+          () => sh.ptr.slice(0, narr),
+          sh.sc.slice(0, Atomics.load(ctl, SLOTS.NSC)),
         );
-        scalars ??= sh.sc.slice(0, Atomics.load(ctl, SLOTS.NSC));
-        f(arrays, scalars, Math.floor((units * c) / chunks), Math.floor((units * (c + 1)) / chunks), c);
+        run(Math.floor((units * c) / chunks), Math.floor((units * (c + 1)) / chunks), c);
       } catch (err) {
         Atomics.store(ctl, SLOTS.ERR, 1);
         console.error(`dmodel parallel worker: ${(err as Error).stack ?? err}`);

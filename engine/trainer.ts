@@ -13,6 +13,7 @@ import { evalBatches, prepareData, type PreparedData, trainBatch } from "./data.
 import { DmodelError } from "./errors.ts";
 import { exists, readJSON, writeFileAtomic } from "./fsutil.ts";
 import { Network } from "./network.ts";
+import { readInto } from "./js_kernels.ts";
 import type { Adam } from "./optim.ts";
 import type { Probe } from "./probe.ts";
 import { resolve } from "./registry.ts";
@@ -96,17 +97,18 @@ export function evaluate(
   return sum / batches.length;
 }
 
-/** Loss and host gradients of one batch. */
+/** Loss and host gradients of one batch (the arrays are the network's own, overwritten by the next call). */
 export function lossAndGrads(net: Network, x: Int32Array, y: Int32Array, B: number, T: number) {
   const vars = net.params.map((p) => p.variable);
   const { value, grads } = tf.variableGrads(
     () => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")),
     vars,
   );
+  // Into the network's gradient buffers (reused every step: valid until the next call).
   const host = new Map<string, Float32Array>();
   for (const p of net.params) {
-    const g = grads[p.variable.name];
-    host.set(p.decl.name, g.dataSync() as Float32Array);
+    readInto(grads[p.variable.name], p.grad);
+    host.set(p.decl.name, p.grad);
   }
   const loss = value.dataSync()[0];
   value.dispose();

@@ -93,11 +93,22 @@ import {
   swiglu,
 } from "../engine/fused_ops.ts";
 import { causalMask, ropeTables } from "../engine/ops.ts";
+import { loadNative, nativeStatus, setNativeKernels } from "../engine/native.ts";
 import { rand } from "./uniform.ts";
 
-/** Values and input gradients of f with the fused kernels on or off. */
-function evalOp(fused: boolean, f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], seed: number) {
-  setFusedOps(fused);
+// The fused kernels' tasks in C (engine/native.ts) when a compiler is there; every op is
+// checked with them and with their TS twins.
+await loadNative({ build: true });
+
+/** Values and input gradients of f: fused kernels with native tasks, with TS tasks, or plain tfjs. */
+function evalOp(
+  mode: "native" | "ts" | "plain",
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  xs: tf.Tensor[],
+  seed: number,
+) {
+  setFusedOps(mode !== "plain");
+  setNativeKernels(mode === "native");
   try {
     return tf.tidy(() => {
       const y = f(...xs);
@@ -107,18 +118,25 @@ function evalOp(fused: boolean, f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Ten
     });
   } finally {
     setFusedOps(true);
+    setNativeKernels(true);
   }
 }
 
 function matchesPlain(name: string, f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], tol = 2e-5) {
-  const fused = evalOp(true, f, xs, 7), plain = evalOp(false, f, xs, 7);
-  assert.ok(relErr(fused.y, plain.y) < tol, `${name}: values differ by ${relErr(fused.y, plain.y)}`);
-  fused.grads.forEach((g, i) => {
+  const plain = evalOp("plain", f, xs, 7);
+  for (const mode of nativeStatus().available ? ["native", "ts"] as const : ["ts"] as const) {
+    const fused = evalOp(mode, f, xs, 7);
     assert.ok(
-      relErr(g, plain.grads[i]) < tol,
-      `${name}: gradient of input ${i} differs by ${relErr(g, plain.grads[i])}`,
+      relErr(fused.y, plain.y) < tol,
+      `${name} (${mode}): values differ by ${relErr(fused.y, plain.y)}`,
     );
-  });
+    fused.grads.forEach((g, i) => {
+      assert.ok(
+        relErr(g, plain.grads[i]) < tol,
+        `${name} (${mode}): gradient of input ${i} differs by ${relErr(g, plain.grads[i])}`,
+      );
+    });
+  }
 }
 
 const t = (shape: number[], seed: number, scale = 1) =>

@@ -10,9 +10,11 @@ import { parallel, parallelStats, setKernelThreads, setParallelMode } from "../e
 import { attentionCore, lerpNormTo, ropeNormScale, rowNormalize, swiglu } from "../engine/fused_ops.ts";
 import { causalMask, ropeTables } from "../engine/ops.ts";
 import { blasStatus, setBlasThreads } from "../engine/blas.ts";
+import { loadNative, nativeStatus, setNativeKernels } from "../engine/native.ts";
 import { rand } from "./uniform.ts";
 
 await tf.setBackend("wasm");
+await loadNative({ build: true });
 const opts = { sanitizeResources: false, sanitizeOps: false };
 
 /** Runs f with 2 kernel threads, forced shared or serial; restores the defaults. */
@@ -57,14 +59,20 @@ Deno.test({
         const grads = tf.grads(loss)([x, s, a, su]);
         return grads.map((g) => Array.from(g.dataSync()));
       });
-    const before = parallelStats().workerChunks;
-    const shared = withMode("shared", run), serial = withMode("serial", run);
-    shared.forEach((g, i) => assert.deepEqual(g, serial[i], `gradient ${i}`));
-    // Worker threads start asynchronously; run again until they took part (bounded).
-    for (let i = 0; i < 20 && parallelStats().workerChunks === before; i++) withMode("shared", run);
-    assert.ok(parallelStats().workerChunks > before, "the worker threads ran chunks");
-    const again = withMode("shared", run);
-    again.forEach((g, i) => assert.deepEqual(g, serial[i], `gradient ${i} (workers running)`));
+    // With the C tasks (engine/native.ts) and with the TS tasks.
+    for (const native of nativeStatus().available ? [true, false] : [false]) {
+      setNativeKernels(native);
+      const tag = native ? "native" : "TS";
+      const before = parallelStats().workerChunks;
+      const shared = withMode("shared", run), serial = withMode("serial", run);
+      shared.forEach((g, i) => assert.deepEqual(g, serial[i], `${tag}: gradient ${i}`));
+      // Worker threads start asynchronously; run again until they took part (bounded).
+      for (let i = 0; i < 20 && parallelStats().workerChunks === before; i++) withMode("shared", run);
+      assert.ok(parallelStats().workerChunks > before, `${tag}: the worker threads ran chunks`);
+      const again = withMode("shared", run);
+      again.forEach((g, i) => assert.deepEqual(g, serial[i], `${tag}: gradient ${i} (workers running)`));
+    }
+    setNativeKernels(true);
     tf.dispose([tables.cos, tables.sin, mask, x, s, a, su]);
   },
 });

@@ -23,6 +23,7 @@ import { installFastKernels, uninstallFastKernels } from "../../engine/fast_kern
 import { installKernelOverrides, uninstallKernelOverrides } from "../../engine/js_kernels.ts";
 import { setFusedOps } from "../../engine/fused_ops.ts";
 import { setKernelThreads } from "../../engine/parallel.ts";
+import { loadNative } from "../../engine/native.ts";
 
 // deno-lint-ignore no-explicit-any
 type WasmBackend = any;
@@ -39,11 +40,12 @@ function unsortedSegmentSum(
   const idsShape = segmentIds.shape;
   const idsLen = idsShape.reduce((a, b) => a * b, 1);
   const inner = x.shape.slice(idsShape.length).reduce((a, b) => a * b, 1);
-  const xv = backend.readSync(x.dataId) as Float32Array;
-  const ids = backend.readSync(segmentIds.dataId) as Int32Array;
   const outShape = [numSegments, ...x.shape.slice(idsShape.length)];
   const out = backend.makeOutput(outShape, x.dtype);
-  const ov = backend.typedArrayFromHeap(out) as Float32Array; // view taken after makeOutput
+  // Heap views, taken after makeOutput (its malloc may grow the heap and detach older views).
+  const xv = backend.typedArrayFromHeap(x) as Float32Array;
+  const ids = backend.typedArrayFromHeap(segmentIds) as Int32Array;
+  const ov = backend.typedArrayFromHeap(out) as Float32Array;
   ov.fill(0);
   for (let i = 0; i < idsLen; i++) {
     const s = ids[i];
@@ -91,6 +93,8 @@ function wasm(opts: { blas: boolean }): BackendImpl {
       if (opts.blas) installFastKernels({ threads: threadBudget(), adaptive }), installKernelOverrides();
       else uninstallFastKernels(), uninstallKernelOverrides();
       setFusedOps(opts.blas);
+      // The fused kernels' tasks in C when a compiler is there (engine/native.ts; DMODEL_NATIVE=0: TS only).
+      if (opts.blas) await loadNative({ build: true });
       // The fused kernels' loops and Adam share the same thread budget (engine/parallel.ts).
       // DMODEL_KERNEL_THREADS overrides their count (1: main thread only).
       const kernelThreads = Number(Deno.env.get("DMODEL_KERNEL_THREADS") ?? "") || threadBudget();
