@@ -3,7 +3,8 @@
  * tensor memory (engine/js_kernels.ts) for the wasm and cpu backends. Each
  * replaces a chain of tfjs kernels by one pass over rows; sums are kept in
  * float64. The heavy loops are chunked tasks (engine/kernel_tasks.ts) that
- * run on all kernel threads (engine/parallel.ts). Attention calls OpenBLAS
+ * run on all kernel threads (engine/parallel.ts), as native code where
+ * engine/native.ts loaded their C twins. Attention calls OpenBLAS
  * (engine/blas.ts) on strided head views, so q, k, v never get transposed.
  * Importing this module registers the kernels.
  *

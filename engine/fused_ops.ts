@@ -5,10 +5,12 @@
  * output (REFERENCE.md §1). Written with plain tfjs ops, one nGPT step ran
  * ~1500 small kernels, most of the step's time. Each op here computes one
  * piece of the block with an analytic gradient: mostly one kernel each way
- * (engine/fused_kernels.ts, TS over tensor memory on the wasm and cpu
- * backends, its loops shared between threads by engine/parallel.ts); where
- * tfjs's SIMD kernels are faster than a JS pass (SwiGLU's forward, the
- * softmaxes), the op runs those inside one custom gradient:
+ * (engine/fused_kernels.ts, over tensor memory on the wasm and cpu
+ * backends, its loops shared between threads by engine/parallel.ts and run
+ * as native code when engine/native.ts could build it, else in TS). Where
+ * tfjs's SIMD kernels beat a TS pass (SwiGLU's forward, the attention
+ * softmax: every element needs an exp) the TS path runs those inside the
+ * custom gradient, and the native path one fused task each:
  *
  * | op | computes | replaces |
  * |---|---|---|

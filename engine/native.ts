@@ -71,6 +71,7 @@ const taskSymbol = { parameters: ["buffer", "buffer", "i32", "i32", "i32"], resu
 function symbols() {
   const s: Record<string, Deno.ForeignFunction> = {
     dm_version: { parameters: [], result: "i32" },
+    dm_cpu_ok: { parameters: [], result: "i32" },
     dm_init: { parameters: ["buffer"], result: "i32" },
   };
   for (const t of NATIVE_TASKS) s[`dm_${t}`] = taskSymbol;
@@ -82,15 +83,19 @@ let tasks = new Map<string, NativeTask>();
 let enabled = Deno.env.get("DMODEL_NATIVE") !== "0";
 let noticed = false;
 
-/** 16 hex digits of SHA-256 over the source, the flags and this CPU's model and feature flags. */
+/**
+ * 16 hex digits of SHA-256 over the source, the flags, and the machine (arch, os,
+ * host name: -march=native code is for this CPU). Not /proc/cpuinfo: Deno lets only
+ * --allow-all processes read it, and sweep trials run with less. A library that meets
+ * another CPU anyway (a copied checkout) fails its dm_cpu_ok() check and is rebuilt.
+ */
 async function buildKey(source: string): Promise<string> {
-  let cpu = `${Deno.build.arch}-${Deno.build.os}`;
+  let host = "";
   try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    cpu += info.match(/^model name\s*:.*$/m)?.[0] ?? "";
-    cpu += info.match(/^flags\s*:.*$/m)?.[0] ?? "";
-  } catch { /* not Linux: arch and os only */ }
-  const data = new TextEncoder().encode(`${source}\n${FLAGS.join(" ")}\n${cpu}`);
+    host = Deno.hostname();
+  } catch { /* no sys permission */ }
+  const machine = `${Deno.build.arch}-${Deno.build.os}-${host}`;
+  const data = new TextEncoder().encode(`${source}\n${FLAGS.join(" ")}\n${machine}`);
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
   return [...hash.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -111,8 +116,7 @@ function canRun(cmd: string): boolean {
 
 /** Compiles kernels.c to `path` (atomically: a temp file renamed). Returns an error line or null. */
 function compile(path: string): string | null {
-  const cc = Deno.env.get("CC") || "cc";
-  if (!canRun(cc)) return `no permission to run the C compiler (${cc})`;
+  const cc = compilerName();
   Deno.mkdirSync(cacheDir(), { recursive: true });
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
@@ -122,12 +126,9 @@ function compile(path: string): string | null {
       const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(0, 3).join(" | ");
       return `${cc} failed on ${SOURCE.pathname}: ${err}`;
     }
+    // Atomic: processes building at once (Slurm array tasks) each rename a complete file.
+    // Libraries of other CPUs stay: nodes with a shared checkout each use their own.
     Deno.renameSync(tmp, path);
-    // Libraries of older sources or other CPUs are dead weight: remove them.
-    for (const e of Deno.readDirSync(cacheDir())) {
-      const other = `${cacheDir()}/${e.name}`;
-      if (/^dmodel-kernels-[0-9a-f]{16}\.so$/.test(e.name) && other !== path) Deno.removeSync(other);
-    }
     return null;
   } catch (e) {
     return e instanceof Deno.errors.NotFound
@@ -151,6 +152,9 @@ export function openNative(path: string): NativeStatus {
         path,
         reason: `${path} has version ${version}, dmodel needs ${ABI_VERSION}`,
       };
+    }
+    if ((lib.dm_cpu_ok() as number) !== 1) {
+      return { available: false, path, reason: `${path} was built for another CPU` };
     }
     const blas = blasStatus();
     const withBlas = blas.available &&
@@ -184,19 +188,27 @@ export async function loadNative(opts: { build?: boolean; quiet?: boolean } = {}
   try {
     exists = Deno.statSync(path).isFile;
   } catch { /* not built yet */ }
-  if (!exists) {
-    const err = opts.build ? compile(path) : "not built yet (a process allowed to run cc builds it)";
-    if (err) {
-      status = { available: false, path, reason: err };
-      if (!opts.quiet && !noticed) {
-        noticed = true;
-        console.error(`dmodel: native kernels unavailable (${err}); the fused kernels run in TypeScript`);
-      }
-      return status;
-    }
+  // Open what is there; build when it is missing or unusable (another CPU, an old version).
+  status = exists ? openNative(path) : { available: false, path, reason: "not built yet" };
+  if (!status.available && opts.build && canRun(compilerName())) {
+    const err = compile(path);
+    status = err ? { available: false, path, reason: err } : openNative(path);
+  } else if (!status.available && !exists) {
+    status.reason = opts.build
+      ? `no permission to run the C compiler (${compilerName()})`
+      : "not built yet (a process allowed to run cc builds it)";
   }
-  status = openNative(path);
+  if (!status.available && !opts.quiet && !noticed) {
+    noticed = true;
+    console.error(
+      `dmodel: native kernels unavailable (${status.reason}); the fused kernels run in TypeScript`,
+    );
+  }
   return status;
+}
+
+function compilerName(): string {
+  return Deno.env.get("CC") || "cc";
 }
 
 /** The last load's outcome (not loaded yet: unavailable). */

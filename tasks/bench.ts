@@ -10,7 +10,7 @@
  *
  * Prints one JSON line per width: {impl: "dmodel", width, ms_per_step (median
  * after warm-up), tokens_per_s, backend, blas_threads, blas_core,
- * blas_multithreaded_share, kernel_threads, worker_share, peak_rss_mb}. Each
+ * blas_multithreaded_share, native, kernel_threads, worker_share, peak_rss_mb}. Each
  * width runs in a child process, so peak RSS is per width. Threads:
  * DMODEL_THREADS, else every core (components/backend/wasm.ts); OpenBLAS
  * picks 1 or all of them per product shape by measured speed
@@ -40,6 +40,7 @@ import { resolve } from "../engine/registry.ts";
 import { adaptiveThreadStats, fastKernelsInstalled } from "../engine/fast_kernels.ts";
 import { blasStatus, getBlasThreads } from "../engine/blas.ts";
 import { kernelThreads, parallelStats } from "../engine/parallel.ts";
+import { nativeActive, nativeStatus } from "../engine/native.ts";
 import type { OptimizerFactory } from "../components/optimizer/adam.ts";
 import type { Schedule } from "../components/schedule/cosine.ts";
 
@@ -62,6 +63,8 @@ export interface BenchLine {
   blas_core: string;
   /** Share of the large products' FLOPs that adaptive threading ran on all blas_threads. */
   blas_multithreaded_share: number;
+  /** True when the fused kernels' tasks run as native code (engine/native.ts), false in TypeScript. */
+  native: boolean;
   /** Threads of the fused kernels and Adam (engine/parallel.ts), and the share of their chunks run by workers. */
   kernel_threads: number;
   worker_share: number;
@@ -178,6 +181,7 @@ export async function benchWidth(
     blas_threads: fastKernelsInstalled() ? getBlasThreads() : 0,
     blas_core: fastKernelsInstalled() ? blasStatus().core ?? "" : "",
     blas_multithreaded_share: Math.round(adaptiveThreadStats().multiThreadedShare * 100) / 100,
+    native: nativeStatus().available && nativeActive("adam"),
     kernel_threads: kernelThreads(),
     worker_share: Math.round((parallelStats().workerChunks / Math.max(1, parallelStats().chunks)) * 100) /
       100,

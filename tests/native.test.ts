@@ -10,6 +10,7 @@ import { loadNative, NATIVE_TASKS, nativeStatus, openNative, setNativeKernels } 
 import { parallel } from "../engine/parallel.ts";
 import { causalSplit, MASKED, rowEnds, type TaskArray, type TaskName } from "../engine/kernel_tasks.ts";
 import { blasStatus } from "../engine/blas.ts";
+import { trialCommand } from "../engine/sweep/executor.ts";
 import { rand } from "./uniform.ts";
 
 const status = await loadNative({ build: true, quiet: true });
@@ -211,6 +212,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "native: a process with a sweep trial's permissions loads the library its sweep built",
+  ignore: !status.available,
+  async fn() {
+    // The trial command's permission flags (no --allow-run, no /proc/cpuinfo), on a small script.
+    const flags = trialCommand("/tmp", 0).filter((a) => a.startsWith("--allow-") || a === "--no-prompt");
+    const dir = await Deno.makeTempDir();
+    try {
+      const script = `${dir}/load.ts`;
+      await Deno.writeTextFile(
+        script,
+        `import { loadNative } from "${new URL("../engine/native.ts", import.meta.url).href}";
+        console.log(JSON.stringify(await loadNative({ build: true })));`,
+      );
+      const out = new Deno.Command(Deno.execPath(), { args: ["run", ...flags, script] }).outputSync();
+      const child = JSON.parse(new TextDecoder().decode(out.stdout));
+      assert.equal(child.path, status.path);
+      assert.equal(child.available, true, child.reason);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "native: a failing compiler, a file that is not a library and a wrong version are one-line errors",
   ignore: !hasCc,
   async fn() {
@@ -246,7 +271,7 @@ Deno.test({
       const src = `${dir}/old.c`, lib = `${dir}/old.so`;
       await Deno.writeTextFile(
         src,
-        `int dm_version(void) { return 1; }\nint dm_init(const char *p) { return 0; }\n${stubs}\n`,
+        `int dm_version(void) { return 1; }\nint dm_cpu_ok(void) { return 1; }\nint dm_init(const char *p) { return 0; }\n${stubs}\n`,
       );
       assert.ok(new Deno.Command("cc", { args: ["-shared", "-fPIC", "-o", lib, src] }).outputSync().success);
       const old = openNative(lib);

@@ -27,6 +27,33 @@
 /* ABI version: engine/native.ts refuses a library whose version differs. */
 int dm_version(void) { return 3; }
 
+/* 1 when this CPU has the instruction sets this build was compiled for (-march=native elsewhere). */
+int dm_cpu_ok(void) {
+  __builtin_cpu_init();
+#ifdef __AVX__
+  if (!__builtin_cpu_supports("avx")) return 0;
+#endif
+#ifdef __AVX2__
+  if (!__builtin_cpu_supports("avx2")) return 0;
+#endif
+#ifdef __FMA__
+  if (!__builtin_cpu_supports("fma")) return 0;
+#endif
+#ifdef __AVX512F__
+  if (!__builtin_cpu_supports("avx512f")) return 0;
+#endif
+#ifdef __AVX512BW__
+  if (!__builtin_cpu_supports("avx512bw")) return 0;
+#endif
+#ifdef __AVX512DQ__
+  if (!__builtin_cpu_supports("avx512dq")) return 0;
+#endif
+#ifdef __AVX512VL__
+  if (!__builtin_cpu_supports("avx512vl")) return 0;
+#endif
+  return 1;
+}
+
 /* --- OpenBLAS, found at run time (the attention tasks) --------------------------------- */
 
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float,

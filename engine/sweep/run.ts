@@ -4,6 +4,7 @@
  * results.arrow current as trials finish. Re-running skips finished trials
  * and resumes partial ones from their checkpoints.
  */
+import { loadNative } from "../native.ts";
 import YAML from "yaml";
 import { parseDataConfig, prepareData } from "../data.ts";
 import { canonicalJSON } from "../config.ts";
@@ -64,6 +65,8 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       seen.add(key);
       await prepareData(parseDataConfig(t.config.data), { log: o.log });
     }
+    // Build the native kernels here too (engine/native.ts): trial processes may not run a compiler.
+    await loadNative({ build: true });
     const todo: PlannedTrial[] = [];
     const requeued: string[] = [];
     for (const t of o.trials) {
