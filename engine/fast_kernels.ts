@@ -220,13 +220,20 @@ function plan(
 // times per call with 1 thread and with `maxThreads`; a call runs the faster
 // one, and every EXPLORE-th call of a shape the other, so a change in the
 // machine's load is noticed. A median, not a mean: one call that the OS
-// preempted must not decide. Only products of at least ADAPT_MIN_FLOPS.
+// preempted must not decide. The first call of a shape is not timed (cold
+// caches and a sleeping OpenBLAS pool made it 2x slow, and a shape called
+// once per step kept the wrong choice), then the two alternate until each
+// has FIRST samples; one thread must be faster by a MARGIN. Only products of at least
+// ADAPT_MIN_FLOPS.
 
 let maxThreads = 1;
 let adaptive = true;
 const ADAPT_MIN_FLOPS = 2 ** 24;
 const EXPLORE = 64; // every 64th call of a shape tries the other count (at 16 that cost ~5% of matmul time)
 const WINDOW = 5;
+const FIRST = 5;
+/** One thread wins only when clearly faster (one noisy sample set must not cost a product half its speed). */
+const MARGIN = 0.85;
 const shapeStats = new Map<string, { times: [number[], number[]]; calls: number }>();
 let flopsMulti = 0, flopsAll = 0;
 
@@ -245,10 +252,16 @@ function withThreads(key: string, flops: number, f: () => void): void {
   let st = shapeStats.get(key);
   if (!st) shapeStats.set(key, st = { times: [[], []], calls: 0 });
   st.calls++;
-  // Option 0: one thread; option 1: maxThreads. Each measured twice first, then the faster, exploring now and then.
+  if (st.calls === 1) return f(); // warm-up, untimed
+  // Option 0: one thread; option 1: maxThreads. Alternating until each has FIRST samples, then
+  // the faster, exploring now and then.
   const [t1, tn] = st.times;
-  const best = median(tn) <= median(t1) ? 1 : 0;
-  const pick = tn.length < 2 ? 1 : t1.length < 2 ? 0 : st.calls % EXPLORE === 0 ? 1 - best : best;
+  const best = median(t1) < MARGIN * median(tn) ? 0 : 1;
+  const pick = t1.length < FIRST || tn.length < FIRST
+    ? (t1.length < tn.length ? 0 : 1)
+    : st.calls % EXPLORE === 0
+    ? 1 - best
+    : best;
   if (pick === 0) setBlasThreads(1);
   const t0 = performance.now();
   try {
