@@ -8,7 +8,9 @@
  * number of threads, and per-chunk partial sums are added in chunk order on
  * the main thread, so results are bitwise the same with 1 or n threads. A
  * busy or still-starting worker only means the main thread takes more
- * chunks (no thread waits for another's share).
+ * chunks (no thread waits for another's share). Every thread runs a task's
+ * native twin (engine/native.ts) when the main thread has it loaded, else
+ * its TS version (never a mix), so a task's bits never depend on the thread count.
  *
  * Workers start on the first task after {@link setKernelThreads} (n > 1)
  * and exit after a second without tasks, so a finished program exits.
@@ -157,17 +159,15 @@ function runChunks(
   units: number,
   chunks: number,
 ): void {
-  const nf = nativeTask(task);
-  if (nf) {
-    const ptrs = BigUint64Array.from(arrays, address), sc = Float64Array.from(scalars);
-    for (let c = 0; c < chunks; c++) {
-      nf(ptrs, sc, Math.floor((units * c) / chunks), Math.floor((units * (c + 1)) / chunks), c);
-    }
-    return;
-  }
-  const f = TASKS[task];
+  const run = chunkRunner(
+    TASKS[task],
+    nativeTask(task),
+    () => arrays,
+    () => BigUint64Array.from(arrays, address),
+    Float64Array.from(scalars),
+  );
   for (let c = 0; c < chunks; c++) {
-    f(arrays, scalars, Math.floor((units * c) / chunks), Math.floor((units * (c + 1)) / chunks), c);
+    run(Math.floor((units * c) / chunks), Math.floor((units * (c + 1)) / chunks), c);
   }
 }
 
