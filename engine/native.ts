@@ -117,7 +117,11 @@ function canRun(cmd: string): boolean {
 /** Compiles kernels.c to `path` (atomically: a temp file renamed). Returns an error line or null. */
 function compile(path: string): string | null {
   const cc = compilerName();
-  Deno.mkdirSync(cacheDir(), { recursive: true });
+  try {
+    Deno.mkdirSync(cacheDir(), { recursive: true });
+  } catch (e) {
+    return `cannot create ${cacheDir()} (set DMODEL_NATIVE_DIR): ${(e as Error).message.split("\n")[0]}`;
+  }
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
     const out = new Deno.Command(cc, { args: [...FLAGS, "-o", tmp, SOURCE.pathname, "-ldl", "-lm"] })

@@ -242,12 +242,12 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       // In a fresh process (the status is per process) with an empty library folder.
-      const load = (cc: string, build: boolean) => {
+      const load = (cc: string, build: boolean, lib = `${dir}/lib`) => {
         const script = `import { loadNative } from "${new URL("../engine/native.ts", import.meta.url).href}";
           console.log(JSON.stringify(await loadNative({ build: ${build}, quiet: true })));`;
         const out = new Deno.Command(Deno.execPath(), {
           args: ["eval", "--no-check", script],
-          env: { CC: cc, DMODEL_NATIVE_DIR: `${dir}/lib` },
+          env: { CC: cc, DMODEL_NATIVE_DIR: lib },
         }).outputSync();
         return JSON.parse(new TextDecoder().decode(out.stdout));
       };
@@ -259,6 +259,12 @@ Deno.test({
         /^no C compiler \(no-such-compiler-here; install gcc\)$/,
       );
       assert.match(load("cc", false).reason, /^not built yet/);
+      // A library folder that cannot be created (a file is in the way).
+      await Deno.writeTextFile(`${dir}/blocked`, "");
+      assert.match(
+        load("cc", true, `${dir}/blocked/lib`).reason,
+        new RegExp(`^cannot create ${dir}/blocked/lib \\(set DMODEL_NATIVE_DIR\\): `),
+      );
 
       const notLib = `${dir}/not-a-library.so`;
       await Deno.writeTextFile(notLib, "hello");
