@@ -67,6 +67,41 @@ function absOf(a: F32, n: number): F64 {
   return abs;
 }
 
+/**
+ * Rows [lo, hi) of the SwiGLU gradient, g = (a s_u) SiLU(nu), nu = b s_nu c:
+ * du = dg SiLU(nu); dnu = dg a s_u sg (1 + nu (1 - sg)); da = du s_u; db = dnu s_nu c;
+ * partU, partN [chunks, n] get sum du a and sum dnu b. nu and sg = sigmoid(nu)
+ * are read when saved, else computed from b.
+ */
+function swigluGradRows(
+  [dg, a, b, su, snu, da, db, partU, partN]: TaskArray[],
+  nu: F32 | null,
+  sg: F32 | null,
+  n: number,
+  c: number,
+  lo: number,
+  hi: number,
+  chunk: number,
+): void {
+  const dgv = dg as F32, av = a as F32, bv = b as F32, dav = da as F32, dbv = db as F32;
+  const accU = (partU as F64).subarray(chunk * n, chunk * n + n);
+  const accN = (partN as F64).subarray(chunk * n, chunk * n + n);
+  const suv = new Float64Array(n), snc = new Float64Array(n);
+  for (let j = 0; j < n; j++) suv[j] = su[j], snc[j] = snu[j] * c;
+  for (let r = lo, o = lo * n; r < hi; r++, o += n) {
+    for (let j = 0; j < n; j++) {
+      const i = o + j, g = dgv[i], aj = av[i];
+      const x = nu ? nu[i] : bv[i] * snc[j], s = sg ? sg[i] : 1 / (1 + Math.exp(-x));
+      const du = g * x * s;
+      dav[i] = du * suv[j];
+      accU[j] += du * aj;
+      const dnu = g * aj * suv[j] * s * (1 + x * (1 - s));
+      dbv[i] = dnu * snc[j];
+      accN[j] += dnu * bv[i];
+    }
+  }
+}
+
 /** The tasks by name. Units: rows unless said otherwise. */
 export const TASKS = {
   /** [x, y], [c]: y = c x (elements as units; for tests and examples). */
@@ -196,26 +231,8 @@ export const TASKS = {
    * [dg, a, b, su, snu, nu, sg, da, db, partU, partN], [n, c]: the SwiGLU
    * gradient; partU, partN [chunks, n] get sum du a and sum dnu b.
    */
-  swigluGrad: ([dg, a, b, su, snu, nu, sg, da, db, partU, partN], [n, c], lo, hi, chunk) => {
-    const dgv = dg as F32, av = a as F32, bv = b as F32, nuv = nu as F32, sgv = sg as F32;
-    const dav = da as F32, dbv = db as F32;
-    const accU = (partU as F64).subarray(chunk * n, chunk * n + n);
-    const accN = (partN as F64).subarray(chunk * n, chunk * n + n);
-    const suv = new Float64Array(n), snc = new Float64Array(n);
-    for (let j = 0; j < n; j++) suv[j] = su[j], snc[j] = snu[j] * c;
-    for (let r = lo, o = lo * n; r < hi; r++, o += n) {
-      for (let j = 0; j < n; j++) {
-        const i = o + j;
-        const g = dgv[i], x = nuv[i], s = sgv[i], aj = av[i];
-        const du = g * x * s;
-        dav[i] = du * suv[j];
-        accU[j] += du * aj;
-        const dnu = g * aj * suv[j] * s * (1 + x * (1 - s));
-        dbv[i] = dnu * snc[j];
-        accN[j] += dnu * bv[i];
-      }
-    }
-  },
+  swigluGrad: ([dg, a, b, su, snu, nu, sg, da, db, partU, partN], [n, c], lo, hi, chunk) =>
+    swigluGradRows([dg, a, b, su, snu, da, db, partU, partN], nu as F32, sg as F32, n, c, lo, hi, chunk),
 
   /** [a, b, su, snu, g], [n, c]: g = (a s_u) SiLU(b s_nu c) in one pass (nothing saved but a and b). */
   swiglu: ([a, b, su, snu, g], [n, c], lo, hi) => {
@@ -234,24 +251,8 @@ export const TASKS = {
    * [dg, a, b, su, snu, da, db, partU, partN], [n, c]: the SwiGLU gradient
    * recomputing nu and sigmoid(nu) from b (task swigluGrad reads them saved).
    */
-  swigluGradFromInputs: ([dg, a, b, su, snu, da, db, partU, partN], [n, c], lo, hi, chunk) => {
-    const dgv = dg as F32, av = a as F32, bv = b as F32, dav = da as F32, dbv = db as F32;
-    const accU = (partU as F64).subarray(chunk * n, chunk * n + n);
-    const accN = (partN as F64).subarray(chunk * n, chunk * n + n);
-    const snc = new Float64Array(n);
-    for (let j = 0; j < n; j++) snc[j] = snu[j] * c;
-    for (let r = lo, o = lo * n; r < hi; r++, o += n) {
-      for (let j = 0; j < n; j++) {
-        const i = o + j, x = bv[i] * snc[j], s = 1 / (1 + Math.exp(-x)), g = dgv[i], aj = av[i];
-        const du = g * x * s;
-        dav[i] = du * su[j];
-        accU[j] += du * aj;
-        const dnu = g * aj * su[j] * s * (1 + x * (1 - s));
-        dbv[i] = dnu * snc[j];
-        accN[j] += dnu * bv[i];
-      }
-    }
-  },
+  swigluGradFromInputs: (arrays, [n, c], lo, hi, chunk) =>
+    swigluGradRows(arrays, null, null, n, c, lo, hi, chunk),
 
   /**
    * [q, k, mask, end, p], [T, H, dk, scale, c]; units: heads. P = softmax(scale Q K^T + mask)

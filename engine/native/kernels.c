@@ -303,23 +303,21 @@ void dm_swiglu(void *const *arr, const double *sc, int lo, int hi, int chunk) {
 }
 
 /*
- * [dg, a, b, su, snu, da, db, partU, partN], [n, c]: the gradient, recomputing nu and
- * sigmoid(nu) from b. du = dg SiLU(nu); dnu = dg a s_u sg (1 + nu (1 - sg));
- * da = du s_u; db = dnu s_nu c; partU, partN [chunks, n] get sum du a and sum dnu b.
+ * Rows [lo, hi) of the gradient: du = dg SiLU(nu); dnu = dg a s_u sg (1 + nu (1 - sg));
+ * da = du s_u; db = dnu s_nu c; accU, accN get sum du a and sum dnu b. nu and sg =
+ * sigmoid(nu) are read when saved (non-NULL), else computed from b.
  */
-void dm_swigluGradFromInputs(void *const *arr, const double *sc, int lo, int hi, int chunk) {
-  const float *dg = F(0), *a = F(1), *b = F(2), *su = F(3), *snu = F(4);
-  float *da = F(5), *db = F(6);
-  const int n = (int)sc[0];
-  double *accU = D(7) + (size_t)chunk * n, *accN = D(8) + (size_t)chunk * n;
+static inline void swiglu_grad_rows(const float *dg, const float *a, const float *b, const float *su,
+                                    const float *snu, const float *nu, const float *sg, float *da, float *db,
+                                    double *accU, double *accN, int n, float c, int lo, int hi) {
   float snc[n];
-  for (int j = 0; j < n; j++) snc[j] = snu[j] * (float)sc[1];
+  for (int j = 0; j < n; j++) snc[j] = snu[j] * c;
   for (int r = lo; r < hi; r++) {
     const size_t o = (size_t)r * n;
 #pragma omp simd
     for (int j = 0; j < n; j++) {
-      const float x = b[o + j] * snc[j], s = sigmoid_f(x), g = dg[o + j], aj = a[o + j];
-      const float du = g * x * s;
+      const float x = nu ? nu[o + j] : b[o + j] * snc[j], s = sg ? sg[o + j] : sigmoid_f(x);
+      const float g = dg[o + j], aj = a[o + j], du = g * x * s;
       da[o + j] = du * su[j];
       accU[j] += (double)(du * aj);
       const float dnu = g * aj * su[j] * s * (1 + x * (1 - s));
@@ -329,27 +327,18 @@ void dm_swigluGradFromInputs(void *const *arr, const double *sc, int lo, int hi,
   }
 }
 
+/* [dg, a, b, su, snu, da, db, partU, partN], [n, c]: the gradient recomputing nu and sg from b. */
+void dm_swigluGradFromInputs(void *const *arr, const double *sc, int lo, int hi, int chunk) {
+  const int n = (int)sc[0];
+  swiglu_grad_rows(F(0), F(1), F(2), F(3), F(4), NULL, NULL, F(5), F(6), D(7) + (size_t)chunk * n,
+                   D(8) + (size_t)chunk * n, n, (float)sc[1], lo, hi);
+}
+
 /* [dg, a, b, su, snu, nu, sg, da, db, partU, partN], [n, c]: the same from saved nu, sg. */
 void dm_swigluGrad(void *const *arr, const double *sc, int lo, int hi, int chunk) {
-  const float *dg = F(0), *a = F(1), *b = F(2), *su = F(3), *snu = F(4), *nu = F(5), *sg = F(6);
-  float *da = F(7), *db = F(8);
   const int n = (int)sc[0];
-  double *accU = D(9) + (size_t)chunk * n, *accN = D(10) + (size_t)chunk * n;
-  float snc[n];
-  for (int j = 0; j < n; j++) snc[j] = snu[j] * (float)sc[1];
-  for (int r = lo; r < hi; r++) {
-    const size_t o = (size_t)r * n;
-#pragma omp simd
-    for (int j = 0; j < n; j++) {
-      const float g = dg[o + j], x = nu[o + j], s = sg[o + j], aj = a[o + j];
-      const float du = g * x * s;
-      da[o + j] = du * su[j];
-      accU[j] += (double)(du * aj);
-      const float dnu = g * aj * su[j] * s * (1 + x * (1 - s));
-      db[o + j] = dnu * snc[j];
-      accN[j] += (double)(dnu * b[o + j]);
-    }
-  }
+  swiglu_grad_rows(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), D(9) + (size_t)chunk * n,
+                   D(10) + (size_t)chunk * n, n, (float)sc[1], lo, hi);
 }
 
 /* --- Causal attention on head views (OpenBLAS); units: heads (b, h) ------------------------ */
