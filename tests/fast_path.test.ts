@@ -2,7 +2,8 @@
  * The fast training path (backend `wasm`: OpenBLAS matmuls, dmodel's
  * Identity/Cast/Sum/GatherV2 kernels, fused ops) against the reference
  * (`wasm-plain`: tfjs's own kernels, plain op compositions): the kernel
- * overrides one by one, and 20 training steps of a tiny nGPT.
+ * overrides one by one, and 20 training steps of a tiny nGPT (native and TS
+ * fused-kernel tasks).
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
@@ -11,6 +12,7 @@ import { buildNetwork, lossAndGrads } from "../engine/trainer.ts";
 import { Adam } from "../engine/optim.ts";
 import { kernelOverridesInstalled } from "../engine/js_kernels.ts";
 import { fusedOpsActive } from "../engine/fused_ops.ts";
+import { nativeStatus, setNativeKernels } from "../engine/native.ts";
 import { tinyTrial } from "./helpers.ts";
 import { rand } from "./uniform.ts";
 
@@ -90,12 +92,17 @@ Deno.test("fast path: 20 training steps give the same losses as wasm-plain (1e-4
   };
   await useBackend("wasm");
   assert.ok(fusedOpsActive());
-  const fast = train();
   const plain = await onPlain(train);
-  assert.ok(fast[19] < fast[0] - 0.05, `the loss falls: ${fast[0]} -> ${fast[19]}`);
-  fast.forEach((l, i) => {
-    assert.ok(Math.abs(l - plain[i]) / plain[i] < 1e-4, `step ${i}: fast ${l} vs plain ${plain[i]}`);
-  });
+  // With the native tasks (engine/native.ts) when built, and with their TS twins.
+  for (const native of nativeStatus().available ? [true, false] : [false]) {
+    setNativeKernels(native);
+    const fast = train();
+    setNativeKernels(true);
+    const tag = native ? "native" : "TS";
+    assert.ok(fast[19] < fast[0] - 0.05, `${tag}: the loss falls: ${fast[0]} -> ${fast[19]}`);
+    const worst = Math.max(...fast.map((l, i) => Math.abs(l - plain[i]) / plain[i]));
+    assert.ok(worst < 1e-4, `${tag}: losses differ from wasm-plain by up to ${worst} (relative)`);
+  }
 });
 
 Deno.test("fast path: no tensor and no wasm buffer leaks across training steps", async () => {
