@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { blasStatus, sgemm } from "../engine/blas.ts";
 import { fastKernelsInstalled, installFastKernels, uninstallFastKernels } from "../engine/fast_kernels.ts";
-import { rand } from "./uniform.ts";
+import { rand, relErr } from "./uniform.ts";
 
 await tf.setBackend("wasm");
 const HAVE_BLAS = blasStatus().available;
@@ -63,17 +63,6 @@ function reference(
     }
   }
   return { data: out, shape: [...ob, m, n] };
-}
-
-/** max |x - y| / max(|y|, 1e-30): relative error against a reference. */
-function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  assert.equal(x.length, y.length);
-  let num = 0, den = 1e-30;
-  for (let i = 0; i < x.length; i++) {
-    num = Math.max(num, Math.abs(x[i] - y[i]));
-    den = Math.max(den, Math.abs(y[i]));
-  }
-  return num / den;
 }
 
 /** Runs `f` with the wasm backend's own kernels, then restores the BLAS ones. */

@@ -6,16 +6,6 @@ import { rowNormalize } from "../engine/fused_ops.ts";
 
 await tf.setBackend("wasm");
 
-function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  assert.equal(x.length, y.length);
-  let num = 0, den = 1e-30;
-  for (let i = 0; i < x.length; i++) {
-    num = Math.max(num, Math.abs(x[i] - y[i]));
-    den = Math.max(den, Math.abs(y[i]));
-  }
-  return num / den;
-}
-
 const plain = (x: tf.Tensor) => tf.div(x, tf.norm(x, "euclidean", -1, true));
 const SHAPES = [[7], [5, 3], [4, 64], [2, 3, 4, 32]];
 
@@ -94,7 +84,7 @@ import {
 } from "../engine/fused_ops.ts";
 import { causalMask, ropeTables } from "../engine/ops.ts";
 import { loadNative, nativeStatus, setNativeKernels } from "../engine/native.ts";
-import { rand } from "./uniform.ts";
+import { rand, relErr } from "./uniform.ts";
 
 // The fused kernels' tasks in C (engine/native.ts) when a compiler is there; every op is
 // checked with them and with their TS twins.

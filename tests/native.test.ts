@@ -11,7 +11,7 @@ import { parallel } from "../engine/parallel.ts";
 import { causalSplit, MASKED, rowEnds, type TaskArray, type TaskName } from "../engine/kernel_tasks.ts";
 import { blasStatus } from "../engine/blas.ts";
 import { trialCommand } from "../engine/sweep/executor.ts";
-import { rand } from "./uniform.ts";
+import { rand, relErr } from "./uniform.ts";
 
 const status = await loadNative({ build: true, quiet: true });
 const hasCc = new Deno.Command("sh", { args: ["-c", "command -v ${CC:-cc}"] }).outputSync().success;
@@ -146,16 +146,6 @@ CASES.swiglu = () => {
   const c = swigluCase();
   return { ...c, arrays: [...c.arrays, zeros(R * N)] };
 };
-
-/** Largest |x - y| over the largest |y| (1e-30 floor). */
-function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  let num = 0, den = 1e-30;
-  for (let i = 0; i < x.length; i++) {
-    num = Math.max(num, Math.abs(x[i] - y[i]));
-    den = Math.max(den, Math.abs(y[i]));
-  }
-  return num / den;
-}
 
 function runCase(name: TaskName, c: Case, native: boolean): TaskArray[] {
   const arrays = c.arrays.map((a) => a.slice());

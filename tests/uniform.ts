@@ -1,4 +1,5 @@
-/** Deterministic test data shared by the kernel tests. */
+/** Deterministic test data and the error measure shared by the kernel tests. */
+import assert from "node:assert/strict";
 
 /** Deterministic uniform(-1, 1) floats (LCG), so failures reproduce. */
 export function rand(n: number, seed: number): Float32Array {
@@ -9,4 +10,15 @@ export function rand(n: number, seed: number): Float32Array {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
+}
+
+/** max |x - y| / max(|y|, 1e-30): relative error against a reference (same lengths). */
+export function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  assert.equal(x.length, y.length);
+  let num = 0, den = 1e-30;
+  for (let i = 0; i < x.length; i++) {
+    num = Math.max(num, Math.abs(x[i] - y[i]));
+    den = Math.max(den, Math.abs(y[i]));
+  }
+  return num / den;
 }
