@@ -1,7 +1,10 @@
 /** Small tensor ops shared by the blocks, written once. */
 import * as tf from "@tensorflow/tfjs";
+import type { ActivationSink } from "./model.ts";
+import { inputSinkName } from "./alignment.ts";
 import {
   attentionCore,
+  colScale,
   fusedAttentionActive,
   fusedOpsActive,
   rmsNormalize,
@@ -113,8 +116,22 @@ export function embed(table: tf.Tensor2D, tokens: tf.Tensor1D): tf.Tensor2D {
   return tf.gather(table, tokens);
 }
 
-/** Logits [N, V] = (h E_out^T) x the rule's logit multiplier (the readout every block shares). */
-export function readoutLogits(h: tf.Tensor2D, eOut: tf.Tensor, logitMultiplier: number): tf.Tensor2D {
-  const z = tf.matMul(h, eOut as tf.Tensor2D, false, true);
-  return (logitMultiplier === 1 ? z : tf.mul(z, logitMultiplier)) as tf.Tensor2D;
+/**
+ * The readout every block shares: logits [N, V] = (h E_out^T), times nGPT's s_z per
+ * column when given, times the rule's logit multiplier. A sink (probes) gets h, the
+ * input of E_out (engine/alignment.ts), and the logits.
+ */
+export function readoutLogits(
+  h: tf.Tensor2D,
+  eOut: tf.Tensor,
+  logitMultiplier: number,
+  sink?: ActivationSink,
+  sZ?: tf.Tensor,
+): tf.Tensor2D {
+  sink?.(inputSinkName("E_out"), h);
+  let z = tf.matMul(h, eOut as tf.Tensor2D, false, true);
+  if (sZ) z = colScale(z, sZ);
+  const logits = (logitMultiplier === 1 ? z : tf.mul(z, logitMultiplier)) as tf.Tensor2D;
+  sink?.("logits", logits);
+  return logits;
 }

@@ -87,9 +87,9 @@ Deno.test("coordcheck: the CLI writes coord_check.csv and one PNG per rule, and 
   const lines = (await Deno.readTextFile(`${out}/coord_check.csv`)).trim().split("\n");
   assert.equal(lines[0], COORD_COLUMNS.join(","));
   const rows = lines.slice(1).map((l) => l.split(","));
-  // Per rule and width: 8 activations x 3 measurements (steps 0, 1, 2) + 21 parameters x 2 updates (depth 2:
-  // E_in, 9 per block, g_final, E_out).
-  assert.equal(rows.length, 3 * 2 * (8 * 3 + 21 * 2));
+  // Per rule and width: 9 activations (with the readout's input) x 3 measurements (steps 0, 1, 2) + 21
+  // parameters x 2 updates (depth 2: E_in, 9 per block, g_final, E_out).
+  assert.equal(rows.length, 3 * 2 * (9 * 3 + 21 * 2));
   const upd = rows.filter((r) => r[3] === "update" && r[4] === "E_out" && r[2] === "1");
   assert.equal(upd.length, 6);
   // Adam's first step moves every readout entry by about the LR (0.03): sign descent.

@@ -116,10 +116,7 @@ export function attnStackBlock(o: AttnStackOptions): Block {
         sink?.(`block${i}.out`, h);
       }
       const hf = norm(h, "g_final");
-      sink?.(inputSinkName("E_out"), hf);
-      const logits = readoutLogits(hf, p["E_out"], rule.logit_multiplier);
-      sink?.("logits", logits);
-      return logits;
+      return readoutLogits(hf, p["E_out"], rule.logit_multiplier, sink);
     },
   };
 }

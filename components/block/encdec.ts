@@ -11,8 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { Block } from "../../engine/model.ts";
-import { causalMask, embed, rmsNorm } from "../../engine/ops.ts";
-import { inputSinkName } from "../../engine/alignment.ts";
+import { causalMask, embed, readoutLogits, rmsNorm } from "../../engine/ops.ts";
 import type { BlockParamDecl } from "./families.ts";
 import { positionTables } from "./ngpt.ts";
 import { layer, layerParams, maskFrom } from "./seq2seq_layers.ts";
@@ -64,9 +63,7 @@ export const encdecBlock: Block = {
       sink?.(`block${i}.out`, h);
     }
     const f = tf.mul(rmsNorm(h), p["g_final"]) as tf.Tensor2D;
-    sink?.(inputSinkName("E_out"), f);
-    let z = tf.matMul(f, p["E_out"] as tf.Tensor2D, false, true);
-    if (rule.logit_multiplier !== 1) z = tf.mul(z, rule.logit_multiplier);
+    const z = readoutLogits(f, p["E_out"], rule.logit_multiplier, sink); // target positions
     // Source positions: zero logits, so the output keeps the [B*T, V] layout of every block.
     return tf.concat([tf.zeros([B, n, V]), z.reshape([B, m, V])], 1).reshape([B * T, V]) as tf.Tensor2D;
   },

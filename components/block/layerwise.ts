@@ -14,9 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { Block } from "../../engine/model.ts";
-import { embed } from "../../engine/ops.ts";
-import { inputSinkName } from "../../engine/alignment.ts";
-import { rmsNorm } from "../../engine/ops.ts";
+import { embed, readoutLogits, rmsNorm } from "../../engine/ops.ts";
 import type { BlockParamDecl } from "./families.ts";
 import { positionTables } from "./ngpt.ts";
 import { layer, layerParams, maskFrom } from "./seq2seq_layers.ts";
@@ -58,9 +56,7 @@ export const layerwiseBlock: Block = {
       sink?.(`block${i}.out`, h);
     }
     const f = tf.mul(rmsNorm(h), p["g_final"]) as tf.Tensor2D;
-    sink?.(inputSinkName("E_out"), f);
-    const z = tf.matMul(f, p["E_out"] as tf.Tensor2D, false, true);
-    return (rule.logit_multiplier === 1 ? z : tf.mul(z, rule.logit_multiplier)) as tf.Tensor2D;
+    return readoutLogits(f, p["E_out"], rule.logit_multiplier, sink);
   },
 };
 

@@ -8,8 +8,8 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register } from "../../engine/registry.ts";
 import type { ActivationSink, Block, ModelRule, ModelShape, ParamDecl } from "../../engine/model.ts";
-import { causalAttention, causalMask, embed, ropeTables, unitNorm } from "../../engine/ops.ts";
-import { colScale, lerpNormTo, ropeNormScale, swiglu } from "../../engine/fused_ops.ts";
+import { causalAttention, causalMask, embed, readoutLogits, ropeTables, unitNorm } from "../../engine/ops.ts";
+import { lerpNormTo, ropeNormScale, swiglu } from "../../engine/fused_ops.ts";
 import { inputSinkName } from "../../engine/alignment.ts";
 import { applyPgop, pgopDim } from "../../engine/pgop.ts";
 
@@ -158,11 +158,7 @@ function ngptLogits(
     sink?.(`block${i}.out`, h);
   }
   // logits = (h E_out^T) * s_z; no final norm, no weight tying.
-  sink?.(inputSinkName("E_out"), h);
-  const z = colScale(tf.matMul(h, p["E_out"] as tf.Tensor2D, false, true), p["s_z"]);
-  const logits = (rule.logit_multiplier === 1 ? z : tf.mul(z, rule.logit_multiplier)) as tf.Tensor2D;
-  sink?.("logits", logits);
-  return logits;
+  return readoutLogits(h, p["E_out"], rule.logit_multiplier, sink, p["s_z"]);
 }
 
 register("block", "ngpt", {

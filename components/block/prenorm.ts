@@ -78,9 +78,7 @@ export const prenormBlock: Block = {
       sink?.(`block${i}.out`, h);
     }
     const f = tf.mul(rmsNorm(h), p["g_final"]) as tf.Tensor2D;
-    const logits = readoutLogits(f, p["E_out"], rule.logit_multiplier);
-    sink?.("logits", logits);
-    return logits;
+    return readoutLogits(f, p["E_out"], rule.logit_multiplier, sink);
   },
 };
 

@@ -185,10 +185,7 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
         h = proj(act, "W_2");
         sink?.(`block${i}.out`, h);
       }
-      sink?.(inputSinkName("E_out"), h);
-      const logits = readoutLogits(h, p["E_out"], rule.logit_multiplier);
-      sink?.("logits", logits);
-      return logits;
+      return readoutLogits(h, p["E_out"], rule.logit_multiplier, sink);
     },
   };
 }
