@@ -88,6 +88,20 @@ export interface StudyRun {
   result: TrialResult;
 }
 
+/** The trials with `probe` (by name) replacing any probe of that name they had; `every` may depend on the trial. */
+export function withProbe(
+  trials: TrialConfig[],
+  probe: { name: string; every: number | ((t: TrialConfig) => number); sequences: number },
+): TrialConfig[] {
+  return trials.map((t) => ({
+    ...t,
+    probes: [
+      ...t.probes.filter((p) => p.name !== probe.name),
+      { ...probe, every: typeof probe.every === "function" ? probe.every(t) : probe.every },
+    ],
+  }));
+}
+
 /** Runs every variant's trial in order (honours --fresh and --resume). */
 export async function runStudy(
   ctx: StageContext,

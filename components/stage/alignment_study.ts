@@ -12,7 +12,7 @@ import { register } from "../../engine/registry.ts";
 import type { Stage } from "../../engine/stage.ts";
 import { alignmentAcrossWidths, readProbeCSV } from "../../engine/alignment.ts";
 import { lineChartSpec, toCSV, writeFigure } from "../../engine/charts.ts";
-import { resolveStudy, runStudy, StudyOptions } from "../../engine/study.ts";
+import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/study.ts";
 import { writeFileAtomic } from "../../engine/fsutil.ts";
 
 const schema = StudyOptions.extend({
@@ -27,13 +27,7 @@ register("stage", "alignment-study", {
   schema,
   create: (o: z.output<typeof schema>): Stage => ({
     async run(ctx) {
-      const trials = o.trials.map((t) => ({
-        ...t,
-        probes: [
-          ...t.probes.filter((p) => p.name !== "alignment"),
-          { name: "alignment", every: o.every, sequences: o.sequences },
-        ],
-      }));
+      const trials = withProbe(o.trials, { name: "alignment", every: o.every, sequences: o.sequences });
       const runs = await runStudy(ctx, o.variants, trials);
       const ok = runs.filter((r) => r.result.status === "ok");
       const fits = await alignmentAcrossWidths(ok.map((r) => r.dir));

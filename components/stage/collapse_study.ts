@@ -11,7 +11,8 @@ import { register } from "../../engine/registry.ts";
 import type { Stage } from "../../engine/stage.ts";
 import { readProbeCSV } from "../../engine/alignment.ts";
 import { lineChartSpec, toCSV, writeFigure } from "../../engine/charts.ts";
-import { resolveStudy, runStudy, StudyOptions } from "../../engine/study.ts";
+import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/study.ts";
+import type { TrialConfig } from "../../engine/config.ts";
 import { writeFileAtomic } from "../../engine/fsutil.ts";
 
 const schema = StudyOptions.extend({
@@ -58,13 +59,8 @@ register("stage", "collapse-study", {
   schema,
   create: (o: z.output<typeof schema>): Stage => ({
     async run(ctx) {
-      const trials = o.trials.map((t) => ({
-        ...t,
-        probes: [
-          ...t.probes.filter((p) => p.name !== "collapse"),
-          { name: "collapse", every: o.every ?? t.train.steps, sequences: o.sequences },
-        ],
-      }));
+      const every = (t: TrialConfig) => o.every ?? t.train.steps; // default: at the end only
+      const trials = withProbe(o.trials, { name: "collapse", every, sequences: o.sequences });
       const runs = await runStudy(ctx, o.variants, trials);
       const rows: CollapseRow[] = [];
       for (const r of runs) if (r.result.status === "ok") rows.push(...(await collapseRows(r.dir, r.label)));
