@@ -14,7 +14,7 @@ import type { Block } from "../../engine/model.ts";
 import { causalMask, embed, readoutLogits, rmsNorm } from "../../engine/ops.ts";
 import type { BlockParamDecl } from "./families.ts";
 import { positionTables } from "./ngpt.ts";
-import { layer, layerParams, maskFrom } from "./seq2seq_layers.ts";
+import { layer, layerContext, layerParams, maskFrom } from "./seq2seq_layers.ts";
 
 /** The encoder-decoder block. */
 export const encdecBlock: Block = {
@@ -37,14 +37,7 @@ export const encdecBlock: Block = {
   logits(p, tokens, s, rule, sink) {
     const [B, T] = tokens.shape;
     const n = Math.floor(T / 2), m = T - n, V = s.vocab_size;
-    const c = {
-      p,
-      shape: s,
-      batch: B,
-      scale: rule.attention_scale,
-      residual: rule.residual_multiplier,
-      sink,
-    };
+    const c = layerContext(p, s, B, rule, sink);
     const src = tokens.slice([0, 0], [B, n]), tgt = tokens.slice([0, n], [B, m]);
     let e = embed(p["E_in"] as tf.Tensor2D, src.reshape([B * n]));
     const full = maskFrom(n, () => true);

@@ -17,7 +17,7 @@ import type { Block } from "../../engine/model.ts";
 import { embed, readoutLogits, rmsNorm } from "../../engine/ops.ts";
 import type { BlockParamDecl } from "./families.ts";
 import { positionTables } from "./ngpt.ts";
-import { layer, layerParams, maskFrom } from "./seq2seq_layers.ts";
+import { layer, layerContext, layerParams, maskFrom } from "./seq2seq_layers.ts";
 
 /** The prefix-LM mask of a window of T positions with a source of n: allowed iff j < n or j <= i. */
 export function prefixLMAllowed(n: number): (i: number, j: number) => boolean {
@@ -41,14 +41,7 @@ export const layerwiseBlock: Block = {
     const n = Math.floor(T / 2);
     const mask = maskFrom(T, prefixLMAllowed(n));
     const pos = positionTables(T, s.head_dim);
-    const c = {
-      p,
-      shape: s,
-      batch: B,
-      scale: rule.attention_scale,
-      residual: rule.residual_multiplier,
-      sink,
-    };
+    const c = layerContext(p, s, B, rule, sink);
     let h = embed(p["E_in"] as tf.Tensor2D, tokens.reshape([B * T]));
     sink?.("embed", h);
     for (let i = 0; i < s.depth; i++) {

@@ -6,7 +6,7 @@
  * (engine/translation.ts).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ActivationSink, ModelShape } from "../../engine/model.ts";
+import type { ActivationSink, ModelRule, ModelShape } from "../../engine/model.ts";
 import { rmsNorm, rope } from "../../engine/ops.ts";
 import { inputSinkName } from "../../engine/alignment.ts";
 import type { BlockParamDecl } from "./families.ts";
@@ -77,6 +77,17 @@ export interface LayerContext {
   scale: number;
   residual: number;
   sink?: ActivationSink;
+}
+
+/** The context of one forward pass: parameters, shape, batch size and the rule's attention scale and residual multiplier. */
+export function layerContext(
+  p: Record<string, tf.Tensor>,
+  shape: ModelShape,
+  batch: number,
+  rule: ModelRule,
+  sink?: ActivationSink,
+): LayerContext {
+  return { p, shape, batch, scale: rule.attention_scale, residual: rule.residual_multiplier, sink };
 }
 
 /**
