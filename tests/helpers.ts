@@ -54,3 +54,30 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 }
+
+/**
+ * A sweep pipeline over a tiny ngpt (width x LR grid, 2 workers) on `corpus`; `extra`
+ * lines go under the sweep's `with:` (executor options, ...).
+ */
+export function tinySweepYaml(
+  corpus: string,
+  o: { name?: string; steps?: number; lrs?: string; widths?: string; extra?: string } = {},
+): string {
+  return `name: ${o.name ?? "test-sweep"}
+base: &base
+  data: {corpus: ${corpus}, tokenizer: {name: byte}, seq_len: 16}
+  model: {block: ngpt, width: 16, depth: 1, head_dim: 8}
+  parameterization: {name: ngpt}
+  optimizer: {name: adam, lr: 0.01}
+  train: {steps: ${o.steps ?? 6}, batch_size: 2, eval_every: 2, eval_batches: 1, log_every: 1, backend: wasm}
+stages:
+  sweep:
+    uses: sweep
+    with:
+      base: *base
+      grid:
+        model.width: ${o.widths ?? "[16, 32]"}
+        optimizer.lr: ${o.lrs ?? "[0.01, 0.03, 0.1]"}
+      workers: 2
+${o.extra ?? ""}`;
+}

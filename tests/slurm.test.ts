@@ -14,7 +14,7 @@ import "../components/mod.ts";
 import { arraySpec, parseArraySpec, slurmScript } from "../components/executor/slurm.ts";
 import { DmodelError } from "../engine/errors.ts";
 import { parsePipeline } from "../engine/pipeline.ts";
-import { tinyCorpus } from "./helpers.ts";
+import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -41,24 +41,8 @@ function sweepYaml(
   corpus: string,
   o: { steps: number; lrs: string; widths: string; maxParallel: number },
 ): string {
-  return `name: slurm-test
-base: &base
-  data: {corpus: ${corpus}, tokenizer: {name: byte}, seq_len: 16}
-  model: {block: ngpt, width: 16, depth: 1, head_dim: 8}
-  parameterization: {name: ngpt}
-  optimizer: {name: adam, lr: 0.01}
-  train: {steps: ${o.steps}, batch_size: 2, eval_every: 2, eval_batches: 1, log_every: 1, backend: wasm}
-stages:
-  sweep:
-    uses: sweep
-    with:
-      base: *base
-      grid:
-        model.width: ${o.widths}
-        optimizer.lr: ${o.lrs}
-      workers: 2
-      executor: {name: slurm, max_parallel: ${o.maxParallel}, poll_seconds: 0.5}
-`;
+  const executor = `      executor: {name: slurm, max_parallel: ${o.maxParallel}, poll_seconds: 0.5}\n`;
+  return tinySweepYaml(corpus, { name: "slurm-test", ...o, extra: executor });
 }
 
 interface Cluster {

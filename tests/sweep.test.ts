@@ -5,29 +5,13 @@ import "../components/mod.ts";
 import { parsePipeline } from "../engine/pipeline.ts";
 import { DmodelError } from "../engine/errors.ts";
 import { axisValues, expandGrid } from "../engine/sweep/grid.ts";
-import { tinyCorpus } from "./helpers.ts";
+import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const corpus = await tinyCorpus();
 const root = new URL("..", import.meta.url).pathname;
 
 function sweepYaml(o: { lrs?: string; steps?: number; extra?: string; widths?: string } = {}): string {
-  return `name: test-sweep
-base: &base
-  data: {corpus: ${corpus}, tokenizer: {name: byte}, seq_len: 16}
-  model: {block: ngpt, width: 16, depth: 1, head_dim: 8}
-  parameterization: {name: ngpt}
-  optimizer: {name: adam, lr: 0.01}
-  train: {steps: ${o.steps ?? 6}, batch_size: 2, eval_every: 2, eval_batches: 1, log_every: 1, backend: wasm}
-stages:
-  sweep:
-    uses: sweep
-    with:
-      base: *base
-      grid:
-        model.width: ${o.widths ?? "[16, 32]"}
-        optimizer.lr: ${o.lrs ?? "[0.01, 0.03, 0.1]"}
-      workers: 2
-${o.extra ?? ""}`;
+  return tinySweepYaml(corpus, o);
 }
 
 function sweepCmd(file: string, out: string, extra: string[] = []) {
