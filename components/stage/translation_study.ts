@@ -15,6 +15,7 @@ import type { Stage } from "../../engine/core/stage.ts";
 import type { Block, ModelShape, Parameterization } from "../../engine/core/contracts.ts";
 import { Network } from "../../engine/nn/network.ts";
 import { scaleContext } from "../../engine/nn/scaling.ts";
+import { trainLoop } from "../../engine/train/loop.ts";
 import { useBackend } from "../../engine/kernels/backend.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
 import { setPath } from "../../engine/core/config.ts";
@@ -202,23 +203,26 @@ export async function trainTranslation(c: TranslationConfig, log: (s: string) =>
   record(0, NaN);
   let sum = 0, count = 0;
   try {
-    for (let step = 0; step < steps; step++) {
-      const { x, y, mask, T } = translationBatch(task, c.train.seed * 1_000_003 + step * B, B);
-      const vars = net.params.map((p) => p.variable);
-      const { value, grads } = tf.variableGrads(() => maskedLoss(net, x, y, mask, B, T), vars);
-      const host = new Map<string, Float32Array>();
-      for (const p of net.params) host.set(p.decl.name, grads[p.variable.name].dataSync() as Float32Array);
-      const loss = value.dataSync()[0];
-      value.dispose();
-      tf.dispose(grads);
-      if (!Number.isFinite(loss)) throw new DmodelError(`train loss ${loss} at step ${step}`);
-      adam.update(host, opt.lr * schedule(step, steps));
-      sum += loss, count++;
-      if ((step + 1) % c.train.eval_every === 0 || step + 1 === steps) {
-        record(step + 1, sum / count);
-        sum = 0, count = 0;
-      }
-    }
+    await trainLoop({
+      net,
+      optimizer: adam,
+      steps,
+      lr: (step) => opt.lr * schedule(step, steps),
+      batch: (step) => {
+        const { x, y, mask, T } = translationBatch(task, c.train.seed * 1_000_003 + step * B, B);
+        return { loss: () => maskedLoss(net, x, y, mask, B, T) };
+      },
+      onNonFinite: ({ step, loss }) => {
+        throw new DmodelError(`train loss ${loss} at step ${step}`);
+      },
+      afterStep: ({ step, loss }) => {
+        sum += loss, count++;
+        if ((step + 1) % c.train.eval_every === 0 || step + 1 === steps) {
+          record(step + 1, sum / count);
+          sum = 0, count = 0;
+        }
+      },
+    });
   } finally {
     net.dispose();
   }

@@ -9,6 +9,8 @@ import type { TrialConfig } from "../core/config.ts";
 import { prepareData } from "../data/prepare.ts";
 import type { Init, ModelRule } from "../core/contracts.ts";
 import { resolveModel } from "./resolve.ts";
+import { resolve } from "../core/registry.ts";
+import type { OptimizerFactory } from "./optim.ts";
 
 /** One parameter's row in `describe`. */
 export interface ParamRow {
@@ -45,7 +47,8 @@ export function describeTrial(t: TrialConfig, vocabSize: number): Description {
   const shape = ctx.shape;
   const model = rule.model(ctx);
   const lrFactor = rule.lr_factor(ctx);
-  const o = t.optimizer as unknown as { lr: number; eps?: number; weight_decay?: number };
+  const { name, ...options } = t.optimizer;
+  const optimizer = resolve<unknown, OptimizerFactory>("optimizer", name).create(options);
   const params = block.params(shape).map((decl) => {
     const r = rule.param(decl, ctx, model);
     return {
@@ -54,9 +57,7 @@ export function describeTrial(t: TrialConfig, vocabSize: number): Description {
       shape: decl.shape,
       init: r.init,
       forward_multiplier: r.forward_multiplier,
-      lr: o.lr * lrFactor * r.lr_multiplier,
-      eps: (o.eps ?? 0) * r.eps_multiplier,
-      weight_decay: (o.weight_decay ?? 0) * r.weight_decay,
+      ...optimizer.paramHyper(r, lrFactor, optimizer.lr),
     };
   });
   return {
@@ -70,7 +71,7 @@ export function describeTrial(t: TrialConfig, vocabSize: number): Description {
       m_width: ctx.m_width,
       m_depth: ctx.m_depth,
       m_data: ctx.m_data,
-      global_lr: o.lr,
+      global_lr: optimizer.lr,
       lr_factor: lrFactor,
       n_params: params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0),
       ...model,

@@ -23,7 +23,8 @@ import { DmodelError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import type { Parameterization } from "../core/contracts.ts";
 import { resolve } from "../core/registry.ts";
-import { buildNetwork, lossAndGrads } from "./trainer.ts";
+import { buildNetwork } from "./trainer.ts";
+import { trainLoop } from "./loop.ts";
 import { renderPNG, renderSVG, type VegaLiteSpec } from "../analysis/plots.ts";
 import type { OptimizerFactory } from "../nn/optim.ts";
 
@@ -197,19 +198,26 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
                 });
               });
             measure(0);
-            for (let step = 0; step < o.steps; step++) {
-              const b = trainBatch(data, step, B, T, seed + s);
-              const { loss, grads } = lossAndGrads(net, b.x, b.y, B, T);
-              losses.push(loss);
-              const before = net.params.map((p) => p.host.slice());
-              opt.update(grads, lr);
-              net.params.forEach((p, j) => {
-                let sum = 0;
-                for (let k = 0; k < p.host.length; k++) sum += Math.abs(p.host[k] - before[j][k]);
-                add("update", step + 1, p.decl.name, sum / p.host.length);
-              });
-              measure(step + 1);
-            }
+            let before: Float32Array[] = [];
+            await trainLoop({
+              net,
+              optimizer: opt,
+              steps: o.steps,
+              lr: () => lr,
+              batch: (step) => ({ ...trainBatch(data, step, B, T, seed + s), B, T }),
+              beforeUpdate: ({ loss }) => {
+                losses.push(loss);
+                before = net.params.map((p) => p.host.slice());
+              },
+              afterStep: ({ step }) => {
+                net.params.forEach((p, j) => {
+                  let sum = 0;
+                  for (let k = 0; k < p.host.length; k++) sum += Math.abs(p.host[k] - before[j][k]);
+                  add("update", step + 1, p.decl.name, sum / p.host.length);
+                });
+                measure(step + 1);
+              },
+            });
           } finally {
             net.dispose();
           }
