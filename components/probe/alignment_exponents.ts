@@ -16,6 +16,7 @@
  * ({@link fitExponent}, {@link alignmentAcrossWidths}); a single model gives
  * the "local" estimate log(ratio) / log(d_in) (prefactor taken as 1).
  */
+import { fromCSV } from "../../engine/core/csv.ts";
 import YAML from "yaml";
 import { DmodelError } from "../../engine/core/errors.ts";
 import { readJSON } from "../../engine/core/fs.ts";
@@ -125,9 +126,8 @@ export async function readProbeCSV(path: string): Promise<{ columns: string[]; r
       `${path}: cannot read the probe table (was the probe listed in the trial's probes?)`,
     );
   }
-  const lines = text.split("\n").filter((l) => l.length > 0);
-  const columns = lines[0].split(",");
-  return { columns, rows: lines.slice(1).map((l) => l.split(",").map(Number)) };
+  const { columns, rows } = fromCSV(text);
+  return { columns, rows: rows.map((r) => columns.map((c) => Number(r[c]))) };
 }
 
 /**

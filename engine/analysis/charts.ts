@@ -141,14 +141,3 @@ export async function writeFigure(base: string, spec: VegaLiteSpec): Promise<str
   await writeFileAtomic(`${base}.png`, await renderPNG(svg));
   return `${base}.png`;
 }
-
-/** CSV text of records (columns from the first row; numbers as written, strings quoted when needed). */
-export function toCSV(rows: Record<string, unknown>[], columns = Object.keys(rows[0] ?? {})): string {
-  const cell = (v: unknown) => {
-    if (v === null || v === undefined) return "";
-    if (typeof v === "number") return Number.isFinite(v) ? String(+v.toPrecision(7)) : String(v);
-    const s = String(v);
-    return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  };
-  return [columns.join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n") + "\n";
-}

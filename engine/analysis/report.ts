@@ -3,6 +3,7 @@
  * base64 SVG images, no scripts, no external fonts) with the verdicts, the
  * figures, the optima and the resolved pipeline. Opens offline.
  */
+import { writeFileAtomic } from "../core/fs.ts";
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import { type Analysis, fmtInterval, fmtLR, fmtNum, verdictLines } from "./analyze.ts";
@@ -198,9 +199,7 @@ export async function writeReport(a: Analysis, opts: ReportOptions = {}): Promis
     }
   }
   const path = join(a.dir, "report.html");
-  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.writeTextFile(tmp, reportHTML(a, { ...opts, pipelineYaml }));
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, reportHTML(a, { ...opts, pipelineYaml }));
   if (!a.files.includes("report.html")) a.files.push("report.html");
   return path;
 }

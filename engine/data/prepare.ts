@@ -10,16 +10,10 @@ import type { Corpus, TextCorpus, TokenCorpus } from "./corpus.ts";
 import type { Tokenizer, TokenizerBuilder } from "./tokenizer.ts";
 import { type DataConfig, type DataConfigInput, DataConfigSchema } from "../core/config.ts";
 import { DmodelError, show } from "../core/errors.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 import { hashString, mulberry32, shuffleInPlace } from "../core/random.ts";
 import { has, listComponents, parseOptions, resolve } from "../core/registry.ts";
-import {
-  readShard,
-  shardFileName,
-  shardVersionFor,
-  type TokenArray,
-  writeFileAtomic,
-  writeShard,
-} from "./shards.ts";
+import { readShard, shardFileName, shardVersionFor, type TokenArray, writeShard } from "./shards.ts";
 
 /** Bumped whenever preparation changes in a way that invalidates cached shards. */
 export const DATA_FORMAT = 1;

@@ -25,6 +25,7 @@ import type { Parameterization } from "../core/contracts.ts";
 import { resolve } from "../core/registry.ts";
 import { buildNetwork } from "./trainer.ts";
 import { trainLoop } from "./loop.ts";
+import { toCSV } from "../core/csv.ts";
 import { renderPNG, renderSVG, type VegaLiteSpec } from "../analysis/plots.ts";
 import type { OptimizerFactory } from "../nn/optim.ts";
 
@@ -257,11 +258,7 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
 
 /** coord_check.csv text. */
 export function coordCSV(rows: CoordRow[]): string {
-  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-  const lines = rows.map((r) =>
-    [q(r.parameterization), r.width, r.step, r.kind, q(r.name), String(+r.mean_abs.toPrecision(7))].join(",")
-  );
-  return [COORD_COLUMNS.join(","), ...lines].join("\n") + "\n";
+  return toCSV(rows as unknown as Record<string, unknown>[], COORD_COLUMNS);
 }
 
 /**

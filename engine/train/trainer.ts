@@ -22,6 +22,7 @@ import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "../nn/s
 import { resolveModel } from "../nn/resolve.ts";
 import { emptyResult, type TrialResult } from "./result.ts";
 import { trainLoop } from "./loop.ts";
+import { toCSV } from "../core/csv.ts";
 
 /** The columns of metrics.csv, in order. */
 export const METRIC_COLUMNS = ["step", "train_loss", "val_loss", "lr", "tokens", "elapsed"] as const;
@@ -116,12 +117,9 @@ async function loadCheckpoint(dir: string, net: Network, opt: Optimizer): Promis
   return Number(metadata.step);
 }
 
-function fmt(x: number | null | undefined): string {
-  return x === null || x === undefined ? "" : Number.isFinite(x) ? String(+x.toPrecision(7)) : String(x);
-}
-
+/** One metrics.csv line. */
 function csvRow(r: Record<string, number | null>): string {
-  return METRIC_COLUMNS.map((c) => fmt(r[c])).join(",") + "\n";
+  return toCSV([r], METRIC_COLUMNS, { header: false });
 }
 
 /** Keeps the header and the rows with step <= `step` (resume drops rows past the checkpoint). */
@@ -189,10 +187,10 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
         if (!p.columns) {
           p.columns = Object.keys(m);
           if (step === 0 || !(await exists(file))) {
-            await writeFileAtomic(file, ["step", ...p.columns].join(",") + "\n");
+            await writeFileAtomic(file, toCSV([], ["step", ...p.columns]));
           }
         }
-        await Deno.writeTextFile(file, [step, ...p.columns.map((c) => fmt(m[c]))].join(",") + "\n", {
+        await Deno.writeTextFile(file, toCSV([{ step, ...m }], ["step", ...p.columns], { header: false }), {
           append: true,
         });
         result.probes[p.name] = m;
@@ -211,7 +209,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       elapsedBefore = state.elapsed;
       log(`resumed ${dir} at step ${start}`);
     } else {
-      await writeFileAtomic(metricsPath, METRIC_COLUMNS.join(",") + "\n");
+      await writeFileAtomic(metricsPath, toCSV([], METRIC_COLUMNS));
       const description = describeTrial(t, data.vocabSize);
       await writeFileAtomic(`${dir}/params.json`, JSON.stringify(description.params, null, 1));
       log(describeText(description));
