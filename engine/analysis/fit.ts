@@ -12,13 +12,13 @@ import { hashString, mulberry32 } from "../core/random.ts";
  * interval lies within the tolerance band |b| <= tol, "drifts" otherwise.
  */
 import { DmodelError, show } from "../core/errors.ts";
+import { leastSquares } from "../core/least_squares.ts";
 import {
   baseGroup,
   type GroupOptimum,
   type Optima,
   optimumOfCurve,
   shortName,
-  solve,
   weightedCurve,
 } from "./optimum.ts";
 
@@ -94,37 +94,6 @@ export function quantile(sorted: number[], q: number): number {
   if (!sorted.length) return NaN;
   const p = (sorted.length - 1) * q, i = Math.floor(p), f = p - i;
   return i + 1 < sorted.length ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i];
-}
-
-/**
- * Ordinary least squares of y on [1, X]. Returns [b0, b1, ...] and R^2, or
- * null when the design is singular (axes that vary together).
- *
- * @example
- * ```ts
- * leastSquares([[6], [7], [8]], [-3, -3.5, -4]).coef; // [0, -0.5]
- * ```
- */
-export function leastSquares(x: number[][], y: number[]): { coef: number[]; r2: number } | null {
-  const k = (x[0]?.length ?? 0) + 1;
-  const m: number[][] = Array.from({ length: k }, () => new Array(k + 1).fill(0));
-  for (let i = 0; i < y.length; i++) {
-    const row = [1, ...x[i]];
-    for (let r = 0; r < k; r++) {
-      for (let c = 0; c < k; c++) m[r][c] += row[r] * row[c];
-      m[r][k] += row[r] * y[i];
-    }
-  }
-  const coef = solve(m);
-  if (coef.some((c) => !Number.isFinite(c))) return null;
-  const mean = y.reduce((a, b) => a + b, 0) / y.length;
-  let ssRes = 0, ssTot = 0;
-  for (let i = 0; i < y.length; i++) {
-    const pred = coef[0] + x[i].reduce((s, v, j) => s + v * coef[j + 1], 0);
-    ssRes += (y[i] - pred) ** 2;
-    ssTot += (y[i] - mean) ** 2;
-  }
-  return { coef, r2: ssTot > 1e-18 ? 1 - ssRes / ssTot : NaN };
 }
 
 /** Formats a number with 2 decimals, "-0.00" shown as "0.00". */

@@ -27,12 +27,12 @@ export {
   type Coefficient,
   type FitOptions,
   fitScaling,
-  leastSquares,
   type Prediction,
   predictLR,
   type ScalingFit,
   verdictText,
 } from "./fit.ts";
+export { leastSquares } from "../core/least_squares.ts";
 export {
   etaVsScaleSpec,
   lossVsLRSpec,

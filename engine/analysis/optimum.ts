@@ -13,6 +13,7 @@ import * as aq from "arquero";
 import { op } from "arquero";
 import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
+import { leastSquares } from "../core/least_squares.ts";
 import { detectScales, requireColumns } from "./load.ts";
 
 /** Options of `optimalLR`. Column names are dotted config paths of `results.csv`. */
@@ -145,47 +146,11 @@ export function quadraticVertex(
     throw new DmodelError(`quadraticVertex: need 3 or more points, got ${xs.length}`);
   }
   const x0 = xs[0];
-  // Normal equations of [u^2 u 1] with u = x - x0.
-  const m = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]];
-  for (let i = 0; i < xs.length; i++) {
-    const u = xs[i] - x0;
-    const row = [u * u, u, 1];
-    for (let r = 0; r < 3; r++) {
-      for (let c = 0; c < 3; c++) m[r][c] += row[r] * row[c];
-      m[r][3] += row[r] * ys[i];
-    }
-  }
-  const [a, b, c] = solve(m);
+  // y on [u^2, u] with u = x - x0.
+  const [c, a, b] = leastSquares(xs.map((x) => [(x - x0) * (x - x0), x - x0]), ys)?.coef ?? [NaN, NaN, NaN];
   // Back to x: a (x-x0)^2 + b (x-x0) + c.
   const vertexU = -b / (2 * a);
   return { a, b: b - 2 * a * x0, c: a * x0 * x0 - b * x0 + c, vertex: x0 + vertexU };
-}
-
-/**
- * Gaussian elimination with partial pivoting on an augmented n x (n+1)
- * matrix; all NaN when the matrix is singular (pivot below 1e-10 of its scale).
- */
-export function solve(aug: number[][]): number[] {
-  const n = aug.length;
-  const m = aug.map((r) => r.slice());
-  const scale = Math.max(...m.flatMap((r) => r.slice(0, n).map(Math.abs)));
-  for (let k = 0; k < n; k++) {
-    let p = k;
-    for (let i = k + 1; i < n; i++) if (Math.abs(m[i][k]) > Math.abs(m[p][k])) p = i;
-    [m[k], m[p]] = [m[p], m[k]];
-    if (!(Math.abs(m[k][k]) > 1e-10 * scale)) return new Array(n).fill(NaN);
-    for (let i = k + 1; i < n; i++) {
-      const f = m[i][k] / m[k][k];
-      for (let j = k; j <= n; j++) m[i][j] -= f * m[k][j];
-    }
-  }
-  const x = new Array(n).fill(0);
-  for (let k = n - 1; k >= 0; k--) {
-    let s = m[k][n];
-    for (let j = k + 1; j < n; j++) s -= m[k][j] * x[j];
-    x[k] = s / m[k][k];
-  }
-  return x;
 }
 
 /**

@@ -26,6 +26,7 @@ import { resolve } from "../core/registry.ts";
 import { buildNetwork } from "./trainer.ts";
 import { trainLoop } from "./loop.ts";
 import { toCSV } from "../core/csv.ts";
+import { lineSlope } from "../core/least_squares.ts";
 import { renderPNG, renderSVG, type VegaLiteSpec } from "../analysis/plots.ts";
 import type { OptimizerFactory } from "../nn/optim.ts";
 
@@ -118,11 +119,7 @@ export function coordTrial(t: TrialConfig, name: string, width: number, baseWidt
 
 /** Least-squares slope of y on x. */
 export function slope(x: number[], y: number[]): number {
-  const n = x.length;
-  const mx = x.reduce((a, b) => a + b, 0) / n, my = y.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0;
-  for (let i = 0; i < n; i++) sxy += (x[i] - mx) * (y[i] - my), sxx += (x[i] - mx) ** 2;
-  return sxx > 0 ? sxy / sxx : NaN;
+  return lineSlope(x, y);
 }
 
 /** Growth slope (log2 mean|x| per doubling of width) of every activation of every parameterization at `step`. */
