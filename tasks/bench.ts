@@ -37,13 +37,11 @@ import { parseTrial } from "../engine/core/config.ts";
 import { useBackend } from "../engine/kernels/backend.ts";
 import { buildNetwork } from "../engine/train/trainer.ts";
 import { trainLoop } from "../engine/train/loop.ts";
-import { resolve } from "../engine/core/registry.ts";
+import { build } from "../engine/core/registry.ts";
 import { adaptiveThreadStats, fastKernelsInstalled } from "../engine/kernels/matmul.ts";
 import { blasStatus, getBlasThreads } from "../engine/kernels/blas.ts";
 import { kernelThreads, parallelStats } from "../engine/kernels/thread_pool.ts";
 import { nativeActive, nativeStatus } from "../engine/kernels/native.ts";
-import type { OptimizerFactory } from "../engine/nn/optim.ts";
-import type { Schedule } from "../engine/core/contracts.ts";
 
 /** The reference configuration (REFERENCE.md section 1; shared/bench/torch_ngpt_step.py). */
 export const REFERENCE = { depth: 4, head_dim: 32, seq: 128, batch: 16, vocab: 1024 } as const;
@@ -134,10 +132,8 @@ export async function benchWidth(
   const backend = await useBackend(trial.train.backend);
   if (opts.profile) wrapKernels(tf.getBackend());
   const net = buildNetwork(trial, V);
-  const { name: oName, ...oOpts } = trial.optimizer;
-  const optimizer = resolve<unknown, OptimizerFactory>("optimizer", oName).create(oOpts);
-  const { name: sName, ...sOpts } = trial.schedule;
-  const schedule = resolve<unknown, Schedule>("schedule", sName).create(sOpts);
+  const optimizer = build("optimizer", trial.optimizer);
+  const schedule = build("schedule", trial.schedule);
   const opt = optimizer.create(net);
   // Synthetic tokens: a fixed-seed LCG, a fresh batch every step.
   let s = 12345;

@@ -1,6 +1,6 @@
 /** Picks the best backend available here: native TensorFlow when installed, else wasm. */
 import { z } from "zod";
-import { register, resolve } from "../../engine/core/registry.ts";
+import { build, register } from "../../engine/core/registry.ts";
 import type { BackendImpl } from "../../engine/kernels/backend.ts";
 
 register("backend", "auto", {
@@ -10,7 +10,7 @@ register("backend", "auto", {
     available: () => Promise.resolve(true),
     async setup() {
       for (const name of ["tensorflow", "wasm"]) {
-        const impl = resolve<unknown, BackendImpl>("backend", name).create({});
+        const impl = build("backend", { name });
         if (await impl.available()) {
           const actual = await impl.setup();
           console.error(`dmodel: backend auto chose ${name}`);

@@ -10,9 +10,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { register, resolve } from "../../engine/core/registry.ts";
+import { build, register, resolve } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
-import type { Block, ModelShape, Parameterization } from "../../engine/core/contracts.ts";
+import type { ModelShape } from "../../engine/core/contracts.ts";
 import { Network } from "../../engine/nn/network.ts";
 import { scaleContext } from "../../engine/nn/scaling.ts";
 import { trainLoop } from "../../engine/train/loop.ts";
@@ -23,8 +23,6 @@ import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../block/se
 import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
 import { toCSV } from "../../engine/core/csv.ts";
 import { writeFileAtomic } from "../../engine/core/fs.ts";
-import type { OptimizerFactory } from "../../engine/nn/optim.ts";
-import type { Schedule } from "../../engine/core/contracts.ts";
 
 const named = z.looseObject({ name: z.string() });
 const Config = z.object({
@@ -110,11 +108,7 @@ function split(rec: Record<string, unknown>, drop: string[]) {
 /** Builds the network of a variant (vocabulary K + 1, window 2n). */
 export function translationNetwork(c: TranslationConfig): Network {
   const { block: blockName } = c.model;
-  const block = resolve<unknown, Block>("block", blockName);
-  const rule = resolve<unknown, Parameterization>("parameterization", c.parameterization.name)
-    .create(
-      resolve("parameterization", c.parameterization.name).schema.parse(split(c.parameterization, ["name"])),
-    );
+  const rule = build("parameterization", c.parameterization, ["parameterization"]);
   if (!rule.blocks.includes(blockName)) {
     throw new DmodelError(`parameterization ${c.parameterization.name} does not apply to block ${blockName}`);
   }
@@ -127,7 +121,9 @@ export function translationNetwork(c: TranslationConfig): Network {
     seq_len: 2 * c.task.length,
   };
   const pOpts = split(c.parameterization, ["name"]) as Record<string, number>;
-  const b = block.create(block.schema.parse(split(c.model, ["block", "width", "depth", "head_dim"])));
+  const b = build("block", { name: blockName, ...split(c.model, ["block", "width", "depth", "head_dim"]) }, [
+    "model",
+  ]);
   return new Network(b, rule, scaleContext(blockName, shape, c.train.steps, pOpts), c.train.seed);
 }
 
@@ -181,11 +177,9 @@ export function evaluateTranslation(net: Network, task: TranslationTask, example
 export async function trainTranslation(c: TranslationConfig, log: (s: string) => void) {
   await useBackend(c.train.backend, log);
   const net = translationNetwork(c);
-  const opt = resolve<unknown, OptimizerFactory>("optimizer", c.optimizer.name)
-    .create(resolve("optimizer", c.optimizer.name).schema.parse(split(c.optimizer, ["name"])));
+  const opt = build("optimizer", c.optimizer, ["optimizer"]);
   const adam = opt.create(net);
-  const schedule = resolve<unknown, Schedule>("schedule", c.schedule.name)
-    .create(resolve("schedule", c.schedule.name).schema.parse(split(c.schedule, ["name"])));
+  const schedule = build("schedule", c.schedule, ["schedule"]);
   const { steps, batch_size: B } = c.train;
   const task: TranslationTask = { ...c.task };
   const rows: Record<string, number>[] = [];

@@ -5,8 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { DmodelError, show } from "./errors.ts";
-import { has, type Kind, resolve } from "./registry.ts";
+import { DmodelError, formatIssue, type Issue, show, zodIssues } from "./errors.ts";
+import { build, checkComponent, has, type Kind } from "./registry.ts";
+import type {} from "./contracts.ts"; // declares the parameterization product of build()
 
 /** The `data:` block of a trial: which corpus, which tokenizer, window length, split. */
 export const DataConfigSchema = z.strictObject({
@@ -66,27 +67,6 @@ export const TrialSchema = z.object({
 /** A resolved trial configuration. */
 export type TrialConfig = z.infer<typeof TrialSchema>;
 
-/** One validation problem, at a key path inside the validated object. */
-export interface Issue {
-  path: (string | number)[];
-  message: string;
-  value?: unknown;
-}
-
-function issuesOf(err: z.ZodError, prefix: (string | number)[], input: unknown): Issue[] {
-  return err.issues.map((i) => {
-    const path = [...prefix, ...(i.path as (string | number)[])];
-    // deno-lint-ignore no-explicit-any
-    let v: any = input;
-    for (const k of i.path as (string | number)[]) v = v?.[k];
-    let message = i.message;
-    if (i.code === "unrecognized_keys") {
-      message = `unknown key(s) ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-    }
-    return { path, message, value: i.code === "unrecognized_keys" ? undefined : v };
-  });
-}
-
 /** Validates a component's sibling options; the `name` (or `nameKey`) field picks the component. */
 export function validateComponent(
   kind: Kind,
@@ -96,24 +76,13 @@ export function validateComponent(
   drop: string[] = [],
 ): { value: Record<string, unknown>; issues: Issue[] } {
   const name = raw[nameKey] as string;
-  if (!has(kind, name)) {
-    try {
-      resolve(kind, name);
-    } catch (e) {
-      return {
-        value: raw,
-        issues: [{ path: [...path, nameKey], message: (e as Error).message, value: name }],
-      };
-    }
-  }
-  const c = resolve(kind, name);
   const opts: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) if (k !== nameKey && !drop.includes(k)) opts[k] = v;
-  const r = c.schema.safeParse(opts);
-  if (!r.success) return { value: raw, issues: issuesOf(r.error, path, opts) };
+  const r = checkComponent(kind, name, opts, path, [...path, nameKey]);
+  if (!r.component) return { value: raw, issues: r.issues };
   const value: Record<string, unknown> = { [nameKey]: name };
   for (const k of drop) if (k in raw) value[k] = raw[k];
-  Object.assign(value, r.data as Record<string, unknown>);
+  Object.assign(value, r.options);
   return { value, issues: [] };
 }
 
@@ -126,7 +95,7 @@ export function checkTrial(
   prefix: (string | number)[] = [],
 ): { trial?: TrialConfig; issues: Issue[] } {
   const r = TrialSchema.safeParse(raw);
-  if (!r.success) return { issues: issuesOf(r.error, prefix, raw) };
+  if (!r.success) return { issues: zodIssues(r.error, prefix, raw) };
   const t = r.data;
   const issues: Issue[] = [];
   const comp = (kind: Kind, key: keyof TrialConfig, nameKey = "name", drop: string[] = []) => {
@@ -162,8 +131,8 @@ export function checkTrial(
   }
   if (!issues.length) {
     // A rule written for other blocks is refused here, before any work.
-    const { name, ...opts } = t.parameterization;
-    const rule = resolve<unknown, { blocks: string[] }>("parameterization", name).create(opts);
+    const { name } = t.parameterization;
+    const rule = build("parameterization", t.parameterization, [...prefix, "parameterization"]);
     if (!rule.blocks.includes(t.model.block)) {
       issues.push({
         path: [...prefix, "parameterization", "name"],
@@ -195,14 +164,6 @@ export function parseTrial(raw: unknown, where = "trial"): TrialConfig {
   const { trial, issues } = checkTrial(raw);
   if (!trial) throw new DmodelError(issues.map((i) => formatIssue(where, null, i)).join("\n"));
   return trial;
-}
-
-/** `file:line: key.path: message (value: ...)`. */
-export function formatIssue(file: string, line: number | null, i: Issue): string {
-  const at = line ? `${file}:${line}` : file;
-  const key = i.path.length ? i.path.join(".") : "(top level)";
-  const val = i.value === undefined ? "" : ` (value: ${show(i.value)})`;
-  return `${at}: ${key}: ${i.message}${val}`;
 }
 
 /** Canonical JSON: keys sorted at every level, so equal configs hash equally. */

@@ -8,9 +8,9 @@ import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path
 import { pathToFileURL } from "node:url";
 import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from "yaml";
 import { z } from "zod";
-import { formatIssue, getPath, type Issue, setPath, type TrialConfig } from "./config.ts";
-import { DmodelError, show } from "./errors.ts";
-import { has, resolve } from "./registry.ts";
+import { setPath, type TrialConfig } from "./config.ts";
+import { DmodelError, formatIssue, type Issue, show, zodIssues } from "./errors.ts";
+import { checkComponent, has } from "./registry.ts";
 import type { Stage, StageContext } from "./stage.ts";
 
 /** The top level of a pipeline file. */
@@ -165,11 +165,7 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
   for (const s of sets) applySet(raw, parseSet(s), s);
   const top = PipelineSchema.safeParse(raw);
   if (!top.success) {
-    fail(top.error.issues.map((i) => ({
-      path: i.path as (string | number)[],
-      message: i.code === "unrecognized_keys" ? `unknown key(s) ${i.keys.join(", ")}` : i.message,
-      value: getPath(raw, i.path as string[]),
-    })));
+    fail(zodIssues(top.error, [], raw));
   }
   const p = top.data!;
   const dir = file ? dirname(resolvePath(file)) : Deno.cwd();
@@ -179,35 +175,26 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
   const stages: Pipeline["stages"] = new Map();
   for (const [id, decl] of Object.entries(p.stages)) {
     const at = ["stages", id];
+    const check = () =>
+      checkComponent("stage", decl.uses, decl.with as Record<string, unknown>, [...at, "with"], [
+        ...at,
+        "uses",
+      ]);
     if (!has("stage", decl.uses)) {
-      try {
-        resolve("stage", decl.uses);
-      } catch (e) {
-        issues.push({ path: [...at, "uses"], message: (e as Error).message, value: decl.uses });
-        continue;
-      }
+      issues.push(...check().issues);
+      continue;
     }
     for (const [i, n] of decl.needs.entries()) {
       if (!(n in p.stages)) {
         issues.push({ path: [...at, "needs", i], message: `no stage ${show(n)} in this pipeline`, value: n });
       }
     }
-    const c = resolve<unknown, Stage>("stage", decl.uses);
-    const r = c.schema.safeParse(decl.with);
-    if (!r.success) {
-      for (const i of r.error.issues) {
-        const path = [...at, "with", ...(i.path as (string | number)[])];
-        issues.push({
-          path,
-          message: i.code === "unrecognized_keys"
-            ? `unknown key(s) ${i.keys.map((k) => show(k)).join(", ")}`
-            : i.message,
-          value: i.code === "unrecognized_keys" ? undefined : getPath(raw, path as string[]),
-        });
-      }
+    const r = check();
+    if (!r.component) {
+      issues.push(...r.issues);
       continue;
     }
-    stages.set(id, { decl, options: r.data, stage: c.create(r.data) });
+    stages.set(id, { decl, options: r.options, stage: r.component.create(r.options) as Stage });
   }
   if (issues.length) fail(issues);
   return { name: p.name, file, dir, raw, stages, order: topoOrder(p.stages, file) };

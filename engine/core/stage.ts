@@ -28,3 +28,9 @@ export interface StageContext {
 export interface Stage {
   run(ctx: StageContext): Promise<unknown>;
 }
+
+declare module "./registry.ts" {
+  interface Products {
+    stage: Stage;
+  }
+}

@@ -9,8 +9,8 @@ import type { TrialConfig } from "../core/config.ts";
 import { prepareData } from "../data/prepare.ts";
 import type { Init, ModelRule } from "../core/contracts.ts";
 import { resolveModel } from "./resolve.ts";
-import { resolve } from "../core/registry.ts";
-import type { OptimizerFactory } from "./optim.ts";
+import { build } from "../core/registry.ts";
+import type {} from "./optim.ts"; // declares the optimizer product of build()
 
 /** One parameter's row in `describe`. */
 export interface ParamRow {
@@ -47,8 +47,7 @@ export function describeTrial(t: TrialConfig, vocabSize: number): Description {
   const shape = ctx.shape;
   const model = rule.model(ctx);
   const lrFactor = rule.lr_factor(ctx);
-  const { name, ...options } = t.optimizer;
-  const optimizer = resolve<unknown, OptimizerFactory>("optimizer", name).create(options);
+  const optimizer = build("optimizer", t.optimizer, ["optimizer"]);
   const params = block.params(shape).map((decl) => {
     const r = rule.param(decl, ctx, model);
     return {

@@ -155,3 +155,9 @@ function sumOfSquares(g: Float32Array): number {
   for (let i = n4; i < g.length; i++) s0 += g[i] * g[i];
   return s0 + s1 + s2 + s3;
 }
+
+declare module "../core/registry.ts" {
+  interface Products {
+    optimizer: OptimizerFactory;
+  }
+}

@@ -22,13 +22,12 @@ import { evalBatches, trainBatch } from "../data/batches.ts";
 import { DmodelError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import type { Parameterization } from "../core/contracts.ts";
-import { resolve } from "../core/registry.ts";
+import { build } from "../core/registry.ts";
 import { buildNetwork } from "./trainer.ts";
 import { trainLoop } from "./loop.ts";
 import { toCSV } from "../core/csv.ts";
 import { lineSlope } from "../core/least_squares.ts";
 import { renderPNG, renderSVG, type VegaLiteSpec } from "../analysis/plots.ts";
-import type { OptimizerFactory } from "../nn/optim.ts";
 
 /** Options of a coordinate check. */
 export interface CoordCheckOptions {
@@ -99,10 +98,12 @@ export function coordTrial(t: TrialConfig, name: string, width: number, baseWidt
   p.base_depth ??= t.model.depth;
   p.base_steps ??= t.train.steps;
   let model: Record<string, unknown> = { ...t.model, width };
-  const rule = resolve<unknown, Parameterization>("parameterization", name);
-  const opts = rule.schema.safeParse(Object.fromEntries(Object.entries(p).filter(([k]) => k !== "name")));
-  if (opts.success) {
-    const blocks = rule.create(opts.data).blocks;
+  let rule: Parameterization | null = null;
+  try {
+    rule = build("parameterization", { ...p, name }, ["parameterization"]);
+  } catch { /* refused with its key path by parseTrial below */ }
+  if (rule) {
+    const blocks = rule.blocks;
     if (!blocks.includes(t.model.block)) {
       const { width: _w, depth, head_dim } = t.model;
       model = { block: blocks[0], width, depth, head_dim };
@@ -186,8 +187,7 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
           const st = { ...trial, train: { ...trial.train, seed: seed + s } };
           const net = buildNetwork(st, data.vocabSize);
           try {
-            const { name: oName, ...oOpts } = trial.optimizer;
-            const opt = resolve<unknown, OptimizerFactory>("optimizer", oName).create(oOpts).create(net);
+            const opt = build("optimizer", trial.optimizer, ["optimizer"]).create(net);
             const measure = (step: number) =>
               tf.tidy(() => {
                 net.logits(fixed, (n, x) => {

@@ -14,10 +14,9 @@ import { evalBatches, trainBatch } from "../data/batches.ts";
 import { DmodelError } from "../core/errors.ts";
 import { exists, readJSON, writeFileAtomic } from "../core/fs.ts";
 import { Network } from "../nn/network.ts";
-import type { Optimizer, OptimizerFactory } from "../nn/optim.ts";
-import type { Schedule } from "../core/contracts.ts";
+import type { Optimizer } from "../nn/optim.ts";
 import type { Probe } from "./probe.ts";
-import { resolve } from "../core/registry.ts";
+import { build } from "../core/registry.ts";
 import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "../nn/safetensors.ts";
 import { resolveModel } from "../nn/resolve.ts";
 import { emptyResult, type TrialResult } from "./result.ts";
@@ -156,17 +155,15 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
     result.val_unigram_entropy = data.valUnigramEntropy;
     net = buildNetwork(t, data.vocabSize);
     result.n_params = net.size;
-    const { name: oName, ...oOpts } = t.optimizer;
-    const optimizer = resolve<unknown, OptimizerFactory>("optimizer", oName).create(oOpts);
-    const { name: sName, ...sOpts } = t.schedule;
-    const schedule = resolve<unknown, Schedule>("schedule", sName).create(sOpts);
+    const optimizer = build("optimizer", t.optimizer, ["optimizer"]);
+    const schedule = build("schedule", t.schedule, ["schedule"]);
     const opt = optimizer.create(net);
     const { steps, batch_size: B, seed } = t.train;
     const T = t.data.seq_len;
     const evalSet = evalBatches(data, t.train.eval_batches, B, T);
-    probes = t.probes.map(({ name, ...o }) => ({
-      name,
-      probe: resolve<unknown, Probe>("probe", name).create(o),
+    probes = t.probes.map((p, i) => ({
+      name: p.name,
+      probe: build("probe", p, ["probes", i]),
       columns: null,
     }));
     if (probes.length) await Deno.mkdir(`${dir}/probes`, { recursive: true });
