@@ -11,6 +11,7 @@ import * as vega from "vega";
 import * as vl from "vega-lite";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
 import { DmodelError } from "../core/errors.ts";
+import { VEGA_THEME } from "./theme.ts";
 import { type Optima, shortName } from "./optimum.ts";
 import { predictLR, type ScalingFit } from "./fit.ts";
 
@@ -27,16 +28,8 @@ export interface TrainingPoint {
   val_loss: number;
 }
 
-const FONT = "DejaVu Sans, Verdana, Arial, sans-serif";
-const CONFIG = {
-  font: FONT,
-  background: "white",
-  view: { stroke: "#ccc" },
-  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: "#e6e6e6" },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
-  header: { labelFontSize: 13, titleFontSize: 13 },
-  title: { fontSize: 14, subtitleFontSize: 11, anchor: "start" },
-};
+const CONFIG = VEGA_THEME;
+const FONT = VEGA_THEME.font;
 const SEQUENTIAL = { name: "viridis", extent: [0, 0.85] };
 
 /** Axis title of a scale axis, "width" for `model.width`. */

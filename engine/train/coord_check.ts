@@ -26,6 +26,7 @@ import { build } from "../core/registry.ts";
 import { buildNetwork } from "./trainer.ts";
 import { trainLoop } from "./loop.ts";
 import { toCSV } from "../core/csv.ts";
+import { VEGA_THEME } from "../analysis/theme.ts";
 import { lineSlope } from "../core/least_squares.ts";
 import { renderPNG, renderSVG, type VegaLiteSpec } from "../analysis/plots.ts";
 
@@ -299,12 +300,7 @@ export function coordCheckSpec(r: CoordCheckResult, name: string): VegaLiteSpec 
         color: { field: "name", type: "nominal", title: "activation", scale: { scheme: "tableau20" } },
       },
     },
-    config: {
-      font: "DejaVu Sans",
-      background: "white",
-      view: { stroke: "#ccc" },
-      title: { anchor: "start" },
-    },
+    config: VEGA_THEME,
   };
 }
 
