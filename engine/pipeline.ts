@@ -8,10 +8,10 @@ import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path
 import { pathToFileURL } from "node:url";
 import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from "yaml";
 import { z } from "zod";
-import { formatIssue, getPath, type Issue, setPath, type TrialConfig } from "./config.ts";
+import { checkTrial, formatIssue, getPath, type Issue, setPath, type TrialConfig } from "./config.ts";
 import { DmodelError, show } from "./errors.ts";
 import { has, resolve } from "./registry.ts";
-import type { Stage, StageContext } from "./stage.ts";
+import type { DescribedTrial, Stage, StageContext } from "./stage.ts";
 
 /** The top level of a pipeline file. */
 const PipelineSchema = z.object({
@@ -295,14 +295,33 @@ export function pipelineLabel(p: Pipeline): string {
   return p.file ? basename(p.file) : p.name;
 }
 
-/** The trial configs a pipeline's stages hold: a train stage's `with:`, a sweep's `with.base`. */
-export function stageTrials(p: Pipeline): { stage: string; trial: TrialConfig }[] {
-  const out: { stage: string; trial: TrialConfig }[] = [];
+/**
+ * The trials a pipeline's stages train, resolved with every component's
+ * defaults: a stage's own `trials()`, else a train stage's `with:`, a
+ * sweep's or study's `base` (validated as a whole trial; when the base alone
+ * is not one, the first planned trial), or the first of its `trials`.
+ */
+export function stageTrials(p: Pipeline): ({ stage: string } & DescribedTrial)[] {
+  const out: ({ stage: string } & DescribedTrial)[] = [];
+  const isTrial = (v: unknown) => {
+    const o = v as { model?: unknown; data?: unknown } | null;
+    return Boolean(o && typeof o === "object" && o.model && o.data);
+  };
   for (const [id, s] of p.stages) {
+    if (s.stage.trials) {
+      for (const t of s.stage.trials()) out.push({ stage: id, ...t });
+      continue;
+    }
     // deno-lint-ignore no-explicit-any
     const o = s.options as any;
-    const t = o?.model && o?.data ? o : o?.base?.model && o?.base?.data ? o.base : null;
-    if (t) out.push({ stage: id, trial: t as TrialConfig });
+    const planned = Array.isArray(o?.trials)
+      ? (o.trials as unknown[]).map((t) => (t as { config?: unknown }).config ?? t).filter(isTrial)
+      : [];
+    let trial: TrialConfig | undefined;
+    if (isTrial(o)) trial = checkTrial(o).trial;
+    else if (isTrial(o?.base)) trial = checkTrial(o.base).trial ?? (planned[0] as TrialConfig | undefined);
+    else if (planned.length) trial = planned[0] as TrialConfig;
+    if (trial) out.push({ stage: id, trial });
   }
   return out;
 }

@@ -29,8 +29,8 @@ if (import.meta.main) {
         `${positionals[0]}: no stage with a trial config${values.stage ? ` named ${values.stage}` : ""}`,
       );
     }
-    const { trial } = trials[0];
-    const d = describeTrial(trial, await vocabSizeOf(trial.data));
+    const { trial, vocabSize } = trials[0];
+    const d = describeTrial(trial, vocabSize ?? await vocabSizeOf(trial.data));
     console.log(values.json ? JSON.stringify(d) : describeText(d));
   });
 }

@@ -11,13 +11,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register, resolve } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
+import type { DescribedTrial, Stage } from "../../engine/stage.ts";
 import type { Block, ModelShape, Parameterization } from "../../engine/model.ts";
 import { Network } from "../../engine/network.ts";
 import { scaleContext } from "../../engine/scaling.ts";
 import { useBackend } from "../../engine/backend.ts";
 import { DmodelError } from "../../engine/errors.ts";
-import { setPath } from "../../engine/config.ts";
+import { checkTrial, setPath } from "../../engine/config.ts";
 import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../../engine/translation.ts";
 import { lineChartSpec, toCSV, writeFigure } from "../../engine/charts.ts";
 import { writeFileAtomic } from "../../engine/fsutil.ts";
@@ -129,6 +129,24 @@ export function translationNetwork(c: TranslationConfig): Network {
   return new Network(b, rule, scaleContext(blockName, shape, c.train.steps, pOpts), c.train.seed);
 }
 
+/**
+ * A variant as a trial config, for `describe`: the model, rule, optimizer and
+ * schedule with their schemas' defaults, the window 2n and vocabulary K + 1.
+ */
+export function translationTrial(c: TranslationConfig): DescribedTrial {
+  const { eval_examples: _e, ...train } = c.train;
+  const r = checkTrial({
+    data: { tokenizer: { name: "byte" }, seq_len: 2 * c.task.length },
+    model: c.model,
+    parameterization: c.parameterization,
+    optimizer: c.optimizer,
+    schedule: c.schedule,
+    train,
+  });
+  if (!r.trial) throw new DmodelError(`translation-study: ${r.issues.map((i) => i.message).join("; ")}`);
+  return { trial: r.trial, vocabSize: c.task.vocab + 1 };
+}
+
 /** Masked cross-entropy (mean over target positions) of a batch. */
 function maskedLoss(
   net: Network,
@@ -229,6 +247,7 @@ register("stage", "translation-study", {
   describe: "layer-wise coordination vs encoder-decoder on a synthetic translation task (token accuracy)",
   schema,
   create: (o: z.output<typeof schema>): Stage => ({
+    trials: () => o.configs.map(translationTrial),
     async run(ctx) {
       const all: Record<string, unknown>[] = [], summary: Record<string, unknown>[] = [];
       for (const [i, c] of o.configs.entries()) {
