@@ -110,6 +110,24 @@ export function parseDataConfig(cfg: unknown, prefix = "data"): DataConfig {
   return { ...r.data, tokenizer: { name, ...(t.data as Record<string, unknown>) } };
 }
 
+/**
+ * Why a `corpus` value cannot be used, checked without reading it (for the
+ * pipeline loader, before any work): null when it names a registered
+ * dataset or an existing path. Paths resolve from the working directory.
+ */
+export function corpusProblem(corpus: string): string | null {
+  if (has("dataset", corpus)) return null;
+  try {
+    Deno.statSync(corpus);
+    return null;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return null; // reported when the data is built
+  }
+  const known = listComponents("dataset").map((c) => c.name).join(", ");
+  return `${show(corpus)} is neither a registered dataset (known: ${known}) nor an existing file or folder ` +
+    `(paths resolve from the working directory, ${Deno.cwd()})`;
+}
+
 /** A corpus string resolved to a dataset component and its options. */
 export interface ResolvedCorpus {
   dataset: string;

@@ -4,7 +4,7 @@ import "../components/mod.ts";
 import { loadPipeline, parsePipeline, runPipeline } from "../engine/pipeline.ts";
 import { DmodelError } from "../engine/errors.ts";
 import { listComponents, resolve } from "../engine/registry.ts";
-import { tinyCorpus } from "./helpers.ts";
+import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const corpus = await tinyCorpus();
 
@@ -86,6 +86,94 @@ Deno.test("pipeline: --set overrides trial fields and top-level keys; unknown ke
   assert.match(
     await errorOf(pipeline(), ["optimizer.lr=-1"]),
     /stages\.train\.with\.optimizer\.lr: .*(value: -1)/,
+  );
+});
+
+Deno.test("pipeline: a --set mistake is blamed on the --set, not on a YAML line", async () => {
+  assert.equal(
+    await errorOf(pipeline(), ["optimizer.learning_rate=0.1"]),
+    '--set optimizer.learning_rate=0.1: stages.train.with.optimizer: unknown key(s) "learning_rate"',
+  );
+  assert.equal(
+    await errorOf(pipeline(), ["optimizer.lr=fast"]),
+    '--set optimizer.lr=fast: stages.train.with.optimizer.lr: Invalid input: expected number, received string (value: "fast")',
+  );
+  // Choosing a component by --set makes its missing options the --set's problem too.
+  assert.match(
+    await errorOf(pipeline(), ["parameterization.name=nugpt"]),
+    /^--set parameterization\.name=nugpt: stages\.train\.with\.parameterization\.base_width: nugpt needs base_width/,
+  );
+  // A mistake in the file itself still names its line.
+  assert.match(await errorOf(pipeline({ lr: '"fast"' }), ["train.steps=3"]), /^p\.yaml:6: /);
+});
+
+Deno.test("pipeline: a missing corpus file is found at load time, with file and line, once", async () => {
+  const text = `name: x
+trial: &trial
+  data: &data {corpus: no/such/corpus.txt, tokenizer: {name: byte}, seq_len: 16}
+  model: {block: ngpt, width: 16, depth: 1, head_dim: 8}
+  optimizer: {name: adam, lr: 0.01}
+  train: {steps: 4, batch_size: 2, backend: wasm}
+stages:
+  data: {uses: data, with: {data: *data}}
+  train: {uses: train, needs: [data], with: *trial}
+`;
+  const msg = await errorOf(text);
+  assert.match(
+    msg,
+    /^p\.yaml:3: stages\.data\.with\.data\.corpus: "no\/such\/corpus\.txt" is neither a registered dataset .* nor an existing file or folder \(paths resolve from the working directory, /,
+  );
+  assert(!msg.includes("\n"), msg);
+  assert.match(
+    await errorOf(pipeline(), ["data.corpus=nope.txt"]),
+    /^--set data\.corpus=nope\.txt: .*data\.corpus: "nope\.txt"/,
+  );
+});
+
+Deno.test("pipeline: a bad grid axis is one error at the grid line", async () => {
+  const text = tinySweepYaml(corpus).replace("optimizer.lr:", "optimizer.lrr:");
+  const line = text.split("\n").findIndex((l) => l.includes("optimizer.lrr:")) + 1;
+  assert.equal(
+    await errorOf(text),
+    `p.yaml:${line}: stages.sweep.with.grid.optimizer.lrr: unknown key(s) "lrr"`,
+  );
+  // A bad value is named once per value, at its axis.
+  const w = tinySweepYaml(corpus, { widths: "[16, 20, 32, 20]" });
+  const wline = w.split("\n").findIndex((l) => l.includes("model.width:")) + 1;
+  assert.equal(
+    await errorOf(w),
+    `p.yaml:${wline}: stages.sweep.with.grid.model.width: width 20 is not divisible by head_dim 8 (value: [16,20,32,20])`,
+  );
+  // A problem of the base is named once, at the base.
+  const b = tinySweepYaml(corpus).replace("batch_size: 2", "batch_size: 0");
+  const bline = b.split("\n").findIndex((l) => l.includes("batch_size: 0")) + 1;
+  assert.match(
+    await errorOf(b),
+    new RegExp(`^p\\.yaml:${bline}: stages\\.sweep\\.with\\.base\\.train\\.batch_size: [^\\n]*$`),
+  );
+});
+
+Deno.test("pipeline: a study's base problem is named once, a variant's at its set key", async () => {
+  const text = `name: s
+base: &base
+  data: {corpus: ${corpus}, tokenizer: {name: byte}, seq_len: 16}
+  model: {block: ngpt, width: 16, depth: 1, head_dim: 8}
+  parameterization: {name: ngpt, bogus: 1}
+  optimizer: {name: adam, lr: 0.01}
+  train: {steps: 4, batch_size: 2, backend: wasm}
+stages:
+  s:
+    uses: skipless-study
+    with:
+      base: *base
+      variants:
+        - {label: a, set: {}}
+        - {label: b, set: {model.width: 20}}
+`;
+  assert.equal(
+    await errorOf(text),
+    'p.yaml:5: stages.s.with.base.parameterization: unknown key(s) "bogus"\n' +
+      "p.yaml:15: stages.s.with.variants.1.set.model.width: b: width 20 is not divisible by head_dim 8 (value: 20)",
   );
 });
 

@@ -17,7 +17,8 @@ import { Network } from "../../engine/network.ts";
 import { scaleContext } from "../../engine/scaling.ts";
 import { useBackend } from "../../engine/backend.ts";
 import { DmodelError } from "../../engine/errors.ts";
-import { checkTrial, setPath } from "../../engine/config.ts";
+import { checkTrial, type Issue, issueOf, setPath, zodIssue } from "../../engine/config.ts";
+import { variantIssues } from "../../engine/study.ts";
 import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../../engine/translation.ts";
 import { lineChartSpec, toCSV, writeFigure } from "../../engine/charts.ts";
 import { writeFileAtomic } from "../../engine/fsutil.ts";
@@ -61,42 +62,31 @@ const schema = z.object({
   )
     .min(1),
 }).strict().transform((o, ctx) => {
+  // Each variant is checked as a trial (the window 2n, components with their schemas' defaults).
   const configs: TranslationConfig[] = [];
-  o.variants.forEach((v, i) => {
+  const trials: DescribedTrial[] = [];
+  const perVariant = o.variants.map((v): Issue[] => {
     const raw = structuredClone(o.base);
     for (const [k, val] of Object.entries(v.set)) setPath(raw, k.split("."), structuredClone(val));
     const r = Config.safeParse(raw);
-    if (!r.success) {
-      for (const issue of r.error.issues) {
-        ctx.addIssue({
-          code: "custom",
-          message: `${v.label}: ${issue.message}`,
-          path: ["variants", i, ...issue.path],
-        });
-      }
-      return;
-    }
-    for (
-      const [kind, key] of [["block", "model"], ["parameterization", "parameterization"], [
-        "optimizer",
-        "optimizer",
-      ], ["schedule", "schedule"]] as const
-    ) {
-      const rec = r.data[key] as Record<string, unknown>;
-      const name = String(kind === "block" ? rec.block : rec.name);
-      try {
-        resolve(kind, name);
-      } catch (e) {
-        ctx.addIssue({
-          code: "custom",
-          message: `${v.label}: ${(e as Error).message}`,
-          path: ["variants", i, key],
-        });
-      }
-    }
-    configs.push(r.data);
+    if (!r.success) return r.error.issues.map((i) => issueOf(i, [], raw));
+    const { eval_examples: _e, ...train } = r.data.train;
+    const t = checkTrial({
+      data: { tokenizer: { name: "byte" }, seq_len: 2 * r.data.task.length },
+      model: r.data.model,
+      parameterization: r.data.parameterization,
+      optimizer: r.data.optimizer,
+      schedule: r.data.schedule,
+      train,
+    });
+    if (!t.trial) return t.issues;
+    const { parameterization, optimizer, schedule, model } = t.trial;
+    configs.push({ ...r.data, parameterization, optimizer, schedule, model });
+    trials.push({ trial: t.trial, vocabSize: r.data.task.vocab + 1 });
+    return [];
   });
-  return { ...o, configs };
+  for (const i of variantIssues(o.variants, perVariant)) ctx.addIssue(zodIssue(i));
+  return { ...o, configs, trials };
 });
 
 function split(rec: Record<string, unknown>, drop: string[]) {
@@ -127,24 +117,6 @@ export function translationNetwork(c: TranslationConfig): Network {
   const pOpts = split(c.parameterization, ["name"]) as Record<string, number>;
   const b = block.create(block.schema.parse(split(c.model, ["block", "width", "depth", "head_dim"])));
   return new Network(b, rule, scaleContext(blockName, shape, c.train.steps, pOpts), c.train.seed);
-}
-
-/**
- * A variant as a trial config, for `describe`: the model, rule, optimizer and
- * schedule with their schemas' defaults, the window 2n and vocabulary K + 1.
- */
-export function translationTrial(c: TranslationConfig): DescribedTrial {
-  const { eval_examples: _e, ...train } = c.train;
-  const r = checkTrial({
-    data: { tokenizer: { name: "byte" }, seq_len: 2 * c.task.length },
-    model: c.model,
-    parameterization: c.parameterization,
-    optimizer: c.optimizer,
-    schedule: c.schedule,
-    train,
-  });
-  if (!r.trial) throw new DmodelError(`translation-study: ${r.issues.map((i) => i.message).join("; ")}`);
-  return { trial: r.trial, vocabSize: c.task.vocab + 1 };
 }
 
 /** Masked cross-entropy (mean over target positions) of a batch. */
@@ -247,7 +219,7 @@ register("stage", "translation-study", {
   describe: "layer-wise coordination vs encoder-decoder on a synthetic translation task (token accuracy)",
   schema,
   create: (o: z.output<typeof schema>): Stage => ({
-    trials: () => o.configs.map(translationTrial),
+    trials: () => o.trials,
     async run(ctx) {
       const all: Record<string, unknown>[] = [], summary: Record<string, unknown>[] = [];
       for (const [i, c] of o.configs.entries()) {
