@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import YAML from "yaml";
 import { useBackend } from "./backend.ts";
-import { describeText, describeTrial } from "./describe.ts";
+import { describeText, describeTrial, lrFactorNotice } from "./describe.ts";
 import type { TrialConfig } from "./config.ts";
 import { evalBatches, prepareData, type PreparedData, trainBatch } from "./data.ts";
 import { DmodelError } from "./errors.ts";
@@ -251,6 +251,9 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       `${dir}/state.json`,
     );
     let start = 0;
+    const description = describeTrial(t, data.vocabSize);
+    const notice = lrFactorNotice(description);
+    if (notice) log(notice);
     if (opts.resume && state && (await exists(`${dir}/checkpoint.safetensors`))) {
       start = await loadCheckpoint(dir, net, opt);
       await truncateMetrics(metricsPath, start);
@@ -260,7 +263,6 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       log(`resumed ${dir} at step ${start}`);
     } else {
       await writeFileAtomic(metricsPath, METRIC_COLUMNS.join(",") + "\n");
-      const description = describeTrial(t, data.vocabSize);
       await writeFileAtomic(`${dir}/params.json`, JSON.stringify(description.params, null, 1));
       log(describeText(description));
       const v0 = evaluate(net, evalSet, B, T);

@@ -4,7 +4,7 @@
  * training and prints what the parameterization did to every parameter.
  */
 import "../components/mod.ts";
-import { describeText, describeTrial, vocabSizeOf } from "../engine/describe.ts";
+import { describeText, describeTrial, lrFactorNotice, vocabSizeOf } from "../engine/describe.ts";
 import { DmodelError } from "../engine/errors.ts";
 import { loadPipeline, stageTrials } from "../engine/pipeline.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
@@ -32,5 +32,7 @@ if (import.meta.main) {
     const { trial, vocabSize } = trials[0];
     const d = describeTrial(trial, vocabSize ?? await vocabSizeOf(trial.data));
     console.log(values.json ? JSON.stringify(d) : describeText(d));
+    const notice = lrFactorNotice(d);
+    if (notice && !values.json) console.error(notice);
   });
 }

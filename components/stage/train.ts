@@ -3,6 +3,7 @@ import { type TrialConfig, trialDirName, trialId, TrialOption } from "../../engi
 import { register } from "../../engine/registry.ts";
 import type { Stage } from "../../engine/stage.ts";
 import { runTrial, type TrialResult } from "../../engine/trainer.ts";
+import { TrainProgress } from "../../engine/train_progress.ts";
 
 /** What the train stage returns to later stages. */
 export interface TrainOutput {
@@ -20,7 +21,15 @@ register("stage", "train", {
       const id = trialId(trial);
       const dir = `${ctx.outDir}/${trialDirName(trial, id)}`;
       if (ctx.flags.fresh) await Deno.remove(dir, { recursive: true }).catch(() => {});
-      const result = await runTrial(trial, dir, { resume: Boolean(ctx.flags.resume), log: ctx.log });
+      const progress = new TrainProgress("train");
+      const result = await runTrial(trial, dir, {
+        resume: Boolean(ctx.flags.resume),
+        log: (l) => {
+          progress.end();
+          ctx.log(l);
+        },
+        onProgress: (p) => progress.update(p),
+      }).finally(() => progress.end());
       ctx.log(
         `${dir}: ${result.status}` + (result.error ? ` (${result.error})` : "") +
           `; steps ${result.steps_done}, val loss ${result.step0_val_loss?.toFixed(4)} -> ${
