@@ -197,12 +197,44 @@ Deno.test("pipeline: plugins register components that the file then names", asyn
   await assert.rejects(loadPipeline(`${dir}/q.yaml`), /q\.yaml:2: plugins\.0: plugin file not found/);
 });
 
-Deno.test("list: every kind's components are listed with description and options", async () => {
+Deno.test("list: every kind's components with description and options, required marked, readable types", async () => {
   const cmd = new Deno.Command(Deno.execPath(), { args: ["run", "-A", "tasks/list.ts"], stdout: "piped" });
   const out = new TextDecoder().decode((await cmd.output()).stdout);
   for (const c of listComponents().filter((c) => !c.name.startsWith("fixture-"))) {
     assert(out.includes(c.name) && out.includes(c.describe), `${c.kind} ${c.name} missing from list`);
   }
-  assert.match(out, /lr: number/);
-  assert.match(out, /beta2: number = 0\.95/);
+  const section = (name: string) => {
+    const lines = out.split("\n");
+    const i = lines.findIndex((l) => l.startsWith(`  ${name.padEnd(18)} `));
+    assert(i >= 0, `${name} not listed`);
+    const j = lines.findIndex((l, k) => k > i && !l.startsWith(`  ${"".padEnd(18)}   `));
+    return lines.slice(i + 1, j).map((l) => l.trim());
+  };
+  const adam = section("adam");
+  assert(adam.includes("lr: number > 0 (required)"), adam.join("\n"));
+  assert(adam.includes("beta2: number >= 0, <= 1 = 0.95"), adam.join("\n"));
+  // nuGPT cannot do without its base shape, although the schema marks it optional.
+  assert(section("nugpt").includes("base_width: integer > 0 (required)"));
+  // The train stage lists the fields of a trial.
+  const train = section("train");
+  assert(train.includes("train.steps: integer > 0 (required)"), train.join("\n"));
+  assert(train.includes('data.corpus: string = "brown"'), train.join("\n"));
+  assert(section("completep").includes("a: 1|0.5 = 1"));
+  assert(!/\b(\w+)\|\1\b/.test(out), "a type printed twice, as in number|number");
+});
+
+Deno.test("list: plugin components, from --plugin or from a pipeline's plugins:", async () => {
+  const list = async (args: string[]) => {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "tasks/list.ts", "parameterization", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    return new TextDecoder().decode(r.stdout);
+  };
+  assert(!(await list([])).includes("nugpt-2/3"));
+  const line = /^ {2}nugpt-2\/3 +example plugin: .* \(plugin\)$/m;
+  assert.match(await list(["--plugin", "pipelines/plugins/nugpt_two_thirds.ts"]), line);
+  assert.match(await list(["--pipeline", "pipelines/nugpt-two-thirds.yaml"]), line);
 });
