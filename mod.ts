@@ -56,6 +56,11 @@ export { buildNetwork, lossAndGrads, runTrial, type TrialResult } from "./engine
 export { evaluateTrialDir } from "./engine/evaluate.ts";
 export { describeText, describeTrial } from "./engine/describe.ts";
 export { Network } from "./engine/network.ts";
+/**
+ * Compute backends: `await useBackend("wasm")` (or `auto`, `cpu`, ...) before building a network in a
+ * script; `runTrial` and the tasks do it from `train.backend`.
+ */
+export { type BackendImpl, useBackend } from "./engine/backend.ts";
 export { evalBatches, prepareData, trainBatch } from "./engine/data.ts";
 export { decodeSafetensors, encodeSafetensors, readSafetensors } from "./engine/safetensors.ts";
 
