@@ -200,8 +200,13 @@ Deno.test("pipeline: plugins register components that the file then names", asyn
 Deno.test("list: every kind's components with description and options, required marked, readable types", async () => {
   const cmd = new Deno.Command(Deno.execPath(), { args: ["run", "-A", "tasks/list.ts"], stdout: "piped" });
   const out = new TextDecoder().decode((await cmd.output()).stdout);
+  // Each component on its own line, under its kind: "  <name padded> <description>".
+  const lines = out.split("\n");
   for (const c of listComponents().filter((c) => !c.name.startsWith("fixture-"))) {
-    assert(out.includes(c.name) && out.includes(c.describe), `${c.kind} ${c.name} missing from list`);
+    const at = lines.indexOf(`  ${c.name.padEnd(18)} ${c.describe}`);
+    assert(at >= 0, `${c.kind} ${c.name} missing from list`);
+    const kind = lines.slice(0, at).reverse().find((l) => /^\S/.test(l));
+    assert.equal(kind, c.kind, `${c.name} listed under ${kind}`);
   }
   const section = (name: string) => {
     const lines = out.split("\n");
