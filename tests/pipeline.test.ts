@@ -1,7 +1,8 @@
 /** Pipelines: validation before any work, one-line errors with file, line, key path and value. */
 import assert from "node:assert/strict";
 import "../components/mod.ts";
-import { loadPipeline, parsePipeline, runPipeline } from "../engine/pipeline.ts";
+import { loadPipeline, parsePipeline, runPipeline, stageTrials } from "../engine/pipeline.ts";
+import { describeTrial } from "../engine/describe.ts";
 import { DmodelError } from "../engine/errors.ts";
 import { listComponents, resolve } from "../engine/registry.ts";
 import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
@@ -195,6 +196,21 @@ Deno.test("pipeline: plugins register components that the file then names", asyn
   assert.deepEqual(lrs.map((x) => +x.toFixed(6)), [0.0075, 0.0025]); // rows at steps 2 and 4: lr(t) = 0.01 (1 - t/4)
   await Deno.writeTextFile(`${dir}/q.yaml`, text.replace(plugin, "./missing_plugin.ts"));
   await assert.rejects(loadPipeline(`${dir}/q.yaml`), /q\.yaml:2: plugins\.0: plugin file not found/);
+});
+
+Deno.test("pipeline: the README's plugin example has a param() rule of its own", async () => {
+  const p = await loadPipeline("pipelines/nugpt-qk.yaml", ["model.width=256"]);
+  const { trial } = stageTrials(p)[0];
+  const d = describeTrial(trial, 1024);
+  const lr = (name: string) => d.params.find((r) => r.name === name)!.lr;
+  // m_width = 256 / 64 = 4, m_data = 1: W_q, W_k at 4^(-1/2) (its qk_exponent), W_v and the MLP at nuGPT's 4^(-3/4).
+  for (const n of ["blocks.0.W_q", "blocks.1.W_k"]) {
+    assert(Math.abs(lr(n) / (0.004 * 4 ** -0.5) - 1) < 1e-12, n);
+  }
+  for (const n of ["blocks.0.W_v", "blocks.0.W_u", "blocks.1.W_oMLP"]) {
+    assert(Math.abs(lr(n) / (0.004 * 4 ** -0.75) - 1) < 1e-12, n);
+  }
+  assert(Math.abs(lr("E_in") / (0.004 * 4 ** -0.5) - 1) < 1e-12);
 });
 
 Deno.test("list: every kind's components with description and options, required marked, readable types", async () => {
