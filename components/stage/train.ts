@@ -21,15 +21,16 @@ register("stage", "train", {
       const id = trialId(trial);
       const dir = `${ctx.outDir}/${trialDirName(trial, id)}`;
       if (ctx.flags.fresh) await Deno.remove(dir, { recursive: true }).catch(() => {});
-      const progress = new TrainProgress("train");
+      // A progress line when the task asks for one (`deno task train`; scripts and tests do not).
+      const progress = ctx.flags.progress ? new TrainProgress("train") : null;
       const result = await runTrial(trial, dir, {
         resume: Boolean(ctx.flags.resume),
         log: (l) => {
-          progress.end();
+          progress?.end();
           ctx.log(l);
         },
-        onProgress: (p) => progress.update(p),
-      }).finally(() => progress.end());
+        onProgress: progress ? (p) => progress.update(p) : undefined,
+      }).finally(() => progress?.end());
       ctx.log(
         `${dir}: ${result.status}` + (result.error ? ` (${result.error})` : "") +
           `; steps ${result.steps_done}, val loss ${result.step0_val_loss?.toFixed(4)} -> ${
