@@ -8,10 +8,10 @@ import "../components/mod.ts";
 import { dirname } from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
-import { TrialOption, TrialSchema } from "../engine/config.ts";
-import { DmodelError } from "../engine/errors.ts";
-import { type Kind, KINDS, listComponents } from "../engine/registry.ts";
-import { importPlugins } from "../engine/pipeline.ts";
+import { TrialOption, TrialSchema } from "../engine/core/config.ts";
+import { DmodelError } from "../engine/core/errors.ts";
+import { type Kind, KINDS, listComponents } from "../engine/core/registry.ts";
+import { importPlugins } from "../engine/core/pipeline.ts";
 import { main, parse } from "./cli.ts";
 
 type JSONSchema = Record<string, unknown>;

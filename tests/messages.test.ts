@@ -4,7 +4,7 @@
  * correction changes the learning rate.
  */
 import assert from "node:assert/strict";
-import { TrainProgress } from "../engine/train_progress.ts";
+import { TrainProgress } from "../engine/train/progress.ts";
 import { tinyCorpus } from "./helpers.ts";
 
 const corpus = await tinyCorpus();

@@ -8,12 +8,12 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import "../components/mod.ts";
-import { describeText, describeTrial, vocabSizeOf } from "../engine/describe.ts";
-import { DmodelError } from "../engine/errors.ts";
-import { loadPipeline, runPipeline, stageTrials } from "../engine/pipeline.ts";
-import { resolve } from "../engine/registry.ts";
-import type { Parameterization } from "../engine/model.ts";
-import { runTrial } from "../engine/trainer.ts";
+import { describeText, describeTrial, vocabSizeOf } from "../engine/nn/describe.ts";
+import { DmodelError } from "../engine/core/errors.ts";
+import { loadPipeline, runPipeline, stageTrials } from "../engine/core/pipeline.ts";
+import { resolve } from "../engine/core/registry.ts";
+import type { Parameterization } from "../engine/core/contracts.ts";
+import { runTrial } from "../engine/train/trainer.ts";
 
 const ROOT = new URL("../pipelines/", import.meta.url).pathname;
 

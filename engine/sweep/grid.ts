@@ -19,7 +19,7 @@ import {
   type TrialConfig,
   trialDirName,
   trialId,
-} from "../config.ts";
+} from "../core/config.ts";
 
 /** A log-spaced range: base^lo .. base^hi in steps of `step` in the exponent (inclusive). */
 const LogRange = z.object({

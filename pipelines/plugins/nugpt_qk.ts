@@ -11,8 +11,8 @@
  * `plugins: [./plugins/nugpt_qk.ts]` and names it like a built-in.
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Parameterization } from "../../engine/model.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Parameterization } from "../../engine/core/contracts.ts";
 import { nugpt, NugptSchema } from "../../components/parameterization/nugpt.ts";
 
 // nuGPT's options and checks (safeExtend keeps them), plus the one this rule adds.
