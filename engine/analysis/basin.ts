@@ -146,12 +146,11 @@ function atVertex(
   ws: number[],
   m: number,
 ): { c: number; aL: number; aR: number; rss: number } {
-  let sw = 0, sy = 0, sL = 0, sR = 0, sLL = 0, sRR = 0, sLy = 0, sRy = 0, syy = 0;
+  let sw = 0, sy = 0, sL = 0, sR = 0, sLL = 0, sRR = 0, sLy = 0, sRy = 0;
   for (let i = 0; i < xs.length; i++) {
     const u = xs[i] - m, q = u * u, w = ws[i], y = ys[i];
     sw += w;
     sy += w * y;
-    syy += w * y * y;
     if (u < 0) {
       sL += w * q;
       sLL += w * q * q;
@@ -162,13 +161,15 @@ function atVertex(
       sRy += w * q * y;
     }
   }
-  // rss(c, aL, aR) = syy - 2(c sy + aL sLy + aR sRy) + c^2 sw + aL^2 sLL + aR^2 sRR + 2 c (aL sL + aR sR)
-  const rss = (c: number, aL: number, aR: number) =>
-    Math.max(
-      0,
-      syy - 2 * (c * sy + aL * sLy + aR * sRy) + c * c * sw + aL * aL * sLL + aR * aR * sRR +
-        2 * c * (aL * sL + aR * sR),
-    );
+  // The RSS from the residuals themselves (no cancellation: the vertex is resolved to ~1e-12).
+  const rss = (c: number, aL: number, aR: number) => {
+    let r = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const u = xs[i] - m;
+      r += ws[i] * (ys[i] - c - (u < 0 ? aL : aR) * u * u) ** 2;
+    }
+    return r;
+  };
   // With aL, aR free: eliminate c = (sy - aL sL - aR sR) / sw; the L and R equations decouple but for c.
   const dL = sLL - sL * sL / sw, dR = sRR - sR * sR / sw, eL = sLy - sL * sy / sw, eR = sRy - sR * sy / sw;
   const x = -sL * sR / sw; // cross term of the reduced system
