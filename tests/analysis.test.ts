@@ -5,9 +5,16 @@ import * as aq from "arquero";
 import { DmodelError } from "../engine/errors.ts";
 import { loadResults } from "../engine/analysis/load.ts";
 import { curveOptimum, optimalLR, quadraticVertex } from "../engine/analysis/optimum.ts";
-import { fitScaling, leastSquares, predictLR, verdictText } from "../engine/analysis/fit.ts";
+import {
+  compareAll,
+  compareFits,
+  fitScaling,
+  leastSquares,
+  predictLR,
+  verdictText,
+} from "../engine/analysis/fit.ts";
 import { type Analysis, analyzeSweep } from "../engine/analysis/analyze.ts";
-import { FONT_FILES } from "../engine/analysis/plots.ts";
+import { etaVsScaleSpec, FONT_FILES, lossVsLRSpec } from "../engine/analysis/plots.ts";
 import { parseOptions, resolve } from "../engine/registry.ts";
 import type { Stage, StageContext } from "../engine/stage.ts";
 import "../components/stage/analyze.ts";
@@ -368,9 +375,18 @@ Deno.test("bad input: one-line DmodelErrors naming the file, trial, column", asy
       "eta* moves by x2^0.04 per doubling of depth (95% CI [-0.02, 0.09]): transfers " +
         "(the whole interval lies within the tolerance band ±0.10)",
     );
-    assert.match(verdictText("model.depth", 0.04, [-0.02, 0.11], 0.1), /: inconclusive \(the interval straddles/);
-    assert.match(verdictText("model.depth", 0.3, [0.12, 0.5], 0.1), /: drifts \(the whole interval lies beyond \+0\.10/);
-    assert.match(verdictText("model.depth", 0.3, [0.05, 0.5], 0.1), /: inconclusive \(the interval excludes 0/);
+    assert.match(
+      verdictText("model.depth", 0.04, [-0.02, 0.11], 0.1),
+      /: inconclusive \(the interval straddles/,
+    );
+    assert.match(
+      verdictText("model.depth", 0.3, [0.12, 0.5], 0.1),
+      /: drifts \(the whole interval lies beyond \+0\.10/,
+    );
+    assert.match(
+      verdictText("model.depth", 0.3, [0.05, 0.5], 0.1),
+      /: inconclusive \(the interval excludes 0/,
+    );
     assert.match(verdictText("model.depth", 0, [-0.3, 0.3], 0.1), /: inconclusive \(the interval is wider/);
     assert.match(verdictText("model.depth", 0, null, 0.1), /\(no CI\): inconclusive/);
   } finally {
@@ -411,7 +427,10 @@ Deno.test("analyzeSweep on a 36-trial sweep: files, JSON shape, figures, under 1
     const md = await Deno.readTextFile(join(dir, "analysis.md"));
     assert.match(md, /\| parameterization\.name \| model\.width \| eta\* \|/);
     assert.match(md, /ngpt: eta\* moves by x2\^-0\.(4[5-9]|5[0-5]) per doubling of width .*: drifts/);
-    assert.match(md, /nugpt - ngpt: slope difference \+0\.\d\d .*: nugpt removes 0\.\d\d ± 0\.\d\d of ngpt's drift/);
+    assert.match(
+      md,
+      /nugpt - ngpt: slope difference \+0\.\d\d .*: nugpt removes 0\.\d\d ± 0\.\d\d of ngpt's drift/,
+    );
     for (const name of ["loss_vs_lr", "eta_vs_width", "training_curves"]) {
       const svg = await Deno.readTextFile(join(dir, "figures", `${name}.svg`));
       assert.match(svg, /^<svg/);
@@ -524,6 +543,126 @@ Deno.test("CLI: --json --predict prints the summary; bad input is one line, exit
     assert.equal(bad.code, 1);
     const err = new TextDecoder().decode(bad.stderr).trim();
     assert.equal(err, 'error: --predict "width=-3": expected AXIS=NUMBER>0, e.g. width=4096');
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("predictions: the interval widens with the distance from the measured scales; warning beyond 2x", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128, 256],
+      lrExps: [-10, -9, -8, -7, -6, -5, -4, -3],
+      seeds: [1, 2],
+      families: [{ name: "ngpt", exponent: -0.5 }],
+      noise: 0.01,
+      trialFiles: false,
+    });
+    const [fit] = fitScaling(optimalLR(await loadResults(dir), { resamples: 200 }));
+    const width = (w: number) => {
+      const p = predictLR(fit, { width: w });
+      return { p, logWidth: Math.log2(p.eta_hi) - Math.log2(p.eta_lo) };
+    };
+    const inside = width(128), edge = width(512), far = width(4096), farther = width(65536);
+    assert.ok(
+      inside.logWidth < edge.logWidth && edge.logWidth < far.logWidth && far.logWidth < farther.logWidth,
+    );
+    // The interval carries the slope's uncertainty: its half-width grows ~ |slope CI| / 2 per doubling.
+    const c = fit.coefficients[0];
+    const perDoubling = (farther.logWidth - far.logWidth) / 4;
+    const slopeWidth = c.slope_ci![1] - c.slope_ci![0];
+    assert.ok(Math.abs(perDoubling - slopeWidth) < 0.25 * slopeWidth, `${perDoubling} vs ${slopeWidth}`);
+    assert.equal(inside.p.warning, undefined);
+    assert.equal(width(512).p.warning, undefined); // exactly 2x the largest measured width
+    assert.match(far.p.warning!, /width=4096 is 16x beyond the measured 64\.\.256/);
+    assert.equal(far.p.extrapolation, 16);
+    assert.match(width(16).p.warning!, /width=16 is 4\.0x beyond/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("paired comparison: slope difference of two families with its interval, in words", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128, 256, 512],
+      lrExps: HALF_OCTAVES,
+      seeds: [1, 2],
+      families: [{ name: "ngpt", exponent: -0.5 }, { name: "nugpt", exponent: -0.2 }],
+      noise: 0.01,
+      trialFiles: false,
+    });
+    const fits = fitScaling(optimalLR(await loadResults(dir), { resamples: 200 }));
+    const [cmp] = compareAll(fits);
+    assert.equal(cmp.family, "nugpt");
+    assert.equal(cmp.reference, "ngpt");
+    assert.ok(Math.abs(cmp.difference - 0.3) < 0.15, `${cmp.difference}`);
+    assert.ok(cmp.ci![0] <= 0.3 && 0.3 <= cmp.ci![1], `${cmp.ci}`);
+    assert.match(
+      cmp.text,
+      /^nugpt - ngpt: slope difference \+0\.\d\d per doubling of width \(95% CI \[0\.\d\d, 0\.\d\d\]\)/,
+    );
+    assert.match(cmp.text, /nugpt removes 0\.\d\d ± 0\.\d\d of ngpt's drift \(x2\^-0\.\d\d per doubling\)$/);
+    assert.deepEqual(compareFits(fits[1], fits[0], "model.width").ci, cmp.ci);
+    assert.throws(() => compareFits(fits[1], fits[0], "model.depth"), /not fitted in both/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cost of transfer: fitted, with an interval that covers the exact cost", async () => {
+  const dir = await tmp();
+  try {
+    // loss = 3 + 0.1 (x - x*)^2 + noise: moving 1 octave off the optimum costs exactly 0.1.
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128],
+      lrExps: [-10, -9, -8, -7, -6, -5, -4, -3],
+      seeds: [1, 2, 3],
+      families: [{ name: "ngpt", exponent: -1, log2Eta0: -5.3 }],
+      noise: 0.005,
+      curvature: 0.1,
+      trialFiles: false,
+    });
+    const [base, g] = optimalLR(await loadResults(dir), { resamples: 300 }).groups;
+    assert.equal(base.transfer_cost_fit, 0);
+    const exact = 0.1 * (base.log2_eta - g.log2_eta) ** 2;
+    assert.ok(Math.abs(g.transfer_cost_fit - exact) < 0.02, `${g.transfer_cost_fit} vs ${exact}`);
+    assert.ok(g.transfer_cost_ci[0] <= 0.1 && 0.1 <= g.transfer_cost_ci[1], `${g.transfer_cost_ci}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("figures: every seed and every diverged trial drawn at its own place; eta* figure has its references", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128, 256],
+      lrExps: [-9, -8, -7, -6, -5, -4, -3],
+      seeds: [1, 2],
+      families: [{ name: "ngpt", exponent: -0.5, log2Eta0: -5.5 }],
+      divergeAbove: 1.2,
+      trialFiles: false,
+    });
+    const t = await loadResults(dir);
+    const optima = optimalLR(t, { resamples: 50 });
+    const rows = (lossVsLRSpec(optima).data as { values: Record<string, unknown>[] }).values;
+    const seeds = rows.filter((r) => r.kind === "seed" || r.kind === "above");
+    assert.equal(seeds.length, t.filter((d: { status: string }) => d.status === "ok").numRows());
+    const div = rows.filter((r) => r.kind === "diverged");
+    assert.equal(div.length, t.filter((d: { status: string }) => d.status === "diverged").numRows());
+    const spots = new Set(div.map((r) => `${r.x}|${r.loss}`));
+    assert.equal(spots.size, div.length, "two diverged trials drawn on top of each other");
+    assert.ok(seeds.some((r) => r.kind === "above"), "far wings are marked on the edge, not cut");
+    assert.equal(rows.filter((r) => r.kind === "optimum").length, 3);
+    assert.ok(rows.filter((r) => r.kind === "fit").length > 60, "fitted basins drawn");
+    const fits = fitScaling(optima);
+    const eta =
+      (etaVsScaleSpec(optima, fits, "model.width").data as { values: Record<string, unknown>[] }).values;
+    for (const k of ["point", "grid", "gridline", "flat", "fit"]) assert.ok(eta.some((r) => r.kind === k), k);
+    assert.ok(eta.filter((r) => r.kind === "point").every((r) => (r.lo as number) < (r.y as number)));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

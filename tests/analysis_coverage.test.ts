@@ -70,7 +70,9 @@ for (const [name, exponent] of [["drifting law eta* ~ width^-0.5", -0.5], ["cons
     console.log(
       `${name}: slope CI covers ${exponent} in ${r.cover}/100 sweeps ` +
         `(2 seeds ${r.bySeeds.get(2)!.join("/")}, 3 seeds ${r.bySeeds.get(3)!.join("/")}); ` +
-        `calls: ${r.drifts} drifts, ${r.transfers} transfers, ${100 - r.drifts - r.transfers} inconclusive; ` +
+        `calls: ${r.drifts} drifts, ${r.transfers} transfers, ${
+          100 - r.drifts - r.transfers
+        } inconclusive; ` +
         `median CI width ${r.medianWidth.toFixed(3)}; per-group eta* CI covers the true optimum in ` +
         `${r.groupsIn}/${r.groups}; ${secs} s`,
     );
@@ -98,7 +100,12 @@ Deno.test("two-sided fit + parabola vs the 3-point parabola on asymmetric basins
         const xStar = -6 + k / 20;
         const pts = GRID.map((x) => {
           const div = x - xStar > wall;
-          return { x, y: div ? NaN : basinShape(x - xStar, 0.1, asym), n: div ? 0 : 2, diverged: div ? 2 : 0 };
+          return {
+            x,
+            y: div ? NaN : basinShape(x - xStar, 0.1, asym),
+            n: div ? 0 : 2,
+            diverged: div ? 2 : 0,
+          };
         });
         const f = fitBasin(pts, 2)!, p = fitBasin(pts, 1)!;
         // The right neighbour diverged: both fall back to the wall fit (the other side's parabola).
