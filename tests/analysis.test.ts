@@ -667,3 +667,23 @@ Deno.test("figures: every seed and every diverged trial drawn at its own place; 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the main job's recorded sweep: nuGPT (grid optimum 2^-5 at every width) is not called drifts", () => {
+  // tests/fixtures/quickstart_results.csv: `deno task sweep` (pipelines/quickstart.yaml), trimmed to the
+  // columns the analysis reads. nuGPT's grid optimum is 2^-5 at widths 32, 64, 128 and its observed cost of
+  // transfer is 0; its right neighbour 2^-4 sits on the divergence wall (the old 3-point parabola called it
+  // "x2^-0.27 per doubling: drifts").
+  const t = aq.fromCSV(Deno.readTextFileSync(new URL("./fixtures/quickstart_results.csv", import.meta.url)));
+  const optima = optimalLR(t, { resamples: 400 });
+  const nuGroups = optima.groups.filter((g) => g.family === "nugpt");
+  assert.deepEqual(nuGroups.map((g) => Math.log2(g.eta_star_grid)), [-5, -5, -5]);
+  assert.deepEqual(nuGroups.map((g) => g.transfer_cost), [0, 0, 0]);
+  const fits = fitScaling(optima);
+  const [ngpt, nugpt] = ["ngpt", "nugpt"].map((f) => fits.find((x) => x.family === f)!.coefficients[0]);
+  assert.notEqual(nugpt.call, "drifts", nugpt.verdict);
+  assert.ok(nugpt.slope_ci![0] <= 0 && 0 <= nugpt.slope_ci![1], nugpt.verdict);
+  assert.equal(ngpt.call, "drifts", ngpt.verdict);
+  const [cmp] = compareAll(fits);
+  assert.equal(cmp.family, "nugpt");
+  assert.ok(cmp.ci![0] > 0, cmp.text);
+});

@@ -1,7 +1,10 @@
 /**
  * Figures of a sweep as Vega-Lite specs, rendered to SVG with vega and to
  * PNG with resvg-wasm (text drawn with a TTF font read from disk: resvg-wasm
- * has no system fonts).
+ * has no system fonts). Marks use fillOpacity / strokeOpacity, not opacity:
+ * resvg renders an element with `opacity` in its own layer; and no mark is
+ * clipped (values are clamped to the axis instead): resvg's clip paths made
+ * the training-curves PNG ~10x slower.
  *
  * - loss vs LR (log2 axis), one panel per family, one colour per scale: every
  *   seed's loss as a point (offset sideways per scale so none hides another),
@@ -195,7 +198,7 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
       layer: [
         {
           transform: only("mean"),
-          mark: { type: "line", strokeWidth: 1.5, opacity: 0.8 },
+          mark: { type: "line", strokeWidth: 1.5, strokeOpacity: 0.8 },
           encoding: { x, y, color },
         },
         {
@@ -205,7 +208,7 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
         },
         {
           transform: only("seed"),
-          mark: { type: "point", filled: true, size: 18, opacity: 0.75 },
+          mark: { type: "point", filled: true, size: 18, fillOpacity: 0.75 },
           encoding: { x, y, color, tooltip: [{ field: "seed" }, { field: "value" }] },
         },
         {
@@ -362,7 +365,7 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
       },
       {
         transform: [...only("fit"), { filter: "isValid(datum.lo)" }],
-        mark: { type: "area", opacity: 0.16 },
+        mark: { type: "area", fillOpacity: 0.16 },
         encoding: { x, y: { ...etaY, field: "lo" }, y2: { field: "hi" }, color },
       },
       {
@@ -382,12 +385,12 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
       },
       {
         transform: only("grid"),
-        mark: { type: "point", shape: "square", size: 30, filled: false, strokeWidth: 1, opacity: 0.9 },
+        mark: { type: "point", shape: "square", size: 30, filled: false, strokeWidth: 1 },
         encoding: { x, y: etaY, color },
       },
       {
         transform: [...only("point"), { filter: "datum.bracketed === 'yes'" }],
-        mark: { type: "point", shape: "circle", size: 60, filled: true, opacity: 1 },
+        mark: { type: "point", shape: "circle", size: 60, filled: true },
         encoding: { x, y: etaY, color },
       },
       {
@@ -459,12 +462,12 @@ export function trainingCurvesSpec(
       layer: [
         {
           transform: [{ filter: "datum.split === 'train'" }],
-          mark: { type: "line", strokeWidth: 0.8, opacity: 0.55, clip: true },
+          mark: { type: "line", strokeWidth: 0.8, strokeOpacity: 0.55 },
           encoding: enc,
         },
         {
           transform: [{ filter: "datum.split === 'val'" }],
-          mark: { type: "line", strokeWidth: 1.6, point: { size: 14, filled: true }, clip: true },
+          mark: { type: "line", strokeWidth: 1.6, point: { size: 14, filled: true } },
           encoding: enc,
         },
       ],

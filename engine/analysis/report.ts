@@ -53,7 +53,7 @@ figcaption{color:#555;font-size:.9rem}
 table{border-collapse:collapse;font-size:.88rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f2f2f2}
 td.key,th.key{text-align:left}tr.edge td{background:#fff6e0}
-pre{background:#f6f6f6;padding:.8rem;overflow-x:auto;font-size:.85rem}
+pre{background:#f6f6f6;padding:.8rem;overflow-x:auto;font-size:.85rem}pre.pipeline-source{white-space:pre-wrap}
 .note{color:#8a5a00}
 `;
 
