@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import * as aq from "arquero";
-import { mulberry32 } from "../engine/random.ts";
+import { mulberry32 } from "../engine/core/random.ts";
 import { fitBasin } from "../engine/analysis/basin.ts";
 import { optimalLR, resolutionSd } from "../engine/analysis/optimum.ts";
 import { fitScaling } from "../engine/analysis/fit.ts";

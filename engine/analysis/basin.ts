@@ -31,7 +31,7 @@
  * - "grid": fewer points, or the arg-min at the edge of the grid: the grid
  *   arg-min itself (not bracketed when a side has no LR at all).
  */
-import { DmodelError } from "../errors.ts";
+import { DmodelError } from "../core/errors.ts";
 
 /** One LR of a curve for `fitBasin`: the seed-adjusted mean loss of its finished seeds. */
 export interface BasinPoint {

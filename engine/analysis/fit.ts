@@ -29,8 +29,8 @@
  * Checked for coverage on synthetic sweeps with a known law in
  * tests/analysis_coverage.test.ts.
  */
-import { DmodelError, show } from "../errors.ts";
-import { hashString, mulberry32 } from "../random.ts";
+import { DmodelError, show } from "../core/errors.ts";
+import { hashString, mulberry32 } from "../core/random.ts";
 import { solveSmall } from "./basin.ts";
 import { baseGroup, type GroupOptimum, normalSampler, type Optima, quantile, shortName } from "./optimum.ts";
 

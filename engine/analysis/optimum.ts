@@ -43,8 +43,8 @@
 import * as aq from "arquero";
 import { op } from "arquero";
 import type { ColumnTable } from "arquero";
-import { DmodelError, show } from "../errors.ts";
-import { hashString, mulberry32 } from "../random.ts";
+import { DmodelError, show } from "../core/errors.ts";
+import { hashString, mulberry32 } from "../core/random.ts";
 import { detectScales, requireColumns } from "./load.ts";
 import {
   type BasinFit,
