@@ -77,9 +77,14 @@ export { expandGrid, type PlannedTrial } from "./engine/sweep/grid.ts";
 export { runSweep } from "./engine/sweep/run.ts";
 export { readPlan, summarize } from "./engine/sweep/plan.ts";
 
-/** Analysis: results table, optimal LR per group, scaling fit and verdict, figures, report. */
+/**
+ * Analysis: results table, optimal LR per group with intervals, scaling fit and three-way verdict,
+ * paired comparison of families, predictions, figures, report with provenance.
+ */
 export {
   analyzeSweep,
+  compareAll,
+  compareFits,
   etaVsScaleSpec,
   fitScaling,
   loadMetrics,
