@@ -5,8 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { DmodelError, formatIssue, type Issue, show, zodIssues } from "./errors.ts";
-import { build, checkComponent, has, type Kind } from "./registry.ts";
+import { DmodelError, formatIssue, type Issue, show, zodIssue, zodIssues } from "./errors.ts";
+import { build, checkComponent, has, type Kind, listComponents } from "./registry.ts";
 import type {} from "./contracts.ts"; // declares the parameterization product of build()
 
 /** The `data:` block of a trial: which corpus, which tokenizer, window length, split. */
@@ -25,6 +25,24 @@ export const DataConfigSchema = z.strictObject({
 export type DataConfig = z.infer<typeof DataConfigSchema>;
 /** A data config as written by a user (fields optional). */
 export type DataConfigInput = z.input<typeof DataConfigSchema>;
+
+/**
+ * Why a `corpus` value cannot be used, checked without reading it (for the
+ * pipeline loader, before any work): null when it names a registered
+ * dataset or an existing path. Paths resolve from the working directory.
+ */
+export function corpusProblem(corpus: string): string | null {
+  if (has("dataset", corpus)) return null;
+  try {
+    Deno.statSync(corpus);
+    return null;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return null; // reported when the data is built
+  }
+  const known = listComponents("dataset").map((c) => c.name).join(", ");
+  return `${show(corpus)} is neither a registered dataset (known: ${known}) nor an existing file or folder ` +
+    `(paths resolve from the working directory, ${Deno.cwd()})`;
+}
 
 /** The model's shape and block family. */
 export const ModelSchema = z.looseObject({
@@ -66,6 +84,15 @@ export const TrialSchema = z.object({
 
 /** A resolved trial configuration. */
 export type TrialConfig = z.infer<typeof TrialSchema>;
+
+/** True when an issue is about the key at `path`, below it, or in the component that `path` chooses. */
+export function issueUnder(i: Issue, path: string[]): boolean {
+  const at = i.keys?.length ? i.keys.map((k) => [...i.path, k]) : [i.path];
+  const under = (a: (string | number)[], p: string[]) =>
+    p.length <= a.length && p.every((k, j) => String(a[j]) === k);
+  const chooser = ["name", "block"].includes(path[path.length - 1]) ? path.slice(0, -1) : null;
+  return at.some((a) => under(a, path) || (chooser !== null && under(a, chooser)));
+}
 
 /** Validates a component's sibling options; the `name` (or `nameKey`) field picks the component. */
 export function validateComponent(
@@ -124,7 +151,7 @@ export function checkTrial(
     issues.push({
       path: [...prefix, "train", "backend"],
       message: `unknown backend ${show(t.train.backend)}; known: ${
-        ["auto", "cpu", "tensorflow", "wasm", "wasm-plain"].filter((b) => has("backend", b)).join(", ")
+        listComponents("backend").map((b) => b.name).join(", ")
       }`,
       value: t.train.backend,
     });
@@ -226,9 +253,7 @@ export function getPath(obj: unknown, path: string[]): unknown {
 export const TrialOption = z.unknown().transform((v, ctx) => {
   const r = checkTrial(v);
   if (!r.trial) {
-    for (const i of r.issues) {
-      ctx.addIssue({ code: "custom", message: i.message, path: i.path, input: i.value });
-    }
+    for (const i of r.issues) ctx.addIssue(zodIssue(i));
     return z.NEVER;
   }
   return r.trial;

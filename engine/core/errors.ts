@@ -21,31 +21,52 @@ export function show(value: unknown): string {
   }
 }
 
+/** The user stopped the work (Ctrl-C, SIGTERM): nothing is lost, the same command resumes. */
+export class Interrupted extends DmodelError {
+  constructor(readonly signal: "SIGINT" | "SIGTERM") {
+    super("interrupted: run the same command again to resume");
+    this.name = "Interrupted";
+  }
+
+  /** The shell's exit code for death by this signal (130, 143). */
+  get exitCode(): number {
+    return this.signal === "SIGINT" ? 130 : 143;
+  }
+}
+
 /** One validation problem, at a key path inside the validated object. */
 export interface Issue {
   path: (string | number)[];
   message: string;
   value?: unknown;
+  /** For unknown keys: the keys (each at `path` + key). */
+  keys?: string[];
 }
 
-/**
- * The issues of a zod error, each at `prefix` + its own path, with the
- * offending value read from `input` (unknown keys are named, no value).
- */
+/** An Issue as a zod custom issue (for transforms that validate trials inside a stage's options). */
+export function zodIssue(i: Issue, path: (string | number)[] = i.path) {
+  return { code: "custom" as const, message: i.message, path, input: i.value, params: { keys: i.keys } };
+}
+
+/** A zod issue of a schema validated at `prefix` inside `input`, as an Issue (unknown keys listed). */
+export function issueOf(i: z.core.$ZodIssue, prefix: (string | number)[], input: unknown): Issue {
+  const path = [...prefix, ...(i.path as (string | number)[])];
+  // deno-lint-ignore no-explicit-any
+  let v: any = input;
+  for (const k of i.path as (string | number)[]) v = v?.[k];
+  if (i.code === "unrecognized_keys") {
+    return { path, message: `unknown key(s) ${i.keys.map((k) => show(k)).join(", ")}`, keys: i.keys };
+  }
+  const keys = i.code === "custom" ? (i.params as { keys?: string[] } | undefined)?.keys : undefined;
+  return keys ? { path, message: i.message, keys } : { path, message: i.message, value: v };
+}
+
+/** The issues of a zod error, each at `prefix` + its own path, with the offending value read from `input`. */
 export function zodIssues(err: z.ZodError, prefix: (string | number)[] = [], input?: unknown): Issue[] {
-  return err.issues.map((i) => {
-    const path = [...prefix, ...(i.path as (string | number)[])];
-    // deno-lint-ignore no-explicit-any
-    let v: any = input;
-    for (const k of i.path as (string | number)[]) v = v?.[k];
-    if (i.code === "unrecognized_keys") {
-      return { path, message: `unknown key(s) ${i.keys.map((k) => JSON.stringify(k)).join(", ")}` };
-    }
-    return { path, message: i.message, value: v };
-  });
+  return err.issues.map((i) => issueOf(i, prefix, input));
 }
 
-/** `file:line: key.path: message (value: ...)`; the file (and line) only when known. */
+/** `file:line: key.path: message (value: ...)`; without a file (null), `key.path: message (value: ...)`. */
 export function formatIssue(file: string | null, line: number | null, i: Issue): string {
   const at = file === null ? "" : `${line ? `${file}:${line}` : file}: `;
   const key = i.path.length ? i.path.join(".") : "(top level)";
