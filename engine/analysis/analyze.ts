@@ -494,5 +494,6 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
     files.unshift("analysis.json", "optima.csv", "analysis.md");
   }
   for (const n of notes) log(`analyze: ${n}`);
+  for (const p of predictions) if (p.warning) log(`analyze: predict ${p.family}: warning: ${p.warning}`);
   return analysis;
 }

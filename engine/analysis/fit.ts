@@ -188,7 +188,9 @@ export function judge(
   if (!ci) {
     return {
       call: "inconclusive",
-      reason: Number.isFinite(slope) ? "no interval could be computed" : "no slope could be fitted",
+      reason: Number.isFinite(slope)
+        ? "no interval: no bootstrap draws (resamples 0), so the noise of the optima is unknown"
+        : "no slope could be fitted",
     };
   }
   const [lo, hi] = ci;
