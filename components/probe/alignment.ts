@@ -12,7 +12,7 @@
  * against the same reference. `reference: previous` measures the change since
  * the previous measurement instead.
  *
- * Columns per role r: `ratio_alpha.r`, `ratio_omega.r`, `ratio_nu.r` (the
+ * Columns: `probe_loss` (the loss on those sequences), then per role r: `ratio_alpha.r`, `ratio_omega.r`, `ratio_nu.r` (the
  * geometric mean over layers of ||dW h|| / sqrt(d_out) / (rms(dW) rms(h)) and
  * its two siblings) and `alpha.r`, `omega.r`, `nu.r`, the single-model
  * estimates log(ratio) / log(d_in). The cross-width exponent is the slope of
@@ -121,6 +121,17 @@ export function matrixRatios(
   };
 }
 
+/** Mean next-token cross-entropy of the network on the first `sequences` rows of the probe batch. */
+function probeLoss(ctx: ProbeContext, sequences: number): number {
+  const b = Math.max(1, Math.min(ctx.B, sequences)), n = b * ctx.T;
+  return tf.tidy(() =>
+    ctx.net.loss(
+      tf.tensor2d(ctx.x.subarray(0, n), [b, ctx.T], "int32"),
+      tf.tensor2d(ctx.y.subarray(0, n), [b, ctx.T], "int32"),
+    ).dataSync()[0]
+  );
+}
+
 /** The alignment probe. */
 export function alignmentProbe(o: z.infer<typeof schema>): Probe {
   let prev: Map<string, State> | null = null;
@@ -172,7 +183,8 @@ export function alignmentProbe(o: z.infer<typeof schema>): Probe {
         prev = cur;
         if (o.reference === "init") await saveState(initStatePath(ctx.dir), cur);
       }
-      const out: Record<string, number> = {};
+      // The loss on the same sequences: the weights of the loss-decrease-weighted average.
+      const out: Record<string, number> = { probe_loss: probeLoss(ctx, o.sequences) };
       for (const r of roles) {
         const din = dins.get(r) ?? NaN;
         for (const e of EXPONENTS) {
