@@ -14,8 +14,10 @@ import { exists, writeFileAtomic } from "../fsutil.ts";
 
 /** A finished trial's small files. */
 export const TRIAL_FILES = ["config.yaml", "result.json", "metrics.csv", "params.json"];
-/** The sweep directory's own small files. */
-export const SWEEP_FILES = ["results.csv", "trials.json", "pipeline.yaml"];
+/** A top-level file of a sweep or study directory worth keeping: tables, plans, figures (not locks, logs, arrow). */
+export function isSweepFile(name: string): boolean {
+  return /\.(csv|json|yaml|md|png|svg)$/.test(name) && !name.includes(".tmp-");
+}
 
 /** What one copy did. */
 export interface ArchiveCount {
@@ -77,8 +79,11 @@ export async function copyFinishedTrials(
     count.copied++;
   }
   if (opts.sweepFiles ?? true) {
-    for (const f of SWEEP_FILES) {
-      if (opts.overwrite || !(await exists(`${dst}/${f}`))) await copyIfPresent(`${src}/${f}`, `${dst}/${f}`);
+    for await (const e of Deno.readDir(src)) {
+      if (!e.isFile || !isSweepFile(e.name)) continue;
+      if (opts.overwrite || !(await exists(`${dst}/${e.name}`))) {
+        await copyIfPresent(`${src}/${e.name}`, `${dst}/${e.name}`);
+      }
     }
   }
   return count;
