@@ -9,8 +9,8 @@
  * trials. Without names: every archived sweep (restore) or every run directory
  * that has an archive or a pipeline under pipelines/repro/ (snapshot).
  */
-import { DmodelError, show } from "../engine/errors.ts";
-import { exists } from "../engine/fsutil.ts";
+import { DmodelError, show } from "../engine/core/errors.ts";
+import { exists } from "../engine/core/fs.ts";
 import { restoreRun, snapshotRun } from "../engine/sweep/archive.ts";
 import { main, parse } from "./cli.ts";
 

@@ -6,7 +6,7 @@
  * into runs/ (to resume a sweep) with `deno task repro-restore`.
  */
 import { dirname } from "node:path";
-import { writeFileAtomic } from "../engine/fsutil.ts";
+import { writeFileAtomic } from "../engine/core/fs.ts";
 import { main, parse } from "./cli.ts";
 import type { Section } from "./reproductions/common.ts";
 import { nugpt } from "./reproductions/nugpt.ts";

@@ -1,6 +1,6 @@
 /** `deno task train <pipeline.yaml> [--set key=value]... [--out DIR] [--resume] [--fresh] [--stage ID]` */
 import "../components/mod.ts";
-import { loadPipeline, runPipeline } from "../engine/pipeline.ts";
+import { loadPipeline, runPipeline } from "../engine/core/pipeline.ts";
 import type { TrainOutput } from "../components/stage/train.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
 
@@ -23,7 +23,7 @@ if (import.meta.main) {
     const outputs = await runPipeline(p, {
       out: values.out,
       only: values.stage,
-      flags: { resume: values.resume, fresh: values.fresh },
+      flags: { resume: values.resume, fresh: values.fresh, progress: true },
     });
     let failed = 0;
     for (const o of outputs.values()) if ((o as TrainOutput)?.result?.status === "failed") failed++;

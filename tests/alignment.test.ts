@@ -9,8 +9,8 @@ import {
   productRms,
   rms,
   weightedAlignment,
-} from "../engine/alignment.ts";
-import { normals } from "../engine/init.ts";
+} from "../components/probe/alignment_exponents.ts";
+import { normals } from "../engine/nn/init.ts";
 
 const WIDTHS = [64, 128, 256, 512];
 

@@ -1,9 +1,13 @@
 /** Synthetic translation task, prefix-LM / encoder-decoder information flow, and the translation study stage. */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { translationBatch, translationExample, translationPermutation } from "../engine/translation.ts";
-import { prefixLMAllowed } from "../components/block/layerwise.ts";
-import { parsePipeline, runPipeline } from "../engine/pipeline.ts";
+import {
+  translationBatch,
+  translationExample,
+  translationPermutation,
+} from "../components/block/seq2seq/translation.ts";
+import { prefixLMAllowed } from "../components/block/seq2seq/layerwise.ts";
+import { parsePipeline, runPipeline } from "../engine/core/pipeline.ts";
 import { translationNetwork } from "../components/stage/translation_study.ts";
 import { wasm } from "./helpers.ts";
 import "../components/mod.ts";
@@ -85,6 +89,6 @@ stages:
   assert((await Deno.stat(`${dir}/runs/translation.png`)).size > 1000);
   await assert.rejects(
     parsePipeline(text.replace("model.block: encdec", "model.block: encdeck"), `${dir}/q.yaml`),
-    /variants\.1\.model: encdec: unknown block "encdeck"/,
+    /variants\.1\.set\.model\.block: encdec: unknown block "encdeck"/,
   );
 });

@@ -1,14 +1,14 @@
 /** The alignment, collapse and rescalers probes in real trials; vanilla / attnstack / PG-OP blocks train. */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { parseTrial, type TrialConfig } from "../engine/config.ts";
-import { buildNetwork, runTrial } from "../engine/trainer.ts";
-import { alignmentRatios } from "../engine/alignment.ts";
-import { normals } from "../engine/init.ts";
+import { parseTrial, type TrialConfig } from "../engine/core/config.ts";
+import { buildNetwork, runTrial } from "../engine/train/trainer.ts";
+import { alignmentRatios } from "../components/probe/alignment_exponents.ts";
+import { normals } from "../engine/nn/init.ts";
 import { matrixRatios } from "../components/probe/alignment.ts";
 import { capture } from "../components/probe/capture.ts";
-import { resolve } from "../engine/registry.ts";
-import type { Probe } from "../engine/probe.ts";
+import { resolve } from "../engine/core/registry.ts";
+import type { Probe } from "../engine/train/probe.ts";
 import { tinyCorpus, tinyTrial, wasm } from "./helpers.ts";
 
 const corpus = await tinyCorpus();

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import * as aq from "arquero";
-import { loadPipeline } from "../engine/pipeline.ts";
+import { loadPipeline } from "../engine/core/pipeline.ts";
 import { restoreRun, snapshotRun } from "../engine/sweep/archive.ts";
 import type { PlannedTrial } from "../engine/sweep/grid.ts";
 import { renderReproductions } from "../tasks/reproductions.ts";

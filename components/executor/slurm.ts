@@ -17,12 +17,12 @@
  */
 import { z } from "zod";
 import { resolve as resolvePath } from "node:path";
-import { DmodelError } from "../../engine/errors.ts";
-import { readJSON, writeFileAtomic } from "../../engine/fsutil.ts";
-import { register } from "../../engine/registry.ts";
-import { emptyResult } from "../../engine/trainer.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
+import { register } from "../../engine/core/registry.ts";
+import { emptyResult } from "../../engine/train/result.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
-import { trialCommand } from "../../engine/sweep/executor.ts";
+import { trialCommand } from "./command.ts";
 import type { PlannedTrial } from "../../engine/sweep/grid.ts";
 
 const SlurmSchema = z.object({
@@ -382,6 +382,7 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
   };
 
   while (active.size) {
+    if (ctx.signal.aborted) return; // Ctrl-C stops following, not the job
     // The queue first, then the files: a task that left the queue has written its result by now.
     for (const id of [...active]) {
       let states: Map<number, string> | null;

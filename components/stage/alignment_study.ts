@@ -2,7 +2,7 @@
  * The `alignment-study` stage: trains the variants (the same model at
  * several widths) with the `alignment` probe, fits alpha, omega, nu per
  * matrix role and step as the slope of log(ratio) against log(width)
- * (engine/alignment.ts, REFERENCE.md section 3), and writes `exponents.csv`,
+ * (components/probe/alignment_exponents.ts, REFERENCE.md section 3), and writes `exponents.csv`,
  * `local.csv` (each width's single-width estimates), `weighted.csv` (the
  * loss-decrease-weighted averages of alpha, omega, nu and max(alpha, nu) per
  * role, per width and across widths: `weightedAlignment`), `exponents.png` /
@@ -10,12 +10,12 @@
  * (each width's single-model exponents, averaged over hidden roles).
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
-import { alignmentAcrossWidths, readProbeCSV, weightedAlignment } from "../../engine/alignment.ts";
-import { lineChartSpec, toCSV, writeFigure } from "../../engine/charts.ts";
-import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/study.ts";
-import { writeFileAtomic } from "../../engine/fsutil.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
+import { alignmentAcrossWidths, readProbeCSV, weightedAlignment } from "../probe/alignment_exponents.ts";
+import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
+import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/train/study.ts";
+import { writeFileAtomic } from "../../engine/core/fs.ts";
 
 const schema = StudyOptions.extend({
   /** Measure every this many steps. */

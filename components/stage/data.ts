@@ -1,8 +1,9 @@
 /** The `data` stage: builds (or reuses) the tokenizer and shards of a data config. */
 import { z } from "zod";
-import { DataConfigSchema, parseDataConfig, prepareData } from "../../engine/data.ts";
-import { register } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
+import { DataConfigSchema } from "../../engine/core/config.ts";
+import { parseDataConfig, prepareData } from "../../engine/data/prepare.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
 
 const schema = z.object({ data: DataConfigSchema }).loose();
 
@@ -11,11 +12,8 @@ register("stage", "data", {
   schema,
   create: (o: z.infer<typeof schema>): Stage => ({
     async run(ctx) {
+      // prepareData says what it built or reused (once per folder and process).
       const d = await prepareData(parseDataConfig(o.data), { log: ctx.log });
-      ctx.log(
-        `data ${d.key}: vocab ${d.vocabSize}, ${d.train.length} train / ${d.val.length} val tokens, ` +
-          `val unigram entropy ${d.valUnigramEntropy.toFixed(4)} nats${d.reused ? " (reused)" : ""}`,
-      );
       return { dir: d.dir, key: d.key, vocabSize: d.vocabSize, valUnigramEntropy: d.valUnigramEntropy };
     },
   }),

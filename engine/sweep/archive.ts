@@ -9,8 +9,8 @@
  * per sweep: {@link SWEEP_FILES}. Trials without a `result.json` (running or
  * partial) are left out: a restored sweep runs them again from the start.
  */
-import { DmodelError } from "../errors.ts";
-import { exists, writeFileAtomic } from "../fsutil.ts";
+import { DmodelError } from "../core/errors.ts";
+import { exists, writeFileAtomic } from "../core/fs.ts";
 
 /** A finished trial's small files. */
 export const TRIAL_FILES = ["config.yaml", "result.json", "metrics.csv", "params.json"];

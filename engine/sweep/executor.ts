@@ -22,6 +22,8 @@ export interface ExecutorContext {
   log: (line: string) => void;
   /** Return right after submission (schedulers). */
   detach: boolean;
+  /** Aborted on Ctrl-C / SIGTERM: start nothing more, stop what runs (it resumes next time), return. */
+  signal: AbortSignal;
   /** Called when a trial finishes (result.json written). */
   onFinished: (t: PlannedTrial) => Promise<void>;
 }
@@ -31,23 +33,4 @@ export interface Executor {
   run(ctx: ExecutorContext): Promise<{ detached?: boolean }>;
   /** Lines for `deno task sweep --status` about work this executor left running (a submitted job). */
   status?(dir: string): Promise<string[]>;
-}
-
-/** The command that runs trial `index` of the sweep in `dir` (any scheduler can use it). */
-export function trialCommand(dir: string, index: number, extra: string[] = []): string[] {
-  const task = new URL("../../tasks/trial.ts", import.meta.url).pathname;
-  return [
-    "run",
-    "--allow-read",
-    `--allow-write=${dir}`,
-    "--allow-env",
-    "--allow-ffi",
-    "--allow-sys",
-    "--no-prompt",
-    task,
-    dir,
-    "--index",
-    String(index),
-    ...extra,
-  ];
 }

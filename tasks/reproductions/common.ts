@@ -4,8 +4,8 @@
  * words. A section reads run directories and returns markdown; it never types
  * a measured number by hand.
  */
-import { exists, readJSON } from "../../engine/fsutil.ts";
-import type { Coefficient, ScalingFit } from "../../engine/analysis/fit.ts";
+import { exists, readJSON } from "../../engine/core/fs.ts";
+import { type Call, type Coefficient, compareFits, type ScalingFit } from "../../engine/analysis/fit.ts";
 
 /** Where a section reads runs and writes its artefacts. */
 export interface SectionContext {
@@ -50,48 +50,26 @@ export function progressText(p: SweepProgress): string {
   return p.planned === null ? "no run archived yet" : `${p.finished} of ${p.planned} trials finished`;
 }
 
-/** The direction a slope's interval says: inside the tolerance band, outside it, or neither. */
-export type SlopeReading = "transfers" | "drifts" | "inconclusive";
+/** A slope's reading, as the analysis library calls it (transfers / drifts / inconclusive). */
+export type SlopeReading = Call;
 
-/**
- * Reads a fitted slope: `transfers` when its interval lies inside +-tolerance,
- * `drifts` when it lies wholly outside (on one side), else `inconclusive`.
- */
-export function readSlope(c: Coefficient, tolerance: number): SlopeReading {
-  if (c.transfers) return "transfers";
-  if (!c.slope_ci) return Math.abs(c.slope) > tolerance ? "drifts" : "transfers";
-  const [lo, hi] = c.slope_ci;
-  return lo > tolerance || hi < -tolerance ? "drifts" : "inconclusive";
-}
-
-/** Percentile interval of values at a level (linear interpolation), or null with fewer than 2. */
-export function percentileInterval(values: number[], level = 0.95): [number, number] | null {
-  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length < 2) return null;
-  const q = (p: number) => {
-    const x = (v.length - 1) * p, i = Math.floor(x), f = x - i;
-    return i + 1 < v.length ? v[i] * (1 - f) + v[i + 1] * f : v[i];
-  };
-  return [q((1 - level) / 2), q(1 - (1 - level) / 2)];
+/** The library's three-way call on a fitted slope. */
+export function readSlope(c: Coefficient): SlopeReading {
+  return c.call;
 }
 
 /**
- * The difference of two families' slopes on one axis with a bootstrap
- * interval from their resampled coefficient vectors (resample i of one minus
- * resample i of the other).
+ * slope(a) - slope(b) on one axis with the interval of the difference of
+ * their bootstrap draws (engine/analysis compareFits); null when either has no fit.
  */
 export function slopeDifference(
   a: ScalingFit,
   b: ScalingFit,
   axis: string,
-): { diff: number; ci: [number, number] | null } | null {
-  const ia = a.scales.indexOf(axis), ib = b.scales.indexOf(axis);
-  if (ia < 0 || ib < 0) return null;
-  const diff = a.coefficients[ia].slope - b.coefficients[ib].slope;
-  const n = Math.min(a.boot.length, b.boot.length);
-  const d: number[] = [];
-  for (let i = 0; i < n; i++) d.push(a.boot[i][ia + 1] - b.boot[i][ib + 1]);
-  return { diff, ci: percentileInterval(d, a.level) };
+): { diff: number; ci: [number, number] | null; text: string } | null {
+  if (!a.scales.includes(axis) || !b.scales.includes(axis)) return null;
+  const c = compareFits(a, b, axis);
+  return { diff: c.difference, ci: c.ci, text: c.text };
 }
 
 /** A number with fixed decimals; "n/a" when not finite. */

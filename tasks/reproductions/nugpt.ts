@@ -13,7 +13,7 @@ import * as aq from "arquero";
 import { type Analysis, analyzeSweep } from "../../engine/analysis/analyze.ts";
 import type { ScalingFit } from "../../engine/analysis/fit.ts";
 import type { GroupOptimum } from "../../engine/analysis/optimum.ts";
-import { exists } from "../../engine/fsutil.ts";
+import { exists } from "../../engine/core/fs.ts";
 import {
   lrText,
   num,
@@ -52,12 +52,12 @@ function slopeText(fit: ScalingFit | undefined, axis: string): string {
   const i = fit ? fit.scales.indexOf(axis) : -1;
   if (!fit || i < 0) return `no fit (${fit?.note ?? "no bracketed optima at two scales"})`;
   const c = fit.coefficients[i];
-  return `${withCI(c.slope, c.slope_ci)}: ${readSlope(c, TOLERANCE)}`;
+  return `${withCI(c.slope, c.slope_ci)}: ${readSlope(c)}`;
 }
 
 function reading(fit: ScalingFit | undefined, axis: string) {
   const i = fit ? fit.scales.indexOf(axis) : -1;
-  return fit && i >= 0 ? { c: fit.coefficients[i], r: readSlope(fit.coefficients[i], TOLERANCE) } : null;
+  return fit && i >= 0 ? { c: fit.coefficients[i], r: readSlope(fit.coefficients[i]) } : null;
 }
 
 function optimaRows(groups: GroupOptimum[], label: string, axis: string): (string | number)[][] {
@@ -110,8 +110,8 @@ async function widthClaim(ctx: SectionContext): Promise<string> {
     'perfect transfer with no loss of performance." Judged from loss-vs-LR curves; the paper fits no',
     "width exponent. Here: widths 16-128 at head_dim 8, depth 2, 600 steps of 2048 tokens, 3 seeds, LR",
     "2^-8..2^-3.5 at 2^0.5, both rules under Adam (0.9, 0.95), eps 1e-16, no clipping, cosine to 10%.",
-    `Rule: a slope b (eta* proportional to width^b) "transfers" when its 95% interval lies inside`,
-    `+-${TOLERANCE}, "drifts" when wholly outside; the claim is reproduced when nGPT drifts and nuGPT`,
+    `Rule: a slope b (eta* proportional to width^b) is read by the analysis library's call ("transfers":`,
+    `its 95% interval inside +-${TOLERANCE}; "drifts": outside it); the claim is reproduced when nGPT drifts and nuGPT`,
     "transfers, partly when nuGPT drifts significantly less than nGPT (the interval of the difference",
     "excludes 0) or a reading is inconclusive, not reproduced otherwise.",
     "",
@@ -136,7 +136,7 @@ async function widthClaim(ctx: SectionContext): Promise<string> {
   );
   const d = ng && nu ? slopeDifference(ng, nu, "model.width") : null;
   if (d) {
-    out.push(`- difference nGPT - nuGPT: ${withCI(d.diff, d.ci)} (bootstrap resamples of each rule's fit)`);
+    out.push(`- difference nGPT - nuGPT: ${withCI(d.diff, d.ci)} (${d.text})`);
   }
   const widest = (f: ScalingFit | undefined) => {
     const gs = groupsOf(a, f);

@@ -1,0 +1,395 @@
+/**
+ * Pipelines: YAML files naming stages (`uses:` a stage component, `needs:`
+ * earlier stages, `with:` its options). The whole file is validated before
+ * any work starts, every error naming file, line, key path and value; then
+ * the stages run in dependency order.
+ */
+import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
+import { pathToFileURL } from "node:url";
+import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from "yaml";
+import { z } from "zod";
+import {
+  checkTrial,
+  corpusProblem,
+  formatIssue,
+  getPath,
+  type Issue,
+  issueOf,
+  setPath,
+  type TrialConfig,
+} from "./config.ts";
+import { DmodelError, show } from "./errors.ts";
+import { has, resolve } from "./registry.ts";
+import type { DescribedTrial, Stage, StageContext } from "./stage.ts";
+
+/** The top level of a pipeline file. */
+const PipelineSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/, "use letters, digits, '.', '_' and '-' only"),
+  description: z.string().optional(),
+  plugins: z.array(z.string()).default([]),
+  stages: z.record(
+    z.string(),
+    z.object({
+      uses: z.string(),
+      needs: z.array(z.string()).default([]),
+      with: z.record(z.string(), z.unknown()).default({}),
+    }).strict(),
+  ),
+}).loose();
+
+/** A stage as declared. */
+export interface StageDecl {
+  uses: string;
+  needs: string[];
+  with: Record<string, unknown>;
+}
+
+/** A validated pipeline, ready to run. */
+export interface Pipeline {
+  name: string;
+  file: string;
+  dir: string;
+  /** The resolved document (aliases expanded, --set applied). */
+  raw: Record<string, unknown>;
+  stages: Map<string, { decl: StageDecl; stage: Stage; options: unknown }>;
+  /** Stage ids in dependency order. */
+  order: string[];
+}
+
+/** Maps key paths of a parsed YAML document to 1-based line numbers. */
+class Locator {
+  constructor(readonly doc: YAML.Document, readonly lc: LineCounter) {}
+
+  line(path: (string | number)[]): number | null {
+    let node: unknown = this.doc.contents;
+    let best: number | null = this.lineOfNode(node);
+    for (const seg of path) {
+      if (isAlias(node)) node = node.resolve(this.doc);
+      if (isMap(node)) {
+        const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
+        if (!pair) return best;
+        best = this.lineOfNode(pair.key) ?? best;
+        node = pair.value;
+        if (node && !isMap(node) && !isSeq(node)) best = this.lineOfNode(node) ?? best;
+      } else if (isSeq(node) && typeof seg === "number") {
+        node = node.items[seg];
+        best = this.lineOfNode(node) ?? best;
+      } else return best;
+    }
+    return best;
+  }
+
+  private lineOfNode(n: unknown): number | null {
+    const r = (n as Node | undefined)?.range;
+    return r ? this.lc.linePos(r[0]).line : null;
+  }
+}
+
+/** Parses `key.path=value` overrides; the value is read as YAML (numbers, lists, booleans). */
+export function parseSet(s: string): { path: string[]; value: unknown } {
+  const eq = s.indexOf("=");
+  if (eq <= 0) throw new DmodelError(`--set ${show(s)}: expected key.path=value`);
+  let value: unknown;
+  try {
+    value = YAML.parse(s.slice(eq + 1));
+  } catch (e) {
+    throw new DmodelError(
+      `--set ${show(s)}: value is not valid YAML: ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
+  return { path: s.slice(0, eq).split("."), value: value ?? null };
+}
+
+const TOP_LEVEL = new Set(["name", "description", "plugins", "stages"]);
+
+/**
+ * Applies one override. Top-level keys (name, stages, ...) address the
+ * document; any other path addresses the trial config of every stage that
+ * has its first key: in `with:` itself (train) or in `with.base` (sweep).
+ */
+export function applySet(
+  doc: Record<string, unknown>,
+  set: { path: string[]; value: unknown },
+  text: string,
+): string[][] {
+  if (TOP_LEVEL.has(set.path[0])) {
+    setPath(doc, set.path, set.value);
+    return [set.path];
+  }
+  const hits: string[][] = [];
+  const stages = (doc.stages ?? {}) as Record<string, { with?: Record<string, unknown> }>;
+  for (const [id, s] of Object.entries(stages)) {
+    const w = s?.with;
+    if (!w || typeof w !== "object") continue;
+    for (const [at, target] of [[[], w], [["base"], w.base]] as [string[], unknown][]) {
+      if (target && typeof target === "object" && set.path[0] in target) {
+        setPath(target as Record<string, unknown>, set.path, structuredClone(set.value));
+        hits.push(["stages", id, "with", ...at, ...set.path]);
+        break;
+      }
+    }
+  }
+  if (!hits.length) {
+    throw new DmodelError(`--set ${text}: no stage has a key ${show(set.path[0])} to override`);
+  }
+  return hits;
+}
+
+const startsWith = (a: (string | number)[], prefix: (string | number)[]) =>
+  prefix.length <= a.length && prefix.every((k, i) => String(a[i]) === String(k));
+
+/**
+ * The `--set` an issue comes from, if any: one that set the issue's key (or a
+ * key above it), or chose the component (`name`, `block`) the key belongs to.
+ */
+function blamedSet(i: Issue, sets: { text: string; paths: string[][] }[]): string | undefined {
+  const at = i.keys?.length ? i.keys.map((k) => [...i.path, k]) : [i.path];
+  for (const s of sets) {
+    for (const p of s.paths) {
+      const chooser = ["name", "block"].includes(p[p.length - 1]) ? p.slice(0, -1) : null;
+      if (at.some((a) => startsWith(a, p) || (chooser && startsWith(a, chooser)))) return s.text;
+    }
+  }
+  return undefined;
+}
+
+/** Every `corpus` value in a stage's resolved options, where `seq_len` beside it says it is a data config. */
+function corpora(v: unknown, out = new Set<string>(), depth = 0): Set<string> {
+  if (!v || typeof v !== "object" || depth > 8) return out;
+  const o = v as Record<string, unknown>;
+  if (typeof o.corpus === "string" && "seq_len" in o) out.add(o.corpus);
+  for (const x of Array.isArray(v) ? v : Object.values(o)) corpora(x, out, depth + 1);
+  return out;
+}
+
+/** The key path of the first `key: value` pair inside `v` (depth first), or null. */
+function findPair(
+  v: unknown,
+  key: string,
+  value: unknown,
+  path: (string | number)[] = [],
+): (string | number)[] | null {
+  if (!v || typeof v !== "object") return null;
+  const entries: [string | number, unknown][] = Array.isArray(v)
+    ? v.map((x, i) => [i, x])
+    : Object.entries(v);
+  for (const [k, x] of entries) {
+    if (k === key && x === value) return [...path, k];
+    const r = findPair(x, key, value, [...path, k]);
+    if (r) return r;
+  }
+  return null;
+}
+
+/** Imports plugin modules (paths relative to the pipeline file); they register components on import. */
+export async function importPlugins(
+  plugins: string[],
+  dir: string,
+  where: (i: number) => string,
+): Promise<void> {
+  for (const [i, p] of plugins.entries()) {
+    const abs = isAbsolute(p) ? p : resolvePath(dir, p);
+    try {
+      await Deno.stat(abs);
+    } catch {
+      throw new DmodelError(`${where(i)}: plugins.${i}: plugin file not found (value: ${show(p)})`);
+    }
+    try {
+      await import(pathToFileURL(abs).href);
+    } catch (e) {
+      throw new DmodelError(
+        `${where(i)}: plugins.${i}: plugin ${show(p)} failed to load: ${(e as Error).message.split("\n")[0]}`,
+      );
+    }
+  }
+}
+
+/** Parses pipeline text (for files and tests); `file` names it in errors. */
+export async function parsePipeline(text: string, file: string, sets: string[] = []): Promise<Pipeline> {
+  const lc = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter: lc, merge: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0];
+    const line = e.linePos?.[0]?.line ?? "?";
+    throw new DmodelError(`${file}:${line}: malformed YAML: ${e.message.split("\n")[0]}`);
+  }
+  const loc = new Locator(doc, lc);
+  const applied: { text: string; paths: string[][] }[] = [];
+  const fail = (issues: Issue[]) => {
+    const lines = issues.map((i) => {
+      const set = blamedSet(i, applied);
+      return set ? formatIssue(`--set ${set}`, null, i) : formatIssue(file, loc.line(i.path), i);
+    });
+    throw new DmodelError([...new Set(lines)].join("\n"));
+  };
+  const raw = (doc.toJS({ maxAliasCount: 10000 }) ?? {}) as Record<string, unknown>;
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    fail([{ path: [], message: "a pipeline is a mapping with name and stages" }]);
+  }
+  for (const s of sets) applied.push({ text: s, paths: applySet(raw, parseSet(s), s) });
+  const top = PipelineSchema.safeParse(raw);
+  if (!top.success) {
+    fail(top.error.issues.map((i) => ({
+      path: i.path as (string | number)[],
+      message: i.code === "unrecognized_keys" ? `unknown key(s) ${i.keys.join(", ")}` : i.message,
+      value: getPath(raw, i.path as string[]),
+    })));
+  }
+  const p = top.data!;
+  const dir = file ? dirname(resolvePath(file)) : Deno.cwd();
+  await importPlugins(p.plugins, dir, (i) => `${file}:${loc.line(["plugins", i]) ?? "?"}`);
+
+  const issues: Issue[] = [];
+  const stages: Pipeline["stages"] = new Map();
+  const reported = new Set<string>();
+  for (const [id, decl] of Object.entries(p.stages)) {
+    const at = ["stages", id];
+    if (!has("stage", decl.uses)) {
+      try {
+        resolve("stage", decl.uses);
+      } catch (e) {
+        issues.push({ path: [...at, "uses"], message: (e as Error).message, value: decl.uses });
+        continue;
+      }
+    }
+    for (const [i, n] of decl.needs.entries()) {
+      if (!(n in p.stages)) {
+        issues.push({ path: [...at, "needs", i], message: `no stage ${show(n)} in this pipeline`, value: n });
+      }
+    }
+    const c = resolve<unknown, Stage>("stage", decl.uses);
+    const r = c.schema.safeParse(decl.with);
+    if (!r.success) {
+      for (const i of r.error.issues) {
+        const issue = issueOf(i, [...at, "with"], decl.with);
+        if (issue.value === undefined && !issue.keys) issue.value = getPath(raw, issue.path as string[]);
+        issues.push(issue);
+      }
+      continue;
+    }
+    // Data files are checked now, not when the data stage reaches them.
+    for (const corpus of corpora(r.data)) {
+      const problem = reported.has(corpus) ? null : corpusProblem(corpus);
+      if (!problem) continue;
+      reported.add(corpus);
+      const path = findPair(decl.with, "corpus", corpus);
+      issues.push({ path: path ? [...at, "with", ...path] : at, message: problem });
+    }
+    stages.set(id, { decl, options: r.data, stage: c.create(r.data) });
+  }
+  if (issues.length) fail(issues);
+  return { name: p.name, file, dir, raw, stages, order: topoOrder(p.stages, file) };
+}
+
+function topoOrder(stages: Record<string, { needs: string[] }>, file: string): string[] {
+  const order: string[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (id: string, chain: string[]) => {
+    if (state.get(id) === "done") return;
+    if (state.get(id) === "visiting") {
+      throw new DmodelError(`${file}: stages: dependency cycle ${[...chain, id].join(" -> ")}`);
+    }
+    state.set(id, "visiting");
+    for (const n of stages[id].needs) visit(n, [...chain, id]);
+    state.set(id, "done");
+    order.push(id);
+  };
+  for (const id of Object.keys(stages)) visit(id, []);
+  return order;
+}
+
+/** Loads and validates a pipeline file. */
+export async function loadPipeline(file: string, sets: string[] = []): Promise<Pipeline> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new DmodelError(`${file}: pipeline file not found`);
+    throw e;
+  }
+  return await parsePipeline(text, file, sets);
+}
+
+/** Options of a pipeline run. */
+export interface RunPipelineOptions {
+  /** Where runs go (default runs/<pipeline name>/). */
+  out?: string;
+  /** Run only these stages (and what they need). */
+  only?: string[];
+  flags?: Record<string, unknown>;
+  log?: (line: string) => void;
+}
+
+/** Runs the stages in dependency order; returns each stage's output by id. */
+export async function runPipeline(p: Pipeline, opts: RunPipelineOptions = {}): Promise<Map<string, unknown>> {
+  const outDir = opts.out ?? `runs/${p.name}`;
+  const log = opts.log ?? ((s: string) => console.error(s));
+  await Deno.mkdir(outDir, { recursive: true });
+  let order = p.order;
+  if (opts.only?.length) {
+    const want = new Set<string>();
+    const add = (id: string) => {
+      if (!p.stages.has(id)) {
+        throw new DmodelError(`${p.file}: no stage ${show(id)}; stages: ${p.order.join(", ")}`);
+      }
+      if (want.has(id)) return;
+      want.add(id);
+      p.stages.get(id)!.decl.needs.forEach(add);
+    };
+    opts.only.forEach(add);
+    order = order.filter((id) => want.has(id));
+  }
+  const outputs = new Map<string, unknown>();
+  for (const id of order) {
+    const s = p.stages.get(id)!;
+    const ctx: StageContext = {
+      pipelineName: p.name,
+      pipelineFile: p.file,
+      pipelineDir: p.dir,
+      outDir,
+      stageId: id,
+      outputs,
+      flags: opts.flags ?? {},
+      log,
+    };
+    log(`stage ${id} (${s.decl.uses})`);
+    outputs.set(id, await s.stage.run(ctx));
+  }
+  return outputs;
+}
+
+/** The pipeline's file name without extension, for messages. */
+export function pipelineLabel(p: Pipeline): string {
+  return p.file ? basename(p.file) : p.name;
+}
+
+/**
+ * The trials a pipeline's stages train, resolved with every component's
+ * defaults: a stage's own `trials()`, else a train stage's `with:`, a
+ * sweep's or study's `base` (validated as a whole trial; when the base alone
+ * is not one, the first planned trial), or the first of its `trials`.
+ */
+export function stageTrials(p: Pipeline): ({ stage: string } & DescribedTrial)[] {
+  const out: ({ stage: string } & DescribedTrial)[] = [];
+  const isTrial = (v: unknown) => {
+    const o = v as { model?: unknown; data?: unknown } | null;
+    return Boolean(o && typeof o === "object" && o.model && o.data);
+  };
+  for (const [id, s] of p.stages) {
+    if (s.stage.trials) {
+      for (const t of s.stage.trials()) out.push({ stage: id, ...t });
+      continue;
+    }
+    // deno-lint-ignore no-explicit-any
+    const o = s.options as any;
+    const planned = Array.isArray(o?.trials)
+      ? (o.trials as unknown[]).map((t) => (t as { config?: unknown }).config ?? t).filter(isTrial)
+      : [];
+    let trial: TrialConfig | undefined;
+    if (isTrial(o)) trial = checkTrial(o).trial;
+    else if (isTrial(o?.base)) trial = checkTrial(o.base).trial ?? (planned[0] as TrialConfig | undefined);
+    else if (planned.length) trial = planned[0] as TrialConfig;
+    if (trial) out.push({ stage: id, trial });
+  }
+  return out;
+}

@@ -1,0 +1,47 @@
+/**
+ * Stages: the steps of a pipeline (data, train, sweep, eval, analyze, report, ...).
+ * A stage component's `create(options)` returns a `Stage`; the pipeline runner
+ * calls `run(ctx)` once its `needs:` have finished.
+ */
+import type { TrialConfig } from "./config.ts";
+
+/** What a running stage sees. */
+export interface StageContext {
+  /** The pipeline's `name:` field. */
+  pipelineName: string;
+  /** The pipeline file's path ("" when built in code). */
+  pipelineFile: string;
+  /** Directory of the pipeline file, for resolving relative paths. */
+  pipelineDir: string;
+  /** Where this pipeline writes its runs (default `runs/<pipeline name>/`, or `--out`). */
+  outDir: string;
+  /** This stage's id in the pipeline. */
+  stageId: string;
+  /** The values returned by the stages already run, by stage id. */
+  outputs: Map<string, unknown>;
+  /** Command-line flags that every stage may honour (resume, fresh, ...). */
+  flags: Record<string, unknown>;
+  /** Progress and notices (stderr). */
+  log: (line: string) => void;
+}
+
+/**
+ * A model a stage will train, as `describe` and the load-time checks see it.
+ * `vocabSize` is given when the data is not a corpus (a synthetic task):
+ * then `trial.data` only carries the window length.
+ */
+export interface DescribedTrial {
+  trial: TrialConfig;
+  vocabSize?: number;
+}
+
+/** A stage built from its `with:` options. */
+export interface Stage {
+  run(ctx: StageContext): Promise<unknown>;
+  /**
+   * The trials this stage trains, first the one `describe` shows (optional:
+   * without it a `with:` that is a trial config, or holds one as `base` or
+   * `trials`, is found by its shape).
+   */
+  trials?(): DescribedTrial[];
+}
