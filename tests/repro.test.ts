@@ -193,3 +193,31 @@ Deno.test("repro: the width claim reads known slopes from a synthetic sweep and 
   assert.match(part, /\*\*Verdict: not yet run\.\*\* 309 of 360 trials finished/);
   await Deno.remove(docs, { recursive: true });
 });
+
+Deno.test("repro: the alignment claim reads the study's weighted averages and gives the verdict by its rule", async () => {
+  const docs = await Deno.makeTempDir({ prefix: "dmodel-docs-" });
+  const dir = `${docs}/repro/runs/alignment`;
+  await Deno.mkdir(dir, { recursive: true });
+  const render = async (omega: number, maxan: number) => {
+    const rows = [];
+    for (const [method, width] of [["local", 16], ["local", 64], ["across-width", ""]] as const) {
+      for (const role of ["query", "hidden"]) {
+        rows.push({ method, width, role, quantity: "omega", value: omega, weight: 1, n: 3 });
+        rows.push({ method, width, role, quantity: "max_alpha_nu", value: maxan, weight: 1, n: 3 });
+      }
+    }
+    await Deno.writeTextFile(`${dir}/weighted.csv`, aq.from(rows).toCSV());
+    const md = await renderReproductions({ runs: `${docs}/repro/runs`, docs }, [nugpt]);
+    return md.slice(md.indexOf("### Alignment"));
+  };
+  assert.match(
+    await render(0.5, 0.76),
+    /\*\*Verdict: reproduced\.\*\* hidden roles, across widths: weighted omega 0\.50/,
+  );
+  const low = await render(0.52, 0.58);
+  assert.match(low, /\*\*Verdict: partly\.\*\*.*weighted max\(alpha, nu\) 0\.58/);
+  assert.match(low, /over-corrects/);
+  assert.match(await render(0.8, 0.5), /\*\*Verdict: not reproduced\.\*\*/);
+  assert.match(low, /\| query \| 0\.58 \| 0\.58 \|/);
+  await Deno.remove(docs, { recursive: true });
+});
