@@ -221,3 +221,60 @@ Deno.test("repro: the alignment claim reads the study's weighted averages and gi
   assert.match(low, /\| query \| 0\.58 \| 0\.58 \|/);
   await Deno.remove(docs, { recursive: true });
 });
+
+Deno.test("repro: the diagnostics table names each row by what it changes and reads its drift", async () => {
+  const docs = await Deno.makeTempDir({ prefix: "dmodel-docs-" });
+  const dir = `${docs}/repro/runs/nugpt-diagnostics`;
+  await Deno.mkdir(dir, { recursive: true });
+  const nu = {
+    "parameterization.name": "nugpt",
+    "parameterization.hidden_exponent": 0.75,
+    "parameterization.s_z_exponent": 0.5,
+    "parameterization.rescaler_scale": 0.1767767,
+  };
+  const variants: [Record<string, unknown>, number][] = [
+    [{ ...nu, "optimizer.eps": 1e-16 }, 0],
+    [{ ...nu, "optimizer.eps": 1e-8 }, -0.5],
+    [{ "parameterization.name": "ngpt", "optimizer.eps": 1e-16 }, -0.5],
+  ];
+  const rows: Record<string, unknown>[] = [];
+  const plan: { dir: string }[] = [];
+  let i = 0;
+  for (const [v, slope] of variants) {
+    for (const w of [16, 64]) {
+      for (let x = -9; x <= -2; x += 0.5) {
+        for (const seed of [0, 1, 2]) {
+          const id = `t${i++}`;
+          plan.push({ dir: id });
+          await Deno.mkdir(`${dir}/${id}`);
+          await Deno.writeTextFile(`${dir}/${id}/result.json`, "{}");
+          const c = -5 + slope * Math.log2(w / 16);
+          rows.push({
+            trial_id: id,
+            trial_dir: id,
+            status: "ok",
+            final_val_loss: 4 + 0.08 * (x - c) ** 2 + 0.004 * Math.sin(13 * i),
+            "optimizer.lr": 2 ** x,
+            "optimizer.grad_clip": 0,
+            "train.steps": 600,
+            "model.width": w,
+            "train.seed": seed,
+            "parameterization.hidden_exponent": null,
+            "parameterization.s_z_exponent": null,
+            "parameterization.rescaler_scale": null,
+            ...v,
+          });
+        }
+      }
+    }
+  }
+  await Deno.writeTextFile(`${dir}/trials.json`, JSON.stringify(plan));
+  await Deno.writeTextFile(`${dir}/results.csv`, aq.from(rows).toCSV());
+  const md = await renderReproductions({ runs: `${docs}/repro/runs`, docs }, [nugpt]);
+  const diag = md.slice(md.indexOf("### Diagnostics"), md.indexOf("### Alignment"));
+  assert.match(diag, /\| nuGPT \(reference\) \| -?0\.0\d \[/, diag);
+  assert.match(diag, /\| nuGPT, eps 1e-8 \| -0\.[45]\d \[.*\]: drifts \| -0\.[45]\d \[/);
+  assert.match(diag, /\| nGPT \(reference\) \| -0\.[45]\d/);
+  assert(!/NaN/.test(diag), diag);
+  await Deno.remove(docs, { recursive: true });
+});

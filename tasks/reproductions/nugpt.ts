@@ -287,7 +287,7 @@ const REFERENCE_ROW: Record<string, unknown> = {
 
 function rowLabel(keys: Record<string, string | number>): string {
   const diff = Object.entries(REFERENCE_ROW).filter(([k, v]) =>
-    k !== "parameterization.name" && keys[k] !== undefined && keys[k] !== null && String(keys[k]) !== "" &&
+    k !== "parameterization.name" && !["", "NaN", "null", "undefined"].includes(String(keys[k] ?? "")) &&
     Number(keys[k]) !== Number(v)
   ).map(([k, _]) => `${k.split(".").pop()} ${keys[k]}`);
   const rule = keys["parameterization.name"] === "ngpt" ? "nGPT" : "nuGPT";
