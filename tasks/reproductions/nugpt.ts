@@ -99,7 +99,7 @@ function incomplete(p: SweepProgress, what: string): string {
   );
 }
 
-async function widthClaim(ctx: SectionContext): Promise<string> {
+async function widthClaim(ctx: SectionContext, diagnosis: string): Promise<string> {
   const name = "nugpt-width", pipeline = "pipelines/repro/nugpt-width.yaml";
   const p = await sweepProgress(ctx, name);
   const out = [
@@ -160,13 +160,22 @@ async function widthClaim(ctx: SectionContext): Promise<string> {
   if (!p.complete) return [...out, incomplete(p, "the numbers")].join("\n");
   const rn = reading(ng, "model.width"), ru = reading(nu, "model.width");
   let v: Verdict, why: string;
-  if (!rn || !ru) v = "not reproduced", why = "a rule has no fitted slope (optima not bracketed).";
-  else if (rn.r === "drifts" && ru.r === "transfers") {
-    v = "reproduced", why = "nGPT's eta* drifts with width and nuGPT's stays within the band.";
-  } else if (rn.r === "transfers" || (ru.r === "drifts" && !(d?.ci && (d.ci[0] > 0 || d.ci[1] < 0)))) {
-    v = "not reproduced", why = `nGPT ${rn.r}, nuGPT ${ru.r} (see the diagnostics for nuGPT's drift).`;
-  } else {v = "partly",
-      why = `nGPT ${rn.r}, nuGPT ${ru.r}; the difference of slopes is ${withCI(d!.diff, d!.ci)}.`;}
+  const differs = !!d?.ci && (d.ci[0] > 0 || d.ci[1] < 0);
+  if (!rn || !ru) {
+    v = "not reproduced";
+    why = `a rule has no fitted slope (optima not bracketed). Diagnosis: ${diagnosis}.`;
+  } else if (rn.r === "drifts" && ru.r === "transfers") {
+    v = "reproduced";
+    why = "nGPT's eta* drifts with width and nuGPT's stays within the band.";
+  } else if (rn.r === "transfers" || (ru.r === "drifts" && !differs)) {
+    v = "not reproduced";
+    why = `nGPT ${rn.r}, nuGPT ${ru.r}. Diagnosis: ${diagnosis}.`;
+  } else {
+    v = "partly";
+    why = `nGPT ${rn.r}, nuGPT ${ru.r}; the difference of slopes is ${
+      d ? withCI(d.diff, d.ci) : "n/a"
+    }. Diagnosis: ${diagnosis}.`;
+  }
   return [...out, verdictLine(v, why)].join("\n");
 }
 
@@ -294,7 +303,8 @@ function rowLabel(keys: Record<string, string | number>): string {
   return diff.length ? `${rule}, ${diff.join(", ")}` : `${rule} (reference)`;
 }
 
-async function diagnosticsClaim(ctx: SectionContext): Promise<string> {
+/** The diagnostics' section and, once complete, the rows whose drift differs from the reference. */
+async function diagnosticsClaim(ctx: SectionContext): Promise<{ md: string; diagnosis: string }> {
   const name = "nugpt-diagnostics", pipeline = "pipelines/repro/nugpt-diagnostics.yaml";
   const p = await sweepProgress(ctx, name);
   const out = [
@@ -309,12 +319,21 @@ async function diagnosticsClaim(ctx: SectionContext): Promise<string> {
     header(p, pipeline),
     "",
   ];
-  if (!p.finished) return [...out, incomplete(p, "the drifts")].join("\n");
+  if (!p.finished) {
+    return {
+      md: [...out, incomplete(p, "the drifts")].join("\n"),
+      diagnosis: `diagnostics: ${progressText(p)}`,
+    };
+  }
   const by = Object.keys(REFERENCE_ROW);
   const a = await analyze(ctx, p.dir, by, ["model.width"]);
   const ref = a.fits.find((f) => rowLabel(f.family_keys) === "nuGPT (reference)");
+  const accounts: string[] = [];
   const rows = a.fits.map((f) => {
     const d = ref && f !== ref ? slopeDifference(f, ref, "model.width") : null;
+    if (d?.ci && (d.ci[0] > 0 || d.ci[1] < 0) && f.family_keys["parameterization.name"] === "nugpt") {
+      accounts.push(`${rowLabel(f.family_keys)} (${withCI(d.diff, d.ci)})`);
+    }
     return [rowLabel(f.family_keys), slopeText(f, "model.width"), d ? withCI(d.diff, d.ci) : "-"];
   });
   out.push(
@@ -322,7 +341,12 @@ async function diagnosticsClaim(ctx: SectionContext): Promise<string> {
     "",
   );
   if (!p.complete) out.push(incomplete(p, "the drifts"));
-  return out.join("\n");
+  const diagnosis = !p.complete
+    ? `diagnostics: ${progressText(p)}`
+    : accounts.length
+    ? `diagnostics: the nuGPT rows whose drift over width differs from the reference: ${accounts.join("; ")}`
+    : "diagnostics: no single factor changes nuGPT's drift over width significantly";
+  return { md: out.join("\n"), diagnosis };
 }
 
 async function readCSV(path: string) {
@@ -465,6 +489,7 @@ export const nugpt: Section = {
   id: "nugpt",
   title: "nuGPT: learning-rate transfer in normalized transformers (arXiv 2604.27077)",
   async render(ctx) {
+    const diagnostics = await diagnosticsClaim(ctx);
     return [
       "Every number below is computed by `tasks/reproductions/nugpt.ts` from the archived run",
       "directories; the setting is ../shared/REFERENCE.md section 2 scaled to 2 CPU cores (BPE 1024 on",
@@ -472,13 +497,13 @@ export const nugpt: Section = {
       "Optima, intervals and transfer calls are engine/analysis's (optimalLR, fitScaling, compareFits;",
       "the intervals' coverage is tested on synthetic sweeps with a known law in tests/).",
       "",
-      await widthClaim(ctx),
+      await widthClaim(ctx, diagnostics.diagnosis),
       "",
       await horizonClaim(ctx),
       "",
       await depthClaim(ctx),
       "",
-      await diagnosticsClaim(ctx),
+      diagnostics.md,
       "",
       await alignmentClaim(ctx),
     ].join("\n");
