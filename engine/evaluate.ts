@@ -5,7 +5,7 @@ import { parseTrial } from "./config.ts";
 import { evalBatches, prepareData } from "./data.ts";
 import { DmodelError } from "./errors.ts";
 import { readSafetensors } from "./safetensors.ts";
-import { buildNetwork, evaluate } from "./trainer.ts";
+import { buildNetwork, evaluateAsync } from "./trainer.ts";
 
 /** What an evaluation reports. */
 export interface EvalReport {
@@ -40,7 +40,7 @@ export async function evaluateTrialDir(
     net.load(values, `${dir}/model.safetensors`);
     const B = trial.train.batch_size, T = trial.data.seq_len;
     const n = opts.batches ?? trial.train.eval_batches;
-    const loss = evaluate(net, evalBatches(data, n, B, T), B, T);
+    const loss = await evaluateAsync(net, evalBatches(data, n, B, T), B, T);
     return {
       trial_dir: dir,
       val_loss: loss,

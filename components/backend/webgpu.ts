@@ -1,0 +1,85 @@
+/**
+ * tfjs's WebGPU backend (`@tensorflow/tfjs-backend-webgpu`) under Deno, on
+ * the device engine/webgpu.ts makes (one-line errors for no WebGPU, no
+ * adapter, a lost device). The fused ops run as WGSL kernels or as their
+ * plain tfjs compositions, one decision per op (engine/fused_webgpu.ts;
+ * DMODEL_WEBGPU_FUSED overrides it). Master weights and Adam stay on the
+ * host as on every backend (engine/optim.ts); gradients are read back
+ * asynchronously (engine/trainer.ts).
+ *
+ * With no GPU, Deno offers the llvmpipe fallback adapter: correct, slow,
+ * used by the CI tests. `auto` picks webgpu only on a non-fallback adapter.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import { DmodelError } from "../../engine/errors.ts";
+import { register } from "../../engine/registry.ts";
+import type { BackendImpl } from "../../engine/backend.ts";
+import { setFusedOps } from "../../engine/fused_ops.ts";
+import { parseFusedSetting, setWebGPUPaths, webgpuPaths } from "../../engine/fused_webgpu.ts";
+import { registerWebGPUKernels } from "../../engine/webgpu_kernels.ts";
+import { createDevice, describeAdapter, requestAdapter, webgpuInRuntime } from "../../engine/webgpu.ts";
+
+let installed = false;
+let factoryError: Error | null = null;
+
+/** Loads tfjs-backend-webgpu and registers `webgpu` on dmodel's own device (once). */
+async function install(): Promise<void> {
+  if (installed) return;
+  // Loaded here, not at import: the package registers its backend with a priority above wasm's.
+  const mod = await import("@tensorflow/tfjs-backend-webgpu");
+  tf.removeBackend("webgpu");
+  tf.registerBackend("webgpu", async () => {
+    try {
+      const { device, info } = await createDevice();
+      return new mod.WebGPUBackend(device as unknown as GPUDevice, info as GPUAdapterInfo);
+    } catch (e) {
+      factoryError = e as Error;
+      throw e;
+    }
+  }, 1);
+  registerWebGPUKernels();
+  installed = true;
+}
+
+register("backend", "webgpu", {
+  describe: "tfjs WebGPU (a real GPU, or the slow llvmpipe fallback adapter); fused ops in WGSL per op",
+  schema: z.object({}).strict(),
+  create: (): BackendImpl => ({
+    available: async () => !("error" in (await requestAdapter())),
+    async setup() {
+      if (!webgpuInRuntime()) {
+        throw new DmodelError(
+          "backend webgpu: this runtime has no WebGPU (navigator.gpu is undefined); use backend: wasm",
+        );
+      }
+      const spec = Deno.env.get("DMODEL_WEBGPU_FUSED") ?? "";
+      setWebGPUPaths(parseFusedSetting(spec));
+      await install();
+      factoryError = null;
+      const quiet = console.warn;
+      console.warn = () => {}; // tfjs warns "Initialization of backend webgpu failed"; the error below says why
+      let ok: boolean;
+      try {
+        ok = await tf.setBackend("webgpu");
+      } finally {
+        console.warn = quiet;
+      }
+      if (!ok) {
+        const err = factoryError as Error | null;
+        throw err instanceof DmodelError ? err : new DmodelError(
+          `backend webgpu: tfjs could not start it${err ? `: ${err.message}` : ""}`,
+        );
+      }
+      await tf.ready();
+      setFusedOps(true);
+      const adapter = await requestAdapter();
+      if (!("error" in adapter)) console.error(`dmodel: webgpu adapter: ${describeAdapter(adapter.summary)}`);
+      const p = webgpuPaths();
+      console.error(
+        `dmodel: webgpu fused ops: ${Object.entries(p).map(([k, v]) => `${k}=${v}`).join(", ")}`,
+      );
+      return "webgpu";
+    },
+  }),
+});
