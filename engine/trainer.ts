@@ -14,7 +14,7 @@ import { DmodelError } from "./errors.ts";
 import { exists, readJSON, writeFileAtomic } from "./fsutil.ts";
 import { Network } from "./network.ts";
 import { readInto } from "./js_kernels.ts";
-import { maybeLoseDevice, readTensor } from "./webgpu.ts";
+import { maybeLoseDevice, onDevice, readTensor } from "./webgpu.ts";
 import type { Adam } from "./optim.ts";
 import type { Probe } from "./probe.ts";
 import { resolve } from "./registry.ts";
@@ -130,16 +130,18 @@ export async function evaluateAsync(
   T: number,
 ): Promise<number> {
   if (!asyncReads()) return evaluate(net, batches, B, T);
-  let sum = 0;
-  for (const b of batches) {
-    const l = tf.tidy(() => net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")));
-    try {
-      sum += (await readTensor(l))[0];
-    } finally {
-      l.dispose();
+  return await onDevice(async () => {
+    let sum = 0;
+    for (const b of batches) {
+      const l = tf.tidy(() => net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")));
+      try {
+        sum += (await readTensor(l))[0];
+      } finally {
+        l.dispose();
+      }
     }
-  }
-  return sum / batches.length;
+    return sum / batches.length;
+  });
 }
 
 /**
@@ -156,23 +158,25 @@ export async function lossAndGradsAsync(
 ): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
   if (!asyncReads()) return lossAndGrads(net, x, y, B, T);
   maybeLoseDevice();
-  const vars = net.params.map((p) => p.variable);
-  const { value, grads } = tf.variableGrads(
-    () => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")),
-    vars,
-  );
-  try {
-    const host = new Map<string, Float32Array>();
-    const values = await Promise.all(net.params.map((p) => readTensor(grads[p.variable.name])));
-    net.params.forEach((p, i) => {
-      p.grad.set(values[i] as Float32Array);
-      host.set(p.decl.name, p.grad);
-    });
-    return { loss: (await readTensor(value))[0], grads: host };
-  } finally {
-    value.dispose();
-    tf.dispose(grads);
-  }
+  return await onDevice(async () => {
+    const vars = net.params.map((p) => p.variable);
+    const { value, grads } = tf.variableGrads(
+      () => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")),
+      vars,
+    );
+    try {
+      const host = new Map<string, Float32Array>();
+      const values = await Promise.all(net.params.map((p) => readTensor(grads[p.variable.name])));
+      net.params.forEach((p, i) => {
+        p.grad.set(values[i] as Float32Array);
+        host.set(p.decl.name, p.grad);
+      });
+      return { loss: (await readTensor(value))[0], grads: host };
+    } finally {
+      value.dispose();
+      tf.dispose(grads);
+    }
+  });
 }
 
 /** Parameters as safetensors tensors, named as the block declares them. */

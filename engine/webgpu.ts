@@ -174,6 +174,23 @@ export async function readTensor(t: tf.Tensor): Promise<Float32Array | Int32Arra
 }
 
 /**
+ * Runs f; when it throws and the device turns out lost (WebGPU reports the
+ * loss asynchronously, so this waits for it up to a moment), throws the
+ * device-lost error instead of whatever invalid-buffer error came first.
+ */
+export async function onDevice<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (lostSignal && !lostMessage) {
+      await Promise.race([lostSignal.catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
+    }
+    checkDevice();
+    throw e;
+  }
+}
+
+/**
  * Fault injection for tests: DMODEL_WEBGPU_LOSE_DEVICE_AT=k destroys the
  * device at the k-th call (the trainer calls it once per step), as a
  * driver reset would.
