@@ -44,6 +44,7 @@ import { nativeActive } from "./native.ts";
 import "./fused_kernels.ts";
 import {
   type FusedOpName,
+  gpuColScale,
   gpuCrossEntropy,
   gpuLerpNorm,
   gpuRope,
@@ -272,10 +273,10 @@ export function ropeNormScale(x: tf.Tensor4D, tables: RopeTables, s: tf.Tensor):
   checkFloat("ropeNormScale", x, s);
   const [, , H, dk] = x.shape;
   if (fusedOpActive("ropeNormScale") && !fusedOpsActive()) {
-    // webgpu: RoPE, the per-head Norm, then the scale, each in WGSL (tf.mul for the scale).
-    return tf.mul(
+    // webgpu: RoPE, the per-head Norm, then the scale, each in WGSL.
+    return gpuColScale(
       gpuRowNormalize(gpuRope(x, tables.cos, tables.sin), 1, 0),
-      s.reshape([H, dk]),
+      s.reshape([H * dk]),
     ) as tf.Tensor4D;
   }
   if (!fusedOpsActive()) {

@@ -1,8 +1,7 @@
 /**
  * The fused ops of engine/fused_ops.ts on tfjs's `webgpu` backend, built
  * from the WGSL programs of engine/webgpu_kernels.ts (maps and row
- * reductions) with analytic gradients; column sums (the gradients of
- * per-column scales) use tfjs's own reduction. Same math as the wasm
+ * reductions, column sums) with analytic gradients. Same math as the wasm
  * kernels (engine/fused_kernels.ts), sums in float32.
  *
  * Each op runs either these kernels (`wgsl`) or its plain tfjs composition
@@ -13,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { DmodelError } from "./errors.ts";
-import { gpuMap, gpuRowReduce } from "./webgpu_kernels.ts";
+import { gpuColSum, gpuMap, gpuRowReduce } from "./webgpu_kernels.ts";
 
 /** The fused ops that have a decision on webgpu. */
 export const FUSED_OP_NAMES = [
@@ -190,7 +189,7 @@ const lerpNormOp = custom(([h, t, a], save) => {
         n,
       });
       // d|a|/da as tfjs's Abs gradient: 1 for a > 0, else -1.
-      const da = gpuMap({ S: tf.sum(part, 0), AL: a }, {
+      const da = gpuMap({ S: gpuColSum(part), AL: a }, {
         key: "signed",
         expr: "select(-S[i], S[i], AL[i] > 0.0)",
         shape: a.shape,
@@ -246,6 +245,27 @@ export function gpuRope(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tens
   return ropeOp(x, cos, sin) as tf.Tensor4D;
 }
 
+// --- Column scale: y = x s, s [n] over rows of x [..., n] ------------------------
+
+const colScaleOp = custom(([x, s], save) => {
+  const n = s.size;
+  save([x, s]);
+  return {
+    value: gpuMap({ X: x, S: s }, { key: "colscale", expr: "X[i] * S[col]", shape: x.shape, n }),
+    gradFunc: (dy, [x, s]) => [
+      gpuMap({ DY: dy, S: s }, { key: "colscale_dx", expr: "DY[i] * S[col]", shape: x.shape, n }),
+      gpuColSum(
+        gpuMap({ DY: dy, X: x }, { key: "colscale_ds", expr: "DY[i] * X[i]", shape: [x.size / n, n], n }),
+      ),
+    ],
+  };
+});
+
+/** x · s with s [n] broadcast over the rows of x [..., n]; ds is a WGSL column sum. */
+export function gpuColScale<T extends tf.Tensor>(x: T, s: tf.Tensor1D): T {
+  return colScaleOp(x, s) as T;
+}
+
 // --- SwiGLU: (a s_u) SiLU(b s_nu c) ---------------------------------------------
 // nu = b s_nu c, sg = sigmoid(nu), SiLU' = sg (1 + nu (1 - sg));
 // da = dg s_u SiLU(nu); db = dg a s_u SiLU'(nu) s_nu c; ds_u, ds_nu: column sums.
@@ -286,8 +306,8 @@ export function gpuSwiglu(a: tf.Tensor2D, b: tf.Tensor2D, su: tf.Tensor1D, snu: 
           const all = { DG: dg, A: a, B: b, SU: su, SNU: snu };
           const da = m("swiglu_da", "swigluGrad(i, col, 0)", all);
           const db = m("swiglu_db", "swigluGrad(i, col, 1)", all);
-          const dsu = tf.sum(m("swiglu_dsu", "swigluGrad(i, col, 2)", all), 0);
-          const dsnu = tf.sum(m("swiglu_dsnu", "swigluGrad(i, col, 3)", all), 0);
+          const dsu = gpuColSum(m("swiglu_dsu", "swigluGrad(i, col, 2)", all));
+          const dsnu = gpuColSum(m("swiglu_dsnu", "swigluGrad(i, col, 3)", all));
           return [da, db, dsu, dsnu];
         },
       };

@@ -6,6 +6,7 @@
  * - `DmodelGpuMap`: one thread per output element, a WGSL expression over
  *   the inputs (bound as arrays named by their keys) with `i` the flat
  *   index, `row = i / n` and `col = i % n` for rows of length n.
+ * - `DmodelGpuColSum`: column sums of x [rows, n], one thread per column.
  * - `DmodelGpuRowReduce`: one 64-thread workgroup per row of x [rows, n],
  *   a tree sum of `x²` or `x·y` over the row in shared memory, optionally
  *   turned into 1 / sqrt(ms·sum + eps).
@@ -117,6 +118,30 @@ function rowReduceProgram(kind: "sq" | "dot", invert: boolean, rows: number): Pr
   };
 }
 
+function colSumProgram(n: number): Program {
+  return {
+    variableNames: ["X"],
+    outputShape: [n],
+    shaderKey: "dmodel_colsum",
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(n / MAP_THREADS), 1, 1],
+    workgroupSize: [MAP_THREADS, 1, 1],
+    size: true,
+    uniforms: "rows : i32,",
+    getUserCode: () => `
+      fn main(index : i32) {
+        let n = uniforms.size;
+        if (index < n) {
+          var s = 0.0;
+          for (var r = 0; r < uniforms.rows; r = r + 1) {
+            s = s + X[r * n + index];
+          }
+          setOutputAtIndex(index, s);
+        }
+      }`,
+  };
+}
+
 /** Attributes of `DmodelGpuMap`. */
 export interface MapAttrs {
   /** Cache key of the expression (one compiled pipeline per key and input ranks). */
@@ -178,6 +203,21 @@ export function registerWebGPUKernels(): void {
       ]);
     }) as unknown as tf.KernelFunc,
   });
+  tf.registerKernel({
+    kernelName: "DmodelGpuColSum",
+    backendName: "webgpu",
+    kernelFunc:
+      (({ inputs, backend }: { inputs: Record<string, tf.TensorInfo>; backend: WebGPUBackendLike }) => {
+        const x = inputs.X!;
+        const n = x.shape[x.shape.length - 1], rows = size(x.shape) / n;
+        return backend.runWebGPUProgram(colSumProgram(n), [x], "float32", [{ type: "int32", data: [rows] }]);
+      }) as unknown as tf.KernelFunc,
+  });
+}
+
+/** Column sums of x [rows, n] -> [n], one thread per column (tfjs's Sum over axis 0 transposes first). */
+export function gpuColSum(x: tf.Tensor): tf.Tensor1D {
+  return tf.engine().runKernel("DmodelGpuColSum", { X: x } as tf.NamedTensorMap, {}) as tf.Tensor1D;
 }
 
 /** Runs a map expression (see {@link MapAttrs}) on the current (webgpu) backend. */
