@@ -11,7 +11,7 @@
  * 2. correctness: the webgpu tests (tests/webgpu.test.ts: every fused op's
  *    WGSL value and gradient vs its plain composition, 10 training steps of a
  *    tiny nGPT and prenorm vs wasm-plain), pass/fail and their summary line.
- * 3. ops: each fused op's fwd+bwd time both ways (engine/webgpu_decide.ts)
+ * 3. ops: each fused op's fwd+bwd time both ways (engine/train/webgpu_decide.ts)
  *    and the DMODEL_WEBGPU_FUSED value that picks the faster path.
  * 4. bench: `deno task bench --backend webgpu` at --widths (default
  *    256,512,1024,2048), and wasm with DMODEL_THREADS=2 (the 2-core figure)
@@ -20,10 +20,10 @@
  */
 import { parseArgs } from "node:util";
 import "../components/mod.ts";
-import { useBackend } from "../engine/backend.ts";
-import { describeAdapter, requestAdapter } from "../engine/webgpu.ts";
-import { fusedSettingOf, type OpTiming, timeFusedOps } from "../engine/webgpu_decide.ts";
-import { WEBGPU_FUSED_DEFAULT } from "../engine/fused_webgpu.ts";
+import { useBackend } from "../engine/kernels/backend.ts";
+import { describeAdapter, requestAdapter } from "../engine/kernels/webgpu.ts";
+import { fusedSettingOf, type OpTiming, timeFusedOps } from "../engine/train/webgpu_decide.ts";
+import { WEBGPU_FUSED_DEFAULT } from "../engine/kernels/fused_webgpu.ts";
 import type { BenchLine } from "./bench.ts";
 
 const root = new URL("..", import.meta.url).pathname;

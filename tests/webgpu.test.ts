@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { useBackend } from "../engine/backend.ts";
+import { useBackend } from "../engine/kernels/backend.ts";
 import {
   lerpNorm,
   lerpNormTo,
@@ -19,15 +19,20 @@ import {
   rowNormalize,
   softmaxCrossEntropy,
   swiglu,
-} from "../engine/fused_ops.ts";
-import { type FusedOpName, parseFusedSetting, setWebGPUPaths, WGSL_OPS } from "../engine/fused_webgpu.ts";
-import { ropeTables } from "../engine/ops.ts";
-import { runTrial } from "../engine/trainer.ts";
-import { currentAdapter } from "../engine/webgpu.ts";
+} from "../engine/kernels/fused_ops.ts";
+import {
+  type FusedOpName,
+  parseFusedSetting,
+  setWebGPUPaths,
+  WGSL_OPS,
+} from "../engine/kernels/fused_webgpu.ts";
+import { ropeTables } from "../engine/nn/ops.ts";
+import { runTrial } from "../engine/train/trainer.ts";
+import { currentAdapter } from "../engine/kernels/webgpu.ts";
 import { autoChoice } from "../components/backend/auto.ts";
 import type { PlannedTrial } from "../engine/sweep/grid.ts";
 import { tinyCorpus, tinySweepYaml, tinyTrial } from "./helpers.ts";
-import { rand } from "./uniform.ts";
+import { rand } from "./kernel_data.ts";
 
 const corpus = await tinyCorpus();
 const root = new URL("..", import.meta.url).pathname;

@@ -4,9 +4,9 @@
  * choice and the adapter it saw.
  */
 import { z } from "zod";
-import { register, resolve } from "../../engine/registry.ts";
-import type { BackendImpl } from "../../engine/backend.ts";
-import { adapterSummary, describeAdapter } from "../../engine/webgpu.ts";
+import { register, resolve } from "../../engine/core/registry.ts";
+import type { BackendImpl } from "../../engine/kernels/backend.ts";
+import { adapterSummary, describeAdapter } from "../../engine/kernels/webgpu.ts";
 
 /** The backend `auto` would choose here, with the reason (no side effects). */
 export async function autoChoice(): Promise<{ name: string; reason: string }> {

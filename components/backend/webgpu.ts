@@ -1,24 +1,29 @@
 /**
  * tfjs's WebGPU backend (`@tensorflow/tfjs-backend-webgpu`) under Deno, on
- * the device engine/webgpu.ts makes (one-line errors for no WebGPU, no
+ * the device engine/kernels/webgpu.ts makes (one-line errors for no WebGPU, no
  * adapter, a lost device). The fused ops run as WGSL kernels or as their
- * plain tfjs compositions, one decision per op (engine/fused_webgpu.ts;
+ * plain tfjs compositions, one decision per op (engine/kernels/fused_webgpu.ts;
  * DMODEL_WEBGPU_FUSED overrides it). Master weights and Adam stay on the
- * host as on every backend (engine/optim.ts); gradients are read back
- * asynchronously (engine/trainer.ts).
+ * host as on every backend (engine/nn/optim.ts); gradients are read back
+ * asynchronously (engine/train/trainer.ts).
  *
  * With no GPU, Deno offers the llvmpipe fallback adapter: correct, slow,
  * used by the CI tests. `auto` picks webgpu only on a non-fallback adapter.
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { DmodelError } from "../../engine/errors.ts";
-import { register } from "../../engine/registry.ts";
-import type { BackendImpl } from "../../engine/backend.ts";
-import { setFusedOps } from "../../engine/fused_ops.ts";
-import { parseFusedSetting, setWebGPUPaths, webgpuPaths } from "../../engine/fused_webgpu.ts";
-import { registerWebGPUKernels } from "../../engine/webgpu_kernels.ts";
-import { createDevice, describeAdapter, requestAdapter, webgpuInRuntime } from "../../engine/webgpu.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { BackendImpl } from "../../engine/kernels/backend.ts";
+import { setFusedOps } from "../../engine/kernels/fused_ops.ts";
+import { parseFusedSetting, setWebGPUPaths, webgpuPaths } from "../../engine/kernels/fused_webgpu.ts";
+import { registerWebGPUKernels } from "../../engine/kernels/webgpu_kernels.ts";
+import {
+  createDevice,
+  describeAdapter,
+  requestAdapter,
+  webgpuInRuntime,
+} from "../../engine/kernels/webgpu.ts";
 
 let installed = false;
 let factoryError: Error | null = null;
