@@ -2,7 +2,8 @@
  * Measures each fused op on the current webgpu device both ways (WGSL
  * kernels, plain tfjs composition): forward + backward of the op at the
  * shapes one nGPT layer gives it, waited for on the device, median of
- * `reps` runs after one warm-up (which compiles the shaders). The faster
+ * `reps` runs after one warm-up (which compiles the shaders), the two paths
+ * alternating. The faster
  * path is the op's decision (engine/kernels/fused_webgpu.ts; tasks/gpu_check.ts
  * prints the DMODEL_WEBGPU_FUSED value it implies).
  */
@@ -86,22 +87,25 @@ export async function timeFusedOps(
   try {
     for (const op of WGSL_OPS) {
       const c = cases[op];
-      const ms: Record<WebGPUPath, number> = { wgsl: 0, plain: 0 };
-      for (const path of ["wgsl", "plain"] as const) {
+      const g = tf.grads((...xs: tf.Tensor[]) => tf.sum(c.f(...xs)));
+      const runOnce = async (path: WebGPUPath) => {
         setWebGPUPaths({ ...before, [op]: path });
-        const g = tf.grads((...xs: tf.Tensor[]) => tf.sum(c.f(...xs)));
-        const runOnce = async () => {
-          const t0 = performance.now();
-          const gs = g(c.inputs);
-          await Promise.all(gs.map((x) => x.data()));
-          tf.dispose(gs);
-          return performance.now() - t0;
-        };
-        await runOnce(); // warm-up: shader compilation
-        const times: number[] = [];
-        for (let i = 0; i < o.reps; i++) times.push(await runOnce());
-        ms[path] = Math.round(median(times) * 100) / 100;
+        const t0 = performance.now();
+        const gs = g(c.inputs);
+        await Promise.all(gs.map((x) => x.data()));
+        tf.dispose(gs);
+        return performance.now() - t0;
+      };
+      // Warm-up (shader compilation), then the two paths alternate so that a drifting load hits both alike.
+      await runOnce("wgsl"), await runOnce("plain");
+      const times: Record<WebGPUPath, number[]> = { wgsl: [], plain: [] };
+      for (let i = 0; i < o.reps; i++) {
+        for (const path of ["wgsl", "plain"] as const) times[path].push(await runOnce(path));
       }
+      const ms = {
+        wgsl: Math.round(median(times.wgsl) * 100) / 100,
+        plain: Math.round(median(times.plain) * 100) / 100,
+      };
       out.push({
         op,
         shape: c.shape,
