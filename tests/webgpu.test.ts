@@ -110,7 +110,7 @@ Deno.test("webgpu: every fused op's WGSL value and gradient match its plain comp
   }
 });
 
-Deno.test("webgpu: the WGSL kernels run (kernel names) and DMODEL_WEBGPU_FUSED parses or names the bad entry", async () => {
+Deno.test("webgpu: the WGSL kernels run (kernel names), dataSync is a one-line error, DMODEL_WEBGPU_FUSED parses or names the bad entry", async () => {
   await useBackend("webgpu");
   const x = t([N, d], 1);
   const names = async () => (await tf.profile(() => rowNormalize(x))).kernelNames;
@@ -119,6 +119,10 @@ Deno.test("webgpu: the WGSL kernels run (kernel names) and DMODEL_WEBGPU_FUSED p
   allPaths("plain");
   assert.ok(!(await names()).some((k) => k.startsWith("DmodelGpu")));
   setWebGPUPaths({});
+  assert.throws(
+    () => tf.square(x).dataSync(),
+    /backend webgpu: a synchronous read \(dataSync\/arraySync\) cannot run/,
+  );
   x.dispose();
   assert.equal(parseFusedSetting("all=plain").swiglu, "plain");
   assert.equal(parseFusedSetting("all=wgsl").attention, "plain"); // no WGSL attention: stays plain

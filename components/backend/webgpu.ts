@@ -47,6 +47,28 @@ async function install(): Promise<void> {
   installed = true;
 }
 
+/**
+ * tfjs's synchronous read (`dataSync`) on webgpu draws through OffscreenCanvas,
+ * which Deno lacks (it fails deep inside tfjs); make it a one-line error.
+ */
+function refuseSyncReads(): void {
+  const b = tf.backend() as unknown as {
+    readSync(dataId: object): unknown;
+    tensorMap: { get(dataId: object): { values?: unknown } | undefined };
+    dmodelSyncGuard?: boolean;
+  };
+  if (b.dmodelSyncGuard) return;
+  const readSync = b.readSync.bind(b);
+  b.readSync = (dataId: object) => {
+    if (b.tensorMap.get(dataId)?.values != null) return readSync(dataId); // already on the host
+    throw new DmodelError(
+      "backend webgpu: a synchronous read (dataSync/arraySync) cannot run on Deno's WebGPU; this code path " +
+        "(probes, coord-check and the studies read synchronously) needs backend wasm",
+    );
+  };
+  b.dmodelSyncGuard = true;
+}
+
 register("backend", "webgpu", {
   describe: "tfjs WebGPU (a real GPU, or the slow llvmpipe fallback adapter); fused ops in WGSL per op",
   schema: z.object({}).strict(),
@@ -77,6 +99,7 @@ register("backend", "webgpu", {
         );
       }
       await tf.ready();
+      refuseSyncReads();
       setFusedOps(true);
       const adapter = await requestAdapter();
       if (!("error" in adapter)) console.error(`dmodel: webgpu adapter: ${describeAdapter(adapter.summary)}`);
