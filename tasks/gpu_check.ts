@@ -4,6 +4,8 @@
  *
  *   deno task gpu-check --out runs/gpu-check            # a real GPU (< 8 min)
  *   deno task gpu-check --out /tmp/gc --tiny            # the fallback adapter, tiny widths
+ *   [--widths 256,512,1024,2048] [--wasm-widths 256,512,1024] [--steps 5] [--warmup 2]
+ *   [--op-width 1024] [--sections tests,ops,bench]
  *
  * Sections:
  * 1. adapter: the WebGPU adapter's description (a fallback adapter without
@@ -12,7 +14,8 @@
  *    WGSL value and gradient vs its plain composition, 10 training steps of a
  *    tiny nGPT and prenorm vs wasm-plain), pass/fail and their summary line.
  * 3. ops: each fused op's fwd+bwd time both ways (engine/train/webgpu_decide.ts)
- *    and the DMODEL_WEBGPU_FUSED value that picks the faster path.
+ *    at the shapes of one layer of the bench's nGPT at --op-width, and the
+ *    DMODEL_WEBGPU_FUSED value that picks the faster path.
  * 4. bench: `deno task bench --backend webgpu` at --widths (default
  *    256,512,1024,2048), and wasm with DMODEL_THREADS=2 (the 2-core figure)
  *    at --wasm-widths (default 256,512,1024; wider takes minutes per step on
@@ -77,7 +80,8 @@ if (import.meta.main) {
       "wasm-widths": { type: "string" },
       steps: { type: "string" },
       warmup: { type: "string" },
-      "skip-tests": { type: "boolean", default: false },
+      "op-width": { type: "string" },
+      sections: { type: "string", default: "tests,ops,bench" },
     },
   });
   if (!values.out) {
@@ -85,6 +89,13 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const tiny = values.tiny!;
+  const sections = new Set(values.sections!.split(",").map((x) => x.trim()));
+  for (const x of sections) {
+    if (!["tests", "ops", "bench"].includes(x)) {
+      console.error(`gpu-check: --sections ${JSON.stringify(x)}: must be tests, ops or bench`);
+      Deno.exit(2);
+    }
+  }
   const widths = list(values.widths ?? (tiny ? "32" : "256,512,1024,2048"));
   const wasmWidths = list(values["wasm-widths"] ?? (tiny ? "32" : "256,512,1024"));
   const steps = Number(values.steps ?? (tiny ? 2 : 5));
@@ -108,7 +119,7 @@ if (import.meta.main) {
 
   // 2. correctness
   let tests = { passed: null as boolean | null, summary: "skipped" };
-  if (!values["skip-tests"]) {
+  if (sections.has("tests")) {
     log("correctness: tests/webgpu.test.ts (fused ops, 10-step training parity)");
     const r = await deno([
       "test",
@@ -127,18 +138,25 @@ if (import.meta.main) {
 
   // 3. ops, in this process
   await useBackend("webgpu", log);
-  const opShape = tiny
+  const opWidth = Number(values["op-width"] ?? (tiny ? 32 : 1024));
+  // The shapes of one layer of the bench's reference nGPT (seq 128, batch 16, vocab 1024) at width opWidth.
+  const opShape = tiny && !values["op-width"]
     ? { tokens: 256, seq: 16, width: 32, headDim: 16, vocab: 256, reps: 3 }
-    : { tokens: 2048, seq: 128, width: 1024, headDim: 64, vocab: 1024, reps: 5 };
-  log(`ops: each fused op fwd+bwd, WGSL vs plain (width ${opShape.width}, ${opShape.tokens} tokens)`);
-  const ops: OpTiming[] = await timeFusedOps(opShape);
-  for (const o of ops) log(`  ${o.op}: wgsl ${o.wgsl_ms} ms, plain ${o.plain_ms} ms -> ${o.choice}`);
+    : { tokens: 2048, seq: 128, width: opWidth, headDim: opWidth >= 1024 ? 64 : 32, vocab: 1024, reps: 7 };
+  let ops: OpTiming[] = [];
+  if (sections.has("ops")) {
+    log(`ops: each fused op fwd+bwd, WGSL vs plain (width ${opShape.width}, ${opShape.tokens} tokens)`);
+    ops = await timeFusedOps(opShape);
+    for (const o of ops) log(`  ${o.op}: wgsl ${o.wgsl_ms} ms, plain ${o.plain_ms} ms -> ${o.choice}`);
+  }
 
   // 4. bench
-  log(`bench webgpu at widths ${widths.join(",")} (${steps} steps after ${warmup})`);
-  const gpu = await bench("webgpu", widths, steps, warmup);
-  log(`bench wasm, DMODEL_THREADS=2, at widths ${wasmWidths.join(",")}`);
-  const cpu = await bench("wasm", wasmWidths, steps, warmup, { DMODEL_THREADS: "2" });
+  const none = { lines: [] as BenchLine[], error: null };
+  const runBench = sections.has("bench");
+  if (runBench) log(`bench webgpu at widths ${widths.join(",")} (${steps} steps after ${warmup})`);
+  const gpu = runBench ? await bench("webgpu", widths, steps, warmup) : none;
+  if (runBench) log(`bench wasm, DMODEL_THREADS=2, at widths ${wasmWidths.join(",")}`);
+  const cpu = runBench ? await bench("wasm", wasmWidths, steps, warmup, { DMODEL_THREADS: "2" }) : none;
 
   const result = {
     date: new Date().toISOString(),

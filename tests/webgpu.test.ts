@@ -126,7 +126,8 @@ Deno.test("webgpu: the WGSL kernels run (kernel names), dataSync is a one-line e
   x.dispose();
   assert.equal(parseFusedSetting("all=plain").swiglu, "plain");
   assert.equal(parseFusedSetting("all=wgsl").attention, "plain"); // no WGSL attention: stays plain
-  assert.equal(parseFusedSetting(" swiglu = plain ").rowNorm, "wgsl");
+  assert.equal(parseFusedSetting(" swiglu = plain ").rowNorm, WEBGPU_FUSED_DEFAULT.rowNorm);
+  assert.equal(parseFusedSetting("rowNorm=wgsl,swiglu=plain").rowNorm, "wgsl");
   assert.throws(
     () => parseFusedSetting("swiglu=fast"),
     /DMODEL_WEBGPU_FUSED: "swiglu=fast": the path must be/,

@@ -40,14 +40,17 @@ export const WGSL_OPS: readonly FusedOpName[] = [
 ];
 
 /**
- * The default path of each op on webgpu. Measured on the only adapter this
- * project has had (the llvmpipe fallback, 2 cores; README "WebGPU"), where
- * every WGSL op beat its composition fwd+bwd: fewer dispatches and passes.
- * A real GPU may decide differently: `deno task gpu-check` measures both
- * and prints the table it would choose.
+ * The default path of each op on webgpu, measured on the only adapter this
+ * project has had: llvmpipe, the fallback, on a loaded 2-core machine
+ * (`deno task gpu-check --tiny --op-width 256 --sections ops`; README
+ * "WebGPU"). WGSL won clearly for LERP, RoPE, SwiGLU and cross-entropy,
+ * narrowly for RoPE + norm; the row norm was a tie or a loss (its per-row
+ * workgroup reduction is slow on llvmpipe). A real GPU may decide
+ * differently: `deno task gpu-check` measures both ways and prints the
+ * DMODEL_WEBGPU_FUSED value it would choose.
  */
 export const WEBGPU_FUSED_DEFAULT: Readonly<Record<FusedOpName, WebGPUPath>> = {
-  rowNorm: "wgsl",
+  rowNorm: "plain",
   lerpNorm: "wgsl",
   rope: "wgsl",
   ropeNormScale: "wgsl",
