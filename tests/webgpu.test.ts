@@ -24,6 +24,7 @@ import {
   type FusedOpName,
   parseFusedSetting,
   setWebGPUPaths,
+  WEBGPU_FUSED_DEFAULT,
   WGSL_OPS,
 } from "../engine/kernels/fused_webgpu.ts";
 import { ropeTables } from "../engine/nn/ops.ts";
