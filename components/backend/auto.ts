@@ -23,13 +23,16 @@ export async function autoChoice(): Promise<{ name: string; reason: string }> {
 register("backend", "auto", {
   describe: "best available: tensorflow if installed, else webgpu on a non-fallback adapter, else wasm",
   schema: z.object({}).strict(),
-  create: (): BackendImpl => ({
-    available: () => Promise.resolve(true),
-    async setup() {
-      const { name, reason } = await autoChoice();
-      const actual = await resolve<unknown, BackendImpl>("backend", name).create({}).setup();
-      console.error(`dmodel: backend auto chose ${name} (${reason})`);
-      return actual;
-    },
-  }),
+  create: (): BackendImpl => {
+    let why = "";
+    return {
+      available: () => Promise.resolve(true),
+      async setup() {
+        const { name, reason } = await autoChoice();
+        why = `chose ${name}: ${reason}`;
+        return await resolve<unknown, BackendImpl>("backend", name).create({}).setup();
+      },
+      note: () => why,
+    };
+  },
 });

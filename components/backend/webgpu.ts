@@ -20,6 +20,7 @@ import { parseFusedSetting, setWebGPUPaths, webgpuPaths } from "../../engine/ker
 import { registerWebGPUKernels } from "../../engine/kernels/webgpu_kernels.ts";
 import {
   createDevice,
+  currentAdapter,
   describeAdapter,
   requestAdapter,
   webgpuInRuntime,
@@ -101,13 +102,13 @@ register("backend", "webgpu", {
       await tf.ready();
       refuseSyncReads();
       setFusedOps(true);
-      const adapter = await requestAdapter();
-      if (!("error" in adapter)) console.error(`dmodel: webgpu adapter: ${describeAdapter(adapter.summary)}`);
-      const p = webgpuPaths();
-      console.error(
-        `dmodel: webgpu fused ops: ${Object.entries(p).map(([k, v]) => `${k}=${v}`).join(", ")}`,
-      );
       return "webgpu";
+    },
+    // On the one backend line (engine/kernels/backend.ts): the adapter, and each fused op's path.
+    note: () => {
+      const a = currentAdapter();
+      const paths = Object.entries(webgpuPaths()).map(([k, v]) => `${k}=${v}`).join(",");
+      return `adapter ${a ? describeAdapter(a) : "(none)"}; fused ops ${paths}`;
     },
   }),
 });
