@@ -183,27 +183,35 @@ if (import.meta.main) {
     } Wall ${result.wall_s} s.`,
     "",
     `Correctness (tests/webgpu.test.ts, fused ops and training parity): ${tests.summary}`,
-    "",
-    `## Fused ops, fwd + bwd (width ${opShape.width}, ${opShape.tokens} tokens; median of ${opShape.reps})`,
-    "",
-    "| op | shape | WGSL ms | plain ms | faster |",
-    "|---|---|---|---|---|",
-    ...ops.map((o) => `| ${o.op} | ${o.shape} | ${o.wgsl_ms} | ${o.plain_ms} | ${o.choice} |`),
-    "",
-    `Measured choice: \`DMODEL_WEBGPU_FUSED=${result.ops_setting}\` (built-in default: ${result.default_setting}).`,
-    "",
-    `## Training step (deno task bench: nGPT depth 4, seq 128, batch 16; median of ${steps} steps after ${warmup})`,
-    "",
-    "| width | webgpu ms/step | wasm 2 threads ms/step | speed-up |",
-    "|---|---|---|---|",
-    ...[...new Set([...widths, ...wasmWidths])].sort((x, y) => x - y).map((w) => {
-      const g = gpu.lines.find((l) => l.width === w)?.ms_per_step;
-      const c = wasmAt.get(w);
-      const up = g && c ? `${(c / g).toFixed(1)}x` : "";
-      return `| ${w} | ${g ?? "not run"} | ${c ?? "not run"} | ${up} |`;
-    }),
-    ...(gpu.error ? ["", `webgpu bench failed: ${gpu.error}`] : []),
-    ...(cpu.error ? ["", `wasm bench failed: ${cpu.error}`] : []),
+    ...(sections.has("ops")
+      ? [
+        "",
+        `## Fused ops, fwd + bwd (width ${opShape.width}, ${opShape.tokens} tokens; median of ${opShape.reps})`,
+        "",
+        "| op | shape | WGSL ms | plain ms | faster |",
+        "|---|---|---|---|---|",
+        ...ops.map((o) => `| ${o.op} | ${o.shape} | ${o.wgsl_ms} | ${o.plain_ms} | ${o.choice} |`),
+        "",
+        `Measured choice: \`DMODEL_WEBGPU_FUSED=${result.ops_setting}\` (built-in default: ${result.default_setting}).`,
+      ]
+      : []),
+    ...(runBench
+      ? [
+        "",
+        `## Training step (deno task bench: nGPT depth 4, seq 128, batch 16; median of ${steps} steps after ${warmup})`,
+        "",
+        "| width | webgpu ms/step | wasm 2 threads ms/step | speed-up |",
+        "|---|---|---|---|",
+        ...[...new Set([...widths, ...wasmWidths])].sort((x, y) => x - y).map((w) => {
+          const g = gpu.lines.find((l) => l.width === w)?.ms_per_step;
+          const c = wasmAt.get(w);
+          const up = g && c ? `${(c / g).toFixed(2)}x` : "";
+          return `| ${w} | ${g ?? "not run"} | ${c ?? "not run"} | ${up} |`;
+        }),
+        ...(gpu.error ? ["", `webgpu bench failed: ${gpu.error}`] : []),
+        ...(cpu.error ? ["", `wasm bench failed: ${cpu.error}`] : []),
+      ]
+      : []),
     "",
   ].join("\n");
   await Deno.writeTextFile(`${values.out}/gpu_check.md`, md);
