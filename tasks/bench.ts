@@ -2,15 +2,16 @@
  * Training-step benchmark of the reference nGPT configuration (nGPT block,
  * ngpt parameterization, depth 4, head_dim 32, seq 128, batch 16, vocab 1024,
  * Adam with renormalization every step, synthetic random tokens), stepped
- * by the same loop as `runTrial` (engine/train/loop.ts: `lossAndGrads` then
- * the optimizer component's Adam update).
+ * by the same loop as `runTrial` (engine/train/loop.ts: loss and gradients,
+ * read back asynchronously on webgpu, then the optimizer component's Adam update).
  *
  *   deno task bench [--widths 64,128,256] [--steps 12] [--warmup 4] [--backend wasm]
  *                   [--compare [--repeat N]] [--profile]
  *
  * Prints one JSON line per width: {impl: "dmodel", width, ms_per_step (median
  * after warm-up), tokens_per_s, backend, blas_threads, blas_core,
- * blas_multithreaded_share, native, kernel_threads, worker_share, peak_rss_mb}. Each
+ * blas_multithreaded_share, native, kernel_threads, worker_share, peak_rss_mb,
+ * adapter (webgpu only)}. Each
  * width runs in a child process, so peak RSS is per width. Threads:
  * DMODEL_THREADS, else every core (components/backend/wasm.ts); OpenBLAS
  * picks 1 or all of them per product shape by measured speed
@@ -38,6 +39,7 @@ import { useBackend } from "../engine/kernels/backend.ts";
 import { buildNetwork } from "../engine/train/trainer.ts";
 import { trainLoop } from "../engine/train/loop.ts";
 import { build } from "../engine/core/registry.ts";
+import { currentAdapter, describeAdapter } from "../engine/kernels/webgpu.ts";
 import { adaptiveThreadStats, fastKernelsInstalled } from "../engine/kernels/matmul.ts";
 import { blasStatus, getBlasThreads } from "../engine/kernels/blas.ts";
 import { kernelThreads, parallelStats } from "../engine/kernels/thread_pool.ts";
@@ -68,6 +70,8 @@ export interface BenchLine {
   kernel_threads: number;
   worker_share: number;
   peak_rss_mb: number;
+  /** The WebGPU adapter (backend webgpu), else absent. */
+  adapter?: string;
 }
 
 /** Peak resident set size of this process in MiB (VmHWM), or current RSS where /proc is absent. */
@@ -189,6 +193,8 @@ export async function benchWidth(
       100,
     peak_rss_mb: peakRssMb(),
   };
+  const adapter = backend === "webgpu" ? currentAdapter() : null;
+  if (adapter) line.adapter = describeAdapter(adapter);
   if (!opts.profile) return { line };
   const n = opts.steps;
   const all = [...kernelTimes.entries()].sort((a, b) => b[1].ms - a[1].ms);

@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Network } from "../nn/network.ts";
 import type { Optimizer } from "../nn/optim.ts";
 import { readInto } from "../kernels/js_kernels.ts";
+import { maybeLoseDevice, onDevice, readTensor } from "../kernels/webgpu.ts";
 
 /** Loss and host gradients of one step (the arrays are the network's own, overwritten by the next call). */
 export interface Gradients {
@@ -33,9 +34,56 @@ export function gradients(net: Network, f: () => tf.Scalar): Gradients {
   return { loss, grads: host };
 }
 
+/** True when the current backend reads back asynchronously only (webgpu: no dataSync in Deno). */
+export function asyncReads(): boolean {
+  return tf.getBackend() === "webgpu";
+}
+
+/**
+ * {@link gradients}, with the asynchronous reads webgpu needs: every
+ * gradient is read back (raced against device loss, engine/kernels/webgpu.ts)
+ * into the network's host buffers; elsewhere the sync path.
+ */
+export async function gradientsAsync(net: Network, f: () => tf.Scalar): Promise<Gradients> {
+  if (!asyncReads()) return gradients(net, f);
+  maybeLoseDevice();
+  return await onDevice(async () => {
+    const vars = net.params.map((p) => p.variable);
+    const { value, grads } = tf.variableGrads(f, vars);
+    try {
+      const host = new Map<string, Float32Array>();
+      const values = await Promise.all(net.params.map((p) => readTensor(grads[p.variable.name])));
+      net.params.forEach((p, i) => {
+        p.grad.set(values[i] as Float32Array);
+        host.set(p.decl.name, p.grad);
+      });
+      return { loss: (await readTensor(value))[0], grads: host };
+    } finally {
+      value.dispose();
+      tf.dispose(grads);
+    }
+  });
+}
+
+/** The next-token loss of a batch of int32 tokens [B, T]. */
+function nextTokenLoss(net: Network, x: Int32Array, y: Int32Array, B: number, T: number): () => tf.Scalar {
+  return () => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32"));
+}
+
 /** Next-token loss and host gradients of one batch of int32 tokens [B, T]. */
 export function lossAndGrads(net: Network, x: Int32Array, y: Int32Array, B: number, T: number): Gradients {
-  return gradients(net, () => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")));
+  return gradients(net, nextTokenLoss(net, x, y, B, T));
+}
+
+/** {@link lossAndGrads} on any backend (asynchronous reads on webgpu). */
+export function lossAndGradsAsync(
+  net: Network,
+  x: Int32Array,
+  y: Int32Array,
+  B: number,
+  T: number,
+): Promise<Gradients> {
+  return gradientsAsync(net, nextTokenLoss(net, x, y, B, T));
 }
 
 /** One step's batch: tokens and targets [B, T], or any loss of the network (e.g. a masked one). */
@@ -100,7 +148,10 @@ export async function trainLoop(o: TrainLoop): Promise<LoopEnd> {
     const t0 = performance.now();
     const b = o.batch(step);
     const lr = o.lr(step);
-    const { loss, grads } = "loss" in b ? gradients(o.net, b.loss) : lossAndGrads(o.net, b.x, b.y, b.B, b.T);
+    const { loss, grads } = await gradientsAsync(
+      o.net,
+      "loss" in b ? b.loss : nextTokenLoss(o.net, b.x, b.y, b.B, b.T),
+    );
     const t1 = performance.now();
     if (!Number.isFinite(loss) && o.onNonFinite) {
       await o.onNonFinite({ step, loss, lr });

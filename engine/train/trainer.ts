@@ -15,12 +15,13 @@ import { DmodelError } from "../core/errors.ts";
 import { exists, readJSON, writeFileAtomic } from "../core/fs.ts";
 import { Network } from "../nn/network.ts";
 import type { Optimizer } from "../nn/optim.ts";
+import { onDevice, readTensor } from "../kernels/webgpu.ts";
 import type { Probe } from "./probe.ts";
 import { build } from "../core/registry.ts";
 import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "../nn/safetensors.ts";
 import { resolveModel } from "../nn/resolve.ts";
 import { emptyResult, type TrialResult } from "./result.ts";
-import { trainLoop } from "./loop.ts";
+import { asyncReads, trainLoop } from "./loop.ts";
 import { toCSV } from "../core/csv.ts";
 
 /** The columns of metrics.csv, in order. */
@@ -57,6 +58,28 @@ export function evaluate(
     );
   }
   return sum / batches.length;
+}
+
+/** {@link evaluate}, with the asynchronous reads webgpu needs (the same sync code elsewhere). */
+export async function evaluateAsync(
+  net: Network,
+  batches: { x: Int32Array; y: Int32Array }[],
+  B: number,
+  T: number,
+): Promise<number> {
+  if (!asyncReads()) return evaluate(net, batches, B, T);
+  return await onDevice(async () => {
+    let sum = 0;
+    for (const b of batches) {
+      const l = tf.tidy(() => net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")));
+      try {
+        sum += (await readTensor(l))[0];
+      } finally {
+        l.dispose();
+      }
+    }
+    return sum / batches.length;
+  });
 }
 
 /** Parameters as safetensors tensors, named as the block declares them. */
@@ -212,7 +235,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       await writeFileAtomic(metricsPath, toCSV([], METRIC_COLUMNS));
       await writeFileAtomic(`${dir}/params.json`, JSON.stringify(description.params, null, 1));
       log(describeText(description));
-      const v0 = evaluate(net, evalSet, B, T);
+      const v0 = await evaluateAsync(net, evalSet, B, T);
       result.step0_val_loss = v0;
       result.best_val_loss = v0;
       await measure(0);
@@ -265,7 +288,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
         result.final_train_loss = loss;
         const isEval = stepsDone % t.train.eval_every === 0 || stepsDone === steps;
         if (!isEval && stepsDone % t.train.log_every !== 0) return false;
-        const val = isEval ? evaluate(net!, evalSet, B, T) : null;
+        const val = isEval ? await evaluateAsync(net!, evalSet, B, T) : null;
         const row = {
           step: stepsDone,
           train_loss: lossSum / lossCount,
