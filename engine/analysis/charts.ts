@@ -5,6 +5,7 @@
  * alignment).
  */
 import { renderPNG, renderSVG, type VegaLiteSpec } from "./plots.ts";
+import { VEGA_THEME } from "./theme.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 
 /** What to draw. Rows are plain records; fields name their columns. */
@@ -40,15 +41,7 @@ export interface LineChart {
   rules?: { y: number; label: string }[];
 }
 
-const CONFIG = {
-  font: "DejaVu Sans, Verdana, Arial, sans-serif",
-  background: "white",
-  view: { stroke: "#ccc" },
-  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: "#e6e6e6" },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
-  header: { labelFontSize: 12, titleFontSize: 12 },
-  title: { fontSize: 14, subtitleFontSize: 11, anchor: "start" },
-};
+const CONFIG = VEGA_THEME;
 
 /**
  * A line chart spec.
