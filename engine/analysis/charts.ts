@@ -5,6 +5,7 @@
  * alignment).
  */
 import { renderPNG, renderSVG, type VegaLiteSpec } from "./plots.ts";
+import { VEGA_THEME } from "./theme.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import { VEGA_THEME } from "./theme.ts";
 
