@@ -301,7 +301,14 @@ export function stageTrials(p: Pipeline): { stage: string; trial: TrialConfig }[
   for (const [id, s] of p.stages) {
     // deno-lint-ignore no-explicit-any
     const o = s.options as any;
-    const t = o?.model && o?.data ? o : o?.base?.model && o?.base?.data ? o.base : null;
+    // a study's resolved first trial (defaults filled) before its raw base
+    const t = o?.model && o?.data
+      ? o
+      : o?.trials?.[0]?.model
+      ? o.trials[0]
+      : o?.base?.model && o?.base?.data
+      ? o.base
+      : null;
     if (t) out.push({ stage: id, trial: t as TrialConfig });
   }
   return out;
