@@ -1,7 +1,8 @@
 /**
  * Studies: a base trial and a list of labelled variants (dotted-path
  * overrides), each run as its own trial into `<out>/<trial dir>/` with
- * `runTrial`, resumable (a trial is done iff its result.json exists). The
+ * `runTrial`, resumable (a trial is done iff its result.json exists), and
+ * `<out>/<stage id>.runs.json` names each variant's directory. The
  * collapse, skipless and alignment stages are built on this; they do not
  * need the sweep executor.
  */
@@ -9,6 +10,7 @@ import { z } from "zod";
 import { checkTrial, setPath, type TrialConfig, trialDirName, trialId } from "./config.ts";
 import type { StageContext } from "./stage.ts";
 import { runTrial, type TrialResult } from "./trainer.ts";
+import { writeFileAtomic } from "./fsutil.ts";
 
 /** One variant: a label, dotted-path overrides of the base trial, and an optional step multiplier. */
 export interface StudyVariant {
@@ -123,6 +125,15 @@ export async function runStudy(
     );
     out.push({ label: variants[i].label, trial: t, dir, result });
   }
+  // which trial directory holds which variant (for scripts reading the study later)
+  await writeFileAtomic(
+    `${ctx.outDir}/${ctx.stageId}.runs.json`,
+    JSON.stringify(
+      out.map((r) => ({ label: r.label, dir: r.dir.slice(ctx.outDir.length + 1), status: r.result.status })),
+      null,
+      1,
+    ) + "\n",
+  );
   return out;
 }
 

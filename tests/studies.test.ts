@@ -57,6 +57,9 @@ stages:
   for (const r of excess("one-head")) assert(r[8] <= 0 && r[7] >= 1, `one head, layer ${r[2]}: ${r[8]}`);
   assert(excess("attention-only").some((r) => r[8] > 0), "two heads raise the rank");
   assert(await isPNG(`${dir}/runs/collapse.png`));
+  const named = JSON.parse(await Deno.readTextFile(`${dir}/runs/collapse.runs.json`));
+  assert.deepEqual(named.map((r: { label: string }) => r.label), ["attention-only", "one-head", "full"]);
+  assert((await Deno.stat(`${dir}/runs/${named[1].dir}/result.json`)).isFile);
   assert((await Deno.readTextFile(`${dir}/runs/collapse.svg`)).includes("Representational collapse"));
   const summary = (await Deno.readTextFile(`${dir}/runs/summary.csv`)).trim().split("\n");
   assert.equal(
