@@ -52,6 +52,8 @@ if (import.meta.main) {
     }
     await Deno.mkdir(ctx.repro, { recursive: true });
     await writeFileAtomic(`${ctx.docs}/reproductions.md`, await renderReproductions(ctx));
+    // the page passes `deno fmt --check` like every other file
+    await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", `${ctx.docs}/reproductions.md`] }).output();
     console.error(`wrote ${ctx.docs}/reproductions.md`);
     return 0;
   });
