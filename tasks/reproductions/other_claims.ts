@@ -17,6 +17,7 @@ import type { ColumnTable } from "arquero";
 import { affineRank, layerNorm, linearRank, rmsNormTokens } from "../../engine/affine_rank.ts";
 import { constantSignalFiberDimension, headFiberDimension, sharedSpaceWo } from "../../engine/head_fiber.ts";
 import { fitCollapseRate } from "../../engine/collapse_rate.ts";
+import { expKernel } from "../../engine/espa.ts";
 import { normals } from "../../engine/init.ts";
 import { useBackend } from "../../engine/backend.ts";
 import { lineChartSpec, writeFigure } from "../../engine/charts.ts";
@@ -427,6 +428,53 @@ async function skiplessSection(
   return { md, verdicts };
 }
 
+/** Mean off-diagonal entry of E-SPA's target kernel exp(-gamma |i - j|) over T positions. */
+export function meanKernelCorrelation(T: number, gamma: number): number {
+  const k = expKernel(T, gamma);
+  let s = 0;
+  for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) if (i !== j) s += k[i * T + j];
+  return s / (T * (T - 1));
+}
+
+/** The espa-init run: token cosine, residual and rank at the last layer at init, against E-SPA's target kernel. */
+async function espaInitSection(ctx: ReproContext): Promise<string> {
+  const t = await readTable(`${ctx.repro}/espa-init/collapse.csv`);
+  if (!t) return "E-SPA at init: not yet run (`deno task train pipelines/claims/espa-init.yaml`).";
+  const rows = rowsOf(t).filter((r) => r.step === 0);
+  const configs = [...new Set(rows.map((r) => r.config as string))];
+  const seqLen = 64; // pipelines/claims/espa-init.yaml's data.seq_len
+  const out = configs.map((c) => {
+    const mine = rows.filter((r) => r.config === c);
+    const lastRow = mine.reduce((a, r) => ((r.layer as number) > (a.layer as number) ? r : a));
+    const g = c.match(/γ_L=([0-9.]+)/);
+    return [
+      c,
+      lastRow.layer as number,
+      num(mine.find((r) => r.layer === 0)?.cosine),
+      num(lastRow.cosine),
+      g ? num(meanKernelCorrelation(seqLen, Number(g[1]))) : "–",
+      num(lastRow.residual),
+      num(lastRow.rank),
+    ];
+  });
+  return [
+    "At init (espa-init run, T = 64): the representation at the last layer against E-SPA's target kernel.",
+    "",
+    mdTable(
+      [
+        "variant",
+        "last layer",
+        "token cosine, embeddings",
+        "token cosine, last layer",
+        "target kernel: mean exp(−γ_L|i−j|)",
+        "residual, last layer",
+        "rank, last layer",
+      ],
+      out,
+    ),
+  ].join("\n");
+}
+
 /** The layer-wise BLEU run. */
 async function layerwiseSection(
   ctx: ReproContext,
@@ -505,6 +553,7 @@ export async function section(ctx: ReproContext): Promise<string> {
   const hf = await headFiberRows();
   const col = await collapseSection(ctx);
   const sk = await skiplessSection(ctx);
+  const espaInit = await espaInitSection(ctx);
   const lw = await layerwiseSection(ctx);
   const v = (x: Verdict | undefined) => `**${x ?? "not yet run"}**`;
   const summary = mdTable(["claim", "where", "verdict"], [
@@ -557,6 +606,8 @@ export async function section(ctx: ReproContext): Promise<string> {
     "`deno task train pipelines/claims/skipless-depth{8,16,32}.yaml`",
     "",
     sk.md,
+    "",
+    espaInit,
     "",
     "### Representational collapse: depth, the MLP's directions, entropy",
     "",
