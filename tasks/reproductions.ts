@@ -9,7 +9,7 @@
  */
 import "../components/mod.ts";
 import { main, parse } from "./cli.ts";
-import { writeFileAtomic } from "../engine/fsutil.ts";
+import { writeFileAtomic } from "../engine/core/fs.ts";
 import * as otherClaims from "./reproductions/other_claims.ts";
 import { collectRun, type ReproContext } from "./reproductions/common.ts";
 

@@ -1,12 +1,18 @@
 /**
  * Property tests of "layer normalisation is precisely affine-rank-neutral"
- * (arXiv 2604.23681; engine/affine_rank.ts): on random token sets and on
+ * (arXiv 2604.23681; components/probe/affine_rank.ts): on random token sets and on
  * adversarial ones (lines, flats containing the direction 1, more tokens
  * than features, collapsed sets), with random gains and biases.
  */
 import assert from "node:assert/strict";
-import { affineRank, centerTokens, layerNorm, linearRank, rmsNormTokens } from "../engine/affine_rank.ts";
-import { normals } from "../engine/init.ts";
+import {
+  affineRank,
+  centerTokens,
+  layerNorm,
+  linearRank,
+  rmsNormTokens,
+} from "../components/probe/affine_rank.ts";
+import { normals } from "../engine/nn/init.ts";
 
 const f64 = (n: number, seed: number) => Float64Array.from(normals(n, seed));
 

@@ -1,6 +1,6 @@
-/** Corpus BLEU-4 (engine/bleu.ts) against hand-computed examples. */
+/** Corpus BLEU-4 (components/block/seq2seq/bleu.ts) against hand-computed examples. */
 import assert from "node:assert/strict";
-import { corpusBleu } from "../engine/bleu.ts";
+import { corpusBleu } from "../components/block/seq2seq/bleu.ts";
 
 const close = (a: number, b: number, msg = "") => assert(Math.abs(a - b) < 1e-12, `${msg}: ${a} vs ${b}`);
 

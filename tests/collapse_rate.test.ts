@@ -1,6 +1,6 @@
-/** Fitting the rank-collapse rate in depth (engine/collapse_rate.ts) on curves with a known answer. */
+/** Fitting the rank-collapse rate in depth (components/probe/collapse_rate.ts) on curves with a known answer. */
 import assert from "node:assert/strict";
-import { fitCollapseRate, olsLine } from "../engine/collapse_rate.ts";
+import { fitCollapseRate, olsLine } from "../components/probe/collapse_rate.ts";
 
 Deno.test("collapse rate: a doubly exponential curve res_l = exp(-0.05 3^l) has base 3", () => {
   const layers = [0, 1, 2, 3, 4, 5, 6];

@@ -1,18 +1,18 @@
 /**
  * Head-channel non-identifiability, counted from the Jacobian's null space
- * (engine/head_fiber.ts; arXiv 2604.23681): n (H - 1) d_k when heads are
+ * (components/probe/head_fiber.ts; arXiv 2604.23681): n (H - 1) d_k when heads are
  * summed in one space, n (H d_k - rank W_o) through dmodel's W_o, and what
- * PG-OP (engine/pgop.ts) changes.
+ * PG-OP (components/block/pgop.ts) changes.
  */
 import assert from "node:assert/strict";
 import { wasm } from "./helpers.ts";
-import { normals } from "../engine/init.ts";
+import { normals } from "../engine/nn/init.ts";
 import {
   constantSignalFiberDimension,
   headFiberDimension,
   type HeadMixing,
   sharedSpaceWo,
-} from "../engine/head_fiber.ts";
+} from "../components/probe/head_fiber.ts";
 
 const SHAPES: [number, number, number][] = [[3, 2, 2], [4, 3, 2], [2, 4, 3], [5, 2, 4]]; // n, H, d_k
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import "../components/mod.ts";
 import { collectRun } from "../tasks/reproductions/common.ts";
 import { section } from "../tasks/reproductions/other_claims.ts";
-import { toCSV } from "../engine/charts.ts";
+import { toCSV } from "../engine/analysis/charts.ts";
 
 Deno.test("reproductions: collectRun keeps tables, configs and results, not weights or figures", async () => {
   const src = await Deno.makeTempDir(), repro = await Deno.makeTempDir();

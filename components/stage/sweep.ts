@@ -13,14 +13,14 @@
  *     max_failures: 3
  */
 import { z } from "zod";
-import { setPath } from "../../engine/config.ts";
-import { has, listComponents, register, resolve } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
+import { setPath } from "../../engine/core/config.ts";
+import { has, listComponents, register, resolve } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
 import type { Executor } from "../../engine/sweep/executor.ts";
 import { expandGrid, GridSchema, type PlannedTrial } from "../../engine/sweep/grid.ts";
 import { readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
-import { DmodelError } from "../../engine/errors.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
 
 const SweepSchema = z.object({
   base: z.record(z.string(), z.unknown()),

@@ -14,13 +14,17 @@
  */
 import * as aq from "arquero";
 import type { ColumnTable } from "arquero";
-import { affineRank, layerNorm, linearRank, rmsNormTokens } from "../../engine/affine_rank.ts";
-import { constantSignalFiberDimension, headFiberDimension, sharedSpaceWo } from "../../engine/head_fiber.ts";
-import { fitCollapseRate } from "../../engine/collapse_rate.ts";
-import { expKernel } from "../../engine/espa.ts";
-import { normals } from "../../engine/init.ts";
-import { useBackend } from "../../engine/backend.ts";
-import { lineChartSpec, writeFigure } from "../../engine/charts.ts";
+import { affineRank, layerNorm, linearRank, rmsNormTokens } from "../../components/probe/affine_rank.ts";
+import {
+  constantSignalFiberDimension,
+  headFiberDimension,
+  sharedSpaceWo,
+} from "../../components/probe/head_fiber.ts";
+import { fitCollapseRate } from "../../components/probe/collapse_rate.ts";
+import { expKernel } from "../../components/block/vanilla/espa.ts";
+import { normals } from "../../engine/nn/init.ts";
+import { useBackend } from "../../engine/kernels/backend.ts";
+import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
 import { mdTable, num, readJSON, readTable, type ReproContext, type Verdict } from "./common.ts";
 
 /** Section title. */
@@ -328,7 +332,7 @@ async function collapseSection(
     "",
     "![residual vs depth](repro/collapse-depth/residual.png)" + entropyFig,
     "",
-    `Fits over layers 1..L with 1e-6 < residual < 1 (engine/collapse_rate.ts): ρ from log residual vs layer, ` +
+    `Fits over layers 1..L with 1e-6 < residual < 1 (components/probe/collapse_rate.ts): ρ from log residual vs layer, ` +
     `b from log(−log residual) vs layer (Dong et al.'s bound gives b = 3).${entropyNote}`,
   ].join("\n");
   return { md, verdicts: { collapse: collapseVerdict, mlp: mlpVerdict, entropy: entropyVerdict } };
@@ -533,7 +537,7 @@ async function layerwiseSection(
       ]),
     ),
     "",
-    "Greedy decoding, corpus BLEU-4 ×100 on 256 held-out examples (engine/bleu.ts); token accuracy with teacher " +
+    "Greedy decoding, corpus BLEU-4 ×100 on 256 held-out examples (components/block/seq2seq/bleu.ts); token accuracy with teacher " +
     "forcing (TF); min–max over seeds (3 seeds give no useful interval). train ms/step is measured on the shared " +
     "machine (oversubscribed when these ran): compare it between rows, not with other runs.",
   ].join("\n");
@@ -617,7 +621,7 @@ export async function section(ctx: ReproContext): Promise<string> {
     "",
     "### LayerNorm and the affine rank of a token set",
     "",
-    "Computed by engine/affine_rank.ts on the seeded sets of tests/affine_rank.test.ts (d = 8, no gain or bias):",
+    "Computed by components/probe/affine_rank.ts on the seeded sets of tests/affine_rank.test.ts (d = 8, no gain or bias):",
     "",
     mdTable(
       ["token set", "affine rank X", "LN(X)", "RMSNorm(X)", "rank X", "rank LN(X)", "rank RMSNorm(X)"],
@@ -629,7 +633,7 @@ export async function section(ctx: ReproContext): Promise<string> {
     "### Head-channel non-identifiability and PG-OP",
     "",
     "Nullity of the Jacobian of the attention output Z with respect to the per-head outputs Y_h (n tokens, H heads " +
-    "of d_k), computed through dmodel's own ops (engine/head_fiber.ts: tf.matMul with W_o, engine/pgop.ts's gates):",
+    "of d_k), computed through dmodel's own ops (components/probe/head_fiber.ts: tf.matMul with W_o, components/block/pgop.ts's gates):",
     "",
     mdTable(
       [
