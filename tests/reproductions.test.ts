@@ -68,6 +68,22 @@ Deno.test("reproductions: verdicts and step ratios come from the run tables", as
       { config: "norm-free, skips", status: "ok", steps: 300, final_val_loss: 7 - 300 / 110 },
     ]),
   );
+  // depth 32, part b only: E-SPA never comes within 20% of pre-LN's 4.0
+  await Deno.mkdir(`${repro}/skipless-depth32b`);
+  await Deno.writeTextFile(
+    `${repro}/skipless-depth32b/curves.csv`,
+    toCSV([
+      { config: "pre-LN", step: 300, val_loss: 4.0 },
+      { config: "E-SPA γ_L=0.04, η=0.3, 5x steps", step: 1500, val_loss: 5.5 },
+    ]),
+  );
+  await Deno.writeTextFile(
+    `${repro}/skipless-depth32b/summary.csv`,
+    toCSV([
+      { config: "pre-LN", status: "ok", steps: 300, final_val_loss: 4.0 },
+      { config: "E-SPA γ_L=0.04, η=0.3, 5x steps", status: "ok", steps: 1500, final_val_loss: 5.5 },
+    ]),
+  );
   // layer-wise: L=2 beats the encoder-decoder on every seed, L=4 only on average
   const lw: Record<string, unknown>[] = [];
   const bleus: Record<string, number[]> = {
@@ -92,9 +108,10 @@ Deno.test("reproductions: verdicts and step ratios come from the run tables", as
   await Deno.writeTextFile(`${repro}/layerwise-bleu/summary.csv`, toCSV(lw));
   const md = await section({ docs: repro, repro });
   const row = (start: string) => md.split("\n").find((l) => l.startsWith(start)) ?? "";
-  assert.match(row("| (2302.10322b)"), /\*\*reproduced\*\* \/ \*\*not yet run\*\* \/ \*\*not yet run\*\*/);
+  assert.match(row("| (2302.10322b)"), /\*\*reproduced\*\* \/ \*\*not yet run\*\* \/ \*\*not reproduced\*\*/);
+  assert.match(row("| 32 | E-SPA"), /\| 1500 \| 5\.5 \| \+37\.5% \| never \/ never \|/);
   // norm-free ends at 4.27: 6.8% above pre-LN, "partly" (within 20%)
-  assert.match(row("| (2302.10322a)"), /\*\*partly\*\* \//);
+  assert.match(row("| (2302.10322a)"), /\*\*partly\*\* \/ \*\*not yet run\*\* \/ \*\*not yet run\*\*/);
   assert.match(row("| 8 | E-SPA"), /\| 900 \| 3\.9 \| -2\.5% \| 2x \/ 1x \|/);
   assert.match(row("| layer-wise coordination beats"), /\*\*reproduced\*\* \/ \*\*partly\*\*/);
   assert.match(row("| layer-wise L=2"), /\| 91 \(90–92\) \|/);

@@ -338,54 +338,76 @@ async function collapseSection(
   return { md, verdicts: { collapse: collapseVerdict, mlp: mlpVerdict, entropy: entropyVerdict } };
 }
 
-/** The E-SPA depth table from docs/repro/skipless-depth{8,16,32}. */
+/** The skipless run directories under docs/repro/, by depth: skipless-depth<D> and its parts skipless-depth<D><a-z>. */
+async function skiplessDirs(repro: string): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  try {
+    for await (const e of Deno.readDir(repro)) {
+      const m = e.isDirectory ? e.name.match(/^skipless-depth(\d+)[a-z]?$/) : null;
+      if (m) out.set(Number(m[1]), [...(out.get(Number(m[1])) ?? []), e.name].sort());
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out;
+}
+
+/** The E-SPA depth table from docs/repro/skipless-depth*: every variant against the pre-LN of its own run. */
 async function skiplessSection(
   ctx: ReproContext,
 ): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
   const table: (string | number)[][] = [];
   const curveRows: Row[] = [];
   const verdicts: Record<string, Verdict> = {};
+  const dirs = await skiplessDirs(ctx.repro);
+  const baseSteps = new Set<number>();
   for (const depth of [8, 16, 32]) {
-    const name = `skipless-depth${depth}`;
-    const curves = await readTable(`${ctx.repro}/${name}/curves.csv`);
-    const summary = await readTable(`${ctx.repro}/${name}/summary.csv`);
-    if (!curves || !summary) {
+    let bestEspa = Infinity, bestEspaRatio = Infinity, ran = false;
+    for (const name of dirs.get(depth) ?? []) {
+      const curves = await readTable(`${ctx.repro}/${name}/curves.csv`);
+      const summary = await readTable(`${ctx.repro}/${name}/summary.csv`);
+      if (!curves || !summary) continue;
+      ran = true;
+      const sum = rowsOf(summary);
+      const cur = rowsOf(curves.filter(aq.escape((d: Row) => Number.isFinite(d.val_loss as number))));
+      const pre = sum.find((r) => r.config === "pre-LN");
+      const preLoss = pre?.final_val_loss as number, preSteps = pre?.steps as number;
+      baseSteps.add(preSteps);
+      for (const s of sum) {
+        if (s.config === "pre-LN" && table.some((r) => r[0] === depth && r[1] === "pre-LN")) continue;
+        const mine = cur.filter((r) => r.config === s.config);
+        for (const r of mine) curveRows.push({ ...r, depth: `depth ${depth}` });
+        const reach = (tol: number) =>
+          mine.find((r) => (r.val_loss as number) <= (1 + tol) * preLoss)?.step as number | undefined;
+        const k0 = reach(0), k20 = reach(0.2);
+        const gap = (s.final_val_loss as number) / preLoss - 1;
+        if (String(s.config).startsWith("E-SPA")) {
+          bestEspa = Math.min(bestEspa, gap);
+          if (k20 !== undefined) bestEspaRatio = Math.min(bestEspaRatio, k20 / preSteps);
+        }
+        if (s.config === "norm-free, skips") {
+          verdicts[`skips${depth}`] = gap <= 0.05 ? "reproduced" : gap <= 0.2 ? "partly" : "not reproduced";
+        }
+        table.push([
+          depth,
+          String(s.config),
+          String(s.status),
+          s.steps as number,
+          num(s.final_val_loss, 4),
+          s.config === "pre-LN" ? "–" : `${gap >= 0 ? "+" : ""}${num(100 * gap, 3)}%`,
+          `${k0 !== undefined ? num(k0 / preSteps, 2) + "x" : "never"} / ${
+            k20 !== undefined ? num(k20 / preSteps, 2) + "x" : "never"
+          }`,
+        ]);
+      }
+    }
+    if (!ran) {
       table.push([depth, "not yet run", "", "", "", "", ""]);
       verdicts[`espa${depth}`] = "not yet run";
-      verdicts[`skips${depth}`] = "not yet run";
+      verdicts[`skips${depth}`] ??= "not yet run";
       continue;
     }
-    const sum = rowsOf(summary),
-      cur = rowsOf(curves.filter(aq.escape((d: Row) => Number.isFinite(d.val_loss as number))));
-    const pre = sum.find((r) => r.config === "pre-LN");
-    const preLoss = pre?.final_val_loss as number, preSteps = pre?.steps as number;
-    let bestEspa = Infinity, bestEspaRatio = Infinity;
-    for (const s of sum) {
-      const mine = cur.filter((r) => r.config === s.config);
-      for (const r of mine) curveRows.push({ ...r, depth: `depth ${depth}` });
-      const reach = (tol: number) =>
-        mine.find((r) => (r.val_loss as number) <= (1 + tol) * preLoss)?.step as number;
-      const k0 = reach(0), k20 = reach(0.2);
-      const gap = (s.final_val_loss as number) / preLoss - 1;
-      if (String(s.config).startsWith("E-SPA")) {
-        bestEspa = Math.min(bestEspa, gap);
-        if (k20 !== undefined) bestEspaRatio = Math.min(bestEspaRatio, k20 / preSteps);
-      }
-      if (s.config === "norm-free, skips") {
-        verdicts[`skips${depth}`] = gap <= 0.05 ? "reproduced" : gap <= 0.2 ? "partly" : "not reproduced";
-      }
-      table.push([
-        depth,
-        String(s.config),
-        String(s.status),
-        s.steps as number,
-        num(s.final_val_loss, 4),
-        s.config === "pre-LN" ? "–" : `${gap >= 0 ? "+" : ""}${num(100 * gap, 3)}%`,
-        `${k0 !== undefined ? num(k0 / preSteps, 2) + "x" : "never"} / ${
-          k20 !== undefined ? num(k20 / preSteps, 2) + "x" : "never"
-        }`,
-      ]);
-    }
+    verdicts[`skips${depth}`] ??= "not yet run";
     verdicts[`espa${depth}`] = bestEspa <= 0
       ? "reproduced"
       : bestEspaRatio <= 5
@@ -403,7 +425,7 @@ async function skiplessSection(
         column: "depth",
         points: false,
         title: "Training without shortcuts: val loss vs step",
-        subtitle: "pre-LN and norm-free skips 300 steps; vanilla variants 5x",
+        subtitle: "pre-LN and norm-free skips at 1x steps; vanilla variants at 5x",
         yTitle: "val loss (nats)",
         independentY: false,
         width: 260,
@@ -411,6 +433,7 @@ async function skiplessSection(
       }),
     );
   }
+  const unit = baseSteps.size === 1 ? `pre-LN's ${[...baseSteps][0]}` : "pre-LN's steps";
   const md = [
     mdTable(
       [
@@ -426,8 +449,10 @@ async function skiplessSection(
     ),
     curveRows.length ? "\n![skipless val loss](repro/skipless-depth.png)" : "",
     "",
-    "Steps are in units of pre-LN's 300: \"1.5x / 0.6x\" means the variant's val loss first reached pre-LN's " +
-    "final loss after 450 steps and came within 20% of it after 180 (first eval step, every 30 / 75 steps).",
+    `Steps in units of ${unit}: "1.5x / 0.6x" means the variant's val loss first reached pre-LN's final loss ` +
+    "after 1.5 times pre-LN's steps and came within 20% of it after 0.6 times (at the first eval step that did). " +
+    "E-SPA's verdict: reproduced when some E-SPA variant ends at or below pre-LN's loss within 5x the steps, " +
+    "partly when it comes within 20% by then.",
   ].join("\n");
   return { md, verdicts };
 }
