@@ -499,6 +499,27 @@ async function espaInitSection(ctx: ReproContext): Promise<string> {
       num(cos(`E-SPA γ_L=0.04, depth ${D}`))
     } (γ_L = 0.04) with η = 0.9, ${num(cos(`E-SPA γ_L=0.04, η=0.3, depth ${D}`))} with η = 0.3`
   );
+  await writeFigure(
+    `${ctx.repro}/espa-init/cosine`,
+    lineChartSpec({
+      rows: rows.map((r) => {
+        const [variant, depth] = String(r.config).split(", depth ");
+        return { variant, depth: `depth ${depth}`, layer: r.layer, cosine: r.cosine };
+      }),
+      x: "layer",
+      y: "cosine",
+      color: "variant",
+      column: "depth",
+      columnOrder: ["depth 8", "depth 16", "depth 32"],
+      points: true,
+      title: "Vanilla transformers at init: mean token cosine per layer",
+      subtitle: "T = 64, width 64; shaped and Value-SkipInit coincide (both start at A = I)",
+      yTitle: "mean token cosine",
+      independentY: false,
+      width: 220,
+      height: 180,
+    }),
+  );
   return [
     "At init (espa-init run, T = 64): the representation at the last layer against E-SPA's target kernel.",
     findings.length
@@ -520,6 +541,8 @@ async function espaInitSection(ctx: ReproContext): Promise<string> {
       ],
       out,
     ),
+    "",
+    "![token cosine at init](repro/espa-init/cosine.png)",
   ].join("\n");
 }
 
