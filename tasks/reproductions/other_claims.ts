@@ -200,15 +200,31 @@ async function collapseSection(
       : NaN;
   };
   const attn = "attention-only", skip = "+skip";
-  const collapsed = (s: number) => lastRes(attn, s) < 1e-3 && lastRes(skip, s) > 0.1;
+  const firstRes = (c: string, s: number) => at(c, s).find((r) => r.layer === 1)?.residual as number;
+  // collapse: the last layer keeps < 5% of layer 1's residual; skips prevent it: they keep > 50%
+  const shrink = (c: string, s: number) => lastRes(c, s) / firstRes(c, s);
+  const collapsed = (s: number) => shrink(attn, s) < 0.05 && shrink(skip, s) > 0.5;
   const dexp = fits.get(`${attn}@0`);
+  const doubly = dexp !== null && dexp !== undefined && dexp.dexp_base > 1.5 && dexp.dexp_r2 > dexp.exp_r2;
   const collapseVerdict: Verdict = !configs.includes(attn) || !configs.includes(skip)
     ? "not yet run"
-    : collapsed(0) && collapsed(last)
-    ? dexp && dexp.dexp_base > 1.5 && dexp.dexp_r2 > dexp.exp_r2 ? "reproduced" : "partly"
+    : collapsed(0) && collapsed(last) && doubly
+    ? "reproduced"
     : collapsed(0) || collapsed(last)
     ? "partly"
     : "not reproduced";
+  const collapseNote = configs.includes(attn) && configs.includes(skip)
+    ? ` Verdict rule: attention-only collapses when its last layer keeps under 5% of layer 1's residual ` +
+      `(here ${num(shrink(attn, 0))} at init, ${
+        num(shrink(attn, last))
+      } after ${last} steps), skips prevent it ` +
+      `when they keep over 50% (${num(shrink(skip, 0))}, ${
+        num(shrink(skip, last))
+      }); "doubly exponential" needs ` +
+      `b > 1.5 and a better fit than the exponential (${doubly ? "it is" : "it is not"}: b = ${
+        num(dexp?.dexp_base)
+      } at init).`
+    : "";
   const oneHead = Math.max(
     excess.get("attention-only (1 head)@0") ?? NaN,
     excess.get(`attention-only (1 head)@${last}`) ?? NaN,
@@ -297,6 +313,7 @@ async function collapseSection(
       y: "residual",
       color: "config",
       column: "phase",
+      columnOrder: ["at init", `after ${last} steps`],
       logY: true,
       points: true,
       title: "Rank-collapse residual vs depth",
@@ -333,7 +350,7 @@ async function collapseSection(
     "![residual vs depth](repro/collapse-depth/residual.png)" + entropyFig,
     "",
     `Fits over layers 1..L with 1e-6 < residual < 1 (components/probe/collapse_rate.ts): ρ from log residual vs layer, ` +
-    `b from log(−log residual) vs layer (Dong et al.'s bound gives b = 3).${entropyNote}`,
+    `b from log(−log residual) vs layer (Dong et al.'s bound gives b = 3).${collapseNote}${entropyNote}`,
   ].join("\n");
   return { md, verdicts: { collapse: collapseVerdict, mlp: mlpVerdict, entropy: entropyVerdict } };
 }
