@@ -63,6 +63,11 @@ export type { TrialResult } from "./engine/train/result.ts";
 export { evaluateTrialDir } from "./engine/train/evaluate.ts";
 export { describeText, describeTrial } from "./engine/nn/describe.ts";
 export { Network } from "./engine/nn/network.ts";
+/**
+ * Compute backends: `await useBackend("wasm")` (or `auto`, `cpu`, ...) before building a network in a
+ * script; `runTrial` and the tasks do it from `train.backend`.
+ */
+export { type BackendImpl, useBackend } from "./engine/kernels/backend.ts";
 export { prepareData } from "./engine/data/prepare.ts";
 export { evalBatches, trainBatch } from "./engine/data/batches.ts";
 export { decodeSafetensors, encodeSafetensors, readSafetensors } from "./engine/nn/safetensors.ts";
@@ -72,9 +77,14 @@ export { expandGrid, type PlannedTrial } from "./engine/sweep/grid.ts";
 export { runSweep } from "./engine/sweep/run.ts";
 export { readPlan, summarize } from "./engine/sweep/plan.ts";
 
-/** Analysis: results table, optimal LR per group, scaling fit and verdict, figures, report. */
+/**
+ * Analysis: results table, optimal LR per group with intervals, scaling fit and three-way verdict,
+ * paired comparison of families, predictions, figures, report with provenance.
+ */
 export {
   analyzeSweep,
+  compareAll,
+  compareFits,
   etaVsScaleSpec,
   fitScaling,
   loadMetrics,

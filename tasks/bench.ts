@@ -2,15 +2,16 @@
  * Training-step benchmark of the reference nGPT configuration (nGPT block,
  * ngpt parameterization, depth 4, head_dim 32, seq 128, batch 16, vocab 1024,
  * Adam with renormalization every step, synthetic random tokens), stepped
- * exactly as `runTrial` does: `lossAndGrads` then the optimizer component's
- * Adam update.
+ * exactly as `runTrial` does: `lossAndGradsAsync` (on webgpu: gradients read
+ * back asynchronously) then the optimizer component's Adam update.
  *
  *   deno task bench [--widths 64,128,256] [--steps 12] [--warmup 4] [--backend wasm]
  *                   [--compare [--repeat N]] [--profile]
  *
  * Prints one JSON line per width: {impl: "dmodel", width, ms_per_step (median
  * after warm-up), tokens_per_s, backend, blas_threads, blas_core,
- * blas_multithreaded_share, native, kernel_threads, worker_share, peak_rss_mb}. Each
+ * blas_multithreaded_share, native, kernel_threads, worker_share, peak_rss_mb,
+ * adapter (webgpu only)}. Each
  * width runs in a child process, so peak RSS is per width. Threads:
  * DMODEL_THREADS, else every core (components/backend/wasm.ts); OpenBLAS
  * picks 1 or all of them per product shape by measured speed
@@ -35,7 +36,8 @@ import { parseArgs } from "node:util";
 import "../components/mod.ts";
 import { parseTrial } from "../engine/core/config.ts";
 import { useBackend } from "../engine/kernels/backend.ts";
-import { buildNetwork, lossAndGrads } from "../engine/train/trainer.ts";
+import { buildNetwork, lossAndGradsAsync } from "../engine/train/trainer.ts";
+import { currentAdapter, describeAdapter } from "../engine/kernels/webgpu.ts";
 import { resolve } from "../engine/core/registry.ts";
 import { adaptiveThreadStats, fastKernelsInstalled } from "../engine/kernels/matmul.ts";
 import { blasStatus, getBlasThreads } from "../engine/kernels/blas.ts";
@@ -69,6 +71,8 @@ export interface BenchLine {
   kernel_threads: number;
   worker_share: number;
   peak_rss_mb: number;
+  /** The WebGPU adapter (backend webgpu), else absent. */
+  adapter?: string;
 }
 
 /** Peak resident set size of this process in MiB (VmHWM), or current RSS where /proc is absent. */
@@ -160,7 +164,7 @@ export async function benchWidth(
     lastEnd = null;
     const { x, y } = batch();
     const lr = optimizer.lr * schedule(step, total);
-    const { loss, grads } = lossAndGrads(net, x, y, B, T);
+    const { loss, grads } = await lossAndGradsAsync(net, x, y, B, T);
     const t1 = performance.now();
     lastEnd = null;
     opt.update(grads, lr);
@@ -187,6 +191,8 @@ export async function benchWidth(
       100,
     peak_rss_mb: peakRssMb(),
   };
+  const adapter = backend === "webgpu" ? currentAdapter() : null;
+  if (adapter) line.adapter = describeAdapter(adapter);
   if (!opts.profile) return { line };
   const n = opts.steps;
   const all = [...kernelTimes.entries()].sort((a, b) => b[1].ms - a[1].ms);

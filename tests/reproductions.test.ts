@@ -1,47 +1,12 @@
 /**
- * docs/reproductions.md's other-claims section (tasks/reproductions/): run
- * directories are collected without weights, and verdicts and step ratios
- * come from the run tables (synthetic runs with a known answer).
+ * docs/reproductions.md's other-claims section (tasks/reproductions/
+ * other_claims.ts): verdicts and step ratios come from the run tables
+ * (synthetic runs with a known answer).
  */
 import assert from "node:assert/strict";
 import "../components/mod.ts";
-import { collectRun } from "../tasks/reproductions/common.ts";
-import { section } from "../tasks/reproductions/other_claims.ts";
+import { otherClaims } from "../tasks/reproductions/other_claims.ts";
 import { toCSV } from "../engine/analysis/charts.ts";
-
-Deno.test("reproductions: collectRun keeps tables, configs and results, not weights or figures", async () => {
-  const src = await Deno.makeTempDir(), repro = await Deno.makeTempDir();
-  const run = `${src}/my-run`;
-  await Deno.mkdir(`${run}/trial-a/probes`, { recursive: true });
-  for (
-    const f of [
-      "summary.csv",
-      "x.runs.json",
-      "trial-a/config.yaml",
-      "trial-a/result.json",
-      "trial-a/probes/collapse.csv",
-    ]
-  ) {
-    await Deno.writeTextFile(`${run}/${f}`, "1\n");
-  }
-  for (const f of ["curves.png", "trial-a/model.safetensors"]) await Deno.writeTextFile(`${run}/${f}`, "w");
-  assert.equal(await collectRun(run, repro), `${repro}/my-run`);
-  const files: string[] = [];
-  const walk = async (d: string, p: string) => {
-    for await (const e of Deno.readDir(d)) {
-      if (e.isDirectory) await walk(`${d}/${e.name}`, `${p}${e.name}/`);
-      else files.push(p + e.name);
-    }
-  };
-  await walk(`${repro}/my-run`, "");
-  assert.deepEqual(files.sort(), [
-    "summary.csv",
-    "trial-a/config.yaml",
-    "trial-a/probes/collapse.csv",
-    "trial-a/result.json",
-    "x.runs.json",
-  ]);
-});
 
 Deno.test("reproductions: verdicts and step ratios come from the run tables", async () => {
   const repro = await Deno.makeTempDir();
@@ -106,7 +71,7 @@ Deno.test("reproductions: verdicts and step ratios come from the run tables", as
   }
   await Deno.mkdir(`${repro}/layerwise-bleu`);
   await Deno.writeTextFile(`${repro}/layerwise-bleu/summary.csv`, toCSV(lw));
-  const md = await section({ docs: repro, repro });
+  const md = await otherClaims.render({ runs: repro, docs: repro, log: () => {} });
   const row = (start: string) => md.split("\n").find((l) => l.startsWith(start)) ?? "";
   assert.match(row("| (2302.10322b)"), /\*\*reproduced\*\* \/ \*\*not yet run\*\* \/ \*\*not reproduced\*\*/);
   assert.match(row("| 32 | E-SPA"), /\| 1500 \| 5\.5 \| \+37\.5% \| never \/ never \|/);

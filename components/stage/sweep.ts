@@ -13,7 +13,7 @@
  *     max_failures: 3
  */
 import { z } from "zod";
-import { setPath } from "../../engine/core/config.ts";
+import { setPath, zodIssue } from "../../engine/core/config.ts";
 import { has, listComponents, register, resolve } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
 import type { Executor } from "../../engine/sweep/executor.ts";
@@ -37,11 +37,9 @@ const SweepSchema = z.object({
   }
   const { trials, issues } = expandGrid(base, o);
   for (const i of issues) {
-    ctx.addIssue({
-      code: "custom",
-      message: i.message,
-      path: i.path[0] === "zip" ? i.path : ["base", ...i.path],
-    });
+    ctx.addIssue(
+      zodIssue(i, ["grid", "zip", "seeds"].includes(String(i.path[0])) ? i.path : ["base", ...i.path]),
+    );
   }
   if (!issues.length && !trials.length) {
     ctx.addIssue({ code: "custom", message: "the grid has no trials", path: ["grid"] });

@@ -8,12 +8,13 @@ import { loadNative } from "../kernels/native.ts";
 import YAML from "yaml";
 import { parseDataConfig, prepareData } from "../data/prepare.ts";
 import { canonicalJSON } from "../core/config.ts";
-import { DmodelError } from "../core/errors.ts";
+import { describeTrial } from "../nn/describe.ts";
+import { DmodelError, Interrupted } from "../core/errors.ts";
 import { exists, writeFileAtomic } from "../core/fs.ts";
 import { resolve } from "../core/registry.ts";
 import type { Executor } from "./executor.ts";
 import { type PlannedTrial, trialCost } from "./grid.ts";
-import { acquireLock } from "./lock.ts";
+import { acquireLock, releaseSync } from "./lock.ts";
 import {
   finishRecorded,
   readPlan,
@@ -42,10 +43,51 @@ export interface SweepRunOptions {
   log: (line: string) => void;
 }
 
+/**
+ * One notice per rule and factor when a rule scales the LR of some trials by
+ * itself (nuGPT's m_data^(-1/3) horizon correction when train.steps differs
+ * from base_steps): the trials' logs say it per trial, this says it once.
+ */
+export function lrFactorNotices(trials: PlannedTrial[]): string[] {
+  const groups = new Map<string, { n: number; steps: Set<number> }>();
+  for (const t of trials) {
+    const m = describeTrial(t.config, 256).model; // the LR factor does not depend on the vocabulary
+    if (Math.abs(m.lr_factor - 1) < 1e-12) continue;
+    const key = `${m.parameterization} multiplies the learning rate by ${+m.lr_factor.toPrecision(3)}`;
+    const g = groups.get(key) ?? { n: 0, steps: new Set() };
+    g.n++, g.steps.add(m.base_steps);
+    groups.set(key, g);
+  }
+  return [...groups].map(([key, g]) =>
+    `notice: in ${g.n} of ${trials.length} trials parameterization ${key} (its token-horizon correction: ` +
+    `train.steps differs from base_steps ${[...g.steps].join(", ")})`
+  );
+}
+
 /** Runs (or resumes) a sweep; returns the summary from the files at the end. */
 export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { detached?: boolean }> {
   await Deno.mkdir(o.dir, { recursive: true });
   const release = await acquireLock(o.dir, o.log);
+  // Ctrl-C / SIGTERM: stop the trials (each resumes from its checkpoint), release the lock, say so.
+  // A second signal exits at once.
+  const abort = new AbortController();
+  let caught: "SIGINT" | "SIGTERM" | null = null;
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
+    const h = () => {
+      if (caught) {
+        releaseSync(o.dir);
+        console.error("interrupted: run the same command again to resume");
+        Deno.exit(sig === "SIGINT" ? 130 : 143);
+      }
+      caught = sig;
+      abort.abort();
+    };
+    Deno.addSignalListener(sig, h);
+    return [sig, h] as const;
+  });
+  const check = () => {
+    if (caught) throw new Interrupted(caught);
+  };
   try {
     if (o.fresh && (await exists(`${o.dir}/trials.json`))) {
       for (const t of await readPlan(o.dir)) {
@@ -64,9 +106,11 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       if (seen.has(key)) continue;
       seen.add(key);
       await prepareData(parseDataConfig(t.config.data), { log: o.log });
+      check();
     }
     // Build the native kernels here too (engine/kernels/native.ts): trial processes may not run a compiler.
     await loadNative({ build: true });
+    check();
     const todo: PlannedTrial[] = [];
     const requeued: string[] = [];
     for (const t of o.trials) {
@@ -91,8 +135,10 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       `sweep ${o.dir}: ${o.trials.length} trials, ${before.done} already done, ${todo.length} to run, ` +
         `${o.workers} worker(s), executor ${o.executor.name}`,
     );
+    for (const line of lrFactorNotices(o.trials)) o.log(line);
     await writeResults(o.dir, o.trials);
     const progress = new Progress(o.trials.length, before.done, o.workers);
+    progress.costLeft = todo.reduce((a, t) => a + trialCost(t.config), 0);
     const { name, ...opts } = o.executor;
     const component = resolve<unknown, Executor>("executor", name);
     const parsed = component.schema.safeParse(opts);
@@ -110,9 +156,10 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       progress,
       log: (l) => progress.note(l),
       detach: Boolean(o.detach),
+      signal: abort.signal,
       onFinished: async (t) => {
         const { result } = await trialState(o.dir, t);
-        progress.done++;
+        progress.finished(trialCost(t.config));
         if (result?.status === "diverged") progress.diverged++;
         if (result?.status === "failed") progress.failed++;
         const loss = result?.final_val_loss;
@@ -128,10 +175,12 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       },
     }).finally(() => writeResults(o.dir, o.trials));
     progress.render(true);
+    check();
     const after = await summarize(o.dir, o.trials);
     o.log(`sweep ${o.dir}: ${summaryLine(after)}`);
     return { ...after, detached: r.detached };
   } finally {
+    for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
     await release();
   }
 }

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import YAML from "yaml";
 import { useBackend } from "../kernels/backend.ts";
-import { describeText, describeTrial } from "../nn/describe.ts";
+import { describeText, describeTrial, lrFactorNotice } from "../nn/describe.ts";
 import type { TrialConfig } from "../core/config.ts";
 import { prepareData, type PreparedData } from "../data/prepare.ts";
 import { evalBatches, trainBatch } from "../data/batches.ts";
@@ -15,6 +15,7 @@ import { DmodelError } from "../core/errors.ts";
 import { exists, readJSON, writeFileAtomic } from "../core/fs.ts";
 import { Network } from "../nn/network.ts";
 import { readInto } from "../kernels/js_kernels.ts";
+import { maybeLoseDevice, onDevice, readTensor } from "../kernels/webgpu.ts";
 import type { Adam, OptimizerFactory } from "../nn/optim.ts";
 import type { Schedule } from "../core/contracts.ts";
 import type { Probe } from "./probe.ts";
@@ -76,6 +77,68 @@ export function lossAndGrads(net: Network, x: Int32Array, y: Int32Array, B: numb
   value.dispose();
   tf.dispose(grads);
   return { loss, grads: host };
+}
+
+/** True when the current backend reads back asynchronously only (webgpu: no dataSync in Deno). */
+function asyncReads(): boolean {
+  return tf.getBackend() === "webgpu";
+}
+
+/** {@link evaluate}, with the asynchronous reads webgpu needs (the same sync code elsewhere). */
+export async function evaluateAsync(
+  net: Network,
+  batches: { x: Int32Array; y: Int32Array }[],
+  B: number,
+  T: number,
+): Promise<number> {
+  if (!asyncReads()) return evaluate(net, batches, B, T);
+  return await onDevice(async () => {
+    let sum = 0;
+    for (const b of batches) {
+      const l = tf.tidy(() => net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")));
+      try {
+        sum += (await readTensor(l))[0];
+      } finally {
+        l.dispose();
+      }
+    }
+    return sum / batches.length;
+  });
+}
+
+/**
+ * {@link lossAndGrads}, with the asynchronous reads webgpu needs: every
+ * gradient is read back (raced against device loss, engine/kernels/webgpu.ts) into
+ * the network's host buffers; elsewhere the sync path.
+ */
+export async function lossAndGradsAsync(
+  net: Network,
+  x: Int32Array,
+  y: Int32Array,
+  B: number,
+  T: number,
+): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+  if (!asyncReads()) return lossAndGrads(net, x, y, B, T);
+  maybeLoseDevice();
+  return await onDevice(async () => {
+    const vars = net.params.map((p) => p.variable);
+    const { value, grads } = tf.variableGrads(
+      () => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")),
+      vars,
+    );
+    try {
+      const host = new Map<string, Float32Array>();
+      const values = await Promise.all(net.params.map((p) => readTensor(grads[p.variable.name])));
+      net.params.forEach((p, i) => {
+        p.grad.set(values[i] as Float32Array);
+        host.set(p.decl.name, p.grad);
+      });
+      return { loss: (await readTensor(value))[0], grads: host };
+    } finally {
+      value.dispose();
+      tf.dispose(grads);
+    }
+  });
 }
 
 /** Parameters as safetensors tensors, named as the block declares them. */
@@ -213,6 +276,9 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       `${dir}/state.json`,
     );
     let start = 0;
+    const description = describeTrial(t, data.vocabSize);
+    const notice = lrFactorNotice(description);
+    if (notice) log(notice);
     if (opts.resume && state && (await exists(`${dir}/checkpoint.safetensors`))) {
       start = await loadCheckpoint(dir, net, opt);
       await truncateMetrics(metricsPath, start);
@@ -222,10 +288,9 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       log(`resumed ${dir} at step ${start}`);
     } else {
       await writeFileAtomic(metricsPath, METRIC_COLUMNS.join(",") + "\n");
-      const description = describeTrial(t, data.vocabSize);
       await writeFileAtomic(`${dir}/params.json`, JSON.stringify(description.params, null, 1));
       log(describeText(description));
-      const v0 = evaluate(net, evalSet, B, T);
+      const v0 = await evaluateAsync(net, evalSet, B, T);
       result.step0_val_loss = v0;
       result.best_val_loss = v0;
       await measure(0);
@@ -257,7 +322,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
     for (let step = start; step < steps; step++) {
       const batch = trainBatch(data, step, B, T, seed);
       const lr = optimizer.lr * schedule(step, steps);
-      const { loss, grads } = lossAndGrads(net, batch.x, batch.y, B, T);
+      const { loss, grads } = await lossAndGradsAsync(net, batch.x, batch.y, B, T);
       if (!Number.isFinite(loss)) {
         result.status = "diverged";
         result.error = `train loss is ${loss} at step ${step}`;
@@ -276,7 +341,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       result.final_train_loss = loss;
       const isEval = stepsDone % t.train.eval_every === 0 || stepsDone === steps;
       if (isEval || stepsDone % t.train.log_every === 0) {
-        const val = isEval ? evaluate(net, evalSet, B, T) : null;
+        const val = isEval ? await evaluateAsync(net, evalSet, B, T) : null;
         const row = {
           step: stepsDone,
           train_loss: lossSum / lossCount,

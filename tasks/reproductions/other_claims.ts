@@ -5,13 +5,15 @@
  * and PG-OP (Dong et al. 2021; arXiv 2604.23681), layer-wise coordination
  * (He et al. 2018); REFERENCE.md sections 5-7.
  *
- * Every number comes from a committed run directory under docs/repro/
- * (written by the pipelines in pipelines/claims/, copied there with
- * `deno task reproductions --collect runs/<name>`), or, for the two exact
+ * Every number comes from an archived run directory under docs/repro/runs/
+ * (written by the pipelines in pipelines/claims/, archived with
+ * `deno task repro-snapshot <name>`), or, for the two exact
  * properties, is computed here by the engine's own functions on fixed
  * seeded inputs (the same ones the property tests check). Figures are
- * written next to the runs, under docs/repro/.
+ * written next to the runs, under docs/repro/runs/.
  */
+import "../../components/mod.ts"; // the backends the head-fiber counts run on
+import { relative } from "node:path";
 import * as aq from "arquero";
 import type { ColumnTable } from "arquero";
 import { affineRank, layerNorm, linearRank, rmsNormTokens } from "../../components/probe/affine_rank.ts";
@@ -25,11 +27,40 @@ import { expKernel } from "../../components/block/vanilla/espa.ts";
 import { normals } from "../../engine/nn/init.ts";
 import { useBackend } from "../../engine/kernels/backend.ts";
 import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
-import { mdTable, num, readJSON, readTable, type ReproContext, type Verdict } from "./common.ts";
+import { readJSON } from "../../engine/core/fs.ts";
+import type { Section, SectionContext, Verdict } from "./common.ts";
 
-/** Section title. */
-export const title =
-  "Other papers' claims: skipless transformers, collapse, heads, PG-OP, layer-wise coordination";
+/** A CSV as an arquero table, or null when the file does not exist. */
+async function readTable(path: string): Promise<ColumnTable | null> {
+  try {
+    return aq.fromCSV(await Deno.readTextFile(path));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** A number for a table cell: `digits` significant digits, "–" when missing. */
+function num(v: unknown, digits = 3): string {
+  return typeof v === "number" && Number.isFinite(v) ? String(+v.toPrecision(digits)) : "–";
+}
+
+/** A markdown table (cells may hold "|"). */
+function mdTable(head: string[], rows: (string | number)[][]): string {
+  const line = (r: (string | number)[]) =>
+    `| ${r.map((c) => String(c).replaceAll("|", "\\|")).join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** Where runs live and how the page links to them. */
+interface ReproContext {
+  /** The archive: one run directory per pipeline name. */
+  repro: string;
+  /** The archive's path relative to the markdown file's folder (figure links). */
+  link: string;
+}
+
+const TITLE = "Other papers' claims: skipless transformers, collapse, heads, PG-OP, layer-wise coordination";
 
 type Row = Record<string, unknown>;
 const rowsOf = (t: ColumnTable) => t.objects() as Row[];
@@ -156,7 +187,7 @@ async function collapseSection(
   if (!t) {
     return {
       md: "Not yet run: `deno task train pipelines/claims/collapse-depth.yaml` (header: wall time), then " +
-        "`deno task reproductions --collect runs/collapse-depth`.",
+        "`deno task repro-snapshot collapse-depth`.",
       verdicts: none,
     };
   }
@@ -293,7 +324,7 @@ async function collapseSection(
         height: 110,
       }),
     );
-    entropyFig = `\n\n![attention entropy per head](repro/collapse-depth/entropy.png)`;
+    entropyFig = `\n\n![attention entropy per head](${ctx.link}/collapse-depth/entropy.png)`;
   }
   const resRows: Row[] = [];
   for (const r of rows) {
@@ -347,7 +378,7 @@ async function collapseSection(
       table,
     ),
     "",
-    "![residual vs depth](repro/collapse-depth/residual.png)" + entropyFig,
+    `![residual vs depth](${ctx.link}/collapse-depth/residual.png)` + entropyFig,
     "",
     `Fits over layers 1..L with 1e-6 < residual < 1 (components/probe/collapse_rate.ts): ρ from log residual vs layer, ` +
     `b from log(−log residual) vs layer (Dong et al.'s bound gives b = 3).${collapseNote}${entropyNote}`,
@@ -464,7 +495,7 @@ async function skiplessSection(
       ],
       table,
     ),
-    curveRows.length ? "\n![skipless val loss](repro/skipless-depth.png)" : "",
+    curveRows.length ? `\n![skipless val loss](${ctx.link}/skipless-depth.png)` : "",
     "",
     `Steps in units of ${unit}: "1.5x / 0.6x" means the variant's val loss first reached pre-LN's final loss ` +
     "after 1.5 times pre-LN's steps and came within 20% of it after 0.6 times (at the first eval step that did). " +
@@ -559,7 +590,7 @@ async function espaInitSection(ctx: ReproContext): Promise<string> {
       out,
     ),
     "",
-    "![token cosine at init](repro/espa-init/cosine.png)",
+    `![token cosine at init](${ctx.link}/espa-init/cosine.png)`,
   ].join("\n");
 }
 
@@ -628,15 +659,9 @@ async function layerwiseSection(
   return { md, verdicts: { compute: beats(lw2, ed), params: beats(lw4, ed) } };
 }
 
-/**
- * The section's markdown.
- *
- * @example
- * ```ts
- * const md = await section({ docs: "docs", repro: "docs/repro" });
- * ```
- */
-export async function section(ctx: ReproContext): Promise<string> {
+/** The section's markdown, from the archive `c.runs` (figure links relative to `c.docs`). */
+async function render(c: SectionContext): Promise<string> {
+  const ctx: ReproContext = { repro: c.runs, link: relative(c.docs, c.runs) || "." };
   const ar = affineRankRows();
   const hf = await headFiberRows();
   const col = await collapseSection(ctx);
@@ -748,3 +773,13 @@ export async function section(ctx: ReproContext): Promise<string> {
     lw.md,
   ].join("\n");
 }
+
+/**
+ * The section of docs/reproductions.md (tasks/reproductions.ts lists it).
+ *
+ * @example
+ * ```ts
+ * const md = await otherClaims.render({ runs: "docs/repro/runs", docs: "docs", log: console.log });
+ * ```
+ */
+export const otherClaims: Section = { id: "other-claims", title: TITLE, render };
