@@ -709,14 +709,15 @@ async function render(c: SectionContext): Promise<string> {
     ],
   ]);
   return [
-    "Pipelines in `pipelines/claims/` (wall times in their headers); committed run directories in `docs/repro/`; " +
-    "regenerate with `deno task reproductions`.",
+    "Pipelines in `pipelines/claims/` (wall times in their headers): `deno task train pipelines/claims/<name>.yaml`, " +
+    "then `deno task repro-snapshot <name>` archives the run in `docs/repro/runs/<name>/` and " +
+    "`deno task reproductions` regenerates this page.",
     "",
     summary,
     "",
     "### Deep transformers without shortcuts (E-SPA, shaped attention, Value-SkipInit)",
     "",
-    "`deno task train pipelines/claims/skipless-depth{8,16,32}.yaml`",
+    "`deno task train pipelines/claims/skipless-depth{8,16,32a,32b}.yaml`",
     "",
     sk.md,
     "",
