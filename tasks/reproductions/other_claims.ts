@@ -52,6 +52,32 @@ function mdTable(head: string[], rows: (string | number)[][]): string {
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
+/** Sum of the trials' wall_s (result.json) of a study run directory, in minutes; null when none is archived. */
+async function studyWallMinutes(dir: string): Promise<number | null> {
+  let total = 0, any = false;
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isDirectory) continue;
+      const r = await readJSON<{ wall_s?: number }>(`${dir}/${e.name}/result.json`).catch(() => null);
+      if (typeof r?.wall_s === "number") {
+        total += r.wall_s;
+        any = true;
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return any ? total / 60 : null;
+}
+
+/** "measured wall time: 26.5 min ..." for a run directory. */
+function wallText(minutes: number | null): string {
+  return minutes === null
+    ? ""
+    : `Measured wall time: ${num(minutes, 3)} min (sum over its trials, on the shared 2-core machine ` +
+      "running about ten jobs at once: an upper bound for an idle machine).";
+}
+
 /** Where runs live and how the page links to them. */
 interface ReproContext {
   /** The archive: one run directory per pipeline name. */
@@ -382,6 +408,8 @@ async function collapseSection(
     "",
     `Fits over layers 1..L with 1e-6 < residual < 1 (components/probe/collapse_rate.ts): ρ from log residual vs layer, ` +
     `b from log(−log residual) vs layer (Dong et al.'s bound gives b = 3).${collapseNote}${entropyNote}`,
+    "",
+    wallText(await studyWallMinutes(dir)),
   ].join("\n");
   return { md, verdicts: { collapse: collapseVerdict, mlp: mlpVerdict, entropy: entropyVerdict } };
 }
@@ -409,6 +437,7 @@ async function skiplessSection(
   const verdicts: Record<string, Verdict> = {};
   const dirs = await skiplessDirs(ctx.repro);
   const baseSteps = new Set<number>();
+  const walls: string[] = [];
   for (const depth of [8, 16, 32]) {
     let bestEspa = Infinity, bestEspaRatio = Infinity, ran = false;
     for (const name of dirs.get(depth) ?? []) {
@@ -417,6 +446,7 @@ async function skiplessSection(
       if (!curves || !summary) continue;
       ran = true;
       const sum = rowsOf(summary);
+      walls.push(`${name} ${num(sum.reduce((a, r) => a + (Number(r.wall_s) || 0), 0) / 60, 3)} min`);
       const cur = rowsOf(curves.filter(aq.escape((d: Row) => Number.isFinite(d.val_loss as number))));
       const pre = sum.find((r) => r.config === "pre-LN");
       const preLoss = pre?.final_val_loss as number, preSteps = pre?.steps as number;
@@ -501,6 +531,7 @@ async function skiplessSection(
     "after 1.5 times pre-LN's steps and came within 20% of it after 0.6 times (at the first eval step that did). " +
     "E-SPA's verdict: reproduced when some E-SPA variant ends at or below pre-LN's loss within 5x the steps, " +
     "partly when it comes within 20% by then.",
+    walls.length ? `\nMeasured wall time (sum over trials, shared machine): ${walls.join(", ")}.` : "",
   ].join("\n");
   return { md, verdicts };
 }
@@ -591,6 +622,8 @@ async function espaInitSection(ctx: ReproContext): Promise<string> {
     ),
     "",
     `![token cosine at init](${ctx.link}/espa-init/cosine.png)`,
+    "",
+    wallText(await studyWallMinutes(`${ctx.repro}/espa-init`)),
   ].join("\n");
 }
 
@@ -658,6 +691,8 @@ async function layerwiseSection(
     "when layer-wise's worst seed beats the encoder-decoder's best, partly when only its mean does.",
     "",
     `![held-out token accuracy, seed 0](${ctx.link}/layerwise-bleu/translation.png)`,
+    "",
+    wallText((t.array("wall_s") as number[]).reduce((a, b) => a + b, 0) / 60),
   ].join("\n");
   return { md, verdicts: { compute: beats(lw2, ed), params: beats(lw4, ed) } };
 }
