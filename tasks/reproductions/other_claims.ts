@@ -692,7 +692,11 @@ async function layerwiseSection(
     "",
     `![held-out token accuracy, seed 0](${ctx.link}/layerwise-bleu/translation.png)`,
     "",
-    wallText((t.array("wall_s") as number[]).reduce((a, b) => a + b, 0) / 60),
+    wallText(
+      t.columnNames().includes("wall_s")
+        ? (Array.from(t.array("wall_s")) as number[]).reduce((a, b) => a + b, 0) / 60
+        : null,
+    ),
   ].join("\n");
   return { md, verdicts: { compute: beats(lw2, ed), params: beats(lw4, ed) } };
 }
