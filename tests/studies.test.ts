@@ -108,10 +108,15 @@ stages:
         - {label: ok, set: {}}
         - {label: typo, set: {model.residul: true}}
 `;
-  await assert.rejects(
-    parsePipeline(text, "bad.yaml"),
-    /variants\.1\.model.*typo: unknown key\(s\) "residul"/,
-  );
+  // One line, at the variant's set key.
+  const line = text.split("\n").findIndex((l) => l.includes("label: typo")) + 1;
+  await assert.rejects(parsePipeline(text, "bad.yaml"), (e: Error) => {
+    assert.equal(
+      e.message,
+      `bad.yaml:${line}: stages.collapse.with.variants.1.set.model.residul: typo: unknown key(s) "residul"`,
+    );
+    return true;
+  });
 });
 
 for (const file of ["collapse", "skipless", "alignment"]) {

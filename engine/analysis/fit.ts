@@ -354,10 +354,11 @@ export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] 
 
     // Bootstrap of the whole pipeline: refit the law to the groups' b-th draws.
     const normal = normalSampler(mulberry32(((opts.bootstrapSeed ?? 0) ^ hashString(family)) >>> 0));
+    const groupDraws = used.map((g) => g.draws.filter(Number.isFinite));
     for (let b = 0; b < resamples; b++) {
-      const yb = used.map((g) => {
-        const d = g.draws.length ? g.draws[b % g.draws.length] : g.log2_eta + g.log2_eta_se * normal();
-        return d;
+      const yb = used.map((g, i) => {
+        const d = groupDraws[i];
+        return d.length ? d[b % d.length] : g.log2_eta + g.log2_eta_se * normal();
       });
       if (yb.some((v) => !Number.isFinite(v))) continue;
       const r = leastSquares(X, yb, w);

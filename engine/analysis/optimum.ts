@@ -598,7 +598,8 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
         }));
         const f = fitBasin(pts, window);
         drawFits.push(f);
-        const x = f && f.bracketed ? f.x : NaN;
+        // A draw whose arg-min moved to the grid edge keeps that edge LR: a bound, and a sign of a wide interval.
+        const x = f ? f.x : NaN;
         drawsStat.push(x);
         draws.push(x + usys * normal());
       }

@@ -8,6 +8,7 @@ import { loadNative } from "../kernels/native.ts";
 import YAML from "yaml";
 import { parseDataConfig, prepareData } from "../data/prepare.ts";
 import { canonicalJSON } from "../core/config.ts";
+import { describeTrial } from "../nn/describe.ts";
 import { DmodelError, Interrupted } from "../core/errors.ts";
 import { exists, writeFileAtomic } from "../core/fs.ts";
 import { resolve } from "../core/registry.ts";
@@ -40,6 +41,27 @@ export interface SweepRunOptions {
   /** The resolved pipeline, saved beside the results for the report. */
   pipeline?: unknown;
   log: (line: string) => void;
+}
+
+/**
+ * One notice per rule and factor when a rule scales the LR of some trials by
+ * itself (nuGPT's m_data^(-1/3) horizon correction when train.steps differs
+ * from base_steps): the trials' logs say it per trial, this says it once.
+ */
+export function lrFactorNotices(trials: PlannedTrial[]): string[] {
+  const groups = new Map<string, { n: number; steps: Set<number> }>();
+  for (const t of trials) {
+    const m = describeTrial(t.config, 256).model; // the LR factor does not depend on the vocabulary
+    if (Math.abs(m.lr_factor - 1) < 1e-12) continue;
+    const key = `${m.parameterization} multiplies the learning rate by ${+m.lr_factor.toPrecision(3)}`;
+    const g = groups.get(key) ?? { n: 0, steps: new Set() };
+    g.n++, g.steps.add(m.base_steps);
+    groups.set(key, g);
+  }
+  return [...groups].map(([key, g]) =>
+    `notice: in ${g.n} of ${trials.length} trials parameterization ${key} (its token-horizon correction: ` +
+    `train.steps differs from base_steps ${[...g.steps].join(", ")})`
+  );
 }
 
 /** Runs (or resumes) a sweep; returns the summary from the files at the end. */
@@ -113,6 +135,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       `sweep ${o.dir}: ${o.trials.length} trials, ${before.done} already done, ${todo.length} to run, ` +
         `${o.workers} worker(s), executor ${o.executor.name}`,
     );
+    for (const line of lrFactorNotices(o.trials)) o.log(line);
     await writeResults(o.dir, o.trials);
     const progress = new Progress(o.trials.length, before.done, o.workers);
     progress.costLeft = todo.reduce((a, t) => a + trialCost(t.config), 0);
