@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import "../components/mod.ts";
 import { otherClaims } from "../tasks/reproductions/other_claims.ts";
-import { toCSV } from "../engine/analysis/charts.ts";
+import { toCSV } from "../engine/core/csv.ts";
 
 Deno.test("reproductions: verdicts and step ratios come from the run tables", async () => {
   const repro = await Deno.makeTempDir();
