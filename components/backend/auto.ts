@@ -4,13 +4,13 @@
  * choice and the adapter it saw.
  */
 import { z } from "zod";
-import { register, resolve } from "../../engine/core/registry.ts";
+import { build, register } from "../../engine/core/registry.ts";
 import type { BackendImpl } from "../../engine/kernels/backend.ts";
 import { adapterSummary, describeAdapter } from "../../engine/kernels/webgpu.ts";
 
 /** The backend `auto` would choose here, with the reason (no side effects). */
 export async function autoChoice(): Promise<{ name: string; reason: string }> {
-  const tensorflow = resolve<unknown, BackendImpl>("backend", "tensorflow").create({});
+  const tensorflow = build("backend", { name: "tensorflow" });
   if (await tensorflow.available()) return { name: "tensorflow", reason: "tfjs-node(-gpu) is installed" };
   const adapter = await adapterSummary();
   if (adapter && !adapter.isFallbackAdapter) {
@@ -30,7 +30,7 @@ register("backend", "auto", {
       async setup() {
         const { name, reason } = await autoChoice();
         why = `chose ${name}: ${reason}`;
-        return await resolve<unknown, BackendImpl>("backend", name).create({}).setup();
+        return await build("backend", { name }).setup();
       },
       note: () => why,
     };

@@ -16,6 +16,8 @@
  * ({@link fitExponent}, {@link alignmentAcrossWidths}); a single model gives
  * the "local" estimate log(ratio) / log(d_in) (prefactor taken as 1).
  */
+import { fromCSV } from "../../engine/core/csv.ts";
+import { leastSquares } from "../../engine/core/least_squares.ts";
 import YAML from "yaml";
 import { DmodelError } from "../../engine/core/errors.ts";
 import { readJSON } from "../../engine/core/fs.ts";
@@ -93,16 +95,10 @@ export function fitExponent(
   }
   const n = xs.length;
   if (n < 2) return null;
-  const mx = xs.reduce((a, b) => a + b) / n, my = ys.reduce((a, b) => a + b) / n;
-  let sxx = 0, sxy = 0, syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxx += (xs[i] - mx) ** 2;
-    sxy += (xs[i] - mx) * (ys[i] - my);
-    syy += (ys[i] - my) ** 2;
-  }
-  if (sxx === 0) return null;
-  const slope = sxy / sxx;
-  return { exponent: slope, r2: syy > 0 ? (sxy * sxy) / (sxx * syy) : 1, n };
+  const ls = leastSquares(xs.map((x) => [x]), ys);
+  if (!ls) return null;
+  // Equal ratios at every width: a flat line fits them exactly.
+  return { exponent: ls.coef[1], r2: Number.isNaN(ls.r2) ? 1 : ls.r2, n };
 }
 
 /** One fitted exponent of a matrix role at one step, across widths. */
@@ -125,9 +121,8 @@ export async function readProbeCSV(path: string): Promise<{ columns: string[]; r
       `${path}: cannot read the probe table (was the probe listed in the trial's probes?)`,
     );
   }
-  const lines = text.split("\n").filter((l) => l.length > 0);
-  const columns = lines[0].split(",");
-  return { columns, rows: lines.slice(1).map((l) => l.split(",").map(Number)) };
+  const { columns, rows } = fromCSV(text);
+  return { columns, rows: rows.map((r) => columns.map((c) => Number(r[c]))) };
 }
 
 /**

@@ -1,4 +1,5 @@
 /** Small tensor ops shared by the blocks, written once. */
+import { MASKED } from "../kernels/kernel_tasks.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type ActivationSink, inputSinkName } from "../core/contracts.ts";
 import {
@@ -67,11 +68,11 @@ export function rope(x: tf.Tensor4D, tables: { cos: tf.Tensor; sin: tf.Tensor })
   return tf.add(tf.mul(x, tables.cos), tf.mul(swapped, tables.sin)) as tf.Tensor4D;
 }
 
-/** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. */
+/** Additive causal mask [T, T]: 0 on and below the diagonal, MASKED above. */
 export function causalMask(seqLen: number): tf.Tensor2D {
   const m = new Float32Array(seqLen * seqLen);
   for (let i = 0; i < seqLen; i++) {
-    for (let j = i + 1; j < seqLen; j++) m[i * seqLen + j] = -1e9;
+    for (let j = i + 1; j < seqLen; j++) m[i * seqLen + j] = MASKED;
   }
   return tf.tensor2d(m, [seqLen, seqLen]);
 }
