@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import * as aq from "arquero";
 import "../components/mod.ts";
 import { parsePipeline } from "../engine/pipeline.ts";
+import { fitScaling, loadResults, optimalLR } from "../engine/analysis/mod.ts";
 import { DmodelError } from "../engine/errors.ts";
 import { type LrPoint, searchStep, type StepSizes } from "../engine/sweep/lr_search.ts";
 import { flopsPerStep } from "../engine/sweep/compute.ts";
@@ -150,7 +151,15 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "dmodel-lrsearch-" });
     const file = `${dir}/s.yaml`;
-    await Deno.writeTextFile(file, searchYaml());
+    const stages = `  analyze:
+    uses: analyze
+    needs: [sweep]
+    with: {by: [parameterization.name], scale: [model.width]}
+  report:
+    uses: report
+    needs: [analyze]
+`;
+    await Deno.writeTextFile(file, searchYaml({ extra: stages }));
     const a = await run(file, `${dir}/a`);
     const plan = await readSearch(`${dir}/a`);
     const trials = await readTrials(`${dir}/a`);
@@ -239,6 +248,20 @@ Deno.test({
     assert.match(
       a.stderr,
       /lr_search: wave \d+, finished; compute [\d.e+]+ FLOPs, a dense grid .*: 300 trials/,
+    );
+
+    // results.csv and the analysis work unchanged: the law of the surface (eta* ~ width^-1 for ngpt, flat for
+    // nugpt) comes back, and the report shows the search's compute against the dense grid.
+    const fits = fitScaling(
+      optimalLR(await loadResults(`${dir}/a`), { by: ["parameterization.name"], scale: ["model.width"] }),
+    );
+    const slopes = Object.fromEntries(fits.map((f) => [f.family, f.coefficients[0].slope]));
+    assert(Math.abs(slopes.ngpt + 1) < 0.05 && Math.abs(slopes.nugpt) < 0.05, JSON.stringify(slopes));
+    const html = await Deno.readTextFile(`${dir}/a/report.html`);
+    assert.match(html, /<h2>LR search \(bracket and refine\)<\/h2>/);
+    assert.match(
+      html,
+      new RegExp(`a dense grid at the same resolution over the same range \\(300 trials\\) would cost`),
     );
 
     // --status: per group how many LRs ran and whether bracketed, and the compute against the dense grid.

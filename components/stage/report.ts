@@ -9,6 +9,8 @@ import type { Stage } from "../../engine/stage.ts";
 import { isAnalysis } from "../../engine/analysis/analyze.ts";
 import { writeReport } from "../../engine/analysis/report.ts";
 import { analysisSchema, runAnalysis } from "./analyze.ts";
+import { readJSON } from "../../engine/fsutil.ts";
+import { type SearchPlan, searchReportSection } from "../../engine/sweep/lr_search.ts";
 
 const schema = analysisSchema.extend({
   /** Page title. */
@@ -23,7 +25,12 @@ register("stage", "report", {
       const dir = o.dir ?? ctx.outDir;
       const prev = [...ctx.outputs.values()].reverse().find((v) => isAnalysis(v) && v.dir === dir);
       const a = isAnalysis(prev) ? prev : await runAnalysis(o, ctx);
-      const path = await writeReport(a, { title: o.title });
+      // An adaptive sweep's search.json: what the LR search spent against the dense grid.
+      const search = await readJSON<Omit<SearchPlan, "trials" | "todo">>(`${dir}/search.json`).catch(() =>
+        null
+      );
+      const sections = search ? [searchReportSection(search)] : [];
+      const path = await writeReport(a, { title: o.title, sections });
       ctx.log(`report: ${path}`);
       return { report: path, analysis: a };
     },

@@ -14,6 +14,15 @@ export interface ReportOptions {
   title?: string;
   /** The resolved pipeline (YAML text), shown at the end. */
   pipelineYaml?: string;
+  /** More sections (e.g. the LR search's compute), shown before the pipeline. */
+  sections?: ReportSection[];
+}
+
+/** A section of plain text and an optional table. */
+export interface ReportSection {
+  title: string;
+  paragraphs?: string[];
+  table?: { header: string[]; rows: string[][] };
 }
 
 /** Escapes text for HTML. */
@@ -166,6 +175,20 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
     out.push("</tbody></table>");
   }
 
+  for (const sec of opts.sections ?? []) {
+    out.push(
+      `<h2>${escapeHTML(sec.title)}</h2>`,
+      ...(sec.paragraphs ?? []).map((p) => `<p>${escapeHTML(p)}</p>`),
+    );
+    if (sec.table) {
+      const cells = (r: string[], tag: string) => r.map((c) => `<${tag}>${escapeHTML(c)}</${tag}>`).join("");
+      out.push(
+        `<table><thead><tr>${cells(sec.table.header, "th")}</tr></thead><tbody>`,
+        ...sec.table.rows.map((r) => `<tr>${cells(r, "td")}</tr>`),
+        "</tbody></table>",
+      );
+    }
+  }
   if (opts.pipelineYaml !== undefined) {
     out.push("<h2>Pipeline</h2>", `<pre class="pipeline">${escapeHTML(opts.pipelineYaml)}</pre>`);
   }

@@ -556,3 +556,49 @@ export function searchStatusLines(p: SearchPlan): string[] {
     ...lines,
   ];
 }
+
+/** The search as a report section: compute spent against the dense grid, and one row per group. */
+export function searchReportSection(p: Omit<SearchPlan, "trials" | "todo">): {
+  title: string;
+  paragraphs: string[];
+  table: { header: string[]; rows: string[][] };
+} {
+  return {
+    title: "LR search (bracket and refine)",
+    paragraphs: [
+      `${p.done ? "Finished" : "Still running"} after ${p.waves} wave(s). Compute spent: ${
+        fmtFlops(p.flops)
+      } ` +
+      `(trial steps x model FLOPs per step); a dense grid at the same resolution over the same range ` +
+      `(${p.dense_trials} trials) would cost ${fmtFlops(p.dense_flops)}: ${
+        pct(p.flops, p.dense_flops)
+      } of it spent.`,
+    ],
+    table: {
+      header: [
+        "group",
+        "LRs run",
+        "trials",
+        "started at",
+        "from",
+        "best LR",
+        "bracketed",
+        "basin",
+        "state",
+        "FLOPs",
+      ],
+      rows: p.groups.map((g) => [
+        g.group,
+        String(g.lrs_run),
+        String(g.trials),
+        fmtLog2(g.center_lr),
+        g.center_from,
+        fmtLog2(g.best_lr),
+        g.range_edge ? `range edge (${g.range_edge})` : g.bracketed ? "yes" : "no",
+        String(g.basin),
+        g.state === "done" ? `done: ${g.why}` : g.state,
+        g.flops.toExponential(2),
+      ]),
+    },
+  };
+}
