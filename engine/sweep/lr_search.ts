@@ -113,9 +113,13 @@ export class Lattice {
 
 /** One finished LR of a group: the seed-mean loss over its ok seeds, as the analysis computes it. */
 export interface LrPoint {
+  /** Mean final val loss over the seeds that finished ok (NaN when none did). */
   loss: number;
+  /** Seeds that finished ok. */
   n_ok: number;
+  /** Seeds that diverged. */
   n_diverged: number;
+  /** Seeds that failed. */
   n_failed: number;
   /** Some seed ok and none diverged: it may be the optimum. */
   candidate: boolean;
@@ -123,6 +127,7 @@ export interface LrPoint {
 
 /** What the search does next for a group. */
 export interface SearchStep {
+  /** coarse (the first LRs), extend (the best is at an edge), refine (bracketed, filling the basin), done. */
   phase: "coarse" | "extend" | "refine" | "done";
   /** Lattice points to run in the next wave. */
   next: number[];
@@ -144,7 +149,9 @@ export interface StepSizes {
   n: number;
   /** start_step in lattice units. */
   step: number;
+  /** Coarse LRs per group. */
   start_points: number;
+  /** Stable LRs around the minimum before a group stops. */
   basin_points: number;
 }
 
