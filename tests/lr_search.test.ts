@@ -306,6 +306,19 @@ Deno.test({
     assert.equal(ran.length, trials.length, "each trial ran once");
     assert.equal(new Set(ran).size, trials.length);
     assert.deepEqual((await readSearch(out)).groups, plan.groups);
+
+    // The centres recorded in search.json win over a recomputation (a resume after the estimator changed
+    // replays the same trials); with other options they are ignored.
+    const recorded = JSON.parse(await Deno.readTextFile(`${out}/search.json`));
+    const g64 = recorded.groups.find((g: Report) => g.family === "ngpt" && g.scale["model.width"] === 64);
+    g64.center_lr = 2 ** -8;
+    await Deno.writeTextFile(`${out}/search.json`, JSON.stringify(recorded));
+    const st3 = await run(file, out, ["--status"]);
+    assert.match(st3.stdout, /model\.width=64, parameterization\.name=ngpt: 0 LRs run .*started at 2\^-8 /);
+    recorded.options.basin_points = 7;
+    await Deno.writeTextFile(`${out}/search.json`, JSON.stringify(recorded));
+    const st4 = await run(file, out, ["--status"]);
+    assert.match(st4.stdout, /model\.width=64, parameterization\.name=ngpt: 5 LRs run .*started at 2\^-5 /);
   },
 });
 

@@ -17,7 +17,7 @@
  * search per group (engine/sweep/lr_search.ts), run in waves.
  */
 import { z } from "zod";
-import { setPath } from "../../engine/config.ts";
+import { canonicalJSON, setPath } from "../../engine/config.ts";
 import { has, listComponents, register, resolve } from "../../engine/registry.ts";
 import type { Stage } from "../../engine/stage.ts";
 import type { Executor } from "../../engine/sweep/executor.ts";
@@ -25,6 +25,7 @@ import { expandGrid, GridSchema, type PlannedTrial } from "../../engine/sweep/gr
 import { readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
 import {
+  type GroupReport,
   LrSearchSchema,
   type PlanContext,
   planSearch,
@@ -182,7 +183,18 @@ function searchPlanner(
   };
   let last = "";
   return {
-    plan: () => planSearch(o, s.groups, ctx),
+    async plan() {
+      // The centres an earlier run chose with these same options (a resume replays them, whatever the estimator).
+      const prev = await readJSON<{ options: unknown; groups: GroupReport[] }>(`${dir}/search.json`)
+        .catch(() => null);
+      ctx.centers = new Map();
+      if (prev && canonicalJSON(prev.options) === canonicalJSON(o)) {
+        for (const g of prev.groups) {
+          if (g.center_lr !== null) ctx.centers.set(g.group, { lr: g.center_lr, from: g.center_from });
+        }
+      }
+      return await planSearch(o, s.groups, ctx);
+    },
     /** Writes search.json and logs the per-group lines when they changed. */
     async write(plan: SearchPlan, log: (l: string) => void): Promise<SearchPlan> {
       await Deno.mkdir(dir, { recursive: true });

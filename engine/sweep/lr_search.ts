@@ -353,6 +353,11 @@ export interface PlanContext {
   scale: string[];
   /** The finished result of a trial, or null (not run, running, or to be run again). */
   result: (t: PlannedTrial) => Promise<TrialResult | null>;
+  /**
+   * Centres chosen by an earlier run of this search (group label -> LR, from search.json): reused, so that
+   * a resume after an update of the analysis library's estimator still replays the same trials.
+   */
+  centers?: Map<string, { lr: number; from: string }>;
 }
 
 interface GroupState {
@@ -374,7 +379,9 @@ function familyOptima(states: GroupState[], ctx: PlanContext) {
   );
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const table = aq.table(Object.fromEntries(columns.map((c) => [c, rows.map((r) => r[c] ?? null)])));
-  const optima = optimalLR(table, { by: ctx.by, scale: ctx.scale });
+  // No bootstrap: only the point estimates centre the search (the analysis of the sweep gives the intervals).
+  const opts = { by: ctx.by, scale: ctx.scale, resamples: 0 };
+  const optima = optimalLR(table, opts);
   return { optima, fit: fitScaling(optima, { resamples: 0 })[0] };
 }
 
@@ -450,7 +457,10 @@ export async function planSearch(
       const family = states.filter((q) => q.g.family === s.g.family && q.g.cost < s.g.cost);
       if (typeof o.center !== "number" && family.some((q) => !q.done)) continue; // smaller scales first
       if (s.center === null) {
-        const c = chooseCenter(o, lat, s, family, ctx);
+        const known = ctx.centers?.get(s.g.label);
+        const c = known
+          ? { center: lat.index(Math.log2(known.lr)), from: known.from }
+          : chooseCenter(o, lat, s, family, ctx);
         s.center = c.center, s.center_from = c.from;
       }
       s.step = searchStep(s.points, s.center, sizes);

@@ -56,7 +56,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       for (const t of await readPlan(o.dir)) {
         await Deno.remove(`${o.dir}/${t.dir}`, { recursive: true }).catch(() => {});
       }
-      for (const f of ["results.csv", "results.arrow", "events.jsonl"]) {
+      for (const f of ["results.csv", "results.arrow", "events.jsonl", "search.json"]) {
         await Deno.remove(`${o.dir}/${f}`).catch(() => {});
       }
     }
