@@ -16,11 +16,11 @@
 import "./components/mod.ts";
 
 /** The registry: register components by kind and name, resolve them, list them. */
-export { has, type Kind, KINDS, listComponents, register, resolve } from "./engine/registry.ts";
+export { has, type Kind, KINDS, listComponents, register, resolve } from "./engine/core/registry.ts";
 /** A registered component's spec. */
-export type { ComponentSpec, Registered } from "./engine/registry.ts";
+export type { ComponentSpec, Registered } from "./engine/core/registry.ts";
 /** One-line user errors. */
-export { DmodelError } from "./engine/errors.ts";
+export { DmodelError } from "./engine/core/errors.ts";
 
 /** The contract between blocks and parameterizations. */
 export type {
@@ -34,9 +34,9 @@ export type {
   RescalerName,
   Role,
   ScaleContext,
-} from "./engine/model.ts";
+} from "./engine/core/contracts.ts";
 /** Base-shape options, multipliers and the rescaler rule shared by parameterizations. */
-export { baseShapeOptions, requiredBase, rescalerParamRule, scaleContext } from "./engine/scaling.ts";
+export { baseShapeOptions, requiredBase, rescalerParamRule, scaleContext } from "./engine/nn/scaling.ts";
 /** The built-in rules, as functions a plugin can build on. */
 export { nugpt, NugptSchema } from "./components/parameterization/nugpt.ts";
 export { ngpt } from "./components/parameterization/ngpt.ts";
@@ -45,19 +45,27 @@ export { mup } from "./components/parameterization/mup.ts";
 export { completep } from "./components/parameterization/completep.ts";
 
 /** Pipelines: load (validated, with --set overrides), run. */
-export { loadPipeline, parsePipeline, type Pipeline, runPipeline, stageTrials } from "./engine/pipeline.ts";
+export {
+  loadPipeline,
+  parsePipeline,
+  type Pipeline,
+  runPipeline,
+  stageTrials,
+} from "./engine/core/pipeline.ts";
 /** Stages and probes: the interfaces a plugin implements. */
-export type { Stage, StageContext } from "./engine/stage.ts";
-export type { Probe, ProbeContext } from "./engine/probe.ts";
+export type { Stage, StageContext } from "./engine/core/stage.ts";
+export type { Probe, ProbeContext } from "./engine/train/probe.ts";
 
 /** Trials: validate a config, its stable id, run it, evaluate it, describe it. */
-export { parseTrial, type TrialConfig, trialDirName, trialId } from "./engine/config.ts";
-export { buildNetwork, lossAndGrads, runTrial, type TrialResult } from "./engine/trainer.ts";
-export { evaluateTrialDir } from "./engine/evaluate.ts";
-export { describeText, describeTrial } from "./engine/describe.ts";
-export { Network } from "./engine/network.ts";
-export { evalBatches, prepareData, trainBatch } from "./engine/data.ts";
-export { decodeSafetensors, encodeSafetensors, readSafetensors } from "./engine/safetensors.ts";
+export { parseTrial, type TrialConfig, trialDirName, trialId } from "./engine/core/config.ts";
+export { buildNetwork, lossAndGrads, runTrial } from "./engine/train/trainer.ts";
+export type { TrialResult } from "./engine/train/result.ts";
+export { evaluateTrialDir } from "./engine/train/evaluate.ts";
+export { describeText, describeTrial } from "./engine/nn/describe.ts";
+export { Network } from "./engine/nn/network.ts";
+export { prepareData } from "./engine/data/prepare.ts";
+export { evalBatches, trainBatch } from "./engine/data/batches.ts";
+export { decodeSafetensors, encodeSafetensors, readSafetensors } from "./engine/nn/safetensors.ts";
 
 /** Sweeps: expand a grid, run it with an executor, read its state. */
 export { expandGrid, type PlannedTrial } from "./engine/sweep/grid.ts";

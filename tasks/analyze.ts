@@ -3,7 +3,7 @@
  * optimal LR per group, fitted scaling law and verdict per family, figures and
  * report.html, written into the sweep directory.
  */
-import { DmodelError, show } from "../engine/errors.ts";
+import { DmodelError, show } from "../engine/core/errors.ts";
 import { analyzeSweep } from "../engine/analysis/analyze.ts";
 import { writeReport } from "../engine/analysis/report.ts";
 import { main, parse } from "./cli.ts";

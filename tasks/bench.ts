@@ -14,8 +14,8 @@
  * width runs in a child process, so peak RSS is per width. Threads:
  * DMODEL_THREADS, else every core (components/backend/wasm.ts); OpenBLAS
  * picks 1 or all of them per product shape by measured speed
- * (engine/fast_kernels.ts), the fused kernels share their loops with worker
- * threads (engine/parallel.ts).
+ * (engine/kernels/matmul.ts), the fused kernels share their loops with worker
+ * threads (engine/kernels/thread_pool.ts).
  *
  * `--compare` also runs the PyTorch peer (/work/shared/bench/torch_ngpt_step.py
  * or $DMODEL_TORCH_BENCH, same configuration) right after each width: torch
@@ -33,16 +33,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
 import "../components/mod.ts";
-import { parseTrial } from "../engine/config.ts";
-import { useBackend } from "../engine/backend.ts";
-import { buildNetwork, lossAndGrads } from "../engine/trainer.ts";
-import { resolve } from "../engine/registry.ts";
-import { adaptiveThreadStats, fastKernelsInstalled } from "../engine/fast_kernels.ts";
-import { blasStatus, getBlasThreads } from "../engine/blas.ts";
-import { kernelThreads, parallelStats } from "../engine/parallel.ts";
-import { nativeActive, nativeStatus } from "../engine/native.ts";
-import type { OptimizerFactory } from "../components/optimizer/adam.ts";
-import type { Schedule } from "../components/schedule/cosine.ts";
+import { parseTrial } from "../engine/core/config.ts";
+import { useBackend } from "../engine/kernels/backend.ts";
+import { buildNetwork, lossAndGrads } from "../engine/train/trainer.ts";
+import { resolve } from "../engine/core/registry.ts";
+import { adaptiveThreadStats, fastKernelsInstalled } from "../engine/kernels/matmul.ts";
+import { blasStatus, getBlasThreads } from "../engine/kernels/blas.ts";
+import { kernelThreads, parallelStats } from "../engine/kernels/thread_pool.ts";
+import { nativeActive, nativeStatus } from "../engine/kernels/native.ts";
+import type { OptimizerFactory } from "../engine/nn/optim.ts";
+import type { Schedule } from "../engine/core/contracts.ts";
 
 /** The reference configuration (REFERENCE.md section 1; shared/bench/torch_ngpt_step.py). */
 export const REFERENCE = { depth: 4, head_dim: 32, seq: 128, batch: 16, vocab: 1024 } as const;
@@ -63,9 +63,9 @@ export interface BenchLine {
   blas_core: string;
   /** Share of the large products' FLOPs that adaptive threading ran on all blas_threads. */
   blas_multithreaded_share: number;
-  /** True when the fused kernels' tasks run as native code (engine/native.ts), false in TypeScript. */
+  /** True when the fused kernels' tasks run as native code (engine/kernels/native.ts), false in TypeScript. */
   native: boolean;
-  /** Threads of the fused kernels and Adam (engine/parallel.ts), and the share of their chunks run by workers. */
+  /** Threads of the fused kernels and Adam (engine/kernels/thread_pool.ts), and the share of their chunks run by workers. */
   kernel_threads: number;
   worker_share: number;
   peak_rss_mb: number;

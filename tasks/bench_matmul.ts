@@ -1,6 +1,6 @@
 /**
  * Micro-benchmark of tfjs matrix products on the wasm backend: the plain wasm
- * `BatchMatMul` kernel vs the OpenBLAS kernel of engine/fast_kernels.ts, at
+ * `BatchMatMul` kernel vs the OpenBLAS kernel of engine/kernels/matmul.ts, at
  * 1 and 2 OpenBLAS threads, on the shapes of a small nGPT step (M x K x N):
  *
  *   deno run -A tasks/bench_matmul.ts [--ms 400] [--threads 1,2]
@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { parseArgs } from "node:util";
-import { installFastKernels, uninstallFastKernels } from "../engine/fast_kernels.ts";
+import { installFastKernels, uninstallFastKernels } from "../engine/kernels/matmul.ts";
 
 /** One benchmark case: batch dims, M, K, N and transposes. */
 interface Case {

@@ -1,6 +1,6 @@
 /** Shared CLI plumbing for the tasks: argument parsing, one-line errors, exit codes. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { DmodelError } from "../engine/errors.ts";
+import { DmodelError } from "../engine/core/errors.ts";
 
 /** Parses argv with node:util parseArgs; unknown flags are a one-line error. */
 export function parse<T extends NonNullable<ParseArgsConfig["options"]>>(

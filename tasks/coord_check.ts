@@ -9,9 +9,9 @@
  */
 import "../components/mod.ts";
 import { type CoordCheckStageOptions } from "../components/stage/coord_check.ts";
-import { coordCheckToDir } from "../engine/coordcheck.ts";
-import { DmodelError } from "../engine/errors.ts";
-import { loadPipeline, stageTrials } from "../engine/pipeline.ts";
+import { coordCheckToDir } from "../engine/train/coord_check.ts";
+import { DmodelError } from "../engine/core/errors.ts";
+import { loadPipeline, stageTrials } from "../engine/core/pipeline.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
 
 const USAGE = "deno task coord-check <pipeline.yaml> [--set key.path=value]... [--widths 32,64,128,256] " +

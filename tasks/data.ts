@@ -4,8 +4,8 @@
  * BPE 1024), reusing the cache when up to date.
  */
 import "../components/mod.ts";
-import { parseDataConfig, prepareData } from "../engine/data.ts";
-import { loadPipeline } from "../engine/pipeline.ts";
+import { parseDataConfig, prepareData } from "../engine/data/prepare.ts";
+import { loadPipeline } from "../engine/core/pipeline.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
 
 const USAGE = "deno task data [pipeline.yaml] [--set key.path=value]...";

@@ -4,9 +4,9 @@
  * training and prints what the parameterization did to every parameter.
  */
 import "../components/mod.ts";
-import { describeText, describeTrial, vocabSizeOf } from "../engine/describe.ts";
-import { DmodelError } from "../engine/errors.ts";
-import { loadPipeline, stageTrials } from "../engine/pipeline.ts";
+import { describeText, describeTrial, vocabSizeOf } from "../engine/nn/describe.ts";
+import { DmodelError } from "../engine/core/errors.ts";
+import { loadPipeline, stageTrials } from "../engine/core/pipeline.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
 
 const USAGE = "deno task describe <pipeline.yaml> [--set key.path=value]... [--stage ID] [--json]";

@@ -1,6 +1,6 @@
 /** `deno task eval <trial-dir> [--batches N] [--backend NAME]`: val loss and perplexity of model.safetensors. */
 import "../components/mod.ts";
-import { evaluateTrialDir } from "../engine/evaluate.ts";
+import { evaluateTrialDir } from "../engine/train/evaluate.ts";
 import { main, parse } from "./cli.ts";
 
 const USAGE = "deno task eval <trial-dir> [--batches N] [--backend NAME]";

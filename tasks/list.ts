@@ -1,9 +1,9 @@
 /** `deno task list [kind]`: every registered component with its description and options. */
 import "../components/mod.ts";
 import { z } from "zod";
-import { DmodelError } from "../engine/errors.ts";
-import { type Kind, KINDS, listComponents } from "../engine/registry.ts";
-import { importPlugins } from "../engine/pipeline.ts";
+import { DmodelError } from "../engine/core/errors.ts";
+import { type Kind, KINDS, listComponents } from "../engine/core/registry.ts";
+import { importPlugins } from "../engine/core/pipeline.ts";
 import { main, parse } from "./cli.ts";
 
 /** One line per option: name, type, default. */

@@ -5,7 +5,7 @@
  * where it stopped. Exit code 1 when any trial failed.
  */
 import "../components/mod.ts";
-import { loadPipeline, runPipeline } from "../engine/pipeline.ts";
+import { loadPipeline, runPipeline } from "../engine/core/pipeline.ts";
 import type { SweepOutput } from "../components/stage/sweep.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
 

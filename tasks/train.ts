@@ -1,6 +1,6 @@
 /** `deno task train <pipeline.yaml> [--set key=value]... [--out DIR] [--resume] [--fresh] [--stage ID]` */
 import "../components/mod.ts";
-import { loadPipeline, runPipeline } from "../engine/pipeline.ts";
+import { loadPipeline, runPipeline } from "../engine/core/pipeline.ts";
 import type { TrainOutput } from "../components/stage/train.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
 

@@ -7,10 +7,10 @@
  * sweep leaves no orphans writing into its trials).
  */
 import "../components/mod.ts";
-import { DmodelError } from "../engine/errors.ts";
+import { DmodelError } from "../engine/core/errors.ts";
 import { readPlan, recordFinished } from "../engine/sweep/plan.ts";
-import { exists } from "../engine/fsutil.ts";
-import { runTrial } from "../engine/trainer.ts";
+import { exists } from "../engine/core/fs.ts";
+import { runTrial } from "../engine/train/trainer.ts";
 import { main, parse } from "./cli.ts";
 
 const USAGE = "deno task trial <sweep-dir> --index i [--progress] [--exit-with-stdin]";

@@ -7,8 +7,8 @@ import {
   localExponent,
   productRms,
   rms,
-} from "../engine/alignment.ts";
-import { normals } from "../engine/init.ts";
+} from "../components/probe/alignment_exponents.ts";
+import { normals } from "../engine/nn/init.ts";
 
 const WIDTHS = [64, 128, 256, 512];
 

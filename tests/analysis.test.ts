@@ -2,14 +2,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as aq from "arquero";
-import { DmodelError } from "../engine/errors.ts";
+import { DmodelError } from "../engine/core/errors.ts";
 import { loadResults } from "../engine/analysis/load.ts";
 import { curveOptimum, optimalLR, quadraticVertex } from "../engine/analysis/optimum.ts";
 import { fitScaling, leastSquares, predictLR, verdictText } from "../engine/analysis/fit.ts";
 import { type Analysis, analyzeSweep } from "../engine/analysis/analyze.ts";
 import { FONT_FILES } from "../engine/analysis/plots.ts";
-import { parseOptions, resolve } from "../engine/registry.ts";
-import type { Stage, StageContext } from "../engine/stage.ts";
+import { parseOptions, resolve } from "../engine/core/registry.ts";
+import type { Stage, StageContext } from "../engine/core/stage.ts";
 import "../components/stage/analyze.ts";
 import "../components/stage/report.ts";
 import { HALF_OCTAVES, SMALL36, writeSyntheticSweep } from "./fixtures/synthetic_sweep.ts";

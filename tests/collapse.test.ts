@@ -8,8 +8,8 @@ import {
   singularValues,
   stableRank,
   tokenMetrics,
-} from "../engine/collapse.ts";
-import { normals } from "../engine/init.ts";
+} from "../components/probe/collapse_metrics.ts";
+import { normals } from "../engine/nn/init.ts";
 
 /** A random n x n orthogonal matrix (Gram-Schmidt on normals). */
 function orthogonal(n: number, seed: number): Float64Array {

@@ -2,18 +2,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { brownDocuments, brownParagraph } from "../components/dataset/brown.ts";
 import { splitDocuments } from "../components/dataset/text.ts";
-import {
-  DataConfigSchema,
-  evalBatches,
-  parseDataConfig,
-  prepareData,
-  splitTrainVal,
-  trainBatch,
-  unigramEntropy,
-} from "../engine/data.ts";
-import { DmodelError } from "../engine/errors.ts";
-import { mulberry32 } from "../engine/random.ts";
-import { HEADER_BYTES, readShard, readShardHeader } from "../engine/shards.ts";
+import "../components/mod.ts";
+import { parseDataConfig, prepareData, splitTrainVal, unigramEntropy } from "../engine/data/prepare.ts";
+import { evalBatches, trainBatch } from "../engine/data/batches.ts";
+import { DataConfigSchema } from "../engine/core/config.ts";
+import { DmodelError } from "../engine/core/errors.ts";
+import { mulberry32 } from "../engine/core/random.ts";
+import { HEADER_BYTES, readShard, readShardHeader } from "../engine/data/shards.ts";
 
 const isDmodel = (re: RegExp) => (e: Error) => e instanceof DmodelError && re.test(e.message);
 

@@ -12,10 +12,10 @@ import {
   spaLayers,
   transpose,
   uspaRhos,
-} from "../engine/espa.ts";
-import { composedCMapAtZero, leakyReluCMap, tatSlope } from "../engine/tat.ts";
-import { pgopAutoDim, pgopDim, pgopOverhead } from "../engine/pgop.ts";
-import { buildNetwork } from "../engine/trainer.ts";
+} from "../components/block/vanilla/espa.ts";
+import { composedCMapAtZero, leakyReluCMap, tatSlope } from "../components/block/vanilla/tat.ts";
+import { pgopAutoDim, pgopDim, pgopOverhead } from "../components/block/pgop.ts";
+import { buildNetwork } from "../engine/train/trainer.ts";
 import { tinyTrial, wasm } from "./helpers.ts";
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -7,14 +7,14 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { useBackend } from "../engine/backend.ts";
-import { buildNetwork, lossAndGrads } from "../engine/trainer.ts";
-import { Adam } from "../engine/optim.ts";
-import { kernelOverridesInstalled } from "../engine/js_kernels.ts";
-import { fusedOpsActive } from "../engine/fused_ops.ts";
-import { nativeStatus, setNativeKernels } from "../engine/native.ts";
+import { useBackend } from "../engine/kernels/backend.ts";
+import { buildNetwork, lossAndGrads } from "../engine/train/trainer.ts";
+import { Adam } from "../engine/nn/optim.ts";
+import { kernelOverridesInstalled } from "../engine/kernels/js_kernels.ts";
+import { fusedOpsActive } from "../engine/kernels/fused_ops.ts";
+import { nativeStatus, setNativeKernels } from "../engine/kernels/native.ts";
 import { tinyTrial } from "./helpers.ts";
-import { rand } from "./uniform.ts";
+import { rand } from "./kernel_data.ts";
 
 /** Runs f on the plain backend, then goes back to the fast one. */
 async function onPlain<T>(f: () => T): Promise<T> {
@@ -93,7 +93,7 @@ Deno.test("fast path: 20 training steps give the same losses as wasm-plain (1e-4
   await useBackend("wasm");
   assert.ok(fusedOpsActive());
   const plain = await onPlain(train);
-  // With the native tasks (engine/native.ts) when built, and with their TS twins.
+  // With the native tasks (engine/kernels/native.ts) when built, and with their TS twins.
   for (const native of nativeStatus().available ? [true, false] : [false]) {
     setNativeKernels(native);
     const fast = train();

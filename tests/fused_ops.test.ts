@@ -1,8 +1,8 @@
-/** rowNormalize (engine/fused_ops.ts) against the plain tfjs composition x / tf.norm(x). */
+/** rowNormalize (engine/kernels/fused_ops.ts) against the plain tfjs composition x / tf.norm(x). */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { rowNormalize } from "../engine/fused_ops.ts";
+import { rowNormalize } from "../engine/kernels/fused_ops.ts";
 
 await tf.setBackend("wasm");
 
@@ -81,12 +81,12 @@ import {
   setFusedOps,
   softmaxCrossEntropy,
   swiglu,
-} from "../engine/fused_ops.ts";
-import { causalMask, ropeTables } from "../engine/ops.ts";
-import { loadNative, nativeStatus, setNativeKernels } from "../engine/native.ts";
-import { rand, relErr } from "./uniform.ts";
+} from "../engine/kernels/fused_ops.ts";
+import { causalMask, ropeTables } from "../engine/nn/ops.ts";
+import { loadNative, nativeStatus, setNativeKernels } from "../engine/kernels/native.ts";
+import { rand, relErr } from "./kernel_data.ts";
 
-// The fused kernels' tasks in C (engine/native.ts) when a compiler is there; every op is
+// The fused kernels' tasks in C (engine/kernels/native.ts) when a compiler is there; every op is
 // checked with them and with their TS twins.
 await loadNative({ build: true });
 

@@ -5,10 +5,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { readSafetensors, type StoredTensor } from "../engine/safetensors.ts";
-import { parseTrial } from "../engine/config.ts";
-import { buildNetwork, lossAndGrads } from "../engine/trainer.ts";
-import { Adam } from "../engine/optim.ts";
+import { readSafetensors, type StoredTensor } from "../engine/nn/safetensors.ts";
+import { parseTrial } from "../engine/core/config.ts";
+import { buildNetwork, lossAndGrads } from "../engine/train/trainer.ts";
+import { Adam } from "../engine/nn/optim.ts";
 import { maxAbsDiff, wasm } from "./helpers.ts";
 
 const GOLDEN = new URL("../../shared/golden/ngpt_tiny.safetensors", import.meta.url).pathname;

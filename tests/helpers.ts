@@ -1,7 +1,7 @@
 /** Shared test fixtures: a tiny corpus and tiny trial configs. */
 import "../components/mod.ts";
-import { parseTrial, type TrialConfig } from "../engine/config.ts";
-import { useBackend } from "../engine/backend.ts";
+import { parseTrial, type TrialConfig } from "../engine/core/config.ts";
+import { useBackend } from "../engine/kernels/backend.ts";
 
 /** A small English text, repeated, written once to a temp file. */
 export async function tinyCorpus(): Promise<string> {

@@ -1,9 +1,13 @@
 /** Synthetic translation task, prefix-LM / encoder-decoder information flow, and the translation study stage. */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { translationBatch, translationExample, translationPermutation } from "../engine/translation.ts";
-import { prefixLMAllowed } from "../components/block/layerwise.ts";
-import { parsePipeline, runPipeline } from "../engine/pipeline.ts";
+import {
+  translationBatch,
+  translationExample,
+  translationPermutation,
+} from "../components/block/seq2seq/translation.ts";
+import { prefixLMAllowed } from "../components/block/seq2seq/layerwise.ts";
+import { parsePipeline, runPipeline } from "../engine/core/pipeline.ts";
 import { translationNetwork } from "../components/stage/translation_study.ts";
 import { wasm } from "./helpers.ts";
 import "../components/mod.ts";

@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import * as aq from "arquero";
 import "../components/mod.ts";
-import { parsePipeline } from "../engine/pipeline.ts";
+import { parsePipeline } from "../engine/core/pipeline.ts";
 import { fitScaling, loadResults, optimalLR } from "../engine/analysis/mod.ts";
-import { DmodelError } from "../engine/errors.ts";
+import { DmodelError } from "../engine/core/errors.ts";
 import { type LrPoint, searchStep, type StepSizes } from "../engine/sweep/lr_search.ts";
 import { flopsPerStep } from "../engine/sweep/compute.ts";
 import type { PlannedTrial } from "../engine/sweep/grid.ts";

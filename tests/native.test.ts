@@ -1,17 +1,29 @@
 /**
- * engine/native.ts: the C twins of the fused-kernel tasks give the TS tasks'
+ * engine/kernels/native.ts: the C twins of the fused-kernel tasks give the TS tasks'
  * results on multi-chunk inputs (every output and per-chunk partial sum),
  * and building or loading a bad library is one clear error. The fused ops on
  * top are checked with both in tests/fused_ops.test.ts, thread equality in
  * tests/parallel.test.ts.
  */
 import assert from "node:assert/strict";
-import { loadNative, NATIVE_TASKS, nativeStatus, openNative, setNativeKernels } from "../engine/native.ts";
-import { parallel } from "../engine/parallel.ts";
-import { causalSplit, MASKED, rowEnds, type TaskArray, type TaskName } from "../engine/kernel_tasks.ts";
-import { blasStatus } from "../engine/blas.ts";
-import { trialCommand } from "../engine/sweep/executor.ts";
-import { rand, relErr } from "./uniform.ts";
+import {
+  loadNative,
+  NATIVE_TASKS,
+  nativeStatus,
+  openNative,
+  setNativeKernels,
+} from "../engine/kernels/native.ts";
+import { parallel } from "../engine/kernels/thread_pool.ts";
+import {
+  causalSplit,
+  MASKED,
+  rowEnds,
+  type TaskArray,
+  type TaskName,
+} from "../engine/kernels/kernel_tasks.ts";
+import { blasStatus } from "../engine/kernels/blas.ts";
+import { trialCommand } from "../components/executor/command.ts";
+import { rand, relErr } from "./kernel_data.ts";
 
 const status = await loadNative({ build: true, quiet: true });
 const hasCc = new Deno.Command("sh", { args: ["-c", "command -v ${CC:-cc}"] }).outputSync().success;
@@ -212,7 +224,7 @@ Deno.test({
       const script = `${dir}/load.ts`;
       await Deno.writeTextFile(
         script,
-        `import { loadNative } from "${new URL("../engine/native.ts", import.meta.url).href}";
+        `import { loadNative } from "${new URL("../engine/kernels/native.ts", import.meta.url).href}";
         console.log(JSON.stringify(await loadNative({ build: true })));`,
       );
       const out = new Deno.Command(Deno.execPath(), { args: ["run", ...flags, script] }).outputSync();
@@ -233,7 +245,9 @@ Deno.test({
     try {
       // In a fresh process (the status is per process) with an empty library folder.
       const load = (cc: string, build: boolean, lib = `${dir}/lib`) => {
-        const script = `import { loadNative } from "${new URL("../engine/native.ts", import.meta.url).href}";
+        const script = `import { loadNative } from "${
+          new URL("../engine/kernels/native.ts", import.meta.url).href
+        }";
           console.log(JSON.stringify(await loadNative({ build: ${build}, quiet: true })));`;
         const out = new Deno.Command(Deno.execPath(), {
           args: ["eval", "--no-check", script],

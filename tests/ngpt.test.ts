@@ -1,8 +1,8 @@
 /** The nGPT block: unit norms after a step, analytic vs finite-difference gradients, no leaks. */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { buildNetwork, lossAndGrads } from "../engine/trainer.ts";
-import { Adam } from "../engine/optim.ts";
+import { buildNetwork, lossAndGrads } from "../engine/train/trainer.ts";
+import { Adam } from "../engine/nn/optim.ts";
 import { tinyTrial, wasm } from "./helpers.ts";
 import "../components/mod.ts";
 

@@ -1,17 +1,23 @@
 /**
- * engine/parallel.ts: tasks run on worker threads over shared tensor memory
+ * engine/kernels/thread_pool.ts: tasks run on worker threads over shared tensor memory
  * give bitwise the same results as on the main thread alone (fused kernels,
  * attention with OpenBLAS in two threads at once, Adam).
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { parallel, parallelStats, setKernelThreads, setParallelMode } from "../engine/parallel.ts";
-import { attentionCore, lerpNormTo, ropeNormScale, rowNormalize, swiglu } from "../engine/fused_ops.ts";
-import { causalMask, ropeTables } from "../engine/ops.ts";
-import { blasStatus, setBlasThreads } from "../engine/blas.ts";
-import { loadNative, nativeStatus, setNativeKernels } from "../engine/native.ts";
-import { rand } from "./uniform.ts";
+import { parallel, parallelStats, setKernelThreads, setParallelMode } from "../engine/kernels/thread_pool.ts";
+import {
+  attentionCore,
+  lerpNormTo,
+  ropeNormScale,
+  rowNormalize,
+  swiglu,
+} from "../engine/kernels/fused_ops.ts";
+import { causalMask, ropeTables } from "../engine/nn/ops.ts";
+import { blasStatus, setBlasThreads } from "../engine/kernels/blas.ts";
+import { loadNative, nativeStatus, setNativeKernels } from "../engine/kernels/native.ts";
+import { rand } from "./kernel_data.ts";
 
 await tf.setBackend("wasm");
 await loadNative({ build: true });
@@ -59,7 +65,7 @@ Deno.test({
         const grads = tf.grads(loss)([x, s, a, su]);
         return grads.map((g) => Array.from(g.dataSync()));
       });
-    // With the C tasks (engine/native.ts) and with the TS tasks.
+    // With the C tasks (engine/kernels/native.ts) and with the TS tasks.
     for (const native of nativeStatus().available ? [true, false] : [false]) {
       setNativeKernels(native);
       const tag = native ? "native" : "TS";

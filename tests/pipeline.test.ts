@@ -1,9 +1,9 @@
 /** Pipelines: validation before any work, one-line errors with file, line, key path and value. */
 import assert from "node:assert/strict";
 import "../components/mod.ts";
-import { loadPipeline, parsePipeline, runPipeline } from "../engine/pipeline.ts";
-import { DmodelError } from "../engine/errors.ts";
-import { listComponents, resolve } from "../engine/registry.ts";
+import { loadPipeline, parsePipeline, runPipeline } from "../engine/core/pipeline.ts";
+import { DmodelError } from "../engine/core/errors.ts";
+import { listComponents, resolve } from "../engine/core/registry.ts";
 import { tinyCorpus } from "./helpers.ts";
 
 const corpus = await tinyCorpus();

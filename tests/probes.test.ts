@@ -1,10 +1,10 @@
 /** The alignment, collapse and rescalers probes in real trials; vanilla / attnstack / PG-OP blocks train. */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { parseTrial, type TrialConfig } from "../engine/config.ts";
-import { buildNetwork, runTrial } from "../engine/trainer.ts";
-import { alignmentRatios } from "../engine/alignment.ts";
-import { normals } from "../engine/init.ts";
+import { parseTrial, type TrialConfig } from "../engine/core/config.ts";
+import { buildNetwork, runTrial } from "../engine/train/trainer.ts";
+import { alignmentRatios } from "../components/probe/alignment_exponents.ts";
+import { normals } from "../engine/nn/init.ts";
 import { matrixRatios } from "../components/probe/alignment.ts";
 import { tinyCorpus, tinyTrial, wasm } from "./helpers.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DmodelError } from "../engine/errors.ts";
+import { DmodelError } from "../engine/core/errors.ts";
 import {
   decodeShard,
   encodeShard,
@@ -11,7 +11,7 @@ import {
   shardFileName,
   shardVersionFor,
   writeShard,
-} from "../engine/shards.ts";
+} from "../engine/data/shards.ts";
 
 /** A shard built by hand with a DataView, independent of encodeShard. */
 function handShard(magic: number, version: number, declared: number, tokens: number[]): Uint8Array {

@@ -14,8 +14,8 @@ import assert from "node:assert/strict";
 import * as aq from "arquero";
 import "../components/mod.ts";
 import { arraySpec, parseArraySpec, slurmScript } from "../components/executor/slurm.ts";
-import { DmodelError } from "../engine/errors.ts";
-import { parsePipeline } from "../engine/pipeline.ts";
+import { DmodelError } from "../engine/core/errors.ts";
+import { parsePipeline } from "../engine/core/pipeline.ts";
 import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;

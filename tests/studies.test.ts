@@ -1,6 +1,6 @@
 /** The study stages (collapse, skipless, alignment) on a tiny corpus; the shipped study pipelines validate. */
 import assert from "node:assert/strict";
-import { loadPipeline, parsePipeline, runPipeline } from "../engine/pipeline.ts";
+import { loadPipeline, parsePipeline, runPipeline } from "../engine/core/pipeline.ts";
 import { tinyCorpus } from "./helpers.ts";
 
 const corpus = await tinyCorpus();

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import * as aq from "arquero";
 import "../components/mod.ts";
-import { parsePipeline } from "../engine/pipeline.ts";
-import { DmodelError } from "../engine/errors.ts";
+import { parsePipeline } from "../engine/core/pipeline.ts";
+import { DmodelError } from "../engine/core/errors.ts";
 import { axisValues, expandGrid } from "../engine/sweep/grid.ts";
 import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
 

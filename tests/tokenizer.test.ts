@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { ByteTokenizer } from "../components/tokenizer/byte.ts";
 import { BpeTokenizer, GPT2_PATTERN, learnMerges, pretokenize } from "../components/tokenizer/bpe.ts";
-import type { TokenizerBuilder } from "../components/tokenizer/types.ts";
+import type { TokenizerBuilder } from "../engine/data/tokenizer.ts";
 import { brownDocuments } from "../components/dataset/brown.ts";
-import { DmodelError } from "../engine/errors.ts";
-import { mulberry32 } from "../engine/random.ts";
-import { resolve } from "../engine/registry.ts";
+import { DmodelError } from "../engine/core/errors.ts";
+import { mulberry32 } from "../engine/core/random.ts";
+import { resolve } from "../engine/core/registry.ts";
 
 const SAMPLES = [
   "",

@@ -1,8 +1,8 @@
 /** The trial directory, determinism, resume equality, divergence. */
 import assert from "node:assert/strict";
 import YAML from "yaml";
-import { runTrial } from "../engine/trainer.ts";
-import { evaluateTrialDir } from "../engine/evaluate.ts";
+import { runTrial } from "../engine/train/trainer.ts";
+import { evaluateTrialDir } from "../engine/train/evaluate.ts";
 import { tinyCorpus, tinyTrial } from "./helpers.ts";
 
 const corpus = await tinyCorpus();

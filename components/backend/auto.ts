@@ -1,7 +1,7 @@
 /** Picks the best backend available here: native TensorFlow when installed, else wasm. */
 import { z } from "zod";
-import { register, resolve } from "../../engine/registry.ts";
-import type { BackendImpl } from "../../engine/backend.ts";
+import { register, resolve } from "../../engine/core/registry.ts";
+import type { BackendImpl } from "../../engine/kernels/backend.ts";
 
 register("backend", "auto", {
   describe: "best available: tensorflow (tfjs-node-gpu/-node) if installed, else wasm",

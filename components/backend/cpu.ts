@@ -1,8 +1,8 @@
 /** The pure-JavaScript tfjs backend: slow (about 10x wasm), exact, always there. */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { BackendImpl } from "../../engine/backend.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { BackendImpl } from "../../engine/kernels/backend.ts";
 
 register("backend", "cpu", {
   describe: "tfjs pure-JavaScript backend (slow; a reference)",

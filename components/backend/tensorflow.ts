@@ -7,9 +7,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { DmodelError } from "../../engine/errors.ts";
-import { register } from "../../engine/registry.ts";
-import type { BackendImpl } from "../../engine/backend.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { BackendImpl } from "../../engine/kernels/backend.ts";
 
 const PACKAGES = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"];
 

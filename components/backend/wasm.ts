@@ -4,9 +4,9 @@
  * embedding lookup) needs; dmodel registers one here.
  *
  * `wasm` is the fast path: matrix products through OpenBLAS
- * (engine/fast_kernels.ts), faster Identity/Cast/Sum/GatherV2
- * (engine/js_kernels.ts), and the fused ops of engine/fused_ops.ts, whose
- * loops and Adam's run on several threads (engine/parallel.ts). `wasm-plain`
+ * (engine/kernels/matmul.ts), faster Identity/Cast/Sum/GatherV2
+ * (engine/kernels/js_kernels.ts), and the fused ops of engine/kernels/fused_ops.ts, whose
+ * loops and Adam's run on several threads (engine/kernels/thread_pool.ts). `wasm-plain`
  * is tfjs alone, the reference the fast path is tested against.
  *
  * Threads: {@link threadBudget} (DMODEL_THREADS, else every core) for both
@@ -17,13 +17,13 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { BackendImpl } from "../../engine/backend.ts";
-import { installFastKernels, uninstallFastKernels } from "../../engine/fast_kernels.ts";
-import { installKernelOverrides, uninstallKernelOverrides } from "../../engine/js_kernels.ts";
-import { setFusedOps } from "../../engine/fused_ops.ts";
-import { setKernelThreads } from "../../engine/parallel.ts";
-import { loadNative } from "../../engine/native.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { BackendImpl } from "../../engine/kernels/backend.ts";
+import { installFastKernels, uninstallFastKernels } from "../../engine/kernels/matmul.ts";
+import { installKernelOverrides, uninstallKernelOverrides } from "../../engine/kernels/js_kernels.ts";
+import { setFusedOps } from "../../engine/kernels/fused_ops.ts";
+import { setKernelThreads } from "../../engine/kernels/thread_pool.ts";
+import { loadNative } from "../../engine/kernels/native.ts";
 
 // deno-lint-ignore no-explicit-any
 type WasmBackend = any;
@@ -86,16 +86,16 @@ function wasm(opts: { blas: boolean }): BackendImpl {
     available: () => Promise.resolve(true),
     async setup() {
       registerWasmKernels();
-      // Fast path: OpenBLAS matmuls, dmodel's Identity/Cast/Sum/GatherV2, fused ops (engine/fused_ops.ts).
+      // Fast path: OpenBLAS matmuls, dmodel's Identity/Cast/Sum/GatherV2, fused ops (engine/kernels/fused_ops.ts).
       // wasm-plain: tfjs's own kernels and plain op compositions (the reference).
       // DMODEL_BLAS_ADAPTIVE=0 keeps every large product on all threads (no per-shape choice).
       const adaptive = Deno.env.get("DMODEL_BLAS_ADAPTIVE") !== "0";
       if (opts.blas) installFastKernels({ threads: threadBudget(), adaptive }), installKernelOverrides();
       else uninstallFastKernels(), uninstallKernelOverrides();
       setFusedOps(opts.blas);
-      // The fused kernels' tasks in C when a compiler is there (engine/native.ts; DMODEL_NATIVE=0: TS only).
+      // The fused kernels' tasks in C when a compiler is there (engine/kernels/native.ts; DMODEL_NATIVE=0: TS only).
       if (opts.blas) await loadNative({ build: true });
-      // The fused kernels' loops and Adam share the same thread budget (engine/parallel.ts).
+      // The fused kernels' loops and Adam share the same thread budget (engine/kernels/thread_pool.ts).
       // DMODEL_KERNEL_THREADS overrides their count (1: main thread only).
       const kernelThreads = Number(Deno.env.get("DMODEL_KERNEL_THREADS") ?? "") || threadBudget();
       setKernelThreads(opts.blas ? Math.min(kernelThreads, threadBudget()) : 1);

@@ -16,14 +16,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Block } from "../../engine/model.ts";
-import { causalAttention, embed, readoutLogits, rmsNorm, rope } from "../../engine/ops.ts";
-import { inputSinkName } from "../../engine/alignment.ts";
-import { applyPgop } from "../../engine/pgop.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Block } from "../../engine/core/contracts.ts";
+import { causalAttention, embed, readoutLogits, rmsNorm, rope } from "../../engine/nn/ops.ts";
+import { inputSinkName } from "../../engine/core/contracts.ts";
+import { applyPgop } from "./pgop.ts";
 import type { BlockParamDecl } from "./families.ts";
 import { positionTables } from "./ngpt.ts";
-import { matrix, pgopDecl } from "./vanilla.ts";
+import { matrix, pgopDecl } from "./vanilla/block.ts";
 
 /** Hidden size of the MLP, as a multiple of d. */
 const MLP_RATIO = 4;
@@ -36,7 +36,7 @@ export const AttnStackOptions = z.object({
   mlp: z.boolean().default(false),
   /** Pre-norm RMSNorm (with gain) before each sublayer and before the readout. */
   layernorm: z.boolean().default(false),
-  /** Position-gated output projection (engine/pgop.ts). */
+  /** Position-gated output projection (components/block/pgop.ts). */
   pgop: z.boolean().default(false),
   /** PG-OP feature dimension r. */
   pgop_dim: z.number().int().positive().optional(),

@@ -14,7 +14,7 @@
  * should use {@link blockInit} in place of its own init (it still chooses
  * LR, multipliers and weight decay).
  */
-import type { Init, ParamDecl } from "../../engine/model.ts";
+import type { Init, ParamDecl } from "../../engine/core/contracts.ts";
 
 /** Blocks an SP-style parameterization can drive (`sp`, `vanilla`). */
 export const SP_COMPATIBLE_BLOCKS: string[] = ["prenorm", "vanilla", "attnstack", "layerwise", "encdec"];

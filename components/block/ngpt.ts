@@ -6,12 +6,19 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { ActivationSink, Block, ModelRule, ModelShape, ParamDecl } from "../../engine/model.ts";
-import { causalAttention, causalMask, embed, readoutLogits, ropeTables, unitNorm } from "../../engine/ops.ts";
-import { lerpNormTo, ropeNormScale, swiglu } from "../../engine/fused_ops.ts";
-import { inputSinkName } from "../../engine/alignment.ts";
-import { applyPgop, pgopDim } from "../../engine/pgop.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { ActivationSink, Block, ModelRule, ModelShape, ParamDecl } from "../../engine/core/contracts.ts";
+import {
+  causalAttention,
+  causalMask,
+  embed,
+  readoutLogits,
+  ropeTables,
+  unitNorm,
+} from "../../engine/nn/ops.ts";
+import { lerpNormTo, ropeNormScale, swiglu } from "../../engine/kernels/fused_ops.ts";
+import { inputSinkName } from "../../engine/core/contracts.ts";
+import { applyPgop, pgopDim } from "./pgop.ts";
 
 /** Hidden size of the SwiGLU MLP, as a multiple of d. */
 const MLP_RATIO = 4;
@@ -78,7 +85,7 @@ export function positionTables(seqLen: number, headDim: number) {
   return t;
 }
 
-/** Options of the nGPT block: an optional PG-OP (engine/pgop.ts) before W_o. */
+/** Options of the nGPT block: an optional PG-OP (components/block/pgop.ts) before W_o. */
 export interface NgptOptions {
   pgop?: boolean;
   pgop_dim?: number;
@@ -91,7 +98,7 @@ export function ngptBlockWith(o: NgptOptions): Block {
     params(s) {
       const out = params(s);
       const r = pgopDim(s, o.pgop_dim);
-      // W_g [H, r] after each block's W_o; zero init wanted (gates 1), see engine/pgop.ts.
+      // W_g [H, r] after each block's W_o; zero init wanted (gates 1), see components/block/pgop.ts.
       for (let i = s.depth - 1; i >= 0; i--) {
         const at = out.findIndex((d) => d.name === `blocks.${i}.W_o`) + 1;
         const decl = {
@@ -128,7 +135,7 @@ function ngptLogits(
   const [B, T] = tokens.shape;
   const d = s.width, H = s.heads, dk = s.head_dim;
   const pos = positionTables(T, dk);
-  // h <- Norm(h + |alpha| (h_target - h)) with h_target = Norm(u): one fused op (engine/fused_ops.ts).
+  // h <- Norm(h + |alpha| (h_target - h)) with h_target = Norm(u): one fused op (engine/kernels/fused_ops.ts).
   // A sink (probes) gets h_target itself, computed on the side.
   const lerp = (h: tf.Tensor2D, u: tf.Tensor2D, alpha: tf.Tensor, name: string) => {
     if (sink) sink(name, unitNorm(u));
@@ -164,7 +171,7 @@ function ngptLogits(
 register("block", "ngpt", {
   describe: "nGPT normalized transformer: unit-norm states, LERP updates, s_qk/s_u/s_nu/s_z",
   schema: z.object({
-    /** Position-gated output projection before W_o (engine/pgop.ts); absent = off. */
+    /** Position-gated output projection before W_o (components/block/pgop.ts); absent = off. */
     pgop: z.boolean().optional(),
     /** PG-OP feature dimension r (default: largest with overhead < 1.6%). */
     pgop_dim: z.number().int().positive().optional(),

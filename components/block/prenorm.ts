@@ -10,9 +10,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Block, ModelShape, ParamDecl } from "../../engine/model.ts";
-import { causalAttention, embed, readoutLogits, rmsNorm, rope, silu } from "../../engine/ops.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Block, ModelShape, ParamDecl } from "../../engine/core/contracts.ts";
+import { causalAttention, embed, readoutLogits, rmsNorm, rope, silu } from "../../engine/nn/ops.ts";
 import { positionTables } from "./ngpt.ts";
 
 const MLP_RATIO = 4;

@@ -8,9 +8,9 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { DmodelError } from "../../engine/errors.ts";
-import { register } from "../../engine/registry.ts";
-import type { TextCorpus } from "./types.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { TextCorpus } from "../../engine/data/corpus.ts";
 
 /** Bumped whenever the text conversion below changes, so cached shards are rebuilt. */
 export const BROWN_FORMAT = 1;

@@ -6,10 +6,10 @@
  */
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
-import { DmodelError } from "../../engine/errors.ts";
-import { register } from "../../engine/registry.ts";
-import { readShard, type TokenArray } from "../../engine/shards.ts";
-import type { TokenCorpus } from "./types.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { register } from "../../engine/core/registry.ts";
+import { readShard, type TokenArray } from "../../engine/data/shards.ts";
+import type { TokenCorpus } from "../../engine/data/corpus.ts";
 
 const SHARD_NAME = /^(.*)_(train|val)_(\d+)\.bin$/;
 

@@ -5,9 +5,9 @@
  */
 import { basename, extname, join } from "node:path";
 import { z } from "zod";
-import { DmodelError } from "../../engine/errors.ts";
-import { register } from "../../engine/registry.ts";
-import { sha256Hex, type TextCorpus } from "./types.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { register } from "../../engine/core/registry.ts";
+import { sha256Hex, type TextCorpus } from "../../engine/data/corpus.ts";
 
 /**
  * Splits text into documents: blocks separated by blank lines (each ending

@@ -6,14 +6,14 @@
  * cores / workers (DMODEL_THREADS), so workers x BLAS threads <= cores.
  */
 import { z } from "zod";
-import { writeFileAtomic } from "../../engine/fsutil.ts";
-import { register } from "../../engine/registry.ts";
+import { writeFileAtomic } from "../../engine/core/fs.ts";
+import { register } from "../../engine/core/registry.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
-import { trialCommand } from "../../engine/sweep/executor.ts";
+import { trialCommand } from "./command.ts";
 import type { PlannedTrial } from "../../engine/sweep/grid.ts";
 import { trialState } from "../../engine/sweep/plan.ts";
-import { DmodelError } from "../../engine/errors.ts";
-import { emptyResult } from "../../engine/trainer.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { emptyResult } from "../../engine/train/result.ts";
 
 async function pump(stream: ReadableStream<Uint8Array>, onLine: (l: string) => void): Promise<void> {
   const dec = new TextDecoder();

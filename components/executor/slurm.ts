@@ -17,12 +17,12 @@
  */
 import { z } from "zod";
 import { resolve as resolvePath } from "node:path";
-import { DmodelError } from "../../engine/errors.ts";
-import { readJSON, writeFileAtomic } from "../../engine/fsutil.ts";
-import { register } from "../../engine/registry.ts";
-import { emptyResult } from "../../engine/trainer.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
+import { register } from "../../engine/core/registry.ts";
+import { emptyResult } from "../../engine/train/result.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
-import { trialCommand } from "../../engine/sweep/executor.ts";
+import { trialCommand } from "./command.ts";
 import type { PlannedTrial } from "../../engine/sweep/grid.ts";
 
 const SlurmSchema = z.object({

@@ -1,8 +1,7 @@
 /** Adam (Kingma & Ba) with per-parameter LR groups from the parameterization; AdamW-style decay. */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import { Adam } from "../../engine/optim.ts";
-import type { Network } from "../../engine/network.ts";
+import { register } from "../../engine/core/registry.ts";
+import { Adam, type OptimizerFactory } from "../../engine/nn/optim.ts";
 
 /** Adam's options in a pipeline. */
 export const AdamSchema = z.object({
@@ -16,12 +15,6 @@ export const AdamSchema = z.object({
   /** Decoupled weight decay (x the parameterization's per-parameter multiplier). */
   weight_decay: z.number().nonnegative().default(0),
 }).strict();
-
-/** An optimizer component's product: builds the optimizer state for a network. */
-export interface OptimizerFactory {
-  lr: number;
-  create(net: Network): Adam;
-}
 
 register("optimizer", "adam", {
   describe: "Adam, one LR/eps/decay per parameter group, global-norm clipping",

@@ -7,10 +7,10 @@
  *   embedding eps    eps / m_width
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Parameterization } from "../../engine/model.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Parameterization } from "../../engine/core/contracts.ts";
 import { mup, MupSchema } from "./mup.ts";
-import { requiredBase } from "../../engine/scaling.ts";
+import { requiredBase } from "../../engine/nn/scaling.ts";
 
 const schema = MupSchema.extend({
   ...requiredBase("completep", ["base_width", "base_depth"]),

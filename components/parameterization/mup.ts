@@ -9,9 +9,9 @@
  *   attention scale  1/d_k
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Parameterization, ParamRule } from "../../engine/model.ts";
-import { baseShapeOptions, requiredBase } from "../../engine/scaling.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Parameterization, ParamRule } from "../../engine/core/contracts.ts";
+import { baseShapeOptions, requiredBase } from "../../engine/nn/scaling.ts";
 import { SP_COMPATIBLE_BLOCKS } from "../block/families.ts";
 import { decays, spInit } from "./sp.ts";
 

@@ -4,9 +4,9 @@
  * softmax scale sqrt(d_k), weights renormalized after every step.
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { ModelRule, Parameterization, RescalerName } from "../../engine/model.ts";
-import { baseShapeOptions, rescalerParamRule } from "../../engine/scaling.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { ModelRule, Parameterization, RescalerName } from "../../engine/core/contracts.ts";
+import { baseShapeOptions, rescalerParamRule } from "../../engine/nn/scaling.ts";
 import { blockInit, NGPT_FAMILY_BLOCKS } from "../block/families.ts";
 
 /** nGPT table: init / scale of each rescaler; scale 1/sqrt(d) except s_u, s_nu. */

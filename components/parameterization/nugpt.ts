@@ -18,9 +18,9 @@
  * Pair with Adam eps 1e-16, betas (0.9, 0.95), cosine to 10%.
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { ModelRule, Parameterization, ParamRule } from "../../engine/model.ts";
-import { baseShapeOptions, requiredBase, rescalerParamRule } from "../../engine/scaling.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { ModelRule, Parameterization, ParamRule } from "../../engine/core/contracts.ts";
+import { baseShapeOptions, requiredBase, rescalerParamRule } from "../../engine/nn/scaling.ts";
 import { blockInit, NGPT_FAMILY_BLOCKS } from "../block/families.ts";
 
 /** nuGPT's options: exponents and constants, with the paper's defaults. */

@@ -5,9 +5,9 @@
  * the baseline whose optimal LR is expected to move.
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { ParamDecl, Parameterization, ParamRule } from "../../engine/model.ts";
-import { baseShapeOptions } from "../../engine/scaling.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { ParamDecl, Parameterization, ParamRule } from "../../engine/core/contracts.ts";
+import { baseShapeOptions } from "../../engine/nn/scaling.ts";
 import { blockInit, SP_COMPATIBLE_BLOCKS } from "../block/families.ts";
 
 /** SP init of one parameter: N(0, 1/fan_in) matrices, N(0, 1) embeddings, gains 1, biases 0 (unless the block requires its own). */

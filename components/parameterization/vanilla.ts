@@ -11,9 +11,9 @@
  * matrices only.
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Init, ParamDecl, Parameterization } from "../../engine/model.ts";
-import { baseShapeOptions } from "../../engine/scaling.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Init, ParamDecl, Parameterization } from "../../engine/core/contracts.ts";
+import { baseShapeOptions } from "../../engine/nn/scaling.ts";
 import { blockInit, SP_COMPATIBLE_BLOCKS } from "../block/families.ts";
 
 const schema = z.object({

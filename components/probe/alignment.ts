@@ -11,15 +11,16 @@
  * its two siblings) and `alpha.r`, `omega.r`, `nu.r`, the single-width
  * estimates log(ratio) / log(d_in). The cross-width exponent is the slope of
  * log(ratio) against log(width) over trials: `alignmentAcrossWidths` in
- * engine/alignment.ts. Step 0 has no previous state: NaN.
+ * components/probe/alignment_exponents.ts. Step 0 has no previous state: NaN.
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { alignmentRatio, EXPONENTS, inputSinkName, localExponent } from "../../engine/alignment.ts";
-import { DmodelError } from "../../engine/errors.ts";
-import type { Param } from "../../engine/network.ts";
-import type { Probe, ProbeContext } from "../../engine/probe.ts";
-import { register } from "../../engine/registry.ts";
+import { alignmentRatio, EXPONENTS, localExponent } from "./alignment_exponents.ts";
+import { inputSinkName } from "../../engine/core/contracts.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import type { Param } from "../../engine/nn/network.ts";
+import type { Probe, ProbeContext } from "../../engine/train/probe.ts";
+import { register } from "../../engine/core/registry.ts";
 import { capture } from "./capture.ts";
 
 const schema = z.object({

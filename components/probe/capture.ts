@@ -1,6 +1,6 @@
 /** Shared by the probes: run the network on the probe batch and copy chosen activations to the host. */
 import * as tf from "@tensorflow/tfjs";
-import type { Network } from "../../engine/network.ts";
+import type { Network } from "../../engine/nn/network.ts";
 
 /** An activation copied off the device. */
 export interface Captured {

@@ -1,6 +1,6 @@
 /**
  * The `collapse` probe: representational-collapse metrics per layer
- * (engine/collapse.ts; REFERENCE.md section 6) on the first `sequences`
+ * (components/probe/collapse_metrics.ts; REFERENCE.md section 6) on the first `sequences`
  * sequences of the fixed probe batch, each sequence's T x d token matrix
  * measured on its own and the metrics averaged over sequences.
  *
@@ -12,10 +12,10 @@
  * (nats, mean over query rows).
  */
 import { z } from "zod";
-import { attentionEntropy, tokenMetrics } from "../../engine/collapse.ts";
-import { DmodelError } from "../../engine/errors.ts";
-import type { Probe, ProbeContext } from "../../engine/probe.ts";
-import { register } from "../../engine/registry.ts";
+import { attentionEntropy, tokenMetrics } from "./collapse_metrics.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import type { Probe, ProbeContext } from "../../engine/train/probe.ts";
+import { register } from "../../engine/core/registry.ts";
 import { capture } from "./capture.ts";
 
 const schema = z.object({

@@ -7,10 +7,10 @@
  * (`alpha_A.mean`, ...), and `s_z.mean`, `s_z.std`.
  */
 import { z } from "zod";
-import { DmodelError } from "../../engine/errors.ts";
-import type { RescalerName } from "../../engine/model.ts";
-import type { Probe, ProbeContext } from "../../engine/probe.ts";
-import { register } from "../../engine/registry.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import type { RescalerName } from "../../engine/core/contracts.ts";
+import type { Probe, ProbeContext } from "../../engine/train/probe.ts";
+import { register } from "../../engine/core/registry.ts";
 
 const schema = z.object({ every: z.number().int().positive().default(10) }).strict();
 

@@ -5,10 +5,8 @@
  * nGPT decays to 0 (final_fraction 0), nuGPT to 10% of peak.
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-
-/** Multiplier of the peak LR at step t of a run of `steps` steps. */
-export type Schedule = (t: number, steps: number) => number;
+import { register } from "../../engine/core/registry.ts";
+import type { Schedule } from "../../engine/core/contracts.ts";
 
 const schema = z.object({
   warmup: z.number().int().nonnegative().default(0),

@@ -2,18 +2,18 @@
  * The `alignment-study` stage: trains the variants (the same model at
  * several widths) with the `alignment` probe, fits alpha, omega, nu per
  * matrix role and step as the slope of log(ratio) against log(width)
- * (engine/alignment.ts, REFERENCE.md section 3), and writes `exponents.csv`,
+ * (components/probe/alignment_exponents.ts, REFERENCE.md section 3), and writes `exponents.csv`,
  * `local.csv` (each width's single-width estimates) and `exponents.png` /
  * `.svg` (fitted exponents against step, one line per role; dashed 1/2 and 1
  * are the independent and fully aligned limits).
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
-import { alignmentAcrossWidths, readProbeCSV } from "../../engine/alignment.ts";
-import { lineChartSpec, toCSV, writeFigure } from "../../engine/charts.ts";
-import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/study.ts";
-import { writeFileAtomic } from "../../engine/fsutil.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
+import { alignmentAcrossWidths, readProbeCSV } from "../probe/alignment_exponents.ts";
+import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
+import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/train/study.ts";
+import { writeFileAtomic } from "../../engine/core/fs.ts";
 
 const schema = StudyOptions.extend({
   /** Measure every this many steps. */

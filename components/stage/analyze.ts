@@ -4,8 +4,8 @@
  * sweep directory (analysis.json, optima.csv, analysis.md, figures/).
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Stage, StageContext } from "../../engine/stage.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage, StageContext } from "../../engine/core/stage.ts";
 import { type Analysis, analyzeSweep } from "../../engine/analysis/analyze.ts";
 
 /** Options shared by the analyze and report stages. */

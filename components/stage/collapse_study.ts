@@ -7,13 +7,13 @@
  * configurations are attnstack variants (REFERENCE.md section 6).
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
-import { readProbeCSV } from "../../engine/alignment.ts";
-import { lineChartSpec, toCSV, writeFigure } from "../../engine/charts.ts";
-import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/study.ts";
-import type { TrialConfig } from "../../engine/config.ts";
-import { writeFileAtomic } from "../../engine/fsutil.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
+import { readProbeCSV } from "../probe/alignment_exponents.ts";
+import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
+import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/train/study.ts";
+import type { TrialConfig } from "../../engine/core/config.ts";
+import { writeFileAtomic } from "../../engine/core/fs.ts";
 
 const schema = StudyOptions.extend({
   /** Measure every this many steps (default: only at init and at the end). */

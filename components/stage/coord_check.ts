@@ -1,5 +1,5 @@
 /**
- * The `coord-check` stage: muP's coordinate check (engine/coordcheck.ts) of a
+ * The `coord-check` stage: muP's coordinate check (engine/train/coord_check.ts) of a
  * trial across widths and parameterizations; writes `coord_check.csv` and one
  * figure per parameterization into the pipeline's output directory.
  *
@@ -8,10 +8,10 @@
  *     with: {base: *trial, widths: [32, 64, 128, 256], steps: 3, parameterizations: [sp, mup]}
  */
 import { z } from "zod";
-import { TrialOption } from "../../engine/config.ts";
-import { type CoordCheckResult, coordCheckToDir } from "../../engine/coordcheck.ts";
-import { has, register, resolve } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
+import { TrialOption } from "../../engine/core/config.ts";
+import { type CoordCheckResult, coordCheckToDir } from "../../engine/train/coord_check.ts";
+import { has, register, resolve } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
 
 /** Options of the coord-check stage. */
 export const CoordCheckSchema = z.object({

@@ -1,8 +1,9 @@
 /** The `data` stage: builds (or reuses) the tokenizer and shards of a data config. */
 import { z } from "zod";
-import { DataConfigSchema, parseDataConfig, prepareData } from "../../engine/data.ts";
-import { register } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
+import { DataConfigSchema } from "../../engine/core/config.ts";
+import { parseDataConfig, prepareData } from "../../engine/data/prepare.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
 
 const schema = z.object({ data: DataConfigSchema }).loose();
 

@@ -1,9 +1,9 @@
 /** The `eval` stage: val loss and perplexity of a trained trial's model.safetensors. */
 import { z } from "zod";
-import { evaluateTrialDir } from "../../engine/evaluate.ts";
-import { DmodelError } from "../../engine/errors.ts";
-import { register } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
+import { evaluateTrialDir } from "../../engine/train/evaluate.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
 import type { TrainOutput } from "./train.ts";
 
 const schema = z.object({

@@ -4,12 +4,12 @@
  * an earlier `analyze` stage when there is one, else runs it.
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
 import { isAnalysis } from "../../engine/analysis/analyze.ts";
 import { writeReport } from "../../engine/analysis/report.ts";
 import { analysisSchema, runAnalysis } from "./analyze.ts";
-import { readJSON } from "../../engine/fsutil.ts";
+import { readJSON } from "../../engine/core/fs.ts";
 import { type SearchPlan, searchReportSection } from "../../engine/sweep/lr_search.ts";
 
 const schema = analysisSchema.extend({

@@ -7,11 +7,11 @@
  * line per variant).
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
-import { lineChartSpec, toCSV, writeFigure } from "../../engine/charts.ts";
-import { readMetrics, resolveStudy, runStudy, StudyOptions } from "../../engine/study.ts";
-import { writeFileAtomic } from "../../engine/fsutil.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
+import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
+import { readMetrics, resolveStudy, runStudy, StudyOptions } from "../../engine/train/study.ts";
+import { writeFileAtomic } from "../../engine/core/fs.ts";
 
 const schema = StudyOptions.extend({
   /** Steps at which summary.csv reports each variant's val loss (default: every variant's step count). */

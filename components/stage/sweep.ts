@@ -17,9 +17,9 @@
  * search per group (engine/sweep/lr_search.ts), run in waves.
  */
 import { z } from "zod";
-import { canonicalJSON, setPath } from "../../engine/config.ts";
-import { has, listComponents, register, resolve } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
+import { canonicalJSON, setPath } from "../../engine/core/config.ts";
+import { has, listComponents, register, resolve } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
 import type { Executor } from "../../engine/sweep/executor.ts";
 import { expandGrid, GridSchema, type PlannedTrial } from "../../engine/sweep/grid.ts";
 import { readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
@@ -35,9 +35,9 @@ import {
   type SearchPlan,
   searchStatusLines,
 } from "../../engine/sweep/lr_search.ts";
-import { readJSON, writeFileAtomic } from "../../engine/fsutil.ts";
-import type { TrialResult } from "../../engine/trainer.ts";
-import { DmodelError } from "../../engine/errors.ts";
+import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
+import type { TrialResult } from "../../engine/train/result.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
 
 const SweepSchema = z.object({
   base: z.record(z.string(), z.unknown()),

@@ -1,8 +1,9 @@
 /** The `train` stage: one trial, from its `with:` config, into `<out>/<trial dir>/`. */
-import { type TrialConfig, trialDirName, trialId, TrialOption } from "../../engine/config.ts";
-import { register } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
-import { runTrial, type TrialResult } from "../../engine/trainer.ts";
+import { type TrialConfig, trialDirName, trialId, TrialOption } from "../../engine/core/config.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
+import { runTrial } from "../../engine/train/trainer.ts";
+import type { TrialResult } from "../../engine/train/result.ts";
 
 /** What the train stage returns to later stages. */
 export interface TrainOutput {

@@ -1,7 +1,7 @@
 /**
  * The `translation-study` stage: layer-wise coordination vs a standard
  * encoder-decoder (REFERENCE.md section 7) on the deterministic synthetic
- * translation task of engine/translation.ts. Each variant trains with its
+ * translation task of components/block/seq2seq/translation.ts. Each variant trains with its
  * own small loop (masked cross-entropy on target positions only, the
  * registry's parameterization / Adam / schedule), and is evaluated every
  * `eval_every` steps on held-out examples: teacher-forced token accuracy,
@@ -10,19 +10,19 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { register, resolve } from "../../engine/registry.ts";
-import type { Stage } from "../../engine/stage.ts";
-import type { Block, ModelShape, Parameterization } from "../../engine/model.ts";
-import { Network } from "../../engine/network.ts";
-import { scaleContext } from "../../engine/scaling.ts";
-import { useBackend } from "../../engine/backend.ts";
-import { DmodelError } from "../../engine/errors.ts";
-import { setPath } from "../../engine/config.ts";
-import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../../engine/translation.ts";
-import { lineChartSpec, toCSV, writeFigure } from "../../engine/charts.ts";
-import { writeFileAtomic } from "../../engine/fsutil.ts";
-import type { OptimizerFactory } from "../optimizer/adam.ts";
-import type { Schedule } from "../schedule/cosine.ts";
+import { register, resolve } from "../../engine/core/registry.ts";
+import type { Stage } from "../../engine/core/stage.ts";
+import type { Block, ModelShape, Parameterization } from "../../engine/core/contracts.ts";
+import { Network } from "../../engine/nn/network.ts";
+import { scaleContext } from "../../engine/nn/scaling.ts";
+import { useBackend } from "../../engine/kernels/backend.ts";
+import { DmodelError } from "../../engine/core/errors.ts";
+import { setPath } from "../../engine/core/config.ts";
+import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../block/seq2seq/translation.ts";
+import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
+import { writeFileAtomic } from "../../engine/core/fs.ts";
+import type { OptimizerFactory } from "../../engine/nn/optim.ts";
+import type { Schedule } from "../../engine/core/contracts.ts";
 
 const named = z.looseObject({ name: z.string() });
 const Config = z.object({

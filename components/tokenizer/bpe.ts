@@ -8,9 +8,9 @@
  * round-trips exactly.
  */
 import { z } from "zod";
-import { DmodelError, show } from "../../engine/errors.ts";
-import { register } from "../../engine/registry.ts";
-import type { Tokenizer, TokenizerBuilder } from "./types.ts";
+import { DmodelError, show } from "../../engine/core/errors.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Tokenizer, TokenizerBuilder } from "../../engine/data/tokenizer.ts";
 
 /** The GPT-2 pre-tokenization pattern: contractions, letters, digits, other symbols, spaces. */
 export const GPT2_PATTERN = "'(?:[sdmt]|ll|ve|re)| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";

@@ -3,9 +3,9 @@
  * train; round-trips any string exactly.
  */
 import { z } from "zod";
-import { DmodelError, show } from "../../engine/errors.ts";
-import { register } from "../../engine/registry.ts";
-import type { Tokenizer, TokenizerBuilder } from "./types.ts";
+import { DmodelError, show } from "../../engine/core/errors.ts";
+import { register } from "../../engine/core/registry.ts";
+import type { Tokenizer, TokenizerBuilder } from "../../engine/data/tokenizer.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { ColumnTable } from "arquero";
-import { DmodelError, show } from "../errors.ts";
+import { DmodelError, show } from "../core/errors.ts";
 import { loadMetrics, loadResults } from "./load.ts";
 import {
   groupFields,

@@ -1,4 +1,4 @@
-import { hashString, mulberry32 } from "../random.ts";
+import { hashString, mulberry32 } from "../core/random.ts";
 /**
  * The scaling law of the optimal learning rate: per family (parameterization),
  * least squares of log2(eta*) on log2(scale), one slope per scale axis that
@@ -11,7 +11,7 @@ import { hashString, mulberry32 } from "../random.ts";
  * slopes) gives percentile intervals. The verdict: "transfers" when the
  * interval lies within the tolerance band |b| <= tol, "drifts" otherwise.
  */
-import { DmodelError, show } from "../errors.ts";
+import { DmodelError, show } from "../core/errors.ts";
 import {
   baseGroup,
   type GroupOptimum,

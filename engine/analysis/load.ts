@@ -8,7 +8,7 @@ import * as aq from "arquero";
 import { op } from "arquero";
 import type { ColumnTable } from "arquero";
 import { join } from "node:path";
-import { DmodelError, show } from "../errors.ts";
+import { DmodelError, show } from "../core/errors.ts";
 
 export type { ColumnTable };
 

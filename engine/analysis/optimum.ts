@@ -12,7 +12,7 @@
 import * as aq from "arquero";
 import { op } from "arquero";
 import type { ColumnTable } from "arquero";
-import { DmodelError, show } from "../errors.ts";
+import { DmodelError, show } from "../core/errors.ts";
 import { detectScales, requireColumns } from "./load.ts";
 
 /** Options of `optimalLR`. Column names are dotted config paths of `results.csv`. */

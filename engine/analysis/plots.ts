@@ -10,7 +10,7 @@
 import * as vega from "vega";
 import * as vl from "vega-lite";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
-import { DmodelError } from "../errors.ts";
+import { DmodelError } from "../core/errors.ts";
 import { type Optima, shortName } from "./optimum.ts";
 import { predictLR, type ScalingFit } from "./fit.ts";
 

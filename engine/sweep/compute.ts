@@ -7,7 +7,7 @@
  * rule prices every trial, so ratios of sweeps (adaptive vs dense) do not
  * depend on its constants.
  */
-import type { TrialConfig } from "../config.ts";
+import type { TrialConfig } from "../core/config.ts";
 
 /** Training FLOPs of one optimizer step of a trial: 6 (N + n_layer n_ctx d) x tokens per step. */
 export function flopsPerStep(t: TrialConfig): number {

@@ -32,22 +32,3 @@ export interface Executor {
   /** Lines for `deno task sweep --status` about work this executor left running (a submitted job). */
   status?(dir: string): Promise<string[]>;
 }
-
-/** The command that runs trial `index` of the sweep in `dir` (any scheduler can use it). */
-export function trialCommand(dir: string, index: number, extra: string[] = []): string[] {
-  const task = new URL("../../tasks/trial.ts", import.meta.url).pathname;
-  return [
-    "run",
-    "--allow-read",
-    `--allow-write=${dir}`,
-    "--allow-env",
-    "--allow-ffi",
-    "--allow-sys",
-    "--no-prompt",
-    task,
-    dir,
-    "--index",
-    String(index),
-    ...extra,
-  ];
-}

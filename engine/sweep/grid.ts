@@ -11,7 +11,7 @@
  *   seeds: [0, 1, 2]
  */
 import { z } from "zod";
-import { checkTrial, type Issue, setPath, type TrialConfig, trialDirName, trialId } from "../config.ts";
+import { checkTrial, type Issue, setPath, type TrialConfig, trialDirName, trialId } from "../core/config.ts";
 
 /** A log-spaced range: base^lo .. base^hi in steps of `step` in the exponent (inclusive). */
 const LogRange = z.object({

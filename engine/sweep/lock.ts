@@ -3,8 +3,8 @@
  * owner's pid and start time. A lock whose process is gone (a killed sweep)
  * is stale and is taken over.
  */
-import { DmodelError } from "../errors.ts";
-import { readJSON } from "../fsutil.ts";
+import { DmodelError } from "../core/errors.ts";
+import { readJSON } from "../core/fs.ts";
 
 interface LockInfo {
   pid: number;

@@ -31,10 +31,10 @@
  */
 import * as aq from "arquero";
 import { z } from "zod";
-import { checkTrial, getPath, trialDirName, trialId } from "../config.ts";
-import { DmodelError } from "../errors.ts";
+import { checkTrial, getPath, trialDirName, trialId } from "../core/config.ts";
+import { DmodelError } from "../core/errors.ts";
 import { fitScaling, optimalLR, predictLR, SCALE_CANDIDATES } from "../analysis/mod.ts";
-import type { TrialResult } from "../trainer.ts";
+import type { TrialResult } from "../train/result.ts";
 import { fmtFlops, trialFlops } from "./compute.ts";
 import { type PlannedTrial, trialCost } from "./grid.ts";
 import { resultRow } from "./results.ts";

@@ -3,9 +3,9 @@
  * id, directory, grid point, resolved config), so that any process (a local
  * worker, a Slurm array task) can run trial i by index.
  */
-import { DmodelError } from "../errors.ts";
-import { exists, readJSON, writeFileAtomic } from "../fsutil.ts";
-import type { TrialResult } from "../trainer.ts";
+import { DmodelError } from "../core/errors.ts";
+import { exists, readJSON, writeFileAtomic } from "../core/fs.ts";
+import type { TrialResult } from "../train/result.ts";
 import type { PlannedTrial } from "./grid.ts";
 
 /** Writes trials.json atomically. */

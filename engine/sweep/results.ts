@@ -4,9 +4,9 @@
  * by dotted path), written atomically as results.csv and results.arrow.
  */
 import * as aq from "arquero";
-import { flatten } from "../config.ts";
-import { readJSON, writeFileAtomic } from "../fsutil.ts";
-import type { TrialResult } from "../trainer.ts";
+import { flatten } from "../core/config.ts";
+import { readJSON, writeFileAtomic } from "../core/fs.ts";
+import type { TrialResult } from "../train/result.ts";
 import type { PlannedTrial } from "./grid.ts";
 
 /** One row of results.csv. */

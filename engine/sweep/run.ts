@@ -4,13 +4,13 @@
  * results.arrow current as trials finish. Re-running skips finished trials
  * and resumes partial ones from their checkpoints.
  */
-import { loadNative } from "../native.ts";
+import { loadNative } from "../kernels/native.ts";
 import YAML from "yaml";
-import { parseDataConfig, prepareData } from "../data.ts";
-import { canonicalJSON } from "../config.ts";
-import { DmodelError } from "../errors.ts";
-import { exists, writeFileAtomic } from "../fsutil.ts";
-import { resolve } from "../registry.ts";
+import { parseDataConfig, prepareData } from "../data/prepare.ts";
+import { canonicalJSON } from "../core/config.ts";
+import { DmodelError } from "../core/errors.ts";
+import { exists, writeFileAtomic } from "../core/fs.ts";
+import { resolve } from "../core/registry.ts";
 import type { Executor } from "./executor.ts";
 import { type PlannedTrial, trialCost } from "./grid.ts";
 import { acquireLock } from "./lock.ts";
@@ -83,7 +83,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
         seen.add(key);
         await prepareData(parseDataConfig(t.config.data), { log: o.log });
       }
-      // Build the native kernels here too (engine/native.ts): trial processes may not run a compiler.
+      // Build the native kernels here too (engine/kernels/native.ts): trial processes may not run a compiler.
       if (wave === 1) await loadNative({ build: true });
       const todo: PlannedTrial[] = [];
       const requeued: string[] = [];

@@ -5,7 +5,7 @@
  * `parameterization: {name: nugpt-2/3, base_width: ..., base_depth: ..., base_steps: ...}`.
  */
 import { z } from "zod";
-import { register } from "../../engine/registry.ts";
+import { register } from "../../engine/core/registry.ts";
 import { nugpt, NugptSchema } from "../../components/parameterization/nugpt.ts";
 
 // nuGPT's options with a new default for the one exponent this rule changes;

@@ -1,0 +1,154 @@
+/**
+ * A generic line chart as a Vega-Lite spec (one line per series, optional
+ * facets), and writing a figure as SVG + PNG with the renderers of
+ * engine/analysis/plots.ts. Used by the study stages (collapse, skipless,
+ * alignment).
+ */
+import { renderPNG, renderSVG, type VegaLiteSpec } from "./plots.ts";
+import { writeFileAtomic } from "../core/fs.ts";
+
+/** What to draw. Rows are plain records; fields name their columns. */
+export interface LineChart {
+  rows: Record<string, unknown>[];
+  x: string;
+  y: string;
+  /** One line (and colour) per value of this field. */
+  color: string;
+  /** Facet columns / rows by these fields. */
+  column?: string;
+  row?: string;
+  title: string;
+  subtitle?: string;
+  xTitle?: string;
+  yTitle?: string;
+  logX?: boolean;
+  logY?: boolean;
+  /** Independent y scales across facets (default true when faceted). */
+  independentY?: boolean;
+  /** Draw points on the lines. */
+  points?: boolean;
+  width?: number;
+  height?: number;
+  /** Order of the colour legend. */
+  colorOrder?: string[];
+  /** Order of the facet columns / rows. */
+  columnOrder?: string[];
+  rowOrder?: string[];
+  /** Legend label limit in pixels. */
+  labelLimit?: number;
+  /** Horizontal reference lines (dashed), e.g. a loss floor. */
+  rules?: { y: number; label: string }[];
+}
+
+const CONFIG = {
+  font: "DejaVu Sans, Verdana, Arial, sans-serif",
+  background: "white",
+  view: { stroke: "#ccc" },
+  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: "#e6e6e6" },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+  header: { labelFontSize: 12, titleFontSize: 12 },
+  title: { fontSize: 14, subtitleFontSize: 11, anchor: "start" },
+};
+
+/**
+ * A line chart spec.
+ *
+ * @example
+ * ```ts
+ * const spec = lineChartSpec({ rows, x: "layer", y: "value", color: "config", column: "metric", title: "Collapse" });
+ * ```
+ */
+export function lineChartSpec(c: LineChart): VegaLiteSpec {
+  const rows = c.rows.filter((r) => Number.isFinite(r[c.x] as number) && Number.isFinite(r[c.y] as number));
+  const inner = {
+    width: c.width ?? 220,
+    height: c.height ?? 160,
+    mark: { type: "line", point: c.points ?? false, strokeWidth: 1.6, clip: true },
+    encoding: {
+      x: {
+        field: c.x,
+        type: "quantitative",
+        title: c.xTitle ?? c.x,
+        scale: c.logX ? { type: "log" } : { zero: false },
+      },
+      y: {
+        field: c.y,
+        type: "quantitative",
+        title: c.yTitle ?? c.y,
+        scale: c.logY ? { type: "log" } : { zero: false },
+      },
+      color: {
+        field: c.color,
+        type: "nominal",
+        title: c.color,
+        sort: c.colorOrder ?? null,
+        legend: { labelLimit: c.labelLimit ?? 400 },
+      },
+    },
+  };
+  const title = { text: c.title, subtitle: c.subtitle ?? "" };
+  if (c.rules?.length) {
+    const { mark, encoding, ...size } = inner;
+    const rules = {
+      data: { values: c.rules },
+      layer: [
+        {
+          mark: { type: "rule", strokeDash: [4, 4], color: "#777" },
+          encoding: { y: { field: "y", type: "quantitative" } },
+        },
+        {
+          mark: {
+            type: "text",
+            align: "right",
+            baseline: "bottom",
+            dx: -2,
+            color: "#555",
+            fontSize: 10,
+            x: "width",
+          },
+          encoding: { y: { field: "y", type: "quantitative" }, text: { field: "label" } },
+        },
+      ],
+    };
+    const layered = { ...size, layer: [{ data: { values: rows }, mark, encoding }, rules] };
+    return { config: CONFIG, title, ...layered };
+  }
+  if (!c.column && !c.row) return { data: { values: rows }, config: CONFIG, title, ...inner };
+  const facet: Record<string, unknown> = {};
+  if (c.column) facet.column = { field: c.column, type: "nominal", title: null, sort: c.columnOrder ?? null };
+  if (c.row) facet.row = { field: c.row, type: "nominal", title: null, sort: c.rowOrder ?? null };
+  return {
+    data: { values: rows },
+    config: CONFIG,
+    title,
+    facet,
+    spec: inner,
+    resolve: { scale: { y: (c.independentY ?? true) ? "independent" : "shared" } },
+  };
+}
+
+/**
+ * Writes `<base>.svg` and `<base>.png` for a Vega-Lite spec; returns the PNG path.
+ *
+ * @example
+ * ```ts
+ * await writeFigure("runs/collapse/collapse", lineChartSpec(chart));
+ * ```
+ */
+export async function writeFigure(base: string, spec: VegaLiteSpec): Promise<string> {
+  const svg = await renderSVG(spec);
+  await writeFileAtomic(`${base}.svg`, svg);
+  await writeFileAtomic(`${base}.png`, await renderPNG(svg));
+  return `${base}.png`;
+}
+
+/** CSV text of records (columns from the first row; numbers as written, strings quoted when needed). */
+export function toCSV(rows: Record<string, unknown>[], columns = Object.keys(rows[0] ?? {})): string {
+  const cell = (v: unknown) => {
+    if (v === null || v === undefined) return "";
+    if (typeof v === "number") return Number.isFinite(v) ? String(+v.toPrecision(7)) : String(v);
+    const s = String(v);
+    return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  return [columns.join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n") + "\n";
+}

@@ -1,0 +1,274 @@
+/**
+ * The trial: one fully resolved training configuration. Its fixed fields
+ * are validated here; each `name:`-chosen component validates its own
+ * options (the sibling fields) with its registered schema.
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { DmodelError, show } from "./errors.ts";
+import { has, type Kind, resolve } from "./registry.ts";
+
+/** The `data:` block of a trial: which corpus, which tokenizer, window length, split. */
+export const DataConfigSchema = z.strictObject({
+  /** A registered dataset name (`brown`) or a path: `.bin` shard, text file, or folder. */
+  corpus: z.string().min(1).default("brown"),
+  /** `{name, ...options}` of a registered tokenizer (ignored for `.bin` shards). */
+  tokenizer: z.looseObject({ name: z.string().min(1) }).default({ name: "bpe" }),
+  /** Tokens per training window (the model's context length). */
+  seq_len: z.int().positive().default(64),
+  /** Fraction of documents held out for validation. */
+  val_fraction: z.number().gt(0).lt(1).default(0.05),
+});
+
+/** A parsed data config (defaults filled). */
+export type DataConfig = z.infer<typeof DataConfigSchema>;
+/** A data config as written by a user (fields optional). */
+export type DataConfigInput = z.input<typeof DataConfigSchema>;
+
+/** The model's shape and block family. */
+export const ModelSchema = z.looseObject({
+  block: z.string().default("ngpt"),
+  width: z.number().int().positive(),
+  depth: z.number().int().positive(),
+  head_dim: z.number().int().positive(),
+});
+
+const named = (def: string) => z.looseObject({ name: z.string().default(def) }).default({ name: def });
+
+/** Training-loop options. */
+export const TrainSchema = z.object({
+  steps: z.number().int().positive(),
+  batch_size: z.number().int().positive(),
+  eval_every: z.number().int().positive().default(50),
+  eval_batches: z.number().int().positive().default(8),
+  log_every: z.number().int().positive().default(10),
+  seed: z.number().int().nonnegative().default(0),
+  backend: z.string().default("auto"),
+  /** Save a checkpoint every this many steps (0: only at the end). */
+  checkpoint_every: z.number().int().nonnegative().default(0),
+  /** Stop as diverged when val loss exceeds this; null: above the step-0 loss. */
+  divergence_threshold: z.number().positive().nullable().default(null),
+  /** Write model.safetensors at the end. */
+  save_model: z.boolean().default(true),
+}).strict();
+
+/** A whole trial configuration, before component options are checked. */
+export const TrialSchema = z.object({
+  data: DataConfigSchema,
+  model: ModelSchema,
+  parameterization: named("ngpt"),
+  optimizer: named("adam"),
+  schedule: named("cosine"),
+  train: TrainSchema,
+  probes: z.array(z.looseObject({ name: z.string() })).default([]),
+}).strict();
+
+/** A resolved trial configuration. */
+export type TrialConfig = z.infer<typeof TrialSchema>;
+
+/** One validation problem, at a key path inside the validated object. */
+export interface Issue {
+  path: (string | number)[];
+  message: string;
+  value?: unknown;
+}
+
+function issuesOf(err: z.ZodError, prefix: (string | number)[], input: unknown): Issue[] {
+  return err.issues.map((i) => {
+    const path = [...prefix, ...(i.path as (string | number)[])];
+    // deno-lint-ignore no-explicit-any
+    let v: any = input;
+    for (const k of i.path as (string | number)[]) v = v?.[k];
+    let message = i.message;
+    if (i.code === "unrecognized_keys") {
+      message = `unknown key(s) ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+    }
+    return { path, message, value: i.code === "unrecognized_keys" ? undefined : v };
+  });
+}
+
+/** Validates a component's sibling options; the `name` (or `nameKey`) field picks the component. */
+export function validateComponent(
+  kind: Kind,
+  raw: Record<string, unknown>,
+  path: (string | number)[],
+  nameKey = "name",
+  drop: string[] = [],
+): { value: Record<string, unknown>; issues: Issue[] } {
+  const name = raw[nameKey] as string;
+  if (!has(kind, name)) {
+    try {
+      resolve(kind, name);
+    } catch (e) {
+      return {
+        value: raw,
+        issues: [{ path: [...path, nameKey], message: (e as Error).message, value: name }],
+      };
+    }
+  }
+  const c = resolve(kind, name);
+  const opts: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) if (k !== nameKey && !drop.includes(k)) opts[k] = v;
+  const r = c.schema.safeParse(opts);
+  if (!r.success) return { value: raw, issues: issuesOf(r.error, path, opts) };
+  const value: Record<string, unknown> = { [nameKey]: name };
+  for (const k of drop) if (k in raw) value[k] = raw[k];
+  Object.assign(value, r.data as Record<string, unknown>);
+  return { value, issues: [] };
+}
+
+/**
+ * Validates a raw trial config. Returns the resolved config (defaults
+ * filled, component options checked) or the list of problems with key paths.
+ */
+export function checkTrial(
+  raw: unknown,
+  prefix: (string | number)[] = [],
+): { trial?: TrialConfig; issues: Issue[] } {
+  const r = TrialSchema.safeParse(raw);
+  if (!r.success) return { issues: issuesOf(r.error, prefix, raw) };
+  const t = r.data;
+  const issues: Issue[] = [];
+  const comp = (kind: Kind, key: keyof TrialConfig, nameKey = "name", drop: string[] = []) => {
+    const res = validateComponent(kind, t[key] as Record<string, unknown>, [...prefix, key], nameKey, drop);
+    issues.push(...res.issues);
+    // deno-lint-ignore no-explicit-any
+    (t as any)[key] = res.value;
+  };
+  comp("block", "model", "block", ["width", "depth", "head_dim"]);
+  comp("parameterization", "parameterization");
+  comp("optimizer", "optimizer");
+  comp("schedule", "schedule");
+  const tok = validateComponent("tokenizer", t.data.tokenizer as Record<string, unknown>, [
+    ...prefix,
+    "data",
+    "tokenizer",
+  ]);
+  issues.push(...tok.issues);
+  t.data.tokenizer = tok.value as typeof t.data.tokenizer;
+  t.probes = t.probes.map((p, i) => {
+    const res = validateComponent("probe", p, [...prefix, "probes", i]);
+    issues.push(...res.issues);
+    return res.value as typeof p;
+  });
+  if (!has("backend", t.train.backend)) {
+    issues.push({
+      path: [...prefix, "train", "backend"],
+      message: `unknown backend ${show(t.train.backend)}; known: ${
+        ["auto", "cpu", "tensorflow", "wasm", "wasm-plain"].filter((b) => has("backend", b)).join(", ")
+      }`,
+      value: t.train.backend,
+    });
+  }
+  if (!issues.length) {
+    // A rule written for other blocks is refused here, before any work.
+    const { name, ...opts } = t.parameterization;
+    const rule = resolve<unknown, { blocks: string[] }>("parameterization", name).create(opts);
+    if (!rule.blocks.includes(t.model.block)) {
+      issues.push({
+        path: [...prefix, "parameterization", "name"],
+        message: `parameterization ${show(name)} does not apply to block ${show(t.model.block)} ` +
+          `(it is written for: ${rule.blocks.join(", ")})`,
+        value: name,
+      });
+    }
+  }
+  if (t.model.width % t.model.head_dim !== 0) {
+    issues.push({
+      path: [...prefix, "model", "width"],
+      message: `width ${t.model.width} is not divisible by head_dim ${t.model.head_dim}`,
+      value: t.model.width,
+    });
+  }
+  if (t.model.head_dim % 2 !== 0) {
+    issues.push({
+      path: [...prefix, "model", "head_dim"],
+      message: `head_dim must be even for RoPE`,
+      value: t.model.head_dim,
+    });
+  }
+  return issues.length ? { issues } : { trial: t, issues };
+}
+
+/** Validates a trial config or throws one DmodelError line per problem. */
+export function parseTrial(raw: unknown, where = "trial"): TrialConfig {
+  const { trial, issues } = checkTrial(raw);
+  if (!trial) throw new DmodelError(issues.map((i) => formatIssue(where, null, i)).join("\n"));
+  return trial;
+}
+
+/** `file:line: key.path: message (value: ...)`. */
+export function formatIssue(file: string, line: number | null, i: Issue): string {
+  const at = line ? `${file}:${line}` : file;
+  const key = i.path.length ? i.path.join(".") : "(top level)";
+  const val = i.value === undefined ? "" : ` (value: ${show(i.value)})`;
+  return `${at}: ${key}: ${i.message}${val}`;
+}
+
+/** Canonical JSON: keys sorted at every level, so equal configs hash equally. */
+export function canonicalJSON(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJSON).join(",")}]`;
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${
+      Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) =>
+        `${JSON.stringify(k)}:${canonicalJSON(o[k])}`
+      )
+        .join(",")
+    }}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** Stable trial id: first 12 hex digits of sha256 of the canonical resolved config. */
+export function trialId(t: TrialConfig): string {
+  return createHash("sha256").update(canonicalJSON(t)).digest("hex").slice(0, 12);
+}
+
+/** A readable directory name: block-parameterization-w<d>-L<depth>-lr<lr>-s<seed>-<id>. */
+export function trialDirName(t: TrialConfig, id = trialId(t)): string {
+  const lr = Number(t.optimizer.lr ?? 0).toPrecision(3).replace(/\.?0+(e|$)/, "$1");
+  const name = `${t.model.block}-${t.parameterization.name}-w${t.model.width}-L${t.model.depth}` +
+    `-n${t.train.steps}-lr${lr}-s${t.train.seed}-${id.slice(0, 6)}`;
+  return name.replace(/[^A-Za-z0-9._-]/g, "_"); // plugin names like "nugpt-2/3" stay one directory
+}
+
+/** Flattens a nested object by dotted path: {a: {b: 1}} -> {"a.b": 1}; arrays stay JSON. */
+export function flatten(v: Record<string, unknown>, prefix = "", out: Record<string, unknown> = {}) {
+  for (const [k, x] of Object.entries(v)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (x && typeof x === "object" && !Array.isArray(x)) flatten(x as Record<string, unknown>, key, out);
+    else out[key] = Array.isArray(x) ? JSON.stringify(x) : x;
+  }
+  return out;
+}
+
+/** Sets a dotted path in a nested object, creating objects on the way. */
+export function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let o = obj;
+  for (const k of path.slice(0, -1)) {
+    if (o[k] === undefined || o[k] === null || typeof o[k] !== "object") o[k] = {};
+    o = o[k] as Record<string, unknown>;
+  }
+  o[path[path.length - 1]] = value;
+}
+
+/** Reads a dotted path, or undefined. */
+export function getPath(obj: unknown, path: string[]): unknown {
+  // deno-lint-ignore no-explicit-any
+  let o: any = obj;
+  for (const k of path) o = o?.[k];
+  return o;
+}
+
+/** A zod schema for a trial config inside a stage's options; issues keep their key paths. */
+export const TrialOption = z.unknown().transform((v, ctx) => {
+  const r = checkTrial(v);
+  if (!r.trial) {
+    for (const i of r.issues) {
+      ctx.addIssue({ code: "custom", message: i.message, path: i.path, input: i.value });
+    }
+    return z.NEVER;
+  }
+  return r.trial;
+});

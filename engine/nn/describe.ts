@@ -1,0 +1,116 @@
+/**
+ * What a parameterization does to a model, without training: per parameter
+ * its role, shape, init, forward multiplier and effective step-0 learning
+ * rate (peak LR x horizon factor x multiplier), Adam eps and weight decay;
+ * per model the attention scale, residual multiplier, rescalers, logit
+ * multiplier and renormalization.
+ */
+import type { TrialConfig } from "../core/config.ts";
+import { prepareData } from "../data/prepare.ts";
+import type { Init, ModelRule } from "../core/contracts.ts";
+import { resolveModel } from "./resolve.ts";
+
+/** One parameter's row in `describe`. */
+export interface ParamRow {
+  name: string;
+  role: string;
+  shape: number[];
+  init: Init;
+  forward_multiplier: number;
+  /** Effective LR at step 0, before the schedule: optimizer.lr x lr_factor x lr_multiplier. */
+  lr: number;
+  eps: number;
+  weight_decay: number;
+}
+
+/** The whole description. */
+export interface Description {
+  model: Record<string, unknown> & ModelRule;
+  params: ParamRow[];
+}
+
+/** The vocabulary size a data config implies, building the data only when it must. */
+export async function vocabSizeOf(data: TrialConfig["data"]): Promise<number> {
+  const tok = data.tokenizer as { name: string; vocab_size?: number };
+  if (!data.corpus.endsWith(".bin")) {
+    if (tok.name === "byte") return 256;
+    if (typeof tok.vocab_size === "number") return tok.vocab_size;
+  }
+  return (await prepareData(data)).vocabSize;
+}
+
+/** Resolves block and rule of a trial and describes every parameter. */
+export function describeTrial(t: TrialConfig, vocabSize: number): Description {
+  const { block, rule, ctx } = resolveModel(t, vocabSize);
+  const shape = ctx.shape;
+  const model = rule.model(ctx);
+  const lrFactor = rule.lr_factor(ctx);
+  const o = t.optimizer as unknown as { lr: number; eps?: number; weight_decay?: number };
+  const params = block.params(shape).map((decl) => {
+    const r = rule.param(decl, ctx, model);
+    return {
+      name: decl.name,
+      role: decl.role,
+      shape: decl.shape,
+      init: r.init,
+      forward_multiplier: r.forward_multiplier,
+      lr: o.lr * lrFactor * r.lr_multiplier,
+      eps: (o.eps ?? 0) * r.eps_multiplier,
+      weight_decay: (o.weight_decay ?? 0) * r.weight_decay,
+    };
+  });
+  return {
+    model: {
+      block: t.model.block,
+      parameterization: t.parameterization.name,
+      ...shape,
+      base_width: ctx.base.width,
+      base_depth: ctx.base.depth,
+      base_steps: ctx.base.steps,
+      m_width: ctx.m_width,
+      m_depth: ctx.m_depth,
+      m_data: ctx.m_data,
+      global_lr: o.lr,
+      lr_factor: lrFactor,
+      n_params: params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0),
+      ...model,
+    },
+    params,
+  };
+}
+
+function initText(i: Init): string {
+  switch (i.dist) {
+    case "normal":
+      return `normal(${+i.std.toPrecision(3)})`;
+    case "constant":
+      return `const(${+i.value.toPrecision(3)})`;
+    case "orthogonal":
+      return `orthogonal(${+i.gain.toPrecision(3)})`;
+    default:
+      return i.dist;
+  }
+}
+
+/** The description as an aligned text table (model values first). */
+export function describeText(d: Description): string {
+  const lines = Object.entries(d.model).map(([k, v]) =>
+    `${k.padEnd(20)} ${
+      typeof v === "object" ? JSON.stringify(v) : typeof v === "number" ? +v.toPrecision(6) : v
+    }`
+  );
+  const head = ["name", "role", "shape", "init", "fwd_mult", "lr", "eps", "wd"];
+  const cells = d.params.map((r) => [
+    r.name,
+    r.role,
+    `[${r.shape.join(",")}]`,
+    initText(r.init),
+    String(+r.forward_multiplier.toPrecision(4)),
+    r.lr.toExponential(3),
+    r.eps.toExponential(1),
+    String(+r.weight_decay.toPrecision(3)),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const table = [head, ...cells].map((c) => c.map((x, i) => x.padEnd(widths[i])).join("  ").trimEnd());
+  return [...lines, "", ...table].join("\n");
+}

@@ -1,0 +1,55 @@
+/** Evaluation of a saved trial: load model.safetensors, report val loss and perplexity. */
+import YAML from "yaml";
+import { useBackend } from "../kernels/backend.ts";
+import { parseTrial } from "../core/config.ts";
+import { prepareData } from "../data/prepare.ts";
+import { evalBatches } from "../data/batches.ts";
+import { DmodelError } from "../core/errors.ts";
+import { readSafetensors } from "../nn/safetensors.ts";
+import { buildNetwork, evaluate } from "./trainer.ts";
+
+/** What an evaluation reports. */
+export interface EvalReport {
+  trial_dir: string;
+  val_loss: number;
+  perplexity: number;
+  eval_tokens: number;
+  val_unigram_entropy: number;
+}
+
+/** Evaluates `<dir>/model.safetensors` on the fixed val windows of its data config. */
+export async function evaluateTrialDir(
+  dir: string,
+  opts: { batches?: number; backend?: string } = {},
+): Promise<EvalReport> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${dir}/config.yaml`);
+  } catch {
+    throw new DmodelError(`${dir}/config.yaml: not found (is ${dir} a trial directory?)`);
+  }
+  const trial = parseTrial(YAML.parse(text), `${dir}/config.yaml`);
+  await useBackend(opts.backend ?? trial.train.backend);
+  const data = await prepareData(trial.data);
+  const net = buildNetwork(trial, data.vocabSize);
+  try {
+    const { tensors } = await readSafetensors(`${dir}/model.safetensors`);
+    const values: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [k, v] of Object.entries(tensors)) {
+      values[k] = { shape: v.shape, data: v.data as Float32Array };
+    }
+    net.load(values, `${dir}/model.safetensors`);
+    const B = trial.train.batch_size, T = trial.data.seq_len;
+    const n = opts.batches ?? trial.train.eval_batches;
+    const loss = evaluate(net, evalBatches(data, n, B, T), B, T);
+    return {
+      trial_dir: dir,
+      val_loss: loss,
+      perplexity: Math.exp(loss),
+      eval_tokens: n * B * T,
+      val_unigram_entropy: data.valUnigramEntropy,
+    };
+  } finally {
+    net.dispose();
+  }
+}

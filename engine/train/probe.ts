@@ -1,0 +1,36 @@
+/**
+ * Probes: diagnostics measured during training (alignment exponents,
+ * representational collapse, rescaler statistics, ...). A probe component's
+ * `create(options)` returns a `Probe`; the trainer calls `measure` at step 0
+ * and every `every` steps after the update, appends the numbers to
+ * `<trial>/probes/<probe name>.csv`, and puts the last values into
+ * result.json under `probes.<probe name>.<metric>` (so they reach the
+ * sweep's results table as columns).
+ */
+import type { Network } from "../nn/network.ts";
+import type { TrialConfig } from "../core/config.ts";
+
+/** What a probe sees at a measurement. */
+export interface ProbeContext {
+  /** Optimizer steps done so far (0 = at initialization). */
+  step: number;
+  net: Network;
+  trial: TrialConfig;
+  /** A fixed probe batch (the first val window batch), int32 [B, T] row-major. */
+  x: Int32Array;
+  y: Int32Array;
+  B: number;
+  T: number;
+  /** The trial directory, for probes that write files of their own. */
+  dir: string;
+}
+
+/** A diagnostic measured during training. */
+export interface Probe {
+  /** Measure every this many steps (and at step 0). */
+  every: number;
+  /** Scalar metrics by name; names become CSV columns. */
+  measure(ctx: ProbeContext): Record<string, number> | Promise<Record<string, number>>;
+  /** Frees anything held between measurements. */
+  dispose?(): void;
+}
