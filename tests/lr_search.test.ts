@@ -264,6 +264,21 @@ Deno.test({
       new RegExp(`a dense grid at the same resolution over the same range \\(300 trials\\) would cost`),
     );
 
+    // tasks/compare_lr_search.ts reads the same compute from the files (here the sweep against itself).
+    const cmp = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${root}tasks/compare_lr_search.ts`, `${dir}/a`, `${dir}/a`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(cmp.code, 0, dec.decode(cmp.stderr));
+    const cmpOut = dec.decode(cmp.stdout);
+    assert.match(
+      cmpOut,
+      new RegExp(`compute: adaptive ${plan.flops.toExponential(3).replace("+", "\\+")} FLOPs`),
+    );
+    assert.match(cmpOut, /: 100\.0%\./);
+    assert.equal(cmpOut.match(/^\| (ngpt|nugpt) \d+ \|/gm)?.length, 6);
+
     // --status: per group how many LRs ran and whether bracketed, and the compute against the dense grid.
     const st = await run(file, `${dir}/a`, ["--status"]);
     assert.match(st.stdout, new RegExp(`^${trials.length}/${trials.length} done`, "m"));
