@@ -63,6 +63,11 @@ export type { TrialResult } from "./engine/train/result.ts";
 export { evaluateTrialDir } from "./engine/train/evaluate.ts";
 export { describeText, describeTrial } from "./engine/nn/describe.ts";
 export { Network } from "./engine/nn/network.ts";
+/**
+ * Compute backends: `await useBackend("wasm")` (or `auto`, `cpu`, ...) before building a network in a
+ * script; `runTrial` and the tasks do it from `train.backend`.
+ */
+export { type BackendImpl, useBackend } from "./engine/kernels/backend.ts";
 export { prepareData } from "./engine/data/prepare.ts";
 export { evalBatches, trainBatch } from "./engine/data/batches.ts";
 export { decodeSafetensors, encodeSafetensors, readSafetensors } from "./engine/nn/safetensors.ts";
@@ -76,9 +81,14 @@ export { type LrPoint, type SearchStep, searchStep, type StepSizes } from "./eng
 /** Model FLOPs per training step (compute accounting of sweeps). */
 export { flopsPerStep } from "./engine/sweep/compute.ts";
 
-/** Analysis: results table, optimal LR per group, scaling fit and verdict, figures, report. */
+/**
+ * Analysis: results table, optimal LR per group with intervals, scaling fit and three-way verdict,
+ * paired comparison of families, predictions, figures, report with provenance.
+ */
 export {
   analyzeSweep,
+  compareAll,
+  compareFits,
   etaVsScaleSpec,
   fitScaling,
   loadMetrics,

@@ -9,7 +9,7 @@ import { writeReport } from "../engine/analysis/report.ts";
 import { main, parse } from "./cli.ts";
 
 const USAGE = "deno task analyze <sweep-dir> [--by KEY]... [--scale KEY]... [--loss COL] [--json] " +
-  "[--predict width=4096[,depth=8]]... [--tolerance 0.1] [--resamples 500] [--bootstrap-seed 0] [--no-figures] [--no-report]";
+  "[--predict width=4096[,depth=8]]... [--tolerance 0.1] [--resamples 400] [--bootstrap-seed 0] [--no-figures] [--no-report]";
 
 /** "a,b" and repeated flags -> ["a", "b"]. */
 function list(v: string[] | undefined): string[] | undefined {

@@ -1,6 +1,6 @@
 /** Shared CLI plumbing for the tasks: argument parsing, one-line errors, exit codes. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { DmodelError } from "../engine/core/errors.ts";
+import { DmodelError, Interrupted } from "../engine/core/errors.ts";
 
 /** Parses argv with node:util parseArgs; unknown flags are a one-line error. */
 export function parse<T extends NonNullable<ParseArgsConfig["options"]>>(
@@ -28,6 +28,10 @@ export async function main(fn: () => Promise<number | void>): Promise<never> {
     const code = await fn();
     Deno.exit(code ?? 0);
   } catch (e) {
+    if (e instanceof Interrupted) {
+      console.error(e.message);
+      Deno.exit(e.exitCode);
+    }
     if (e instanceof DmodelError) {
       console.error(`error: ${e.message}`);
       Deno.exit(1);

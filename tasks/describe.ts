@@ -4,7 +4,7 @@
  * training and prints what the parameterization did to every parameter.
  */
 import "../components/mod.ts";
-import { describeText, describeTrial, vocabSizeOf } from "../engine/nn/describe.ts";
+import { describeText, describeTrial, lrFactorNotice, vocabSizeOf } from "../engine/nn/describe.ts";
 import { DmodelError } from "../engine/core/errors.ts";
 import { loadPipeline, stageTrials } from "../engine/core/pipeline.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
@@ -29,8 +29,10 @@ if (import.meta.main) {
         `${positionals[0]}: no stage with a trial config${values.stage ? ` named ${values.stage}` : ""}`,
       );
     }
-    const { trial } = trials[0];
-    const d = describeTrial(trial, await vocabSizeOf(trial.data));
+    const { trial, vocabSize } = trials[0];
+    const d = describeTrial(trial, vocabSize ?? await vocabSizeOf(trial.data));
     console.log(values.json ? JSON.stringify(d) : describeText(d));
+    const notice = lrFactorNotice(d);
+    if (notice && !values.json) console.error(notice);
   });
 }

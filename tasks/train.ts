@@ -23,7 +23,7 @@ if (import.meta.main) {
     const outputs = await runPipeline(p, {
       out: values.out,
       only: values.stage,
-      flags: { resume: values.resume, fresh: values.fresh },
+      flags: { resume: values.resume, fresh: values.fresh, progress: true },
     });
     let failed = 0;
     for (const o of outputs.values()) if ((o as TrainOutput)?.result?.status === "failed") failed++;

@@ -1,13 +1,20 @@
-/** The sweep analysis: optima, quadratic refinement, scaling fit, bootstrap, verdicts, files, figures, stages, CLI. */
+/** The sweep analysis: optima, basin fit, scaling fit, intervals, verdicts, files, figures, stages, CLI. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as aq from "arquero";
 import { DmodelError } from "../engine/core/errors.ts";
 import { loadResults } from "../engine/analysis/load.ts";
 import { curveOptimum, optimalLR, quadraticVertex } from "../engine/analysis/optimum.ts";
-import { fitScaling, leastSquares, predictLR, verdictText } from "../engine/analysis/fit.ts";
+import {
+  compareAll,
+  compareFits,
+  fitScaling,
+  leastSquares,
+  predictLR,
+  verdictText,
+} from "../engine/analysis/fit.ts";
 import { type Analysis, analyzeSweep } from "../engine/analysis/analyze.ts";
-import { FONT_FILES } from "../engine/analysis/plots.ts";
+import { etaVsScaleSpec, FONT_FILES, lossVsLRSpec } from "../engine/analysis/plots.ts";
 import { parseOptions, resolve } from "../engine/core/registry.ts";
 import type { Stage, StageContext } from "../engine/core/stage.ts";
 import "../components/stage/analyze.ts";
@@ -55,6 +62,8 @@ Deno.test("known law eta* ~ width^-0.5: slope within 0.03, bootstrap CI covers i
     assert.equal(optima.groups.length, 10);
     assert.ok(optima.groups.every((g) => g.bracketed && g.refined && g.n_seeds === 3));
     const fits = fitScaling(optima, { resamples: 500, bootstrapSeed: 1 });
+    // Symmetric basins: both estimators agree, so the interval is set by the noise and the h/20 floor.
+    assert.ok(optima.groups.every((g) => g.model === "two-sided+parabola" && g.u_sys < 0.05), "resolution");
     const ngpt = fits.find((f) => f.family === "ngpt")!;
     const [c] = ngpt.coefficients;
     assert.equal(c.scale, "model.width");
@@ -64,13 +73,14 @@ Deno.test("known law eta* ~ width^-0.5: slope within 0.03, bootstrap CI covers i
     assert.ok(ngpt.r2 > 0.99);
     assert.equal(ngpt.n_resamples, 500);
     assert.equal(c.transfers, false);
+    assert.equal(c.call, "drifts");
     assert.match(
       c.verdict,
-      /^eta\* moves by x2\^-0\.\d\d per doubling of width \(95% CI \[-0\.\d\d, -0\.\d\d\]\): drifts$/,
+      /^eta\* moves by x2\^-0\.\d\d per doubling of width \(95% CI \[-0\.\d\d, -0\.\d\d\]\): drifts \(the whole interval lies beyond -0\.10/,
     );
     const nu = fits.find((f) => f.family === "nugpt")!.coefficients[0];
     assert.ok(Math.abs(nu.slope) < 0.03 && nu.transfers, nu.verdict);
-    assert.match(nu.verdict, /: transfers$/);
+    assert.match(nu.verdict, /: transfers \(the whole interval lies within the tolerance band ±0\.10\)$/);
     // The intercept puts eta*(64) at 2^-5: predict at the base and far out.
     const p = predictLR(ngpt, { width: 4096 });
     assert.ok(Math.abs(Math.log2(p.eta_star) - (-5 - 0.5 * 6)) < 0.2, `${Math.log2(p.eta_star)}`);
@@ -92,17 +102,19 @@ Deno.test("bootstrap is deterministic per seed", async () => {
       trialFiles: false,
       noise: 0.02,
     });
-    const optima = optimalLR(await loadResults(dir));
-    const a = fitScaling(optima, { resamples: 100, bootstrapSeed: 3 })[0].coefficients[0].slope_ci;
-    const b = fitScaling(optima, { resamples: 100, bootstrapSeed: 3 })[0].coefficients[0].slope_ci;
-    const c = fitScaling(optima, { resamples: 100, bootstrapSeed: 4 })[0].coefficients[0].slope_ci;
-    assert.deepEqual(a, b);
-    assert.notDeepEqual(a, c);
-    // One seed per group: no interval, the verdict says so.
-    await writeSyntheticSweep(dir, { widths: [64, 256], seeds: [1], trialFiles: false });
-    const f = fitScaling(optimalLR(await loadResults(dir)));
-    assert.equal(f[0].coefficients[0].slope_ci, null);
-    assert.match(f[0].coefficients[0].verdict, /no CI: one seed per group/);
+    const t = await loadResults(dir);
+    const ci = (seed: number) =>
+      fitScaling(optimalLR(t, { resamples: 100, bootstrapSeed: seed }))[0].coefficients[0].slope_ci;
+    assert.deepEqual(ci(3), ci(3));
+    assert.notDeepEqual(ci(3), ci(4));
+    // One seed per group: the noise comes from the fit residuals alone, and there is still an interval.
+    await writeSyntheticSweep(dir, { widths: [64, 256, 1024], seeds: [1], trialFiles: false, noise: 0.01 });
+    const o = optimalLR(await loadResults(dir), { resamples: 100 });
+    const n = o.noise.ngpt;
+    assert.ok(Number.isNaN(n.seed_sd) && n.seed_dof === 0 && n.fit_dof > 0, JSON.stringify(n));
+    assert.ok(n.sd > 0.003 && n.sd < 0.03, `noise ${n.sd} for a true 0.01`);
+    const f = fitScaling(o)[0].coefficients[0];
+    assert.ok(f.slope_ci && f.slope_ci[0] <= -0.5 && -0.5 <= f.slope_ci[1], `${f.slope_ci}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -117,7 +129,8 @@ Deno.test("quadratic refinement recovers an exact parabola's vertex to 1e-6", as
   // Five points (window 2), least squares of an exact parabola is exact.
   const xs = [-8, -7.5, -7, -6.5, -6, -5.5];
   const o2 = curveOptimum(xs.map((x) => ({ x, loss: f(x) })), 2)!;
-  assert.ok(o2.refined && Math.abs(o2.x + 6.3) < 1e-9);
+  assert.ok(o2.refined && Math.abs(o2.x + 6.3) < 1e-7, `${o2.x}`);
+  assert.equal(o2.model, "two-sided+parabola");
   assert.ok(Math.abs(o2.lossFit - 2.5) < 1e-9);
   // Through the whole pipeline on the half-octave grid: vertex of each group.
   const dir = await tmp();
@@ -170,7 +183,7 @@ Deno.test("edge optimum is flagged not bracketed, not refined, and left out of t
     const [fit] = fitScaling(optima);
     assert.deepEqual(fit.excluded, ["1024"]);
     assert.equal(fit.n_groups, 4);
-    assert.ok(Math.abs(fit.coefficients[0].slope + 1) < 1e-9);
+    assert.ok(Math.abs(fit.coefficients[0].slope + 1) < 1e-6);
     // Upper edge too, and an LR with only failed trials does not bracket.
     const o = curveOptimum([{ x: -6, loss: 4 }, { x: -5, loss: 3.5 }, { x: -4, loss: NaN }]);
     assert.equal(o!.bracketed, false);
@@ -217,9 +230,14 @@ Deno.test("diverged and failed trials are counted and excluded from the optimum"
     assert.equal(p7.n_ok, 2);
     assert.equal(p7.n_failed, 1);
     assert.ok(Math.abs(p7.loss - 3.4) < 1e-12);
-    // The refinement uses only candidate neighbours: -7 on the left, none on the right -> grid value.
-    assert.equal(g.refined, false);
-    assert.equal(g.eta_star, 2 ** -6);
+    // The partially diverged LRs 2^-5 and 2^-4 are data (their finished seeds), not holes: the fit uses them
+    // (so the optimum moves towards the lower loss at 2^-5) and says so.
+    const p5 = g.curve.find((p) => p.log2_lr === -5)!;
+    assert.equal(p5.n_ok, 2);
+    assert.ok(Math.abs(p5.loss - 3.25) < 1e-12);
+    assert.equal(g.refined, true);
+    assert.ok(g.log2_eta > -6 && g.log2_eta <= -5, `${g.log2_eta}`);
+    assert.ok(g.flags.some((f) => /diverged for some seeds/.test(f)), g.flags.join("; "));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -245,7 +263,7 @@ Deno.test("degenerate sweeps: a group that all diverged, no varying scale", asyn
       "no fit: not enough bracketed optima to fit a trend (1 of 2 groups usable)",
     );
     assert.deepEqual(a.figures.map((f) => f.name), ["loss_vs_lr", "eta_vs_width"]);
-    assert.deepEqual(a.notes, ["no training curves: no metrics.csv with val_loss found"]);
+    assert.deepEqual(a.notes, ["no training curves: no metrics.csv found"]);
     // One width only: no scale axis, one group per family, no fit.
     await writeResults(dir, rows.filter((r) => r["model.width"] === 64));
     const b = await analyzeSweep(dir, { png: false });
@@ -354,9 +372,23 @@ Deno.test("bad input: one-line DmodelErrors naming the file, trial, column", asy
     assert.equal(leastSquares([[1], [1]], [0, 1]), null);
     assert.equal(
       verdictText("model.depth", 0.04, [-0.02, 0.09], 0.1),
-      "eta* moves by x2^0.04 per doubling of depth (95% CI [-0.02, 0.09]): transfers",
+      "eta* moves by x2^0.04 per doubling of depth (95% CI [-0.02, 0.09]): transfers " +
+        "(the whole interval lies within the tolerance band ±0.10)",
     );
-    assert.match(verdictText("model.depth", 0.04, [-0.02, 0.11], 0.1), /: drifts$/);
+    assert.match(
+      verdictText("model.depth", 0.04, [-0.02, 0.11], 0.1),
+      /: inconclusive \(the interval straddles/,
+    );
+    assert.match(
+      verdictText("model.depth", 0.3, [0.12, 0.5], 0.1),
+      /: drifts \(the whole interval lies beyond \+0\.10/,
+    );
+    assert.match(
+      verdictText("model.depth", 0.3, [0.05, 0.5], 0.1),
+      /: inconclusive \(the interval excludes 0/,
+    );
+    assert.match(verdictText("model.depth", 0, [-0.3, 0.3], 0.1), /: inconclusive \(the interval is wider/);
+    assert.match(verdictText("model.depth", 0, null, 0.1), /\(no CI\): inconclusive/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -394,7 +426,11 @@ Deno.test("analyzeSweep on a 36-trial sweep: files, JSON shape, figures, under 1
     assert.ok(csv.columnNames().includes("eta_star"));
     const md = await Deno.readTextFile(join(dir, "analysis.md"));
     assert.match(md, /\| parameterization\.name \| model\.width \| eta\* \|/);
-    assert.match(md, /ngpt: eta\* moves by x2\^-0\.5\d per doubling of width/);
+    assert.match(md, /ngpt: eta\* moves by x2\^-0\.(4[5-9]|5[0-5]) per doubling of width .*: drifts/);
+    assert.match(
+      md,
+      /nugpt - ngpt: slope difference \+0\.\d\d .*: nugpt removes 0\.\d\d ± 0\.\d\d of ngpt's drift/,
+    );
     for (const name of ["loss_vs_lr", "eta_vs_width", "training_curves"]) {
       const svg = await Deno.readTextFile(join(dir, "figures", `${name}.svg`));
       assert.match(svg, /^<svg/);
@@ -510,4 +546,144 @@ Deno.test("CLI: --json --predict prints the summary; bad input is one line, exit
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("predictions: the interval widens with the distance from the measured scales; warning beyond 2x", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128, 256],
+      lrExps: [-10, -9, -8, -7, -6, -5, -4, -3],
+      seeds: [1, 2],
+      families: [{ name: "ngpt", exponent: -0.5 }],
+      noise: 0.01,
+      trialFiles: false,
+    });
+    const [fit] = fitScaling(optimalLR(await loadResults(dir), { resamples: 200 }));
+    const width = (w: number) => {
+      const p = predictLR(fit, { width: w });
+      return { p, logWidth: Math.log2(p.eta_hi) - Math.log2(p.eta_lo) };
+    };
+    const inside = width(128), edge = width(512), far = width(4096), farther = width(65536);
+    assert.ok(
+      inside.logWidth < edge.logWidth && edge.logWidth < far.logWidth && far.logWidth < farther.logWidth,
+    );
+    // The interval carries the slope's uncertainty: its half-width grows ~ |slope CI| / 2 per doubling.
+    const c = fit.coefficients[0];
+    const perDoubling = (farther.logWidth - far.logWidth) / 4;
+    const slopeWidth = c.slope_ci![1] - c.slope_ci![0];
+    assert.ok(Math.abs(perDoubling - slopeWidth) < 0.25 * slopeWidth, `${perDoubling} vs ${slopeWidth}`);
+    assert.equal(inside.p.warning, undefined);
+    assert.equal(width(512).p.warning, undefined); // exactly 2x the largest measured width
+    assert.match(far.p.warning!, /width=4096 is 16x beyond the measured 64\.\.256/);
+    assert.equal(far.p.extrapolation, 16);
+    assert.match(width(16).p.warning!, /width=16 is 4\.0x beyond/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("paired comparison: slope difference of two families with its interval, in words", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128, 256, 512],
+      lrExps: HALF_OCTAVES,
+      seeds: [1, 2],
+      families: [{ name: "ngpt", exponent: -0.5 }, { name: "nugpt", exponent: -0.2 }],
+      noise: 0.01,
+      trialFiles: false,
+    });
+    const fits = fitScaling(optimalLR(await loadResults(dir), { resamples: 200 }));
+    const [cmp] = compareAll(fits);
+    assert.equal(cmp.family, "nugpt");
+    assert.equal(cmp.reference, "ngpt");
+    assert.ok(Math.abs(cmp.difference - 0.3) < 0.15, `${cmp.difference}`);
+    assert.ok(cmp.ci![0] <= 0.3 && 0.3 <= cmp.ci![1], `${cmp.ci}`);
+    assert.match(
+      cmp.text,
+      /^nugpt - ngpt: slope difference \+0\.\d\d per doubling of width \(95% CI \[0\.\d\d, 0\.\d\d\]\)/,
+    );
+    assert.match(cmp.text, /nugpt removes 0\.\d\d ± 0\.\d\d of ngpt's drift \(x2\^-0\.\d\d per doubling\)$/);
+    assert.deepEqual(compareFits(fits[1], fits[0], "model.width").ci, cmp.ci);
+    assert.throws(() => compareFits(fits[1], fits[0], "model.depth"), /not fitted in both/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cost of transfer: fitted, with an interval that covers the exact cost", async () => {
+  const dir = await tmp();
+  try {
+    // loss = 3 + 0.1 (x - x*)^2 + noise: moving 1 octave off the optimum costs exactly 0.1.
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128],
+      lrExps: [-10, -9, -8, -7, -6, -5, -4, -3],
+      seeds: [1, 2, 3],
+      families: [{ name: "ngpt", exponent: -1, log2Eta0: -5.3 }],
+      noise: 0.005,
+      curvature: 0.1,
+      trialFiles: false,
+    });
+    const [base, g] = optimalLR(await loadResults(dir), { resamples: 300 }).groups;
+    assert.equal(base.transfer_cost_fit, 0);
+    const exact = 0.1 * (base.log2_eta - g.log2_eta) ** 2;
+    assert.ok(Math.abs(g.transfer_cost_fit - exact) < 0.02, `${g.transfer_cost_fit} vs ${exact}`);
+    assert.ok(g.transfer_cost_ci[0] <= 0.1 && 0.1 <= g.transfer_cost_ci[1], `${g.transfer_cost_ci}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("figures: every seed and every diverged trial drawn at its own place; eta* figure has its references", async () => {
+  const dir = await tmp();
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128, 256],
+      lrExps: [-9, -8, -7, -6, -5, -4, -3],
+      seeds: [1, 2],
+      families: [{ name: "ngpt", exponent: -0.5, log2Eta0: -5.5 }],
+      divergeAbove: 1.2,
+      trialFiles: false,
+    });
+    const t = await loadResults(dir);
+    const optima = optimalLR(t, { resamples: 50 });
+    const rows = (lossVsLRSpec(optima).data as { values: Record<string, unknown>[] }).values;
+    const seeds = rows.filter((r) => r.kind === "seed" || r.kind === "above");
+    assert.equal(seeds.length, t.filter((d: { status: string }) => d.status === "ok").numRows());
+    const div = rows.filter((r) => r.kind === "diverged");
+    assert.equal(div.length, t.filter((d: { status: string }) => d.status === "diverged").numRows());
+    const spots = new Set(div.map((r) => `${r.x}|${r.loss}`));
+    assert.equal(spots.size, div.length, "two diverged trials drawn on top of each other");
+    assert.ok(seeds.some((r) => r.kind === "above"), "far wings are marked on the edge, not cut");
+    assert.equal(rows.filter((r) => r.kind === "optimum").length, 3);
+    assert.ok(rows.filter((r) => r.kind === "fit").length > 60, "fitted basins drawn");
+    const fits = fitScaling(optima);
+    const eta =
+      (etaVsScaleSpec(optima, fits, "model.width").data as { values: Record<string, unknown>[] }).values;
+    for (const k of ["point", "grid", "gridline", "flat", "fit"]) assert.ok(eta.some((r) => r.kind === k), k);
+    assert.ok(eta.filter((r) => r.kind === "point").every((r) => (r.lo as number) < (r.y as number)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the main job's recorded sweep: nuGPT (grid optimum 2^-5 at every width) is not called drifts", () => {
+  // tests/fixtures/quickstart_results.csv: `deno task sweep` (pipelines/quickstart.yaml), trimmed to the
+  // columns the analysis reads. nuGPT's grid optimum is 2^-5 at widths 32, 64, 128 and its observed cost of
+  // transfer is 0; its right neighbour 2^-4 sits on the divergence wall (the old 3-point parabola called it
+  // "x2^-0.27 per doubling: drifts").
+  const t = aq.fromCSV(Deno.readTextFileSync(new URL("./fixtures/quickstart_results.csv", import.meta.url)));
+  const optima = optimalLR(t, { resamples: 400 });
+  const nuGroups = optima.groups.filter((g) => g.family === "nugpt");
+  assert.deepEqual(nuGroups.map((g) => Math.log2(g.eta_star_grid)), [-5, -5, -5]);
+  assert.deepEqual(nuGroups.map((g) => g.transfer_cost), [0, 0, 0]);
+  const fits = fitScaling(optima);
+  const [ngpt, nugpt] = ["ngpt", "nugpt"].map((f) => fits.find((x) => x.family === f)!.coefficients[0]);
+  assert.notEqual(nugpt.call, "drifts", nugpt.verdict);
+  assert.ok(nugpt.slope_ci![0] <= 0 && 0 <= nugpt.slope_ci![1], nugpt.verdict);
+  assert.equal(ngpt.call, "drifts", ngpt.verdict);
+  const [cmp] = compareAll(fits);
+  assert.equal(cmp.family, "nugpt");
+  assert.ok(cmp.ci![0] > 0, cmp.text);
 });

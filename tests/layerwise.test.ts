@@ -89,6 +89,6 @@ stages:
   assert((await Deno.stat(`${dir}/runs/translation.png`)).size > 1000);
   await assert.rejects(
     parsePipeline(text.replace("model.block: encdec", "model.block: encdeck"), `${dir}/q.yaml`),
-    /variants\.1\.model: encdec: unknown block "encdeck"/,
+    /variants\.1\.set\.model\.block: encdec: unknown block "encdeck"/,
   );
 });

@@ -30,14 +30,20 @@ const hasCc = new Deno.Command("sh", { args: ["-c", "command -v ${CC:-cc}"] }).o
 // On CI the compiler is installed (.ci/run): there the native path must be there, not skipped.
 const required = Deno.env.get("CI") === "true" || hasCc;
 
-Deno.test("native: the library builds and binds every task (OpenBLAS ones when OpenBLAS loads)", () => {
-  if (!required) return;
+Deno.test({
+  name: "native: the library builds and binds every task (OpenBLAS ones when OpenBLAS loads)",
+  // Without a compiler (and not on CI) this is reported as ignored, which CI counts as a failure.
+  ignore: !required,
+  fn: nativeBuilds,
+});
+
+function nativeBuilds() {
   assert.ok(status.available, `native kernels: ${status.reason}`);
   assert.equal(status.path, nativeStatus().path);
   const want = NATIVE_TASKS.filter((t) => blasStatus().available || !t.startsWith("attn"));
   assert.deepEqual(status.tasks, want);
   assert.match(status.path!, /\.cache\/native\/dmodel-kernels-[0-9a-f]{16}\.so$/);
-});
+}
 
 /** One task call: its arrays (inputs and outputs), scalars, units and chunks. */
 interface Case {

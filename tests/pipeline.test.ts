@@ -1,10 +1,11 @@
 /** Pipelines: validation before any work, one-line errors with file, line, key path and value. */
 import assert from "node:assert/strict";
 import "../components/mod.ts";
-import { loadPipeline, parsePipeline, runPipeline } from "../engine/core/pipeline.ts";
+import { loadPipeline, parsePipeline, runPipeline, stageTrials } from "../engine/core/pipeline.ts";
+import { describeTrial } from "../engine/nn/describe.ts";
 import { DmodelError } from "../engine/core/errors.ts";
 import { listComponents, resolve } from "../engine/core/registry.ts";
-import { tinyCorpus } from "./helpers.ts";
+import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const corpus = await tinyCorpus();
 
@@ -89,6 +90,94 @@ Deno.test("pipeline: --set overrides trial fields and top-level keys; unknown ke
   );
 });
 
+Deno.test("pipeline: a --set mistake is blamed on the --set, not on a YAML line", async () => {
+  assert.equal(
+    await errorOf(pipeline(), ["optimizer.learning_rate=0.1"]),
+    '--set optimizer.learning_rate=0.1: stages.train.with.optimizer: unknown key(s) "learning_rate"',
+  );
+  assert.equal(
+    await errorOf(pipeline(), ["optimizer.lr=fast"]),
+    '--set optimizer.lr=fast: stages.train.with.optimizer.lr: Invalid input: expected number, received string (value: "fast")',
+  );
+  // Choosing a component by --set makes its missing options the --set's problem too.
+  assert.match(
+    await errorOf(pipeline(), ["parameterization.name=nugpt"]),
+    /^--set parameterization\.name=nugpt: stages\.train\.with\.parameterization\.base_width: nugpt needs base_width/,
+  );
+  // A mistake in the file itself still names its line.
+  assert.match(await errorOf(pipeline({ lr: '"fast"' }), ["train.steps=3"]), /^p\.yaml:6: /);
+});
+
+Deno.test("pipeline: a missing corpus file is found at load time, with file and line, once", async () => {
+  const text = `name: x
+trial: &trial
+  data: &data {corpus: no/such/corpus.txt, tokenizer: {name: byte}, seq_len: 16}
+  model: {block: ngpt, width: 16, depth: 1, head_dim: 8}
+  optimizer: {name: adam, lr: 0.01}
+  train: {steps: 4, batch_size: 2, backend: wasm}
+stages:
+  data: {uses: data, with: {data: *data}}
+  train: {uses: train, needs: [data], with: *trial}
+`;
+  const msg = await errorOf(text);
+  assert.match(
+    msg,
+    /^p\.yaml:3: stages\.data\.with\.data\.corpus: "no\/such\/corpus\.txt" is neither a registered dataset .* nor an existing file or folder \(paths resolve from the working directory, /,
+  );
+  assert(!msg.includes("\n"), msg);
+  assert.match(
+    await errorOf(pipeline(), ["data.corpus=nope.txt"]),
+    /^--set data\.corpus=nope\.txt: .*data\.corpus: "nope\.txt"/,
+  );
+});
+
+Deno.test("pipeline: a bad grid axis is one error at the grid line", async () => {
+  const text = tinySweepYaml(corpus).replace("optimizer.lr:", "optimizer.lrr:");
+  const line = text.split("\n").findIndex((l) => l.includes("optimizer.lrr:")) + 1;
+  assert.equal(
+    await errorOf(text),
+    `p.yaml:${line}: stages.sweep.with.grid.optimizer.lrr: unknown key(s) "lrr"`,
+  );
+  // A bad value is named once per value, at its axis.
+  const w = tinySweepYaml(corpus, { widths: "[16, 20, 32, 20]" });
+  const wline = w.split("\n").findIndex((l) => l.includes("model.width:")) + 1;
+  assert.equal(
+    await errorOf(w),
+    `p.yaml:${wline}: stages.sweep.with.grid.model.width: width 20 is not divisible by head_dim 8 (value: [16,20,32,20])`,
+  );
+  // A problem of the base is named once, at the base.
+  const b = tinySweepYaml(corpus).replace("batch_size: 2", "batch_size: 0");
+  const bline = b.split("\n").findIndex((l) => l.includes("batch_size: 0")) + 1;
+  assert.match(
+    await errorOf(b),
+    new RegExp(`^p\\.yaml:${bline}: stages\\.sweep\\.with\\.base\\.train\\.batch_size: [^\\n]*$`),
+  );
+});
+
+Deno.test("pipeline: a study's base problem is named once, a variant's at its set key", async () => {
+  const text = `name: s
+base: &base
+  data: {corpus: ${corpus}, tokenizer: {name: byte}, seq_len: 16}
+  model: {block: ngpt, width: 16, depth: 1, head_dim: 8}
+  parameterization: {name: ngpt, bogus: 1}
+  optimizer: {name: adam, lr: 0.01}
+  train: {steps: 4, batch_size: 2, backend: wasm}
+stages:
+  s:
+    uses: skipless-study
+    with:
+      base: *base
+      variants:
+        - {label: a, set: {}}
+        - {label: b, set: {model.width: 20}}
+`;
+  assert.equal(
+    await errorOf(text),
+    'p.yaml:5: stages.s.with.base.parameterization: unknown key(s) "bogus"\n' +
+      "p.yaml:15: stages.s.with.variants.1.set.model.width: b: width 20 is not divisible by head_dim 8 (value: 20)",
+  );
+});
+
 Deno.test("pipeline: plugins register components that the file then names", async () => {
   const dir = await Deno.makeTempDir();
   const plugin = new URL("./fixtures/plugin_schedule.ts", import.meta.url).pathname;
@@ -109,12 +198,64 @@ Deno.test("pipeline: plugins register components that the file then names", asyn
   await assert.rejects(loadPipeline(`${dir}/q.yaml`), /q\.yaml:2: plugins\.0: plugin file not found/);
 });
 
-Deno.test("list: every kind's components are listed with description and options", async () => {
+Deno.test("pipeline: the README's plugin example has a param() rule of its own", async () => {
+  const p = await loadPipeline("pipelines/nugpt-qk.yaml", ["model.width=256"]);
+  const { trial } = stageTrials(p)[0];
+  const d = describeTrial(trial, 1024);
+  const lr = (name: string) => d.params.find((r) => r.name === name)!.lr;
+  // m_width = 256 / 64 = 4, m_data = 1: W_q, W_k at 4^(-1/2) (its qk_exponent), W_v and the MLP at nuGPT's 4^(-3/4).
+  for (const n of ["blocks.0.W_q", "blocks.1.W_k"]) {
+    assert(Math.abs(lr(n) / (0.004 * 4 ** -0.5) - 1) < 1e-12, n);
+  }
+  for (const n of ["blocks.0.W_v", "blocks.0.W_u", "blocks.1.W_oMLP"]) {
+    assert(Math.abs(lr(n) / (0.004 * 4 ** -0.75) - 1) < 1e-12, n);
+  }
+  assert(Math.abs(lr("E_in") / (0.004 * 4 ** -0.5) - 1) < 1e-12);
+});
+
+Deno.test("list: every kind's components with description and options, required marked, readable types", async () => {
   const cmd = new Deno.Command(Deno.execPath(), { args: ["run", "-A", "tasks/list.ts"], stdout: "piped" });
   const out = new TextDecoder().decode((await cmd.output()).stdout);
+  // Each component on its own line, under its kind: "  <name padded> <description>".
+  const lines = out.split("\n");
   for (const c of listComponents().filter((c) => !c.name.startsWith("fixture-"))) {
-    assert(out.includes(c.name) && out.includes(c.describe), `${c.kind} ${c.name} missing from list`);
+    const at = lines.indexOf(`  ${c.name.padEnd(18)} ${c.describe}`);
+    assert(at >= 0, `${c.kind} ${c.name} missing from list`);
+    const kind = lines.slice(0, at).reverse().find((l) => /^\S/.test(l));
+    assert.equal(kind, c.kind, `${c.name} listed under ${kind}`);
   }
-  assert.match(out, /lr: number/);
-  assert.match(out, /beta2: number = 0\.95/);
+  const section = (name: string) => {
+    const lines = out.split("\n");
+    const i = lines.findIndex((l) => l.startsWith(`  ${name.padEnd(18)} `));
+    assert(i >= 0, `${name} not listed`);
+    const j = lines.findIndex((l, k) => k > i && !l.startsWith(`  ${"".padEnd(18)}   `));
+    return lines.slice(i + 1, j).map((l) => l.trim());
+  };
+  const adam = section("adam");
+  assert(adam.includes("lr: number > 0 (required)"), adam.join("\n"));
+  assert(adam.includes("beta2: number >= 0, <= 1 = 0.95"), adam.join("\n"));
+  // nuGPT cannot do without its base shape, although the schema marks it optional.
+  assert(section("nugpt").includes("base_width: integer > 0 (required)"));
+  // The train stage lists the fields of a trial.
+  const train = section("train");
+  assert(train.includes("train.steps: integer > 0 (required)"), train.join("\n"));
+  assert(train.includes('data.corpus: string = "brown"'), train.join("\n"));
+  assert(section("completep").includes("a: 1|0.5 = 1"));
+  assert(!/\b(\w+)\|\1\b/.test(out), "a type printed twice, as in number|number");
+});
+
+Deno.test("list: plugin components, from --plugin or from a pipeline's plugins:", async () => {
+  const list = async (args: string[]) => {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "tasks/list.ts", "parameterization", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    return new TextDecoder().decode(r.stdout);
+  };
+  assert(!(await list([])).includes("nugpt-2/3"));
+  const line = /^ {2}nugpt-2\/3 +example plugin: .* \(plugin\)$/m;
+  assert.match(await list(["--plugin", "pipelines/plugins/nugpt_two_thirds.ts"]), line);
+  assert.match(await list(["--pipeline", "pipelines/nugpt-two-thirds.yaml"]), line);
 });

@@ -93,6 +93,16 @@ Deno.test({
       assert.match(text, /Optimal learning rate per group/);
       assert.match(text, /synthetic-width-transfer/, "the pipeline is shown");
       assert.equal(await page.locator("table.optima tbody tr").count(), 8);
+      // The method, the paired comparison and the provenance are stated.
+      assert.match(text, /Method\. Per group: eta\* = midpoint of a two-sided quadratic/);
+      assert.match(text, /Tolerance: \|slope\| ≤ 0\.1/);
+      assert.match(await page.locator("ul.comparisons").innerText(), /^nugpt - sp: slope difference \+/);
+      const prov = await page.locator("dl.prov").innerText();
+      assert.match(prov, /git commit\s+[0-9a-f]{40} \((clean|uncommitted changes)\)/);
+      assert.match(prov, new RegExp(`Deno / V8 / TypeScript\\s+${Deno.version.deno.replaceAll(".", "\\.")}`));
+      assert.match(prov, /TensorFlow\.js\s+4\.\d+\.\d+/);
+      assert.match(prov, /total trial wall time\s+\d+\.\d s/);
+      assert.match(prov, /CPU \(this machine\)\s+.+, \d+ cores/);
     } finally {
       await browser.close();
       await Deno.remove(dir, { recursive: true });

@@ -5,6 +5,7 @@ import "../components/mod.ts";
 import { parsePipeline } from "../engine/core/pipeline.ts";
 import { DmodelError } from "../engine/core/errors.ts";
 import { axisValues, expandGrid } from "../engine/sweep/grid.ts";
+import { Progress } from "../engine/sweep/progress.ts";
 import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const corpus = await tinyCorpus();
@@ -46,17 +47,116 @@ Deno.test("sweep grid: log ranges, zip groups, seeds, duplicates merged", () => 
   assert.match(bad.issues[0].message, /zip axes must have equal lengths, got 2, 1/);
 });
 
-Deno.test("sweep: a bad axis value is refused before any work, naming the trial", async () => {
+Deno.test("sweep: a bad axis value is refused before any work, once, at its axis", async () => {
   try {
     await parsePipeline(sweepYaml({ widths: "[16, 20]" }), "s.yaml");
     assert.fail("no error");
   } catch (e) {
     assert(e instanceof DmodelError);
-    assert.match(
+    assert.equal(
       e.message,
-      /s\.yaml:\d+: stages\.sweep\.with\.base\.model\.width: width 20 is not divisible by head_dim 8 \(in the trial model\.width=20/,
+      "s.yaml:14: stages.sweep.with.grid.model.width: width 20 is not divisible by head_dim 8 (value: [16,20])",
     );
   }
+});
+
+Deno.test("sweep progress: the ETA weights the trials left by their cost", async () => {
+  // Two cheap trials (cost 1) done, two costing 4 left: 8 units to go at 2 units per elapsed time.
+  const p = new Progress(4, 0, 1);
+  p.costLeft = 1 + 1 + 4 + 4;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, 300));
+  p.finished(1), p.finished(1);
+  const elapsed = (performance.now() - t0) / 1000;
+  assert(Math.abs(p.eta() / elapsed - 4) < 0.2, `ETA ${p.eta()} s after ${elapsed} s, expected 4x`);
+  // Without costs: by count (2 of 4 done -> as long again).
+  const q = new Progress(4, 0, 1);
+  await new Promise((r) => setTimeout(r, 300));
+  q.finished(), q.finished();
+  assert(Math.abs(q.eta() / 0.3 - 1) < 0.3, `ETA ${q.eta()}`);
+});
+
+/** Lines of a trial's metrics.csv (header dropped). */
+async function metricRows(path: string): Promise<string[]> {
+  const text = await Deno.readTextFile(path).catch(() => "");
+  return text.trim().split("\n").slice(1).filter((r) => r.split(",").length === 6);
+}
+
+/** Pids of live processes whose command line mentions `needle`. */
+function processesWith(needle: string): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (cmd.includes(needle) && !/\) Z /.test(Deno.readTextFileSync(`/proc/${e.name}/stat`))) {
+        out.push(Number(e.name));
+      }
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "sweep: Ctrl-C and SIGTERM stop the trials, release the lock and say how to resume; the lock names the command",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "dmodel-sigint-" });
+    const file = `${dir}/s.yaml`, out = `${dir}/runs`;
+    await Deno.writeTextFile(file, sweepYaml({ steps: 400, lrs: "[0.01, 0.02]", widths: "[16]" }));
+    const mostRows = async () => {
+      let rows = 0;
+      try {
+        for await (const e of Deno.readDir(out)) {
+          if (e.isDirectory) rows = Math.max(rows, (await metricRows(`${out}/${e.name}/metrics.csv`)).length);
+        }
+      } catch { /* not created yet */ }
+      return rows;
+    };
+    for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      const before = await mostRows();
+      const child = sweepCmd(file, out).spawn();
+      const t0 = Date.now();
+      // Wait until this run's trials write rows (the second run resumes: it starts past `before`).
+      while ((await mostRows()) < before + 4) {
+        await new Promise((r) => setTimeout(r, 200));
+        assert(Date.now() - t0 < 120_000, "sweep made no progress");
+      }
+      if (sig === "SIGINT") {
+        // While it runs, a second sweep is refused with the first one's command line.
+        const second = await sweepCmd(file, out).output();
+        assert.equal(second.code, 1);
+        assert.match(
+          new TextDecoder().decode(second.stderr),
+          new RegExp(
+            `another sweep is running there \\(pid ${child.pid}, started [^:]+:\\d+:[^:]+: \\S*deno run -A ${root}tasks/sweep\\.ts ${file} --out ${out}\\)`,
+          ),
+        );
+      }
+      child.kill(sig);
+      const st = await child.status;
+      const [stdout, stderr] = [
+        await new Response(child.stdout).text(),
+        await new Response(child.stderr).text(),
+      ];
+      assert.equal(st.code, code, stderr + stdout);
+      assert.match(stderr.trim(), /\ninterrupted: run the same command again to resume$/);
+      await assert.rejects(Deno.stat(`${out}/sweep.lock`), Deno.errors.NotFound);
+      assert.deepEqual(processesWith(`${out}`), [], "no trial process left running");
+      // The stopped trial is not a failure: it has no result and resumes next time.
+      const plan = JSON.parse(await Deno.readTextFile(`${out}/trials.json`)) as { dir: string }[];
+      for (const t of plan) {
+        const r = await Deno.readTextFile(`${out}/${t.dir}/result.json`).catch(() => null);
+        if (r) assert.equal(JSON.parse(r).status, "ok");
+      }
+    }
+    const rerun = await sweepCmd(file, out).output();
+    assert.equal(rerun.code, 0, new TextDecoder().decode(rerun.stderr));
+    const table = aq.fromCSV(await Deno.readTextFile(`${out}/results.csv`));
+    assert.deepEqual(table.array("status"), ["ok", "ok"]);
+  },
 });
 
 Deno.test({

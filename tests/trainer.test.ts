@@ -57,31 +57,35 @@ Deno.test("trainer: same seed and backend give identical losses; another seed di
   assert.notDeepEqual(await losses(a), await losses(c));
 });
 
-Deno.test("trainer: resume from a checkpoint reaches the same losses as an uninterrupted run", async () => {
-  const t = tinyTrial(corpus, { train: { steps: 9, eval_every: 3 } });
+Deno.test("trainer: resume continues at the checkpoint's step, redoes nothing, and matches an uninterrupted run", async () => {
+  const t = tinyTrial(corpus, { train: { steps: 9, eval_every: 3, log_every: 1 } });
   const whole = await Deno.makeTempDir(), split = await Deno.makeTempDir();
   await runTrial(t, whole, { dataRoot, log: () => {} });
-  // Interrupted: run the first 3 steps (checkpoint at the step-3 eval), then drop the result and resume.
-  const short = { ...t, train: { ...t.train, steps: 9 } };
-  await runTrial(short, split, { dataRoot, log: () => {} });
-  // Roll the finished run back to its step-6 checkpoint state, as if killed at step 7.
-  // Simpler and stricter: re-run with a checkpoint at 3 and a kill simulated by deleting result.json.
-  await Deno.remove(split, { recursive: true });
-  await Deno.mkdir(split);
-  const partial = { ...t, train: { ...t.train, steps: 9 } };
-  // Run 3 steps by training a 9-step trial whose loop we stop via a thrown error in onProgress.
-  await runTrial(partial, split, {
+  // Killed during step 5 (the checkpoint is the step-3 eval's): the loop stops in onProgress.
+  await runTrial(t, split, {
     dataRoot,
     log: () => {},
     onProgress: (p) => {
-      if (p.step === 4) throw new Error("simulated kill");
+      if (p.step === 5) throw new Error("simulated kill");
     },
   });
-  const killed = JSON.parse(await Deno.readTextFile(`${split}/result.json`));
-  assert.equal(killed.status, "failed");
+  assert.equal(JSON.parse(await Deno.readTextFile(`${split}/result.json`)).status, "failed");
   await Deno.remove(`${split}/result.json`);
-  const r = await runTrial(partial, split, { dataRoot, resume: true, log: () => {} });
+  const logs: string[] = [], steps: number[] = [];
+  const r = await runTrial(t, split, {
+    dataRoot,
+    resume: true,
+    log: (l) => logs.push(l),
+    onProgress: (p) => steps.push(p.step),
+  });
   assert.equal(r.status, "ok");
+  assert(logs.includes(`resumed ${split} at step 3`), logs.join("\n"));
+  // Steps 1-3 are not trained again: the resumed run reports steps 4..9 only.
+  assert.deepEqual(steps, [4, 5, 6, 7, 8, 9]);
+  assert.equal(r.steps_done, 9);
+  // One metrics row per step (the rows of the lost steps 4 and 5 were dropped), losses as uninterrupted.
+  const rows = (await Deno.readTextFile(`${split}/metrics.csv`)).trim().split("\n").slice(1);
+  assert.deepEqual(rows.map((l) => Number(l.split(",")[0])), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   assert.deepEqual(await losses(split), await losses(whole));
 });
 

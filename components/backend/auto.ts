@@ -6,18 +6,19 @@ import type { BackendImpl } from "../../engine/kernels/backend.ts";
 register("backend", "auto", {
   describe: "best available: tensorflow (tfjs-node-gpu/-node) if installed, else wasm",
   schema: z.object({}).strict(),
-  create: (): BackendImpl => ({
-    available: () => Promise.resolve(true),
-    async setup() {
-      for (const name of ["tensorflow", "wasm"]) {
-        const impl = resolve<unknown, BackendImpl>("backend", name).create({});
-        if (await impl.available()) {
-          const actual = await impl.setup();
-          console.error(`dmodel: backend auto chose ${name}`);
-          return actual;
+  create: (): BackendImpl => {
+    const skipped: string[] = [];
+    return {
+      available: () => Promise.resolve(true),
+      async setup() {
+        for (const name of ["tensorflow", "wasm"]) {
+          const impl = resolve<unknown, BackendImpl>("backend", name).create({});
+          if (await impl.available()) return await impl.setup();
+          skipped.push(name);
         }
-      }
-      throw new Error("no backend available");
-    },
-  }),
+        throw new Error("no backend available");
+      },
+      note: () => skipped.length ? `${skipped.join(", ")} not installed` : "",
+    };
+  },
 });

@@ -47,6 +47,13 @@ async function runOne(
     stderr: "piped",
   });
   const child = cmd.spawn();
+  // Ctrl-C / SIGTERM of the sweep: stop this trial; it resumes from its checkpoint next time.
+  const stop = () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+  };
+  ctx.signal.addEventListener("abort", stop);
   const steps = t.config.train.steps;
   ctx.progress.workers.set(worker, { trial: t.dir, step: 0, steps, loss: NaN, tokens_per_s: 0 });
   const out = pump(child.stdout, (line) => {
@@ -64,6 +71,7 @@ async function runOne(
   });
   const err = child.stderr.pipeTo(logFile.writable);
   const status = await child.status;
+  ctx.signal.removeEventListener("abort", stop);
   await child.stdin.close().catch(() => {});
   await Promise.all([out, err.catch(() => {})]);
   ctx.progress.workers.delete(worker);
@@ -96,9 +104,10 @@ export function localExecutor(): Executor {
       let consecutiveFailures = 0;
       let stopped: string | null = null;
       const worker = async (w: number) => {
-        while (queue.length && !stopped) {
+        while (queue.length && !stopped && !ctx.signal.aborted) {
           const t = queue.shift()!;
           const code = await runOne(ctx, t, w, threads);
+          if (ctx.signal.aborted) break; // stopped by us: not a failure, it resumes next time
           let { state, result } = await trialState(ctx.dir, t);
           if (state !== "done") {
             await markCrashed(ctx, t, code);

@@ -382,6 +382,7 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
   };
 
   while (active.size) {
+    if (ctx.signal.aborted) return; // Ctrl-C stops following, not the job
     // The queue first, then the files: a task that left the queue has written its result by now.
     for (const id of [...active]) {
       let states: Map<number, string> | null;

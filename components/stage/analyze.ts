@@ -4,6 +4,7 @@
  * sweep directory (analysis.json, optima.csv, analysis.md, figures/).
  */
 import { z } from "zod";
+import { join } from "node:path";
 import { register } from "../../engine/core/registry.ts";
 import type { Stage, StageContext } from "../../engine/core/stage.ts";
 import { type Analysis, analyzeSweep } from "../../engine/analysis/analyze.ts";
@@ -20,8 +21,8 @@ export const analysisSchema = z.object({
   loss: z.string().optional(),
   /** Tolerance band on |slope| for "transfers". */
   tolerance: z.number().nonnegative().default(0.1),
-  /** Bootstrap resamples over seeds. */
-  resamples: z.number().int().nonnegative().default(500),
+  /** Parametric-bootstrap curves per group (also the pipeline draws of the slope). */
+  resamples: z.number().int().nonnegative().default(400),
   /** Seed of the bootstrap. */
   bootstrap_seed: z.number().int().default(0),
   /** Scales to extrapolate eta* to, e.g. [{width: 4096}]. */
@@ -33,9 +34,25 @@ export const analysisSchema = z.object({
 /** Validated options of the analyze stage. */
 export type AnalysisStageOptions = z.infer<typeof analysisSchema>;
 
-/** Runs the analysis for a stage: the sweep dir defaults to `ctx.outDir`. */
-export function runAnalysis(o: AnalysisStageOptions, ctx: StageContext): Promise<Analysis> {
-  return analyzeSweep(o.dir ?? ctx.outDir, {
+/**
+ * Runs the analysis for a stage: the sweep dir defaults to `ctx.outDir`. The
+ * pipeline file as written (comments, anchors) is kept beside the results as
+ * `pipeline.source.yaml`, for the report.
+ */
+export async function runAnalysis(o: AnalysisStageOptions, ctx: StageContext): Promise<Analysis> {
+  const dir = o.dir ?? ctx.outDir;
+  if (ctx.pipelineFile) {
+    try {
+      const text = await Deno.readTextFile(ctx.pipelineFile);
+      await Deno.mkdir(dir, { recursive: true });
+      const tmp = join(dir, `pipeline.source.yaml.tmp-${crypto.randomUUID().slice(0, 8)}`);
+      await Deno.writeTextFile(tmp, text);
+      await Deno.rename(tmp, join(dir, "pipeline.source.yaml"));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  return analyzeSweep(dir, {
     by: o.by,
     scale: o.scale,
     loss: o.loss,

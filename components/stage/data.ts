@@ -12,11 +12,8 @@ register("stage", "data", {
   schema,
   create: (o: z.infer<typeof schema>): Stage => ({
     async run(ctx) {
+      // prepareData says what it built or reused (once per folder and process).
       const d = await prepareData(parseDataConfig(o.data), { log: ctx.log });
-      ctx.log(
-        `data ${d.key}: vocab ${d.vocabSize}, ${d.train.length} train / ${d.val.length} val tokens, ` +
-          `val unigram entropy ${d.valUnigramEntropy.toFixed(4)} nats${d.reused ? " (reused)" : ""}`,
-      );
       return { dir: d.dir, key: d.key, vocabSize: d.vocabSize, valUnigramEntropy: d.valUnigramEntropy };
     },
   }),

@@ -17,7 +17,7 @@
  * search per group (engine/sweep/lr_search.ts), run in waves.
  */
 import { z } from "zod";
-import { canonicalJSON, setPath } from "../../engine/core/config.ts";
+import { canonicalJSON, setPath, zodIssue } from "../../engine/core/config.ts";
 import { has, listComponents, register, resolve } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
 import type { Executor } from "../../engine/sweep/executor.ts";
@@ -80,11 +80,9 @@ const SweepSchema = z.object({
     search = { groups: searchGroups(trials, scale), by, scale };
   }
   for (const i of issues) {
-    ctx.addIssue({
-      code: "custom",
-      message: i.message,
-      path: i.path[0] === "zip" ? i.path : ["base", ...i.path],
-    });
+    ctx.addIssue(
+      zodIssue(i, ["grid", "zip", "seeds"].includes(String(i.path[0])) ? i.path : ["base", ...i.path]),
+    );
   }
   if (!issues.length && !trials.length) {
     ctx.addIssue({ code: "custom", message: "the grid has no trials", path: ["grid"] });

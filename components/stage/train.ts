@@ -4,6 +4,7 @@ import { register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
 import { runTrial } from "../../engine/train/trainer.ts";
 import type { TrialResult } from "../../engine/train/result.ts";
+import { TrainProgress } from "../../engine/train/progress.ts";
 
 /** What the train stage returns to later stages. */
 export interface TrainOutput {
@@ -21,7 +22,16 @@ register("stage", "train", {
       const id = trialId(trial);
       const dir = `${ctx.outDir}/${trialDirName(trial, id)}`;
       if (ctx.flags.fresh) await Deno.remove(dir, { recursive: true }).catch(() => {});
-      const result = await runTrial(trial, dir, { resume: Boolean(ctx.flags.resume), log: ctx.log });
+      // A progress line when the task asks for one (`deno task train`; scripts and tests do not).
+      const progress = ctx.flags.progress ? new TrainProgress("train") : null;
+      const result = await runTrial(trial, dir, {
+        resume: Boolean(ctx.flags.resume),
+        log: (l) => {
+          progress?.end();
+          ctx.log(l);
+        },
+        onProgress: progress ? (p) => progress.update(p) : undefined,
+      }).finally(() => progress?.end());
       ctx.log(
         `${dir}: ${result.status}` + (result.error ? ` (${result.error})` : "") +
           `; steps ${result.steps_done}, val loss ${result.step0_val_loss?.toFixed(4)} -> ${

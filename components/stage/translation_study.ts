@@ -11,13 +11,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register, resolve } from "../../engine/core/registry.ts";
-import type { Stage } from "../../engine/core/stage.ts";
+import type { DescribedTrial, Stage } from "../../engine/core/stage.ts";
 import type { Block, ModelShape, Parameterization } from "../../engine/core/contracts.ts";
 import { Network } from "../../engine/nn/network.ts";
 import { scaleContext } from "../../engine/nn/scaling.ts";
 import { useBackend } from "../../engine/kernels/backend.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
-import { setPath } from "../../engine/core/config.ts";
+import { checkTrial, type Issue, issueOf, setPath, zodIssue } from "../../engine/core/config.ts";
+import { variantIssues } from "../../engine/train/study.ts";
 import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../block/seq2seq/translation.ts";
 import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
 import { writeFileAtomic } from "../../engine/core/fs.ts";
@@ -61,42 +62,31 @@ const schema = z.object({
   )
     .min(1),
 }).strict().transform((o, ctx) => {
+  // Each variant is checked as a trial (the window 2n, components with their schemas' defaults).
   const configs: TranslationConfig[] = [];
-  o.variants.forEach((v, i) => {
+  const trials: DescribedTrial[] = [];
+  const perVariant = o.variants.map((v): Issue[] => {
     const raw = structuredClone(o.base);
     for (const [k, val] of Object.entries(v.set)) setPath(raw, k.split("."), structuredClone(val));
     const r = Config.safeParse(raw);
-    if (!r.success) {
-      for (const issue of r.error.issues) {
-        ctx.addIssue({
-          code: "custom",
-          message: `${v.label}: ${issue.message}`,
-          path: ["variants", i, ...issue.path],
-        });
-      }
-      return;
-    }
-    for (
-      const [kind, key] of [["block", "model"], ["parameterization", "parameterization"], [
-        "optimizer",
-        "optimizer",
-      ], ["schedule", "schedule"]] as const
-    ) {
-      const rec = r.data[key] as Record<string, unknown>;
-      const name = String(kind === "block" ? rec.block : rec.name);
-      try {
-        resolve(kind, name);
-      } catch (e) {
-        ctx.addIssue({
-          code: "custom",
-          message: `${v.label}: ${(e as Error).message}`,
-          path: ["variants", i, key],
-        });
-      }
-    }
-    configs.push(r.data);
+    if (!r.success) return r.error.issues.map((i) => issueOf(i, [], raw));
+    const { eval_examples: _e, ...train } = r.data.train;
+    const t = checkTrial({
+      data: { tokenizer: { name: "byte" }, seq_len: 2 * r.data.task.length },
+      model: r.data.model,
+      parameterization: r.data.parameterization,
+      optimizer: r.data.optimizer,
+      schedule: r.data.schedule,
+      train,
+    });
+    if (!t.trial) return t.issues;
+    const { parameterization, optimizer, schedule, model } = t.trial;
+    configs.push({ ...r.data, parameterization, optimizer, schedule, model });
+    trials.push({ trial: t.trial, vocabSize: r.data.task.vocab + 1 });
+    return [];
   });
-  return { ...o, configs };
+  for (const i of variantIssues(o.variants, perVariant)) ctx.addIssue(zodIssue(i));
+  return { ...o, configs, trials };
 });
 
 function split(rec: Record<string, unknown>, drop: string[]) {
@@ -229,6 +219,7 @@ register("stage", "translation-study", {
   describe: "layer-wise coordination vs encoder-decoder on a synthetic translation task (token accuracy)",
   schema,
   create: (o: z.output<typeof schema>): Stage => ({
+    trials: () => o.trials,
     async run(ctx) {
       const all: Record<string, unknown>[] = [], summary: Record<string, unknown>[] = [];
       for (const [i, c] of o.configs.entries()) {

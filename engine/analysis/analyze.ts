@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
 import { loadMetrics, loadResults } from "./load.ts";
+import { collectProvenance, type Provenance } from "./provenance.ts";
 import {
   groupFields,
   type Optima,
@@ -15,7 +16,16 @@ import {
   optimaTable,
   shortName,
 } from "./optimum.ts";
-import { type FitOptions, fitScaling, type Prediction, predictLR, type ScalingFit } from "./fit.ts";
+import {
+  compareAll,
+  type Comparison,
+  type FitOptions,
+  fitScaling,
+  methodText,
+  type Prediction,
+  predictLR,
+  type ScalingFit,
+} from "./fit.ts";
 import {
   etaVsScaleSpec,
   lossVsLRSpec,
@@ -27,7 +37,7 @@ import {
 } from "./plots.ts";
 
 /** Options of `analyzeSweep`: those of `optimalLR` and `fitScaling`, plus output choices. */
-export interface AnalyzeOptions extends OptimaOptions, Omit<FitOptions, "scale"> {
+export interface AnalyzeOptions extends OptimaOptions, Omit<FitOptions, "scale" | "resamples" | "level"> {
   /** Scales to extrapolate the fitted laws to, e.g. `[{ width: 4096 }]`. */
   predict?: Record<string, number>[];
   /** Render figures (SVG, and PNG when a font is available). Default true. */
@@ -58,6 +68,8 @@ export interface Analysis {
   optima: Optima;
   fits: ScalingFit[];
   predictions: Prediction[];
+  /** Paired comparisons of the families' slopes. */
+  comparisons: Comparison[];
   /** What `--json` prints and `analysis.json` holds. */
   json: AnalysisJSON;
   markdown: string;
@@ -67,6 +79,8 @@ export interface Analysis {
   notes: string[];
   /** Status counts over all trials. */
   counts: { ok: number; diverged: number; failed: number };
+  /** Code, runtime, machine and compute behind the results. */
+  provenance: Provenance;
 }
 
 /** The JSON summary of an analysis (NaN written as null). */
@@ -77,11 +91,18 @@ export interface AnalysisJSON {
   loss: string;
   seed: string | null;
   tolerance: number;
+  level: number;
+  /** How eta*, the intervals and the verdicts are computed, in words. */
+  method: string;
   n_trials: number;
+  /** Trial-noise estimates per family. */
+  noise: Record<string, unknown>;
   groups: Record<string, unknown>[];
   /** One entry per family and scale axis: {family, scale, slope, slope_ci, r2, verdict, ...}. */
   fits: Record<string, unknown>[];
   predictions: Record<string, unknown>[];
+  /** Paired comparisons: {family, reference, scale, difference, ci, text}. */
+  comparisons: Record<string, unknown>[];
 }
 
 /** True for the value `analyzeSweep` returns (used by the report stage to reuse it). */
@@ -114,6 +135,7 @@ export function analysisJSON(
   fits: ScalingFit[],
   predictions: Prediction[],
   tolerance = 0.1,
+  comparisons: Comparison[] = [],
 ): AnalysisJSON {
   return clean({
     by: optima.by,
@@ -122,7 +144,10 @@ export function analysisJSON(
     loss: optima.loss,
     seed: optima.seed,
     tolerance,
+    level: optima.level,
+    method: methodText(tolerance, optima.level),
     n_trials: optima.n_trials,
+    noise: optima.noise,
     groups: optima.groups.map((g) => ({ ...g.keys, family: g.family, ...groupFields(g) })),
     fits: fits.flatMap((f): Record<string, unknown>[] =>
       f.coefficients.length
@@ -133,8 +158,14 @@ export function analysisJSON(
           slope_ci: c.slope_ci,
           r2: f.r2,
           verdict: c.verdict,
+          call: c.call,
+          reason: c.reason,
           transfers: c.transfers,
+          slope_se: c.slope_se,
           intercept: f.intercept,
+          chi2: f.chi2,
+          dof: f.dof,
+          birge: f.birge,
           n_groups: f.n_groups,
           n_resamples: f.n_resamples,
           excluded: f.excluded,
@@ -146,12 +177,15 @@ export function analysisJSON(
           slope_ci: null,
           r2: null,
           verdict: `no fit: ${f.note}`,
+          call: "inconclusive",
+          reason: f.note,
           transfers: null,
           n_groups: f.n_groups,
           excluded: f.excluded,
         }]
     ),
     predictions: predictions.map((p) => ({ ...p })),
+    comparisons: comparisons.map((c) => ({ ...c })),
   }) as AnalysisJSON;
 }
 
@@ -168,9 +202,12 @@ const fmt = fmtNum;
 
 /** A prediction's interval, "[lo, hi]", or why there is none. */
 export function fmtInterval(p: Prediction): string {
-  return Number.isFinite(p.eta_lo)
-    ? `[${fmtLR(p.eta_lo)}, ${fmtLR(p.eta_hi)}]`
-    : "no CI (one seed per group)";
+  return Number.isFinite(p.eta_lo) ? `[${fmtLR(p.eta_lo)}, ${fmtLR(p.eta_hi)}]` : "no interval";
+}
+
+/** "0.0123 [0.0040, 0.0210]" for a value and its interval. */
+export function fmtWithCI(v: number, ci: [number, number], d = 4): string {
+  return Number.isFinite(ci[0]) ? `${fmtNum(v, d)} [${fmtNum(ci[0], d)}, ${fmtNum(ci[1], d)}]` : fmtNum(v, d);
 }
 
 /** The verdict lines, one per family and fitted axis. */
@@ -179,16 +216,29 @@ export function verdictLines(fits: ScalingFit[]): string[] {
     f.coefficients.length
       ? f.coefficients.map((c) =>
         `${f.family}: ${c.verdict} (R^2 ${fmt(f.r2, 3)}, ${f.n_groups} groups${
-          f.excluded.length ? `; left out, not bracketed: ${f.excluded.join(", ")}` : ""
-        })`
+          f.birge > 1 ? `, interval widened x${f.birge.toFixed(2)} for scatter about the law` : ""
+        }${f.excluded.length ? `; left out, not bracketed: ${f.excluded.join(", ")}` : ""})`
       )
-      : [`${f.family}: no fit: ${f.note}`]
+      : [`${f.family}: inconclusive: no fit: ${f.note}`]
   );
 }
 
+/** The call of each verdict line ("transfers" | "drifts" | "inconclusive"), for styling. */
+export function verdictCalls(fits: ScalingFit[]): string[] {
+  return fits.flatMap((f) => f.coefficients.length ? f.coefficients.map((c) => c.call) : ["inconclusive"]);
+}
+
+/** eta* with its interval: "0.0312 (2^-5.00) [2^-5.40, 2^-4.62]". */
+export function fmtEta(g: { eta_star: number; eta_ci: [number, number] }): string {
+  return Number.isFinite(g.eta_ci[0])
+    ? `${fmtLR(g.eta_star)} [2^${Math.log2(g.eta_ci[0]).toFixed(2)}, 2^${Math.log2(g.eta_ci[1]).toFixed(2)}]`
+    : fmtLR(g.eta_star);
+}
+
 /**
- * The Markdown summary (`analysis.md`): verdicts, the optima table with the
- * cost of transferring, predictions.
+ * The Markdown summary (`analysis.md`): verdicts, method, paired
+ * comparisons, the optima table with intervals and the cost of transfer,
+ * predictions with their warnings.
  *
  * @example
  * ```ts
@@ -196,61 +246,95 @@ export function verdictLines(fits: ScalingFit[]): string[] {
  * ```
  */
 export function analysisMarkdown(
-  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts">,
+  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts" | "comparisons">,
 ): string {
   const { optima, fits } = a;
   const keyCols = [...optima.by, ...optima.scale.filter((s) => !optima.by.includes(s))];
+  const pct = `${Math.round(optima.level * 100)}%`;
+  const tol = fits[0]?.tolerance ?? 0.1;
   const lines = [
     `# Learning-rate transfer: ${a.dir}`,
     "",
     `${optima.n_trials} trials (${a.counts.ok} ok, ${a.counts.diverged} diverged, ${a.counts.failed} failed); ` +
     `families by ${optima.by.join(", ") || "(none)"}; scale axes ${optima.scale.join(", ") || "(none)"}; ` +
-    `loss ${optima.loss} averaged over ${optima.seed ?? "one seed"}.`,
+    `loss ${optima.loss}, seed offsets removed (${optima.seed ?? "one seed"}).`,
     "",
     "## Verdicts",
     "",
+    `Tolerance: |slope| <= ${tol} (eta* moving by less than x2^${tol} per doubling counts as transfer); ` +
+    `${pct} intervals.`,
+    "",
     ...verdictLines(fits).map((l) => `- ${l}`),
+    "",
+  ];
+  if (a.comparisons.length) {
+    lines.push("## Paired comparisons", "", ...a.comparisons.map((c) => `- ${c.text}`), "");
+  }
+  lines.push(
+    "## Method",
+    "",
+    methodText(tol, optima.level),
+    "",
+    "Trial noise (sd, nats) per family: " +
+      Object.entries(optima.noise).map(([f, n]) =>
+        `${f} ${fmt(n.sd)} (seed-to-seed ${fmt(n.seed_sd)} on ${n.seed_dof} dof, fit residuals ${
+          fmt(n.fit_sd)
+        } on ${n.fit_dof} dof)`
+      ).join("; ") + ".",
     "",
     "## Optimal learning rate per group",
     "",
-    "Cost of transfer: loss at the base scale's best grid LR minus the group's best loss.",
+    `eta* with its ${pct} interval; u_stat / u_sys: bootstrap and resolution parts of its uncertainty (log2). ` +
+      "Cost of transfer: fitted loss at the base scale's eta* minus the fitted loss at the group's eta*, " +
+      "with its interval; observed: seed-adjusted loss at the base scale's grid LR minus the group's best.",
     "",
     `| ${
       [
         ...keyCols,
         "eta*",
         "eta* (grid)",
+        "u_stat",
+        "u_sys",
         "loss*",
-        "bracketed",
         "trials",
         "diverged",
         "failed",
         "cost of transfer",
+        "cost (observed)",
+        "flags",
       ].join(" | ")
     } |`,
-    `|${[...keyCols, 1, 2, 3, 4, 5, 6, 7, 8].map(() => "---").join("|")}|`,
+    `|${[...keyCols, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(() => "---").join("|")}|`,
     ...optima.groups.map((g) =>
       `| ${
         [
           ...keyCols.map((k) => String(g.keys[k])),
-          fmtLR(g.eta_star),
+          fmtEta(g),
           fmtLR(g.eta_star_grid),
+          fmt(g.u_stat, 3),
+          fmt(g.u_sys, 3),
           fmt(g.loss_star),
-          g.bracketed ? "yes" : "**no**",
           g.n_trials,
           g.n_diverged,
           g.n_failed,
+          fmtWithCI(g.transfer_cost_fit, g.transfer_cost_ci),
           fmt(g.transfer_cost),
+          g.flags.join("; ") || "-",
         ].join(" | ")
       } |`
     ),
     "",
-  ];
+  );
   if (a.predictions.length) {
-    lines.push("## Predictions", "", "| family | scale | eta* | 95% interval |", "|---|---|---|---|");
+    lines.push(
+      "## Predictions",
+      "",
+      `| family | scale | eta* | ${pct} interval | warning |`,
+      "|---|---|---|---|---|",
+    );
     for (const p of a.predictions) {
       const sc = Object.entries(p.scale).map(([k, v]) => `${shortName(k)}=${v}`).join(", ");
-      lines.push(`| ${p.family} | ${sc} | ${fmtLR(p.eta_star)} | ${fmtInterval(p)} |`);
+      lines.push(`| ${p.family} | ${sc} | ${fmtLR(p.eta_star)} | ${fmtInterval(p)} | ${p.warning ?? "-"} |`);
     }
     lines.push("");
   }
@@ -265,7 +349,7 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
   await Deno.rename(tmp, path);
 }
 
-/** Val-loss points of every trial's metrics.csv, tagged with its group's family and label. */
+/** Train and val loss points of every trial's metrics.csv, tagged with its group's family and label. */
 export async function trainingPoints(
   dir: string,
   table: ColumnTable,
@@ -279,18 +363,25 @@ export async function trainingPoints(
     const g = byKey.get(JSON.stringify(keys.map((k) => r[k])));
     if (!g || r.status === "failed") continue;
     const m = await loadMetrics(dir, String(r.trial_dir));
-    if (!m || !m.columnNames().includes("val_loss")) continue;
-    const steps = m.array("step") as number[], val = m.array("val_loss") as number[];
-    for (let i = 0; i < steps.length; i++) {
-      if (typeof val[i] === "number" && Number.isFinite(val[i])) {
-        out.push({
-          family: g.family,
-          label: g.label,
-          trial_id: String(r.trial_id),
-          log2_lr: Math.log2(Number(r[optima.lr])),
-          step: steps[i],
-          val_loss: val[i],
-        });
+    if (!m) continue;
+    const names = m.columnNames();
+    const steps = m.array("step") as number[];
+    for (const split of ["train", "val"] as const) {
+      if (!names.includes(`${split}_loss`)) continue;
+      const v = m.array(`${split}_loss`) as number[];
+      for (let i = 0; i < steps.length; i++) {
+        if (typeof v[i] === "number" && !Number.isNaN(v[i])) {
+          out.push({
+            family: g.family,
+            label: g.label,
+            trial_id: String(r.trial_id),
+            log2_lr: Math.log2(Number(r[optima.lr])),
+            step: steps[i],
+            split,
+            loss: v[i],
+            diverged: r.status === "diverged",
+          });
+        }
       }
     }
   }
@@ -313,7 +404,7 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
   const log = opts.log ?? (() => {});
   const table = await loadResults(dir);
   const optima = optimalLR(table, opts);
-  const fits = fitScaling(optima, opts);
+  const fits = fitScaling(optima, { ...opts, resamples: undefined, level: undefined });
   const predictions: Prediction[] = [];
   for (const scale of opts.predict ?? []) {
     for (const f of fits) {
@@ -352,7 +443,7 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
           scaleTitle: optima.scale.length === 1 ? shortName(optima.scale[0]) : "scale",
         }),
       });
-    } else notes.push("no training curves: no metrics.csv with val_loss found");
+    } else notes.push("no training curves: no metrics.csv found");
     let png = opts.png ?? true;
     if (write) await Deno.mkdir(join(dir, "figures"), { recursive: true });
     for (const s of specs) {
@@ -378,19 +469,22 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
     }
   }
 
-  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1);
+  const comparisons = compareAll(fits);
+  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons);
   const analysis: Analysis = {
     kind: "dmodel.analysis",
     dir,
     optima,
     fits,
     predictions,
+    comparisons,
     json,
     markdown: "",
     figures,
     files,
     notes,
     counts,
+    provenance: await collectProvenance(dir, table),
   };
   analysis.markdown = analysisMarkdown(analysis);
   if (write) {

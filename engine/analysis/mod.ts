@@ -1,6 +1,9 @@
 /**
- * Sweep analysis: optimal LR per group, scaling-law fit with bootstrap
- * intervals and a transfer verdict, figures and the HTML report.
+ * Sweep analysis: optimal LR per group with calibrated intervals, the
+ * scaling law with a pipeline-bootstrap interval and a three-way verdict
+ * (transfers / drifts / inconclusive), paired comparisons of families,
+ * predictions, figures and the HTML report with provenance. The method, for
+ * a reviewer: ./optimum.ts (per group) and ./fit.ts (per family).
  *
  * @example
  * ```ts
@@ -10,12 +13,14 @@
  * ```
  */
 export { detectScales, loadMetrics, loadResults, SCALE_CANDIDATES } from "./load.ts";
+export { type BasinFit, type BasinModel, type BasinPoint, basinValue, fitBasin } from "./basin.ts";
 export {
   type CurveOptimum,
   curveOptimum,
   type CurvePoint,
   type GroupOptimum,
   type LossPoint,
+  type NoiseEstimate,
   type Optima,
   optimalLR,
   type OptimaOptions,
@@ -24,10 +29,16 @@ export {
   type SeedCells,
 } from "./optimum.ts";
 export {
+  type Call,
   type Coefficient,
+  compareAll,
+  compareFits,
+  type Comparison,
   type FitOptions,
   fitScaling,
+  judge,
   leastSquares,
+  methodText,
   type Prediction,
   predictLR,
   type ScalingFit,
@@ -52,3 +63,4 @@ export {
   type Figure,
 } from "./analyze.ts";
 export { reportHTML, type ReportOptions, writeReport } from "./report.ts";
+export { collectProvenance, type Provenance } from "./provenance.ts";

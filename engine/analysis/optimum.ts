@@ -1,19 +1,59 @@
 // deno-lint-ignore-file no-explicit-any -- arquero parses row expressions from source; rows are untyped.
 /**
- * The optimal learning rate eta* of each group of trials (one parameterization
- * at one scale): average the final validation loss over seeds, take the
- * arg-min over the LR grid, and refine it with the vertex of a parabola fitted
- * to loss against log2(LR) over the arg-min and its neighbours.
+ * The optimal learning rate eta* of each group of trials (one family at one
+ * scale), with its uncertainty. Per group:
  *
- * Trials that diverged or failed are dropped from the fit but counted. An LR
- * at which any seed diverged is not a candidate optimum (it is unstable), but
- * it still brackets the optimum: it counts as worse than every finite loss.
+ * 1. Seed offsets. A seed shifts the whole curve (init, data order): the
+ *    offset s_k of seed k is its mean difference from the seed-mean over the
+ *    LRs where every seed finished; the curve is the mean over finished seeds
+ *    of loss - s_k, so an LR where one seed diverged is not biased by which
+ *    seed survived. Its finished seeds are kept (weight = their number).
+ * 2. The optimum: `fitBasin` (./basin.ts): the midpoint of a two-sided
+ *    quadratic over the arg-min +-`window` LRs and the 3-point parabola, with
+ *    their spread as the basin-model uncertainty; flags for the grid edge, a
+ *    divergence wall, too few points.
+ * 3. Noise, from the data, pooled over the groups of a family and weighted
+ *    by degrees of freedom: the seed-to-seed scatter (seed x LR interaction
+ *    residuals at LRs where every seed finished, (J-1)(K-1) dof per group)
+ *    and the within-curve residuals of the basin fits (RSS, points - 4 dof),
+ *    which also catch a curve the model does not fit.
+ * 4. Statistical uncertainty: a parametric bootstrap of the whole curve fit:
+ *    `resamples` curves = fitted basin (the observed means outside the
+ *    window) + normal noise of sd sigma / sqrt(n_j) at each LR, each refitted
+ *    from scratch (arg-min, window, both estimators) with the same diverged
+ *    cells.
+ * 5. Resolution (systematic) uncertainty, never below what the grid allows.
+ *    The two estimators bracket the optimum on asymmetric basins (the
+ *    parabola is pulled to the shallow side, the two-sided fit the other
+ *    way when a wing is not quadratic), so the optimum is taken as uniform
+ *    over [E1, E2] (GUM type B): u_sys = max(spread / sqrt(12), h / 20), h
+ *    the grid step. With one estimator, a wall fit or the grid arg-min,
+ *    u_sys = h / sqrt(12) (uniform over one grid step). Each bootstrap draw
+ *    gets an independent normal(0, u_sys) added; the eta* interval is the
+ *    percentile interval of these draws, so it is never narrower than
+ *    +-1.96 u_sys.
+ * 6. Cost of transfer: the fitted loss at the base scale's eta* minus the
+ *    fitted loss at the group's own eta*, with a percentile interval from the
+ *    same bootstrap draws (base and group redrawn together).
+ *
+ * Trials that diverged or failed are counted; an LR at which any seed
+ * diverged is not a candidate for the grid arg-min but its finished seeds
+ * are data.
  */
 import * as aq from "arquero";
 import { op } from "arquero";
 import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
+import { hashString, mulberry32 } from "../core/random.ts";
 import { detectScales, requireColumns } from "./load.ts";
+import {
+  type BasinFit,
+  type BasinModel,
+  type BasinPoint,
+  basinValue,
+  fitBasin,
+  solveSmall,
+} from "./basin.ts";
 
 /** Options of `optimalLR`. Column names are dotted config paths of `results.csv`. */
 export interface OptimaOptions {
@@ -25,32 +65,44 @@ export interface OptimaOptions {
   lr?: string;
   /** Loss column. Default `final_val_loss`. */
   loss?: string;
-  /** Seed column, averaged over. Default `train.seed` (absent: one seed). */
+  /** Seed column. Default `train.seed` (absent: one seed). */
   seed?: string;
-  /** Neighbours on each side of the arg-min used by the quadratic refinement. Default 1. */
+  /** Grid LRs on each side of the arg-min used by the two-sided fit. Default 2. */
   window?: number;
+  /** Parametric-bootstrap curves per group. Default 400 (0: no statistical uncertainty). */
+  resamples?: number;
+  /** Seed of the bootstrap's random generator. Default 0. */
+  bootstrapSeed?: number;
+  /** Confidence level of the intervals. Default 0.95. */
+  level?: number;
 }
 
-/** One learning rate of a group: the mean loss over its ok seeds and the trial counts. */
+/** One learning rate of a group: the seed-adjusted mean loss over its finished seeds and the trial counts. */
 export interface CurvePoint {
   lr: number;
   log2_lr: number;
-  /** Mean loss over the seeds that finished ok; NaN when none did. */
+  /** Mean over the finished seeds of loss minus the seed's offset; NaN when none finished. */
   loss: number;
+  /** Plain mean of the finished seeds' losses (NaN when none). */
+  loss_raw: number;
   n_ok: number;
   n_diverged: number;
   n_failed: number;
-  /** True when some seed finished ok and none diverged: the LR may be the optimum. */
+  /** True when some seed finished ok and none diverged: the LR may be the grid optimum. */
   candidate: boolean;
+  /** Each finished seed's loss at this LR (for figures). */
+  seed_losses: { seed: string | number; loss: number }[];
 }
 
-/** One seed's trials in a group, indexed like the group's LR grid (for the bootstrap). */
+/** One seed's trials in a group, indexed like the group's LR grid. */
 export interface SeedCells {
   seed: string | number;
   /** Sum of the ok losses at each LR (one trial per cell, so the loss itself). */
   sum: Float64Array;
   ok: Int32Array;
   diverged: Int32Array;
+  /** The seed's offset s_k (0 with one seed). */
+  offset: number;
 }
 
 /** The optimum of one group (family x scale). */
@@ -63,33 +115,63 @@ export interface GroupOptimum {
   scale: Record<string, number>;
   /** Short label of the scale ("256", or "width=256, depth=4"). */
   label: string;
-  /** Refined optimal LR (2^vertex); the grid arg-min when not refined. */
+  /** Estimated optimal LR, 2^log2_eta; the grid arg-min when not refined. */
   eta_star: number;
-  /** Arg-min of the seed-mean loss over the LR grid. */
+  /** log2 eta*. */
+  log2_eta: number;
+  /** Total standard uncertainty of log2 eta* (statistical and resolution, in quadrature). */
+  log2_eta_se: number;
+  /** Bootstrap (statistical) part of log2_eta_se. */
+  u_stat: number;
+  /** Resolution (basin model and grid) part of log2_eta_se. */
+  u_sys: number;
+  /** Percentile interval of eta* at `level` (NaN without resamples). */
+  eta_ci: [number, number];
+  /** Arg-min of the seed-adjusted mean loss over the LR grid. */
   eta_star_grid: number;
-  /** Seed-mean loss at the grid arg-min. */
+  /** Seed-adjusted mean loss at the grid arg-min. */
   loss_star: number;
-  /** Fitted parabola's value at its vertex (loss_star when not refined). */
+  /** Fitted basin's loss at eta* (loss_star when not refined). */
   loss_star_fit: number;
-  /** True when the optimum has a worse (or diverged) LR on both sides. */
+  /** True when the optimum has an LR (finished or diverged) on both sides. */
   bracketed: boolean;
-  /** True when the quadratic refinement was applied. */
+  /** True when eta* is a fitted (sub-grid) optimum. */
   refined: boolean;
+  /** How eta* was found. */
+  model: BasinModel;
+  /** Vertices of the two estimators (log2; NaN when not fitted). */
+  x_two_sided: number;
+  x_parabola: number;
+  /** What limits this optimum, in words ("optimum at the low edge of the LR grid", ...). */
+  flags: string[];
   n_trials: number;
   n_ok: number;
   n_diverged: number;
   n_failed: number;
   n_seeds: number;
-  /** The grid LR a user would carry over: the family's base group (smallest scale) grid optimum. */
+  /** Trial-noise sd used by the bootstrap (pooled over the family; NaN when it cannot be estimated). */
+  noise_sd: number;
+  /** The grid LR of the base group (smallest scale) of the family. */
   base_eta_star: number;
-  /** Seed-mean loss at base_eta_star (linear in log2 LR between grid points); NaN where unstable. */
+  /** Seed-adjusted mean loss at base_eta_star (linear in log2 LR between grid points); Infinity where it diverged. */
   loss_at_base_lr: number;
-  /** Cost of transferring: loss_at_base_lr - loss_star (0 for the base group; Infinity where the base LR diverges). */
+  /** Observed cost of transferring the base grid LR: loss_at_base_lr - loss_star. */
   transfer_cost: number;
+  /** Fitted cost: basin loss at the base group's eta* minus the basin loss at this group's eta*. */
+  transfer_cost_fit: number;
+  /** Percentile interval of transfer_cost_fit (NaN where not available). */
+  transfer_cost_ci: [number, number];
   /** The loss-vs-LR curve over the group's LR grid. */
   curve: CurvePoint[];
-  /** Per-seed cells, for resampling seeds. */
+  /** Per-seed cells. */
   seeds: SeedCells[];
+  /** The basin fit (null when no LR finished). */
+  fit: BasinFit | null;
+  /** Bootstrap draws of log2 eta* including the resolution term (empty without resamples). */
+  draws: Float64Array;
+  /** Bootstrap draws of log2 eta* without the resolution term, and their basin fits (for the cost). */
+  drawsStat: Float64Array;
+  drawFits: (BasinFit | null)[];
 }
 
 /** Result of `optimalLR`: the optima and how they were computed. */
@@ -100,8 +182,26 @@ export interface Optima {
   loss: string;
   seed: string | null;
   window: number;
+  resamples: number;
+  level: number;
   groups: GroupOptimum[];
   n_trials: number;
+  /** Noise estimates per family: trial sd from seed-to-seed scatter and from fit residuals, with dof. */
+  noise: Record<string, NoiseEstimate>;
+}
+
+/** How the trial noise of a family was estimated. */
+export interface NoiseEstimate {
+  /** sd of the seed x LR interaction (NaN with one seed). */
+  seed_sd: number;
+  seed_dof: number;
+  /** sd of the basin fits' residuals (NaN without residual dof). */
+  fit_sd: number;
+  fit_dof: number;
+  /** The sd used: both pooled, weighted by their degrees of freedom. */
+  sd: number;
+  /** sd of the seed offsets (NaN with one seed). */
+  offset_sd: number;
 }
 
 /** A point of a loss curve for `curveOptimum`. */
@@ -125,12 +225,12 @@ export interface CurveOptimum {
   lossFit: number;
   bracketed: boolean;
   refined: boolean;
+  model: BasinModel;
 }
 
 /**
- * Least-squares parabola y = a (x - x0)^2 + b (x - x0) + c through the points
- * (x0 = the first x, for conditioning); returns its coefficients in x and the
- * vertex -b' / (2 a). Exact for three points.
+ * Least-squares parabola y = a x^2 + b x + c through the points; returns its
+ * coefficients and the vertex -b / (2 a). Exact for three points.
  *
  * @example
  * ```ts
@@ -145,7 +245,6 @@ export function quadraticVertex(
     throw new DmodelError(`quadraticVertex: need 3 or more points, got ${xs.length}`);
   }
   const x0 = xs[0];
-  // Normal equations of [u^2 u 1] with u = x - x0.
   const m = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]];
   for (let i = 0; i < xs.length; i++) {
     const u = xs[i] - x0;
@@ -155,46 +254,17 @@ export function quadraticVertex(
       m[r][3] += row[r] * ys[i];
     }
   }
-  const [a, b, c] = solve(m);
-  // Back to x: a (x-x0)^2 + b (x-x0) + c.
-  const vertexU = -b / (2 * a);
-  return { a, b: b - 2 * a * x0, c: a * x0 * x0 - b * x0 + c, vertex: x0 + vertexU };
+  const [a, b, c] = solveSmall(m);
+  return { a, b: b - 2 * a * x0, c: a * x0 * x0 - b * x0 + c, vertex: x0 - b / (2 * a) };
 }
 
-/**
- * Gaussian elimination with partial pivoting on an augmented n x (n+1)
- * matrix; all NaN when the matrix is singular (pivot below 1e-10 of its scale).
- */
-export function solve(aug: number[][]): number[] {
-  const n = aug.length;
-  const m = aug.map((r) => r.slice());
-  const scale = Math.max(...m.flatMap((r) => r.slice(0, n).map(Math.abs)));
-  for (let k = 0; k < n; k++) {
-    let p = k;
-    for (let i = k + 1; i < n; i++) if (Math.abs(m[i][k]) > Math.abs(m[p][k])) p = i;
-    [m[k], m[p]] = [m[p], m[k]];
-    if (!(Math.abs(m[k][k]) > 1e-10 * scale)) return new Array(n).fill(NaN);
-    for (let i = k + 1; i < n; i++) {
-      const f = m[i][k] / m[k][k];
-      for (let j = k; j <= n; j++) m[i][j] -= f * m[k][j];
-    }
-  }
-  const x = new Array(n).fill(0);
-  for (let k = n - 1; k >= 0; k--) {
-    let s = m[k][n];
-    for (let j = k + 1; j < n; j++) s -= m[k][j] * x[j];
-    x[k] = s / m[k][k];
-  }
-  return x;
-}
+/** Gaussian elimination on an augmented n x (n+1) matrix; all NaN when singular. */
+export const solve = solveSmall;
 
 /**
- * Optimum of one loss-vs-log2(LR) curve: arg-min of the finite losses, then
- * the vertex of a parabola fitted over the arg-min and `window` neighbours on
- * each side (when both sides have finite losses and the parabola opens up),
- * clamped to the neighbours' span. Bracketed = the arg-min has a grid point
- * on each side (finite or diverged). Points with unknown loss that did not
- * diverge carry no information and are skipped. Null when no loss is finite.
+ * Optimum of one loss-vs-log2(LR) curve with one trial per LR (`fitBasin`
+ * with weight 1 per point). Points with unknown loss that did not diverge
+ * carry no information and are skipped. Null when no loss is finite.
  *
  * @example
  * ```ts
@@ -202,81 +272,27 @@ export function solve(aug: number[][]): number[] {
  * curveOptimum(pts)!.x; // -2.3
  * ```
  */
-export function curveOptimum(points: LossPoint[], window = 1): CurveOptimum | null {
-  const grid = points
-    .filter((p) => Number.isFinite(p.loss) || p.diverged)
-    .map((p) => ({ ...p, finite: Number.isFinite(p.loss) && !p.diverged }))
-    .sort((a, b) => a.x - b.x);
-  let best = -1;
-  for (let i = 0; i < grid.length; i++) {
-    if (grid[i].finite && (best < 0 || grid[i].loss < grid[best].loss)) best = i;
-  }
-  if (best < 0) return null;
-  const bracketed = best > 0 && best < grid.length - 1;
-  const xGrid = grid[best].x;
-  const out: CurveOptimum = {
-    index: points.indexOf(points.find((p) => p.x === xGrid)!),
-    x: xGrid,
-    xGrid,
-    loss: grid[best].loss,
-    lossFit: grid[best].loss,
-    bracketed,
-    refined: false,
-  };
-  if (!bracketed) return out;
-  const lo = Math.max(0, best - window), hi = Math.min(grid.length - 1, best + window);
-  const near = grid.slice(lo, hi + 1).filter((p) => p.finite);
-  const left = near.some((p) => p.x < xGrid), right = near.some((p) => p.x > xGrid);
-  if (near.length < 3 || !left || !right) return out;
-  const q = quadraticVertex(near.map((p) => p.x), near.map((p) => p.loss));
-  if (!(q.a > 0) || !Number.isFinite(q.vertex)) return out;
-  // Clamp to the grid around the arg-min (eq.: vertex in [x_{i-1}, x_{i+1}]).
-  const x = Math.min(grid[best + 1].x, Math.max(grid[best - 1].x, q.vertex));
-  out.x = x;
-  out.lossFit = q.a * x * x + q.b * x + q.c;
-  out.refined = true;
-  return out;
-}
-
-/**
- * Loss-vs-LR curve of a group with each seed weighted by `weights` (how many
- * times a bootstrap resample drew it; all ones for the plain estimate).
- */
-export function weightedCurve(
-  lrs: number[],
-  seeds: SeedCells[],
-  weights?: number[],
-): CurvePoint[] {
-  return lrs.map((lr, j) => {
-    let sum = 0, ok = 0, div = 0;
-    seeds.forEach((s, k) => {
-      const w = weights ? weights[k] : 1;
-      sum += w * s.sum[j];
-      ok += w * s.ok[j];
-      div += w * s.diverged[j];
-    });
-    return {
-      lr,
-      log2_lr: Math.log2(lr),
-      loss: ok > 0 ? sum / ok : NaN,
-      n_ok: ok,
-      n_diverged: div,
-      n_failed: 0,
-      candidate: ok > 0 && div === 0,
-    };
-  });
-}
-
-/** The curve's optimum as a LossPoint search (candidates finite, diverged LRs worse). */
-export function optimumOfCurve(curve: CurvePoint[], window = 1): CurveOptimum | null {
-  return curveOptimum(
-    curve.map((p) => ({
-      x: p.log2_lr,
-      loss: p.candidate ? p.loss : NaN,
-      diverged: p.n_diverged > 0,
+export function curveOptimum(points: LossPoint[], window = 2): CurveOptimum | null {
+  const f = fitBasin(
+    points.map((p) => ({
+      x: p.x,
+      y: p.diverged ? NaN : p.loss,
+      n: Number.isFinite(p.loss) && !p.diverged ? 1 : 0,
+      diverged: p.diverged ? 1 : 0,
     })),
     window,
   );
+  if (!f) return null;
+  return {
+    index: points.findIndex((p) => p.x === f.xGrid),
+    x: f.x,
+    xGrid: f.xGrid,
+    loss: f.yGrid,
+    lossFit: f.model === "grid" ? f.yGrid : basinValue(f, f.x),
+    bracketed: f.bracketed,
+    refined: f.model !== "grid",
+    model: f.model,
+  };
 }
 
 /** Short name of a dotted column: "model.width" -> "width". */
@@ -305,15 +321,84 @@ export function interpolateLoss(curve: CurvePoint[], x: number): number {
   return NaN;
 }
 
+/** Linear-interpolated quantile of sorted values. */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  if (!sorted.length) return NaN;
+  const p = (sorted.length - 1) * q, i = Math.floor(p), f = p - i;
+  return i + 1 < sorted.length ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i];
+}
+
+/** A normal(0, 1) sampler on a seeded uniform generator (Box-Muller). */
+export function normalSampler(rand: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+
+/** Robust sd of draws: half the central 68.3% range. */
+function robustSd(v: number[]): number {
+  const s = v.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length > 2 ? (quantile(s, 0.8413) - quantile(s, 0.1587)) / 2 : NaN;
+}
+
+/** Seed offsets and the seed-adjusted curve of a group; the interaction sum of squares for the noise. */
+function seedAdjust(lrs: number[], seeds: SeedCells[]): { points: BasinPoint[]; ss: number; dof: number } {
+  const K = seeds.length, J = lrs.length;
+  const complete: number[] = [];
+  for (let j = 0; j < J; j++) if (seeds.every((s) => s.ok[j] === 1)) complete.push(j);
+  for (const s of seeds) s.offset = 0;
+  let ss = 0, dof = 0;
+  if (K > 1 && complete.length > 0) {
+    const mean = complete.map((j) => seeds.reduce((a, s) => a + s.sum[j], 0) / K);
+    for (const s of seeds) {
+      s.offset = complete.reduce((a, j, i) => a + s.sum[j] - mean[i], 0) / complete.length;
+    }
+    complete.forEach((j, i) => {
+      for (const s of seeds) ss += (s.sum[j] - mean[i] - s.offset) ** 2;
+    });
+    dof = (complete.length - 1) * (K - 1);
+  }
+  const points = lrs.map((lr, j) => {
+    let sum = 0, n = 0, div = 0;
+    for (const s of seeds) {
+      div += s.diverged[j];
+      if (s.ok[j] === 1) {
+        sum += s.sum[j] - s.offset;
+        n++;
+      }
+    }
+    return { x: Math.log2(lr), y: n > 0 ? sum / n : NaN, n, diverged: div };
+  });
+  return { points, ss, dof };
+}
+
+/** The flags of a basin fit, in words. */
+function basinFlags(f: BasinFit | null): string[] {
+  if (!f) return ["no LR finished"];
+  const out: string[] = [];
+  if (f.edge) out.push(`optimum at the ${f.edge} edge of the LR grid (a bound, not an estimate)`);
+  if (f.model === "grid" && !f.edge) out.push("too few finished LRs around the optimum to fit (grid value)");
+  if (f.model === "parabola") out.push("3 finished LRs in the basin: 3-point parabola only");
+  if (f.model === "wall") out.push("the next LR up (or down) diverged: optimum against a divergence wall");
+  if (f.model === "two-sided") out.push("3-point parabola not defined: two-sided fit only");
+  if (f.partial) out.push("an LR in the basin diverged for some seeds (its finished seeds are used)");
+  return out;
+}
+
+/** Resolution uncertainty of a basin fit (module header, item 5). */
+export function resolutionSd(f: BasinFit): number {
+  const h = f.spacing;
+  return f.model === "two-sided+parabola" ? Math.max(f.spread / Math.sqrt(12), h / 20) : h / Math.sqrt(12);
+}
+
 /**
- * Finds eta* per group (family keys x scale keys) of a results table. Rows
- * must be unique per (group, LR, seed): otherwise some other config column
- * varies, and the error names it so it can be added to `by`.
+ * Finds eta* per group (family keys x scale keys) of a results table, with
+ * uncertainties (see the module header). Rows must be unique per (group,
+ * LR, seed): otherwise some other config column varies, and the error names
+ * it so it can be added to `by`.
  *
  * @example
  * ```ts
  * const optima = optimalLR(await loadResults("runs/width-transfer"));
- * for (const g of optima.groups) console.log(g.family, g.label, g.eta_star, g.bracketed);
+ * for (const g of optima.groups) console.log(g.family, g.label, g.eta_star, g.eta_ci, g.flags);
  * ```
  */
 export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima {
@@ -324,9 +409,17 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
   const by = opts.by ??
     (names.includes("parameterization.name") ? ["parameterization.name"] : []);
   const scale = opts.scale ?? detectScales(table);
-  const window = opts.window ?? 1;
+  const window = opts.window ?? 2;
+  const resamples = opts.resamples ?? 400;
+  const level = opts.level ?? 0.95;
   if (!(Number.isInteger(window) && window >= 1)) {
     throw new DmodelError(`optimalLR: window must be an integer >= 1, got ${show(window)}`);
+  }
+  if (!(Number.isInteger(resamples) && resamples >= 0)) {
+    throw new DmodelError(`optimalLR: resamples must be an integer >= 0, got ${show(resamples)}`);
+  }
+  if (!(level > 0 && level < 1)) {
+    throw new DmodelError(`optimalLR: level must be in (0, 1), got ${show(level)}`);
   }
   requireColumns(table, [lrCol, lossCol, ...by, ...scale, ...(seedCol ? [seedCol] : [])], "analysis");
   for (const k of [...by, ...scale]) {
@@ -374,87 +467,200 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
   const dup = cells.filter((d: any) => d.n > 1);
   if (dup.numRows() > 0) throw duplicateError(t, dup.object(0) as Record<string, unknown>, keys);
 
-  // Group the cells into curves.
-  const groups = new Map<string, GroupOptimum & { _lrs: number[]; _fail: number[] }>();
-  for (const c of cells.objects() as Record<string, any>[]) {
-    const kv: Record<string, string | number> = {};
-    for (const k of keys) kv[k] = c[k];
+  type Work = {
+    keys: Record<string, string | number>;
+    family: string;
+    scale: Record<string, number>;
+    lrs: number[];
+    fail: number[];
+    seeds: SeedCells[];
+  };
+  const groups = new Map<string, Work>();
+  const rows = cells.objects() as Record<string, any>[];
+  for (const c of rows) {
     const id = JSON.stringify(keys.map((k) => c[k]));
     let g = groups.get(id);
     if (!g) {
+      const kv: Record<string, string | number> = {};
+      for (const k of keys) kv[k] = c[k];
       const sc: Record<string, number> = {};
       for (const s of scale) sc[s] = c[s];
       g = {
         keys: kv,
         family: by.length ? by.map((k) => String(c[k])).join("/") : "all",
         scale: sc,
-        label: scaleLabel(sc),
+        lrs: [],
+        fail: [],
         seeds: [],
-        _lrs: [],
-        _fail: [],
-      } as unknown as GroupOptimum & { _lrs: number[]; _fail: number[] };
+      };
       groups.set(id, g);
     }
-    if (!g._lrs.includes(c._lr)) g._lrs.push(c._lr);
+    if (!g.lrs.includes(c._lr)) g.lrs.push(c._lr);
   }
   for (const g of groups.values()) {
-    g._lrs.sort((a, b) => a - b);
-    g._fail = new Array(g._lrs.length).fill(0);
+    g.lrs.sort((a, b) => a - b);
+    g.fail = new Array(g.lrs.length).fill(0);
   }
-  // Seed matrices over each group's LR grid.
-  for (const c of cells.objects() as Record<string, any>[]) {
+  for (const c of rows) {
     const g = groups.get(JSON.stringify(keys.map((k) => c[k])))!;
-    const j = g._lrs.indexOf(c._lr);
+    const j = g.lrs.indexOf(c._lr);
     let s = g.seeds.find((x) => x.seed === c._seed);
     if (!s) {
-      const n = g._lrs.length;
+      const n = g.lrs.length;
       s = {
         seed: c._seed,
         sum: new Float64Array(n),
         ok: new Int32Array(n),
         diverged: new Int32Array(n),
+        offset: 0,
       };
       g.seeds.push(s);
     }
     s.sum[j] = c.sum;
     s.ok[j] = c.n_ok;
     s.diverged[j] = c.n_div;
-    g._fail[j] += c.n_fail;
+    g.fail[j] += c.n_fail;
+  }
+
+  // Point estimates, and the noise pooled per family.
+  const work = [...groups.values()].map((g) => {
+    g.seeds.sort((a, b) => (a.seed < b.seed ? -1 : a.seed > b.seed ? 1 : 0));
+    const adj = seedAdjust(g.lrs, g.seeds);
+    const fit = fitBasin(adj.points, window);
+    return { g, adj, fit };
+  });
+  const noise: Record<string, NoiseEstimate> = {};
+  for (const { g, adj, fit } of work) {
+    const n = noise[g.family] ??= { seed_sd: 0, seed_dof: 0, fit_sd: 0, fit_dof: 0, sd: NaN, offset_sd: 0 };
+    n.seed_sd += adj.ss; // sums of squares until finalized below
+    n.seed_dof += adj.dof;
+    if (fit && fit.dof > 0) {
+      n.fit_sd += fit.rss;
+      n.fit_dof += fit.dof;
+    }
+  }
+  for (const [fam, n] of Object.entries(noise)) {
+    n.seed_sd = n.seed_dof > 0 ? Math.sqrt(n.seed_sd / n.seed_dof) : NaN;
+    n.fit_sd = n.fit_dof > 0 ? Math.sqrt(n.fit_sd / n.fit_dof) : NaN;
+    // Pooled by degrees of freedom: a fit residual with 1 dof must not outweigh 20 dof of seed scatter.
+    const dof = n.seed_dof + n.fit_dof;
+    n.sd = dof > 0
+      ? Math.sqrt(
+        ((n.seed_dof ? n.seed_dof * n.seed_sd ** 2 : 0) + (n.fit_dof ? n.fit_dof * n.fit_sd ** 2 : 0)) / dof,
+      )
+      : NaN;
+    const offs = work.filter((w) => w.g.family === fam && w.g.seeds.length > 1)
+      .flatMap((w) => w.g.seeds.map((s) => s.offset));
+    n.offset_sd = offs.length > 1 ? Math.sqrt(offs.reduce((a, v) => a + v * v, 0) / (offs.length - 1)) : NaN;
   }
 
   const out: GroupOptimum[] = [];
-  for (const g of groups.values()) {
-    g.seeds.sort((a, b) => (a.seed < b.seed ? -1 : a.seed > b.seed ? 1 : 0));
-    const curve = weightedCurve(g._lrs, g.seeds);
-    curve.forEach((p, j) => (p.n_failed = g._fail[j]));
-    const o = optimumOfCurve(curve, window);
+  const lo = (1 - level) / 2;
+  for (const { g, adj, fit } of work) {
+    const curve: CurvePoint[] = g.lrs.map((lr, j) => {
+      const seedLosses = g.seeds.filter((s) => s.ok[j] === 1).map((s) => ({ seed: s.seed, loss: s.sum[j] }));
+      const p = adj.points[j];
+      return {
+        lr,
+        log2_lr: p.x,
+        loss: p.y,
+        loss_raw: seedLosses.length ? seedLosses.reduce((a, s) => a + s.loss, 0) / seedLosses.length : NaN,
+        n_ok: p.n,
+        n_diverged: p.diverged,
+        n_failed: g.fail[j],
+        candidate: p.n > 0 && p.diverged === 0,
+        seed_losses: seedLosses,
+      };
+    });
+    const sd = noise[g.family].sd;
+    // Parametric bootstrap of the whole curve fit (header, item 4).
+    const drawsStat: number[] = [], drawFits: (BasinFit | null)[] = [], draws: number[] = [];
+    const usys = fit && fit.bracketed ? resolutionSd(fit) : NaN;
+    if (fit && fit.bracketed && resamples > 0) {
+      const rand = mulberry32(
+        (hashString(g.family + "|" + JSON.stringify(g.scale)) ^ (opts.bootstrapSeed ?? 0)) >>> 0,
+      );
+      const normal = normalSampler(rand);
+      const sorted = adj.points.map((p, j) => ({ p, j })).filter(({ p }) =>
+        (p.n > 0 && Number.isFinite(p.y)) || p.diverged > 0
+      )
+        .sort((a, b) => a.p.x - b.p.x);
+      const inFit = new Set(fit.used.map((i) => sorted[i].j));
+      const mu = adj.points.map((
+        p,
+        j,
+      ) => (inFit.has(j) && fit.model !== "grid" ? basinValue(fit, p.x) : p.y));
+      const noiseSd = Number.isFinite(sd) ? sd : 0;
+      for (let b = 0; b < resamples; b++) {
+        const pts = adj.points.map((p, j) => ({
+          ...p,
+          y: p.n > 0 ? mu[j] + (noiseSd / Math.sqrt(p.n)) * normal() : NaN,
+        }));
+        const f = fitBasin(pts, window);
+        drawFits.push(f);
+        const x = f && f.bracketed ? f.x : NaN;
+        drawsStat.push(x);
+        draws.push(x + usys * normal());
+      }
+    }
+    const finite = draws.filter(Number.isFinite).sort((a, b) => a - b);
+    const ustat = robustSd(drawsStat);
+    const x = fit ? fit.x : NaN;
+    const eta_ci: [number, number] = finite.length > 10
+      ? [2 ** quantile(finite, lo), 2 ** quantile(finite, 1 - lo)]
+      : [NaN, NaN];
     const nOk = curve.reduce((a, p) => a + p.n_ok, 0);
     const nDiv = curve.reduce((a, p) => a + p.n_diverged, 0);
     const nFail = curve.reduce((a, p) => a + p.n_failed, 0);
-    const { _lrs: _l, _fail: _f, ...rest } = g;
+    const flags = basinFlags(fit);
+    if (!Number.isFinite(sd)) {
+      flags.push("trial noise not estimable (one seed and no residual degrees of freedom)");
+    }
     out.push({
-      ...rest,
-      eta_star: o ? 2 ** o.x : NaN,
-      eta_star_grid: o ? 2 ** o.xGrid : NaN,
-      loss_star: o ? o.loss : NaN,
-      loss_star_fit: o ? o.lossFit : NaN,
-      bracketed: o ? o.bracketed : false,
-      refined: o ? o.refined : false,
+      keys: g.keys,
+      family: g.family,
+      scale: g.scale,
+      label: scaleLabel(g.scale),
+      eta_star: 2 ** x,
+      log2_eta: x,
+      log2_eta_se:
+        Math.sqrt((Number.isFinite(ustat) ? ustat ** 2 : 0) + (Number.isFinite(usys) ? usys ** 2 : 0)) ||
+        NaN,
+      u_stat: ustat,
+      u_sys: usys,
+      eta_ci,
+      eta_star_grid: fit ? 2 ** fit.xGrid : NaN,
+      loss_star: fit ? fit.yGrid : NaN,
+      loss_star_fit: fit ? (fit.model === "grid" ? fit.yGrid : basinValue(fit, fit.x)) : NaN,
+      bracketed: fit ? fit.bracketed : false,
+      refined: fit ? fit.model !== "grid" : false,
+      model: fit ? fit.model : "grid",
+      x_two_sided: fit ? fit.xTwoSided : NaN,
+      x_parabola: fit ? fit.xParabola : NaN,
+      flags,
       n_trials: nOk + nDiv + nFail,
       n_ok: nOk,
       n_diverged: nDiv,
       n_failed: nFail,
       n_seeds: g.seeds.length,
+      noise_sd: sd,
       base_eta_star: NaN,
       loss_at_base_lr: NaN,
       transfer_cost: NaN,
+      transfer_cost_fit: NaN,
+      transfer_cost_ci: [NaN, NaN],
       curve,
+      seeds: g.seeds,
+      fit,
+      draws: Float64Array.from(draws),
+      drawsStat: Float64Array.from(drawsStat),
+      drawFits,
     });
   }
   out.sort((a, b) =>
     a.family < b.family ? -1 : a.family > b.family ? 1 : compareScale(a.scale, b.scale, scale)
   );
-  addTransferCost(out, scale);
+  addTransferCost(out, scale, level);
   return {
     by,
     scale,
@@ -462,8 +668,11 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
     loss: lossCol,
     seed: seedCol,
     window,
+    resamples,
+    level,
     groups: out,
     n_trials: table.numRows(),
+    noise,
   };
 }
 
@@ -492,11 +701,28 @@ export function baseGroup<G extends { scale: Record<string, number> }>(groups: G
   return groups.reduce((m, g) => (size(g) < size(m) ? g : m));
 }
 
-/** Cost of transferring: at each scale, loss at the base scale's best grid LR minus the scale's own best loss. */
-function addTransferCost(groups: GroupOptimum[], scale: string[]): void {
+/** True when x lies within the LRs a basin fit used (the fitted curve is not extrapolated). */
+function withinFit(f: BasinFit | null, curve: CurvePoint[], x: number): boolean {
+  if (!f || f.model === "grid") return false;
+  const xs = curve.filter((p) => (p.n_ok > 0 && Number.isFinite(p.loss)) || p.n_diverged > 0).map((p) =>
+    p.log2_lr
+  )
+    .sort((a, b) => a - b);
+  const used = f.used.map((i) => xs[i]);
+  return x >= Math.min(...used) - 1e-9 && x <= Math.max(...used) + 1e-9;
+}
+
+/**
+ * Cost of transferring per group: observed (seed-adjusted loss at the base
+ * scale's grid LR minus the group's best grid loss) and fitted (basin loss at
+ * the base group's eta* minus the basin loss at the group's eta*, with a
+ * bootstrap interval).
+ */
+function addTransferCost(groups: GroupOptimum[], scale: string[], level: number): void {
   if (!scale.length) return;
   const families = new Map<string, GroupOptimum[]>();
   for (const g of groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
+  const lo = (1 - level) / 2;
   for (const fam of families.values()) {
     const base = baseGroup(fam);
     for (const g of fam) {
@@ -504,6 +730,22 @@ function addTransferCost(groups: GroupOptimum[], scale: string[]): void {
       if (!Number.isFinite(base.eta_star_grid)) continue;
       g.loss_at_base_lr = g === base ? g.loss_star : interpolateLoss(g.curve, Math.log2(base.eta_star_grid));
       g.transfer_cost = g === base ? 0 : g.loss_at_base_lr - g.loss_star;
+      if (g === base) {
+        g.transfer_cost_fit = 0;
+        g.transfer_cost_ci = [0, 0];
+        continue;
+      }
+      if (!base.bracketed || !g.bracketed || !withinFit(g.fit, g.curve, base.log2_eta)) continue;
+      g.transfer_cost_fit = basinValue(g.fit!, base.log2_eta) - basinValue(g.fit!, g.log2_eta);
+      const costs: number[] = [];
+      for (let b = 0; b < Math.min(g.drawFits.length, base.drawsStat.length); b++) {
+        const f = g.drawFits[b], xb = base.drawsStat[b];
+        if (f && f.model !== "grid" && Number.isFinite(xb) && Number.isFinite(g.drawsStat[b])) {
+          costs.push(basinValue(f, xb) - basinValue(f, g.drawsStat[b]));
+        }
+      }
+      costs.sort((a, b) => a - b);
+      if (costs.length > 10) g.transfer_cost_ci = [quantile(costs, lo), quantile(costs, 1 - lo)];
     }
   }
 }
@@ -539,23 +781,40 @@ function duplicateError(
  * ```
  */
 export function optimaTable(optima: Optima): ColumnTable {
-  return aq.from(optima.groups.map((g) => ({ ...g.keys, ...groupFields(g) })));
+  return aq.from(optima.groups.map((g) => {
+    const { flags, ...f } = groupFields(g);
+    return { ...g.keys, ...f, flags: flags.join("; ") };
+  }));
 }
 
 /** The per-group numbers reported in analysis.json and optima.csv. */
 export function groupFields(g: GroupOptimum) {
   return {
     eta_star: g.eta_star,
+    eta_lo: g.eta_ci[0],
+    eta_hi: g.eta_ci[1],
+    log2_eta: g.log2_eta,
+    log2_eta_se: g.log2_eta_se,
+    u_stat: g.u_stat,
+    u_sys: g.u_sys,
     eta_star_grid: g.eta_star_grid,
     loss_star: g.loss_star,
     bracketed: g.bracketed,
     refined: g.refined,
+    model: g.model,
+    x_two_sided: g.x_two_sided,
+    x_parabola: g.x_parabola,
     n_trials: g.n_trials,
     n_diverged: g.n_diverged,
     n_failed: g.n_failed,
     n_seeds: g.n_seeds,
+    noise_sd: g.noise_sd,
     base_eta_star: g.base_eta_star,
     loss_at_base_lr: g.loss_at_base_lr,
     transfer_cost: g.transfer_cost,
+    transfer_cost_fit: g.transfer_cost_fit,
+    transfer_cost_lo: g.transfer_cost_ci[0],
+    transfer_cost_hi: g.transfer_cost_ci[1],
+    flags: g.flags,
   };
 }

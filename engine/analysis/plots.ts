@@ -1,16 +1,28 @@
 /**
  * Figures of a sweep as Vega-Lite specs, rendered to SVG with vega and to
  * PNG with resvg-wasm (text drawn with a TTF font read from disk: resvg-wasm
- * has no system fonts).
+ * has no system fonts). Marks use fillOpacity / strokeOpacity, not opacity:
+ * resvg renders an element with `opacity` in its own layer; and no mark is
+ * clipped (values are clamped to the axis instead): resvg's clip paths made
+ * the training-curves PNG ~10x slower.
  *
- * - loss vs LR (log2 axis), one line per scale, optimum marked, one panel per family;
- * - eta* vs scale on log-log axes with the fitted line and its bootstrap band;
- * - training curves (val loss vs step) per group, coloured by LR.
+ * - loss vs LR (log2 axis), one panel per family, one colour per scale: every
+ *   seed's loss as a point (offset sideways per scale so none hides another),
+ *   the seed-adjusted mean, the fitted basin with eta* and its interval,
+ *   every diverged trial as a cross along the top edge (one slot per scale and
+ *   seed), partially diverged LRs ringed, points above the y-range drawn as
+ *   triangles on its edge;
+ * - eta* vs scale (log-log): eta* with its interval, the grid optimum, the
+ *   grid's LRs as horizontal lines, a slope-0 reference through the base
+ *   scale's eta*, the fitted law and its band;
+ * - training curves: train (thin) and val (points and line) loss per trial,
+ *   coloured by LR, y-range set by the finite losses below the initial loss.
  */
 import * as vega from "vega";
 import * as vl from "vega-lite";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
 import { DmodelError } from "../core/errors.ts";
+import { basinValue } from "./basin.ts";
 import { type Optima, shortName } from "./optimum.ts";
 import { predictLR, type ScalingFit } from "./fit.ts";
 
@@ -24,7 +36,12 @@ export interface TrainingPoint {
   trial_id: string;
   log2_lr: number;
   step: number;
-  val_loss: number;
+  /** Which loss: the logged train loss or the evaluated val loss. */
+  split: "train" | "val";
+  /** The loss (may be Infinity or huge for a diverging run). */
+  loss: number;
+  /** The trial ended diverged. */
+  diverged?: boolean;
 }
 
 const FONT = "DejaVu Sans, Verdana, Arial, sans-serif";
@@ -44,21 +61,23 @@ function axisName(scale: string[]): string {
   return scale.length === 1 ? shortName(scale[0]) : scale.length ? "scale" : "group";
 }
 
-/** Upper end of the loss axis: cut the far wings of the curves so the minima stay readable. */
+/**
+ * The loss axis: from the lowest loss to where the basins' near points end
+ * (3x the median rise above the minimum), so the minima stay readable; what
+ * lies above is drawn on the edge.
+ */
 function lossDomain(values: number[]): [number, number] {
   const v = values.filter(Number.isFinite).sort((a, b) => a - b);
   if (!v.length) return [0, 1];
   const lo = v[0], med = v[Math.floor(v.length / 2)], max = v[v.length - 1];
   let hi = Math.min(max, lo + 3 * (med - lo));
   if (!(hi > lo)) hi = lo + Math.max(1e-3, Math.abs(lo) * 0.01);
-  const pad = (hi - lo) * 0.04;
+  const pad = (hi - lo) * 0.06;
   return [lo - pad, hi + pad];
 }
 
 /**
- * Loss (mean over seeds) against log2 LR, one line per scale, the refined
- * optimum marked by a diamond (faint when not bracketed), diverged LRs by a
- * cross at the top; one panel per family.
+ * Loss against log2 LR, one panel per family (see the module header).
  *
  * @example
  * ```ts
@@ -70,23 +89,73 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
   const labels: string[] = [];
   for (const g of optima.groups) if (!labels.includes(g.label)) labels.push(g.label);
   const [ylo, yhi] = lossDomain(
-    optima.groups.flatMap((g) => g.curve.filter((p) => p.candidate).map((p) => p.loss)),
+    optima.groups.flatMap((g) => g.curve.flatMap((p) => p.seed_losses.map((s) => s.loss))),
   );
+  const step = Math.min(
+    ...optima.groups.flatMap((g) => g.curve.slice(1).map((p, i) => p.log2_lr - g.curve[i].log2_lr)),
+    1,
+  );
+  // Sideways offsets: scales spread over 40% of a grid step, seeds within a scale's slot.
+  const nl = labels.length;
+  const slot = (0.4 * step) / Math.max(1, nl);
+  const off = (label: string) => (labels.indexOf(label) - (nl - 1) / 2) * slot;
+  const maxSeeds = Math.max(1, ...optima.groups.map((g) => g.n_seeds));
+  let above = 0;
   for (const g of optima.groups) {
+    const base = { family: g.family, label: g.label };
+    const seedIndex = new Map(g.seeds.map((s, i) => [s.seed, i]));
     for (const p of g.curve) {
-      if (p.candidate) {
-        rows.push({ kind: "curve", family: g.family, label: g.label, x: p.log2_lr, loss: p.loss });
-      } else if (p.n_diverged > 0) {
-        rows.push({ kind: "diverged", family: g.family, label: g.label, x: p.log2_lr, loss: yhi });
+      const dx = off(g.label);
+      for (const s of p.seed_losses) {
+        const out = s.loss > yhi;
+        if (out) above++;
+        rows.push({
+          ...base,
+          kind: out ? "above" : "seed",
+          x: p.log2_lr + dx + ((seedIndex.get(s.seed) ?? 0) - (maxSeeds - 1) / 2) * slot / (maxSeeds + 1),
+          loss: out ? yhi : s.loss,
+          seed: String(s.seed),
+          value: s.loss,
+        });
+      }
+      if (p.n_ok > 0 && Number.isFinite(p.loss) && p.loss <= yhi) {
+        rows.push({ ...base, kind: p.n_diverged > 0 ? "partial" : "mean", x: p.log2_lr + dx, loss: p.loss });
+      }
+      for (const s of g.seeds) {
+        const j = g.curve.indexOf(p);
+        if (s.diverged[j] > 0) {
+          const k = seedIndex.get(s.seed) ?? 0;
+          rows.push({
+            ...base,
+            kind: "diverged",
+            x: p.log2_lr + dx,
+            loss: yhi - (yhi - ylo) * 0.035 * (1 + k),
+            seed: String(s.seed),
+          });
+        }
       }
     }
-    if (Number.isFinite(g.eta_star)) {
+    // The fitted basin over the LRs it used, and eta* with its interval.
+    const f = g.fit;
+    if (f && f.model !== "grid" && f.bracketed) {
+      const xsUsed = g.curve.filter((p) => (p.n_ok > 0 && Number.isFinite(p.loss)) || p.n_diverged > 0)
+        .map((p) => p.log2_lr);
+      const a = Math.min(...f.used.map((i) => xsUsed[i])), b = Math.max(...f.used.map((i) => xsUsed[i]));
+      for (let i = 0; i <= 40; i++) {
+        const x = a + (b - a) * i / 40;
+        const y = basinValue(f, x);
+        if (y <= yhi) rows.push({ ...base, kind: "fit", x, loss: y });
+      }
+    }
+    if (Number.isFinite(g.log2_eta)) {
+      const y = Math.min(yhi, g.loss_star_fit);
       rows.push({
+        ...base,
         kind: "optimum",
-        family: g.family,
-        label: g.label,
-        x: Math.log2(g.eta_star),
-        loss: Math.min(yhi, g.loss_star_fit),
+        x: g.log2_eta,
+        loss: y,
+        lo: Number.isFinite(g.eta_ci[0]) ? Math.log2(g.eta_ci[0]) : g.log2_eta,
+        hi: Number.isFinite(g.eta_ci[1]) ? Math.log2(g.eta_ci[1]) : g.log2_eta,
         bracketed: g.bracketed ? "yes" : "no (edge of grid)",
       });
     }
@@ -102,41 +171,69 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
     type: "quantitative",
     title: "learning rate (log2)",
     axis: { tickMinStep: 1, labelExpr: "'2^' + datum.value" },
-    scale: { zero: false, nice: false },
+    scale: { zero: false, nice: false, padding: 8 },
   };
   const y = {
     field: "loss",
     type: "quantitative",
-    title: `${optima.loss.replaceAll("_", " ")} (mean over seeds)`,
-    scale: { zero: false, domain: [ylo, yhi] },
+    title: optima.loss.replaceAll("_", " "),
+    scale: { zero: false, domain: [ylo, yhi], nice: false },
   };
   const only = (k: string) => [{ filter: `datum.kind === '${k}'` }];
+  const subtitle = [
+    "dots: each seed; line: seed-adjusted mean; dashed: fitted basin; diamond + bar: eta* and its " +
+    `${Math.round(optima.level * 100)}% interval`,
+    "x on the top edge: one diverged trial (one row per seed); ring: LR where some seeds diverged" +
+    (above ? `; triangles: ${above} losses above the range` : ""),
+  ];
   return {
     data: { values: rows },
     config: CONFIG,
-    title: {
-      text: "Loss vs learning rate",
-      subtitle: "diamond: optimum (faint: not bracketed); x: diverged",
-    },
+    title: { text: "Loss vs learning rate", subtitle },
     facet: { column: { field: "family", type: "nominal", title: null } },
     resolve: { scale: { x: "shared", y: "shared" } },
     spec: {
-      width: 300,
-      height: 220,
+      width: 340,
+      height: 250,
       layer: [
         {
-          transform: only("curve"),
-          mark: { type: "line", point: { size: 25 }, clip: true },
+          transform: only("mean"),
+          mark: { type: "line", strokeWidth: 1.5, strokeOpacity: 0.8 },
+          encoding: { x, y, color },
+        },
+        {
+          transform: only("fit"),
+          mark: { type: "line", strokeDash: [4, 3], strokeWidth: 2 },
+          encoding: { x, y, color },
+        },
+        {
+          transform: only("seed"),
+          mark: { type: "point", filled: true, size: 18, fillOpacity: 0.75 },
+          encoding: { x, y, color, tooltip: [{ field: "seed" }, { field: "value" }] },
+        },
+        {
+          transform: only("partial"),
+          mark: { type: "point", filled: false, size: 160, strokeWidth: 1.5 },
+          encoding: { x, y, color },
+        },
+        {
+          transform: only("above"),
+          mark: { type: "point", shape: "triangle-up", filled: true, size: 45 },
           encoding: { x, y, color },
         },
         {
           transform: only("diverged"),
-          mark: { type: "point", shape: "M-1,-1L1,1M-1,1L1,-1", size: 50, strokeWidth: 2, filled: false },
+          mark: { type: "point", shape: "cross", angle: 45, size: 50, filled: true },
           encoding: { x, y, color },
         },
         {
           transform: only("optimum"),
-          mark: { type: "point", shape: "diamond", size: 140, filled: true, stroke: "black", strokeWidth: 1 },
+          mark: { type: "rule", strokeWidth: 2 },
+          encoding: { x: { ...x, field: "lo" }, x2: { field: "hi" }, y, color },
+        },
+        {
+          transform: only("optimum"),
+          mark: { type: "point", shape: "diamond", size: 130, filled: true, stroke: "black", strokeWidth: 1 },
           encoding: {
             x,
             y,
@@ -155,9 +252,8 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
 }
 
 /**
- * eta* against one scale axis on log-log (log2) axes: the optima per family
- * (hollow when not bracketed), the fitted law (other axes at their base
- * value) and its bootstrap band; the verdicts as subtitle.
+ * eta* against one scale axis on log-log (log2) axes (see the module
+ * header); the verdicts as subtitle.
  *
  * @example
  * ```ts
@@ -169,15 +265,26 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
     throw new DmodelError(`etaVsScaleSpec: ${axis} is not a scale axis (${optima.scale.join(", ")})`);
   }
   const rows: Record<string, unknown>[] = [];
+  const families = [...new Set(optima.groups.map((g) => g.family))];
+  const nf = families.length;
+  const gridLRs = new Set<number>();
   for (const g of optima.groups) {
-    if (!Number.isFinite(g.eta_star)) continue;
+    for (const p of g.curve) gridLRs.add(p.log2_lr);
+    if (!Number.isFinite(g.log2_eta)) continue;
+    const dx = (families.indexOf(g.family) - (nf - 1) / 2) * 0.06;
+    const xv = Math.log2(g.scale[axis]) + dx;
     rows.push({
       kind: "point",
       family: g.family,
-      x: Math.log2(g.scale[axis]),
-      y: Math.log2(g.eta_star),
+      x: xv,
+      y: g.log2_eta,
+      lo: Number.isFinite(g.eta_ci[0]) ? Math.log2(g.eta_ci[0]) : g.log2_eta,
+      hi: Number.isFinite(g.eta_ci[1]) ? Math.log2(g.eta_ci[1]) : g.log2_eta,
       bracketed: g.bracketed ? "yes" : "no",
     });
+    if (Number.isFinite(g.eta_star_grid)) {
+      rows.push({ kind: "grid", family: g.family, x: xv, y: Math.log2(g.eta_star_grid) });
+    }
   }
   const subtitle: string[] = [];
   for (const f of fits) {
@@ -186,8 +293,9 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
       if (f.note) subtitle.push(`${f.family}: ${f.note}`);
       continue;
     }
-    subtitle.push(`${f.family}: ${c.verdict}`);
-    const xs = optima.groups.filter((g) => g.family === f.family).map((g) => Math.log2(g.scale[axis]));
+    subtitle.push(`${f.family}: ${c.verdict.replace(/ \(the .*$|, more .*$/, "")}`);
+    const fam = optima.groups.filter((g) => g.family === f.family);
+    const xs = fam.map((g) => Math.log2(g.scale[axis]));
     const [a, b] = [Math.min(...xs), Math.max(...xs)];
     for (let i = 0; i <= 40; i++) {
       const xv = a + (b - a) * i / 40;
@@ -202,42 +310,62 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
       });
     }
   }
+  // Slope-0 reference: a flat line through each family's base-scale eta*.
+  for (const fam of families) {
+    const gs = optima.groups.filter((g) => g.family === fam && Number.isFinite(g.log2_eta));
+    if (!gs.length) continue;
+    const base = gs.reduce((m, g) => (g.scale[axis] < m.scale[axis] ? g : m));
+    const xs = gs.map((g) => Math.log2(g.scale[axis]));
+    for (const xv of [Math.min(...xs), Math.max(...xs)]) {
+      rows.push({ kind: "flat", family: fam, x: xv, y: base.log2_eta });
+    }
+  }
+  const ys = rows.flatMap((r) => [r.y, r.lo, r.hi]).filter((v): v is number => typeof v === "number");
+  const [ymin, ymax] = [Math.min(...ys) - 0.3, Math.max(...ys) + 0.3];
+  for (const v of gridLRs) if (v >= ymin && v <= ymax) rows.push({ kind: "gridline", y: v });
   const values = [...new Set(optima.groups.map((g) => Math.log2(g.scale[axis])))];
   const name = shortName(axis);
   const x = {
     field: "x",
     type: "quantitative",
     title: `${name} (log2 axis)`,
-    scale: { zero: false, nice: false, padding: 12 },
-    axis: { values, labelExpr: "format(pow(2, datum.value), ',.4~r')" },
+    scale: { zero: false, nice: false, padding: 16 },
+    axis: { values, labelExpr: "format(pow(2, datum.value), ',.4~r')", grid: false },
   };
   const color = {
     field: "family",
     type: "nominal",
     title: "family",
+    scale: { domain: families },
     legend: { symbolOpacity: 1, symbolType: "circle" },
   };
   const etaY = {
     field: "y",
     type: "quantitative",
     title: "optimal LR η* (log2 axis)",
-    scale: { zero: false },
-    axis: { tickMinStep: 0.5, labelExpr: "'2^' + datum.value" },
+    scale: { zero: false, domain: [ymin, ymax], nice: false },
+    axis: { tickMinStep: 0.5, labelExpr: "'2^' + datum.value", grid: false },
   };
-  if (optima.groups.some((g) => !g.bracketed && Number.isFinite(g.eta_star))) {
-    subtitle.push("hollow squares: optimum at the edge of the LR grid (not bracketed, left out of the fit)");
-  }
+  subtitle.push(
+    "dots + bars: eta* and its interval (hollow: edge of grid, not fitted); small squares: grid arg-min;",
+    "grey lines: the LR grid; dotted: slope 0 through the base scale; line + band: fitted law",
+  );
   const only = (k: string) => [{ filter: `datum.kind === '${k}'` }];
   return {
     data: { values: rows },
     config: CONFIG,
-    width: 440,
-    height: 300,
+    width: 460,
+    height: 320,
     title: { text: `Optimal learning rate vs ${name}`, subtitle },
     layer: [
       {
+        transform: only("gridline"),
+        mark: { type: "rule", color: "#d9d9d9", strokeWidth: 1 },
+        encoding: { y: etaY },
+      },
+      {
         transform: [...only("fit"), { filter: "isValid(datum.lo)" }],
-        mark: { type: "area", opacity: 0.18 },
+        mark: { type: "area", fillOpacity: 0.16 },
         encoding: { x, y: { ...etaY, field: "lo" }, y2: { field: "hi" }, color },
       },
       {
@@ -246,13 +374,28 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
         encoding: { x, y: etaY, color },
       },
       {
+        transform: only("flat"),
+        mark: { type: "line", strokeDash: [2, 3], strokeWidth: 1.5 },
+        encoding: { x, y: etaY, color },
+      },
+      {
+        transform: only("point"),
+        mark: { type: "rule", strokeWidth: 1.5 },
+        encoding: { x, y: { ...etaY, field: "lo" }, y2: { field: "hi" }, color },
+      },
+      {
+        transform: only("grid"),
+        mark: { type: "point", shape: "square", size: 30, filled: false, strokeWidth: 1 },
+        encoding: { x, y: etaY, color },
+      },
+      {
         transform: [...only("point"), { filter: "datum.bracketed === 'yes'" }],
-        mark: { type: "point", shape: "circle", size: 70, filled: true, opacity: 0.9 },
+        mark: { type: "point", shape: "circle", size: 60, filled: true },
         encoding: { x, y: etaY, color },
       },
       {
         transform: [...only("point"), { filter: "datum.bracketed !== 'yes'" }],
-        mark: { type: "point", shape: "square", size: 70, filled: false, strokeWidth: 2 },
+        mark: { type: "point", shape: "circle", size: 70, filled: false, strokeWidth: 2 },
         encoding: { x, y: etaY, color },
       },
     ],
@@ -260,8 +403,10 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
 }
 
 /**
- * Validation loss against step, one panel per group (family x scale), one
- * line per trial coloured by log2 LR.
+ * Train loss (thin line) and val loss (line with points) against step, one
+ * panel per group (family x scale), one colour per LR. The y-range runs from
+ * the lowest loss to the highest initial loss, so a diverging run leaves the
+ * panel at the top instead of flattening the others.
  *
  * @example
  * ```ts
@@ -274,36 +419,58 @@ export function trainingCurvesSpec(
 ): VegaLiteSpec {
   const labels: string[] = [];
   for (const p of points) if (!labels.includes(p.label)) labels.push(p.label);
-  const v = points.map((p) => p.val_loss).filter(Number.isFinite).sort((a, b) => a - b);
-  const domain = v.length ? [v[0], v[v.length - 1]] : [0, 1];
+  const finite = points.filter((p) => Number.isFinite(p.loss));
+  const v = finite.map((p) => p.loss).sort((a, b) => a - b);
+  const minStep = Math.min(...finite.map((p) => p.step));
+  const initial = finite.filter((p) => p.step === minStep).map((p) => p.loss);
+  const lo = v.length ? v[0] : 0;
+  let hi = initial.length ? Math.max(...initial) : (v.length ? v[Math.floor(0.95 * (v.length - 1))] : 1);
+  if (!(hi > lo)) hi = lo + 1;
+  const pad = (hi - lo) * 0.04;
+  const domain = [lo - pad, hi + pad];
+  const rows = points.map((p) => ({
+    ...p,
+    loss: Number.isFinite(p.loss) ? Math.min(p.loss, hi + pad) : hi + pad,
+  }));
+  const enc = {
+    x: { field: "step", type: "quantitative", title: "step" },
+    y: {
+      field: "loss",
+      type: "quantitative",
+      title: opts.lossTitle ?? "loss",
+      scale: { zero: false, domain, nice: false },
+    },
+    color: { field: "log2_lr", type: "quantitative", title: "log2 LR", scale: { scheme: SEQUENTIAL } },
+    detail: { field: "trial_id", type: "nominal" },
+  };
   return {
-    data: { values: points },
+    data: { values: rows },
     config: CONFIG,
-    title: { text: "Training curves", subtitle: `rows: family; columns: ${opts.scaleTitle ?? "scale"}` },
+    title: {
+      text: "Training curves",
+      subtitle:
+        `rows: family; columns: ${opts.scaleTitle ?? "scale"}; thin: train loss, line + dots: val loss; ` +
+        "losses above the initial loss are drawn on the top edge",
+    },
     facet: {
       row: { field: "family", type: "nominal", title: null },
       column: { field: "label", type: "ordinal", title: opts.scaleTitle ?? "scale", sort: labels },
     },
     spec: {
-      width: 170,
-      height: 120,
-      mark: { type: "line", strokeWidth: 1.2, clip: true },
-      encoding: {
-        x: { field: "step", type: "quantitative", title: "step" },
-        y: {
-          field: "val_loss",
-          type: "quantitative",
-          title: opts.lossTitle ?? "val loss",
-          scale: { zero: false, domain },
+      width: 190,
+      height: 130,
+      layer: [
+        {
+          transform: [{ filter: "datum.split === 'train'" }],
+          mark: { type: "line", strokeWidth: 0.8, strokeOpacity: 0.55 },
+          encoding: enc,
         },
-        color: {
-          field: "log2_lr",
-          type: "quantitative",
-          title: "log2 LR",
-          scale: { scheme: SEQUENTIAL },
+        {
+          transform: [{ filter: "datum.split === 'val'" }],
+          mark: { type: "line", strokeWidth: 1.6, point: { size: 14, filled: true } },
+          encoding: enc,
         },
-        detail: { field: "trial_id", type: "nominal" },
-      },
+      ],
     },
   };
 }

@@ -1,11 +1,23 @@
 /**
  * The sweep report: one self-contained `report.html` (inline CSS, figures as
- * base64 SVG images, no scripts, no external fonts) with the verdicts, the
- * figures, the optima and the resolved pipeline. Opens offline.
+ * base64 SVG images, no scripts, no external fonts) with the verdicts and
+ * their method, paired comparisons, the figures, the optima with intervals
+ * and costs of transfer, predictions, provenance, and the pipeline as
+ * written beside the resolved one. Opens offline.
  */
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
-import { type Analysis, fmtInterval, fmtLR, fmtNum, verdictLines } from "./analyze.ts";
+import {
+  type Analysis,
+  fmtEta,
+  fmtInterval,
+  fmtLR,
+  fmtNum,
+  fmtWithCI,
+  verdictCalls,
+  verdictLines,
+} from "./analyze.ts";
+import { methodText } from "./fit.ts";
 import { shortName } from "./optimum.ts";
 
 /** Options of `reportHTML`. */
@@ -14,6 +26,8 @@ export interface ReportOptions {
   title?: string;
   /** The resolved pipeline (YAML text), shown at the end. */
   pipelineYaml?: string;
+  /** The pipeline file as written (comments and anchors kept), shown beside the resolved one. */
+  pipelineSource?: string;
   /** More sections (e.g. the LR search's compute), shown before the pipeline. */
   sections?: ReportSection[];
 }
@@ -40,12 +54,15 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2rem;bor
 ul.verdicts{list-style:none;padding:0}
 .verdict{padding:.45rem .7rem;margin:.3rem 0;border-radius:4px;border-left:5px solid #999;background:#f6f6f6}
 .verdict.transfers{border-color:#2a9d4b;background:#eef8f0}.verdict.drifts{border-color:#d1495b;background:#fbeff0}
+.verdict.inconclusive{border-color:#e0a030;background:#fdf6e7}
+.pipelines{display:flex;gap:1rem;flex-wrap:wrap}.pipelines>div{flex:1 1 480px;min-width:0}
+dl.prov{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;font-size:.9rem}dl.prov dt{color:#555}dl.prov dd{margin:0}
 figure{margin:1rem 0;overflow-x:auto}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:.9rem}
 table{border-collapse:collapse;font-size:.88rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f2f2f2}
 td.key,th.key{text-align:left}tr.edge td{background:#fff6e0}
-pre{background:#f6f6f6;padding:.8rem;overflow-x:auto;font-size:.85rem}
+pre{background:#f6f6f6;padding:.8rem;overflow-x:auto;font-size:.85rem}pre.pipeline-source{white-space:pre-wrap}
 .note{color:#8a5a00}
 `;
 
@@ -70,12 +87,9 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
   const { optima, fits } = a;
   const title = opts.title ?? `LR transfer report: ${a.dir}`;
   const keyCols = [...optima.by, ...optima.scale.filter((s) => !optima.by.includes(s))];
-  const verdicts = fits.flatMap((f, i) =>
-    f.coefficients.length
-      ? f.coefficients.map((c) => ({ cls: c.transfers ? "transfers" : "drifts", i }))
-      : [{ cls: "nofit", i }]
-  );
+  const calls = verdictCalls(fits);
   const lines = verdictLines(fits);
+  const tol = a.json.tolerance;
   const out: string[] = [
     "<!DOCTYPE html>",
     '<html lang="en"><head><meta charset="utf-8">',
@@ -87,17 +101,38 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
      Families by <code>${escapeHTML(optima.by.join(", ") || "(none)")}</code>; scale axes
      <code>${escapeHTML(optima.scale.join(", ") || "(none)")}</code>; loss <code>${
       escapeHTML(optima.loss)
-    }</code>
-     averaged over <code>${escapeHTML(optima.seed ?? "one seed")}</code>. Verdict: transfers when the
-     ${
-      Math.round((fits[0]?.level ?? 0.95) * 100)
-    }% CI of the slope lies within &plusmn;${a.json.tolerance}.</p>`,
+    }</code>, seed offsets removed (<code>${escapeHTML(optima.seed ?? "one seed")}</code>).</p>`,
     "<h2>Verdicts</h2>",
+    `<p class="meta">Tolerance: |slope| &le; ${tol} (eta* moving by less than x2^${tol} per doubling counts as ` +
+    `transfer). transfers: the whole ${
+      Math.round(optima.level * 100)
+    }% interval lies within &plusmn;${tol}; ` +
+    `drifts: it lies entirely outside; inconclusive: otherwise.</p>`,
     '<ul class="verdicts">',
-    ...lines.map((l, j) => `<li class="verdict ${verdicts[j]?.cls ?? ""}">${escapeHTML(l)}</li>`),
+    ...lines.map((l, j) => `<li class="verdict ${calls[j] ?? ""}">${escapeHTML(l)}</li>`),
     "</ul>",
   ];
+  if (a.comparisons.length) {
+    out.push(
+      "<h3>Paired comparisons</h3>",
+      '<ul class="comparisons">',
+      ...a.comparisons.map((c) => `<li>${escapeHTML(c.text)}</li>`),
+      "</ul>",
+    );
+  }
+  out.push(`<p class="method"><b>Method.</b> ${escapeHTML(methodText(tol, optima.level))}</p>`);
+  const noise = Object.entries(optima.noise).map(([f, n]) =>
+    `${f}: ${num(n.sd)} (seed-to-seed ${num(n.seed_sd)} on ${n.seed_dof} dof, fit residuals ${
+      num(n.fit_sd)
+    } on ${n.fit_dof} dof; seed offsets sd ${num(n.offset_sd)})`
+  );
+  out.push(
+    `<p class="meta">Trial noise (sd, nats) estimated from the data: ${escapeHTML(noise.join("; "))}.</p>`,
+  );
   for (const n of a.notes) out.push(`<p class="note">${escapeHTML(n)}</p>`);
+  for (const p of a.predictions.filter((p) => p.warning)) {
+    out.push(`<p class="note">${escapeHTML(`${p.family}: ${p.warning}`)}</p>`);
+  }
 
   if (a.figures.length) out.push("<h2>Figures</h2>");
   for (const f of a.figures) {
@@ -113,26 +148,40 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
     );
   }
 
+  const pct = `${Math.round(optima.level * 100)}%`;
   out.push(
     "<h2>Optimal learning rate per group</h2>",
-    "<p>eta*: vertex of a parabola in log2 LR over the arg-min of the seed-mean loss and its neighbours. " +
-      "Cost of transfer: loss at the base scale's best grid LR minus the group's best loss. " +
-      "Highlighted rows: optimum at the edge of the LR grid (not bracketed).</p>",
+    `<p>eta* with its ${pct} interval (log2 bounds); u_stat and u_sys: the bootstrap and resolution parts of ` +
+      "its standard uncertainty in log2 units. Cost of transfer: fitted loss at the base scale's eta* minus " +
+      "the fitted loss at the group's eta*, with its interval; observed: seed-adjusted loss at the base scale's " +
+      "grid LR minus the group's best. Highlighted rows: optimum at the edge of the LR grid (not bracketed).</p>",
     '<table class="optima"><thead><tr>',
     ...keyCols.map((k) => `<th class="key">${escapeHTML(k)}</th>`),
-    ...["eta*", "eta* (grid)", "loss*", "bracketed", "trials", "diverged", "failed", "cost of transfer"]
-      .map((k) => `<th>${k}</th>`),
+    ...[
+      "eta*",
+      "eta* (grid)",
+      "u_stat",
+      "u_sys",
+      "loss*",
+      "trials",
+      "diverged",
+      "failed",
+      "cost of transfer",
+      "cost (observed)",
+    ].map((k) => `<th>${k}</th>`),
+    '<th class="key">flags</th>',
     "</tr></thead><tbody>",
   );
   for (const g of optima.groups) {
     out.push(
       `<tr${g.bracketed ? "" : ' class="edge"'}>`,
       ...keyCols.map((k) => `<td class="key">${escapeHTML(String(g.keys[k]))}</td>`),
-      `<td>${fmtLR(g.eta_star)}</td><td>${fmtLR(g.eta_star_grid)}</td><td>${num(g.loss_star)}</td>`,
-      `<td>${
-        g.bracketed ? "yes" : "no"
-      }</td><td>${g.n_trials}</td><td>${g.n_diverged}</td><td>${g.n_failed}</td>`,
-      `<td>${num(g.transfer_cost)}</td></tr>`,
+      `<td>${escapeHTML(fmtEta(g))}</td><td>${fmtLR(g.eta_star_grid)}</td><td>${num(g.u_stat, 3)}</td><td>${
+        num(g.u_sys, 3)
+      }</td><td>${num(g.loss_star)}</td>`,
+      `<td>${g.n_trials}</td><td>${g.n_diverged}</td><td>${g.n_failed}</td>`,
+      `<td>${fmtWithCI(g.transfer_cost_fit, g.transfer_cost_ci)}</td><td>${num(g.transfer_cost)}</td>`,
+      `<td class="key">${escapeHTML(g.flags.join("; ") || "-")}</td></tr>`,
     );
   }
   out.push("</tbody></table>");
@@ -142,7 +191,8 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
     out.push(
       "<h2>Fitted laws</h2>",
       '<table class="fits"><thead><tr><th class="key">family</th><th class="key">scale</th><th>slope b</th>' +
-        "<th>CI</th><th>R&sup2;</th><th>groups</th><th>resamples</th></tr></thead><tbody>",
+        `<th>se</th><th>${pct} CI</th><th class="key">verdict</th><th>R&sup2;</th><th>&chi;&sup2; / dof</th>` +
+        "<th>Birge ratio</th><th>groups</th><th>draws</th></tr></thead><tbody>",
     );
     for (const f of fitted) {
       for (const c of f.coefficients) {
@@ -151,8 +201,11 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
           `<tr><td class="key">${escapeHTML(f.family)}</td><td class="key">${
             escapeHTML(shortName(c.scale))
           }</td>` +
-            `<td>${num(c.slope, 3)}</td><td>${ci}</td><td>${
-              num(f.r2, 3)
+            `<td>${num(c.slope, 3)}</td><td>${
+              num(c.slope_se, 3)
+            }</td><td>${ci}</td><td class="key">${c.call}</td>` +
+            `<td>${num(f.r2, 3)}</td><td>${num(f.chi2, 2)} / ${f.dof}</td><td>${
+              num(f.birge, 2)
             }</td><td>${f.n_groups}</td><td>${f.n_resamples}</td></tr>`,
         );
       }
@@ -163,13 +216,15 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
   if (a.predictions.length) {
     out.push(
       "<h2>Predictions</h2>",
-      '<table class="predictions"><thead><tr><th class="key">family</th><th class="key">scale</th><th>eta*</th><th>interval</th></tr></thead><tbody>',
+      `<table class="predictions"><thead><tr><th class="key">family</th><th class="key">scale</th><th>eta*</th><th>${pct} interval</th><th class="key">warning</th></tr></thead><tbody>`,
     );
     for (const p of a.predictions) {
       const sc = Object.entries(p.scale).map(([k, v]) => `${shortName(k)}=${v}`).join(", ");
       out.push(
         `<tr><td class="key">${escapeHTML(p.family)}</td><td class="key">${escapeHTML(sc)}</td>` +
-          `<td>${fmtLR(p.eta_star)}</td><td>${fmtInterval(p)}</td></tr>`,
+          `<td>${fmtLR(p.eta_star)}</td><td>${fmtInterval(p)}</td><td class="key">${
+            escapeHTML(p.warning ?? "-")
+          }</td></tr>`,
       );
     }
     out.push("</tbody></table>");
@@ -189,8 +244,53 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
       );
     }
   }
-  if (opts.pipelineYaml !== undefined) {
-    out.push("<h2>Pipeline</h2>", `<pre class="pipeline">${escapeHTML(opts.pipelineYaml)}</pre>`);
+  const pv = a.provenance;
+  if (pv) {
+    const hours = (s: number) =>
+      Number.isFinite(s) ? `${s.toFixed(1)} s (${(s / 3600).toFixed(2)} h)` : "n/a";
+    const rows: [string, string][] = [
+      [
+        "git commit",
+        `${pv.git_commit}${
+          pv.git_dirty ? " (uncommitted changes)" : pv.git_dirty === false ? " (clean)" : ""
+        }`,
+      ],
+      ["dmodel", pv.dmodel_version],
+      ["Deno / V8 / TypeScript", `${pv.deno} / ${pv.v8} / ${pv.typescript}`],
+      ["TensorFlow.js", pv.tfjs],
+      ["backends (trials)", Object.entries(pv.backends).map(([b, n]) => `${b} (${n})`).join(", ") || "n/a"],
+      ["CPU (this machine)", `${pv.cpu_model}, ${pv.cpu_cores} cores; ${pv.os}`],
+      ["report date", pv.date],
+      ["trials finished", pv.trials_from ? `${pv.trials_from} .. ${pv.trials_to}` : "n/a"],
+      ["total trial wall time", hours(pv.trial_wall_s)],
+      [
+        "compute",
+        `${pv.tokens.toLocaleString("en-US")} tokens; ~${pv.train_flops.toExponential(2)} FLOPs (6 N D)`,
+      ],
+    ];
+    out.push(
+      "<h2>Provenance</h2>",
+      '<dl class="prov">',
+      ...rows.map(([k, v]) => `<dt>${escapeHTML(k)}</dt><dd>${escapeHTML(v)}</dd>`),
+      "</dl>",
+    );
+  }
+
+  if (opts.pipelineYaml !== undefined || opts.pipelineSource !== undefined) {
+    out.push("<h2>Pipeline</h2>", '<div class="pipelines">');
+    if (opts.pipelineSource !== undefined) {
+      out.push(
+        "<div><h3>As written (<code>pipeline.source.yaml</code>)</h3>",
+        `<pre class="pipeline-source">${escapeHTML(opts.pipelineSource)}</pre></div>`,
+      );
+    }
+    if (opts.pipelineYaml !== undefined) {
+      out.push(
+        "<div><h3>Resolved (<code>pipeline.yaml</code>)</h3>",
+        `<pre class="pipeline">${escapeHTML(opts.pipelineYaml)}</pre></div>`,
+      );
+    }
+    out.push("</div>");
   }
   out.push(
     `<p class="meta">Files: ${
@@ -204,7 +304,8 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
 
 /**
  * Writes `<dir>/report.html` for an analysis, with the sweep's
- * `pipeline.yaml` when present. Returns the report's path.
+ * `pipeline.source.yaml` (as written) and `pipeline.yaml` (resolved) when
+ * present. Returns the report's path.
  *
  * @example
  * ```ts
@@ -212,17 +313,19 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
  * ```
  */
 export async function writeReport(a: Analysis, opts: ReportOptions = {}): Promise<string> {
-  let pipelineYaml = opts.pipelineYaml;
-  if (pipelineYaml === undefined) {
+  const read = async (name: string) => {
     try {
-      pipelineYaml = await Deno.readTextFile(join(a.dir, "pipeline.yaml"));
+      return await Deno.readTextFile(join(a.dir, name));
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
+      return undefined;
     }
-  }
+  };
+  const pipelineYaml = opts.pipelineYaml ?? await read("pipeline.yaml");
+  const pipelineSource = opts.pipelineSource ?? await read("pipeline.source.yaml");
   const path = join(a.dir, "report.html");
   const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.writeTextFile(tmp, reportHTML(a, { ...opts, pipelineYaml }));
+  await Deno.writeTextFile(tmp, reportHTML(a, { ...opts, pipelineYaml, pipelineSource }));
   await Deno.rename(tmp, path);
   if (!a.files.includes("report.html")) a.files.push("report.html");
   return path;

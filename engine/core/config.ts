@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { DmodelError, show } from "./errors.ts";
-import { has, type Kind, resolve } from "./registry.ts";
+import { has, type Kind, listComponents, resolve } from "./registry.ts";
 
 /** The `data:` block of a trial: which corpus, which tokenizer, window length, split. */
 export const DataConfigSchema = z.strictObject({
@@ -24,6 +24,24 @@ export const DataConfigSchema = z.strictObject({
 export type DataConfig = z.infer<typeof DataConfigSchema>;
 /** A data config as written by a user (fields optional). */
 export type DataConfigInput = z.input<typeof DataConfigSchema>;
+
+/**
+ * Why a `corpus` value cannot be used, checked without reading it (for the
+ * pipeline loader, before any work): null when it names a registered
+ * dataset or an existing path. Paths resolve from the working directory.
+ */
+export function corpusProblem(corpus: string): string | null {
+  if (has("dataset", corpus)) return null;
+  try {
+    Deno.statSync(corpus);
+    return null;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return null; // reported when the data is built
+  }
+  const known = listComponents("dataset").map((c) => c.name).join(", ");
+  return `${show(corpus)} is neither a registered dataset (known: ${known}) nor an existing file or folder ` +
+    `(paths resolve from the working directory, ${Deno.cwd()})`;
+}
 
 /** The model's shape and block family. */
 export const ModelSchema = z.looseObject({
@@ -71,20 +89,39 @@ export interface Issue {
   path: (string | number)[];
   message: string;
   value?: unknown;
+  /** For unknown keys: the keys (each at `path` + key). */
+  keys?: string[];
+}
+
+/** An Issue as a zod custom issue (for transforms that validate trials inside a stage's options). */
+export function zodIssue(i: Issue, path: (string | number)[] = i.path) {
+  return { code: "custom" as const, message: i.message, path, input: i.value, params: { keys: i.keys } };
+}
+
+/** A zod issue of a schema validated at `prefix` inside `input`, as an Issue (unknown keys listed). */
+export function issueOf(i: z.core.$ZodIssue, prefix: (string | number)[], input: unknown): Issue {
+  const path = [...prefix, ...(i.path as (string | number)[])];
+  // deno-lint-ignore no-explicit-any
+  let v: any = input;
+  for (const k of i.path as (string | number)[]) v = v?.[k];
+  if (i.code === "unrecognized_keys") {
+    return { path, message: `unknown key(s) ${i.keys.map((k) => show(k)).join(", ")}`, keys: i.keys };
+  }
+  const keys = i.code === "custom" ? (i.params as { keys?: string[] } | undefined)?.keys : undefined;
+  return keys ? { path, message: i.message, keys } : { path, message: i.message, value: v };
 }
 
 function issuesOf(err: z.ZodError, prefix: (string | number)[], input: unknown): Issue[] {
-  return err.issues.map((i) => {
-    const path = [...prefix, ...(i.path as (string | number)[])];
-    // deno-lint-ignore no-explicit-any
-    let v: any = input;
-    for (const k of i.path as (string | number)[]) v = v?.[k];
-    let message = i.message;
-    if (i.code === "unrecognized_keys") {
-      message = `unknown key(s) ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-    }
-    return { path, message, value: i.code === "unrecognized_keys" ? undefined : v };
-  });
+  return err.issues.map((i) => issueOf(i, prefix, input));
+}
+
+/** True when an issue is about the key at `path`, below it, or in the component that `path` chooses. */
+export function issueUnder(i: Issue, path: string[]): boolean {
+  const at = i.keys?.length ? i.keys.map((k) => [...i.path, k]) : [i.path];
+  const under = (a: (string | number)[], p: string[]) =>
+    p.length <= a.length && p.every((k, j) => String(a[j]) === k);
+  const chooser = ["name", "block"].includes(path[path.length - 1]) ? path.slice(0, -1) : null;
+  return at.some((a) => under(a, path) || (chooser !== null && under(a, chooser)));
 }
 
 /** Validates a component's sibling options; the `name` (or `nameKey`) field picks the component. */
@@ -265,9 +302,7 @@ export function getPath(obj: unknown, path: string[]): unknown {
 export const TrialOption = z.unknown().transform((v, ctx) => {
   const r = checkTrial(v);
   if (!r.trial) {
-    for (const i of r.issues) {
-      ctx.addIssue({ code: "custom", message: i.message, path: i.path, input: i.value });
-    }
+    for (const i of r.issues) ctx.addIssue(zodIssue(i));
     return z.NEVER;
   }
   return r.trial;

@@ -19,3 +19,16 @@ export function show(value: unknown): string {
     return String(value);
   }
 }
+
+/** The user stopped the work (Ctrl-C, SIGTERM): nothing is lost, the same command resumes. */
+export class Interrupted extends DmodelError {
+  constructor(readonly signal: "SIGINT" | "SIGTERM") {
+    super("interrupted: run the same command again to resume");
+    this.name = "Interrupted";
+  }
+
+  /** The shell's exit code for death by this signal (130, 143). */
+  get exitCode(): number {
+    return this.signal === "SIGINT" ? 130 : 143;
+  }
+}

@@ -8,10 +8,19 @@ import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path
 import { pathToFileURL } from "node:url";
 import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from "yaml";
 import { z } from "zod";
-import { formatIssue, getPath, type Issue, setPath, type TrialConfig } from "./config.ts";
+import {
+  checkTrial,
+  corpusProblem,
+  formatIssue,
+  getPath,
+  type Issue,
+  issueOf,
+  setPath,
+  type TrialConfig,
+} from "./config.ts";
 import { DmodelError, show } from "./errors.ts";
 import { has, resolve } from "./registry.ts";
-import type { Stage, StageContext } from "./stage.ts";
+import type { DescribedTrial, Stage, StageContext } from "./stage.ts";
 
 /** The top level of a pipeline file. */
 const PipelineSchema = z.object({
@@ -102,24 +111,74 @@ export function applySet(
   doc: Record<string, unknown>,
   set: { path: string[]; value: unknown },
   text: string,
-): void {
-  if (TOP_LEVEL.has(set.path[0])) return setPath(doc, set.path, set.value);
-  let hit = false;
+): string[][] {
+  if (TOP_LEVEL.has(set.path[0])) {
+    setPath(doc, set.path, set.value);
+    return [set.path];
+  }
+  const hits: string[][] = [];
   const stages = (doc.stages ?? {}) as Record<string, { with?: Record<string, unknown> }>;
-  for (const s of Object.values(stages)) {
+  for (const [id, s] of Object.entries(stages)) {
     const w = s?.with;
     if (!w || typeof w !== "object") continue;
-    for (const target of [w, w.base as Record<string, unknown> | undefined]) {
+    for (const [at, target] of [[[], w], [["base"], w.base]] as [string[], unknown][]) {
       if (target && typeof target === "object" && set.path[0] in target) {
-        setPath(target, set.path, structuredClone(set.value));
-        hit = true;
+        setPath(target as Record<string, unknown>, set.path, structuredClone(set.value));
+        hits.push(["stages", id, "with", ...at, ...set.path]);
         break;
       }
     }
   }
-  if (!hit) {
+  if (!hits.length) {
     throw new DmodelError(`--set ${text}: no stage has a key ${show(set.path[0])} to override`);
   }
+  return hits;
+}
+
+const startsWith = (a: (string | number)[], prefix: (string | number)[]) =>
+  prefix.length <= a.length && prefix.every((k, i) => String(a[i]) === String(k));
+
+/**
+ * The `--set` an issue comes from, if any: one that set the issue's key (or a
+ * key above it), or chose the component (`name`, `block`) the key belongs to.
+ */
+function blamedSet(i: Issue, sets: { text: string; paths: string[][] }[]): string | undefined {
+  const at = i.keys?.length ? i.keys.map((k) => [...i.path, k]) : [i.path];
+  for (const s of sets) {
+    for (const p of s.paths) {
+      const chooser = ["name", "block"].includes(p[p.length - 1]) ? p.slice(0, -1) : null;
+      if (at.some((a) => startsWith(a, p) || (chooser && startsWith(a, chooser)))) return s.text;
+    }
+  }
+  return undefined;
+}
+
+/** Every `corpus` value in a stage's resolved options, where `seq_len` beside it says it is a data config. */
+function corpora(v: unknown, out = new Set<string>(), depth = 0): Set<string> {
+  if (!v || typeof v !== "object" || depth > 8) return out;
+  const o = v as Record<string, unknown>;
+  if (typeof o.corpus === "string" && "seq_len" in o) out.add(o.corpus);
+  for (const x of Array.isArray(v) ? v : Object.values(o)) corpora(x, out, depth + 1);
+  return out;
+}
+
+/** The key path of the first `key: value` pair inside `v` (depth first), or null. */
+function findPair(
+  v: unknown,
+  key: string,
+  value: unknown,
+  path: (string | number)[] = [],
+): (string | number)[] | null {
+  if (!v || typeof v !== "object") return null;
+  const entries: [string | number, unknown][] = Array.isArray(v)
+    ? v.map((x, i) => [i, x])
+    : Object.entries(v);
+  for (const [k, x] of entries) {
+    if (k === key && x === value) return [...path, k];
+    const r = findPair(x, key, value, [...path, k]);
+    if (r) return r;
+  }
+  return null;
 }
 
 /** Imports plugin modules (paths relative to the pipeline file); they register components on import. */
@@ -155,14 +214,19 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
     throw new DmodelError(`${file}:${line}: malformed YAML: ${e.message.split("\n")[0]}`);
   }
   const loc = new Locator(doc, lc);
+  const applied: { text: string; paths: string[][] }[] = [];
   const fail = (issues: Issue[]) => {
-    throw new DmodelError(issues.map((i) => formatIssue(file, loc.line(i.path), i)).join("\n"));
+    const lines = issues.map((i) => {
+      const set = blamedSet(i, applied);
+      return set ? formatIssue(`--set ${set}`, null, i) : formatIssue(file, loc.line(i.path), i);
+    });
+    throw new DmodelError([...new Set(lines)].join("\n"));
   };
   const raw = (doc.toJS({ maxAliasCount: 10000 }) ?? {}) as Record<string, unknown>;
   if (typeof raw !== "object" || Array.isArray(raw)) {
     fail([{ path: [], message: "a pipeline is a mapping with name and stages" }]);
   }
-  for (const s of sets) applySet(raw, parseSet(s), s);
+  for (const s of sets) applied.push({ text: s, paths: applySet(raw, parseSet(s), s) });
   const top = PipelineSchema.safeParse(raw);
   if (!top.success) {
     fail(top.error.issues.map((i) => ({
@@ -177,6 +241,7 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
 
   const issues: Issue[] = [];
   const stages: Pipeline["stages"] = new Map();
+  const reported = new Set<string>();
   for (const [id, decl] of Object.entries(p.stages)) {
     const at = ["stages", id];
     if (!has("stage", decl.uses)) {
@@ -196,16 +261,19 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
     const r = c.schema.safeParse(decl.with);
     if (!r.success) {
       for (const i of r.error.issues) {
-        const path = [...at, "with", ...(i.path as (string | number)[])];
-        issues.push({
-          path,
-          message: i.code === "unrecognized_keys"
-            ? `unknown key(s) ${i.keys.map((k) => show(k)).join(", ")}`
-            : i.message,
-          value: i.code === "unrecognized_keys" ? undefined : getPath(raw, path as string[]),
-        });
+        const issue = issueOf(i, [...at, "with"], decl.with);
+        if (issue.value === undefined && !issue.keys) issue.value = getPath(raw, issue.path as string[]);
+        issues.push(issue);
       }
       continue;
+    }
+    // Data files are checked now, not when the data stage reaches them.
+    for (const corpus of corpora(r.data)) {
+      const problem = reported.has(corpus) ? null : corpusProblem(corpus);
+      if (!problem) continue;
+      reported.add(corpus);
+      const path = findPair(decl.with, "corpus", corpus);
+      issues.push({ path: path ? [...at, "with", ...path] : at, message: problem });
     }
     stages.set(id, { decl, options: r.data, stage: c.create(r.data) });
   }
@@ -295,14 +363,33 @@ export function pipelineLabel(p: Pipeline): string {
   return p.file ? basename(p.file) : p.name;
 }
 
-/** The trial configs a pipeline's stages hold: a train stage's `with:`, a sweep's `with.base`. */
-export function stageTrials(p: Pipeline): { stage: string; trial: TrialConfig }[] {
-  const out: { stage: string; trial: TrialConfig }[] = [];
+/**
+ * The trials a pipeline's stages train, resolved with every component's
+ * defaults: a stage's own `trials()`, else a train stage's `with:`, a
+ * sweep's or study's `base` (validated as a whole trial; when the base alone
+ * is not one, the first planned trial), or the first of its `trials`.
+ */
+export function stageTrials(p: Pipeline): ({ stage: string } & DescribedTrial)[] {
+  const out: ({ stage: string } & DescribedTrial)[] = [];
+  const isTrial = (v: unknown) => {
+    const o = v as { model?: unknown; data?: unknown } | null;
+    return Boolean(o && typeof o === "object" && o.model && o.data);
+  };
   for (const [id, s] of p.stages) {
+    if (s.stage.trials) {
+      for (const t of s.stage.trials()) out.push({ stage: id, ...t });
+      continue;
+    }
     // deno-lint-ignore no-explicit-any
     const o = s.options as any;
-    const t = o?.model && o?.data ? o : o?.base?.model && o?.base?.data ? o.base : null;
-    if (t) out.push({ stage: id, trial: t as TrialConfig });
+    const planned = Array.isArray(o?.trials)
+      ? (o.trials as unknown[]).map((t) => (t as { config?: unknown }).config ?? t).filter(isTrial)
+      : [];
+    let trial: TrialConfig | undefined;
+    if (isTrial(o)) trial = checkTrial(o).trial;
+    else if (isTrial(o?.base)) trial = checkTrial(o.base).trial ?? (planned[0] as TrialConfig | undefined);
+    else if (planned.length) trial = planned[0] as TrialConfig;
+    if (trial) out.push({ stage: id, trial });
   }
   return out;
 }

@@ -3,6 +3,7 @@
  * A stage component's `create(options)` returns a `Stage`; the pipeline runner
  * calls `run(ctx)` once its `needs:` have finished.
  */
+import type { TrialConfig } from "./config.ts";
 
 /** What a running stage sees. */
 export interface StageContext {
@@ -24,7 +25,23 @@ export interface StageContext {
   log: (line: string) => void;
 }
 
+/**
+ * A model a stage will train, as `describe` and the load-time checks see it.
+ * `vocabSize` is given when the data is not a corpus (a synthetic task):
+ * then `trial.data` only carries the window length.
+ */
+export interface DescribedTrial {
+  trial: TrialConfig;
+  vocabSize?: number;
+}
+
 /** A stage built from its `with:` options. */
 export interface Stage {
   run(ctx: StageContext): Promise<unknown>;
+  /**
+   * The trials this stage trains, first the one `describe` shows (optional:
+   * without it a `with:` that is a trial config, or holds one as `base` or
+   * `trials`, is found by its shape).
+   */
+  trials?(): DescribedTrial[];
 }

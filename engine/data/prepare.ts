@@ -87,6 +87,15 @@ export function parseDataConfig(cfg: unknown, prefix = "data"): DataConfig {
   return { ...r.data, tokenizer: { name, ...(t.data as Record<string, unknown>) } };
 }
 
+const said = new Set<string>();
+
+/** Says what a cache folder holds once per process (the data stage, then each trial, use the same). */
+function once(dir: string, log: (s: string) => void, line: string): void {
+  if (said.has(dir)) return;
+  said.add(dir);
+  log(line);
+}
+
 /** A corpus string resolved to a dataset component and its options. */
 export interface ResolvedCorpus {
   dataset: string;
@@ -308,7 +317,11 @@ async function prepareShards(
   const metaFile = join(dir, "meta.json");
   const old = await readMeta(metaFile);
   if (old && old.fingerprint === fingerprint && old.format === DATA_FORMAT) {
-    log(`data: reusing ${dir} (${corpus.source}: ${train.length} train, ${val.length} val tokens)`);
+    once(
+      dir,
+      log,
+      `data: reusing ${dir} (${corpus.source}: ${train.length} train, ${val.length} val tokens, vocab ${vocabSize})`,
+    );
     return {
       key,
       dir,
@@ -339,7 +352,11 @@ async function prepareShards(
   };
   await Deno.mkdir(dir, { recursive: true });
   await writeFileAtomic(metaFile, JSON.stringify(meta, null, 2) + "\n");
-  log(`data: ${corpus.source}: ${train.length} train, ${val.length} val tokens, vocab ${vocabSize}`);
+  once(
+    dir,
+    log,
+    `data: ${corpus.source}: ${train.length} train, ${val.length} val tokens, vocab ${vocabSize}`,
+  );
   return { key, dir, vocabSize, train, val, tokenizer: null, valUnigramEntropy, reused: false };
 }
 
@@ -391,7 +408,11 @@ async function prepareText(
   if (old && old.key === key && old.format === DATA_FORMAT) {
     try {
       const { tokenizer, train, val } = await loadCached(dir, old, builder);
-      log(`data: reusing ${dir} (${train.length} train, ${val.length} val tokens)`);
+      once(
+        dir,
+        log,
+        `data: reusing ${dir} (${train.length} train, ${val.length} val tokens, vocab ${old.vocab_size})`,
+      );
       return {
         key,
         dir,
@@ -454,8 +475,10 @@ async function prepareText(
     created: new Date().toISOString(),
   };
   await writeFileAtomic(metaFile, JSON.stringify(meta, null, 2) + "\n");
-  log(
-    `data: ${train.length} train / ${val.length} val tokens (${trainDocs.length} / ${valDocs.length} documents), val unigram entropy ${
+  once(
+    dir,
+    log,
+    `data: ${dir}: ${train.length} train / ${val.length} val tokens (${trainDocs.length} / ${valDocs.length} documents), vocab ${vocabSize}, val unigram entropy ${
       valUnigramEntropy.toFixed(4)
     } nats, ${seconds.toFixed(1)} s`,
   );

@@ -13,7 +13,13 @@ export interface BackendImpl {
   setup(): Promise<string>;
   /** True when this backend can run here (cheap check, no side effects). */
   available(): Promise<boolean>;
+  /** Why it chose what it did, after setup (for `auto`), shown on the one backend line. */
+  note?(): string;
 }
+
+// tfjs's own console notices (the "Hi, looks like you are running TensorFlow.js in Node.js" banner of
+// its cpu backend, which points at tfjs-node) are not dmodel's: dmodel says which backend it uses.
+tf.enableProdMode();
 
 let current: { requested: string; actual: string } | null = null;
 
@@ -28,6 +34,6 @@ export async function useBackend(name: string, log: (s: string) => void = () => 
     );
   }
   current = { requested: name, actual };
-  log(`backend: ${name} -> ${actual}`);
+  log(`backend: ${name === actual ? name : `${name} -> ${actual}`}${impl.note ? ` (${impl.note()})` : ""}`);
   return actual;
 }

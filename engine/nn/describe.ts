@@ -25,7 +25,13 @@ export interface ParamRow {
 
 /** The whole description. */
 export interface Description {
-  model: Record<string, unknown> & ModelRule;
+  model: Record<string, unknown> & ModelRule & {
+    parameterization: string;
+    base_steps: number;
+    m_data: number;
+    global_lr: number;
+    lr_factor: number;
+  };
   params: ParamRow[];
 }
 
@@ -113,4 +119,22 @@ export function describeText(d: Description): string {
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const table = [head, ...cells].map((c) => c.map((x, i) => x.padEnd(widths[i])).join("  ").trimEnd());
   return [...lines, "", ...table].join("\n");
+}
+
+/**
+ * A notice when the rule scales the global learning rate by itself (nuGPT's
+ * m_data^(-1/3) token-horizon correction when train.steps differs from
+ * base_steps), or null: the LR actually used is not the one in the file.
+ */
+export function lrFactorNotice(d: Description): string | null {
+  const m = d.model;
+  if (Math.abs(m.lr_factor - 1) < 1e-12) return null;
+  const steps = `train.steps ${
+    Math.round(m.base_steps * m.m_data)
+  } vs base_steps ${m.base_steps}, m_data = ${+m.m_data
+    .toPrecision(4)}`;
+  return `notice: parameterization ${m.parameterization} multiplies the learning rate by ${+m.lr_factor
+    .toPrecision(3)} ` +
+    `(its token-horizon correction, ${steps}): optimizer.lr ${+m.global_lr.toPrecision(4)} -> ` +
+    `${+(m.global_lr * m.lr_factor).toPrecision(4)} at the peak of the schedule`;
 }

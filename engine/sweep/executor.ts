@@ -22,6 +22,8 @@ export interface ExecutorContext {
   log: (line: string) => void;
   /** Return right after submission (schedulers). */
   detach: boolean;
+  /** Aborted on Ctrl-C / SIGTERM: start nothing more, stop what runs (it resumes next time), return. */
+  signal: AbortSignal;
   /** Called when a trial finishes (result.json written). */
   onFinished: (t: PlannedTrial) => Promise<void>;
 }

@@ -11,7 +11,15 @@
  *   seeds: [0, 1, 2]
  */
 import { z } from "zod";
-import { checkTrial, type Issue, setPath, type TrialConfig, trialDirName, trialId } from "../core/config.ts";
+import {
+  checkTrial,
+  type Issue,
+  issueUnder,
+  setPath,
+  type TrialConfig,
+  trialDirName,
+  trialId,
+} from "../core/config.ts";
 
 /** A log-spaced range: base^lo .. base^hi in steps of `step` in the exponent (inclusive). */
 const LogRange = z.object({
@@ -63,10 +71,12 @@ export function expandGrid(
     seeds?: number[];
   },
 ): { trials: PlannedTrial[]; issues: Issue[] } {
-  // Each factor is a list of partial assignments {path: value}.
+  // Each factor is a list of partial assignments {path: value}; `source` says where each path is written.
   const factors: Record<string, unknown>[][] = [];
+  const source = new Map<string, (string | number)[]>();
   for (const [path, axis] of Object.entries(spec.grid)) {
     factors.push(axisValues(axis).map((v) => ({ [path]: v })));
+    source.set(path, ["grid", path]);
   }
   const issues: Issue[] = [];
   spec.zip.forEach((group, gi) => {
@@ -80,11 +90,17 @@ export function expandGrid(
       for (const [path, vals] of Object.entries(group)) a[path] = vals[i];
       return a;
     }));
+    for (const path of Object.keys(group)) source.set(path, ["zip", gi, path]);
   });
-  if (spec.seeds) factors.push(spec.seeds.map((s) => ({ "train.seed": s })));
+  if (spec.seeds) {
+    factors.push(spec.seeds.map((s) => ({ "train.seed": s })));
+    source.set("train.seed", ["seeds"]);
+  }
   let points: Record<string, unknown>[] = [{}];
   for (const f of factors) points = points.flatMap((p) => f.map((a) => ({ ...p, ...a })));
 
+  // A problem an axis value causes is reported once, at the axis; one of the base once, at the base.
+  const found = new Map<string, { issue: Issue; count: number; where: string }>();
   const trials: PlannedTrial[] = [];
   const seen = new Set<string>();
   for (const point of points) {
@@ -92,14 +108,35 @@ export function expandGrid(
     for (const [path, v] of Object.entries(point)) setPath(raw, path.split("."), structuredClone(v));
     const r = checkTrial(raw);
     if (!r.trial) {
-      const where = Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
-      for (const i of r.issues) issues.push({ ...i, message: `${i.message} (in the trial ${where})` });
+      for (const i of r.issues) {
+        const axis = Object.keys(point).find((p) => issueUnder(i, p.split(".")));
+        const issue: Issue = axis
+          ? {
+            path: source.get(axis)!,
+            message: i.message,
+            ...(i.keys ? { keys: [] } : { value: point[axis] }),
+          }
+          : i;
+        const key = JSON.stringify([issue.path, issue.message, issue.keys, issue.value]);
+        const f = found.get(key);
+        if (f) f.count++;
+        else {
+          const where = Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+          found.set(key, { issue, count: 1, where: axis ? "" : where });
+        }
+      }
       continue;
     }
     const id = trialId(r.trial);
     if (seen.has(id)) continue;
     seen.add(id);
     trials.push({ index: trials.length, id, dir: trialDirName(r.trial, id), point, config: r.trial });
+  }
+  for (const { issue, count, where } of found.values()) {
+    const some = where && count < points.length
+      ? ` (in ${count} of ${points.length} trials, e.g. ${where})`
+      : "";
+    issues.push({ ...issue, message: issue.message + some });
   }
   return { trials, issues };
 }

@@ -23,6 +23,25 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** This process's command line as typed (`deno run -A tasks/sweep.ts my.yaml`), for the lock's message. */
+export function commandLine(): string {
+  try {
+    const argv = Deno.readTextFileSync("/proc/self/cmdline").split("\0").filter((a) => a.length);
+    if (argv.length) {
+      return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(" ");
+    }
+  } catch { /* not Linux */ }
+  return [Deno.execPath(), Deno.mainModule, ...Deno.args].join(" ");
+}
+
+/** Removes this process's lock at once (a second Ctrl-C exits without awaiting anything). */
+export function releaseSync(dir: string): void {
+  const path = `${dir}/sweep.lock`;
+  try {
+    if (JSON.parse(Deno.readTextFileSync(path)).pid === Deno.pid) Deno.removeSync(path);
+  } catch { /* gone already */ }
+}
+
 /** Takes the lock or throws naming the running sweep. Returns a release function. */
 export async function acquireLock(dir: string, log: (s: string) => void): Promise<() => Promise<void>> {
   const path = `${dir}/sweep.lock`;
@@ -30,7 +49,7 @@ export async function acquireLock(dir: string, log: (s: string) => void): Promis
     pid: Deno.pid,
     host: Deno.hostname(),
     started: new Date().toISOString(),
-    command: ["deno", ...Deno.args].join(" "),
+    command: commandLine(),
   };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {

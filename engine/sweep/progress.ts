@@ -39,12 +39,28 @@ export class Progress {
     this.done = alreadyDone;
   }
 
-  /** Expected seconds left, from the trials finished in this run. */
+  /** Summed cost (grid.ts trialCost) of the trials this run has to do; 0: count trials instead. */
+  costLeft = 0;
+  private costDone = 0;
+
+  /** Counts a finished trial and its cost. */
+  finished(cost = 0): void {
+    this.done++;
+    this.costDone += cost;
+  }
+
+  /**
+   * Expected seconds left, from the trials finished in this run, weighted by
+   * their cost (the cheapest run first, so a plain count runs low).
+   */
   eta(): number {
     const ranHere = this.done - this.alreadyDone;
     if (ranHere <= 0) return NaN;
-    const per = (performance.now() - this.t0) / 1000 / ranHere;
-    return per * (this.total - this.done);
+    const secs = (performance.now() - this.t0) / 1000;
+    if (this.costLeft > 0 && this.costDone > 0) {
+      return (secs * Math.max(0, this.costLeft - this.costDone)) / this.costDone;
+    }
+    return (secs / ranHere) * (this.total - this.done);
   }
 
   /** The overall line. */

@@ -8,12 +8,12 @@ import { loadNative } from "../kernels/native.ts";
 import YAML from "yaml";
 import { parseDataConfig, prepareData } from "../data/prepare.ts";
 import { canonicalJSON } from "../core/config.ts";
-import { DmodelError } from "../core/errors.ts";
+import { DmodelError, Interrupted } from "../core/errors.ts";
 import { exists, writeFileAtomic } from "../core/fs.ts";
 import { resolve } from "../core/registry.ts";
 import type { Executor } from "./executor.ts";
 import { type PlannedTrial, trialCost } from "./grid.ts";
-import { acquireLock } from "./lock.ts";
+import { acquireLock, releaseSync } from "./lock.ts";
 import {
   finishRecorded,
   readPlan,
@@ -51,6 +51,26 @@ export interface SweepRunOptions {
 export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { detached?: boolean }> {
   await Deno.mkdir(o.dir, { recursive: true });
   const release = await acquireLock(o.dir, o.log);
+  // Ctrl-C / SIGTERM: stop the trials (each resumes from its checkpoint), release the lock, say so.
+  // A second signal exits at once.
+  const abort = new AbortController();
+  let caught: "SIGINT" | "SIGTERM" | null = null;
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
+    const h = () => {
+      if (caught) {
+        releaseSync(o.dir);
+        console.error("interrupted: run the same command again to resume");
+        Deno.exit(sig === "SIGINT" ? 130 : 143);
+      }
+      caught = sig;
+      abort.abort();
+    };
+    Deno.addSignalListener(sig, h);
+    return [sig, h] as const;
+  });
+  const check = () => {
+    if (caught) throw new Interrupted(caught);
+  };
   try {
     if (o.fresh && (await exists(`${o.dir}/trials.json`))) {
       for (const t of await readPlan(o.dir)) {
@@ -82,9 +102,11 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
         if (seen.has(key)) continue;
         seen.add(key);
         await prepareData(parseDataConfig(t.config.data), { log: o.log });
+        check();
       }
       // Build the native kernels here too (engine/kernels/native.ts): trial processes may not run a compiler.
       if (wave === 1) await loadNative({ build: true });
+      check();
       const todo: PlannedTrial[] = [];
       const requeued: string[] = [];
       for (const t of trials) {
@@ -114,6 +136,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
           `${todo.length} to run, ${o.workers} worker(s), executor ${o.executor.name}`,
       );
       const progress = new Progress(trials.length, before.done, o.workers);
+      progress.costLeft = todo.reduce((a, t) => a + trialCost(t.config), 0);
       const r = await executor.run({
         dir: o.dir,
         trials,
@@ -123,9 +146,10 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
         progress,
         log: (l) => progress.note(l),
         detach: Boolean(o.detach),
+        signal: abort.signal,
         onFinished: async (t) => {
           const { result } = await trialState(o.dir, t);
-          progress.done++;
+          progress.finished(trialCost(t.config));
           if (result?.status === "diverged") progress.diverged++;
           if (result?.status === "failed") progress.failed++;
           const loss = result?.final_val_loss;
@@ -141,6 +165,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
         },
       }).finally(() => writeResults(o.dir, trials));
       progress.render(true);
+      check();
       detached = r.detached;
       if (!o.replan || detached) break;
     }
@@ -148,6 +173,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
     o.log(`sweep ${o.dir}: ${summaryLine(after)}`);
     return { ...after, detached };
   } finally {
+    for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
     await release();
   }
 }

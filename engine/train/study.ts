@@ -6,7 +6,16 @@
  * need the sweep executor.
  */
 import { z } from "zod";
-import { checkTrial, setPath, type TrialConfig, trialDirName, trialId } from "../core/config.ts";
+import {
+  checkTrial,
+  type Issue,
+  issueUnder,
+  setPath,
+  type TrialConfig,
+  trialDirName,
+  trialId,
+  zodIssue,
+} from "../core/config.ts";
 import type { StageContext } from "../core/stage.ts";
 import { runTrial } from "./trainer.ts";
 import type { TrialResult } from "./result.ts";
@@ -57,18 +66,12 @@ export function resolveStudy<O extends z.infer<typeof StudyOptions>>(
   ctx: z.RefinementCtx,
 ): O & { trials: TrialConfig[] } {
   const trials: TrialConfig[] = [];
-  o.variants.forEach((v, i) => {
+  const perVariant = o.variants.map((v) => {
     const r = checkTrial(variantConfig(o.base, v));
-    if (!r.trial) {
-      for (const issue of r.issues) {
-        ctx.addIssue({
-          code: "custom",
-          message: `${v.label}: ${issue.message}`,
-          path: ["variants", i, ...issue.path],
-        });
-      }
-    } else trials.push(r.trial);
+    if (r.trial) trials.push(r.trial);
+    return r.issues;
   });
+  for (const i of variantIssues(o.variants, perVariant)) ctx.addIssue(zodIssue(i));
   const labels = o.variants.map((v) => v.label);
   const dup = labels.find((l, i) => labels.indexOf(l) !== i);
   if (dup) {
@@ -79,6 +82,35 @@ export function resolveStudy<O extends z.infer<typeof StudyOptions>>(
     });
   }
   return { ...o, trials };
+}
+
+/**
+ * Where each problem of the variants' trials is written: at the variant's
+ * `set` key (or `steps_factor`) that causes it, labelled; otherwise in the
+ * base, once however many variants share it.
+ */
+export function variantIssues(
+  variants: { label: string; set: Record<string, unknown>; steps_factor?: number }[],
+  perVariant: Issue[][],
+): Issue[] {
+  const out = new Map<string, Issue>();
+  perVariant.forEach((issues, vi) => {
+    const v = variants[vi];
+    for (const i of issues) {
+      const key = Object.keys(v.set).find((k) => issueUnder(i, k.split(".")));
+      const steps = v.steps_factor !== undefined && issueUnder(i, ["train", "steps"]);
+      const at: Issue = key !== undefined || steps
+        ? {
+          ...i,
+          path: ["variants", vi, ...(key !== undefined ? ["set", key] : ["steps_factor"])],
+          message: `${v.label}: ${i.message}`,
+          ...(i.keys ? { keys: [] } : {}),
+        }
+        : { ...i, path: ["base", ...i.path] };
+      out.set(JSON.stringify([at.path, at.message, at.value]), at);
+    }
+  });
+  return [...out.values()];
 }
 
 /** One finished variant. */

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import YAML from "yaml";
 import { useBackend } from "../kernels/backend.ts";
-import { describeText, describeTrial } from "../nn/describe.ts";
+import { describeText, describeTrial, lrFactorNotice } from "../nn/describe.ts";
 import type { TrialConfig } from "../core/config.ts";
 import { prepareData, type PreparedData } from "../data/prepare.ts";
 import { evalBatches, trainBatch } from "../data/batches.ts";
@@ -213,6 +213,9 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       `${dir}/state.json`,
     );
     let start = 0;
+    const description = describeTrial(t, data.vocabSize);
+    const notice = lrFactorNotice(description);
+    if (notice) log(notice);
     if (opts.resume && state && (await exists(`${dir}/checkpoint.safetensors`))) {
       start = await loadCheckpoint(dir, net, opt);
       await truncateMetrics(metricsPath, start);
@@ -222,7 +225,6 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       log(`resumed ${dir} at step ${start}`);
     } else {
       await writeFileAtomic(metricsPath, METRIC_COLUMNS.join(",") + "\n");
-      const description = describeTrial(t, data.vocabSize);
       await writeFileAtomic(`${dir}/params.json`, JSON.stringify(description.params, null, 1));
       log(describeText(description));
       const v0 = evaluate(net, evalSet, B, T);
