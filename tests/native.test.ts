@@ -263,7 +263,7 @@ Deno.test({
       };
       const failed = load("false", true);
       assert.equal(failed.available, false);
-      assert.match(failed.reason, /^false failed on \/.*engine\/native\/kernels\.c/);
+      assert.match(failed.reason, /^false failed on \/.*engine\/kernels\/native\.c/);
       assert.match(
         load("no-such-compiler-here", true).reason,
         /^no C compiler \(no-such-compiler-here; install gcc\)$/,

@@ -53,14 +53,16 @@ for (const file of files) {
   Deno.test(`shipped pipelines: describe ${file}`, async () => {
     const text = await describe(file, []);
     assert.match(text, /^block\s+\S+/);
-    // With the nuGPT rule: described where every trial's block allows it and the base shape is
-    // given; otherwise refused with one-line errors (file:line: key: message), not a stack trace.
+    // With the nuGPT rule: described where every trial's block allows it and nuGPT takes the options
+    // given (a base shape, no other rule's options); otherwise refused with one-line errors
+    // (file:line or --set: key: message), not a stack trace.
     const p = await loadPipeline(file);
     const trials = stageTrials(p);
-    const allowed = trials.every((s) =>
-      nugptBlocks.includes(s.trial.model.block) && "base_width" in s.trial.parameterization &&
-      "base_depth" in s.trial.parameterization
-    );
+    const nugpt = resolve("parameterization", "nugpt");
+    const allowed = trials.every((s) => {
+      const { name: _n, ...opts } = s.trial.parameterization;
+      return nugptBlocks.includes(s.trial.model.block) && nugpt.schema.safeParse(opts).success;
+    });
     const sets = ["parameterization.name=nugpt"];
     if (allowed) {
       assert.match(await describe(file, sets), /parameterization\s+nugpt/);

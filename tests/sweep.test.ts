@@ -6,6 +6,7 @@ import { parsePipeline } from "../engine/core/pipeline.ts";
 import { DmodelError } from "../engine/core/errors.ts";
 import { axisValues, expandGrid } from "../engine/sweep/grid.ts";
 import { Progress } from "../engine/sweep/progress.ts";
+import { lrFactorNotices } from "../engine/sweep/run.ts";
 import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const corpus = await tinyCorpus();
@@ -74,6 +75,23 @@ Deno.test("sweep progress: the ETA weights the trials left by their cost", async
   await new Promise((r) => setTimeout(r, 300));
   q.finished(), q.finished();
   assert(Math.abs(q.eta() / 0.3 - 1) < 0.3, `ETA ${q.eta()}`);
+});
+
+Deno.test("sweep: one notice per rule when the horizon correction changes the LR of some trials", async () => {
+  const text = sweepYaml({ widths: "[16]", lrs: "[0.01, 0.02]" })
+    .replace(
+      "parameterization: {name: ngpt}",
+      "parameterization: {name: nugpt, base_width: 16, base_depth: 1, base_steps: 6}",
+    )
+    .replace("      grid:", "      grid:\n        train.steps: [6, 48]");
+  const p = await parsePipeline(text, "s.yaml");
+  // deno-lint-ignore no-explicit-any
+  const trials = (p.stages.get("sweep")!.options as any).trials;
+  assert.equal(trials.length, 4);
+  // 48 steps vs base_steps 6: m_data = 8, LR x 8^(-1/3) = 0.5, in the 2 trials at 48 steps.
+  assert.deepEqual(lrFactorNotices(trials), [
+    "notice: in 2 of 4 trials parameterization nugpt multiplies the learning rate by 0.5 (its token-horizon correction: train.steps differs from base_steps 6)",
+  ]);
 });
 
 /** Lines of a trial's metrics.csv (header dropped). */

@@ -10,7 +10,8 @@ import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
 import { readProbeCSV } from "../probe/alignment_exponents.ts";
-import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
+import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
+import { toCSV } from "../../engine/core/csv.ts";
 import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/train/study.ts";
 import type { TrialConfig } from "../../engine/core/config.ts";
 import { writeFileAtomic } from "../../engine/core/fs.ts";
@@ -21,7 +22,9 @@ const schema = StudyOptions.extend({
   /** Sequences of the probe batch to measure. */
   sequences: z.number().int().positive().default(4),
   /** Metrics drawn in the figure. */
-  plot: z.array(z.enum(["residual", "effective_rank", "stable_rank", "cosine", "entropy"]))
+  plot: z.array(
+    z.enum(["residual", "effective_rank", "stable_rank", "cosine", "rank", "rank_excess", "entropy"]),
+  )
     .default(["residual", "effective_rank", "cosine", "entropy"]),
 }).strict().transform(resolveStudy);
 
@@ -34,10 +37,20 @@ export interface CollapseRow {
   effective_rank: number;
   stable_rank: number;
   cosine: number;
+  rank: number;
+  rank_excess: number;
   entropy: number;
 }
 
-const METRICS = ["residual", "effective_rank", "stable_rank", "cosine", "entropy"] as const;
+const METRICS = [
+  "residual",
+  "effective_rank",
+  "stable_rank",
+  "cosine",
+  "rank",
+  "rank_excess",
+  "entropy",
+] as const;
 
 /** Per-layer rows of one trial's probes/collapse.csv. */
 export async function collapseRows(dir: string, config: string): Promise<CollapseRow[]> {

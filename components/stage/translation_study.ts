@@ -5,25 +5,31 @@
  * own small loop (masked cross-entropy on target positions only, the
  * registry's parameterization / Adam / schedule), and is evaluated every
  * `eval_every` steps on held-out examples: teacher-forced token accuracy,
- * whole-sequence accuracy and loss. Writes `translation.csv`,
- * `summary.csv` and `translation.png` / `.svg` (token accuracy vs step).
+ * whole-sequence accuracy and loss; at the end also greedy decoding (each
+ * target token predicted from the source and the model's own earlier
+ * tokens) scored by corpus BLEU-4 (components/block/seq2seq/bleu.ts) and exact match. With
+ * `seeds`, every variant runs once per training seed (the task is the
+ * same). Writes `translation.csv`, `summary.csv` (one row per variant x
+ * seed) and `translation.png` / `.svg` (token accuracy vs step).
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { register, resolve } from "../../engine/core/registry.ts";
+import { build, register } from "../../engine/core/registry.ts";
 import type { DescribedTrial, Stage } from "../../engine/core/stage.ts";
-import type { Block, ModelShape, Parameterization } from "../../engine/core/contracts.ts";
+import type { ModelShape } from "../../engine/core/contracts.ts";
 import { Network } from "../../engine/nn/network.ts";
 import { scaleContext } from "../../engine/nn/scaling.ts";
+import { trainLoop } from "../../engine/train/loop.ts";
 import { useBackend } from "../../engine/kernels/backend.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
-import { checkTrial, type Issue, issueOf, setPath, zodIssue } from "../../engine/core/config.ts";
+import { checkTrial, setPath } from "../../engine/core/config.ts";
+import { type Issue, issueOf, zodIssue } from "../../engine/core/errors.ts";
 import { variantIssues } from "../../engine/train/study.ts";
 import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../block/seq2seq/translation.ts";
-import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
+import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
+import { toCSV } from "../../engine/core/csv.ts";
 import { writeFileAtomic } from "../../engine/core/fs.ts";
-import type { OptimizerFactory } from "../../engine/nn/optim.ts";
-import type { Schedule } from "../../engine/core/contracts.ts";
+import { corpusBleu } from "../block/seq2seq/bleu.ts";
 
 const named = z.looseObject({ name: z.string() });
 const Config = z.object({
@@ -61,6 +67,8 @@ const schema = z.object({
     z.object({ label: z.string().min(1), set: z.record(z.string(), z.unknown()).default({}) }).strict(),
   )
     .min(1),
+  /** Training seeds: each variant runs once per seed (train.seed); default: the base's seed only. */
+  seeds: z.array(z.number().int().nonnegative()).min(1).optional(),
 }).strict().transform((o, ctx) => {
   // Each variant is checked as a trial (the window 2n, components with their schemas' defaults).
   const configs: TranslationConfig[] = [];
@@ -98,11 +106,7 @@ function split(rec: Record<string, unknown>, drop: string[]) {
 /** Builds the network of a variant (vocabulary K + 1, window 2n). */
 export function translationNetwork(c: TranslationConfig): Network {
   const { block: blockName } = c.model;
-  const block = resolve<unknown, Block>("block", blockName);
-  const rule = resolve<unknown, Parameterization>("parameterization", c.parameterization.name)
-    .create(
-      resolve("parameterization", c.parameterization.name).schema.parse(split(c.parameterization, ["name"])),
-    );
+  const rule = build("parameterization", c.parameterization, ["parameterization"]);
   if (!rule.blocks.includes(blockName)) {
     throw new DmodelError(`parameterization ${c.parameterization.name} does not apply to block ${blockName}`);
   }
@@ -115,7 +119,9 @@ export function translationNetwork(c: TranslationConfig): Network {
     seq_len: 2 * c.task.length,
   };
   const pOpts = split(c.parameterization, ["name"]) as Record<string, number>;
-  const b = block.create(block.schema.parse(split(c.model, ["block", "width", "depth", "head_dim"])));
+  const b = build("block", { name: blockName, ...split(c.model, ["block", "width", "depth", "head_dim"]) }, [
+    "model",
+  ]);
   return new Network(b, rule, scaleContext(blockName, shape, c.train.steps, pOpts), c.train.seed);
 }
 
@@ -165,54 +171,111 @@ export function evaluateTranslation(net: Network, task: TranslationTask, example
   return { loss: loss / tokens, token_acc: correct / tokens, seq_acc: seqOk / seqs };
 }
 
+/**
+ * Greedy translations of held-out examples: target token k is the argmax at
+ * position n + k given the source, SEP and the model's own tokens 0..k-1
+ * (positions after n + k are placeholders the masks hide). Returns the
+ * hypotheses and references (token ids).
+ */
+export function greedyTranslate(net: Network, task: TranslationTask, examples: number, batch: number) {
+  const n = task.length, hyps: Int32Array[] = [], refs: Int32Array[] = [];
+  for (let start = 0; start < examples; start += batch) {
+    const B = Math.min(batch, examples - start);
+    const { x, y, T } = translationBatch(task, EVAL_OFFSET + start, B);
+    for (let b = 0; b < B; b++) x.fill(0, b * T + n + 1, (b + 1) * T); // hide the reference prefix
+    const out = new Int32Array(B * n);
+    for (let k = 0; k < n; k++) {
+      const pred = tf.tidy(() => tf.argMax(net.logits(tf.tensor2d(x, [B, T], "int32")), 1).dataSync());
+      for (let b = 0; b < B; b++) {
+        out[b * n + k] = pred[b * T + n + k];
+        if (k + 1 < n) x[b * T + n + 1 + k] = pred[b * T + n + k];
+      }
+    }
+    for (let b = 0; b < B; b++) {
+      hyps.push(out.slice(b * n, (b + 1) * n));
+      refs.push(y.slice(b * T + n, (b + 1) * T));
+    }
+  }
+  return { hyps, refs };
+}
+
+/** Corpus BLEU-4, greedy token accuracy and exact-match rate of greedy translations. */
+export function evaluateGreedy(net: Network, task: TranslationTask, examples: number, batch: number) {
+  const { hyps, refs } = greedyTranslate(net, task, examples, batch);
+  let ok = 0, exact = 0, tokens = 0;
+  hyps.forEach((h, i) => {
+    let all = true;
+    for (let k = 0; k < h.length; k++) {
+      tokens++;
+      if (h[k] === refs[i][k]) ok++;
+      else all = false;
+    }
+    if (all) exact++;
+  });
+  return {
+    bleu: corpusBleu(hyps, refs).bleu,
+    greedy_token_acc: ok / tokens,
+    greedy_seq_acc: exact / hyps.length,
+  };
+}
+
 /** Trains one variant; returns its evaluation rows. */
 export async function trainTranslation(c: TranslationConfig, log: (s: string) => void) {
   await useBackend(c.train.backend, log);
   const net = translationNetwork(c);
-  const opt = resolve<unknown, OptimizerFactory>("optimizer", c.optimizer.name)
-    .create(resolve("optimizer", c.optimizer.name).schema.parse(split(c.optimizer, ["name"])));
+  const opt = build("optimizer", c.optimizer, ["optimizer"]);
   const adam = opt.create(net);
-  const schedule = resolve<unknown, Schedule>("schedule", c.schedule.name)
-    .create(resolve("schedule", c.schedule.name).schema.parse(split(c.schedule, ["name"])));
+  const schedule = build("schedule", c.schedule, ["schedule"]);
   const { steps, batch_size: B } = c.train;
   const task: TranslationTask = { ...c.task };
   const rows: Record<string, number>[] = [];
   const t0 = performance.now();
+  let evalMs = 0;
   const record = (step: number, trainLoss: number) => {
+    const e0 = performance.now();
     const e = evaluateTranslation(net, task, c.train.eval_examples, 64);
+    const g = step === steps
+      ? evaluateGreedy(net, task, c.train.eval_examples, 64)
+      : { bleu: NaN, greedy_token_acc: NaN, greedy_seq_acc: NaN };
+    evalMs += performance.now() - e0;
     rows.push({
       step,
       train_loss: trainLoss,
       eval_loss: e.loss,
       token_acc: e.token_acc,
       seq_acc: e.seq_acc,
+      ...g,
       elapsed: (performance.now() - t0) / 1000,
     });
   };
   record(0, NaN);
   let sum = 0, count = 0;
   try {
-    for (let step = 0; step < steps; step++) {
-      const { x, y, mask, T } = translationBatch(task, c.train.seed * 1_000_003 + step * B, B);
-      const vars = net.params.map((p) => p.variable);
-      const { value, grads } = tf.variableGrads(() => maskedLoss(net, x, y, mask, B, T), vars);
-      const host = new Map<string, Float32Array>();
-      for (const p of net.params) host.set(p.decl.name, grads[p.variable.name].dataSync() as Float32Array);
-      const loss = value.dataSync()[0];
-      value.dispose();
-      tf.dispose(grads);
-      if (!Number.isFinite(loss)) throw new DmodelError(`train loss ${loss} at step ${step}`);
-      adam.update(host, opt.lr * schedule(step, steps));
-      sum += loss, count++;
-      if ((step + 1) % c.train.eval_every === 0 || step + 1 === steps) {
-        record(step + 1, sum / count);
-        sum = 0, count = 0;
-      }
-    }
+    await trainLoop({
+      net,
+      optimizer: adam,
+      steps,
+      lr: (step) => opt.lr * schedule(step, steps),
+      batch: (step) => {
+        const { x, y, mask, T } = translationBatch(task, c.train.seed * 1_000_003 + step * B, B);
+        return { loss: () => maskedLoss(net, x, y, mask, B, T) };
+      },
+      onNonFinite: ({ step, loss }) => {
+        throw new DmodelError(`train loss ${loss} at step ${step}`);
+      },
+      afterStep: ({ step, loss }) => {
+        sum += loss, count++;
+        if ((step + 1) % c.train.eval_every === 0 || step + 1 === steps) {
+          record(step + 1, sum / count);
+          sum = 0, count = 0;
+        }
+      },
+    });
   } finally {
     net.dispose();
   }
-  return { rows, n_params: net.size, wall_s: (performance.now() - t0) / 1000 };
+  const wall = performance.now() - t0;
+  return { rows, n_params: net.size, wall_s: wall / 1000, train_ms_per_step: (wall - evalMs) / steps };
 }
 
 register("stage", "translation-study", {
@@ -222,32 +285,39 @@ register("stage", "translation-study", {
     trials: () => o.trials,
     async run(ctx) {
       const all: Record<string, unknown>[] = [], summary: Record<string, unknown>[] = [];
-      for (const [i, c] of o.configs.entries()) {
+      for (const [i, c0] of o.configs.entries()) {
         const label = o.variants[i].label;
-        const r = await trainTranslation(c, ctx.log);
-        for (const row of r.rows) all.push({ config: label, ...row });
-        const last = r.rows[r.rows.length - 1];
-        summary.push({
-          config: label,
-          block: c.model.block,
-          n_params: r.n_params,
-          steps: c.train.steps,
-          ...last,
-          wall_s: +r.wall_s.toFixed(1),
-        });
-        ctx.log(
-          `${label}: ${r.n_params} params, token acc ${last.token_acc.toFixed(4)}, seq acc ${
-            last.seq_acc.toFixed(4)
-          }, ${r.wall_s.toFixed(1)} s`,
-        );
+        for (const seed of o.seeds ?? [c0.train.seed]) {
+          const c = { ...c0, train: { ...c0.train, seed } };
+          const r = await trainTranslation(c, ctx.log);
+          for (const row of r.rows) all.push({ config: label, seed, ...row });
+          const last = r.rows[r.rows.length - 1];
+          summary.push({
+            config: label,
+            seed,
+            block: c.model.block,
+            depth: c.model.depth,
+            n_params: r.n_params,
+            steps: c.train.steps,
+            ...last,
+            wall_s: +r.wall_s.toFixed(1),
+            train_ms_per_step: +r.train_ms_per_step.toFixed(1),
+          });
+          ctx.log(
+            `${label} (seed ${seed}): ${r.n_params} params, token acc ${last.token_acc.toFixed(4)}, ` +
+              `greedy BLEU ${(100 * last.bleu).toFixed(2)}, exact ${last.greedy_seq_acc.toFixed(4)}, ${
+                r.wall_s.toFixed(1)
+              } s`,
+          );
+        }
       }
       await writeFileAtomic(`${ctx.outDir}/translation.csv`, toCSV(all));
       await writeFileAtomic(`${ctx.outDir}/summary.csv`, toCSV(summary));
-      const c0 = o.configs[0];
+      const c0 = o.configs[0], seed0 = (o.seeds ?? [c0.train.seed])[0];
       const png = await writeFigure(
         `${ctx.outDir}/translation`,
         lineChartSpec({
-          rows: all,
+          rows: all.filter((r) => r.seed === seed0),
           x: "step",
           y: "token_acc",
           color: "config",
@@ -255,7 +325,7 @@ register("stage", "translation-study", {
           title: "Layer-wise coordination vs encoder-decoder",
           subtitle: `synthetic translation: n = ${c0.task.length}, K = ${c0.task.vocab}, ${
             c0.task.reverse ? "reversed + " : ""
-          }permuted; held-out token accuracy`,
+          }permuted; held-out token accuracy (teacher forcing), seed ${seed0}`,
           yTitle: "token accuracy",
           colorOrder: o.variants.map((v) => v.label),
           width: 420,

@@ -1,36 +1,46 @@
 /**
- * The optimum of one loss-vs-log2(LR) curve: a two-sided quadratic fitted to
- * the basin (the arg-min and up to `window` grid LRs on each side),
+ * The optimum of one loss-vs-log2(LR) curve, from two estimators over the
+ * basin (the arg-min and up to `window` grid LRs on each side, stopping at an
+ * LR where every seed diverged):
+ *
+ * E1, a two-sided quadratic, by weighted least squares (weight = finished
+ * seeds at the LR):
  *
  *   f(x) = c + a_L (x - m)^2   for x < m,
- *   f(x) = c + a_R (x - m)^2   for x >= m,        a_L, a_R >= 0,
+ *   f(x) = c + a_R (x - m)^2   for x >= m,        a_L, a_R >= 0.
  *
- * by weighted least squares (weight = finished seeds at the LR). For a fixed
- * vertex m the model is linear in (c, a_L, a_R); m is found by profiling the
- * residual sum of squares over [x_{i*-1}, x_{i*+1}] (a grid of 24 values, then
- * golden section in the best cell).
+ * For a fixed vertex m the model is linear in (c, a_L, a_R); m is found by
+ * profiling the residual sum of squares over [x_{i*-1}, x_{i*+1}] (24 values,
+ * then golden section in the best cell). Needs 4 finished LRs.
  *
- * Why this model: real basins are steeper on the high-LR side (towards
- * divergence) than on the low side. A parabola forced to one curvature puts
- * its vertex on the shallow side by an amount that changes with where the
- * grid falls, and that bias leaks into the fitted width slope (the nuGPT case
- * of ../../README.md's main job: a 3-point parabola whose right neighbour sits
- * on the divergence wall). Giving each side its own curvature removes the
- * first-order asymmetry bias; keeping to +-window grid LRs (default 2, i.e.
- * +-2 octaves on a x2 grid) keeps the far wings, where loss is no longer
- * quadratic in log LR, out of the fit. tests/analysis.test.ts ("two-sided fit
- * vs 3-point parabola on asymmetric basins") measures both estimators' bias
- * over grid phases.
+ * E2, the 3-point parabola through the arg-min and its two neighbours, its
+ * vertex clamped to [x_{i*-1}, x_{i*+1}].
+ *
+ * The optimum is their midpoint, and their spread is reported (./optimum.ts
+ * turns it into the resolution uncertainty, spread / sqrt(12)).
+ *
+ * Why: real basins are steeper on the high-LR side (towards divergence) than
+ * on the low side. E2 puts its vertex on the shallow side, by up to half an
+ * octave, by an amount that changes with where the grid falls; that bias
+ * leaks into the width slope (the nuGPT case of the main job: a 3-point
+ * parabola whose right neighbour sits on the divergence wall). E1 gives each
+ * side its own curvature, which removes that bias, but over +-2 octaves the
+ * low-LR wing flattens (loss is not quadratic in log LR there) and pulls E1
+ * the other way. On noise-free asymmetric basins at every grid phase the two
+ * bracket the optimum, their midpoint has about half E2's worst bias, and the
+ * optimum lies within 1.96 spread / sqrt(12) of it (tests/analysis_coverage
+ * .test.ts, "two-sided fit + parabola vs the 3-point parabola").
  *
  * Fallbacks, each flagged in `model`:
- * - "parabola": 3 finished LRs in the window (one per side): the 3-point
- *   parabola (4 parameters cannot be fitted to 3 points);
- * - "wall": the LR next to the arg-min on one side diverged for every seed
- *   and no finished LR lies beyond it: the vertex of a parabola through the
- *   other side's points, kept within half a grid step of the arg-min;
+ * - "parabola" / "two-sided": only one estimator could be fitted (3 finished
+ *   LRs, or a parabola that opens downwards);
+ * - "wall": the LR next to the arg-min on one side diverged for every seed:
+ *   the vertex of a parabola through the other side's points, kept within
+ *   half a grid step of the arg-min;
  * - "grid": fewer points, or the arg-min at the edge of the grid: the grid
  *   arg-min itself (not bracketed when a side has no LR at all).
  */
+import { leastSquares } from "../core/least_squares.ts";
 import { DmodelError } from "../core/errors.ts";
 
 /** One LR of a curve for `fitBasin`: the seed-adjusted mean loss of its finished seeds. */
@@ -90,49 +100,6 @@ export interface BasinFit {
 export function basinValue(f: BasinFit, x: number): number {
   const u = x - f.xc;
   return f.c + (u < 0 ? f.aL : f.aR) * u * u;
-}
-
-/**
- * Weighted least squares of y on the columns of X (rows of regressors,
- * weights w). Returns the coefficients, or null when singular.
- */
-function wls(X: number[][], y: number[], w: number[]): number[] | null {
-  const k = X[0].length;
-  const m: number[][] = Array.from({ length: k }, () => new Array(k + 1).fill(0));
-  for (let i = 0; i < y.length; i++) {
-    const r = X[i];
-    for (let a = 0; a < k; a++) {
-      for (let b = 0; b < k; b++) m[a][b] += w[i] * r[a] * r[b];
-      m[a][k] += w[i] * r[a] * y[i];
-    }
-  }
-  const c = solveSmall(m);
-  return c.every(Number.isFinite) ? c : null;
-}
-
-/** Gaussian elimination with partial pivoting on an augmented k x (k+1) matrix; NaN when singular. */
-export function solveSmall(aug: number[][]): number[] {
-  const n = aug.length;
-  const m = aug.map((r) => r.slice());
-  let scale = 0;
-  for (const r of m) for (let j = 0; j < n; j++) scale = Math.max(scale, Math.abs(r[j]));
-  for (let k = 0; k < n; k++) {
-    let p = k;
-    for (let i = k + 1; i < n; i++) if (Math.abs(m[i][k]) > Math.abs(m[p][k])) p = i;
-    [m[k], m[p]] = [m[p], m[k]];
-    if (!(Math.abs(m[k][k]) > 1e-12 * scale)) return new Array(n).fill(NaN);
-    for (let i = k + 1; i < n; i++) {
-      const f = m[i][k] / m[k][k];
-      for (let j = k; j <= n; j++) m[i][j] -= f * m[k][j];
-    }
-  }
-  const x = new Array(n).fill(0);
-  for (let k = n - 1; k >= 0; k--) {
-    let s = m[k][n];
-    for (let j = k + 1; j < n; j++) s -= m[k][j] * x[j];
-    x[k] = s / m[k][k];
-  }
-  return x;
 }
 
 /**
@@ -224,9 +191,9 @@ function profileVertex(xs: number[], ys: number[], ws: number[], lo: number, hi:
 /** Parabola through >= 3 points (weighted LS): y = A u^2 + B u + C, u = x - x0. */
 function parabola(xs: number[], ys: number[], ws: number[]) {
   const x0 = xs[0];
-  const b = wls(xs.map((x) => [(x - x0) ** 2, x - x0, 1]), ys, ws);
-  if (!b) return null;
-  const [A, B, C] = b;
+  const r = leastSquares(xs.map((x) => [(x - x0) ** 2, x - x0]), ys, ws);
+  if (!r) return null;
+  const [C, A, B] = r.coef;
   const m = x0 - B / (2 * A);
   return { A, m, c: C - (B * B) / (4 * A) };
 }

@@ -8,10 +8,11 @@ import { loadNative } from "../kernels/native.ts";
 import YAML from "yaml";
 import { parseDataConfig, prepareData } from "../data/prepare.ts";
 import { canonicalJSON } from "../core/config.ts";
-import { DmodelError, Interrupted } from "../core/errors.ts";
+import { describeTrial } from "../nn/describe.ts";
+import { Interrupted } from "../core/errors.ts";
 import { exists, writeFileAtomic } from "../core/fs.ts";
-import { resolve } from "../core/registry.ts";
-import type { Executor } from "./executor.ts";
+import { build } from "../core/registry.ts";
+import type {} from "./executor.ts"; // declares the executor product of build()
 import { type PlannedTrial, trialCost } from "./grid.ts";
 import { acquireLock, releaseSync } from "./lock.ts";
 import {
@@ -45,6 +46,27 @@ export interface SweepRunOptions {
   /** The resolved pipeline, saved beside the results for the report. */
   pipeline?: unknown;
   log: (line: string) => void;
+}
+
+/**
+ * One notice per rule and factor when a rule scales the LR of some trials by
+ * itself (nuGPT's m_data^(-1/3) horizon correction when train.steps differs
+ * from base_steps): the trials' logs say it per trial, this says it once.
+ */
+export function lrFactorNotices(trials: PlannedTrial[]): string[] {
+  const groups = new Map<string, { n: number; steps: Set<number> }>();
+  for (const t of trials) {
+    const m = describeTrial(t.config, 256).model; // the LR factor does not depend on the vocabulary
+    if (Math.abs(m.lr_factor - 1) < 1e-12) continue;
+    const key = `${m.parameterization} multiplies the learning rate by ${+m.lr_factor.toPrecision(3)}`;
+    const g = groups.get(key) ?? { n: 0, steps: new Set() };
+    g.n++, g.steps.add(m.base_steps);
+    groups.set(key, g);
+  }
+  return [...groups].map(([key, g]) =>
+    `notice: in ${g.n} of ${trials.length} trials parameterization ${key} (its token-horizon correction: ` +
+    `train.steps differs from base_steps ${[...g.steps].join(", ")})`
+  );
 }
 
 /** Runs (or resumes) a sweep; returns the summary from the files at the end. */
@@ -81,14 +103,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       }
     }
     if (o.pipeline) await writeFileAtomic(`${o.dir}/pipeline.yaml`, YAML.stringify(o.pipeline));
-    const { name, ...opts } = o.executor;
-    const component = resolve<unknown, Executor>("executor", name);
-    const parsed = component.schema.safeParse(opts);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      throw new DmodelError(`executor ${name}: ${[...i.path].join(".") || "options"}: ${i.message}`);
-    }
-    const executor = component.create(parsed.data);
+    const executor = build("executor", o.executor, ["executor"]);
     const seen = new Set<string>();
     let trials = o.trials, detached: boolean | undefined, wave = 0;
     // A dense sweep is one wave; an adaptive one (replan) runs waves until its plan has nothing left to run.
@@ -135,6 +150,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
         }${trials.length} trials, ${before.done} already done, ` +
           `${todo.length} to run, ${o.workers} worker(s), executor ${o.executor.name}`,
       );
+      if (wave === 1) { for (const line of lrFactorNotices(trials)) o.log(line); }
       const progress = new Progress(trials.length, before.done, o.workers);
       progress.costLeft = todo.reduce((a, t) => a + trialCost(t.config), 0);
       const r = await executor.run({

@@ -1,24 +1,19 @@
 /**
  * Studies: a base trial and a list of labelled variants (dotted-path
  * overrides), each run as its own trial into `<out>/<trial dir>/` with
- * `runTrial`, resumable (a trial is done iff its result.json exists). The
+ * `runTrial`, resumable (a trial is done iff its result.json exists), and
+ * `<out>/<stage id>.runs.json` names each variant's directory. The
  * collapse, skipless and alignment stages are built on this; they do not
  * need the sweep executor.
  */
+import { fromCSV } from "../core/csv.ts";
 import { z } from "zod";
-import {
-  checkTrial,
-  type Issue,
-  issueUnder,
-  setPath,
-  type TrialConfig,
-  trialDirName,
-  trialId,
-  zodIssue,
-} from "../core/config.ts";
+import { checkTrial, issueUnder, setPath, type TrialConfig, trialDirName, trialId } from "../core/config.ts";
+import { type Issue, zodIssue } from "../core/errors.ts";
 import type { StageContext } from "../core/stage.ts";
 import { runTrial } from "./trainer.ts";
 import type { TrialResult } from "./result.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 
 /** One variant: a label, dotted-path overrides of the base trial, and an optional step multiplier. */
 export interface StudyVariant {
@@ -156,15 +151,20 @@ export async function runStudy(
     );
     out.push({ label: variants[i].label, trial: t, dir, result });
   }
+  // which trial directory holds which variant (for scripts reading the study later)
+  await writeFileAtomic(
+    `${ctx.outDir}/${ctx.stageId}.runs.json`,
+    JSON.stringify(
+      out.map((r) => ({ label: r.label, dir: r.dir.slice(ctx.outDir.length + 1), status: r.result.status })),
+      null,
+      1,
+    ) + "\n",
+  );
   return out;
 }
 
 /** Reads a trial's metrics.csv as numeric records (empty cells are NaN). */
 export async function readMetrics(dir: string): Promise<Record<string, number>[]> {
-  const lines = (await Deno.readTextFile(`${dir}/metrics.csv`)).trim().split("\n");
-  const cols = lines[0].split(",");
-  return lines.slice(1).map((l) => {
-    const cells = l.split(",");
-    return Object.fromEntries(cols.map((c, i) => [c, cells[i] === "" ? NaN : Number(cells[i])]));
-  });
+  const { columns, rows } = fromCSV(await Deno.readTextFile(`${dir}/metrics.csv`));
+  return rows.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] === null ? NaN : Number(r[c])])));
 }
