@@ -264,6 +264,19 @@ Deno.test({
       new RegExp(`a dense grid at the same resolution over the same range \\(300 trials\\) would cost`),
     );
 
+    // `deno task analyze` rewrites the report with the same section.
+    await Deno.remove(`${dir}/a/report.html`);
+    const an = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${root}tasks/analyze.ts`, `${dir}/a`, "--by", "parameterization.name"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(an.code, 0, dec.decode(an.stderr));
+    assert.match(
+      await Deno.readTextFile(`${dir}/a/report.html`),
+      /<h2>LR search \(bracket and refine\)<\/h2>/,
+    );
+
     // tasks/compare_lr_search.ts reads the same compute from the files (here the sweep against itself).
     const cmp = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `${root}tasks/compare_lr_search.ts`, `${dir}/a`, `${dir}/a`],

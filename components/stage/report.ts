@@ -9,8 +9,7 @@ import type { Stage } from "../../engine/core/stage.ts";
 import { isAnalysis } from "../../engine/analysis/analyze.ts";
 import { writeReport } from "../../engine/analysis/report.ts";
 import { analysisSchema, runAnalysis } from "./analyze.ts";
-import { readJSON } from "../../engine/core/fs.ts";
-import { type SearchPlan, searchReportSection } from "../../engine/sweep/lr_search.ts";
+import { searchSections } from "../../engine/sweep/lr_search.ts";
 
 const schema = analysisSchema.extend({
   /** Page title. */
@@ -26,10 +25,7 @@ register("stage", "report", {
       const prev = [...ctx.outputs.values()].reverse().find((v) => isAnalysis(v) && v.dir === dir);
       const a = isAnalysis(prev) ? prev : await runAnalysis(o, ctx);
       // An adaptive sweep's search.json: what the LR search spent against the dense grid.
-      const search = await readJSON<Omit<SearchPlan, "trials" | "todo">>(`${dir}/search.json`).catch(() =>
-        null
-      );
-      const sections = search ? [searchReportSection(search)] : [];
+      const sections = await searchSections(dir);
       const path = await writeReport(a, { title: o.title, sections });
       ctx.log(`report: ${path}`);
       return { report: path, analysis: a };

@@ -38,6 +38,7 @@ import type { TrialResult } from "../train/result.ts";
 import { fmtFlops, trialFlops } from "./compute.ts";
 import { type PlannedTrial, trialCost } from "./grid.ts";
 import { resultRow } from "./results.ts";
+import { readJSON } from "../core/fs.ts";
 
 const EPS = 1e-9;
 const isMultiple = (a: number, b: number) => Math.abs(a / b - Math.round(a / b)) < EPS;
@@ -618,4 +619,10 @@ export function searchReportSection(p: Omit<SearchPlan, "trials" | "todo">): {
       ]),
     },
   };
+}
+
+/** The report sections of a sweep directory: the LR search's, when it has a search.json (none otherwise). */
+export async function searchSections(dir: string): Promise<ReturnType<typeof searchReportSection>[]> {
+  const search = await readJSON<Omit<SearchPlan, "trials" | "todo">>(`${dir}/search.json`).catch(() => null);
+  return search ? [searchReportSection(search)] : [];
 }
