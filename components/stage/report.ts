@@ -21,7 +21,7 @@ register("stage", "report", {
   create: (o: z.infer<typeof schema>): Stage => ({
     async run(ctx) {
       const dir = o.dir ?? ctx.outDir;
-      const prev = [...ctx.outputs.values()].reverse().find((v) => isAnalysis(v) && v.dir === dir);
+      const prev = [...ctx.inputs.values()].reverse().find((v) => isAnalysis(v) && v.dir === dir);
       const a = isAnalysis(prev) ? prev : await runAnalysis(o, ctx);
       const path = await writeReport(a, { title: o.title });
       ctx.log(`report: ${path}`);

@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { parseTrial, type TrialConfig } from "../core/config.ts";
+import { blocksFor, parseTrial, type TrialConfig } from "../core/config.ts";
 import { useBackend } from "../kernels/backend.ts";
 import { prepareData } from "../data/prepare.ts";
 import { evalBatches, trainBatch } from "../data/batches.ts";
@@ -104,7 +104,7 @@ export function coordTrial(t: TrialConfig, name: string, width: number, baseWidt
     rule = build("parameterization", { ...p, name }, ["parameterization"]);
   } catch { /* refused with its key path by parseTrial below */ }
   if (rule) {
-    const blocks = rule.blocks;
+    const blocks = blocksFor(rule);
     if (!blocks.includes(t.model.block)) {
       const { width: _w, depth, head_dim } = t.model;
       model = { block: blocks[0], width, depth, head_dim };

@@ -12,12 +12,13 @@ import { z } from "zod";
 import { register } from "../../../engine/core/registry.ts";
 import type { Block } from "../../../engine/core/contracts.ts";
 import { causalMask, embed, readoutLogits, rmsNorm } from "../../../engine/nn/ops.ts";
-import type { BlockParamDecl } from "../families.ts";
+import { type BlockParamDecl, SP_FAMILY } from "../families.ts";
 import { positionTables } from "../ngpt.ts";
 import { layer, layerContext, layerParams, maskFrom } from "./layers.ts";
 
 /** The encoder-decoder block. */
 export const encdecBlock: Block = {
+  family: SP_FAMILY,
   params(s) {
     const d = s.width, V = s.vocab_size;
     const gain = (name: string): BlockParamDecl => ({

@@ -15,7 +15,7 @@ import { z } from "zod";
 import { register } from "../../../engine/core/registry.ts";
 import type { Block } from "../../../engine/core/contracts.ts";
 import { embed, readoutLogits, rmsNorm } from "../../../engine/nn/ops.ts";
-import type { BlockParamDecl } from "../families.ts";
+import { type BlockParamDecl, SP_FAMILY } from "../families.ts";
 import { positionTables } from "../ngpt.ts";
 import { layer, layerContext, layerParams, maskFrom } from "./layers.ts";
 
@@ -26,6 +26,7 @@ export function prefixLMAllowed(n: number): (i: number, j: number) => boolean {
 
 /** The layer-wise coordination block. */
 export const layerwiseBlock: Block = {
+  family: SP_FAMILY,
   params(s) {
     const d = s.width, V = s.vocab_size;
     const out: BlockParamDecl[] = [{ name: "E_in", role: "embedding", shape: [V, d], fan_in: V, fan_out: d }];
