@@ -104,6 +104,8 @@ export interface AnalysisJSON {
   predictions: Record<string, unknown>[];
   /** Paired comparisons: {family, reference, scale, difference, ci, text}. */
   comparisons: Record<string, unknown>[];
+  /** Code, runtime, machine and compute behind the results (from `analyzeSweep`). */
+  provenance?: Provenance;
 }
 
 /** True for the value `analyzeSweep` returns (used by the report stage to reuse it). */
@@ -137,6 +139,7 @@ export function analysisJSON(
   predictions: Prediction[],
   tolerance = 0.1,
   comparisons: Comparison[] = [],
+  provenance?: Provenance,
 ): AnalysisJSON {
   return clean({
     by: optima.by,
@@ -187,6 +190,7 @@ export function analysisJSON(
     ),
     predictions: predictions.map((p) => ({ ...p })),
     comparisons: comparisons.map((c) => ({ ...c })),
+    ...(provenance ? { provenance } : {}),
   }) as AnalysisJSON;
 }
 
@@ -463,7 +467,8 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
   }
 
   const comparisons = compareAll(fits);
-  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons);
+  const provenance = await collectProvenance(dir, table);
+  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons, provenance);
   const analysis: Analysis = {
     kind: "dmodel.analysis",
     dir,
@@ -477,7 +482,7 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
     files,
     notes,
     counts,
-    provenance: await collectProvenance(dir, table),
+    provenance,
   };
   analysis.markdown = analysisMarkdown(analysis);
   if (write) {

@@ -191,10 +191,9 @@ function profileVertex(xs: number[], ys: number[], ws: number[], lo: number, hi:
 /** Parabola through >= 3 points (weighted LS): y = A u^2 + B u + C, u = x - x0. */
 function parabola(xs: number[], ys: number[], ws: number[]) {
   const x0 = xs[0];
-  const b = leastSquares(xs.map((x) => [(x - x0) ** 2, x - x0, 1]), ys, ws, { intercept: false })?.coef ??
-    null;
-  if (!b) return null;
-  const [A, B, C] = b;
+  const r = leastSquares(xs.map((x) => [(x - x0) ** 2, x - x0]), ys, ws);
+  if (!r) return null;
+  const [C, A, B] = r.coef;
   const m = x0 - B / (2 * A);
   return { A, m, c: C - (B * B) / (4 * A) };
 }

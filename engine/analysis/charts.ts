@@ -5,8 +5,8 @@
  * alignment).
  */
 import { renderPNG, renderSVG, type VegaLiteSpec } from "./plots.ts";
-import { writeFileAtomic } from "../core/fs.ts";
 import { VEGA_THEME } from "./theme.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 
 /** What to draw. Rows are plain records; fields name their columns. */
 export interface LineChart {

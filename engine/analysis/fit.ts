@@ -34,7 +34,7 @@ import { hashString, mulberry32 } from "../core/random.ts";
 import { leastSquares } from "../core/least_squares.ts";
 import { baseGroup, type GroupOptimum, normalSampler, type Optima, quantile, shortName } from "./optimum.ts";
 
-export { quantile };
+export { leastSquares, quantile };
 
 /** Options of `fitScaling`. */
 export interface FitOptions {

@@ -64,3 +64,4 @@ export {
 } from "./analyze.ts";
 export { reportHTML, type ReportOptions, writeReport } from "./report.ts";
 export { collectProvenance, type Provenance } from "./provenance.ts";
+export { SEQUENTIAL_SCHEME, VEGA_THEME } from "./theme.ts";

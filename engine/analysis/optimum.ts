@@ -46,8 +46,8 @@ import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
 import { hashString, mulberry32 } from "../core/random.ts";
 import { detectScales, requireColumns } from "./load.ts";
+import { leastSquares, solve as solveSmall } from "../core/least_squares.ts";
 import { type BasinFit, type BasinModel, type BasinPoint, basinValue, fitBasin } from "./basin.ts";
-import { leastSquares } from "../core/least_squares.ts";
 
 /** Options of `optimalLR`. Column names are dotted config paths of `results.csv`. */
 export interface OptimaOptions {
@@ -239,8 +239,9 @@ export function quadraticVertex(
     throw new DmodelError(`quadraticVertex: need 3 or more points, got ${xs.length}`);
   }
   const x0 = xs[0];
-  // y on [u^2, u] with u = x - x0.
-  const [c, a, b] = leastSquares(xs.map((x) => [(x - x0) * (x - x0), x - x0]), ys)?.coef ?? [NaN, NaN, NaN];
+  const r = leastSquares(xs.map((x) => [(x - x0) ** 2, x - x0]), ys);
+  const [c, a, b] = r ? r.coef : [NaN, NaN, NaN];
+  // Back from u = x - x0 to x.
   return { a, b: b - 2 * a * x0, c: a * x0 * x0 - b * x0 + c, vertex: x0 - b / (2 * a) };
 }
 

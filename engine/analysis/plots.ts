@@ -22,8 +22,8 @@ import * as vega from "vega";
 import * as vl from "vega-lite";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
 import { DmodelError } from "../core/errors.ts";
-import { VEGA_THEME } from "./theme.ts";
 import { basinValue } from "./basin.ts";
+import { SEQUENTIAL_SCHEME, VEGA_THEME } from "./theme.ts";
 import { type Optima, shortName } from "./optimum.ts";
 import { predictLR, type ScalingFit } from "./fit.ts";
 
@@ -46,7 +46,7 @@ export interface TrainingPoint {
 }
 
 const CONFIG = VEGA_THEME;
-const SEQUENTIAL = { name: "viridis", extent: [0, 0.85] };
+const SEQUENTIAL = SEQUENTIAL_SCHEME;
 
 /** Axis title of a scale axis, "width" for `model.width`. */
 function axisName(scale: string[]): string {

@@ -116,6 +116,7 @@ export function applySet(
       if (target && typeof target === "object" && set.path[0] in target) {
         setPath(target as Record<string, unknown>, set.path, structuredClone(set.value));
         hits.push(["stages", id, "with", ...at, ...set.path]);
+        if (at.length) hits.push(...applyToAxes(id, w, set));
         break;
       }
     }
@@ -123,6 +124,37 @@ export function applySet(
   if (!hits.length) {
     throw new DmodelError(`--set ${text}: no stage has a key ${show(set.path[0])} to override`);
   }
+  return hits;
+}
+
+/**
+ * A sweep axis whose values are objects (`parameterization: [{name: ngpt},
+ * {name: nugpt, ...}]`) replaces the base's object per trial, so an override
+ * of a key inside it (`parameterization.name=...`) is applied to each of the
+ * axis's values too; otherwise the grid would silently undo it.
+ */
+function applyToAxes(
+  id: string,
+  w: Record<string, unknown>,
+  set: { path: string[]; value: unknown },
+): string[][] {
+  const hits: string[][] = [];
+  const visit = (axes: unknown, at: (string | number)[]) => {
+    if (!axes || typeof axes !== "object") return;
+    for (const [axis, values] of Object.entries(axes as Record<string, unknown>)) {
+      const ap = axis.split(".");
+      if (!Array.isArray(values) || ap.length >= set.path.length || !startsWith(set.path, ap)) continue;
+      // The axis itself counts as set: its issues are reported against the --set.
+      hits.push(["stages", id, "with", ...at.map(String), axis]);
+      values.forEach((v, i) => {
+        if (!v || typeof v !== "object") return;
+        setPath(v as Record<string, unknown>, set.path.slice(ap.length), structuredClone(set.value));
+        hits.push(["stages", id, "with", ...at.map(String), axis, String(i), ...set.path.slice(ap.length)]);
+      });
+    }
+  };
+  visit(w.grid, ["grid"]);
+  if (Array.isArray(w.zip)) w.zip.forEach((g, gi) => visit(g, ["zip", gi]));
   return hits;
 }
 
