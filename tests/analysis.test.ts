@@ -491,14 +491,14 @@ Deno.test({
   },
 });
 
-function ctx(outDir: string, outputs = new Map<string, unknown>()): StageContext {
+function ctx(outDir: string, inputs = new Map<string, unknown>()): StageContext {
   return {
     pipelineName: "t",
     pipelineFile: "",
     pipelineDir: ".",
     outDir,
     stageId: "analyze",
-    outputs,
+    inputs,
     flags: {},
     log: () => {},
   };

@@ -22,7 +22,7 @@ register("stage", "report", {
   create: (o: z.infer<typeof schema>): Stage => ({
     async run(ctx) {
       const dir = o.dir ?? ctx.outDir;
-      const prev = [...ctx.outputs.values()].reverse().find((v) => isAnalysis(v) && v.dir === dir);
+      const prev = [...ctx.inputs.values()].reverse().find((v) => isAnalysis(v) && v.dir === dir);
       const a = isAnalysis(prev) ? prev : await runAnalysis(o, ctx);
       // An adaptive sweep's search.json: what the LR search spent against the dense grid.
       const sections = await searchSections(dir);
