@@ -2,6 +2,7 @@
 import "./backend/wasm.ts";
 import "./backend/cpu.ts";
 import "./backend/tensorflow.ts";
+import "./backend/webgpu.ts";
 import "./backend/auto.ts";
 import "./tokenizer/byte.ts";
 import "./tokenizer/bpe.ts";

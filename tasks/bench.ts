@@ -2,15 +2,16 @@
  * Training-step benchmark of the reference nGPT configuration (nGPT block,
  * ngpt parameterization, depth 4, head_dim 32, seq 128, batch 16, vocab 1024,
  * Adam with renormalization every step, synthetic random tokens), stepped
- * exactly as `runTrial` does: `lossAndGrads` then the optimizer component's
- * Adam update.
+ * by the same loop as `runTrial` (engine/train/loop.ts: loss and gradients,
+ * read back asynchronously on webgpu, then the optimizer component's Adam update).
  *
  *   deno task bench [--widths 64,128,256] [--steps 12] [--warmup 4] [--backend wasm]
  *                   [--compare [--repeat N]] [--profile]
  *
  * Prints one JSON line per width: {impl: "dmodel", width, ms_per_step (median
  * after warm-up), tokens_per_s, backend, blas_threads, blas_core,
- * blas_multithreaded_share, native, kernel_threads, worker_share, peak_rss_mb}. Each
+ * blas_multithreaded_share, native, kernel_threads, worker_share, peak_rss_mb,
+ * adapter (webgpu only)}. Each
  * width runs in a child process, so peak RSS is per width. Threads:
  * DMODEL_THREADS, else every core (components/backend/wasm.ts); OpenBLAS
  * picks 1 or all of them per product shape by measured speed
@@ -35,14 +36,14 @@ import { parseArgs } from "node:util";
 import "../components/mod.ts";
 import { parseTrial } from "../engine/core/config.ts";
 import { useBackend } from "../engine/kernels/backend.ts";
-import { buildNetwork, lossAndGrads } from "../engine/train/trainer.ts";
-import { resolve } from "../engine/core/registry.ts";
+import { buildNetwork } from "../engine/train/trainer.ts";
+import { trainLoop } from "../engine/train/loop.ts";
+import { build } from "../engine/core/registry.ts";
+import { currentAdapter, describeAdapter } from "../engine/kernels/webgpu.ts";
 import { adaptiveThreadStats, fastKernelsInstalled } from "../engine/kernels/matmul.ts";
 import { blasStatus, getBlasThreads } from "../engine/kernels/blas.ts";
 import { kernelThreads, parallelStats } from "../engine/kernels/thread_pool.ts";
 import { nativeActive, nativeStatus } from "../engine/kernels/native.ts";
-import type { OptimizerFactory } from "../engine/nn/optim.ts";
-import type { Schedule } from "../engine/core/contracts.ts";
 
 /** The reference configuration (REFERENCE.md section 1; shared/bench/torch_ngpt_step.py). */
 export const REFERENCE = { depth: 4, head_dim: 32, seq: 128, batch: 16, vocab: 1024 } as const;
@@ -69,6 +70,8 @@ export interface BenchLine {
   kernel_threads: number;
   worker_share: number;
   peak_rss_mb: number;
+  /** The WebGPU adapter (backend webgpu), else absent. */
+  adapter?: string;
 }
 
 /** Peak resident set size of this process in MiB (VmHWM), or current RSS where /proc is absent. */
@@ -133,10 +136,8 @@ export async function benchWidth(
   const backend = await useBackend(trial.train.backend);
   if (opts.profile) wrapKernels(tf.getBackend());
   const net = buildNetwork(trial, V);
-  const { name: oName, ...oOpts } = trial.optimizer;
-  const optimizer = resolve<unknown, OptimizerFactory>("optimizer", oName).create(oOpts);
-  const { name: sName, ...sOpts } = trial.schedule;
-  const schedule = resolve<unknown, Schedule>("schedule", sName).create(sOpts);
+  const optimizer = build("optimizer", trial.optimizer);
+  const schedule = build("schedule", trial.schedule);
   const opt = optimizer.create(net);
   // Synthetic tokens: a fixed-seed LCG, a fresh batch every step.
   let s = 12345;
@@ -153,21 +154,26 @@ export async function benchWidth(
   const total = opts.warmup + opts.steps;
   const times: number[] = [];
   let lossMs = 0, adamMs = 0;
-  for (let step = 0; step < total; step++) {
-    const timed = step >= opts.warmup;
-    profiling = !!opts.profile && timed;
-    const t0 = performance.now();
-    lastEnd = null;
-    const { x, y } = batch();
-    const lr = optimizer.lr * schedule(step, total);
-    const { loss, grads } = lossAndGrads(net, x, y, B, T);
-    const t1 = performance.now();
-    lastEnd = null;
-    opt.update(grads, lr);
-    const t2 = performance.now();
-    if (!Number.isFinite(loss)) throw new Error(`bench: loss is ${loss} at step ${step}`);
-    if (timed) times.push(t2 - t0), lossMs += t1 - t0, adamMs += t2 - t1;
-  }
+  await trainLoop({
+    net,
+    optimizer: opt,
+    steps: total,
+    lr: (step) => optimizer.lr * schedule(step, total),
+    batch: () => ({ ...batch(), B, T }),
+    beforeStep: (step) => {
+      profiling = !!opts.profile && step >= opts.warmup;
+      lastEnd = null;
+    },
+    onNonFinite: ({ step, loss }) => {
+      throw new Error(`bench: loss is ${loss} at step ${step}`);
+    },
+    beforeUpdate: () => {
+      lastEnd = null;
+    },
+    afterStep: ({ step, gradMs, updateMs }) => {
+      if (step >= opts.warmup) times.push(gradMs + updateMs), lossMs += gradMs, adamMs += updateMs;
+    },
+  });
   profiling = false;
   net.dispose();
   times.sort((a, b) => a - b);
@@ -187,6 +193,8 @@ export async function benchWidth(
       100,
     peak_rss_mb: peakRssMb(),
   };
+  const adapter = backend === "webgpu" ? currentAdapter() : null;
+  if (adapter) line.adapter = describeAdapter(adapter);
   if (!opts.profile) return { line };
   const n = opts.steps;
   const all = [...kernelTimes.entries()].sort((a, b) => b[1].ms - a[1].ms);

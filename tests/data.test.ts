@@ -100,7 +100,7 @@ Deno.test("DataConfigSchema and parseDataConfig: defaults, tokenizer options res
   });
   assert.throws(
     () => parseDataConfig({ tokenizer: { name: "byte", vocab_size: 300 } }),
-    isDmodel(/^data\.tokenizer\.vocab_size: unknown option$/),
+    isDmodel(/^data\.tokenizer: unknown key\(s\) "vocab_size"$/),
   );
 });
 
@@ -225,10 +225,10 @@ Deno.test("prepareData: bad config and missing corpus fail with one clear line",
       /data\.corpus: "\/no\/such\/corpus\.txt" is neither a registered dataset \(known: brown, shards, text\)/,
     ),
   );
-  await assert.rejects(() => prepareData({ seq_len: 0 }), isDmodel(/^data\.seq_len: .*got 0/));
+  await assert.rejects(() => prepareData({ seq_len: 0 }), isDmodel(/^data\.seq_len: .*\(value: 0\)$/));
   await assert.rejects(
     () => prepareData({ tokenizer: { name: "bpe", vocab_size: 100 } }),
-    isDmodel(/^data\.tokenizer\.vocab_size: .*got 100/),
+    isDmodel(/^data\.tokenizer\.vocab_size: .*\(value: 100\)$/),
   );
   await assert.rejects(
     () => prepareData({ tokenizer: { name: "wordpiece" } }),
@@ -236,7 +236,7 @@ Deno.test("prepareData: bad config and missing corpus fail with one clear line",
   );
   await assert.rejects(
     () => prepareData({ corpus: "text" }),
-    isDmodel(/dataset "text" cannot be used by name \(text.path: missing\)/),
+    isDmodel(/dataset "text" cannot be used by name \(text\.path: .*expected string/),
   );
 });
 

@@ -5,7 +5,6 @@ import {
   cholesky,
   espaGammas,
   expKernel,
-  MASKED,
   matmul,
   rightDivideLower,
   spaKernels,
@@ -13,6 +12,7 @@ import {
   transpose,
   uspaRhos,
 } from "../components/block/vanilla/espa.ts";
+import { MASKED } from "../engine/kernels/kernel_tasks.ts";
 import { composedCMapAtZero, leakyReluCMap, tatSlope } from "../components/block/vanilla/tat.ts";
 import { pgopAutoDim, pgopDim, pgopOverhead } from "../components/block/pgop.ts";
 import { buildNetwork } from "../engine/train/trainer.ts";

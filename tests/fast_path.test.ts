@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { useBackend } from "../engine/kernels/backend.ts";
-import { buildNetwork, lossAndGrads } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/train/trainer.ts";
+import { lossAndGrads } from "../engine/train/loop.ts";
 import { Adam } from "../engine/nn/optim.ts";
 import { kernelOverridesInstalled } from "../engine/kernels/js_kernels.ts";
 import { fusedOpsActive } from "../engine/kernels/fused_ops.ts";

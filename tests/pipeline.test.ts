@@ -104,7 +104,7 @@ Deno.test("pipeline: a --set mistake is blamed on the --set, not on a YAML line"
   // Choosing a component by --set makes its missing options the --set's problem too.
   assert.match(
     await errorOf(pipeline(), ["parameterization.name=nugpt"]),
-    /^--set parameterization\.name=nugpt: stages\.train\.with\.parameterization\.base_width: nugpt needs base_width/,
+    /--set parameterization\.name=nugpt: stages\.train\.with\.parameterization\.base_width: nugpt needs base_width/,
   );
   // A mistake in the file itself still names its line.
   assert.match(await errorOf(pipeline({ lr: '"fast"' }), ["train.steps=3"]), /^p\.yaml:6: /);
@@ -260,4 +260,30 @@ Deno.test("list: plugin components, from --plugin or from a pipeline's plugins:"
   const line = /^ {2}nugpt-2\/3 +example plugin: .* \(plugin\)$/m;
   assert.match(await list(["--plugin", "pipelines/plugins/nugpt_two_thirds.ts"]), line);
   assert.match(await list(["--pipeline", "pipelines/nugpt-two-thirds.yaml"]), line);
+});
+
+Deno.test("pipeline: --set inside an axis of objects reaches every value of the axis, and is blamed for what breaks", async () => {
+  const withAxis = (axis: string) =>
+    tinySweepYaml(corpus).replace(
+      "        model.width: [16, 32]",
+      `        model.width: [16, 32]\n        ${axis}`,
+    );
+  const rules = withAxis("parameterization: [{name: ngpt}, {name: ngpt, base_width: 16, base_depth: 1}]");
+  const p = await parsePipeline(rules, "s.yaml", ["parameterization.base_steps=6"]);
+  const trials = (p.stages.get("sweep")!.options as {
+    trials: { config: { parameterization: Record<string, unknown> } }[];
+  }).trials;
+  assert.equal(trials.length, 2 * 3 * 2);
+  assert(trials.every((t) => t.config.parameterization.base_steps === 6));
+  assert.deepEqual([...new Set(trials.map((t) => t.config.parameterization.base_width ?? null))], [null, 16]);
+  // an axis value that the override makes invalid is reported against the --set
+  await assert.rejects(
+    parsePipeline(rules, "s.yaml", ["parameterization.name=nugpt"]),
+    /--set parameterization\.name=nugpt: stages\.sweep\.with\.grid\.parameterization: nugpt needs base_width/,
+  );
+  // an axis that is the overridden path itself still wins over the base (the grid sets it per trial)
+  const q = await parsePipeline(tinySweepYaml(corpus), "s.yaml", ["model.width=64"]);
+  const ws = (q.stages.get("sweep")!.options as { trials: { config: { model: { width: number } } }[] }).trials
+    .map((t) => t.config.model.width);
+  assert.deepEqual([...new Set(ws)].sort(), [16, 32]);
 });

@@ -6,6 +6,9 @@ import { buildNetwork, runTrial } from "../engine/train/trainer.ts";
 import { alignmentRatios } from "../components/probe/alignment_exponents.ts";
 import { normals } from "../engine/nn/init.ts";
 import { matrixRatios } from "../components/probe/alignment.ts";
+import { capture } from "../components/probe/capture.ts";
+import { resolve } from "../engine/core/registry.ts";
+import type { Probe } from "../engine/train/probe.ts";
 import { tinyCorpus, tinyTrial, wasm } from "./helpers.ts";
 
 const corpus = await tinyCorpus();
@@ -165,4 +168,94 @@ Deno.test("pgop: zero gate weights leave the logits unchanged; W_g is H x r", as
     shape: number[];
   }[];
   assert.deepEqual(params.find((p) => p.name === "blocks.1.W_g")?.shape, [2, 2]);
+});
+
+Deno.test("probes: alignment with reference init measures W(t) - W(0), h(t) - h(0) against W(0), h(0), and resumes from the saved state", async () => {
+  await wasm();
+  const t = tinyTrial(corpus);
+  const vocab = 256, B = 2, T = t.data.seq_len;
+  const net = buildNetwork(t, vocab);
+  const x = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + 11) % vocab);
+  const y = Int32Array.from({ length: B * T }, (_, i) => (i * 53 + 5) % vocab);
+  const dir = await Deno.makeTempDir();
+  await Deno.mkdir(`${dir}/probes`);
+  const ctx = (step: number) => ({ step, net, trial: t, x, y, B, T, dir });
+  const mk = (reference: string) =>
+    resolve<unknown, Probe>("probe", "alignment").create(
+      resolve("probe", "alignment").schema.parse({ every: 1, sequences: 2, reference }),
+    );
+  const fromInit = mk("init"), fromPrev = mk("previous");
+  const mats = net.params.filter((p) => p.decl.shape.length === 2 && p.decl.role !== "embedding");
+  const snapshot = () => {
+    const acts = capture(net, x, B, T, 2, (n) => n.endsWith(".in"));
+    return new Map(
+      mats.map((
+        p,
+      ) => [p.decl.name, { w: Float64Array.from(p.host), h: acts.get(`${p.decl.name}.in`)!.data }]),
+    );
+  };
+  const perturb = (seed: number) => {
+    for (const [i, p] of mats.entries()) {
+      const noise = normals(p.host.length, seed + i);
+      for (let k = 0; k < p.host.length; k++) p.host[k] += 0.05 * noise[k];
+    }
+    net.pushHost();
+  };
+  const s0 = snapshot();
+  const m0 = await fromInit.measure(ctx(0));
+  await fromPrev.measure(ctx(0));
+  assert(Number.isNaN(m0["ratio_alpha.query"]), "no delta at step 0");
+  perturb(100);
+  const s1 = snapshot();
+  await fromInit.measure(ctx(1));
+  await fromPrev.measure(ctx(1));
+  perturb(200);
+  const s2 = snapshot();
+  const init2 = await fromInit.measure(ctx(2));
+  const prev2 = await fromPrev.measure(ctx(2));
+  // Independent float64 computation: geometric mean over layers of a role of each ratio.
+  const expected = (ref: typeof s0, now: typeof s0, role: string) => {
+    // (a layer whose input did not move, layer 0 here, has no omega or nu: left out, as in the probe)
+    const logs = { alpha: [] as number[], omega: [] as number[], nu: [] as number[] };
+    const ps = mats.filter((p) => (p.decl.tag ?? p.decl.role) === role);
+    for (const p of ps) {
+      const [dout, din] = p.decl.shape;
+      const a = ref.get(p.decl.name)!, b = now.get(p.decl.name)!;
+      const dw = b.w.map((v, i) => v - a.w[i]), dh = Float64Array.from(b.h, (v, i) => v - a.h[i]);
+      const r = alignmentRatios(a.w, dw, a.h, dh, dout, din, a.h.length / din);
+      for (const e of ["alpha", "omega", "nu"] as const) if (r[e] > 0) logs[e].push(Math.log(r[e]));
+    }
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    return { alpha: mean(logs.alpha), omega: mean(logs.omega), nu: mean(logs.nu) };
+  };
+  for (const role of ["query", "attn_out", "mlp_out", "readout"]) {
+    const ei = expected(s0, s2, role), ep = expected(s1, s2, role);
+    for (const e of ["alpha", "omega", "nu"] as const) {
+      const gi = Math.log(init2[`ratio_${e}.${role}`]), gp = Math.log(prev2[`ratio_${e}.${role}`]);
+      assert(Math.abs(gi - ei[e]) < 1e-4, `init ${e}.${role}: ${gi} vs ${ei[e]}`);
+      assert(Math.abs(gp - ep[e]) < 1e-4, `previous ${e}.${role}: ${gp} vs ${ep[e]}`);
+    }
+  }
+  assert(Math.abs(init2["ratio_nu.query"] - prev2["ratio_nu.query"]) > 1e-6, "the two references differ");
+  assert(
+    Math.abs(
+      init2.probe_loss -
+        tf.tidy(() =>
+          net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")).dataSync()[0]
+        ),
+    ) < 1e-5,
+    "probe_loss is the loss on the probe sequences",
+  );
+  // A resumed trial: a fresh probe first measuring at step 2 reads W(0), h(0) from the trial dir.
+  const resumed = await mk("init").measure(ctx(2));
+  for (const k of Object.keys(init2)) {
+    assert(Math.abs(resumed[k] - init2[k]) < 1e-9 || (Number.isNaN(resumed[k]) && Number.isNaN(init2[k])), k);
+  }
+  await Deno.remove(`${dir}/probes/alignment.init.safetensors`);
+  await assert.rejects(
+    async () => await mk("init").measure(ctx(2)),
+    /alignment\.init\.safetensors is missing/,
+  );
+  net.dispose();
+  await Deno.remove(dir, { recursive: true });
 });

@@ -70,9 +70,10 @@ function params(s: ModelShape): ParamDecl[] {
 }
 
 const tables = new Map<string, { cos: tf.Tensor; sin: tf.Tensor; mask: tf.Tensor2D }>();
-/** RoPE tables and causal mask, built once per (T, d_k) and kept. */
+/** RoPE tables and causal mask, built once per (backend, T, d_k) and kept. */
 export function positionTables(seqLen: number, headDim: number) {
-  const key = `${seqLen}x${headDim}`;
+  // Per backend: a tensor kept from another backend would be read back synchronously (webgpu cannot).
+  const key = `${tf.getBackend()}:${seqLen}x${headDim}`;
   let t = tables.get(key);
   if (!t || t.mask.isDisposed) {
     t = tf.tidy(() => {

@@ -1,7 +1,7 @@
 /** Adam (Kingma & Ba) with per-parameter LR groups from the parameterization; AdamW-style decay. */
 import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
-import { Adam, type OptimizerFactory } from "../../engine/nn/optim.ts";
+import { Adam, adamParamHyper, type OptimizerFactory } from "../../engine/nn/optim.ts";
 
 /** Adam's options in a pipeline. */
 export const AdamSchema = z.object({
@@ -21,6 +21,7 @@ register("optimizer", "adam", {
   schema: AdamSchema,
   create: (o: z.infer<typeof AdamSchema>): OptimizerFactory => ({
     lr: o.lr,
+    paramHyper: (rule, lrFactor, lr) => adamParamHyper(o, rule, lrFactor, lr),
     create: (net) => new Adam(net, o),
   }),
 });

@@ -1,23 +1,31 @@
 /**
  * The `alignment` probe: alpha, omega, nu (REFERENCE.md section 3) of every
  * matrix, grouped by role (its tag: query, key, value, attn_out, mlp_in,
- * mlp_gate, mlp_out, ...; the readout), from the weights and matrix inputs
- * at two consecutive measurements (every `every` steps). Inputs come from the
- * block's activation sink (`<param>.in`) on the first `sequences` sequences
- * of the fixed probe batch.
+ * mlp_gate, mlp_out, ...; the readout). Inputs h come from the block's
+ * activation sink (`<param>.in`) on the first `sequences` sequences of the
+ * fixed probe batch (the first val batch), measured every `every` steps.
  *
- * Columns per role r: `ratio_alpha.r`, `ratio_omega.r`, `ratio_nu.r` (the
+ * `reference: init` (the default) is the nuGPT paper's Def. 3.1: the deltas
+ * are changes from initialization, dW = W(t) - W(0) and dh = h(t) - h(0),
+ * and W, h in the three formulas are W(0), h(0). The state at step 0 is kept
+ * in `probes/alignment.init.safetensors` so that a resumed trial measures
+ * against the same reference. `reference: previous` measures the change since
+ * the previous measurement instead.
+ *
+ * Columns: `probe_loss` (the loss on those sequences), then per role r: `ratio_alpha.r`, `ratio_omega.r`, `ratio_nu.r` (the
  * geometric mean over layers of ||dW h|| / sqrt(d_out) / (rms(dW) rms(h)) and
- * its two siblings) and `alpha.r`, `omega.r`, `nu.r`, the single-width
+ * its two siblings) and `alpha.r`, `omega.r`, `nu.r`, the single-model
  * estimates log(ratio) / log(d_in). The cross-width exponent is the slope of
  * log(ratio) against log(width) over trials: `alignmentAcrossWidths` in
- * components/probe/alignment_exponents.ts. Step 0 has no previous state: NaN.
+ * components/probe/alignment_exponents.ts. Step 0 has no delta: NaN.
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { alignmentRatio, EXPONENTS, localExponent } from "./alignment_exponents.ts";
 import { inputSinkName } from "../../engine/core/contracts.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
+import { exists, writeFileAtomic } from "../../engine/core/fs.ts";
+import { encodeSafetensors, readSafetensors, type StoredTensor } from "../../engine/nn/safetensors.ts";
 import type { Param } from "../../engine/nn/network.ts";
 import type { Probe, ProbeContext } from "../../engine/train/probe.ts";
 import { register } from "../../engine/core/registry.ts";
@@ -27,6 +35,12 @@ const schema = z.object({
   every: z.number().int().positive().default(10),
   /** Sequences of the probe batch to use (tokens = sequences x T). */
   sequences: z.number().int().positive().default(4),
+  /**
+   * What the deltas are taken against: `init` (the nuGPT paper's Def. 3.1:
+   * dW = W(t) - W(0), dh = h(t) - h(0), with W(0), h(0) in the formulas) or
+   * `previous` (the change since the previous measurement).
+   */
+  reference: z.enum(["init", "previous"]).default("init"),
 }).strict();
 
 /** The role key of a matrix: its tag, else its role. */
@@ -37,6 +51,33 @@ export function matrixRole(p: Param): string {
 interface State {
   w: Float32Array;
   h: Float32Array;
+}
+
+/** Where a trial keeps the probe's reference state (W(0), h(0)). */
+export function initStatePath(dir: string): string {
+  return `${dir}/probes/alignment.init.safetensors`;
+}
+
+async function saveState(path: string, state: Map<string, State>): Promise<void> {
+  const tensors: Record<string, StoredTensor> = {};
+  for (const [name, st] of state) {
+    tensors[`${name}.W`] = { dtype: "F32", shape: [st.w.length], data: st.w };
+    tensors[`${name}.h`] = { dtype: "F32", shape: [st.h.length], data: st.h };
+  }
+  await writeFileAtomic(path, encodeSafetensors(tensors, { probe: "alignment", reference: "init" }));
+}
+
+async function loadState(path: string): Promise<Map<string, State> | null> {
+  if (!(await exists(path))) return null;
+  const { tensors } = await readSafetensors(path);
+  const out = new Map<string, State>();
+  for (const [key, t] of Object.entries(tensors)) {
+    if (!key.endsWith(".W")) continue;
+    const name = key.slice(0, -2);
+    const h = tensors[`${name}.h`];
+    if (h) out.set(name, { w: t.data as Float32Array, h: h.data as Float32Array });
+  }
+  return out;
 }
 
 /** RMS of X M^T (X: n x din, M: dout x din) on the device. */
@@ -81,12 +122,33 @@ export function matrixRatios(
   };
 }
 
+/** Mean next-token cross-entropy of the network on the first `sequences` rows of the probe batch. */
+function probeLoss(ctx: ProbeContext, sequences: number): number {
+  const b = Math.max(1, Math.min(ctx.B, sequences)), n = b * ctx.T;
+  return tf.tidy(() =>
+    ctx.net.loss(
+      tf.tensor2d(ctx.x.subarray(0, n), [b, ctx.T], "int32"),
+      tf.tensor2d(ctx.y.subarray(0, n), [b, ctx.T], "int32"),
+    ).dataSync()[0]
+  );
+}
+
 /** The alignment probe. */
 export function alignmentProbe(o: z.infer<typeof schema>): Probe {
   let prev: Map<string, State> | null = null;
   return {
     every: o.every,
-    measure(ctx: ProbeContext) {
+    async measure(ctx: ProbeContext) {
+      if (!prev && o.reference === "init" && ctx.step > 0) {
+        // A resumed trial: the reference is the state saved at step 0.
+        prev = await loadState(initStatePath(ctx.dir));
+        if (!prev) {
+          throw new DmodelError(
+            `probe alignment: ${initStatePath(ctx.dir)} is missing, so the deltas from initialization ` +
+              `cannot be measured from step ${ctx.step} (run the trial again with --fresh)`,
+          );
+        }
+      }
       const mats = ctx.net.params.filter((p) =>
         (p.decl.role === "hidden" || p.decl.role === "readout") && p.decl.shape.length === 2
       );
@@ -118,8 +180,12 @@ export function alignmentProbe(o: z.infer<typeof schema>): Probe {
           if (ratios[e] > 0) (logs.get(key) ?? logs.set(key, []).get(key)!).push(Math.log(ratios[e]));
         }
       }
-      prev = cur;
-      const out: Record<string, number> = {};
+      if (o.reference === "previous" || !prev) {
+        prev = cur;
+        if (o.reference === "init") await saveState(initStatePath(ctx.dir), cur);
+      }
+      // The loss on the same sequences: the weights of the loss-decrease-weighted average.
+      const out: Record<string, number> = { probe_loss: probeLoss(ctx, o.sequences) };
       for (const r of roles) {
         const din = dins.get(r) ?? NaN;
         for (const e of EXPONENTS) {
@@ -138,7 +204,8 @@ export function alignmentProbe(o: z.infer<typeof schema>): Probe {
 }
 
 register("probe", "alignment", {
-  describe: "alignment exponents alpha/omega/nu per matrix role from consecutive weights and inputs",
+  describe:
+    "alignment exponents alpha/omega/nu per matrix role, deltas from init (or the previous measurement)",
   schema,
   create: (o: z.infer<typeof schema>) => alignmentProbe(o),
 });

@@ -16,6 +16,8 @@
  * ({@link fitExponent}, {@link alignmentAcrossWidths}); a single model gives
  * the "local" estimate log(ratio) / log(d_in) (prefactor taken as 1).
  */
+import { fromCSV } from "../../engine/core/csv.ts";
+import { leastSquares } from "../../engine/core/least_squares.ts";
 import YAML from "yaml";
 import { DmodelError } from "../../engine/core/errors.ts";
 import { readJSON } from "../../engine/core/fs.ts";
@@ -93,16 +95,10 @@ export function fitExponent(
   }
   const n = xs.length;
   if (n < 2) return null;
-  const mx = xs.reduce((a, b) => a + b) / n, my = ys.reduce((a, b) => a + b) / n;
-  let sxx = 0, sxy = 0, syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxx += (xs[i] - mx) ** 2;
-    sxy += (xs[i] - mx) * (ys[i] - my);
-    syy += (ys[i] - my) ** 2;
-  }
-  if (sxx === 0) return null;
-  const slope = sxy / sxx;
-  return { exponent: slope, r2: syy > 0 ? (sxy * sxy) / (sxx * syy) : 1, n };
+  const ls = leastSquares(xs.map((x) => [x]), ys);
+  if (!ls) return null;
+  // Equal ratios at every width: a flat line fits them exactly.
+  return { exponent: ls.coef[1], r2: Number.isNaN(ls.r2) ? 1 : ls.r2, n };
 }
 
 /** One fitted exponent of a matrix role at one step, across widths. */
@@ -125,9 +121,8 @@ export async function readProbeCSV(path: string): Promise<{ columns: string[]; r
       `${path}: cannot read the probe table (was the probe listed in the trial's probes?)`,
     );
   }
-  const lines = text.split("\n").filter((l) => l.length > 0);
-  const columns = lines[0].split(",");
-  return { columns, rows: lines.slice(1).map((l) => l.split(",").map(Number)) };
+  const { columns, rows } = fromCSV(text);
+  return { columns, rows: rows.map((r) => columns.map((c) => Number(r[c]))) };
 }
 
 /**
@@ -184,6 +179,158 @@ export async function alignmentAcrossWidths(dirs: string[], probe = "alignment")
         out.push({ step, role: rest.join("."), exponent, value: fit.exponent, r2: fit.r2, widths: fit.n });
       }
     }
+  }
+  return out;
+}
+
+/** One measurement of a trial: its step, the loss at that step, and a value measured then. */
+export interface LossPoint {
+  step: number;
+  loss: number;
+  value: number;
+}
+
+/**
+ * The loss-decrease-weighted average of a value over training (nuGPT section
+ * 4.3: the exponents "weighted by the loss decrease", i.e. averaged against
+ * the loss-decrease axis of its figure 5, which leans on early training).
+ * The interval between consecutive measurements k-1 and k weighs
+ * max(0, loss_{k-1} - loss_k) and carries the value measured at its end, k;
+ * intervals whose value is not finite are skipped. Null when no weight is left.
+ *
+ * @example
+ * ```ts
+ * lossWeightedAverage([{ step: 0, loss: 5, value: NaN }, { step: 10, loss: 4, value: 0.8 }]); // {value: 0.8, ...}
+ * ```
+ */
+export function lossWeightedAverage(
+  points: LossPoint[],
+): { value: number; weight: number; n: number } | null {
+  const p = [...points].filter((x) => Number.isFinite(x.loss)).sort((a, b) => a.step - b.step);
+  let sw = 0, swx = 0, n = 0;
+  for (let k = 1; k < p.length; k++) {
+    const w = Math.max(0, p[k - 1].loss - p[k].loss);
+    if (!(w > 0) || !Number.isFinite(p[k].value)) continue;
+    sw += w, swx += w * p[k].value, n++;
+  }
+  return sw > 0 ? { value: swx / sw, weight: sw, n } : null;
+}
+
+/** The quantities averaged by {@link weightedAlignment}. */
+export const WEIGHTED_QUANTITIES = ["alpha", "omega", "nu", "max_alpha_nu"] as const;
+
+/** One loss-decrease-weighted average of an exponent over training. */
+export interface WeightedExponent {
+  /** `local`: one model's log(ratio) / log(d_in); `across-width`: the slope over widths. */
+  method: "local" | "across-width";
+  /** The trial's width (local), or null (across-width). */
+  width: number | null;
+  /** A matrix role, or `hidden` (the mean over every role but the readout at each step). */
+  role: string;
+  quantity: typeof WEIGHTED_QUANTITIES[number];
+  value: number;
+  /** Total loss decrease that weighed it, and the number of intervals used. */
+  weight: number;
+  n: number;
+}
+
+type Series = Map<number, Map<string, number>>;
+
+/** Per step: alpha, omega, nu, max(alpha, nu) of each role, plus the `hidden` mean over non-readout roles. */
+function roleQuantities(get: (e: ExponentName, role: string) => number, roles: string[]) {
+  const out = new Map<string, Record<typeof WEIGHTED_QUANTITIES[number], number>>();
+  for (const r of roles) {
+    const a = get("alpha", r), o = get("omega", r), n = get("nu", r);
+    out.set(r, { alpha: a, omega: o, nu: n, max_alpha_nu: Math.max(a, n) });
+  }
+  const hidden = roles.filter((r) => r !== "readout").map((r) => out.get(r)!);
+  if (hidden.length) {
+    const mean = (k: typeof WEIGHTED_QUANTITIES[number]) =>
+      hidden.reduce((s, q) => s + q[k], 0) / hidden.length;
+    out.set("hidden", {
+      alpha: mean("alpha"),
+      omega: mean("omega"),
+      nu: mean("nu"),
+      max_alpha_nu: mean("max_alpha_nu"),
+    });
+  }
+  return out;
+}
+
+function averages(
+  method: WeightedExponent["method"],
+  width: number | null,
+  steps: number[],
+  loss: (step: number) => number,
+  at: (step: number) => Map<string, Record<typeof WEIGHTED_QUANTITIES[number], number>>,
+): WeightedExponent[] {
+  const perStep = steps.map((s) => ({ step: s, loss: loss(s), q: at(s) }));
+  const roles = [...new Set(perStep.flatMap((p) => [...p.q.keys()]))];
+  const out: WeightedExponent[] = [];
+  for (const role of roles) {
+    for (const quantity of WEIGHTED_QUANTITIES) {
+      const avg = lossWeightedAverage(
+        perStep.map((p) => ({ step: p.step, loss: p.loss, value: p.q.get(role)?.[quantity] ?? NaN })),
+      );
+      if (avg) out.push({ method, width, role, quantity, ...avg });
+    }
+  }
+  return out;
+}
+
+/**
+ * Loss-decrease-weighted averages of alpha, omega, nu and max(alpha, nu)
+ * (the quantity whose average justifies nuGPT's -3/4, REFERENCE.md section 2)
+ * per role: for each trial from its single-model exponents, and across widths
+ * from the fitted slopes (`fits`, from {@link alignmentAcrossWidths}) weighted
+ * by the loss decrease averaged over the trials. The loss is the probe's
+ * `probe_loss` column (the loss on the probe batch).
+ */
+export async function weightedAlignment(
+  dirs: string[],
+  fits: ExponentFit[],
+  probe = "alignment",
+): Promise<WeightedExponent[]> {
+  const out: WeightedExponent[] = [];
+  const losses: Map<number, number>[] = [];
+  for (const dir of dirs) {
+    const cfg = YAML.parse(await Deno.readTextFile(`${dir}/config.yaml`)) as { model?: { width?: number } };
+    const { columns, rows } = await readProbeCSV(`${dir}/probes/${probe}.csv`);
+    if (!columns.includes("probe_loss")) {
+      throw new DmodelError(`${dir}/probes/${probe}.csv: no probe_loss column (measured by an older probe)`);
+    }
+    const table: Series = new Map(rows.map((r) => [r[0], new Map(columns.map((c, i) => [c, r[i]]))]));
+    const roles = columns.filter((c) => c.startsWith("alpha.")).map((c) => c.slice("alpha.".length));
+    const steps = [...table.keys()].sort((a, b) => a - b);
+    losses.push(new Map(steps.map((s) => [s, table.get(s)!.get("probe_loss") ?? NaN])));
+    out.push(...averages(
+      "local",
+      Number(cfg?.model?.width),
+      steps,
+      (s) => table.get(s)!.get("probe_loss") ?? NaN,
+      (s) => roleQuantities((e, r) => table.get(s)!.get(`${e}.${r}`) ?? NaN, roles),
+    ));
+  }
+  const bySteps = new Map<number, Map<string, number>>();
+  for (const f of fits) {
+    const m = bySteps.get(f.step) ?? bySteps.set(f.step, new Map()).get(f.step)!;
+    m.set(`${f.exponent}.${f.role}`, f.value);
+  }
+  const fitRoles = [...new Set(fits.map((f) => f.role))];
+  // Step 0 has no fit but its loss starts the first interval.
+  const steps = [...new Set([0, ...bySteps.keys()])].sort((a, b) => a - b);
+  const meanLoss = (s: number) => {
+    const v = losses.map((l) => l.get(s)).filter((x): x is number => Number.isFinite(x));
+    return v.length === losses.length && v.length ? v.reduce((a, b) => a + b) / v.length : NaN;
+  };
+  if (fits.length) {
+    out.push(...averages(
+      "across-width",
+      null,
+      steps,
+      meanLoss,
+      (s) => roleQuantities((e, r) => bySteps.get(s)?.get(`${e}.${r}`) ?? NaN, fitRoles),
+    ));
   }
   return out;
 }

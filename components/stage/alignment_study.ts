@@ -3,15 +3,18 @@
  * several widths) with the `alignment` probe, fits alpha, omega, nu per
  * matrix role and step as the slope of log(ratio) against log(width)
  * (components/probe/alignment_exponents.ts, REFERENCE.md section 3), and writes `exponents.csv`,
- * `local.csv` (each width's single-width estimates) and `exponents.png` /
- * `.svg` (fitted exponents against step, one line per role; dashed 1/2 and 1
- * are the independent and fully aligned limits).
+ * `local.csv` (each width's single-width estimates), `weighted.csv` (the
+ * loss-decrease-weighted averages of alpha, omega, nu and max(alpha, nu) per
+ * role, per width and across widths: `weightedAlignment`), `exponents.png` /
+ * `.svg` (fitted exponents against step, one line per role) and `local.png`
+ * (each width's single-model exponents, averaged over hidden roles).
  */
 import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
-import { alignmentAcrossWidths, readProbeCSV } from "../probe/alignment_exponents.ts";
-import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
+import { alignmentAcrossWidths, readProbeCSV, weightedAlignment } from "../probe/alignment_exponents.ts";
+import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
+import { toCSV } from "../../engine/core/csv.ts";
 import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/train/study.ts";
 import { writeFileAtomic } from "../../engine/core/fs.ts";
 
@@ -20,6 +23,8 @@ const schema = StudyOptions.extend({
   every: z.number().int().positive().default(10),
   /** Sequences of the probe batch used as matrix inputs. */
   sequences: z.number().int().positive().default(4),
+  /** Deltas from initialization (the paper's Def. 3.1) or from the previous measurement. */
+  reference: z.enum(["init", "previous"]).default("init"),
 }).strict().transform(resolveStudy);
 
 register("stage", "alignment-study", {
@@ -27,7 +32,11 @@ register("stage", "alignment-study", {
   schema,
   create: (o: z.output<typeof schema>): Stage => ({
     async run(ctx) {
-      const trials = withProbe(o.trials, { name: "alignment", every: o.every, sequences: o.sequences });
+      const trials = withProbe(o.trials, { name: "alignment", every: o.every, sequences: o.sequences })
+        .map((t) => ({
+          ...t,
+          probes: t.probes.map((p) => p.name === "alignment" ? { ...p, reference: o.reference } : p),
+        }));
       const runs = await runStudy(ctx, o.variants, trials);
       const ok = runs.filter((r) => r.result.status === "ok");
       const fits = await alignmentAcrossWidths(ok.map((r) => r.dir));
@@ -54,6 +63,37 @@ register("stage", "alignment-study", {
         }
       }
       await writeFileAtomic(`${ctx.outDir}/local.csv`, toCSV(local));
+      const weighted = await weightedAlignment(ok.map((r) => r.dir), fits);
+      await writeFileAtomic(
+        `${ctx.outDir}/weighted.csv`,
+        toCSV(weighted as unknown as Record<string, unknown>[]),
+      );
+      for (const w of weighted.filter((w) => w.role === "hidden" && w.quantity === "max_alpha_nu")) {
+        ctx.log(
+          `alignment: loss-weighted max(alpha, nu), hidden roles, ${
+            w.method === "local" ? `w${w.width}` : "across widths"
+          }: ${w.value.toFixed(3)}`,
+        );
+      }
+      const hiddenLocal = meanOverHidden(local);
+      await writeFigure(
+        `${ctx.outDir}/local`,
+        lineChartSpec({
+          rows: hiddenLocal,
+          x: "step",
+          y: "value",
+          color: "width",
+          column: "exponent",
+          points: true,
+          independentY: false,
+          columnOrder: ["alpha", "omega", "nu"],
+          title: "Single-model alignment exponents log(ratio) / log(d_in), mean over hidden roles",
+          subtitle: `deltas from ${o.reference === "init" ? "initialization" : "the previous measurement"}`,
+          yTitle: "exponent",
+          width: 220,
+          height: 180,
+        }),
+      );
       const widths = ok.map((r) => r.trial.model.width).join(", ");
       const png = await writeFigure(
         `${ctx.outDir}/exponents`,
@@ -76,7 +116,25 @@ register("stage", "alignment-study", {
         }),
       );
       ctx.log(`alignment study: ${ctx.outDir}/exponents.csv, ${png}`);
-      return { fits, figure: png };
+      return { fits, weighted, figure: png };
     },
   }),
 });
+
+/** Mean over the non-readout roles of each (width, step, exponent). */
+function meanOverHidden(local: Record<string, unknown>[]): Record<string, unknown>[] {
+  const acc = new Map<string, { width: unknown; step: unknown; exponent: unknown; s: number; n: number }>();
+  for (const r of local) {
+    if (r.role === "readout") continue;
+    const k = `${r.width}|${r.step}|${r.exponent}`;
+    const a = acc.get(k) ??
+      acc.set(k, { width: r.width, step: r.step, exponent: r.exponent, s: 0, n: 0 }).get(k)!;
+    a.s += r.value as number, a.n++;
+  }
+  return [...acc.values()].map((a) => ({
+    width: String(a.width),
+    step: a.step,
+    exponent: a.exponent,
+    value: a.s / a.n,
+  }));
+}

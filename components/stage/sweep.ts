@@ -13,10 +13,11 @@
  *     max_failures: 3
  */
 import { z } from "zod";
-import { setPath, zodIssue } from "../../engine/core/config.ts";
-import { has, listComponents, register, resolve } from "../../engine/core/registry.ts";
+import { setPath } from "../../engine/core/config.ts";
+import { zodIssue } from "../../engine/core/errors.ts";
+import { build, checkComponent, listComponents, register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
-import type { Executor } from "../../engine/sweep/executor.ts";
+import type {} from "../../engine/sweep/executor.ts"; // declares the executor product of build()
 import { expandGrid, GridSchema, type PlannedTrial } from "../../engine/sweep/grid.ts";
 import { readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
@@ -47,20 +48,11 @@ const SweepSchema = z.object({
   // The executor's own options, checked (and defaulted) here so that a mistake names its line.
   let executor = o.executor;
   const { name, ...eopts } = o.executor;
-  if (!has("executor", name)) {
-    const known = listComponents("executor").map((c) => c.name).join(", ");
-    ctx.addIssue({
-      code: "custom",
-      message: `unknown executor ${JSON.stringify(name)}; known: ${known}`,
-      path: ["executor", "name"],
-    });
-  } else {
-    const r = resolve("executor", name).schema.safeParse(eopts);
-    for (const i of r.error?.issues ?? []) {
-      ctx.addIssue({ code: "custom", message: i.message, path: ["executor", ...i.path] });
-    }
-    if (r.success) executor = { name, ...(r.data as Record<string, unknown>) };
+  const r = checkComponent("executor", name, eopts, ["executor"]);
+  for (const i of r.issues) {
+    ctx.addIssue({ code: "custom", message: i.message, path: i.path, input: i.value });
   }
+  if (r.component) executor = { name, ...r.options };
   return { ...o, executor, trials };
 });
 
@@ -87,7 +79,7 @@ register("stage", "sweep", {
         console.log(summaryLine(summary));
         // What executors left running (a detached Slurm job): each says its own.
         for (const c of listComponents("executor")) {
-          const ex = c.create(c.schema.parse({})) as Executor;
+          const ex = build("executor", { name: c.name });
           for (const line of (await ex.status?.(dir)) ?? []) console.log(line);
         }
         return { dir, trials, summary };

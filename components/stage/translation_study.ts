@@ -10,20 +10,21 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { register, resolve } from "../../engine/core/registry.ts";
+import { build, register } from "../../engine/core/registry.ts";
 import type { DescribedTrial, Stage } from "../../engine/core/stage.ts";
-import type { Block, ModelShape, Parameterization } from "../../engine/core/contracts.ts";
+import type { ModelShape } from "../../engine/core/contracts.ts";
 import { Network } from "../../engine/nn/network.ts";
 import { scaleContext } from "../../engine/nn/scaling.ts";
+import { trainLoop } from "../../engine/train/loop.ts";
 import { useBackend } from "../../engine/kernels/backend.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
-import { checkTrial, type Issue, issueOf, setPath, zodIssue } from "../../engine/core/config.ts";
+import { checkTrial, setPath } from "../../engine/core/config.ts";
+import { type Issue, issueOf, zodIssue } from "../../engine/core/errors.ts";
 import { variantIssues } from "../../engine/train/study.ts";
 import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../block/seq2seq/translation.ts";
-import { lineChartSpec, toCSV, writeFigure } from "../../engine/analysis/charts.ts";
+import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
+import { toCSV } from "../../engine/core/csv.ts";
 import { writeFileAtomic } from "../../engine/core/fs.ts";
-import type { OptimizerFactory } from "../../engine/nn/optim.ts";
-import type { Schedule } from "../../engine/core/contracts.ts";
 
 const named = z.looseObject({ name: z.string() });
 const Config = z.object({
@@ -98,11 +99,7 @@ function split(rec: Record<string, unknown>, drop: string[]) {
 /** Builds the network of a variant (vocabulary K + 1, window 2n). */
 export function translationNetwork(c: TranslationConfig): Network {
   const { block: blockName } = c.model;
-  const block = resolve<unknown, Block>("block", blockName);
-  const rule = resolve<unknown, Parameterization>("parameterization", c.parameterization.name)
-    .create(
-      resolve("parameterization", c.parameterization.name).schema.parse(split(c.parameterization, ["name"])),
-    );
+  const rule = build("parameterization", c.parameterization, ["parameterization"]);
   if (!rule.blocks.includes(blockName)) {
     throw new DmodelError(`parameterization ${c.parameterization.name} does not apply to block ${blockName}`);
   }
@@ -115,7 +112,9 @@ export function translationNetwork(c: TranslationConfig): Network {
     seq_len: 2 * c.task.length,
   };
   const pOpts = split(c.parameterization, ["name"]) as Record<string, number>;
-  const b = block.create(block.schema.parse(split(c.model, ["block", "width", "depth", "head_dim"])));
+  const b = build("block", { name: blockName, ...split(c.model, ["block", "width", "depth", "head_dim"]) }, [
+    "model",
+  ]);
   return new Network(b, rule, scaleContext(blockName, shape, c.train.steps, pOpts), c.train.seed);
 }
 
@@ -169,11 +168,9 @@ export function evaluateTranslation(net: Network, task: TranslationTask, example
 export async function trainTranslation(c: TranslationConfig, log: (s: string) => void) {
   await useBackend(c.train.backend, log);
   const net = translationNetwork(c);
-  const opt = resolve<unknown, OptimizerFactory>("optimizer", c.optimizer.name)
-    .create(resolve("optimizer", c.optimizer.name).schema.parse(split(c.optimizer, ["name"])));
+  const opt = build("optimizer", c.optimizer, ["optimizer"]);
   const adam = opt.create(net);
-  const schedule = resolve<unknown, Schedule>("schedule", c.schedule.name)
-    .create(resolve("schedule", c.schedule.name).schema.parse(split(c.schedule, ["name"])));
+  const schedule = build("schedule", c.schedule, ["schedule"]);
   const { steps, batch_size: B } = c.train;
   const task: TranslationTask = { ...c.task };
   const rows: Record<string, number>[] = [];
@@ -192,23 +189,26 @@ export async function trainTranslation(c: TranslationConfig, log: (s: string) =>
   record(0, NaN);
   let sum = 0, count = 0;
   try {
-    for (let step = 0; step < steps; step++) {
-      const { x, y, mask, T } = translationBatch(task, c.train.seed * 1_000_003 + step * B, B);
-      const vars = net.params.map((p) => p.variable);
-      const { value, grads } = tf.variableGrads(() => maskedLoss(net, x, y, mask, B, T), vars);
-      const host = new Map<string, Float32Array>();
-      for (const p of net.params) host.set(p.decl.name, grads[p.variable.name].dataSync() as Float32Array);
-      const loss = value.dataSync()[0];
-      value.dispose();
-      tf.dispose(grads);
-      if (!Number.isFinite(loss)) throw new DmodelError(`train loss ${loss} at step ${step}`);
-      adam.update(host, opt.lr * schedule(step, steps));
-      sum += loss, count++;
-      if ((step + 1) % c.train.eval_every === 0 || step + 1 === steps) {
-        record(step + 1, sum / count);
-        sum = 0, count = 0;
-      }
-    }
+    await trainLoop({
+      net,
+      optimizer: adam,
+      steps,
+      lr: (step) => opt.lr * schedule(step, steps),
+      batch: (step) => {
+        const { x, y, mask, T } = translationBatch(task, c.train.seed * 1_000_003 + step * B, B);
+        return { loss: () => maskedLoss(net, x, y, mask, B, T) };
+      },
+      onNonFinite: ({ step, loss }) => {
+        throw new DmodelError(`train loss ${loss} at step ${step}`);
+      },
+      afterStep: ({ step, loss }) => {
+        sum += loss, count++;
+        if ((step + 1) % c.train.eval_every === 0 || step + 1 === steps) {
+          record(step + 1, sum / count);
+          sum = 0, count = 0;
+        }
+      },
+    });
   } finally {
     net.dispose();
   }

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 import { loadMetrics, loadResults } from "./load.ts";
 import { collectProvenance, type Provenance } from "./provenance.ts";
 import {
@@ -103,6 +104,8 @@ export interface AnalysisJSON {
   predictions: Record<string, unknown>[];
   /** Paired comparisons: {family, reference, scale, difference, ci, text}. */
   comparisons: Record<string, unknown>[];
+  /** Code, runtime, machine and compute behind the results (from `analyzeSweep`). */
+  provenance?: Provenance;
 }
 
 /** True for the value `analyzeSweep` returns (used by the report stage to reuse it). */
@@ -136,6 +139,7 @@ export function analysisJSON(
   predictions: Prediction[],
   tolerance = 0.1,
   comparisons: Comparison[] = [],
+  provenance?: Provenance,
 ): AnalysisJSON {
   return clean({
     by: optima.by,
@@ -186,6 +190,7 @@ export function analysisJSON(
     ),
     predictions: predictions.map((p) => ({ ...p })),
     comparisons: comparisons.map((c) => ({ ...c })),
+    ...(provenance ? { provenance } : {}),
   }) as AnalysisJSON;
 }
 
@@ -341,14 +346,6 @@ export function analysisMarkdown(
   return lines.join("\n");
 }
 
-/** Writes a file atomically (temp file + rename). */
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-  else await Deno.writeFile(tmp, data);
-  await Deno.rename(tmp, path);
-}
-
 /** Train and val loss points of every trial's metrics.csv, tagged with its group's family and label. */
 export async function trainingPoints(
   dir: string,
@@ -449,13 +446,13 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
     for (const s of specs) {
       const fig: Figure = { ...s, svg: await renderSVG(s.spec) };
       if (write) {
-        await writeAtomic(join(dir, "figures", `${s.name}.svg`), fig.svg);
+        await writeFileAtomic(join(dir, "figures", `${s.name}.svg`), fig.svg);
         files.push(`figures/${s.name}.svg`);
       }
       if (png && write) {
         try {
           const bytes = await renderPNG(fig.svg);
-          await writeAtomic(join(dir, "figures", `${s.name}.png`), bytes);
+          await writeFileAtomic(join(dir, "figures", `${s.name}.png`), bytes);
           fig.png = `figures/${s.name}.png`;
           fig.pngBytes = bytes.length;
           files.push(fig.png);
@@ -470,7 +467,8 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
   }
 
   const comparisons = compareAll(fits);
-  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons);
+  const provenance = await collectProvenance(dir, table);
+  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons, provenance);
   const analysis: Analysis = {
     kind: "dmodel.analysis",
     dir,
@@ -484,13 +482,13 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
     files,
     notes,
     counts,
-    provenance: await collectProvenance(dir, table),
+    provenance,
   };
   analysis.markdown = analysisMarkdown(analysis);
   if (write) {
-    await writeAtomic(join(dir, "analysis.json"), JSON.stringify(json, null, 2) + "\n");
-    await writeAtomic(join(dir, "optima.csv"), optimaTable(optima).toCSV());
-    await writeAtomic(join(dir, "analysis.md"), analysis.markdown);
+    await writeFileAtomic(join(dir, "analysis.json"), JSON.stringify(json, null, 2) + "\n");
+    await writeFileAtomic(join(dir, "optima.csv"), optimaTable(optima).toCSV());
+    await writeFileAtomic(join(dir, "analysis.md"), analysis.markdown);
     files.unshift("analysis.json", "optima.csv", "analysis.md");
   }
   for (const n of notes) log(`analyze: ${n}`);

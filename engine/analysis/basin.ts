@@ -40,6 +40,7 @@
  * - "grid": fewer points, or the arg-min at the edge of the grid: the grid
  *   arg-min itself (not bracketed when a side has no LR at all).
  */
+import { leastSquares } from "../core/least_squares.ts";
 import { DmodelError } from "../core/errors.ts";
 
 /** One LR of a curve for `fitBasin`: the seed-adjusted mean loss of its finished seeds. */
@@ -99,49 +100,6 @@ export interface BasinFit {
 export function basinValue(f: BasinFit, x: number): number {
   const u = x - f.xc;
   return f.c + (u < 0 ? f.aL : f.aR) * u * u;
-}
-
-/**
- * Weighted least squares of y on the columns of X (rows of regressors,
- * weights w). Returns the coefficients, or null when singular.
- */
-function wls(X: number[][], y: number[], w: number[]): number[] | null {
-  const k = X[0].length;
-  const m: number[][] = Array.from({ length: k }, () => new Array(k + 1).fill(0));
-  for (let i = 0; i < y.length; i++) {
-    const r = X[i];
-    for (let a = 0; a < k; a++) {
-      for (let b = 0; b < k; b++) m[a][b] += w[i] * r[a] * r[b];
-      m[a][k] += w[i] * r[a] * y[i];
-    }
-  }
-  const c = solveSmall(m);
-  return c.every(Number.isFinite) ? c : null;
-}
-
-/** Gaussian elimination with partial pivoting on an augmented k x (k+1) matrix; NaN when singular. */
-export function solveSmall(aug: number[][]): number[] {
-  const n = aug.length;
-  const m = aug.map((r) => r.slice());
-  let scale = 0;
-  for (const r of m) for (let j = 0; j < n; j++) scale = Math.max(scale, Math.abs(r[j]));
-  for (let k = 0; k < n; k++) {
-    let p = k;
-    for (let i = k + 1; i < n; i++) if (Math.abs(m[i][k]) > Math.abs(m[p][k])) p = i;
-    [m[k], m[p]] = [m[p], m[k]];
-    if (!(Math.abs(m[k][k]) > 1e-12 * scale)) return new Array(n).fill(NaN);
-    for (let i = k + 1; i < n; i++) {
-      const f = m[i][k] / m[k][k];
-      for (let j = k; j <= n; j++) m[i][j] -= f * m[k][j];
-    }
-  }
-  const x = new Array(n).fill(0);
-  for (let k = n - 1; k >= 0; k--) {
-    let s = m[k][n];
-    for (let j = k + 1; j < n; j++) s -= m[k][j] * x[j];
-    x[k] = s / m[k][k];
-  }
-  return x;
 }
 
 /**
@@ -233,9 +191,9 @@ function profileVertex(xs: number[], ys: number[], ws: number[], lo: number, hi:
 /** Parabola through >= 3 points (weighted LS): y = A u^2 + B u + C, u = x - x0. */
 function parabola(xs: number[], ys: number[], ws: number[]) {
   const x0 = xs[0];
-  const b = wls(xs.map((x) => [(x - x0) ** 2, x - x0, 1]), ys, ws);
-  if (!b) return null;
-  const [A, B, C] = b;
+  const r = leastSquares(xs.map((x) => [(x - x0) ** 2, x - x0]), ys, ws);
+  if (!r) return null;
+  const [C, A, B] = r.coef;
   const m = x0 - B / (2 * A);
   return { A, m, c: C - (B * B) / (4 * A) };
 }

@@ -5,7 +5,9 @@
  * alignment).
  */
 import { renderPNG, renderSVG, type VegaLiteSpec } from "./plots.ts";
+import { VEGA_THEME } from "./theme.ts";
 import { writeFileAtomic } from "../core/fs.ts";
+import { VEGA_THEME } from "./theme.ts";
 
 /** What to draw. Rows are plain records; fields name their columns. */
 export interface LineChart {
@@ -40,15 +42,7 @@ export interface LineChart {
   rules?: { y: number; label: string }[];
 }
 
-const CONFIG = {
-  font: "DejaVu Sans, Verdana, Arial, sans-serif",
-  background: "white",
-  view: { stroke: "#ccc" },
-  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: "#e6e6e6" },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
-  header: { labelFontSize: 12, titleFontSize: 12 },
-  title: { fontSize: 14, subtitleFontSize: 11, anchor: "start" },
-};
+const CONFIG = VEGA_THEME;
 
 /**
  * A line chart spec.
@@ -140,15 +134,4 @@ export async function writeFigure(base: string, spec: VegaLiteSpec): Promise<str
   await writeFileAtomic(`${base}.svg`, svg);
   await writeFileAtomic(`${base}.png`, await renderPNG(svg));
   return `${base}.png`;
-}
-
-/** CSV text of records (columns from the first row; numbers as written, strings quoted when needed). */
-export function toCSV(rows: Record<string, unknown>[], columns = Object.keys(rows[0] ?? {})): string {
-  const cell = (v: unknown) => {
-    if (v === null || v === undefined) return "";
-    if (typeof v === "number") return Number.isFinite(v) ? String(+v.toPrecision(7)) : String(v);
-    const s = String(v);
-    return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  };
-  return [columns.join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n") + "\n";
 }

@@ -31,10 +31,10 @@
  */
 import { DmodelError, show } from "../core/errors.ts";
 import { hashString, mulberry32 } from "../core/random.ts";
-import { solveSmall } from "./basin.ts";
+import { leastSquares } from "../core/least_squares.ts";
 import { baseGroup, type GroupOptimum, normalSampler, type Optima, quantile, shortName } from "./optimum.ts";
 
-export { quantile };
+export { leastSquares, quantile };
 
 /** Options of `fitScaling`. */
 export interface FitOptions {
@@ -124,48 +124,6 @@ export interface Prediction {
   extrapolation: number;
   /** Set when extrapolating more than 2x beyond the measured scales. */
   warning?: string;
-}
-
-/**
- * Weighted least squares of y on [1, X] (weights w, default 1). Returns the
- * coefficients, their covariance (X'WX)^-1 (exact when the weights are
- * 1 / variance), the weighted chi^2 and R^2; null when the design is
- * singular (axes that vary together).
- *
- * @example
- * ```ts
- * leastSquares([[6], [7], [8]], [-3, -3.5, -4]).coef; // [0, -0.5]
- * ```
- */
-export function leastSquares(
-  x: number[][],
-  y: number[],
-  w?: number[],
-): { coef: number[]; cov: number[][]; chi2: number; r2: number } | null {
-  const k = (x[0]?.length ?? 0) + 1;
-  const wt = w ?? y.map(() => 1);
-  const m: number[][] = Array.from({ length: k }, () => new Array(k).fill(0));
-  const v = new Array(k).fill(0);
-  for (let i = 0; i < y.length; i++) {
-    const row = [1, ...x[i]];
-    for (let r = 0; r < k; r++) {
-      for (let c = 0; c < k; c++) m[r][c] += wt[i] * row[r] * row[c];
-      v[r] += wt[i] * row[r] * y[i];
-    }
-  }
-  const coef = solveSmall(m.map((r, i) => [...r, v[i]]));
-  if (coef.some((c) => !Number.isFinite(c))) return null;
-  const cov = Array.from({ length: k }, (_, j) => solveSmall(m.map((r, i) => [...r, i === j ? 1 : 0])));
-  const wsum = wt.reduce((a, b) => a + b, 0);
-  const mean = y.reduce((a, b, i) => a + wt[i] * b, 0) / wsum;
-  let chi2 = 0, ssTot = 0;
-  for (let i = 0; i < y.length; i++) {
-    const pred = coef[0] + x[i].reduce((s, v, j) => s + v * coef[j + 1], 0);
-    chi2 += wt[i] * (y[i] - pred) ** 2;
-    ssTot += wt[i] * (y[i] - mean) ** 2;
-  }
-  // cov columns were solved as rows of the inverse (symmetric matrix).
-  return { coef, cov, chi2, r2: ssTot > 1e-18 ? 1 - chi2 / ssTot : NaN };
 }
 
 /** Formats a number with 2 decimals, "-0.00" shown as "0.00". */
@@ -354,10 +312,11 @@ export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] 
 
     // Bootstrap of the whole pipeline: refit the law to the groups' b-th draws.
     const normal = normalSampler(mulberry32(((opts.bootstrapSeed ?? 0) ^ hashString(family)) >>> 0));
+    const groupDraws = used.map((g) => g.draws.filter(Number.isFinite));
     for (let b = 0; b < resamples; b++) {
-      const yb = used.map((g) => {
-        const d = g.draws.length ? g.draws[b % g.draws.length] : g.log2_eta + g.log2_eta_se * normal();
-        return d;
+      const yb = used.map((g, i) => {
+        const d = groupDraws[i];
+        return d.length ? d[b % d.length] : g.log2_eta + g.log2_eta_se * normal();
       });
       if (yb.some((v) => !Number.isFinite(v))) continue;
       const r = leastSquares(X, yb, w);

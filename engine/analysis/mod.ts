@@ -37,13 +37,13 @@ export {
   type FitOptions,
   fitScaling,
   judge,
-  leastSquares,
   methodText,
   type Prediction,
   predictLR,
   type ScalingFit,
   verdictText,
 } from "./fit.ts";
+export { leastSquares } from "../core/least_squares.ts";
 export {
   etaVsScaleSpec,
   lossVsLRSpec,
@@ -64,3 +64,4 @@ export {
 } from "./analyze.ts";
 export { reportHTML, type ReportOptions, writeReport } from "./report.ts";
 export { collectProvenance, type Provenance } from "./provenance.ts";
+export { SEQUENTIAL_SCHEME, VEGA_THEME } from "./theme.ts";

@@ -46,14 +46,8 @@ import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
 import { hashString, mulberry32 } from "../core/random.ts";
 import { detectScales, requireColumns } from "./load.ts";
-import {
-  type BasinFit,
-  type BasinModel,
-  type BasinPoint,
-  basinValue,
-  fitBasin,
-  solveSmall,
-} from "./basin.ts";
+import { leastSquares, solve as solveSmall } from "../core/least_squares.ts";
+import { type BasinFit, type BasinModel, type BasinPoint, basinValue, fitBasin } from "./basin.ts";
 
 /** Options of `optimalLR`. Column names are dotted config paths of `results.csv`. */
 export interface OptimaOptions {
@@ -245,21 +239,11 @@ export function quadraticVertex(
     throw new DmodelError(`quadraticVertex: need 3 or more points, got ${xs.length}`);
   }
   const x0 = xs[0];
-  const m = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]];
-  for (let i = 0; i < xs.length; i++) {
-    const u = xs[i] - x0;
-    const row = [u * u, u, 1];
-    for (let r = 0; r < 3; r++) {
-      for (let c = 0; c < 3; c++) m[r][c] += row[r] * row[c];
-      m[r][3] += row[r] * ys[i];
-    }
-  }
-  const [a, b, c] = solveSmall(m);
+  const r = leastSquares(xs.map((x) => [(x - x0) ** 2, x - x0]), ys);
+  const [c, a, b] = r ? r.coef : [NaN, NaN, NaN];
+  // Back from u = x - x0 to x.
   return { a, b: b - 2 * a * x0, c: a * x0 * x0 - b * x0 + c, vertex: x0 - b / (2 * a) };
 }
-
-/** Gaussian elimination on an augmented n x (n+1) matrix; all NaN when singular. */
-export const solve = solveSmall;
 
 /**
  * Optimum of one loss-vs-log2(LR) curve with one trial per LR (`fitBasin`
@@ -598,7 +582,8 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
         }));
         const f = fitBasin(pts, window);
         drawFits.push(f);
-        const x = f && f.bracketed ? f.x : NaN;
+        // A draw whose arg-min moved to the grid edge keeps that edge LR: a bound, and a sign of a wide interval.
+        const x = f ? f.x : NaN;
         drawsStat.push(x);
         draws.push(x + usys * normal());
       }

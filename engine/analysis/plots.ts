@@ -23,6 +23,7 @@ import * as vl from "vega-lite";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
 import { DmodelError } from "../core/errors.ts";
 import { basinValue } from "./basin.ts";
+import { SEQUENTIAL_SCHEME, VEGA_THEME } from "./theme.ts";
 import { type Optima, shortName } from "./optimum.ts";
 import { predictLR, type ScalingFit } from "./fit.ts";
 
@@ -44,17 +45,8 @@ export interface TrainingPoint {
   diverged?: boolean;
 }
 
-const FONT = "DejaVu Sans, Verdana, Arial, sans-serif";
-const CONFIG = {
-  font: FONT,
-  background: "white",
-  view: { stroke: "#ccc" },
-  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: "#e6e6e6" },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
-  header: { labelFontSize: 13, titleFontSize: 13 },
-  title: { fontSize: 14, subtitleFontSize: 11, anchor: "start" },
-};
-const SEQUENTIAL = { name: "viridis", extent: [0, 0.85] };
+const CONFIG = VEGA_THEME;
+const SEQUENTIAL = SEQUENTIAL_SCHEME;
 
 /** Axis title of a scale axis, "width" for `model.width`. */
 function axisName(scale: string[]): string {

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
+import { writeFileAtomic } from "../core/fs.ts";
 import {
   type Analysis,
   fmtEta,
@@ -301,9 +302,7 @@ export async function writeReport(a: Analysis, opts: ReportOptions = {}): Promis
   const pipelineYaml = opts.pipelineYaml ?? await read("pipeline.yaml");
   const pipelineSource = opts.pipelineSource ?? await read("pipeline.source.yaml");
   const path = join(a.dir, "report.html");
-  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.writeTextFile(tmp, reportHTML(a, { ...opts, pipelineYaml, pipelineSource }));
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, reportHTML(a, { ...opts, pipelineYaml, pipelineSource }));
   if (!a.files.includes("report.html")) a.files.push("report.html");
   return path;
 }

@@ -5,8 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { DmodelError, show } from "./errors.ts";
-import { has, type Kind, listComponents, resolve } from "./registry.ts";
+import { DmodelError, formatIssue, type Issue, show, zodIssue, zodIssues } from "./errors.ts";
+import { build, checkComponent, has, type Kind, listComponents } from "./registry.ts";
+import type {} from "./contracts.ts"; // declares the parameterization product of build()
 
 /** The `data:` block of a trial: which corpus, which tokenizer, window length, split. */
 export const DataConfigSchema = z.strictObject({
@@ -84,37 +85,6 @@ export const TrialSchema = z.object({
 /** A resolved trial configuration. */
 export type TrialConfig = z.infer<typeof TrialSchema>;
 
-/** One validation problem, at a key path inside the validated object. */
-export interface Issue {
-  path: (string | number)[];
-  message: string;
-  value?: unknown;
-  /** For unknown keys: the keys (each at `path` + key). */
-  keys?: string[];
-}
-
-/** An Issue as a zod custom issue (for transforms that validate trials inside a stage's options). */
-export function zodIssue(i: Issue, path: (string | number)[] = i.path) {
-  return { code: "custom" as const, message: i.message, path, input: i.value, params: { keys: i.keys } };
-}
-
-/** A zod issue of a schema validated at `prefix` inside `input`, as an Issue (unknown keys listed). */
-export function issueOf(i: z.core.$ZodIssue, prefix: (string | number)[], input: unknown): Issue {
-  const path = [...prefix, ...(i.path as (string | number)[])];
-  // deno-lint-ignore no-explicit-any
-  let v: any = input;
-  for (const k of i.path as (string | number)[]) v = v?.[k];
-  if (i.code === "unrecognized_keys") {
-    return { path, message: `unknown key(s) ${i.keys.map((k) => show(k)).join(", ")}`, keys: i.keys };
-  }
-  const keys = i.code === "custom" ? (i.params as { keys?: string[] } | undefined)?.keys : undefined;
-  return keys ? { path, message: i.message, keys } : { path, message: i.message, value: v };
-}
-
-function issuesOf(err: z.ZodError, prefix: (string | number)[], input: unknown): Issue[] {
-  return err.issues.map((i) => issueOf(i, prefix, input));
-}
-
 /** True when an issue is about the key at `path`, below it, or in the component that `path` chooses. */
 export function issueUnder(i: Issue, path: string[]): boolean {
   const at = i.keys?.length ? i.keys.map((k) => [...i.path, k]) : [i.path];
@@ -133,24 +103,13 @@ export function validateComponent(
   drop: string[] = [],
 ): { value: Record<string, unknown>; issues: Issue[] } {
   const name = raw[nameKey] as string;
-  if (!has(kind, name)) {
-    try {
-      resolve(kind, name);
-    } catch (e) {
-      return {
-        value: raw,
-        issues: [{ path: [...path, nameKey], message: (e as Error).message, value: name }],
-      };
-    }
-  }
-  const c = resolve(kind, name);
   const opts: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) if (k !== nameKey && !drop.includes(k)) opts[k] = v;
-  const r = c.schema.safeParse(opts);
-  if (!r.success) return { value: raw, issues: issuesOf(r.error, path, opts) };
+  const r = checkComponent(kind, name, opts, path, [...path, nameKey]);
+  if (!r.component) return { value: raw, issues: r.issues };
   const value: Record<string, unknown> = { [nameKey]: name };
   for (const k of drop) if (k in raw) value[k] = raw[k];
-  Object.assign(value, r.data as Record<string, unknown>);
+  Object.assign(value, r.options);
   return { value, issues: [] };
 }
 
@@ -163,7 +122,7 @@ export function checkTrial(
   prefix: (string | number)[] = [],
 ): { trial?: TrialConfig; issues: Issue[] } {
   const r = TrialSchema.safeParse(raw);
-  if (!r.success) return { issues: issuesOf(r.error, prefix, raw) };
+  if (!r.success) return { issues: zodIssues(r.error, prefix, raw) };
   const t = r.data;
   const issues: Issue[] = [];
   const comp = (kind: Kind, key: keyof TrialConfig, nameKey = "name", drop: string[] = []) => {
@@ -192,15 +151,15 @@ export function checkTrial(
     issues.push({
       path: [...prefix, "train", "backend"],
       message: `unknown backend ${show(t.train.backend)}; known: ${
-        ["auto", "cpu", "tensorflow", "wasm", "wasm-plain"].filter((b) => has("backend", b)).join(", ")
+        listComponents("backend").map((b) => b.name).join(", ")
       }`,
       value: t.train.backend,
     });
   }
   if (!issues.length) {
     // A rule written for other blocks is refused here, before any work.
-    const { name, ...opts } = t.parameterization;
-    const rule = resolve<unknown, { blocks: string[] }>("parameterization", name).create(opts);
+    const { name } = t.parameterization;
+    const rule = build("parameterization", t.parameterization, [...prefix, "parameterization"]);
     if (!rule.blocks.includes(t.model.block)) {
       issues.push({
         path: [...prefix, "parameterization", "name"],
@@ -232,14 +191,6 @@ export function parseTrial(raw: unknown, where = "trial"): TrialConfig {
   const { trial, issues } = checkTrial(raw);
   if (!trial) throw new DmodelError(issues.map((i) => formatIssue(where, null, i)).join("\n"));
   return trial;
-}
-
-/** `file:line: key.path: message (value: ...)`. */
-export function formatIssue(file: string, line: number | null, i: Issue): string {
-  const at = line ? `${file}:${line}` : file;
-  const key = i.path.length ? i.path.join(".") : "(top level)";
-  const val = i.value === undefined ? "" : ` (value: ${show(i.value)})`;
-  return `${at}: ${key}: ${i.message}${val}`;
 }
 
 /** Canonical JSON: keys sorted at every level, so equal configs hash equally. */

@@ -143,3 +143,11 @@ export interface Block {
     sink?: ActivationSink,
   ): tf.Tensor2D;
 }
+
+declare module "./registry.ts" {
+  interface Products {
+    block: Block;
+    parameterization: Parameterization;
+    schedule: Schedule;
+  }
+}

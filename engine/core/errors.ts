@@ -1,4 +1,5 @@
 /** One-line user-facing errors: every message names the file, key path and value at fault. */
+import type { z } from "zod";
 
 /** An error in user input (a pipeline file, an option, a data file). Printed as one line, no stack. */
 export class DmodelError extends Error {
@@ -31,4 +32,49 @@ export class Interrupted extends DmodelError {
   get exitCode(): number {
     return this.signal === "SIGINT" ? 130 : 143;
   }
+}
+
+/** One validation problem, at a key path inside the validated object. */
+export interface Issue {
+  path: (string | number)[];
+  message: string;
+  value?: unknown;
+  /** For unknown keys: the keys (each at `path` + key). */
+  keys?: string[];
+}
+
+/** An Issue as a zod custom issue (for transforms that validate trials inside a stage's options). */
+export function zodIssue(i: Issue, path: (string | number)[] = i.path) {
+  return { code: "custom" as const, message: i.message, path, input: i.value, params: { keys: i.keys } };
+}
+
+/** A zod issue of a schema validated at `prefix` inside `input`, as an Issue (unknown keys listed). */
+export function issueOf(i: z.core.$ZodIssue, prefix: (string | number)[], input: unknown): Issue {
+  const path = [...prefix, ...(i.path as (string | number)[])];
+  // deno-lint-ignore no-explicit-any
+  let v: any = input;
+  for (const k of i.path as (string | number)[]) v = v?.[k];
+  if (i.code === "unrecognized_keys") {
+    return { path, message: `unknown key(s) ${i.keys.map((k) => show(k)).join(", ")}`, keys: i.keys };
+  }
+  const keys = i.code === "custom" ? (i.params as { keys?: string[] } | undefined)?.keys : undefined;
+  return keys ? { path, message: i.message, keys } : { path, message: i.message, value: v };
+}
+
+/** The issues of a zod error, each at `prefix` + its own path, with the offending value read from `input`. */
+export function zodIssues(err: z.ZodError, prefix: (string | number)[] = [], input?: unknown): Issue[] {
+  return err.issues.map((i) => issueOf(i, prefix, input));
+}
+
+/** `file:line: key.path: message (value: ...)`; without a file (null), `key.path: message (value: ...)`. */
+export function formatIssue(file: string | null, line: number | null, i: Issue): string {
+  const at = file === null ? "" : `${line ? `${file}:${line}` : file}: `;
+  const key = i.path.length ? i.path.join(".") : "(top level)";
+  const val = i.value === undefined ? "" : ` (value: ${show(i.value)})`;
+  return `${at}${key}: ${i.message}${val}`;
+}
+
+/** A zod error as one DmodelError, one line per issue (no file: the key path says where). */
+export function zodError(err: z.ZodError, prefix: (string | number)[] = [], input?: unknown): DmodelError {
+  return new DmodelError(zodIssues(err, prefix, input).map((i) => formatIssue(null, null, i)).join("\n"));
 }

@@ -8,18 +8,9 @@ import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path
 import { pathToFileURL } from "node:url";
 import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from "yaml";
 import { z } from "zod";
-import {
-  checkTrial,
-  corpusProblem,
-  formatIssue,
-  getPath,
-  type Issue,
-  issueOf,
-  setPath,
-  type TrialConfig,
-} from "./config.ts";
-import { DmodelError, show } from "./errors.ts";
-import { has, resolve } from "./registry.ts";
+import { checkTrial, corpusProblem, getPath, setPath, type TrialConfig } from "./config.ts";
+import { DmodelError, formatIssue, type Issue, show, zodIssues } from "./errors.ts";
+import { checkComponent, has } from "./registry.ts";
 import type { DescribedTrial, Stage, StageContext } from "./stage.ts";
 
 /** The top level of a pipeline file. */
@@ -125,6 +116,7 @@ export function applySet(
       if (target && typeof target === "object" && set.path[0] in target) {
         setPath(target as Record<string, unknown>, set.path, structuredClone(set.value));
         hits.push(["stages", id, "with", ...at, ...set.path]);
+        if (at.length) hits.push(...applyToAxes(id, w, set));
         break;
       }
     }
@@ -132,6 +124,37 @@ export function applySet(
   if (!hits.length) {
     throw new DmodelError(`--set ${text}: no stage has a key ${show(set.path[0])} to override`);
   }
+  return hits;
+}
+
+/**
+ * A sweep axis whose values are objects (`parameterization: [{name: ngpt},
+ * {name: nugpt, ...}]`) replaces the base's object per trial, so an override
+ * of a key inside it (`parameterization.name=...`) is applied to each of the
+ * axis's values too; otherwise the grid would silently undo it.
+ */
+function applyToAxes(
+  id: string,
+  w: Record<string, unknown>,
+  set: { path: string[]; value: unknown },
+): string[][] {
+  const hits: string[][] = [];
+  const visit = (axes: unknown, at: (string | number)[]) => {
+    if (!axes || typeof axes !== "object") return;
+    for (const [axis, values] of Object.entries(axes as Record<string, unknown>)) {
+      const ap = axis.split(".");
+      if (!Array.isArray(values) || ap.length >= set.path.length || !startsWith(set.path, ap)) continue;
+      // The axis itself counts as set: its issues are reported against the --set.
+      hits.push(["stages", id, "with", ...at.map(String), axis]);
+      values.forEach((v, i) => {
+        if (!v || typeof v !== "object") return;
+        setPath(v as Record<string, unknown>, set.path.slice(ap.length), structuredClone(set.value));
+        hits.push(["stages", id, "with", ...at.map(String), axis, String(i), ...set.path.slice(ap.length)]);
+      });
+    }
+  };
+  visit(w.grid, ["grid"]);
+  if (Array.isArray(w.zip)) w.zip.forEach((g, gi) => visit(g, ["zip", gi]));
   return hits;
 }
 
@@ -229,11 +252,7 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
   for (const s of sets) applied.push({ text: s, paths: applySet(raw, parseSet(s), s) });
   const top = PipelineSchema.safeParse(raw);
   if (!top.success) {
-    fail(top.error.issues.map((i) => ({
-      path: i.path as (string | number)[],
-      message: i.code === "unrecognized_keys" ? `unknown key(s) ${i.keys.join(", ")}` : i.message,
-      value: getPath(raw, i.path as string[]),
-    })));
+    fail(zodIssues(top.error, [], raw));
   }
   const p = top.data!;
   const dir = file ? dirname(resolvePath(file)) : Deno.cwd();
@@ -244,38 +263,37 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
   const reported = new Set<string>();
   for (const [id, decl] of Object.entries(p.stages)) {
     const at = ["stages", id];
+    const check = () =>
+      checkComponent("stage", decl.uses, decl.with as Record<string, unknown>, [...at, "with"], [
+        ...at,
+        "uses",
+      ]);
     if (!has("stage", decl.uses)) {
-      try {
-        resolve("stage", decl.uses);
-      } catch (e) {
-        issues.push({ path: [...at, "uses"], message: (e as Error).message, value: decl.uses });
-        continue;
-      }
+      issues.push(...check().issues);
+      continue;
     }
     for (const [i, n] of decl.needs.entries()) {
       if (!(n in p.stages)) {
         issues.push({ path: [...at, "needs", i], message: `no stage ${show(n)} in this pipeline`, value: n });
       }
     }
-    const c = resolve<unknown, Stage>("stage", decl.uses);
-    const r = c.schema.safeParse(decl.with);
-    if (!r.success) {
-      for (const i of r.error.issues) {
-        const issue = issueOf(i, [...at, "with"], decl.with);
+    const r = check();
+    if (!r.component) {
+      for (const issue of r.issues) {
         if (issue.value === undefined && !issue.keys) issue.value = getPath(raw, issue.path as string[]);
         issues.push(issue);
       }
       continue;
     }
     // Data files are checked now, not when the data stage reaches them.
-    for (const corpus of corpora(r.data)) {
+    for (const corpus of corpora(r.options)) {
       const problem = reported.has(corpus) ? null : corpusProblem(corpus);
       if (!problem) continue;
       reported.add(corpus);
       const path = findPair(decl.with, "corpus", corpus);
       issues.push({ path: path ? [...at, "with", ...path] : at, message: problem });
     }
-    stages.set(id, { decl, options: r.data, stage: c.create(r.data) });
+    stages.set(id, { decl, options: r.options, stage: r.component.create(r.options) as Stage });
   }
   if (issues.length) fail(issues);
   return { name: p.name, file, dir, raw, stages, order: topoOrder(p.stages, file) };

@@ -5,7 +5,7 @@
  * schema and a one-line description. Pipelines choose components by name.
  */
 import { z } from "zod";
-import { DmodelError } from "./errors.ts";
+import { DmodelError, formatIssue, type Issue, zodIssues } from "./errors.ts";
 
 /** The kinds of component dmodel knows. */
 export const KINDS = [
@@ -98,4 +98,71 @@ export function listComponents(kind?: Kind): Registered[] {
 /** Validates options against a component's schema; returns the parsed options (defaults filled). */
 export function parseOptions<O>(c: Registered<O>, options: unknown): O {
   return c.schema.parse(options);
+}
+
+/**
+ * What each kind of component builds. Empty here: the layer that defines a
+ * kind's product declares it (`declare module "../core/registry.ts" {
+ * interface Products { optimizer: OptimizerFactory } }`), so {@link build}
+ * returns that type.
+ */
+// deno-lint-ignore no-empty-interface
+export interface Products {}
+
+/** The product of a kind (unknown for a kind no layer declared). */
+export type Product<K extends Kind> = K extends keyof Products ? Products[K] : unknown;
+
+/** A component chosen in a config: its name and its options as sibling fields. */
+export type Named = { name: string } & Record<string, unknown>;
+
+/**
+ * Builds a component from `{name, ...options}`: resolves the name, parses the
+ * options with the component's schema (defaults filled) and creates it.
+ * Errors are one line per problem, at the key path `at` (e.g.
+ * `optimizer.lr: Too small: expected number to be >0 (value: 0)`).
+ *
+ * @example
+ * ```ts
+ * const opt = build("optimizer", { name: "adam", lr: 0.01 }); // an OptimizerFactory
+ * ```
+ */
+export function build<K extends Kind>(kind: K, config: Named, at: (string | number)[] = [kind]): Product<K> {
+  const { component, options } = parseNamed(kind, config, at);
+  return component.create(options) as Product<K>;
+}
+
+/** The first half of {@link build}: the component a config names and its parsed options (nothing created). */
+export function parseNamed(
+  kind: Kind,
+  config: Named,
+  at: (string | number)[] = [kind],
+): { component: Registered; options: Record<string, unknown> } {
+  const { name, ...options } = config;
+  const r = checkComponent(kind, name, options, at);
+  if (!r.component) throw new DmodelError(r.issues.map((i) => formatIssue(null, null, i)).join("\n"));
+  return { component: r.component, options: r.options };
+}
+
+/**
+ * What {@link build} checks, as a list of problems instead of an error (a
+ * pipeline reports them all, with line numbers): the component named `name`
+ * (an unknown one is an issue at `nameAt`) and its options parsed by its
+ * schema (issues at `at` + the option's path).
+ */
+export function checkComponent(
+  kind: Kind,
+  name: string,
+  options: Record<string, unknown>,
+  at: (string | number)[],
+  nameAt: (string | number)[] = [...at, "name"],
+): { component?: Registered; options: Record<string, unknown>; issues: Issue[] } {
+  let component: Registered;
+  try {
+    component = resolve(kind, name);
+  } catch (e) {
+    return { options, issues: [{ path: nameAt, message: (e as Error).message, value: name }] };
+  }
+  const r = component.schema.safeParse(options);
+  if (!r.success) return { options, issues: zodIssues(r.error, at, options) };
+  return { component, options: r.data as Record<string, unknown>, issues: [] };
 }

@@ -45,3 +45,9 @@ export interface Stage {
    */
   trials?(): DescribedTrial[];
 }
+
+declare module "./registry.ts" {
+  interface Products {
+    stage: Stage;
+  }
+}

@@ -48,3 +48,9 @@ export async function sha256Hex(data: Uint8Array | string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+declare module "../core/registry.ts" {
+  interface Products {
+    dataset: Corpus;
+  }
+}

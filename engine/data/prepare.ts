@@ -4,22 +4,15 @@
  * cuts the training and evaluation windows from them.
  */
 import { join, resolve as resolvePath } from "node:path";
-import { z } from "zod";
 import { sha256Hex } from "./corpus.ts";
 import type { Corpus, TextCorpus, TokenCorpus } from "./corpus.ts";
 import type { Tokenizer, TokenizerBuilder } from "./tokenizer.ts";
 import { type DataConfig, type DataConfigInput, DataConfigSchema } from "../core/config.ts";
-import { DmodelError, show } from "../core/errors.ts";
+import { DmodelError, show, zodError } from "../core/errors.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 import { hashString, mulberry32, shuffleInPlace } from "../core/random.ts";
-import { has, listComponents, parseOptions, resolve } from "../core/registry.ts";
-import {
-  readShard,
-  shardFileName,
-  shardVersionFor,
-  type TokenArray,
-  writeFileAtomic,
-  writeShard,
-} from "./shards.ts";
+import { build, has, listComponents, parseNamed } from "../core/registry.ts";
+import { readShard, shardFileName, shardVersionFor, type TokenArray, writeShard } from "./shards.ts";
 
 /** Bumped whenever preparation changes in a way that invalidates cached shards. */
 export const DATA_FORMAT = 1;
@@ -50,22 +43,6 @@ export interface PrepareOptions {
   log?: (line: string) => void;
 }
 
-/** Converts a zod error into a one-line DmodelError naming the key path and value. */
-function zodError(err: z.ZodError, input: unknown, prefix: string): DmodelError {
-  const issue = err.issues[0];
-  let value: unknown = input;
-  for (const p of issue.path) value = (value as Record<PropertyKey, unknown>)?.[p as PropertyKey];
-  const path = [prefix, ...issue.path.map(String)];
-  if (issue.code === "unrecognized_keys") {
-    const key = [...path, issue.keys[0]].filter(Boolean).join(".");
-    return new DmodelError(`${key}: unknown option`);
-  }
-  const key = path.filter(Boolean).join(".");
-  return new DmodelError(
-    `${key}: ${value === undefined ? "missing" : `${issue.message}, got ${show(value)}`}`,
-  );
-}
-
 /**
  * Parses a data config and the options of its tokenizer (defaults filled,
  * so the result is the fully resolved config); errors name the key
@@ -79,12 +56,9 @@ function zodError(err: z.ZodError, input: unknown, prefix: string): DmodelError 
  */
 export function parseDataConfig(cfg: unknown, prefix = "data"): DataConfig {
   const r = DataConfigSchema.safeParse(cfg ?? {});
-  if (!r.success) throw zodError(r.error, cfg, prefix);
-  const { name, ...rest } = r.data.tokenizer;
-  const c = resolve("tokenizer", name);
-  const t = c.schema.safeParse(rest);
-  if (!t.success) throw zodError(t.error, rest, `${prefix}.tokenizer`);
-  return { ...r.data, tokenizer: { name, ...(t.data as Record<string, unknown>) } };
+  if (!r.success) throw zodError(r.error, [prefix], cfg);
+  const { options } = parseNamed("tokenizer", r.data.tokenizer, [prefix, "tokenizer"]);
+  return { ...r.data, tokenizer: { name: r.data.tokenizer.name, ...options } };
 }
 
 const said = new Set<string>();
@@ -122,22 +96,19 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
  * ```
  */
 export async function resolveCorpus(corpus: string): Promise<ResolvedCorpus> {
-  const build = (dataset: string, options: Record<string, unknown>): ResolvedCorpus => {
-    const c = resolve("dataset", dataset);
-    let parsed: Record<string, unknown>;
+  const build = (dataset: string, raw: Record<string, unknown>): ResolvedCorpus => {
+    let parsed: ReturnType<typeof parseNamed>;
     try {
-      parsed = parseOptions(c, options) as Record<string, unknown>;
+      parsed = parseNamed("dataset", { name: dataset, ...raw }, [dataset]);
     } catch (e) {
-      if (e instanceof z.ZodError) {
-        throw new DmodelError(
-          `data.corpus: dataset ${show(dataset)} cannot be used by name (${
-            zodError(e, options, dataset).message
-          }); give a file or folder path as corpus`,
-        );
-      }
-      throw e;
+      if (!(e instanceof DmodelError)) throw e;
+      throw new DmodelError(
+        `data.corpus: dataset ${show(dataset)} cannot be used by name (${e.message}); ` +
+          `give a file or folder path as corpus`,
+      );
     }
-    return { dataset, options: parsed, corpus: c.create(parsed) as Corpus };
+    const { component, options } = parsed;
+    return { dataset, options, corpus: component.create(options) as Corpus };
   };
   if (has("dataset", corpus)) return build(corpus, {});
   const info = await statOrNull(corpus);
@@ -365,7 +336,7 @@ function tokenizerBuilder(config: DataConfig): {
   options: Record<string, unknown>;
 } {
   const { name, ...options } = config.tokenizer; // validated by parseDataConfig
-  const builder = resolve("tokenizer", name).create(options) as TokenizerBuilder;
+  const builder = build("tokenizer", { name, ...options }, ["data", "tokenizer"]);
   return { builder, options: { name, ...options } };
 }
 

@@ -7,7 +7,6 @@
  */
 import { DmodelError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
-export { writeFileAtomic };
 
 /** The magic number in word 0 of every shard header. */
 export const SHARD_MAGIC = 20240520;

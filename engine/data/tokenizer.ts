@@ -27,3 +27,9 @@ export interface TokenizerBuilder {
   /** Restores a tokenizer saved with `toJSON`; `file` names the source in errors. */
   load(json: unknown, file: string): Tokenizer;
 }
+
+declare module "../core/registry.ts" {
+  interface Products {
+    tokenizer: TokenizerBuilder;
+  }
+}

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { DmodelError } from "../core/errors.ts";
-import { resolve } from "../core/registry.ts";
+import { build } from "../core/registry.ts";
 
 /** A backend component's product. */
 export interface BackendImpl {
@@ -26,7 +26,7 @@ let current: { requested: string; actual: string } | null = null;
 /** Selects a backend by component name; idempotent. Returns the tfjs backend name in use. */
 export async function useBackend(name: string, log: (s: string) => void = () => {}): Promise<string> {
   if (current?.requested === name) return current.actual;
-  const impl = resolve<unknown, BackendImpl>("backend", name).create({});
+  const impl = build("backend", { name }, ["train", "backend"]);
   const actual = await impl.setup();
   if (tf.getBackend() !== actual) {
     throw new DmodelError(
@@ -36,4 +36,10 @@ export async function useBackend(name: string, log: (s: string) => void = () => 
   current = { requested: name, actual };
   log(`backend: ${name === actual ? name : `${name} -> ${actual}`}${impl.note ? ` (${impl.note()})` : ""}`);
   return actual;
+}
+
+declare module "../core/registry.ts" {
+  interface Products {
+    backend: BackendImpl;
+  }
 }

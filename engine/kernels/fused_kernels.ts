@@ -276,8 +276,6 @@ defineKernel("DmodelSubAtTargets", (mem, { x, targets, g }) => {
 // P and dS are zero there, so each product skips that quarter: rows [0, c)
 // only meet columns [0, c). With c = 0 the products are the full ones.
 
-export { MASKED } from "./kernel_tasks.ts";
-
 /** Runs f with OpenBLAS on one thread per caller, then restores the thread count. */
 function oneThread<T>(f: () => T): T {
   const n = getBlasThreads();

@@ -25,7 +25,9 @@
  * | {@link attentionCore} | softmax(scale q kᵀ + mask) v | 3 transposes, 2 matmuls, Mul, Add, Softmax |
  * | {@link softmaxCrossEntropy} | mean(logsumexp − picked) | OneHot, Max, Equal, Exp, ... |
  *
- * On other backends (or after `setFusedOps(false)`) every op runs the plain
+ * On `webgpu` each op runs either WGSL kernels (engine/kernels/fused_webgpu.ts) or
+ * its plain composition, one decision per op ({@link fusedOpActive}). On
+ * other backends (or after `setFusedOps(false)`) every op runs the plain
  * tfjs composition it replaces, with the same values.
  *
  * @example
@@ -40,6 +42,16 @@ import { JS_KERNEL_BACKENDS, run } from "./js_kernels.ts";
 import { openblasAvailable } from "./blas.ts";
 import { nativeActive } from "./native.ts";
 import "./fused_kernels.ts";
+import {
+  type FusedOpName,
+  gpuColScale,
+  gpuCrossEntropy,
+  gpuLerpNorm,
+  gpuRope,
+  gpuRowNormalize,
+  gpuSwiglu,
+  wgslActive,
+} from "./fused_webgpu.ts";
 
 let enabled = true;
 
@@ -51,6 +63,16 @@ export function setFusedOps(on: boolean): void {
 /** True when the fused kernels run on the current backend. */
 export function fusedOpsActive(): boolean {
   return enabled && (JS_KERNEL_BACKENDS as readonly string[]).includes(tf.getBackend());
+}
+
+/**
+ * True when fused op `op` runs fused kernels here: the TS/native kernels on
+ * wasm and cpu, or WGSL on webgpu where that op's decision is `wgsl`.
+ */
+export function fusedOpActive(op: FusedOpName): boolean {
+  if (!enabled) return false;
+  if (tf.getBackend() === "webgpu") return wgslActive(op);
+  return op === "attention" ? fusedAttentionActive() : fusedOpsActive();
 }
 
 /** True when {@link attentionCore} runs its fused kernels (they need OpenBLAS). */
@@ -126,12 +148,16 @@ export function rowNormalize<T extends tf.Tensor>(x: T): T {
   if (x.rank < 1) {
     throw new Error(`rowNormalize: expected a tensor of rank >= 1, got a scalar`);
   }
+  if (fusedOpActive("rowNorm") && !fusedOpsActive()) return gpuRowNormalize(x, 1, 0) as T;
   return (fusedOpsActive() ? unitRowNorm(x) : rowNormalizeComposed(x)) as T;
 }
 
 /** RMSNorm without gain, x / sqrt(mean(x^2) + eps) along the last axis, fused (same values as the composition). */
 export function rmsNormalize<T extends tf.Tensor>(x: T, eps = 1e-6): T {
   checkFloat("rmsNormalize", x);
+  if (fusedOpActive("rowNorm") && !fusedOpsActive()) {
+    return gpuRowNormalize(x, 1 / x.shape[x.rank - 1], eps) as T;
+  }
   if (!fusedOpsActive()) return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))) as T;
   return rowNormOp(1 / x.shape[x.rank - 1], eps)(x) as T;
 }
@@ -153,6 +179,9 @@ const lerpNormOp = custom(([h, t, a], save) => {
  */
 export function lerpNorm(h: tf.Tensor2D, target: tf.Tensor2D, alpha: tf.Tensor): tf.Tensor2D {
   checkFloat("lerpNorm", h, target, alpha);
+  if (fusedOpActive("lerpNorm") && !fusedOpsActive()) {
+    return gpuLerpNorm(h, target, alpha.reshape([h.shape[1]]));
+  }
   if (!fusedOpsActive()) {
     const z = tf.add(h, tf.mul(tf.abs(alpha), tf.sub(target, h)));
     return tf.mul(z, tf.rsqrt(tf.sum(tf.square(z), -1, true)));
@@ -176,6 +205,10 @@ const lerpNormToOp = custom(([h, u, a], save) => {
  */
 export function lerpNormTo(h: tf.Tensor2D, u: tf.Tensor2D, alpha: tf.Tensor): tf.Tensor2D {
   checkFloat("lerpNormTo", h, u, alpha);
+  if (fusedOpActive("lerpNorm") && !fusedOpsActive()) {
+    // webgpu: Norm(u) as its own op (the rowNorm decision), then the LERP.
+    return gpuLerpNorm(h, rowNormalize(u), alpha.reshape([h.shape[1]]));
+  }
   if (!fusedOpsActive()) {
     const t = tf.mul(u, tf.rsqrt(tf.sum(tf.square(u), -1, true))) as tf.Tensor2D;
     return lerpNorm(h, t, alpha);
@@ -194,7 +227,8 @@ export interface RopeTables {
 /** The plain composition: x * cos + swap(x) * sin, swap exchanging each pair. */
 function ropeComposed(x: tf.Tensor4D, tables: RopeTables): tf.Tensor4D {
   const [b, t, h, dk] = x.shape;
-  const swapped = tf.reverse(x.reshape([b, t, h, dk / 2, 2]), -1).reshape([b, t, h, dk]);
+  // Pairs as rows of 2 (a 5-D reverse fails on tfjs-backend-webgpu 4.22: its Reverse kernel mis-reshapes rank 5).
+  const swapped = tf.reverse(x.reshape([b * t * h * dk / 2, 2]), -1).reshape([b, t, h, dk]);
   return tf.add(tf.mul(x, tables.cos), tf.mul(swapped, tables.sin)) as tf.Tensor4D;
 }
 
@@ -214,6 +248,7 @@ const ropeOp = custom(([x, cos, sin], save) => {
 /** RoPE of x [B, T, H, d_k] (interleaved pairs) in one kernel; the gradient is the inverse rotation. */
 export function ropeRotate(x: tf.Tensor4D, tables: RopeTables): tf.Tensor4D {
   checkFloat("ropeRotate", x);
+  if (fusedOpActive("rope") && !fusedOpsActive()) return gpuRope(x, tables.cos, tables.sin);
   if (!fusedOpsActive()) return ropeComposed(x, tables);
   return ropeOp(x, tables.cos, tables.sin) as tf.Tensor4D;
 }
@@ -237,6 +272,13 @@ const ropeNormScaleOp = custom(([x, s, cos, sin], save) => {
 export function ropeNormScale(x: tf.Tensor4D, tables: RopeTables, s: tf.Tensor): tf.Tensor4D {
   checkFloat("ropeNormScale", x, s);
   const [, , H, dk] = x.shape;
+  if (fusedOpActive("ropeNormScale") && !fusedOpsActive()) {
+    // webgpu: RoPE, the per-head Norm, then the scale, each in WGSL.
+    return gpuColScale(
+      gpuRowNormalize(gpuRope(x, tables.cos, tables.sin), 1, 0),
+      s.reshape([H * dk]),
+    ) as tf.Tensor4D;
+  }
   if (!fusedOpsActive()) {
     const r = ropeComposed(x, tables);
     return tf.mul(tf.mul(r, tf.rsqrt(tf.sum(tf.square(r), -1, true))), s.reshape([H, dk])) as tf.Tensor4D;
@@ -295,6 +337,9 @@ export function swiglu(
   c: number,
 ): tf.Tensor2D {
   checkFloat("swiglu", a, b, su, snu);
+  if (fusedOpActive("swiglu") && !fusedOpsActive()) {
+    return gpuSwiglu(a, b, su.reshape([a.shape[1]]), snu.reshape([a.shape[1]]), c);
+  }
   if (!fusedOpsActive()) {
     const u = tf.mul(a, su), nu = tf.mul(b, tf.mul(snu, c));
     return tf.mul(u, tf.mul(nu, tf.sigmoid(nu)));
@@ -371,6 +416,7 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): 
   if (targets.dtype !== "int32") {
     throw new Error(`softmaxCrossEntropy: targets must be int32, got ${targets.dtype}`);
   }
+  if (fusedOpActive("crossEntropy") && !fusedOpsActive()) return gpuCrossEntropy(logits, targets);
   if (!fusedOpsActive()) {
     const picked = tf.sum(tf.mul(logits, tf.oneHot(targets, logits.shape[1])), 1);
     return tf.mean(tf.sub(tf.logSumExp(logits, 1), picked));

@@ -27,7 +27,13 @@ export function dot(a: F32, ao: number, b: F32, bo: number, n: number): number {
   return (s0 + s1) + (s2 + s3);
 }
 
-/** Mask entries at or below this are zero probability (float32 softmax underflows there). */
+/**
+ * The masked logit: an additive attention mask puts this where attention is
+ * not allowed, and mask entries at or below it are zero probability (float32
+ * softmax underflows there). The one definition: the TS kernels, the masks of
+ * engine/nn/ops.ts and the blocks, and the native kernels (compiled with
+ * -DMASKED=<this>, engine/kernels/native.ts) all use it.
+ */
 export const MASKED = -1e9;
 
 /** sgemm on (array, offset) pairs: C[co..] = alpha op(A[ao..]) op(B[bo..]) + beta C. */

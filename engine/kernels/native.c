@@ -22,7 +22,10 @@
 #define F(i) ((float *)arr[i])
 #define D(i) ((double *)arr[i])
 #define I(i) ((const int32_t *)arr[i])
-#define MASKED (-1e9f)
+/* MASKED, the masked logit, comes from engine/kernels/kernel_tasks.ts as -DMASKED=... (engine/kernels/native.ts). */
+#ifndef MASKED
+#error "compile with -DMASKED=<the masked logit of engine/kernels/kernel_tasks.ts>"
+#endif
 
 /* ABI version: engine/kernels/native.ts refuses a library whose version differs. */
 int dm_version(void) { return 3; }

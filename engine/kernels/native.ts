@@ -21,6 +21,7 @@
  * ```
  */
 import { blasStatus } from "./blas.ts";
+import { MASKED } from "./kernel_tasks.ts";
 
 /** Tasks of engine/kernels/kernel_tasks.ts that have a native twin (`dm_<name>` in native.c). */
 export const NATIVE_TASKS = [
@@ -48,7 +49,16 @@ function cacheDir(): string {
   const dir = Deno.env.get("DMODEL_NATIVE_DIR");
   return dir ? dir.replace(/\/+$/, "") : new URL("../../.cache/native", import.meta.url).pathname;
 }
-const FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-shared", "-fPIC"];
+const FLAGS = [
+  "-O3",
+  "-march=native",
+  "-fopenmp-simd",
+  "-fno-math-errno",
+  "-shared",
+  "-fPIC",
+  // The masked logit, as a float literal (-1e9 is exact in float32).
+  `-DMASKED=(${MASKED.toFixed(1)}f)`,
+];
 
 /** A native task: (array addresses, scalars, lo, hi, chunk). */
 export type NativeTask = (

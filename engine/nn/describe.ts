@@ -9,6 +9,8 @@ import type { TrialConfig } from "../core/config.ts";
 import { prepareData } from "../data/prepare.ts";
 import type { Init, ModelRule } from "../core/contracts.ts";
 import { resolveModel } from "./resolve.ts";
+import { build } from "../core/registry.ts";
+import type {} from "./optim.ts"; // declares the optimizer product of build()
 
 /** One parameter's row in `describe`. */
 export interface ParamRow {
@@ -51,7 +53,7 @@ export function describeTrial(t: TrialConfig, vocabSize: number): Description {
   const shape = ctx.shape;
   const model = rule.model(ctx);
   const lrFactor = rule.lr_factor(ctx);
-  const o = t.optimizer as unknown as { lr: number; eps?: number; weight_decay?: number };
+  const optimizer = build("optimizer", t.optimizer, ["optimizer"]);
   const params = block.params(shape).map((decl) => {
     const r = rule.param(decl, ctx, model);
     return {
@@ -60,9 +62,7 @@ export function describeTrial(t: TrialConfig, vocabSize: number): Description {
       shape: decl.shape,
       init: r.init,
       forward_multiplier: r.forward_multiplier,
-      lr: o.lr * lrFactor * r.lr_multiplier,
-      eps: (o.eps ?? 0) * r.eps_multiplier,
-      weight_decay: (o.weight_decay ?? 0) * r.weight_decay,
+      ...optimizer.paramHyper(r, lrFactor, optimizer.lr),
     };
   });
   return {
@@ -76,7 +76,7 @@ export function describeTrial(t: TrialConfig, vocabSize: number): Description {
       m_width: ctx.m_width,
       m_depth: ctx.m_depth,
       m_data: ctx.m_data,
-      global_lr: o.lr,
+      global_lr: optimizer.lr,
       lr_factor: lrFactor,
       n_params: params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0),
       ...model,

@@ -1,11 +1,11 @@
 /** Small tensor ops shared by the blocks, written once. */
+import { MASKED } from "../kernels/kernel_tasks.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type ActivationSink, inputSinkName } from "../core/contracts.ts";
 import {
   attentionCore,
   colScale,
-  fusedAttentionActive,
-  fusedOpsActive,
+  fusedOpActive,
   rmsNormalize,
   ropeRotate,
   rowNormalize,
@@ -14,13 +14,13 @@ import {
 
 /** Norm(x) = x / ||x||_2 along the last axis, no gain, no epsilon (nGPT's justnorm). */
 export function unitNorm<T extends tf.Tensor>(x: T): T {
-  if (fusedOpsActive() && x.dtype === "float32") return rowNormalize(x); // one kernel each way (engine/kernels/fused_ops.ts)
+  if (fusedOpActive("rowNorm") && x.dtype === "float32") return rowNormalize(x); // one kernel each way (engine/kernels/fused_ops.ts)
   return tf.mul(x, tf.rsqrt(tf.sum(tf.square(x), -1, true))) as T;
 }
 
 /** RMSNorm without gain: x / sqrt(mean(x^2) + eps) along the last axis. */
 export function rmsNorm<T extends tf.Tensor>(x: T, eps = 1e-6): T {
-  if (fusedOpsActive() && x.dtype === "float32") return rmsNormalize(x, eps);
+  if (fusedOpActive("rowNorm") && x.dtype === "float32") return rmsNormalize(x, eps);
   return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))) as T;
 }
 
@@ -60,18 +60,19 @@ export function ropeTables(seqLen: number, headDim: number, base = 10000): {
 
 /** Applies RoPE to x [B, T, H, d_k] (interleaved pairs). */
 export function rope(x: tf.Tensor4D, tables: { cos: tf.Tensor; sin: tf.Tensor }): tf.Tensor4D {
-  if (fusedOpsActive()) return ropeRotate(x, tables);
+  if (fusedOpActive("rope")) return ropeRotate(x, tables);
   const [b, t, h, dk] = x.shape;
-  const pairs = x.reshape([b, t, h, dk / 2, 2]);
+  // Pairs as rows of 2: a 5-D reverse fails on tfjs-backend-webgpu 4.22 (engine/kernels/fused_ops.ts).
+  const pairs = x.reshape([b * t * h * dk / 2, 2]);
   const swapped = tf.reverse(pairs, -1).reshape([b, t, h, dk]);
   return tf.add(tf.mul(x, tables.cos), tf.mul(swapped, tables.sin)) as tf.Tensor4D;
 }
 
-/** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. */
+/** Additive causal mask [T, T]: 0 on and below the diagonal, MASKED above. */
 export function causalMask(seqLen: number): tf.Tensor2D {
   const m = new Float32Array(seqLen * seqLen);
   for (let i = 0; i < seqLen; i++) {
-    for (let j = i + 1; j < seqLen; j++) m[i * seqLen + j] = -1e9;
+    for (let j = i + 1; j < seqLen; j++) m[i * seqLen + j] = MASKED;
   }
   return tf.tensor2d(m, [seqLen, seqLen]);
 }
@@ -90,7 +91,7 @@ export function causalAttention(
   prefix = "",
 ): tf.Tensor2D {
   // Without a sink (which wants the probabilities), one fused op: no transposes (engine/kernels/fused_ops.ts).
-  if (!sink && fusedAttentionActive()) return attentionCore(q, k, v, scale, mask);
+  if (!sink && fusedOpActive("attention")) return attentionCore(q, k, v, scale, mask);
   const [b, t, h, dk] = q.shape;
   const qh = tf.transpose(q, [0, 2, 1, 3]);
   const kh = tf.transpose(k, [0, 2, 1, 3]);
@@ -104,7 +105,7 @@ export function causalAttention(
 
 /** Mean cross-entropy of logits [N, V] against int32 targets [N], in nats. */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  if (fusedOpsActive() && targets.dtype === "int32") return softmaxCrossEntropy(logits, targets);
+  if (fusedOpActive("crossEntropy") && targets.dtype === "int32") return softmaxCrossEntropy(logits, targets);
   const v = logits.shape[1];
   const picked = tf.sum(tf.mul(logits, tf.oneHot(targets, v)), 1);
   return tf.mean(tf.sub(tf.logSumExp(logits, 1), picked));

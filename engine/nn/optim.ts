@@ -11,6 +11,8 @@
 import { normalizeAlong } from "./init.ts";
 import { parallel } from "../kernels/thread_pool.ts";
 import type { Network } from "./network.ts";
+import type { ParamRule } from "../core/contracts.ts";
+import { DmodelError } from "../core/errors.ts";
 
 /** Adam hyperparameters shared by every group. */
 export interface AdamOptions {
@@ -22,14 +24,61 @@ export interface AdamOptions {
   weight_decay: number;
 }
 
-/** An optimizer component's product: builds the optimizer state for a network. */
-export interface OptimizerFactory {
+/** What describe shows of one parameter's optimizer settings at a global LR. */
+export interface ParamHyper {
+  /** Effective learning rate. */
   lr: number;
-  create(net: Network): Adam;
+  /** Effective epsilon. */
+  eps: number;
+  /** Global decay x the parameter's decay multiplier (the update multiplies it by `lr`). */
+  weight_decay: number;
+}
+
+/**
+ * An optimizer's state for a checkpoint: its step count and named slots
+ * (Adam: `adam_m`, `adam_v`), each one array per parameter, shaped like it.
+ */
+export interface OptimizerState {
+  step: number;
+  slots: Record<string, Map<string, Float32Array>>;
+}
+
+/** An optimizer bound to a network: what the training loop, checkpoints and probes use. */
+export interface Optimizer {
+  /** Effective LR of parameter `name` at global LR `lr` (already scheduled). */
+  lrOf(name: string, lr: number): number;
+  /** One update from host gradients at global LR `lr`; returns the gradient's global norm before clipping. */
+  update(grads: Map<string, Float32Array>, lr: number): number;
+  /** The live state (arrays are the optimizer's own: read them, do not keep them). */
+  state(): OptimizerState;
+  /** Restores a state written by {@link state}; `source` names where it came from, for errors. */
+  load(state: OptimizerState, source: string): void;
+}
+
+/** An optimizer component's product. */
+export interface OptimizerFactory {
+  /** The global (peak) learning rate. */
+  lr: number;
+  /** One parameter's settings at global LR `lr`, from its rule and the network's LR factor (no state). */
+  paramHyper(rule: ParamRule, lrFactor: number, lr: number): ParamHyper;
+  /** The optimizer for a network. */
+  create(net: Network): Optimizer;
+}
+
+/**
+ * Adam's per-parameter settings: lr_p = lr x lr_factor x lr_multiplier,
+ * eps_p = eps x eps_multiplier, decay = weight_decay x weight_decay multiplier.
+ */
+export function adamParamHyper(o: AdamOptions, rule: ParamRule, lrFactor: number, lr: number): ParamHyper {
+  return {
+    lr: lr * lrFactor * rule.lr_multiplier,
+    eps: o.eps * rule.eps_multiplier,
+    weight_decay: o.weight_decay * rule.weight_decay,
+  };
 }
 
 /** Adam state: first and second moments per parameter, step count. */
-export class Adam {
+export class Adam implements Optimizer {
   step = 0;
   readonly m = new Map<string, Float32Array>();
   readonly v = new Map<string, Float32Array>();
@@ -43,7 +92,24 @@ export class Adam {
 
   /** Effective LR of each parameter at global LR `lr` (already scheduled): lr x horizon factor x multiplier. */
   lrOf(name: string, lr: number): number {
-    return lr * this.net.lrFactor * this.net.byName.get(name)!.rule.lr_multiplier;
+    return adamParamHyper(this.opts, this.net.byName.get(name)!.rule, this.net.lrFactor, lr).lr;
+  }
+
+  state(): OptimizerState {
+    return { step: this.step, slots: { adam_m: this.m, adam_v: this.v } };
+  }
+
+  load(state: OptimizerState, source: string): void {
+    for (const [slot, own] of [["adam_m", this.m], ["adam_v", this.v]] as const) {
+      for (const [name, arr] of own) {
+        const v = state.slots[slot]?.get(name);
+        if (!v || v.length !== arr.length) {
+          throw new DmodelError(`${source}: missing state of parameter ${name}`);
+        }
+        arr.set(v);
+      }
+    }
+    this.step = state.step;
   }
 
   /**
@@ -62,8 +128,7 @@ export class Adam {
       const name = p.decl.name;
       const g = grads.get(name)!;
       const m = this.m.get(name)!, v = this.v.get(name)!, w = p.host;
-      const plr = this.lrOf(name, lr);
-      const eps = this.opts.eps * p.rule.eps_multiplier;
+      const { lr: plr, eps } = adamParamHyper(this.opts, p.rule, this.net.lrFactor, lr);
       const decay = plr * this.opts.weight_decay * p.rule.weight_decay;
       const stepSize = plr / bc1;
       // Same update, constants hoisted: (1 - b1) clip g, (1 - b2) clip^2 g^2, sqrt(v) / bc2.
@@ -89,4 +154,10 @@ function sumOfSquares(g: Float32Array): number {
   }
   for (let i = n4; i < g.length; i++) s0 += g[i] * g[i];
   return s0 + s1 + s2 + s3;
+}
+
+declare module "../core/registry.ts" {
+  interface Products {
+    optimizer: OptimizerFactory;
+  }
 }

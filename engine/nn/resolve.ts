@@ -2,7 +2,7 @@
 import type { TrialConfig } from "../core/config.ts";
 import { DmodelError } from "../core/errors.ts";
 import type { Block, ModelShape, Parameterization, ScaleContext } from "../core/contracts.ts";
-import { resolve } from "../core/registry.ts";
+import { build } from "../core/registry.ts";
 import { scaleContext } from "./scaling.ts";
 
 /** Model shape from a trial and its data's vocabulary. */
@@ -24,9 +24,9 @@ export function resolveModel(t: TrialConfig, vocabSize: number): {
   ctx: ScaleContext;
 } {
   const { block: blockName, width: _w, depth: _d, head_dim: _h, ...blockOpts } = t.model;
-  const block = resolve<unknown, Block>("block", blockName).create(blockOpts);
+  const block = build("block", { name: blockName, ...blockOpts }, ["model"]);
   const { name: pName, ...pOpts } = t.parameterization;
-  const rule = resolve<unknown, Parameterization>("parameterization", pName).create(pOpts);
+  const rule = build("parameterization", t.parameterization, ["parameterization"]);
   if (!rule.blocks.includes(blockName)) {
     throw new DmodelError(
       `parameterization ${JSON.stringify(pName)} does not apply to block ${JSON.stringify(blockName)} ` +

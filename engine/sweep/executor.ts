@@ -34,3 +34,9 @@ export interface Executor {
   /** Lines for `deno task sweep --status` about work this executor left running (a submitted job). */
   status?(dir: string): Promise<string[]>;
 }
+
+declare module "../core/registry.ts" {
+  interface Products {
+    executor: Executor;
+  }
+}

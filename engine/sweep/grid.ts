@@ -11,15 +11,8 @@
  *   seeds: [0, 1, 2]
  */
 import { z } from "zod";
-import {
-  checkTrial,
-  type Issue,
-  issueUnder,
-  setPath,
-  type TrialConfig,
-  trialDirName,
-  trialId,
-} from "../core/config.ts";
+import { checkTrial, issueUnder, setPath, type TrialConfig, trialDirName, trialId } from "../core/config.ts";
+import type { Issue } from "../core/errors.ts";
 
 /** A log-spaced range: base^lo .. base^hi in steps of `step` in the exponent (inclusive). */
 const LogRange = z.object({

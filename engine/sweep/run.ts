@@ -9,10 +9,10 @@ import YAML from "yaml";
 import { parseDataConfig, prepareData } from "../data/prepare.ts";
 import { canonicalJSON } from "../core/config.ts";
 import { describeTrial } from "../nn/describe.ts";
-import { DmodelError, Interrupted } from "../core/errors.ts";
+import { Interrupted } from "../core/errors.ts";
 import { exists, writeFileAtomic } from "../core/fs.ts";
-import { resolve } from "../core/registry.ts";
-import type { Executor } from "./executor.ts";
+import { build } from "../core/registry.ts";
+import type {} from "./executor.ts"; // declares the executor product of build()
 import { type PlannedTrial, trialCost } from "./grid.ts";
 import { acquireLock, releaseSync } from "./lock.ts";
 import {
@@ -139,14 +139,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
     await writeResults(o.dir, o.trials);
     const progress = new Progress(o.trials.length, before.done, o.workers);
     progress.costLeft = todo.reduce((a, t) => a + trialCost(t.config), 0);
-    const { name, ...opts } = o.executor;
-    const component = resolve<unknown, Executor>("executor", name);
-    const parsed = component.schema.safeParse(opts);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      throw new DmodelError(`executor ${name}: ${[...i.path].join(".") || "options"}: ${i.message}`);
-    }
-    const executor = component.create(parsed.data);
+    const executor = build("executor", o.executor, ["executor"]);
     const r = await executor.run({
       dir: o.dir,
       trials: o.trials,

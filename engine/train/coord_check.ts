@@ -22,10 +22,13 @@ import { evalBatches, trainBatch } from "../data/batches.ts";
 import { DmodelError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import type { Parameterization } from "../core/contracts.ts";
-import { resolve } from "../core/registry.ts";
-import { buildNetwork, lossAndGrads } from "./trainer.ts";
+import { build } from "../core/registry.ts";
+import { buildNetwork } from "./trainer.ts";
+import { trainLoop } from "./loop.ts";
+import { toCSV } from "../core/csv.ts";
+import { VEGA_THEME } from "../analysis/theme.ts";
+import { lineSlope } from "../core/least_squares.ts";
 import { renderPNG, renderSVG, type VegaLiteSpec } from "../analysis/plots.ts";
-import type { OptimizerFactory } from "../nn/optim.ts";
 
 /** Options of a coordinate check. */
 export interface CoordCheckOptions {
@@ -96,10 +99,12 @@ export function coordTrial(t: TrialConfig, name: string, width: number, baseWidt
   p.base_depth ??= t.model.depth;
   p.base_steps ??= t.train.steps;
   let model: Record<string, unknown> = { ...t.model, width };
-  const rule = resolve<unknown, Parameterization>("parameterization", name);
-  const opts = rule.schema.safeParse(Object.fromEntries(Object.entries(p).filter(([k]) => k !== "name")));
-  if (opts.success) {
-    const blocks = rule.create(opts.data).blocks;
+  let rule: Parameterization | null = null;
+  try {
+    rule = build("parameterization", { ...p, name }, ["parameterization"]);
+  } catch { /* refused with its key path by parseTrial below */ }
+  if (rule) {
+    const blocks = rule.blocks;
     if (!blocks.includes(t.model.block)) {
       const { width: _w, depth, head_dim } = t.model;
       model = { block: blocks[0], width, depth, head_dim };
@@ -116,11 +121,7 @@ export function coordTrial(t: TrialConfig, name: string, width: number, baseWidt
 
 /** Least-squares slope of y on x. */
 export function slope(x: number[], y: number[]): number {
-  const n = x.length;
-  const mx = x.reduce((a, b) => a + b, 0) / n, my = y.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0;
-  for (let i = 0; i < n; i++) sxy += (x[i] - mx) * (y[i] - my), sxx += (x[i] - mx) ** 2;
-  return sxx > 0 ? sxy / sxx : NaN;
+  return lineSlope(x, y);
 }
 
 /** Growth slope (log2 mean|x| per doubling of width) of every activation of every parameterization at `step`. */
@@ -187,8 +188,7 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
           const st = { ...trial, train: { ...trial.train, seed: seed + s } };
           const net = buildNetwork(st, data.vocabSize);
           try {
-            const { name: oName, ...oOpts } = trial.optimizer;
-            const opt = resolve<unknown, OptimizerFactory>("optimizer", oName).create(oOpts).create(net);
+            const opt = build("optimizer", trial.optimizer, ["optimizer"]).create(net);
             const measure = (step: number) =>
               tf.tidy(() => {
                 net.logits(fixed, (n, x) => {
@@ -197,19 +197,26 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
                 });
               });
             measure(0);
-            for (let step = 0; step < o.steps; step++) {
-              const b = trainBatch(data, step, B, T, seed + s);
-              const { loss, grads } = lossAndGrads(net, b.x, b.y, B, T);
-              losses.push(loss);
-              const before = net.params.map((p) => p.host.slice());
-              opt.update(grads, lr);
-              net.params.forEach((p, j) => {
-                let sum = 0;
-                for (let k = 0; k < p.host.length; k++) sum += Math.abs(p.host[k] - before[j][k]);
-                add("update", step + 1, p.decl.name, sum / p.host.length);
-              });
-              measure(step + 1);
-            }
+            let before: Float32Array[] = [];
+            await trainLoop({
+              net,
+              optimizer: opt,
+              steps: o.steps,
+              lr: () => lr,
+              batch: (step) => ({ ...trainBatch(data, step, B, T, seed + s), B, T }),
+              beforeUpdate: ({ loss }) => {
+                losses.push(loss);
+                before = net.params.map((p) => p.host.slice());
+              },
+              afterStep: ({ step }) => {
+                net.params.forEach((p, j) => {
+                  let sum = 0;
+                  for (let k = 0; k < p.host.length; k++) sum += Math.abs(p.host[k] - before[j][k]);
+                  add("update", step + 1, p.decl.name, sum / p.host.length);
+                });
+                measure(step + 1);
+              },
+            });
           } finally {
             net.dispose();
           }
@@ -249,11 +256,7 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
 
 /** coord_check.csv text. */
 export function coordCSV(rows: CoordRow[]): string {
-  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-  const lines = rows.map((r) =>
-    [q(r.parameterization), r.width, r.step, r.kind, q(r.name), String(+r.mean_abs.toPrecision(7))].join(",")
-  );
-  return [COORD_COLUMNS.join(","), ...lines].join("\n") + "\n";
+  return toCSV(rows as unknown as Record<string, unknown>[], COORD_COLUMNS);
 }
 
 /**
@@ -297,12 +300,7 @@ export function coordCheckSpec(r: CoordCheckResult, name: string): VegaLiteSpec 
         color: { field: "name", type: "nominal", title: "activation", scale: { scheme: "tableau20" } },
       },
     },
-    config: {
-      font: "DejaVu Sans",
-      background: "white",
-      view: { stroke: "#ccc" },
-      title: { anchor: "start" },
-    },
+    config: VEGA_THEME,
   };
 }
 

@@ -6,7 +6,7 @@ import { prepareData } from "../data/prepare.ts";
 import { evalBatches } from "../data/batches.ts";
 import { DmodelError } from "../core/errors.ts";
 import { readSafetensors } from "../nn/safetensors.ts";
-import { buildNetwork, evaluate } from "./trainer.ts";
+import { buildNetwork, evaluateAsync } from "./trainer.ts";
 
 /** What an evaluation reports. */
 export interface EvalReport {
@@ -41,7 +41,7 @@ export async function evaluateTrialDir(
     net.load(values, `${dir}/model.safetensors`);
     const B = trial.train.batch_size, T = trial.data.seq_len;
     const n = opts.batches ?? trial.train.eval_batches;
-    const loss = evaluate(net, evalBatches(data, n, B, T), B, T);
+    const loss = await evaluateAsync(net, evalBatches(data, n, B, T), B, T);
     return {
       trial_dir: dir,
       val_loss: loss,

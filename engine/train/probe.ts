@@ -34,3 +34,9 @@ export interface Probe {
   /** Frees anything held between measurements. */
   dispose?(): void;
 }
+
+declare module "../core/registry.ts" {
+  interface Products {
+    probe: Probe;
+  }
+}

@@ -5,17 +5,10 @@
  * collapse, skipless and alignment stages are built on this; they do not
  * need the sweep executor.
  */
+import { fromCSV } from "../core/csv.ts";
 import { z } from "zod";
-import {
-  checkTrial,
-  type Issue,
-  issueUnder,
-  setPath,
-  type TrialConfig,
-  trialDirName,
-  trialId,
-  zodIssue,
-} from "../core/config.ts";
+import { checkTrial, issueUnder, setPath, type TrialConfig, trialDirName, trialId } from "../core/config.ts";
+import { type Issue, zodIssue } from "../core/errors.ts";
 import type { StageContext } from "../core/stage.ts";
 import { runTrial } from "./trainer.ts";
 import type { TrialResult } from "./result.ts";
@@ -161,10 +154,6 @@ export async function runStudy(
 
 /** Reads a trial's metrics.csv as numeric records (empty cells are NaN). */
 export async function readMetrics(dir: string): Promise<Record<string, number>[]> {
-  const lines = (await Deno.readTextFile(`${dir}/metrics.csv`)).trim().split("\n");
-  const cols = lines[0].split(",");
-  return lines.slice(1).map((l) => {
-    const cells = l.split(",");
-    return Object.fromEntries(cols.map((c, i) => [c, cells[i] === "" ? NaN : Number(cells[i])]));
-  });
+  const { columns, rows } = fromCSV(await Deno.readTextFile(`${dir}/metrics.csv`));
+  return rows.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] === null ? NaN : Number(r[c])])));
 }

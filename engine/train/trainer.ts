@@ -14,14 +14,15 @@ import { evalBatches, trainBatch } from "../data/batches.ts";
 import { DmodelError } from "../core/errors.ts";
 import { exists, readJSON, writeFileAtomic } from "../core/fs.ts";
 import { Network } from "../nn/network.ts";
-import { readInto } from "../kernels/js_kernels.ts";
-import type { Adam, OptimizerFactory } from "../nn/optim.ts";
-import type { Schedule } from "../core/contracts.ts";
+import type { Optimizer } from "../nn/optim.ts";
+import { onDevice, readTensor } from "../kernels/webgpu.ts";
 import type { Probe } from "./probe.ts";
-import { resolve } from "../core/registry.ts";
+import { build } from "../core/registry.ts";
 import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "../nn/safetensors.ts";
 import { resolveModel } from "../nn/resolve.ts";
 import { emptyResult, type TrialResult } from "./result.ts";
+import { asyncReads, trainLoop } from "./loop.ts";
+import { toCSV } from "../core/csv.ts";
 
 /** The columns of metrics.csv, in order. */
 export const METRIC_COLUMNS = ["step", "train_loss", "val_loss", "lr", "tokens", "elapsed"] as const;
@@ -59,23 +60,26 @@ export function evaluate(
   return sum / batches.length;
 }
 
-/** Loss and host gradients of one batch (the arrays are the network's own, overwritten by the next call). */
-export function lossAndGrads(net: Network, x: Int32Array, y: Int32Array, B: number, T: number) {
-  const vars = net.params.map((p) => p.variable);
-  const { value, grads } = tf.variableGrads(
-    () => net.loss(tf.tensor2d(x, [B, T], "int32"), tf.tensor2d(y, [B, T], "int32")),
-    vars,
-  );
-  // Into the network's gradient buffers (reused every step: valid until the next call).
-  const host = new Map<string, Float32Array>();
-  for (const p of net.params) {
-    readInto(grads[p.variable.name], p.grad);
-    host.set(p.decl.name, p.grad);
-  }
-  const loss = value.dataSync()[0];
-  value.dispose();
-  tf.dispose(grads);
-  return { loss, grads: host };
+/** {@link evaluate}, with the asynchronous reads webgpu needs (the same sync code elsewhere). */
+export async function evaluateAsync(
+  net: Network,
+  batches: { x: Int32Array; y: Int32Array }[],
+  B: number,
+  T: number,
+): Promise<number> {
+  if (!asyncReads()) return evaluate(net, batches, B, T);
+  return await onDevice(async () => {
+    let sum = 0;
+    for (const b of batches) {
+      const l = tf.tidy(() => net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")));
+      try {
+        sum += (await readTensor(l))[0];
+      } finally {
+        l.dispose();
+      }
+    }
+    return sum / batches.length;
+  });
 }
 
 /** Parameters as safetensors tensors, named as the block declares them. */
@@ -98,40 +102,46 @@ export async function saveModel(
   );
 }
 
-async function saveCheckpoint(dir: string, net: Network, opt: Adam, step: number, t: TrialConfig) {
+/** checkpoint.safetensors: parameters (`param.<name>`), the optimizer's slots (`<slot>.<name>`), the step. */
+async function saveCheckpoint(dir: string, net: Network, opt: Optimizer, step: number, t: TrialConfig) {
   const tensors = paramTensors(net, "param.");
+  const state = opt.state();
   for (const p of net.params) {
-    const n = p.decl.name;
-    tensors[`adam_m.${n}`] = { dtype: "F32", shape: p.decl.shape, data: opt.m.get(n)! };
-    tensors[`adam_v.${n}`] = { dtype: "F32", shape: p.decl.shape, data: opt.v.get(n)! };
+    for (const [slot, arrays] of Object.entries(state.slots)) {
+      tensors[`${slot}.${p.decl.name}`] = {
+        dtype: "F32",
+        shape: p.decl.shape,
+        data: arrays.get(p.decl.name)!,
+      };
+    }
   }
-  const meta = { step: String(step), adam_step: String(opt.step), dmodel_config: JSON.stringify(t) };
+  const meta = { step: String(step), adam_step: String(state.step), dmodel_config: JSON.stringify(t) };
   await writeFileAtomic(`${dir}/checkpoint.safetensors`, encodeSafetensors(tensors, meta));
 }
 
-async function loadCheckpoint(dir: string, net: Network, opt: Adam): Promise<number> {
+async function loadCheckpoint(dir: string, net: Network, opt: Optimizer): Promise<number> {
   const path = `${dir}/checkpoint.safetensors`;
   const { tensors, metadata } = decodeSafetensors(await Deno.readFile(path), path);
   const params: Record<string, { shape: number[]; data: Float32Array }> = {};
+  const slots: Record<string, Map<string, Float32Array>> = {};
+  for (const slot of Object.keys(opt.state().slots)) slots[slot] = new Map();
   for (const p of net.params) {
     const n = p.decl.name;
-    const w = tensors[`param.${n}`], m = tensors[`adam_m.${n}`], v = tensors[`adam_v.${n}`];
-    if (!w || !m || !v) throw new DmodelError(`${path}: missing state of parameter ${n}`);
+    const w = tensors[`param.${n}`];
+    if (!w || Object.keys(slots).some((s) => !tensors[`${s}.${n}`])) {
+      throw new DmodelError(`${path}: missing state of parameter ${n}`);
+    }
     params[n] = { shape: w.shape, data: w.data as Float32Array };
-    opt.m.get(n)!.set(m.data as Float32Array);
-    opt.v.get(n)!.set(v.data as Float32Array);
+    for (const [s, m] of Object.entries(slots)) m.set(n, tensors[`${s}.${n}`].data as Float32Array);
   }
   net.load(params, path);
-  opt.step = Number(metadata.adam_step);
+  opt.load({ step: Number(metadata.adam_step), slots }, path);
   return Number(metadata.step);
 }
 
-function fmt(x: number | null | undefined): string {
-  return x === null || x === undefined ? "" : Number.isFinite(x) ? String(+x.toPrecision(7)) : String(x);
-}
-
+/** One metrics.csv line. */
 function csvRow(r: Record<string, number | null>): string {
-  return METRIC_COLUMNS.map((c) => fmt(r[c])).join(",") + "\n";
+  return toCSV([r], METRIC_COLUMNS, { header: false });
 }
 
 /** Keeps the header and the rows with step <= `step` (resume drops rows past the checkpoint). */
@@ -168,17 +178,15 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
     result.val_unigram_entropy = data.valUnigramEntropy;
     net = buildNetwork(t, data.vocabSize);
     result.n_params = net.size;
-    const { name: oName, ...oOpts } = t.optimizer;
-    const optimizer = resolve<unknown, OptimizerFactory>("optimizer", oName).create(oOpts);
-    const { name: sName, ...sOpts } = t.schedule;
-    const schedule = resolve<unknown, Schedule>("schedule", sName).create(sOpts);
+    const optimizer = build("optimizer", t.optimizer, ["optimizer"]);
+    const schedule = build("schedule", t.schedule, ["schedule"]);
     const opt = optimizer.create(net);
     const { steps, batch_size: B, seed } = t.train;
     const T = t.data.seq_len;
     const evalSet = evalBatches(data, t.train.eval_batches, B, T);
-    probes = t.probes.map(({ name, ...o }) => ({
-      name,
-      probe: resolve<unknown, Probe>("probe", name).create(o),
+    probes = t.probes.map((p, i) => ({
+      name: p.name,
+      probe: build("probe", p, ["probes", i]),
       columns: null,
     }));
     if (probes.length) await Deno.mkdir(`${dir}/probes`, { recursive: true });
@@ -199,10 +207,10 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
         if (!p.columns) {
           p.columns = Object.keys(m);
           if (step === 0 || !(await exists(file))) {
-            await writeFileAtomic(file, ["step", ...p.columns].join(",") + "\n");
+            await writeFileAtomic(file, toCSV([], ["step", ...p.columns]));
           }
         }
-        await Deno.writeTextFile(file, [step, ...p.columns.map((c) => fmt(m[c]))].join(",") + "\n", {
+        await Deno.writeTextFile(file, toCSV([{ step, ...m }], ["step", ...p.columns], { header: false }), {
           append: true,
         });
         result.probes[p.name] = m;
@@ -224,10 +232,10 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       elapsedBefore = state.elapsed;
       log(`resumed ${dir} at step ${start}`);
     } else {
-      await writeFileAtomic(metricsPath, METRIC_COLUMNS.join(",") + "\n");
+      await writeFileAtomic(metricsPath, toCSV([], METRIC_COLUMNS));
       await writeFileAtomic(`${dir}/params.json`, JSON.stringify(description.params, null, 1));
       log(describeText(description));
-      const v0 = evaluate(net, evalSet, B, T);
+      const v0 = await evaluateAsync(net, evalSet, B, T);
       result.step0_val_loss = v0;
       result.best_val_loss = v0;
       await measure(0);
@@ -256,11 +264,14 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
         }),
       );
     };
-    for (let step = start; step < steps; step++) {
-      const batch = trainBatch(data, step, B, T, seed);
-      const lr = optimizer.lr * schedule(step, steps);
-      const { loss, grads } = lossAndGrads(net, batch.x, batch.y, B, T);
-      if (!Number.isFinite(loss)) {
+    const end = await trainLoop({
+      net,
+      optimizer: opt,
+      steps,
+      start,
+      lr: (step) => optimizer.lr * schedule(step, steps),
+      batch: (step) => ({ ...trainBatch(data, step, B, T, seed), B, T }),
+      onNonFinite: async ({ step, loss, lr }) => {
         result.status = "diverged";
         result.error = `train loss is ${loss} at step ${step}`;
         await Deno.writeTextFile(
@@ -268,17 +279,16 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
           csvRow({ step: step + 1, train_loss: loss, lr, tokens: tokensDone, elapsed: elapsed() }),
           { append: true },
         );
-        break;
-      }
-      opt.update(grads, lr);
-      stepsDone = step + 1;
-      if (probes.length) await measure(stepsDone);
-      tokensDone += B * T;
-      lossSum += loss, lossCount += 1;
-      result.final_train_loss = loss;
-      const isEval = stepsDone % t.train.eval_every === 0 || stepsDone === steps;
-      if (isEval || stepsDone % t.train.log_every === 0) {
-        const val = isEval ? evaluate(net, evalSet, B, T) : null;
+      },
+      afterStep: async ({ step, loss, lr }) => {
+        stepsDone = step + 1;
+        if (probes.length) await measure(stepsDone);
+        tokensDone += B * T;
+        lossSum += loss, lossCount += 1;
+        result.final_train_loss = loss;
+        const isEval = stepsDone % t.train.eval_every === 0 || stepsDone === steps;
+        if (!isEval && stepsDone % t.train.log_every !== 0) return false;
+        const val = isEval ? await evaluateAsync(net!, evalSet, B, T) : null;
         const row = {
           step: stepsDone,
           train_loss: lossSum / lossCount,
@@ -303,15 +313,17 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
             result.error = `val loss ${val} above the divergence threshold ${
               threshold.toFixed(4)
             } at step ${stepsDone}`;
-            break;
+            return true;
           }
           const ck = t.train.checkpoint_every;
           if (ck === 0 || stepsDone % ck === 0 || stepsDone === steps) await saveState(stepsDone);
         } else if (t.train.checkpoint_every > 0 && stepsDone % t.train.checkpoint_every === 0) {
           await saveState(stepsDone);
         }
-      }
-    }
+        return false;
+      },
+    });
+    stepsDone = end.stepsDone;
     if (result.status === "ok" && t.train.save_model) await saveModel(`${dir}/model.safetensors`, net, t);
   } catch (e) {
     result.status = "failed";

@@ -5,6 +5,7 @@
  * The first T/2 positions of a window are the source, the rest the target
  * (components/block/seq2seq/translation.ts).
  */
+import { MASKED } from "../../../engine/kernels/kernel_tasks.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { ActivationSink, ModelRule, ModelShape } from "../../../engine/core/contracts.ts";
 import { rmsNorm, rope } from "../../../engine/nn/ops.ts";
@@ -45,10 +46,10 @@ export function layerParams(prefix: string, s: ModelShape, cross: boolean): Bloc
   return out;
 }
 
-/** Additive mask [T, T] from an allowed(i, j) predicate: 0 allowed, -1e9 not. */
+/** Additive mask [T, T] from an allowed(i, j) predicate: 0 allowed, MASKED not. */
 export function maskFrom(t: number, allowed: (i: number, j: number) => boolean): tf.Tensor2D {
   const m = new Float32Array(t * t);
-  for (let i = 0; i < t; i++) for (let j = 0; j < t; j++) if (!allowed(i, j)) m[i * t + j] = -1e9;
+  for (let i = 0; i < t; i++) for (let j = 0; j < t; j++) if (!allowed(i, j)) m[i * t + j] = MASKED;
   return tf.tensor2d(m, [t, t]);
 }
 

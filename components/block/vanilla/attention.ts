@@ -73,7 +73,7 @@ export function valueSkipInit(s: tf.Tensor4D, a: tf.Tensor, b: tf.Tensor, k: Con
 }
 
 interface SpaTensors {
-  /** Fixed bias B_l [T, T] (masked entries -1e9: includes the causal mask). */
+  /** Fixed bias B_l [T, T] (masked entries MASKED: includes the causal mask). */
   bias: tf.Tensor2D[];
   /** Row rescaling D_l [T, 1]. */
   scale: tf.Tensor2D[];

@@ -19,13 +19,11 @@
  * bias B = log P (-1e9 where P = 0 or above the diagonal) and the attention
  * output rescaled row-wise by D. All math here is float64.
  */
+import { MASKED } from "../../../engine/kernels/kernel_tasks.ts";
 import { DmodelError } from "../../../engine/core/errors.ts";
 
 /** A dense row-major n x n float64 matrix. */
 export type Mat = Float64Array;
-
-/** The additive bias used for masked entries (matches `causalMask` in ops.ts). */
-export const MASKED = -1e9;
 
 /**
  * E-SPA kernel: Sigma[i,j] = exp(-gamma |i-j|); gamma = Infinity gives I.
