@@ -7,7 +7,6 @@
 import { renderPNG, renderSVG, type VegaLiteSpec } from "./plots.ts";
 import { VEGA_THEME } from "./theme.ts";
 import { writeFileAtomic } from "../core/fs.ts";
-import { VEGA_THEME } from "./theme.ts";
 
 /** What to draw. Rows are plain records; fields name their columns. */
 export interface LineChart {
