@@ -10,10 +10,12 @@ import { writeFileAtomic } from "../engine/core/fs.ts";
 import { main, parse } from "./cli.ts";
 import type { Section } from "./reproductions/common.ts";
 import { nugpt } from "./reproductions/nugpt.ts";
+import { otherClaims } from "./reproductions/other_claims.ts";
 
 /** The sections, in order. Add a paper by appending its module here. */
 export const SECTIONS: Section[] = [
   nugpt,
+  otherClaims,
 ];
 
 const USAGE = "deno task reproductions [--runs docs/repro/runs] [--out docs/reproductions.md]";

@@ -5,6 +5,7 @@ import {
   collapseResidual,
   effectiveRank,
   meanTokenCosine,
+  numericalRankRel,
   singularValues,
   stableRank,
   tokenMetrics,
@@ -84,4 +85,45 @@ Deno.test("collapse: attention entropy of uniform causal rows is mean log(i+1)",
   const two = new Float64Array(2 * T * T);
   two.set(a, T * T);
   assert(Math.abs(attentionEntropy(two, T, T * T) - expect) < 1e-12);
+});
+
+Deno.test("collapse: single-head attention mixing cannot raise the rank beyond the embeddings', an MLP can", () => {
+  // X_0: T = 12 tokens drawn from 5 distinct embeddings (rank 5), d = 8
+  const T = 12, d = 8, e = normals(5 * d, 40), x0 = new Float64Array(T * d);
+  for (let t = 0; t < T; t++) for (let j = 0; j < d; j++) x0[t * d + j] = e[(t % 5) * d + j];
+  const rank = (x: Float64Array) => numericalRankRel(singularValues(x, T, d));
+  assert.equal(rank(x0), 5);
+  assert.equal(numericalRankRel([1, 1e-5, 0]), 1);
+  assert.equal(numericalRankRel([1, 2e-4, 0]), 2);
+  // three layers of causal softmax-like mixing A (rows positive, sum 1) and a random W
+  let x = x0, x1 = x0;
+  for (let l = 0; l < 3; l++) {
+    const a = normals(T * T, 41 + l), w = normals(d * d, 50 + l), y = new Float64Array(T * d);
+    const mixed = new Float64Array(T * d);
+    for (let i = 0; i < T; i++) {
+      let z = 0;
+      for (let j = 0; j <= i; j++) z += Math.exp(a[i * T + j]);
+      for (let j = 0; j <= i; j++) {
+        for (let k = 0; k < d; k++) mixed[i * d + k] += (Math.exp(a[i * T + j]) / z) * x[j * d + k];
+      }
+    }
+    for (let i = 0; i < T; i++) {
+      for (let k = 0; k < d; k++) for (let m = 0; m < d; m++) y[i * d + k] += mixed[i * d + m] * w[k * d + m];
+    }
+    x = y;
+    if (l === 0) x1 = y;
+    assert(rank(x) <= 5, `attention layer ${l}: rank ${rank(x)}`);
+  }
+  x = x1; // distinct tokens after one mixing, still rank 5
+  // a ReLU MLP on the same tokens creates directions beyond the embeddings' rank
+  const w1 = normals(4 * d * d, 60), w2 = normals(d * 4 * d, 61), m = new Float64Array(T * d);
+  for (let i = 0; i < T; i++) {
+    const h = new Float64Array(4 * d);
+    for (let k = 0; k < 4 * d; k++) {
+      for (let j = 0; j < d; j++) h[k] += w1[k * d + j] * x[i * d + j];
+      h[k] = Math.max(0, h[k]);
+    }
+    for (let k = 0; k < d; k++) for (let j = 0; j < 4 * d; j++) m[i * d + k] += w2[k * 4 * d + j] * h[j];
+  }
+  assert(rank(m) > 5, `MLP: rank ${rank(m)}`);
 });

@@ -29,6 +29,7 @@ stages:
       every: 2
       variants:
         - {label: attention-only, set: {}}
+        - {label: one-head, set: {model.head_dim: 16}}
         - {label: full, set: {model.residual: true, model.mlp: true, model.layernorm: true}}
   skipless:
     uses: skipless-study
@@ -41,12 +42,24 @@ stages:
   const p = await parsePipeline(text, `${dir}/p.yaml`);
   await runPipeline(p, { out: `${dir}/runs`, log: () => {} });
   const rows = (await Deno.readTextFile(`${dir}/runs/collapse.csv`)).trim().split("\n");
-  assert.equal(rows[0], "config,step,layer,residual,effective_rank,stable_rank,cosine,entropy");
-  assert.equal(rows.length - 1, 2 * 3 * 4); // variants x steps {0, 2, 4} x layers 0..3
+  assert.equal(
+    rows[0],
+    "config,step,layer,residual,effective_rank,stable_rank,cosine,rank,rank_excess,entropy",
+  );
+  assert.equal(rows.length - 1, 3 * 3 * 4); // variants x steps {0, 2, 4} x layers 0..3
   const attnOnly = rows.filter((r) => r.startsWith("attention-only,0,")).map((r) => r.split(",").map(Number));
   assert.equal(attnOnly.length, 4);
-  assert(Number.isNaN(attnOnly[0][7]) && attnOnly[1][7] > 0, "entropy only for blocks");
+  assert(Number.isNaN(attnOnly[0][9]) && attnOnly[1][9] > 0, "entropy only for blocks");
+  // one head, no skip, no MLP: X_l = (A_l..A_1) X_0 W, no rank beyond the embeddings' (at every step);
+  // two heads sum two differently mixed copies and do go beyond it at init here
+  const excess = (c: string) =>
+    rows.filter((r) => r.startsWith(`${c},`)).map((r) => r.split(",").map(Number));
+  for (const r of excess("one-head")) assert(r[8] <= 0 && r[7] >= 1, `one head, layer ${r[2]}: ${r[8]}`);
+  assert(excess("attention-only").some((r) => r[8] > 0), "two heads raise the rank");
   assert(await isPNG(`${dir}/runs/collapse.png`));
+  const named = JSON.parse(await Deno.readTextFile(`${dir}/runs/collapse.runs.json`));
+  assert.deepEqual(named.map((r: { label: string }) => r.label), ["attention-only", "one-head", "full"]);
+  assert((await Deno.stat(`${dir}/runs/${named[1].dir}/result.json`)).isFile);
   assert((await Deno.readTextFile(`${dir}/runs/collapse.svg`)).includes("Representational collapse"));
   const summary = (await Deno.readTextFile(`${dir}/runs/summary.csv`)).trim().split("\n");
   assert.equal(

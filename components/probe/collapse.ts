@@ -6,7 +6,9 @@
  *
  * Layer 0 is the embedding output (sink `embed`), layer i + 1 the output of
  * block i (sink `block<i>.out`). Columns per layer l: `L<l>.residual`,
- * `L<l>.effective_rank`, `L<l>.stable_rank`, `L<l>.cosine`; per block with
+ * `L<l>.effective_rank`, `L<l>.stable_rank`, `L<l>.cosine`, `L<l>.rank`
+ * (numerical rank) and `L<l>.rank_excess` (rank X_l - rank X_0 of the same
+ * sequence: directions beyond the embeddings' rank); per block with
  * attention probabilities in the sink (`block<i>.attn_probs`, [B, H, T, T]):
  * `L<i+1>.entropy` (mean over heads) and `L<i+1>.entropy.h<j>` per head
  * (nats, mean over query rows).
@@ -44,6 +46,7 @@ export function collapseProbe(o: z.infer<typeof schema>): Probe {
         (n) => n === "embed" || /^block\d+\.(out|attn_probs)$/.test(n),
       );
       const out: Record<string, number> = {};
+      const rank0: number[] = [];
       for (let l = 0; l <= L; l++) {
         const a = acts.get(layerSinkName(l));
         if (!a) {
@@ -52,10 +55,14 @@ export function collapseProbe(o: z.infer<typeof schema>): Probe {
           );
         }
         const [n, d] = a.shape, T = ctx.T, seqs = n / T;
-        const sum = { residual: 0, effective_rank: 0, stable_rank: 0, cosine: 0 };
+        const sum = { residual: 0, effective_rank: 0, stable_rank: 0, cosine: 0, rank: 0, rank_excess: 0 };
         for (let s = 0; s < seqs; s++) {
           const m = tokenMetrics(a.data.subarray(s * T * d, (s + 1) * T * d), T, d);
-          for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += m[k] / seqs;
+          if (l === 0) rank0.push(m.rank);
+          for (const k of ["residual", "effective_rank", "stable_rank", "cosine", "rank"] as const) {
+            sum[k] += m[k] / seqs;
+          }
+          sum.rank_excess += (m.rank - rank0[s]) / seqs;
         }
         for (const [k, v] of Object.entries(sum)) out[`L${l}.${k}`] = v;
         const att = l > 0 ? acts.get(`block${l - 1}.attn_probs`) : undefined;

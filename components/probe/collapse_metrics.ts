@@ -9,7 +9,13 @@
  * - effective rank exp(-sum_k p_k log p_k), p_k = s_k / sum s (Roy & Vetterli);
  * - stable rank ||X||_F^2 / ||X||_2^2;
  * - mean pairwise cosine of the token vectors;
- * - attention entropy -sum_j A_ij log A_ij, mean over query rows.
+ * - attention entropy -sum_j A_ij log A_ij, mean over query rows;
+ * - numerical rank: singular values above RANK_REL_TOL x the largest (the
+ *   activations are float32). A single-head attention layer without skip
+ *   computes A X W, so a stack of them keeps rank X_l <= rank X_0; H heads
+ *   give sum_h A_h X W_h, rank up to H rank X (arXiv 2604.23681 says no
+ *   stack of attention layers leaves the embeddings' span; measured in
+ *   tests/studies.test.ts and pipelines/claims/).
  *
  * Singular values come from a one-sided (Hestenes) Jacobi SVD, accurate for
  * small singular values as well as large ones.
@@ -166,12 +172,25 @@ export function attentionEntropy(a: Arr, t: number, offset = 0): number {
   return h / t;
 }
 
+/** Relative tolerance of the numerical rank of float32 activations. */
+export const RANK_REL_TOL = 1e-4;
+
+/** Number of singular values above RANK_REL_TOL x the largest. */
+export function numericalRankRel(sv: Arr, rel = RANK_REL_TOL): number {
+  let max = 0, r = 0;
+  for (let i = 0; i < sv.length; i++) max = Math.max(max, sv[i]);
+  for (let i = 0; i < sv.length; i++) if (sv[i] > rel * max) r++;
+  return r;
+}
+
 /** All token metrics of one X. */
 export interface TokenMetrics {
   residual: number;
   effective_rank: number;
   stable_rank: number;
   cosine: number;
+  /** Numerical rank (numericalRankRel). */
+  rank: number;
 }
 
 /**
@@ -179,7 +198,7 @@ export interface TokenMetrics {
  *
  * @example
  * ```ts
- * const m = tokenMetrics(x, 64, 32); // {residual, effective_rank, stable_rank, cosine}
+ * const m = tokenMetrics(x, 64, 32); // {residual, effective_rank, stable_rank, cosine, rank}
  * ```
  */
 export function tokenMetrics(x: Arr, tokens: number, dim: number): TokenMetrics {
@@ -189,5 +208,6 @@ export function tokenMetrics(x: Arr, tokens: number, dim: number): TokenMetrics 
     effective_rank: effectiveRank(sv),
     stable_rank: stableRank(sv),
     cosine: meanTokenCosine(x, tokens, dim),
+    rank: numericalRankRel(sv),
   };
 }

@@ -22,7 +22,9 @@ const schema = StudyOptions.extend({
   /** Sequences of the probe batch to measure. */
   sequences: z.number().int().positive().default(4),
   /** Metrics drawn in the figure. */
-  plot: z.array(z.enum(["residual", "effective_rank", "stable_rank", "cosine", "entropy"]))
+  plot: z.array(
+    z.enum(["residual", "effective_rank", "stable_rank", "cosine", "rank", "rank_excess", "entropy"]),
+  )
     .default(["residual", "effective_rank", "cosine", "entropy"]),
 }).strict().transform(resolveStudy);
 
@@ -35,10 +37,20 @@ export interface CollapseRow {
   effective_rank: number;
   stable_rank: number;
   cosine: number;
+  rank: number;
+  rank_excess: number;
   entropy: number;
 }
 
-const METRICS = ["residual", "effective_rank", "stable_rank", "cosine", "entropy"] as const;
+const METRICS = [
+  "residual",
+  "effective_rank",
+  "stable_rank",
+  "cosine",
+  "rank",
+  "rank_excess",
+  "entropy",
+] as const;
 
 /** Per-layer rows of one trial's probes/collapse.csv. */
 export async function collapseRows(dir: string, config: string): Promise<CollapseRow[]> {

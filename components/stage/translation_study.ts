@@ -5,8 +5,12 @@
  * own small loop (masked cross-entropy on target positions only, the
  * registry's parameterization / Adam / schedule), and is evaluated every
  * `eval_every` steps on held-out examples: teacher-forced token accuracy,
- * whole-sequence accuracy and loss. Writes `translation.csv`,
- * `summary.csv` and `translation.png` / `.svg` (token accuracy vs step).
+ * whole-sequence accuracy and loss; at the end also greedy decoding (each
+ * target token predicted from the source and the model's own earlier
+ * tokens) scored by corpus BLEU-4 (components/block/seq2seq/bleu.ts) and exact match. With
+ * `seeds`, every variant runs once per training seed (the task is the
+ * same). Writes `translation.csv`, `summary.csv` (one row per variant x
+ * seed) and `translation.png` / `.svg` (token accuracy vs step).
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
@@ -25,6 +29,7 @@ import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../block/se
 import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
 import { toCSV } from "../../engine/core/csv.ts";
 import { writeFileAtomic } from "../../engine/core/fs.ts";
+import { corpusBleu } from "../block/seq2seq/bleu.ts";
 
 const named = z.looseObject({ name: z.string() });
 const Config = z.object({
@@ -62,6 +67,8 @@ const schema = z.object({
     z.object({ label: z.string().min(1), set: z.record(z.string(), z.unknown()).default({}) }).strict(),
   )
     .min(1),
+  /** Training seeds: each variant runs once per seed (train.seed); default: the base's seed only. */
+  seeds: z.array(z.number().int().nonnegative()).min(1).optional(),
 }).strict().transform((o, ctx) => {
   // Each variant is checked as a trial (the window 2n, components with their schemas' defaults).
   const configs: TranslationConfig[] = [];
@@ -164,6 +171,54 @@ export function evaluateTranslation(net: Network, task: TranslationTask, example
   return { loss: loss / tokens, token_acc: correct / tokens, seq_acc: seqOk / seqs };
 }
 
+/**
+ * Greedy translations of held-out examples: target token k is the argmax at
+ * position n + k given the source, SEP and the model's own tokens 0..k-1
+ * (positions after n + k are placeholders the masks hide). Returns the
+ * hypotheses and references (token ids).
+ */
+export function greedyTranslate(net: Network, task: TranslationTask, examples: number, batch: number) {
+  const n = task.length, hyps: Int32Array[] = [], refs: Int32Array[] = [];
+  for (let start = 0; start < examples; start += batch) {
+    const B = Math.min(batch, examples - start);
+    const { x, y, T } = translationBatch(task, EVAL_OFFSET + start, B);
+    for (let b = 0; b < B; b++) x.fill(0, b * T + n + 1, (b + 1) * T); // hide the reference prefix
+    const out = new Int32Array(B * n);
+    for (let k = 0; k < n; k++) {
+      const pred = tf.tidy(() => tf.argMax(net.logits(tf.tensor2d(x, [B, T], "int32")), 1).dataSync());
+      for (let b = 0; b < B; b++) {
+        out[b * n + k] = pred[b * T + n + k];
+        if (k + 1 < n) x[b * T + n + 1 + k] = pred[b * T + n + k];
+      }
+    }
+    for (let b = 0; b < B; b++) {
+      hyps.push(out.slice(b * n, (b + 1) * n));
+      refs.push(y.slice(b * T + n, (b + 1) * T));
+    }
+  }
+  return { hyps, refs };
+}
+
+/** Corpus BLEU-4, greedy token accuracy and exact-match rate of greedy translations. */
+export function evaluateGreedy(net: Network, task: TranslationTask, examples: number, batch: number) {
+  const { hyps, refs } = greedyTranslate(net, task, examples, batch);
+  let ok = 0, exact = 0, tokens = 0;
+  hyps.forEach((h, i) => {
+    let all = true;
+    for (let k = 0; k < h.length; k++) {
+      tokens++;
+      if (h[k] === refs[i][k]) ok++;
+      else all = false;
+    }
+    if (all) exact++;
+  });
+  return {
+    bleu: corpusBleu(hyps, refs).bleu,
+    greedy_token_acc: ok / tokens,
+    greedy_seq_acc: exact / hyps.length,
+  };
+}
+
 /** Trains one variant; returns its evaluation rows. */
 export async function trainTranslation(c: TranslationConfig, log: (s: string) => void) {
   await useBackend(c.train.backend, log);
@@ -175,14 +230,21 @@ export async function trainTranslation(c: TranslationConfig, log: (s: string) =>
   const task: TranslationTask = { ...c.task };
   const rows: Record<string, number>[] = [];
   const t0 = performance.now();
+  let evalMs = 0;
   const record = (step: number, trainLoss: number) => {
+    const e0 = performance.now();
     const e = evaluateTranslation(net, task, c.train.eval_examples, 64);
+    const g = step === steps
+      ? evaluateGreedy(net, task, c.train.eval_examples, 64)
+      : { bleu: NaN, greedy_token_acc: NaN, greedy_seq_acc: NaN };
+    evalMs += performance.now() - e0;
     rows.push({
       step,
       train_loss: trainLoss,
       eval_loss: e.loss,
       token_acc: e.token_acc,
       seq_acc: e.seq_acc,
+      ...g,
       elapsed: (performance.now() - t0) / 1000,
     });
   };
@@ -212,7 +274,8 @@ export async function trainTranslation(c: TranslationConfig, log: (s: string) =>
   } finally {
     net.dispose();
   }
-  return { rows, n_params: net.size, wall_s: (performance.now() - t0) / 1000 };
+  const wall = performance.now() - t0;
+  return { rows, n_params: net.size, wall_s: wall / 1000, train_ms_per_step: (wall - evalMs) / steps };
 }
 
 register("stage", "translation-study", {
@@ -222,32 +285,39 @@ register("stage", "translation-study", {
     trials: () => o.trials,
     async run(ctx) {
       const all: Record<string, unknown>[] = [], summary: Record<string, unknown>[] = [];
-      for (const [i, c] of o.configs.entries()) {
+      for (const [i, c0] of o.configs.entries()) {
         const label = o.variants[i].label;
-        const r = await trainTranslation(c, ctx.log);
-        for (const row of r.rows) all.push({ config: label, ...row });
-        const last = r.rows[r.rows.length - 1];
-        summary.push({
-          config: label,
-          block: c.model.block,
-          n_params: r.n_params,
-          steps: c.train.steps,
-          ...last,
-          wall_s: +r.wall_s.toFixed(1),
-        });
-        ctx.log(
-          `${label}: ${r.n_params} params, token acc ${last.token_acc.toFixed(4)}, seq acc ${
-            last.seq_acc.toFixed(4)
-          }, ${r.wall_s.toFixed(1)} s`,
-        );
+        for (const seed of o.seeds ?? [c0.train.seed]) {
+          const c = { ...c0, train: { ...c0.train, seed } };
+          const r = await trainTranslation(c, ctx.log);
+          for (const row of r.rows) all.push({ config: label, seed, ...row });
+          const last = r.rows[r.rows.length - 1];
+          summary.push({
+            config: label,
+            seed,
+            block: c.model.block,
+            depth: c.model.depth,
+            n_params: r.n_params,
+            steps: c.train.steps,
+            ...last,
+            wall_s: +r.wall_s.toFixed(1),
+            train_ms_per_step: +r.train_ms_per_step.toFixed(1),
+          });
+          ctx.log(
+            `${label} (seed ${seed}): ${r.n_params} params, token acc ${last.token_acc.toFixed(4)}, ` +
+              `greedy BLEU ${(100 * last.bleu).toFixed(2)}, exact ${last.greedy_seq_acc.toFixed(4)}, ${
+                r.wall_s.toFixed(1)
+              } s`,
+          );
+        }
       }
       await writeFileAtomic(`${ctx.outDir}/translation.csv`, toCSV(all));
       await writeFileAtomic(`${ctx.outDir}/summary.csv`, toCSV(summary));
-      const c0 = o.configs[0];
+      const c0 = o.configs[0], seed0 = (o.seeds ?? [c0.train.seed])[0];
       const png = await writeFigure(
         `${ctx.outDir}/translation`,
         lineChartSpec({
-          rows: all,
+          rows: all.filter((r) => r.seed === seed0),
           x: "step",
           y: "token_acc",
           color: "config",
@@ -255,7 +325,7 @@ register("stage", "translation-study", {
           title: "Layer-wise coordination vs encoder-decoder",
           subtitle: `synthetic translation: n = ${c0.task.length}, K = ${c0.task.vocab}, ${
             c0.task.reverse ? "reversed + " : ""
-          }permuted; held-out token accuracy`,
+          }permuted; held-out token accuracy (teacher forcing), seed ${seed0}`,
           yTitle: "token accuracy",
           colorOrder: o.variants.map((v) => v.label),
           width: 420,

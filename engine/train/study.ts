@@ -1,7 +1,8 @@
 /**
  * Studies: a base trial and a list of labelled variants (dotted-path
  * overrides), each run as its own trial into `<out>/<trial dir>/` with
- * `runTrial`, resumable (a trial is done iff its result.json exists). The
+ * `runTrial`, resumable (a trial is done iff its result.json exists), and
+ * `<out>/<stage id>.runs.json` names each variant's directory. The
  * collapse, skipless and alignment stages are built on this; they do not
  * need the sweep executor.
  */
@@ -12,6 +13,7 @@ import { type Issue, zodIssue } from "../core/errors.ts";
 import type { StageContext } from "../core/stage.ts";
 import { runTrial } from "./trainer.ts";
 import type { TrialResult } from "./result.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 
 /** One variant: a label, dotted-path overrides of the base trial, and an optional step multiplier. */
 export interface StudyVariant {
@@ -149,6 +151,15 @@ export async function runStudy(
     );
     out.push({ label: variants[i].label, trial: t, dir, result });
   }
+  // which trial directory holds which variant (for scripts reading the study later)
+  await writeFileAtomic(
+    `${ctx.outDir}/${ctx.stageId}.runs.json`,
+    JSON.stringify(
+      out.map((r) => ({ label: r.label, dir: r.dir.slice(ctx.outDir.length + 1), status: r.result.status })),
+      null,
+      1,
+    ) + "\n",
+  );
   return out;
 }
 
