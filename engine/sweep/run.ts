@@ -165,7 +165,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
         signal: abort.signal,
         onFinished: async (t) => {
           const { result } = await trialState(o.dir, t);
-          progress.finished(trialCost(t.config));
+          progress.finished(trialCost(t.config), result?.wall_s ?? 0);
           if (result?.status === "diverged") progress.diverged++;
           if (result?.status === "failed") progress.failed++;
           const loss = result?.final_val_loss;
