@@ -10,6 +10,7 @@ import { join, relative } from "node:path";
 import "../components/mod.ts";
 import { describeText, describeTrial, vocabSizeOf } from "../engine/nn/describe.ts";
 import { DmodelError } from "../engine/core/errors.ts";
+import { blocksFor } from "../engine/core/config.ts";
 import { loadPipeline, runPipeline, stageTrials } from "../engine/core/pipeline.ts";
 import { resolve } from "../engine/core/registry.ts";
 import type { Parameterization } from "../engine/core/contracts.ts";
@@ -28,7 +29,7 @@ async function pipelineFiles(dir: string): Promise<string[]> {
 }
 
 const files = (await pipelineFiles(ROOT)).map((f) => relative(Deno.cwd(), f));
-const nugptBlocks = resolve<unknown, Parameterization>("parameterization", "nugpt").create({}).blocks;
+const nugptBlocks = blocksFor(resolve<unknown, Parameterization>("parameterization", "nugpt").create({}));
 
 /** Describes the first trial of a pipeline as `deno task describe` does; returns the text. */
 async function describe(file: string, sets: string[]): Promise<string> {

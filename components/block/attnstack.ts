@@ -1,7 +1,7 @@
 /**
  * A configurable attention stack for the representational-collapse study
  * (Dong et al. 2021, "pure attention loses rank doubly exponentially";
- * REFERENCE.md section 6). Per layer, with N(x) = RMSNorm(x) * gain when
+ * ../shared/REFERENCE.md section 6). Per layer, with N(x) = RMSNorm(x) * gain when
  * `layernorm` is on and the identity otherwise:
  *
  *   a = SA(N(h));        h <- residual ? h + m a : a
@@ -21,7 +21,7 @@ import type { Block } from "../../engine/core/contracts.ts";
 import { causalAttention, embed, readoutLogits, rmsNorm, rope } from "../../engine/nn/ops.ts";
 import { inputSinkName } from "../../engine/core/contracts.ts";
 import { applyPgop } from "./pgop.ts";
-import type { BlockParamDecl } from "./families.ts";
+import { type BlockParamDecl, SP_FAMILY } from "./families.ts";
 import { positionTables } from "./ngpt.ts";
 import { matrix, pgopDecl } from "./vanilla/block.ts";
 
@@ -52,6 +52,7 @@ function gainDecl(name: string, d: number): BlockParamDecl {
 /** The attnstack block with the given options. */
 export function attnStackBlock(o: AttnStackOptions): Block {
   return {
+    family: SP_FAMILY,
     params(s) {
       const d = s.width, f = MLP_RATIO * d, V = s.vocab_size;
       const out: BlockParamDecl[] = [{

@@ -1,11 +1,13 @@
 /**
- * Which block families which parameterizations can drive, and the
- * initializations a block itself requires.
+ * The block families, and the initializations a block itself requires.
  *
- * `SP_COMPATIBLE_BLOCKS` lists the blocks written for SP-style rules
- * (matrices with roles embedding / hidden / readout, optional gain and bias
- * vectors, no nGPT rescalers): the `sp` rule (and dmodel's own `vanilla`
- * rule) accept them.
+ * Each block declares its family (`Block.family`), each parameterization
+ * the families it drives (`Parameterization.families`): `sp` for blocks
+ * written for SP-style rules (matrices with roles embedding / hidden /
+ * readout, optional gain and bias vectors, no nGPT rescalers: the sp, mup,
+ * completep and vanilla rules), `ngpt` for blocks with nGPT rescalers
+ * (alpha_A, alpha_M, s_qk, s_u, s_nu, s_z: the ngpt and nugpt rules). A
+ * plugin block names its family and works with those rules, no list to edit.
  *
  * Some blocks need a specific start regardless of the rule: shaped attention
  * and E-SPA need W_q = 0 (so the attention is the designed matrix at init),
@@ -16,11 +18,11 @@
  */
 import type { Init, ParamDecl } from "../../engine/core/contracts.ts";
 
-/** Blocks an SP-style parameterization can drive (`sp`, `vanilla`). */
-export const SP_COMPATIBLE_BLOCKS: string[] = ["prenorm", "vanilla", "attnstack", "layerwise", "encdec"];
+/** The family of blocks an SP-style parameterization can drive (`sp`, `mup`, `completep`, `vanilla`). */
+export const SP_FAMILY = "sp";
 
-/** Blocks with nGPT rescalers (alpha_A, alpha_M, s_qk, s_u, s_nu, s_z): the `ngpt` and `nugpt` rules. */
-export const NGPT_FAMILY_BLOCKS: string[] = ["ngpt"];
+/** The family of blocks with nGPT rescalers: the `ngpt` and `nugpt` rules. */
+export const NGPT_FAMILY = "ngpt";
 
 /** A parameter declaration that may carry the init its block requires. */
 export interface BlockParamDecl extends ParamDecl {

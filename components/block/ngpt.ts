@@ -1,11 +1,12 @@
 /**
  * nGPT, the normalized transformer (Loshchilov et al., arXiv 2410.01131;
- * REFERENCE.md section 1). Every vector in the embedding space is unit norm;
+ * ../shared/REFERENCE.md section 1). Every vector in the embedding space is unit norm;
  * blocks move the hidden state along the sphere by LERP with learned
  * eigen learning rates alpha_A, alpha_M. Matrices are stored (out, in).
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
+import { NGPT_FAMILY } from "./families.ts";
 import { register } from "../../engine/core/registry.ts";
 import type { ActivationSink, Block, ModelRule, ModelShape, ParamDecl } from "../../engine/core/contracts.ts";
 import {
@@ -96,6 +97,7 @@ export interface NgptOptions {
 export function ngptBlockWith(o: NgptOptions): Block {
   if (!o.pgop) return ngptBlock;
   return {
+    family: NGPT_FAMILY,
     params(s) {
       const out = params(s);
       const r = pgopDim(s, o.pgop_dim);
@@ -121,6 +123,7 @@ export function ngptBlockWith(o: NgptOptions): Block {
 
 /** The nGPT block family. */
 export const ngptBlock: Block = {
+  family: NGPT_FAMILY,
   params,
   logits: (p, tokens, s, rule, sink) => ngptLogits(p, tokens, s, rule, sink, false),
 };

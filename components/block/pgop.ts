@@ -2,7 +2,7 @@
  * PG-OP, a position-gated output projection (arXiv 2604.23681 proposes one
  * with under 1.6% extra parameters as a partial remedy for head-channel
  * non-identifiability; its exact form is not public). dmodel's reading
- * (REFERENCE.md section 6):
+ * (../shared/REFERENCE.md section 6):
  *
  *   g[t, h] = 2 sigmoid(P[t] . w_h),   y_h[t] <- g[t, h] y_h[t]   before W_o,
  *

@@ -1,7 +1,7 @@
 /**
  * The standard GPT baseline: pre-norm blocks (RMSNorm, no bias), RoPE,
  * SwiGLU MLP, untied embeddings, final norm. The model SP, muP and
- * CompleteP were written for (REFERENCE section 4). The residual branch
+ * CompleteP were written for (../shared/REFERENCE.md section 4). The residual branch
  * multiplier and attention scale come from the parameterization.
  *
  *   h <- h + r * Attn(RMSNorm(h) * g_attn)
@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
+import { SP_FAMILY } from "./families.ts";
 import { register } from "../../engine/core/registry.ts";
 import type { Block, ModelShape, ParamDecl } from "../../engine/core/contracts.ts";
 import { causalAttention, embed, readoutLogits, rmsNorm, rope, silu } from "../../engine/nn/ops.ts";
@@ -52,6 +53,7 @@ function params(s: ModelShape): ParamDecl[] {
 
 /** The pre-norm block family. */
 export const prenormBlock: Block = {
+  family: SP_FAMILY,
   params,
   logits(p, tokens, s, rule, sink) {
     const [B, T] = tokens.shape;

@@ -1,5 +1,5 @@
 /**
- * muP for Adam (Tensor Programs V; microsoft/mup; REFERENCE section 4),
+ * muP for Adam (Tensor Programs V; microsoft/mup; ../shared/REFERENCE.md section 4),
  * relative to a base width (m_width = d / d_base):
  *   hidden matrices  LR eta / m_width, init variance 1/fan_in
  *   embedding        LR eta, init std 1 (one-hot input)
@@ -12,7 +12,7 @@ import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { Parameterization, ParamRule } from "../../engine/core/contracts.ts";
 import { baseShapeOptions, requiredBase } from "../../engine/nn/scaling.ts";
-import { SP_COMPATIBLE_BLOCKS } from "../block/families.ts";
+import { SP_FAMILY } from "../block/families.ts";
 import { decays, spInit } from "./sp.ts";
 
 /** muP's options: the base shape and how the readout is scaled. */
@@ -27,7 +27,7 @@ export const MupSchema = z.object({
 /** The muP rule as data; CompleteP builds on it. */
 export function mup(o: z.infer<typeof MupSchema>): Parameterization {
   return {
-    blocks: SP_COMPATIBLE_BLOCKS,
+    families: [SP_FAMILY],
     model: (ctx) => ({
       attention_scale: 1 / ctx.shape.head_dim,
       residual_multiplier: 1,

@@ -1,5 +1,5 @@
 /**
- * nGPT's own constants (REFERENCE.md section 1): one global LR for every
+ * nGPT's own constants (../shared/REFERENCE.md section 1): one global LR for every
  * parameter, rescalers with the init/scale trick at scale 1/sqrt(d),
  * softmax scale sqrt(d_k), weights renormalized after every step.
  */
@@ -7,7 +7,7 @@ import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { ModelRule, Parameterization, RescalerName } from "../../engine/core/contracts.ts";
 import { baseShapeOptions, rescalerParamRule } from "../../engine/nn/scaling.ts";
-import { blockInit, NGPT_FAMILY_BLOCKS } from "../block/families.ts";
+import { blockInit, NGPT_FAMILY } from "../block/families.ts";
 
 /** nGPT table: init / scale of each rescaler; scale 1/sqrt(d) except s_u, s_nu. */
 export function ngptRescalers(d: number): ModelRule["rescalers"] {
@@ -28,7 +28,7 @@ const schema = z.object({ ...baseShapeOptions }).strict();
 /** The nGPT rule as data. */
 export function ngpt(): Parameterization {
   return {
-    blocks: NGPT_FAMILY_BLOCKS,
+    families: [NGPT_FAMILY],
     model: (ctx) => ({
       attention_scale: Math.sqrt(ctx.shape.head_dim),
       residual_multiplier: 1,

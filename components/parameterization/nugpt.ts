@@ -1,6 +1,6 @@
 /**
  * nuGPT, the parameterization that makes nGPT transfer ("Learning Rate
- * Transfer in Normalized Transformers", arXiv 2604.27077; REFERENCE section 2).
+ * Transfer in Normalized Transformers", arXiv 2604.27077; ../shared/REFERENCE.md section 2).
  * With m_width = d / d_base, m_depth = L / L_base, m_data = steps / steps_base:
  *
  *   eta_base     = eta * m_data^(-1/3)              token-horizon correction (switchable)
@@ -21,7 +21,7 @@ import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { ModelRule, Parameterization, ParamRule } from "../../engine/core/contracts.ts";
 import { baseShapeOptions, requiredBase, rescalerParamRule } from "../../engine/nn/scaling.ts";
-import { blockInit, NGPT_FAMILY_BLOCKS } from "../block/families.ts";
+import { blockInit, NGPT_FAMILY } from "../block/families.ts";
 
 /** nuGPT's options: exponents and constants, with the paper's defaults. */
 export const NugptSchema = z.object({
@@ -57,7 +57,7 @@ export type NugptOptions = z.infer<typeof NugptSchema>;
 /** The nuGPT rule as data. */
 export function nugpt(o: NugptOptions): Parameterization {
   return {
-    blocks: NGPT_FAMILY_BLOCKS,
+    families: [NGPT_FAMILY],
     model: (ctx): ModelRule => {
       const s = o.rescaler_scale;
       const alpha = { init: o.alpha_init / ctx.m_depth, scale: s };

@@ -1,5 +1,5 @@
 /**
- * Standard parameterization (REFERENCE section 4): init std 1/sqrt(fan_in)
+ * Standard parameterization (../shared/REFERENCE.md section 4): init std 1/sqrt(fan_in)
  * (embeddings std 1: their input is one-hot), gains 1, one global LR for
  * every parameter, attention scale 1/sqrt(d_k). Nothing depends on width:
  * the baseline whose optimal LR is expected to move.
@@ -8,7 +8,7 @@ import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { ParamDecl, Parameterization, ParamRule } from "../../engine/core/contracts.ts";
 import { baseShapeOptions } from "../../engine/nn/scaling.ts";
-import { blockInit, SP_COMPATIBLE_BLOCKS } from "../block/families.ts";
+import { blockInit, SP_FAMILY } from "../block/families.ts";
 
 /** SP init of one parameter: N(0, 1/fan_in) matrices, N(0, 1) embeddings, gains 1, biases 0 (unless the block requires its own). */
 export function spInit(decl: ParamDecl): ParamRule["init"] {
@@ -30,7 +30,7 @@ const schema = z.object({ ...baseShapeOptions }).strict();
 /** The SP rule as data. */
 export function sp(): Parameterization {
   return {
-    blocks: SP_COMPATIBLE_BLOCKS,
+    families: [SP_FAMILY],
     model: (ctx) => ({
       attention_scale: 1 / Math.sqrt(ctx.shape.head_dim),
       residual_multiplier: 1,

@@ -1,5 +1,5 @@
 /**
- * A minimal SP-like rule for the skipless / collapse-study blocks (REFERENCE.md
+ * A minimal SP-like rule for the skipless / collapse-study blocks (../shared/REFERENCE.md
  * sections 4-5): one global LR, attention scale 1/sqrt(d_k), no rescalers, no
  * renormalization. Hidden matrices start orthogonal (DKS/TAT style, gain
  * max(1, sqrt(fan_out / fan_in)) so the per-coordinate second moment is kept
@@ -14,7 +14,7 @@ import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { Init, ParamDecl, Parameterization } from "../../engine/core/contracts.ts";
 import { baseShapeOptions } from "../../engine/nn/scaling.ts";
-import { blockInit, SP_COMPATIBLE_BLOCKS } from "../block/families.ts";
+import { blockInit, SP_FAMILY } from "../block/families.ts";
 
 const schema = z.object({
   ...baseShapeOptions,
@@ -50,7 +50,7 @@ function roleInit(decl: ParamDecl, o: VanillaOptions): Init {
 /** The vanilla rule as data. */
 export function vanilla(o: VanillaOptions): Parameterization {
   return {
-    blocks: SP_COMPATIBLE_BLOCKS,
+    families: [SP_FAMILY],
     model: (ctx) => ({
       attention_scale: 1 / Math.sqrt(ctx.shape.head_dim),
       residual_multiplier: o.residual_multiplier,

@@ -14,19 +14,14 @@
  * Only layers >= 1 with floor < res_l < 1 enter (below the floor float32
  * rounding, not the model, sets the residual).
  */
+import { leastSquares } from "../../engine/core/least_squares.ts";
 
 /** Least-squares line y = a + s x, with r^2. */
 export function olsLine(x: number[], y: number[]): { slope: number; intercept: number; r2: number } {
-  const n = x.length;
-  const mx = x.reduce((a, b) => a + b, 0) / n, my = y.reduce((a, b) => a + b, 0) / n;
-  let sxx = 0, sxy = 0, syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxx += (x[i] - mx) ** 2;
-    sxy += (x[i] - mx) * (y[i] - my);
-    syy += (y[i] - my) ** 2;
-  }
-  const slope = sxy / sxx;
-  return { slope, intercept: my - slope * mx, r2: syy > 0 ? (sxy * sxy) / (sxx * syy) : 1 };
+  const ls = leastSquares(x.map((v) => [v]), y);
+  if (!ls) return { slope: NaN, intercept: NaN, r2: NaN }; // x does not vary
+  // A constant y lies on a flat line exactly.
+  return { slope: ls.coef[1], intercept: ls.coef[0], r2: Number.isNaN(ls.r2) ? 1 : ls.r2 };
 }
 
 /** Both fits of one residual-vs-layer curve. */

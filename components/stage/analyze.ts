@@ -3,6 +3,7 @@
  * bootstrap intervals and a verdict, predictions and figures, written into the
  * sweep directory (analysis.json, optima.csv, analysis.md, figures/).
  */
+import { writeFileAtomic } from "../../engine/core/fs.ts";
 import { z } from "zod";
 import { join } from "node:path";
 import { register } from "../../engine/core/registry.ts";
@@ -45,9 +46,7 @@ export async function runAnalysis(o: AnalysisStageOptions, ctx: StageContext): P
     try {
       const text = await Deno.readTextFile(ctx.pipelineFile);
       await Deno.mkdir(dir, { recursive: true });
-      const tmp = join(dir, `pipeline.source.yaml.tmp-${crypto.randomUUID().slice(0, 8)}`);
-      await Deno.writeTextFile(tmp, text);
-      await Deno.rename(tmp, join(dir, "pipeline.source.yaml"));
+      await writeFileAtomic(join(dir, "pipeline.source.yaml"), text);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }

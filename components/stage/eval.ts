@@ -20,7 +20,7 @@ register("stage", "eval", {
     async run(ctx) {
       let dir = o.trial;
       if (!dir) {
-        const prev = [...ctx.outputs.values()].reverse().find((v) => (v as TrainOutput)?.dir) as
+        const prev = [...ctx.inputs.values()].reverse().find((v) => (v as TrainOutput)?.dir) as
           | TrainOutput
           | undefined;
         if (!prev) {

@@ -1,6 +1,6 @@
 /**
  * The `translation-study` stage: layer-wise coordination vs a standard
- * encoder-decoder (REFERENCE.md section 7) on the deterministic synthetic
+ * encoder-decoder (../shared/REFERENCE.md section 7) on the deterministic synthetic
  * translation task of components/block/seq2seq/translation.ts. Each variant trains with its
  * own small loop (masked cross-entropy on target positions only, the
  * registry's parameterization / Adam / schedule), and is evaluated every
@@ -22,7 +22,7 @@ import { scaleContext } from "../../engine/nn/scaling.ts";
 import { trainLoop } from "../../engine/train/loop.ts";
 import { useBackend } from "../../engine/kernels/backend.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
-import { checkTrial, setPath } from "../../engine/core/config.ts";
+import { blocksFor, checkTrial, setPath } from "../../engine/core/config.ts";
 import { type Issue, issueOf, zodIssue } from "../../engine/core/errors.ts";
 import { variantIssues } from "../../engine/train/study.ts";
 import { EVAL_OFFSET, translationBatch, type TranslationTask } from "../block/seq2seq/translation.ts";
@@ -107,7 +107,7 @@ function split(rec: Record<string, unknown>, drop: string[]) {
 export function translationNetwork(c: TranslationConfig): Network {
   const { block: blockName } = c.model;
   const rule = build("parameterization", c.parameterization, ["parameterization"]);
-  if (!rule.blocks.includes(blockName)) {
+  if (!blocksFor(rule).includes(blockName)) {
     throw new DmodelError(`parameterization ${c.parameterization.name} does not apply to block ${blockName}`);
   }
   const shape: ModelShape = {

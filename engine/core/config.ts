@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { DmodelError, formatIssue, type Issue, show, zodIssue, zodIssues } from "./errors.ts";
 import { build, checkComponent, has, type Kind, listComponents } from "./registry.ts";
-import type {} from "./contracts.ts"; // declares the parameterization product of build()
+import type { Parameterization } from "./contracts.ts";
 
 /** The `data:` block of a trial: which corpus, which tokenizer, window length, split. */
 export const DataConfigSchema = z.strictObject({
@@ -114,6 +114,21 @@ export function validateComponent(
 }
 
 /**
+ * The registered blocks a rule can drive, in registration order: those whose
+ * `family` is one of the rule's `families` (so a plugin block of family `sp`
+ * works with every SP-style rule without editing any list).
+ */
+export function blocksFor(rule: Parameterization): string[] {
+  return listComponents("block", false).filter((c) => {
+    try {
+      return rule.families.includes(build("block", { name: c.name }).family);
+    } catch {
+      return false; // a block without defaults for every option: not listed
+    }
+  }).map((c) => c.name);
+}
+
+/**
  * Validates a raw trial config. Returns the resolved config (defaults
  * filled, component options checked) or the list of problems with key paths.
  */
@@ -160,11 +175,12 @@ export function checkTrial(
     // A rule written for other blocks is refused here, before any work.
     const { name } = t.parameterization;
     const rule = build("parameterization", t.parameterization, [...prefix, "parameterization"]);
-    if (!rule.blocks.includes(t.model.block)) {
+    const blocks = blocksFor(rule);
+    if (!blocks.includes(t.model.block)) {
       issues.push({
         path: [...prefix, "parameterization", "name"],
         message: `parameterization ${show(name)} does not apply to block ${show(t.model.block)} ` +
-          `(it is written for: ${rule.blocks.join(", ")})`,
+          `(it is written for: ${blocks.join(", ")})`,
         value: name,
       });
     }

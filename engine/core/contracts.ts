@@ -10,7 +10,7 @@ import type * as tf from "@tensorflow/tfjs";
 /** What a parameter is for; rules are written per role. */
 export type Role = "embedding" | "hidden" | "readout" | "rescaler" | "gain" | "bias";
 
-/** Learnable scaling vectors of the nGPT family (REFERENCE section 1). */
+/** Learnable scaling vectors of the nGPT family (../shared/REFERENCE.md section 1). */
 export type RescalerName = "alpha_A" | "alpha_M" | "s_qk" | "s_u" | "s_nu" | "s_z";
 
 /** The size of a model. Width grows by adding heads at a fixed head_dim. */
@@ -108,8 +108,11 @@ export interface ScaleContext {
 
 /** A scaling rule, as data. */
 export interface Parameterization {
-  /** Blocks this rule was written for; others are refused with a clear error. */
-  blocks: string[];
+  /**
+   * Block families this rule was written for (`sp`, `ngpt`, ...): it drives
+   * every block that declares one of them; others are refused with a clear error.
+   */
+  families: string[];
   model(ctx: ScaleContext): ModelRule;
   param(decl: ParamDecl, ctx: ScaleContext, model: ModelRule): ParamRule;
   /** Global LR factor from the token horizon (nuGPT: m_data^-1/3). */
@@ -127,8 +130,15 @@ export function inputSinkName(param: string): string {
 /** Multiplier of the peak LR at step t of a run of `steps` steps (a schedule component's product). */
 export type Schedule = (t: number, steps: number) => number;
 
-/** A block family: declares parameters and computes logits. */
+/** A block: declares parameters and computes logits. */
 export interface Block {
+  /**
+   * Which rules can drive it: `sp` (matrices with roles embedding / hidden /
+   * readout, optional gains and biases, no nGPT rescalers: sp, mup,
+   * completep, vanilla) or `ngpt` (nGPT rescalers: ngpt, nugpt). A rule
+   * applies to the block when its `families` include this.
+   */
+  family: string;
   /** The parameters of a model of this shape. */
   params(shape: ModelShape): ParamDecl[];
   /**

@@ -366,7 +366,7 @@ export async function runPipeline(p: Pipeline, opts: RunPipelineOptions = {}): P
       pipelineDir: p.dir,
       outDir,
       stageId: id,
-      outputs,
+      inputs: new Map(s.decl.needs.filter((n) => outputs.has(n)).map((n) => [n, outputs.get(n)])),
       flags: opts.flags ?? {},
       log,
     };

@@ -89,10 +89,13 @@ export function has(kind: Kind, name: string): boolean {
   return kindTable(kind).has(name);
 }
 
-/** Every registered component, by kind then name. */
-export function listComponents(kind?: Kind): Registered[] {
+/** Every registered component, by kind then name (`sorted: false`: in registration order). */
+export function listComponents(kind?: Kind, sorted = true): Registered[] {
   const kinds = kind ? [kind] : [...KINDS];
-  return kinds.flatMap((k) => [...kindTable(k).values()].sort((a, b) => a.name.localeCompare(b.name)));
+  return kinds.flatMap((k) => {
+    const all = [...kindTable(k).values()];
+    return sorted ? all.sort((a, b) => a.name.localeCompare(b.name)) : all;
+  });
 }
 
 /** Validates options against a component's schema; returns the parsed options (defaults filled). */

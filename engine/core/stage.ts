@@ -17,8 +17,8 @@ export interface StageContext {
   outDir: string;
   /** This stage's id in the pipeline. */
   stageId: string;
-  /** The values returned by the stages already run, by stage id. */
-  outputs: Map<string, unknown>;
+  /** What the stages this one `needs:` returned, by stage id, in `needs:` order (its only inputs). */
+  inputs: Map<string, unknown>;
   /** Command-line flags that every stage may honour (resume, fresh, ...). */
   flags: Record<string, unknown>;
   /** Progress and notices (stderr). */

@@ -1,5 +1,5 @@
 /** From a trial config to its block, scaling rule and scale context, via the registry. */
-import type { TrialConfig } from "../core/config.ts";
+import { blocksFor, type TrialConfig } from "../core/config.ts";
 import { DmodelError } from "../core/errors.ts";
 import type { Block, ModelShape, Parameterization, ScaleContext } from "../core/contracts.ts";
 import { build } from "../core/registry.ts";
@@ -27,10 +27,10 @@ export function resolveModel(t: TrialConfig, vocabSize: number): {
   const block = build("block", { name: blockName, ...blockOpts }, ["model"]);
   const { name: pName, ...pOpts } = t.parameterization;
   const rule = build("parameterization", t.parameterization, ["parameterization"]);
-  if (!rule.blocks.includes(blockName)) {
+  if (!rule.families.includes(block.family)) {
     throw new DmodelError(
       `parameterization ${JSON.stringify(pName)} does not apply to block ${JSON.stringify(blockName)} ` +
-        `(it is written for: ${rule.blocks.join(", ")})`,
+        `(it is written for: ${blocksFor(rule).join(", ")})`,
     );
   }
   const ctx = scaleContext(

@@ -1,6 +1,6 @@
 /**
  * The coordinate check, muP's debugging tool (Tensor Programs V; microsoft/mup;
- * REFERENCE section 4): train the same model at several widths for a few steps
+ * ../shared/REFERENCE.md section 4): train the same model at several widths for a few steps
  * at a large learning rate and watch mean |x| of every activation. Under a
  * parameterization that transfers, each curve is flat in width; under SP the
  * logits (and whatever a full-width update feeds) grow with width.
@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { parseTrial, type TrialConfig } from "../core/config.ts";
+import { blocksFor, parseTrial, type TrialConfig } from "../core/config.ts";
 import { useBackend } from "../kernels/backend.ts";
 import { prepareData } from "../data/prepare.ts";
 import { evalBatches, trainBatch } from "../data/batches.ts";
@@ -104,7 +104,7 @@ export function coordTrial(t: TrialConfig, name: string, width: number, baseWidt
     rule = build("parameterization", { ...p, name }, ["parameterization"]);
   } catch { /* refused with its key path by parseTrial below */ }
   if (rule) {
-    const blocks = rule.blocks;
+    const blocks = blocksFor(rule);
     if (!blocks.includes(t.model.block)) {
       const { width: _w, depth, head_dim } = t.model;
       model = { block: blocks[0], width, depth, head_dim };

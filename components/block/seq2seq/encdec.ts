@@ -1,6 +1,6 @@
 /**
  * The standard encoder-decoder (Vaswani et al. 2017) in pre-norm form, the
- * baseline of the layer-wise coordination study (REFERENCE.md section 7):
+ * baseline of the layer-wise coordination study (../shared/REFERENCE.md section 7):
  * an encoder of L layers with bidirectional self-attention over the source
  * (the first T/2 positions), a decoder of L layers with causal
  * self-attention over the target half and cross-attention to the encoder's
@@ -12,12 +12,13 @@ import { z } from "zod";
 import { register } from "../../../engine/core/registry.ts";
 import type { Block } from "../../../engine/core/contracts.ts";
 import { causalMask, embed, readoutLogits, rmsNorm } from "../../../engine/nn/ops.ts";
-import type { BlockParamDecl } from "../families.ts";
+import { type BlockParamDecl, SP_FAMILY } from "../families.ts";
 import { positionTables } from "../ngpt.ts";
 import { layer, layerContext, layerParams, maskFrom } from "./layers.ts";
 
 /** The encoder-decoder block. */
 export const encdecBlock: Block = {
+  family: SP_FAMILY,
   params(s) {
     const d = s.width, V = s.vocab_size;
     const gain = (name: string): BlockParamDecl => ({

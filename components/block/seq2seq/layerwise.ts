@@ -1,7 +1,7 @@
 /**
  * Layer-wise coordination (He et al., "Layer-Wise Coordination between
  * Encoder and Decoder for Neural Machine Translation", NeurIPS 2018;
- * REFERENCE.md section 7): decoder layer i attends to encoder layer i,
+ * ../shared/REFERENCE.md section 7): decoder layer i attends to encoder layer i,
  * encoder layer i and decoder layer i share parameters, and the decoder's
  * attention is "mixed" (one softmax over [source states; target prefix]).
  * That is one pre-norm stack over the window [source; target] under a
@@ -15,7 +15,7 @@ import { z } from "zod";
 import { register } from "../../../engine/core/registry.ts";
 import type { Block } from "../../../engine/core/contracts.ts";
 import { embed, readoutLogits, rmsNorm } from "../../../engine/nn/ops.ts";
-import type { BlockParamDecl } from "../families.ts";
+import { type BlockParamDecl, SP_FAMILY } from "../families.ts";
 import { positionTables } from "../ngpt.ts";
 import { layer, layerContext, layerParams, maskFrom } from "./layers.ts";
 
@@ -26,6 +26,7 @@ export function prefixLMAllowed(n: number): (i: number, j: number) => boolean {
 
 /** The layer-wise coordination block. */
 export const layerwiseBlock: Block = {
+  family: SP_FAMILY,
   params(s) {
     const d = s.width, V = s.vocab_size;
     const out: BlockParamDecl[] = [{ name: "E_in", role: "embedding", shape: [V, d], fan_in: V, fan_out: d }];

@@ -1,6 +1,6 @@
 /**
  * The vanilla transformer: no skip connections, no normalization (He et al.,
- * "Deep Transformers without Shortcuts", arXiv 2302.10322; REFERENCE.md
+ * "Deep Transformers without Shortcuts", arXiv 2302.10322; ../shared/REFERENCE.md
  * section 5). Each layer is
  *
  *   h <- (A(h) (h W_v^T)) W_o^T          attention, A one of components/block/vanilla/attention.ts
@@ -37,7 +37,7 @@ import {
   valueSkipInit,
 } from "./attention.ts";
 import { applyPgop, pgopDim } from "../pgop.ts";
-import type { BlockParamDecl } from "../families.ts";
+import { type BlockParamDecl, SP_FAMILY } from "../families.ts";
 import { positionTables } from "../ngpt.ts";
 
 /** Hidden size of the MLP, as a multiple of d. */
@@ -109,6 +109,7 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
   const kind: AttentionKind = o.attention;
   const zeroQuery = kind !== "naive";
   return {
+    family: SP_FAMILY,
     params(s) {
       const d = s.width, f = MLP_RATIO * d, V = s.vocab_size, H = s.heads;
       tatSlope(s.depth, o.tat_eta); // fail early, with the message, when TAT cannot be met
