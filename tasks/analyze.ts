@@ -6,6 +6,7 @@
 import { DmodelError, show } from "../engine/core/errors.ts";
 import { analyzeSweep } from "../engine/analysis/analyze.ts";
 import { writeReport } from "../engine/analysis/report.ts";
+import { searchSections } from "../engine/sweep/lr_search.ts";
 import { main, parse } from "./cli.ts";
 
 const USAGE = "deno task analyze <sweep-dir> [--by KEY]... [--scale KEY]... [--loss COL] [--json] " +
@@ -70,7 +71,7 @@ if (import.meta.main) {
       figures: !values["no-figures"],
       log: (l) => console.error(l),
     });
-    if (!values["no-report"]) await writeReport(a);
+    if (!values["no-report"]) await writeReport(a, { sections: await searchSections(dir) });
     const secs = ((performance.now() - t0) / 1000).toFixed(2);
     if (values.json) {
       console.log(JSON.stringify(a.json, null, 2));

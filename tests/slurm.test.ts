@@ -3,7 +3,9 @@
  * the same sweep through Slurm and through local workers gives the same
  * results; a detached array job is followed by a later run, `scancel` mid-way
  * leaves the unfinished trials marked failed (Slurm state + log path), and
- * the next run resubmits only those, which resume from their checkpoints.
+ * the next run resubmits only those, which resume from their checkpoints; an
+ * adaptive sweep (lr_search) submits one array job per wave and plans the
+ * same trials as with local workers.
  *
  * Needs root and Debian's slurm-wlm + munge (`apt-get install slurm-wlm munge`);
  * skipped otherwise.
@@ -242,6 +244,45 @@ Deno.test({
           const again = await ok(sweep(c, file, `${work}/slurm`));
           assert.match(again.stderr, /6 already done, 0 to run/);
           assert.equal((await readJobs(`${work}/slurm`)).length, 1);
+        },
+      );
+
+      await t.step(
+        "an adaptive sweep (lr_search): each wave one array job; the same trials and results as local",
+        async () => {
+          const file = `${work}/adaptive.yaml`;
+          const search =
+            "      lr_search: {range: {log2: [-8, 0]}, start_step: 2, resolution: 1, basin_points: 3}\n";
+          await Deno.writeTextFile(
+            file,
+            sweepYaml(corpus, { steps: 6, lrs: "", widths: "[16, 32]", maxParallel: 2 })
+              .replace(/^\s*optimizer\.lr: \n/m, "") + search,
+          );
+          const s = await ok(sweep(c, file, `${work}/adaptive-slurm`));
+          await ok(sweep(c, file, `${work}/adaptive-local`, ["--executor", "local"]));
+          const [ps, pl] = [
+            await readPlan(`${work}/adaptive-slurm`),
+            await readPlan(`${work}/adaptive-local`),
+          ];
+          assert.deepEqual(ps.map((t) => [t.index, t.id]), pl.map((t) => [t.index, t.id]));
+          const [rs, rl] = [
+            await resultRows(`${work}/adaptive-slurm`),
+            await resultRows(`${work}/adaptive-local`),
+          ];
+          assert.equal(rs.size, ps.length);
+          for (const [id, row] of rl) assert.deepEqual(rs.get(id), row, `trial ${id}`);
+          // One submission per wave; together they cover every trial once, in plan order.
+          const search_ = JSON.parse(await Deno.readTextFile(`${work}/adaptive-slurm/search.json`));
+          assert(search_.done && search_.waves >= 3, `${search_.waves} waves`);
+          const jobs = await readJobs(`${work}/adaptive-slurm`);
+          assert.equal(jobs.length, search_.waves);
+          assert.deepEqual(jobs.flatMap((j) => j.indices), ps.map((t) => t.index));
+          assert.equal((s.stderr.match(/slurm: submitted job \d+/g) ?? []).length, jobs.length);
+          const local = JSON.parse(await Deno.readTextFile(`${work}/adaptive-local/search.json`));
+          assert.deepEqual(
+            search_.groups.map((g: { best_lr: number; bracketed: boolean }) => [g.best_lr, g.bracketed]),
+            local.groups.map((g: { best_lr: number; bracketed: boolean }) => [g.best_lr, g.bracketed]),
+          );
         },
       );
 

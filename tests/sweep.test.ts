@@ -70,6 +70,15 @@ Deno.test("sweep progress: the ETA weights the trials left by their cost", async
   p.finished(1), p.finished(1);
   const elapsed = (performance.now() - t0) / 1000;
   assert(Math.abs(p.eta() / elapsed - 4) < 0.2, `ETA ${p.eta()} s after ${elapsed} s, expected 4x`);
+  // Wall times of two costs known: seconds = 1 + cost (a = 1 s overhead, b = 1) from (1, 2 s), (3, 4 s);
+  // left: two trials of cost 5 -> 2 x 1 + 10 = 12 trial-seconds, twice the 6 done: ETA = 2 x elapsed.
+  const f = new Progress(4, 0, 1);
+  f.costLeft = 1 + 3 + 5 + 5;
+  const t1 = performance.now();
+  await new Promise((r) => setTimeout(r, 300));
+  f.finished(1, 2), f.finished(3, 4);
+  const el1 = (performance.now() - t1) / 1000;
+  assert(Math.abs(f.eta() / el1 - 2) < 0.1, `ETA ${f.eta()} s after ${el1} s, expected 2x`);
   // Without costs: by count (2 of 4 done -> as long again).
   const q = new Progress(4, 0, 1);
   await new Promise((r) => setTimeout(r, 300));

@@ -9,6 +9,7 @@ import type { Stage } from "../../engine/core/stage.ts";
 import { isAnalysis } from "../../engine/analysis/analyze.ts";
 import { writeReport } from "../../engine/analysis/report.ts";
 import { analysisSchema, runAnalysis } from "./analyze.ts";
+import { searchSections } from "../../engine/sweep/lr_search.ts";
 
 const schema = analysisSchema.extend({
   /** Page title. */
@@ -23,7 +24,9 @@ register("stage", "report", {
       const dir = o.dir ?? ctx.outDir;
       const prev = [...ctx.inputs.values()].reverse().find((v) => isAnalysis(v) && v.dir === dir);
       const a = isAnalysis(prev) ? prev : await runAnalysis(o, ctx);
-      const path = await writeReport(a, { title: o.title });
+      // An adaptive sweep's search.json: what the LR search spent against the dense grid.
+      const sections = await searchSections(dir);
+      const path = await writeReport(a, { title: o.title, sections });
       ctx.log(`report: ${path}`);
       return { report: path, analysis: a };
     },

@@ -11,9 +11,13 @@
  *     executor: {name: local}
  *     divergence_threshold: 7.0                    # default: above the step-0 loss
  *     max_failures: 3
+ *     lr_search: {range: {log2: [-12, -2]}, resolution: 0.5, basin_points: 5, center: predict}
+ *
+ * `lr_search:` replaces an `optimizer.lr` grid axis with a bracket-and-refine
+ * search per group (engine/sweep/lr_search.ts), run in waves.
  */
 import { z } from "zod";
-import { setPath } from "../../engine/core/config.ts";
+import { canonicalJSON, setPath } from "../../engine/core/config.ts";
 import { zodIssue } from "../../engine/core/errors.ts";
 import { build, checkComponent, listComponents, register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
@@ -21,6 +25,19 @@ import type {} from "../../engine/sweep/executor.ts"; // declares the executor p
 import { expandGrid, GridSchema, type PlannedTrial } from "../../engine/sweep/grid.ts";
 import { readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
+import {
+  type GroupReport,
+  LrSearchSchema,
+  type PlanContext,
+  planSearch,
+  scaleAxes,
+  type SearchGroup,
+  searchGroups,
+  type SearchPlan,
+  searchStatusLines,
+} from "../../engine/sweep/lr_search.ts";
+import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
+import type { TrialResult } from "../../engine/train/result.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
 
 const SweepSchema = z.object({
@@ -31,12 +48,38 @@ const SweepSchema = z.object({
   /** Val loss above this marks a trial diverged (default: above its step-0 loss). */
   divergence_threshold: z.number().positive().optional(),
   max_failures: z.number().int().positive().default(3),
+  /** Bracket-and-refine LR search instead of an optimizer.lr axis. */
+  lr_search: LrSearchSchema.optional(),
 }).strict().transform((o, ctx) => {
   const base = structuredClone(o.base);
   if (o.divergence_threshold !== undefined) {
     setPath(base, ["train", "divergence_threshold"], o.divergence_threshold);
   }
   const { trials, issues } = expandGrid(base, o);
+  let search: { groups: SearchGroup[]; by: string[]; scale: string[] } | undefined;
+  if (o.lr_search) {
+    const axes = [...Object.keys(o.grid), ...o.zip.flatMap((z) => Object.keys(z))];
+    if (axes.includes("optimizer.lr")) {
+      const where = "optimizer.lr" in o.grid ? ["grid", "optimizer.lr"] : ["zip"];
+      ctx.addIssue({
+        code: "custom",
+        message: "optimizer.lr cannot be a grid axis together with lr_search (the search chooses the LRs)",
+        path: where,
+      });
+    }
+    o.lr_search.scale?.forEach((a, i) => {
+      if (!axes.includes(a)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${JSON.stringify(a)} is not a grid or zip axis (axes: ${axes.join(", ") || "none"})`,
+          path: ["lr_search", "scale", i],
+        });
+      }
+    });
+    const scale = scaleAxes(axes, o.lr_search.scale);
+    const by = axes.filter((a) => !scale.includes(a) && a !== "optimizer.lr");
+    search = { groups: searchGroups(trials, scale), by, scale };
+  }
   for (const i of issues) {
     ctx.addIssue(
       zodIssue(i, ["grid", "zip", "seeds"].includes(String(i.path[0])) ? i.path : ["base", ...i.path]),
@@ -53,7 +96,7 @@ const SweepSchema = z.object({
     ctx.addIssue({ code: "custom", message: i.message, path: i.path, input: i.value });
   }
   if (r.component) executor = { name, ...r.options };
-  return { ...o, executor, trials };
+  return { ...o, executor, trials, search };
 });
 
 /** The sweep stage's resolved options. */
@@ -73,10 +116,13 @@ register("stage", "sweep", {
   create: (o: SweepOptions): Stage => ({
     async run(ctx): Promise<SweepOutput> {
       const dir = ctx.outDir;
+      const replan = o.lr_search && o.search ? searchPlanner(dir, o.lr_search, o.search) : undefined;
       if (ctx.flags.status) {
-        const trials = await readPlan(dir).catch(() => o.trials);
+        const plan = replan ? await replan.plan() : undefined;
+        const trials = plan?.trials ?? await readPlan(dir).catch(() => o.trials);
         const summary = await summarize(dir, trials);
         console.log(summaryLine(summary));
+        if (plan) { for (const line of searchStatusLines(plan)) console.log(line); }
         // What executors left running (a detached Slurm job): each says its own.
         for (const c of listComponents("executor")) {
           const ex = build("executor", { name: c.name });
@@ -97,12 +143,57 @@ register("stage", "sweep", {
         workers,
         executor,
         maxFailures: o.max_failures,
+        replan: replan && (async () => (await replan.write(await replan.plan(), ctx.log)).trials),
         fresh: Boolean(ctx.flags.fresh),
         detach: Boolean(ctx.flags.detach),
         pipeline: ctx.flags.pipelineRaw,
         log: ctx.log,
       });
-      return { dir, trials: o.trials, summary, detached: summary.detached };
+      const trials = replan ? await readPlan(dir) : o.trials;
+      return { dir, trials, summary, detached: summary.detached };
     },
   }),
 });
+
+/** The adaptive sweep's planner over the files of `dir`: plans from the finished results, writes search.json. */
+function searchPlanner(
+  dir: string,
+  o: z.infer<typeof LrSearchSchema>,
+  s: { groups: SearchGroup[]; by: string[]; scale: string[] },
+) {
+  const ctx: PlanContext = {
+    by: s.by,
+    scale: s.scale,
+    result: async (t) => {
+      const r = await readJSON<TrialResult & { requeue?: boolean }>(`${dir}/${t.dir}/result.json`).catch(() =>
+        null
+      );
+      return r && !r.requeue ? r : null; // a trial the scheduler killed runs again
+    },
+  };
+  let last = "";
+  return {
+    async plan() {
+      // The centres an earlier run chose with these same options (a resume replays them, whatever the estimator).
+      const prev = await readJSON<{ options: unknown; groups: GroupReport[] }>(`${dir}/search.json`)
+        .catch(() => null);
+      ctx.centers = new Map();
+      if (prev && canonicalJSON(prev.options) === canonicalJSON(o)) {
+        for (const g of prev.groups) {
+          if (g.center_lr !== null) ctx.centers.set(g.group, { lr: g.center_lr, from: g.center_from });
+        }
+      }
+      return await planSearch(o, s.groups, ctx);
+    },
+    /** Writes search.json and logs the per-group lines when they changed. */
+    async write(plan: SearchPlan, log: (l: string) => void): Promise<SearchPlan> {
+      await Deno.mkdir(dir, { recursive: true });
+      const { trials: _t, todo: _d, ...rest } = plan;
+      await writeFileAtomic(`${dir}/search.json`, JSON.stringify({ options: o, ...rest }, null, 1));
+      const lines = searchStatusLines(plan).join("\n");
+      if (lines !== last) log(lines);
+      last = lines;
+      return plan;
+    },
+  };
+}

@@ -46,7 +46,7 @@ import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
 import { hashString, mulberry32 } from "../core/random.ts";
 import { detectScales, requireColumns } from "./load.ts";
-import { leastSquares, solve as solveSmall } from "../core/least_squares.ts";
+import { leastSquares } from "../core/least_squares.ts";
 import { type BasinFit, type BasinModel, type BasinPoint, basinValue, fitBasin } from "./basin.ts";
 
 /** Options of `optimalLR`. Column names are dotted config paths of `results.csv`. */

@@ -29,6 +29,15 @@ export interface ReportOptions {
   pipelineYaml?: string;
   /** The pipeline file as written (comments and anchors kept), shown beside the resolved one. */
   pipelineSource?: string;
+  /** More sections (e.g. the LR search's compute), shown before the pipeline. */
+  sections?: ReportSection[];
+}
+
+/** A section of plain text and an optional table. */
+export interface ReportSection {
+  title: string;
+  paragraphs?: string[];
+  table?: { header: string[]; rows: string[][] };
 }
 
 /** Escapes text for HTML. */
@@ -222,6 +231,20 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
     out.push("</tbody></table>");
   }
 
+  for (const sec of opts.sections ?? []) {
+    out.push(
+      `<h2>${escapeHTML(sec.title)}</h2>`,
+      ...(sec.paragraphs ?? []).map((p) => `<p>${escapeHTML(p)}</p>`),
+    );
+    if (sec.table) {
+      const cells = (r: string[], tag: string) => r.map((c) => `<${tag}>${escapeHTML(c)}</${tag}>`).join("");
+      out.push(
+        `<table><thead><tr>${cells(sec.table.header, "th")}</tr></thead><tbody>`,
+        ...sec.table.rows.map((r) => `<tr>${cells(r, "td")}</tr>`),
+        "</tbody></table>",
+      );
+    }
+  }
   const pv = a.provenance;
   if (pv) {
     const hours = (s: number) =>

@@ -42,25 +42,39 @@ export class Progress {
   /** Summed cost (grid.ts trialCost) of the trials this run has to do; 0: count trials instead. */
   costLeft = 0;
   private costDone = 0;
+  private readonly ran: { cost: number; wall: number }[] = [];
 
-  /** Counts a finished trial and its cost. */
-  finished(cost = 0): void {
+  /** Counts a finished trial, its cost and its wall time (seconds). */
+  finished(cost = 0, wall = 0): void {
     this.done++;
     this.costDone += cost;
+    if (cost > 0 && wall > 0) this.ran.push({ cost, wall });
   }
 
   /**
-   * Expected seconds left, from the trials finished in this run, weighted by
-   * their cost (the cheapest run first, so a plain count runs low).
+   * Expected seconds left. The cheapest trials run first, so a plain count
+   * runs low: each trial left is weighted by its cost. Once finished trials
+   * of two costs or more are known, their wall times fit seconds = a + b x cost
+   * (least squares; a: the per-trial overhead), which predicts the trial-seconds
+   * left; the ratio of elapsed to finished trial-seconds turns them into wall
+   * time (workers in parallel). Before that: elapsed x cost left / cost done.
    */
   eta(): number {
     const ranHere = this.done - this.alreadyDone;
     if (ranHere <= 0) return NaN;
     const secs = (performance.now() - this.t0) / 1000;
-    if (this.costLeft > 0 && this.costDone > 0) {
-      return (secs * Math.max(0, this.costLeft - this.costDone)) / this.costDone;
+    if (!(this.costLeft > 0 && this.costDone > 0)) return (secs / ranHere) * (this.total - this.done);
+    const costRest = Math.max(0, this.costLeft - this.costDone), nRest = this.total - this.done;
+    const r = this.ran, n = r.length;
+    if (n >= 2 && r.some((x) => x.cost !== r[0].cost)) {
+      const mc = r.reduce((s, x) => s + x.cost, 0) / n, mw = r.reduce((s, x) => s + x.wall, 0) / n;
+      const cov = r.reduce((s, x) => s + (x.cost - mc) * (x.wall - mw), 0);
+      const varc = r.reduce((s, x) => s + (x.cost - mc) ** 2, 0);
+      let b = Math.max(0, cov / varc), a = mw - b * mc;
+      if (a < 0) a = 0, b = mw / mc; // no negative overhead: proportional to cost
+      return (secs * (a * nRest + b * costRest)) / (n * mw);
     }
-    return (secs / ranHere) * (this.total - this.done);
+    return (secs * costRest) / this.costDone;
   }
 
   /** The overall line. */

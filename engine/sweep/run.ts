@@ -35,6 +35,11 @@ export interface SweepRunOptions {
   workers: number;
   executor: { name: string; [k: string]: unknown };
   maxFailures: number;
+  /**
+   * Adaptive sweeps (lr_search): the trials planned so far, from the finished results; called before
+   * each wave, the sweep ends when it leaves nothing to run. `trials` is ignored then.
+   */
+  replan?: (dir: string) => Promise<PlannedTrial[]>;
   /** Delete earlier trial results first. */
   fresh?: boolean;
   detach?: boolean;
@@ -93,85 +98,96 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       for (const t of await readPlan(o.dir)) {
         await Deno.remove(`${o.dir}/${t.dir}`, { recursive: true }).catch(() => {});
       }
-      for (const f of ["results.csv", "results.arrow", "events.jsonl"]) {
+      for (const f of ["results.csv", "results.arrow", "events.jsonl", "search.json"]) {
         await Deno.remove(`${o.dir}/${f}`).catch(() => {});
       }
     }
-    await writePlan(o.dir, o.trials);
     if (o.pipeline) await writeFileAtomic(`${o.dir}/pipeline.yaml`, YAML.stringify(o.pipeline));
-    // Build each distinct data config once, here, so workers only read the cache.
-    const seen = new Set<string>();
-    for (const t of o.trials) {
-      const key = canonicalJSON({ ...t.config.data, seq_len: 0 });
-      if (seen.has(key)) continue;
-      seen.add(key);
-      await prepareData(parseDataConfig(t.config.data), { log: o.log });
-      check();
-    }
-    // Build the native kernels here too (engine/kernels/native.ts): trial processes may not run a compiler.
-    await loadNative({ build: true });
-    check();
-    const todo: PlannedTrial[] = [];
-    const requeued: string[] = [];
-    for (const t of o.trials) {
-      const { state, result } = await trialState(o.dir, t);
-      // A trial that a scheduler killed (time limit, node failure, scancel) is run again; it resumes.
-      if (state === "done" && (result as { requeue?: boolean } | null)?.requeue) {
-        await Deno.remove(`${o.dir}/${t.dir}/result.json`);
-        requeued.push(t.dir);
-        todo.push(t);
-      } else if (state !== "done") todo.push(t);
-    }
-    if (requeued.length) {
-      o.log(
-        `sweep ${o.dir}: running again ${requeued.length} trial(s) the scheduler stopped: ${
-          requeued.join(", ")
-        }`,
-      );
-    }
-    todo.sort((a, b) => trialCost(a.config) - trialCost(b.config) || a.index - b.index);
-    const before = await summarize(o.dir, o.trials);
-    o.log(
-      `sweep ${o.dir}: ${o.trials.length} trials, ${before.done} already done, ${todo.length} to run, ` +
-        `${o.workers} worker(s), executor ${o.executor.name}`,
-    );
-    for (const line of lrFactorNotices(o.trials)) o.log(line);
-    await writeResults(o.dir, o.trials);
-    const progress = new Progress(o.trials.length, before.done, o.workers);
-    progress.costLeft = todo.reduce((a, t) => a + trialCost(t.config), 0);
     const executor = build("executor", o.executor, ["executor"]);
-    const r = await executor.run({
-      dir: o.dir,
-      trials: o.trials,
-      todo,
-      workers: o.workers,
-      maxFailures: o.maxFailures,
-      progress,
-      log: (l) => progress.note(l),
-      detach: Boolean(o.detach),
-      signal: abort.signal,
-      onFinished: async (t) => {
-        const { result } = await trialState(o.dir, t);
-        progress.finished(trialCost(t.config));
-        if (result?.status === "diverged") progress.diverged++;
-        if (result?.status === "failed") progress.failed++;
-        const loss = result?.final_val_loss;
-        progress.note(
-          `${t.dir}: ${result?.status}${loss != null ? ` val ${loss.toFixed(4)}` : ""}` +
-            (result?.status === "failed" ? ` (${result.error})` : ""),
+    const seen = new Set<string>();
+    let trials = o.trials, detached: boolean | undefined, wave = 0;
+    // A dense sweep is one wave; an adaptive one (replan) runs waves until its plan has nothing left to run.
+    for (;;) {
+      if (o.replan) trials = await o.replan(o.dir);
+      wave++;
+      await writePlan(o.dir, trials);
+      // Build each distinct data config once, here, so workers only read the cache.
+      for (const t of trials) {
+        const key = canonicalJSON({ ...t.config.data, seq_len: 0 });
+        if (seen.has(key)) continue;
+        seen.add(key);
+        await prepareData(parseDataConfig(t.config.data), { log: o.log });
+        check();
+      }
+      // Build the native kernels here too (engine/kernels/native.ts): trial processes may not run a compiler.
+      if (wave === 1) await loadNative({ build: true });
+      check();
+      const todo: PlannedTrial[] = [];
+      const requeued: string[] = [];
+      for (const t of trials) {
+        const { state, result } = await trialState(o.dir, t);
+        // A trial that a scheduler killed (time limit, node failure, scancel) is run again; it resumes.
+        if (state === "done" && (result as { requeue?: boolean } | null)?.requeue) {
+          await Deno.remove(`${o.dir}/${t.dir}/result.json`);
+          requeued.push(t.dir);
+          todo.push(t);
+        } else if (state !== "done") todo.push(t);
+      }
+      if (requeued.length) {
+        o.log(
+          `sweep ${o.dir}: running again ${requeued.length} trial(s) the scheduler stopped: ${
+            requeued.join(", ")
+          }`,
         );
-        // The trial process records its own finish; a trial that died without one is recorded here.
-        if (result && !(await finishRecorded(o.dir, t.id, result.status))) {
-          await recordFinished(o.dir, t, result.status);
-        }
-        await writeResults(o.dir, o.trials);
-      },
-    }).finally(() => writeResults(o.dir, o.trials));
-    progress.render(true);
-    check();
-    const after = await summarize(o.dir, o.trials);
+      }
+      todo.sort((a, b) => trialCost(a.config) - trialCost(b.config) || a.index - b.index);
+      const before = await summarize(o.dir, trials);
+      await writeResults(o.dir, trials);
+      if (o.replan && !todo.length) break; // the search is over
+      o.log(
+        `sweep ${o.dir}: ${
+          o.replan ? `wave ${wave}: ` : ""
+        }${trials.length} trials, ${before.done} already done, ` +
+          `${todo.length} to run, ${o.workers} worker(s), executor ${o.executor.name}`,
+      );
+      if (wave === 1) { for (const line of lrFactorNotices(trials)) o.log(line); }
+      const progress = new Progress(trials.length, before.done, o.workers);
+      progress.costLeft = todo.reduce((a, t) => a + trialCost(t.config), 0);
+      const r = await executor.run({
+        dir: o.dir,
+        trials,
+        todo,
+        workers: o.workers,
+        maxFailures: o.maxFailures,
+        progress,
+        log: (l) => progress.note(l),
+        detach: Boolean(o.detach),
+        signal: abort.signal,
+        onFinished: async (t) => {
+          const { result } = await trialState(o.dir, t);
+          progress.finished(trialCost(t.config), result?.wall_s ?? 0);
+          if (result?.status === "diverged") progress.diverged++;
+          if (result?.status === "failed") progress.failed++;
+          const loss = result?.final_val_loss;
+          progress.note(
+            `${t.dir}: ${result?.status}${loss != null ? ` val ${loss.toFixed(4)}` : ""}` +
+              (result?.status === "failed" ? ` (${result.error})` : ""),
+          );
+          // The trial process records its own finish; a trial that died without one is recorded here.
+          if (result && !(await finishRecorded(o.dir, t.id, result.status))) {
+            await recordFinished(o.dir, t, result.status);
+          }
+          await writeResults(o.dir, trials);
+        },
+      }).finally(() => writeResults(o.dir, trials));
+      progress.render(true);
+      check();
+      detached = r.detached;
+      if (!o.replan || detached) break;
+    }
+    const after = await summarize(o.dir, trials);
     o.log(`sweep ${o.dir}: ${summaryLine(after)}`);
-    return { ...after, detached: r.detached };
+    return { ...after, detached };
   } finally {
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
     await release();
