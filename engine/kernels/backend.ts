@@ -1,6 +1,7 @@
 /**
- * Compute backends for TensorFlow.js: `wasm` (default), `cpu`, `tensorflow`
- * (tfjs-node-gpu or tfjs-node, when importable) and `auto`. Each is a
+ * Compute backends for TensorFlow.js: `wasm` (default), `cpu`, `webgpu`
+ * (components/backend/webgpu.ts), `tensorflow` (tfjs-node-gpu or tfjs-node,
+ * when importable) and `auto`. Each is a
  * registered component; `useBackend(name)` sets it up once per process.
  */
 import * as tf from "@tensorflow/tfjs";
