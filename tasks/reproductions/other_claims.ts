@@ -27,7 +27,9 @@ import { expKernel } from "../../components/block/vanilla/espa.ts";
 import { normals } from "../../engine/nn/init.ts";
 import { useBackend } from "../../engine/kernels/backend.ts";
 import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
-import { readJSON } from "../../engine/core/fs.ts";
+import { exists, readJSON } from "../../engine/core/fs.ts";
+import { loadPipeline } from "../../engine/core/pipeline.ts";
+import { type TrialConfig, trialDirName, trialId } from "../../engine/core/config.ts";
 import type { Section, SectionContext, Verdict } from "./common.ts";
 
 /** A CSV as an arquero table, or null when the file does not exist. */
@@ -428,6 +430,46 @@ async function skiplessDirs(repro: string): Promise<Map<number, string[]>> {
   return out;
 }
 
+/**
+ * The finished variants of a study whose stage has not ended (no summary.csv):
+ * the pipeline pipelines/claims/<name>.yaml names each variant's trial
+ * directory; a variant counts once its result.json is archived.
+ */
+async function finishedStudyTrials(repro: string, name: string) {
+  const file = `pipelines/claims/${name}.yaml`;
+  if (!(await exists(file))) return null;
+  const p = await loadPipeline(file);
+  const sum: Row[] = [], cur: Row[] = [];
+  let planned = 0;
+  for (const [, st] of p.stages) {
+    const o = st.options as { variants?: { label: string }[]; trials?: TrialConfig[] };
+    if (!o?.variants || !o.trials) continue;
+    planned += o.trials.length;
+    for (const [i, t] of o.trials.entries()) {
+      const dir = `${repro}/${name}/${trialDirName(t, trialId(t))}`;
+      const r = await readJSON<{ status: string; final_val_loss: number; wall_s: number }>(
+        `${dir}/result.json`,
+      );
+      if (!r) continue;
+      const label = o.variants[i].label;
+      sum.push({
+        config: label,
+        status: r.status,
+        steps: t.train.steps,
+        final_val_loss: r.final_val_loss,
+        wall_s: r.wall_s,
+      });
+      const m = await readTable(`${dir}/metrics.csv`);
+      for (const row of m ? rowsOf(m) : []) {
+        if (Number.isFinite(row.val_loss as number)) {
+          cur.push({ config: label, step: row.step, val_loss: row.val_loss });
+        }
+      }
+    }
+  }
+  return { sum, cur, planned };
+}
+
 /** The E-SPA depth table from docs/repro/skipless-depth*: every variant against the pre-LN of its own run. */
 async function skiplessSection(
   ctx: ReproContext,
@@ -439,15 +481,23 @@ async function skiplessSection(
   const baseSteps = new Set<number>();
   const walls: string[] = [];
   for (const depth of [8, 16, 32]) {
-    let bestEspa = Infinity, bestEspaRatio = Infinity, ran = false;
+    let bestEspa = Infinity, bestEspaRatio = Infinity, ran = false, unfinished = false;
     for (const name of dirs.get(depth) ?? []) {
       const curves = await readTable(`${ctx.repro}/${name}/curves.csv`);
       const summary = await readTable(`${ctx.repro}/${name}/summary.csv`);
-      if (!curves || !summary) continue;
+      // a study still running has no summary yet: read its finished trials (directories from the pipeline)
+      const partial = curves && summary ? null : await finishedStudyTrials(ctx.repro, name);
+      if (!(curves && summary) && !partial?.sum.length) continue;
       ran = true;
-      const sum = rowsOf(summary);
-      walls.push(`${name} ${num(sum.reduce((a, r) => a + (Number(r.wall_s) || 0), 0) / 60, 3)} min`);
-      const cur = rowsOf(curves.filter(aq.escape((d: Row) => Number.isFinite(d.val_loss as number))));
+      if (partial && partial.sum.length < partial.planned) unfinished = true;
+      const sum = partial ? partial.sum : rowsOf(summary!);
+      walls.push(
+        `${name} ${num(sum.reduce((a, r) => a + (Number(r.wall_s) || 0), 0) / 60, 3)} min` +
+          (partial ? ` (${partial.sum.length} of ${partial.planned} variants finished)` : ""),
+      );
+      const cur = partial
+        ? partial.cur
+        : rowsOf(curves!.filter(aq.escape((d: Row) => Number.isFinite(d.val_loss as number))));
       const pre = sum.find((r) => r.config === "pre-LN");
       const preLoss = pre?.final_val_loss as number, preSteps = pre?.steps as number;
       baseSteps.add(preSteps);
@@ -486,8 +536,11 @@ async function skiplessSection(
       continue;
     }
     verdicts[`skips${depth}`] ??= "not yet run";
+    // while variants are still running only a success is final
     verdicts[`espa${depth}`] = bestEspa <= 0
       ? "reproduced"
+      : unfinished
+      ? "not yet run"
       : bestEspaRatio <= 5
       ? "partly"
       : "not reproduced";
