@@ -2,6 +2,8 @@
 import "../components/mod.ts";
 import { parseTrial, type TrialConfig } from "../engine/core/config.ts";
 import { useBackend } from "../engine/kernels/backend.ts";
+import assert from "node:assert/strict";
+import { DmodelError } from "../engine/core/errors.ts";
 
 /** A small English text, repeated, written once to a temp file. */
 export async function tinyCorpus(): Promise<string> {
@@ -80,4 +82,15 @@ stages:
         optimizer.lr: ${o.lrs ?? "[0.01, 0.03, 0.1]"}
       workers: 2
 ${o.extra ?? ""}`;
+}
+
+/** The message of the DmodelError that `fn` throws (fails when it throws anything else, or nothing). */
+export function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert(e instanceof DmodelError, `expected a DmodelError, got ${e}`);
+    return e.message;
+  }
+  throw new Error("no error");
 }

@@ -12,7 +12,7 @@ import { DmodelError } from "../engine/core/errors.ts";
 import type { Init } from "../engine/core/contracts.ts";
 import { parsePipeline, runPipeline } from "../engine/core/pipeline.ts";
 import type { TrainOutput } from "../components/stage/train.ts";
-import { tinyCorpus } from "./helpers.ts";
+import { errorOf, tinyCorpus } from "./helpers.ts";
 
 const V = 256, HEAD_DIM = 16, BASE_WIDTH = 32, BASE_DEPTH = 2, BASE_STEPS = 100, STEPS = 400;
 const ETA = 0.01, EPS = 1e-8, WD = 0.1;
@@ -329,16 +329,6 @@ Deno.test("parameterization: spot values at 4x width, 2x depth, 4x steps (nugpt,
     "ngpt s_qk: init 1 over scale 1/sqrt(d)",
   );
 });
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof DmodelError, `expected a DmodelError, got ${e}`);
-    return e.message;
-  }
-  throw new Error("no error");
-}
 
 Deno.test("parameterization: a rule on a block it was not written for is refused by name", () => {
   // Refused when the trial is validated, before any data is built.

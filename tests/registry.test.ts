@@ -4,21 +4,11 @@ import { z } from "zod";
 import "../components/mod.ts";
 import { prenormBlock } from "../components/block/prenorm.ts";
 import { blocksFor, parseTrial } from "../engine/core/config.ts";
-import { DmodelError } from "../engine/core/errors.ts";
 import { parsePipeline, runPipeline } from "../engine/core/pipeline.ts";
 import { build, register } from "../engine/core/registry.ts";
 import type { Stage } from "../engine/core/stage.ts";
 import { adamParamHyper } from "../engine/nn/optim.ts";
-
-const errorOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    assert(e instanceof DmodelError, `expected a DmodelError, got ${e}`);
-    return e.message;
-  }
-  throw new Error("no error");
-};
+import { errorOf } from "./helpers.ts";
 
 Deno.test("build: parses the options (defaults filled), creates the component, names the key path on errors", () => {
   const opt = build("optimizer", { name: "adam", lr: 0.01 });

@@ -403,12 +403,19 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
   const optima = optimalLR(table, opts);
   const fits = fitScaling(optima, { ...opts, resamples: undefined, level: undefined });
   const predictions: Prediction[] = [];
+  // A prediction needs a fitted law; without one (too few bracketed optima) it is a note in the
+  // report, so the tables, figures and verdicts of a finished sweep are still written.
+  const noPrediction: string[] = [];
   for (const scale of opts.predict ?? []) {
     for (const f of fits) {
       if (f.scales.length) predictions.push(predictLR(f, scale));
     }
     if (!fits.some((f) => f.scales.length)) {
-      throw new DmodelError(`predict ${show(scale)}: no family has a fitted law`);
+      noPrediction.push(
+        `no prediction at ${
+          Object.entries(scale).map(([k, v]) => `${k}=${v}`).join(", ")
+        }: no family has a fitted law`,
+      );
     }
   }
   const status = table.array("status") as string[];
@@ -417,7 +424,7 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
     diverged: status.filter((s) => s === "diverged").length,
     failed: status.filter((s) => s === "failed").length,
   };
-  const notes: string[] = [];
+  const notes: string[] = [...noPrediction];
   const files: string[] = [];
   const figures: Figure[] = [];
   const write = opts.write ?? true;
