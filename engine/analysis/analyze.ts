@@ -205,6 +205,20 @@ export function fmtNum(v: number, d = 4): string {
 }
 const fmt = fmtNum;
 
+/** The value columns of the optima table, in the order analysis.md and the report show them. */
+export const OPTIMA_COLUMNS = [
+  "eta*",
+  "eta* (grid)",
+  "u_stat",
+  "u_sys",
+  "loss*",
+  "trials",
+  "diverged",
+  "failed",
+  "cost of transfer",
+  "cost (observed)",
+] as const;
+
 /** A prediction's interval, "[lo, hi]", or why there is none. */
 export function fmtInterval(p: Prediction): string {
   return Number.isFinite(p.eta_lo) ? `[${fmtLR(p.eta_lo)}, ${fmtLR(p.eta_hi)}]` : "no interval";
@@ -293,23 +307,8 @@ export function analysisMarkdown(
       "Cost of transfer: fitted loss at the base scale's eta* minus the fitted loss at the group's eta*, " +
       "with its interval; observed: seed-adjusted loss at the base scale's grid LR minus the group's best.",
     "",
-    `| ${
-      [
-        ...keyCols,
-        "eta*",
-        "eta* (grid)",
-        "u_stat",
-        "u_sys",
-        "loss*",
-        "trials",
-        "diverged",
-        "failed",
-        "cost of transfer",
-        "cost (observed)",
-        "flags",
-      ].join(" | ")
-    } |`,
-    `|${[...keyCols, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(() => "---").join("|")}|`,
+    `| ${[...keyCols, ...OPTIMA_COLUMNS, "flags"].join(" | ")} |`,
+    `|${[...keyCols, ...OPTIMA_COLUMNS, "flags"].map(() => "---").join("|")}|`,
     ...optima.groups.map((g) =>
       `| ${
         [

@@ -15,6 +15,7 @@ import {
   fmtLR,
   fmtNum,
   fmtWithCI,
+  OPTIMA_COLUMNS,
   verdictCalls,
   verdictLines,
 } from "./analyze.ts";
@@ -158,18 +159,7 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
       "grid LR minus the group's best. Highlighted rows: optimum at the edge of the LR grid (not bracketed).</p>",
     '<table class="optima"><thead><tr>',
     ...keyCols.map((k) => `<th class="key">${escapeHTML(k)}</th>`),
-    ...[
-      "eta*",
-      "eta* (grid)",
-      "u_stat",
-      "u_sys",
-      "loss*",
-      "trials",
-      "diverged",
-      "failed",
-      "cost of transfer",
-      "cost (observed)",
-    ].map((k) => `<th>${k}</th>`),
+    ...OPTIMA_COLUMNS.map((k) => `<th>${k}</th>`),
     '<th class="key">flags</th>',
     "</tr></thead><tbody>",
   );
