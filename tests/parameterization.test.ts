@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import "../components/mod.ts";
 import { parseTrial, type TrialConfig } from "../engine/core/config.ts";
 import { describeTrial, type Description, type ParamRow } from "../engine/nn/describe.ts";
-import { DmodelError } from "../engine/core/errors.ts";
 import type { Init } from "../engine/core/contracts.ts";
 import { parsePipeline, runPipeline } from "../engine/core/pipeline.ts";
 import type { TrainOutput } from "../components/stage/train.ts";

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { ColumnTable } from "arquero";
-import { DmodelError, show } from "../core/errors.ts";
+import { DmodelError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import { loadMetrics, loadResults } from "./load.ts";
 import { collectProvenance, type Provenance } from "./provenance.ts";
