@@ -41,6 +41,7 @@ import * as tf from "@tensorflow/tfjs";
 import { JS_KERNEL_BACKENDS, run } from "./js_kernels.ts";
 import { openblasAvailable } from "./blas.ts";
 import { nativeActive } from "./native.ts";
+import { custom } from "./custom_grad.ts";
 import "./fused_kernels.ts";
 import {
   type FusedOpName,
@@ -84,21 +85,6 @@ function checkFloat(name: string, ...xs: tf.Tensor[]): void {
   for (const x of xs) {
     if (x.dtype !== "float32") throw new Error(`${name}: expected float32 tensors, got ${x.dtype}`);
   }
-}
-
-// deno-lint-ignore no-explicit-any
-type Grad = (dy: any, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
-/** tf.customGrad with a typed, positional body. */
-function custom(
-  f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: Grad },
-): (...inputs: tf.Tensor[]) => tf.Tensor {
-  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    return f(args as tf.Tensor[], save) as {
-      value: tf.Tensor;
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
-    };
-  }) as (...inputs: tf.Tensor[]) => tf.Tensor;
 }
 
 // --- Row normalization ------------------------------------------------------

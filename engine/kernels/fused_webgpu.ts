@@ -13,6 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { DmodelError } from "../core/errors.ts";
 import { gpuColSum, gpuMap, gpuRowReduce } from "./webgpu_kernels.ts";
+import { custom } from "./custom_grad.ts";
 
 /** The fused ops that have a decision on webgpu. */
 export const FUSED_OP_NAMES = [
@@ -102,20 +103,6 @@ export function webgpuPaths(): Readonly<Record<FusedOpName, WebGPUPath>> {
 /** True when `op` runs its WGSL kernels now (backend webgpu and its path wgsl). */
 export function wgslActive(op: FusedOpName): boolean {
   return paths[op] === "wgsl" && tf.getBackend() === "webgpu";
-}
-
-// deno-lint-ignore no-explicit-any
-type Grad = (dy: any, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
-function custom(
-  f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: Grad },
-): (...inputs: tf.Tensor[]) => tf.Tensor {
-  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    return f(args as tf.Tensor[], save) as {
-      value: tf.Tensor;
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
-    };
-  }) as (...inputs: tf.Tensor[]) => tf.Tensor;
 }
 
 const last = (x: tf.Tensor) => x.shape[x.rank - 1];
