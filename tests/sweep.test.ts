@@ -323,3 +323,47 @@ Deno.test({
     assert.equal(plan.length, 2);
   },
 });
+
+Deno.test({
+  name: "sweep reuse: trials another sweep finished with the same resolved config are copied in, not run",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "dmodel-reuse-" });
+    const a = `${dir}/a`, b = `${dir}/b`, c = `${dir}/c`;
+    await Deno.writeTextFile(`${dir}/a.yaml`, sweepYaml({ widths: "[16]", lrs: "[0.01, 0.03]" }));
+    const ra = await sweepCmd(`${dir}/a.yaml`, a).output();
+    assert.equal(ra.code, 0, new TextDecoder().decode(ra.stderr));
+    // b: one more LR, reusing a (and a directory that does not exist).
+    const reuse = `      reuse: [${a}, ${dir}/none]\n`;
+    await Deno.writeTextFile(
+      `${dir}/b.yaml`,
+      sweepYaml({ widths: "[16]", lrs: "[0.01, 0.03, 0.1]", extra: reuse }),
+    );
+    const rb = await sweepCmd(`${dir}/b.yaml`, b).output();
+    const err = new TextDecoder().decode(rb.stderr);
+    assert.equal(rb.code, 0, err);
+    assert.match(err, new RegExp(`reuse ${a}: 2 finished trial\\(s\\) with the same config copied in`));
+    assert.match(err, new RegExp(`reuse ${dir}/none: no such directory`));
+    assert.match(err, /3 trials, 2 already done, 1 to run/);
+    const planA: { id: string; dir: string }[] = JSON.parse(await Deno.readTextFile(`${a}/trials.json`));
+    for (const t of planA) {
+      assert.equal(
+        await Deno.readTextFile(`${b}/${t.dir}/metrics.csv`),
+        await Deno.readTextFile(`${a}/${t.dir}/metrics.csv`),
+      );
+    }
+    const res = aq.fromCSV(await Deno.readTextFile(`${b}/results.csv`));
+    assert.deepEqual(res.array("status"), ["ok", "ok", "ok"]);
+    // c: the same grid at another horizon: a different config, so nothing is reused.
+    await Deno.writeTextFile(
+      `${dir}/c.yaml`,
+      sweepYaml({ widths: "[16]", lrs: "[0.01]", steps: 4, extra: `      reuse: [${a}]\n` }),
+    );
+    const rc = await sweepCmd(`${dir}/c.yaml`, c).output();
+    const errC = new TextDecoder().decode(rc.stderr);
+    assert.equal(rc.code, 0, errC);
+    assert.doesNotMatch(errC, /copied in/);
+    assert.match(errC, /1 trials, 0 already done, 1 to run/);
+  },
+});

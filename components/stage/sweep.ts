@@ -12,6 +12,7 @@
  *     divergence_threshold: 7.0                    # default: above the step-0 loss
  *     max_failures: 3
  *     lr_search: {range: {log2: [-12, -2]}, resolution: 0.5, basin_points: 5, center: predict}
+ *     reuse: [runs/nugpt-width]                    # copy in trials these sweeps finished with the same config
  *
  * `lr_search:` replaces an `optimizer.lr` grid axis with a bracket-and-refine
  * search per group (engine/sweep/lr_search.ts), run in waves.
@@ -50,6 +51,11 @@ const SweepSchema = z.object({
   max_failures: z.number().int().positive().default(3),
   /** Bracket-and-refine LR search instead of an optimizer.lr axis. */
   lr_search: LrSearchSchema.optional(),
+  /**
+   * Sweep directories (from the working directory) whose finished trials with the same resolved config
+   * (the same trial id) are copied in instead of being run again; a missing one is noted and skipped.
+   */
+  reuse: z.array(z.string().min(1)).default([]),
 }).strict().transform((o, ctx) => {
   const base = structuredClone(o.base);
   if (o.divergence_threshold !== undefined) {
@@ -145,6 +151,7 @@ register("stage", "sweep", {
         maxFailures: o.max_failures,
         replan: replan && (async () => (await replan.write(await replan.plan(), ctx.log)).trials),
         fresh: Boolean(ctx.flags.fresh),
+        reuse: o.reuse,
         detach: Boolean(ctx.flags.detach),
         pipeline: ctx.flags.pipelineRaw,
         log: ctx.log,

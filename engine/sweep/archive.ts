@@ -8,9 +8,13 @@
  * probe tables (`probes/*.csv`); never checkpoints or model weights. Copied
  * per sweep: {@link SWEEP_FILES}. Trials without a `result.json` (running or
  * partial) are left out: a restored sweep runs them again from the start.
+ *
+ * A sweep can also reuse another sweep's finished trials ({@link reuseTrials}):
+ * a trial whose resolved config (its id) matches is copied in instead of run.
  */
 import { DmodelError } from "../core/errors.ts";
-import { exists, writeFileAtomic } from "../core/fs.ts";
+import { exists, readJSON, writeFileAtomic } from "../core/fs.ts";
+import type { PlannedTrial } from "./grid.ts";
 
 /** A finished trial's small files. */
 export const TRIAL_FILES = ["config.yaml", "result.json", "metrics.csv", "params.json"];
@@ -42,6 +46,27 @@ async function subdirs(dir: string): Promise<string[]> {
 }
 
 /**
+ * Copies one finished trial's small files ({@link TRIAL_FILES}, `probes/*.csv`)
+ * from directory `from` to `to`; result.json last, so that the trial counts
+ * as done only once the rest is in place.
+ */
+export async function copyTrial(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for (const f of TRIAL_FILES.filter((f) => f !== "result.json")) {
+    await copyIfPresent(`${from}/${f}`, `${to}/${f}`);
+  }
+  if (await exists(`${from}/probes`)) {
+    await Deno.mkdir(`${to}/probes`, { recursive: true });
+    for await (const e of Deno.readDir(`${from}/probes`)) {
+      if (e.isFile && e.name.endsWith(".csv")) {
+        await copyIfPresent(`${from}/probes/${e.name}`, `${to}/probes/${e.name}`);
+      }
+    }
+  }
+  await copyIfPresent(`${from}/result.json`, `${to}/result.json`);
+}
+
+/**
  * Copies the finished trials of sweep directory `src` (small files only) into
  * `dst`. A trial already in `dst` is overwritten only when `overwrite`.
  */
@@ -62,20 +87,7 @@ export async function copyFinishedTrials(
     }
     count.trials++;
     if (!opts.overwrite && (await exists(`${to}/result.json`))) continue;
-    await Deno.mkdir(to, { recursive: true });
-    // result.json last: the trial counts as done only once the rest is in place.
-    for (const f of TRIAL_FILES.filter((f) => f !== "result.json")) {
-      await copyIfPresent(`${from}/${f}`, `${to}/${f}`);
-    }
-    if (await exists(`${from}/probes`)) {
-      await Deno.mkdir(`${to}/probes`, { recursive: true });
-      for await (const e of Deno.readDir(`${from}/probes`)) {
-        if (e.isFile && e.name.endsWith(".csv")) {
-          await copyIfPresent(`${from}/probes/${e.name}`, `${to}/probes/${e.name}`);
-        }
-      }
-    }
-    await copyIfPresent(`${from}/result.json`, `${to}/result.json`);
+    await copyTrial(from, to);
     count.copied++;
   }
   if (opts.sweepFiles ?? true) {
@@ -101,4 +113,50 @@ export function snapshotRun(runDir: string, archiveDir: string): Promise<Archive
  */
 export function restoreRun(archiveDir: string, runDir: string): Promise<ArchiveCount> {
   return copyFinishedTrials(archiveDir, runDir, { overwrite: false, sweepFiles: false });
+}
+
+/** What reusing finished trials of other sweeps found, per source directory. */
+export interface ReuseCount {
+  source: string;
+  /** Trials copied in. */
+  reused: number;
+  /** Why nothing could be read there (no such directory, no trials.json), if so. */
+  skipped?: string;
+}
+
+/**
+ * Copies into sweep directory `dst` the trials of `pending` that another
+ * sweep has already finished with the same resolved config: a trial matches
+ * when the source's trials.json lists the same trial id (the hash of the whole
+ * resolved config, engine/core/config.ts trialId) and its result.json exists.
+ * The first source that has a trial wins.
+ */
+export async function reuseTrials(
+  sources: string[],
+  dst: string,
+  pending: PlannedTrial[],
+): Promise<ReuseCount[]> {
+  const left = new Map(pending.map((t) => [t.id, t]));
+  const out: ReuseCount[] = [];
+  for (const source of sources) {
+    const c: ReuseCount = { source, reused: 0 };
+    out.push(c);
+    if (!(await exists(source))) {
+      c.skipped = "no such directory";
+      continue;
+    }
+    const plan = await readJSON<PlannedTrial[]>(`${source}/trials.json`).catch(() => null);
+    if (!plan) {
+      c.skipped = "no trials.json (not a sweep directory)";
+      continue;
+    }
+    for (const s of plan) {
+      const t = left.get(s.id);
+      if (!t || !(await exists(`${source}/${s.dir}/result.json`))) continue;
+      await copyTrial(`${source}/${s.dir}`, `${dst}/${t.dir}`);
+      left.delete(s.id);
+      c.reused++;
+    }
+  }
+  return out;
 }

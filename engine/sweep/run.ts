@@ -15,6 +15,7 @@ import { build } from "../core/registry.ts";
 import type {} from "./executor.ts"; // declares the executor product of build()
 import { type PlannedTrial, trialCost } from "./grid.ts";
 import { acquireLock, releaseSync } from "./lock.ts";
+import { reuseTrials } from "./archive.ts";
 import {
   finishRecorded,
   readPlan,
@@ -42,6 +43,8 @@ export interface SweepRunOptions {
   replan?: (dir: string) => Promise<PlannedTrial[]>;
   /** Delete earlier trial results first. */
   fresh?: boolean;
+  /** Other sweep directories whose finished trials with the same resolved config are copied in, not run. */
+  reuse?: string[];
   detach?: boolean;
   /** The resolved pipeline, saved beside the results for the report. */
   pipeline?: unknown;
@@ -122,6 +125,19 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       // Build the native kernels here too (engine/kernels/native.ts): trial processes may not run a compiler.
       if (wave === 1) await loadNative({ build: true });
       check();
+      if (o.reuse?.length) {
+        const pending: PlannedTrial[] = [];
+        for (const t of trials) if ((await trialState(o.dir, t)).state !== "done") pending.push(t);
+        for (const c of pending.length ? await reuseTrials(o.reuse, o.dir, pending) : []) {
+          if (c.reused || c.skipped) {
+            o.log(
+              `sweep ${o.dir}: reuse ${c.source}: ${
+                c.skipped ?? `${c.reused} finished trial(s) with the same config copied in`
+              }`,
+            );
+          }
+        }
+      }
       const todo: PlannedTrial[] = [];
       const requeued: string[] = [];
       for (const t of trials) {
