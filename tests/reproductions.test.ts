@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import "../components/mod.ts";
 import { otherClaims } from "../tasks/reproductions/other_claims.ts";
 import { toCSV } from "../engine/core/csv.ts";
+import { runSetting, settingText } from "../tasks/reproductions/common.ts";
 
 Deno.test("reproductions: verdicts and step ratios come from the run tables", async () => {
   const repro = await Deno.makeTempDir();
@@ -83,4 +84,49 @@ Deno.test("reproductions: verdicts and step ratios come from the run tables", as
   assert.match(row("| attention-only stacks"), /not yet run/);
   assert.match(row("| LayerNorm is exactly"), /\*\*partly\*\*/);
   assert((await Deno.stat(`${repro}/skipless-depth.png`)).size > 1000);
+});
+
+Deno.test("reproductions: the setting beside a verdict (seeds, val tokens, tokens per parameter) is read from the run", async () => {
+  const dir = await Deno.makeTempDir();
+  const rows: Record<string, unknown>[] = [];
+  for (const width of [16, 32]) {
+    for (const seed of [0, 2]) {
+      const trial = `t-w${width}-s${seed}`;
+      rows.push({
+        trial_dir: trial,
+        status: "ok",
+        "model.width": width,
+        "train.seed": seed,
+        "train.eval_batches": 16,
+        "train.batch_size": 32,
+        "data.seq_len": 64,
+        wall_s: 900,
+      });
+      await Deno.mkdir(`${dir}/${trial}`);
+      // non-embedding: hidden d x d and a rescaler of d; the embedding and readout (1024 x d) do not count
+      const params = [
+        { role: "embedding", shape: [1024, width] },
+        { role: "hidden", shape: [width, width] },
+        { role: "rescaler", shape: [width] },
+        { role: "readout", shape: [1024, width] },
+      ];
+      await Deno.writeTextFile(`${dir}/${trial}/params.json`, JSON.stringify(params));
+      await Deno.writeTextFile(`${dir}/${trial}/result.json`, JSON.stringify({ tokens: 1228800 }));
+    }
+  }
+  rows.push({ ...rows[0], trial_dir: "failed-one", status: "failed", "train.seed": 7, wall_s: 3600 });
+  await Deno.writeTextFile(`${dir}/results.csv`, toCSV(rows));
+  const s = await runSetting(dir, "model.width");
+  assert.ok(s);
+  assert.deepEqual(s.seeds, [0, 2]); // the failed trial's seed is not a seed of the results
+  assert.deepEqual(s.valTokens, [16 * 32 * 64]);
+  assert.deepEqual(s.perScale, [
+    { scale: 16, tokens: 1228800, nonEmbedding: 16 * 16 + 16 },
+    { scale: 32, tokens: 1228800, nonEmbedding: 32 * 32 + 32 },
+  ]);
+  assert.equal(s.trialHours, 1); // 4 ok trials x 900 s
+  assert.match(
+    settingText(s, "width"),
+    /2 seed\(s\) \(0, 2\); final val loss on 32,768 fixed val tokens; tokens per non-embedding parameter 4518 \(width 16\), 1164 \(width 32\)/,
+  );
 });

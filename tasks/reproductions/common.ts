@@ -4,6 +4,7 @@
  * words. A section reads run directories and returns markdown; it never types
  * a measured number by hand.
  */
+import * as aq from "arquero";
 import { exists, readJSON } from "../../engine/core/fs.ts";
 import { type Call, type Coefficient, compareFits, type ScalingFit } from "../../engine/analysis/fit.ts";
 
@@ -96,4 +97,69 @@ export function table(header: string[], rows: (string | number)[][]): string {
 /** The bold verdict line of a claim. */
 export function verdictLine(v: Verdict, why: string): string {
   return `**Verdict: ${v}.** ${why}`;
+}
+
+/** Per scale value of a finished sweep: tokens trained and non-embedding parameters of its trials. */
+export interface ScaleSetting {
+  scale: number;
+  tokens: number;
+  /** Parameters other than the token embedding and the readout (params.json roles). */
+  nonEmbedding: number;
+}
+
+/** What every verdict states beside it, read from the run's files (never typed by hand). */
+export interface RunSetting {
+  seeds: number[];
+  /** Fixed val tokens each final loss is measured on: eval_batches x batch_size x seq_len. */
+  valTokens: number[];
+  perScale: ScaleSetting[];
+  /** Sum of the finished trials' wall times, in hours, and the worker count it ran with. */
+  trialHours: number;
+}
+
+/**
+ * The setting of archived sweep `dir` from its results table and trial files: seeds, val tokens,
+ * and tokens per non-embedding parameter at each value of the `scale` column (one trial each).
+ */
+export async function runSetting(dir: string, scale: string): Promise<RunSetting | null> {
+  const csv = await Deno.readTextFile(`${dir}/results.csv`).catch(() => null);
+  if (!csv) return null;
+  const t = aq.fromCSV(csv).filter((d: { status: string }) => d.status === "ok");
+  if (!t.numRows()) return null;
+  const rows = t.objects() as Record<string, unknown>[];
+  const distinct = (k: string) => [...new Set(rows.map((r) => Number(r[k])))].sort((a, b) => a - b);
+  const valTokens = [
+    ...new Set(
+      rows.map((r) =>
+        Number(r["train.eval_batches"]) * Number(r["train.batch_size"]) * Number(r["data.seq_len"])
+      ),
+    ),
+  ].sort((a, b) => a - b);
+  const perScale: ScaleSetting[] = [];
+  for (const s of distinct(scale)) {
+    const r = rows.find((r) => Number(r[scale]) === s)!;
+    const params = await readJSON<{ role: string; shape: number[] }[]>(`${dir}/${r.trial_dir}/params.json`)
+      .catch(() => null);
+    const result = await readJSON<{ tokens: number }>(`${dir}/${r.trial_dir}/result.json`).catch(() => null);
+    if (!params || !result) continue;
+    const nonEmbedding = params.filter((p) => p.role !== "embedding" && p.role !== "readout")
+      .reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+    perScale.push({ scale: s, tokens: result.tokens, nonEmbedding });
+  }
+  const wall = rows.reduce((a, r) => a + Number(r.wall_s || 0), 0);
+  return { seeds: distinct("train.seed"), valTokens, perScale, trialHours: wall / 3600 };
+}
+
+/** "3 seeds (0, 1, 2); 32,768 val tokens; tokens per non-embedding parameter 150 (w16) ... 2.3 (w128)". */
+export function settingText(s: RunSetting | null, label: string): string {
+  if (!s) return "";
+  const per = s.perScale.map((p) =>
+    `${num(p.tokens / p.nonEmbedding, p.tokens / p.nonEmbedding < 10 ? 2 : 0)} (${label} ${p.scale})`
+  );
+  return `Setting of the finished trials (from their files): ${s.seeds.length} seed(s) (${
+    s.seeds.join(", ")
+  }); ` +
+    `final val loss on ${s.valTokens.map((v) => v.toLocaleString("en-US")).join(" / ")} fixed val tokens; ` +
+    `tokens per non-embedding parameter ${per.join(", ")}; ${num(s.trialHours, 2)} trial-hours of compute ` +
+    "(sum of the finished trials' wall times; the sweep runs 2 at a time).";
 }

@@ -26,8 +26,10 @@ import {
   num,
   progressText,
   readSlope,
+  runSetting,
   type Section,
   type SectionContext,
+  settingText,
   slopeDifference,
   type SweepProgress,
   sweepProgress,
@@ -125,6 +127,7 @@ async function widthClaim(ctx: SectionContext, diagnosis: string): Promise<strin
     header(p, pipeline),
     "",
   ];
+  if (p.finished) out.push(settingText(await runSetting(p.dir, "model.width"), "width"), "");
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
   const a = await analyze(ctx, p.dir, ["parameterization.name"], ["model.width"]);
   const ng = famOf(a, { "parameterization.name": "ngpt" }),
@@ -201,6 +204,7 @@ async function horizonClaim(ctx: SectionContext): Promise<string> {
     header(p, pipeline),
     "",
   ];
+  if (p.finished) out.push(settingText(await runSetting(p.dir, "train.steps"), "steps"), "");
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
   const by = ["parameterization.name", "parameterization.horizon_correction"];
   const a = await analyze(ctx, p.dir, by, ["train.steps"]);
@@ -258,6 +262,7 @@ async function depthClaim(ctx: SectionContext): Promise<string> {
     header(p, pipeline),
     "",
   ];
+  if (p.finished) out.push(settingText(await runSetting(p.dir, "model.depth"), "depth"), "");
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
   const a = await analyze(ctx, p.dir, ["parameterization.name", "parameterization.depth_exponent"], [
     "model.depth",
@@ -326,6 +331,7 @@ async function diagnosticsClaim(ctx: SectionContext): Promise<{ md: string; diag
     header(p, pipeline),
     "",
   ];
+  if (p.finished) out.push(settingText(await runSetting(p.dir, "model.width"), "width"), "");
   if (!p.finished) {
     return {
       md: [...out, incomplete(p, "the drifts")].join("\n"),
