@@ -91,6 +91,12 @@ const OPTIMA_HEADER = (axis: string) => [
   "cost of the base LR (nats)",
 ];
 
+/** A sweep section's opening after the claim: pipeline and command, then the run's setting once trials finished. */
+async function opening(p: SweepProgress, pipeline: string, scale: string, label: string): Promise<string[]> {
+  const setting = p.finished ? settingText(await runSetting(p.dir, scale), label) : "";
+  return [header(p, pipeline), "", ...(setting ? [setting, ""] : [])];
+}
+
 function header(p: SweepProgress, pipeline: string): string {
   return [
     `Pipeline: \`${pipeline}\`; command: \`deno task sweep ${pipeline}\` (resumable; runs into runs/), then`,
@@ -124,10 +130,8 @@ async function widthClaim(ctx: SectionContext, diagnosis: string): Promise<strin
     "transfers, partly when nuGPT drifts significantly less than nGPT (the interval of the difference",
     "excludes 0) or a reading is inconclusive, not reproduced otherwise.",
     "",
-    header(p, pipeline),
-    "",
+    ...(await opening(p, pipeline, "model.width", "width")),
   ];
-  if (p.finished) out.push(settingText(await runSetting(p.dir, "model.width"), "width"), "");
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
   const a = await analyze(ctx, p.dir, ["parameterization.name"], ["model.width"]);
   const ng = famOf(a, { "parameterization.name": "ngpt" }),
@@ -201,10 +205,8 @@ async function horizonClaim(ctx: SectionContext): Promise<string> {
     "interval contains -1/3 and excludes 0 and corrected nuGPT transfers (interval inside +-0.1);",
     "partly when only one holds or nGPT's slope is negative but its interval misses -1/3.",
     "",
-    header(p, pipeline),
-    "",
+    ...(await opening(p, pipeline, "train.steps", "steps")),
   ];
-  if (p.finished) out.push(settingText(await runSetting(p.dir, "train.steps"), "steps"), "");
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
   const by = ["parameterization.name", "parameterization.horizon_correction"];
   const a = await analyze(ctx, p.dir, by, ["train.steps"]);
@@ -259,10 +261,8 @@ async function depthClaim(ctx: SectionContext): Promise<string> {
     "nGPT and nuGPT transfer and nuGPT with depth_exponent 0.5 drifts upwards (interval above +0.1);",
     "partly when two of the three hold.",
     "",
-    header(p, pipeline),
-    "",
+    ...(await opening(p, pipeline, "model.depth", "depth")),
   ];
-  if (p.finished) out.push(settingText(await runSetting(p.dir, "model.depth"), "depth"), "");
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
   const a = await analyze(ctx, p.dir, ["parameterization.name", "parameterization.depth_exponent"], [
     "model.depth",
@@ -328,10 +328,8 @@ async function diagnosticsClaim(ctx: SectionContext): Promise<{ md: string; diag
     "accounts for drift when its row's slope differs from the reference row's (interval of the",
     "difference excludes 0).",
     "",
-    header(p, pipeline),
-    "",
+    ...(await opening(p, pipeline, "model.width", "width")),
   ];
-  if (p.finished) out.push(settingText(await runSetting(p.dir, "model.width"), "width"), "");
   if (!p.finished) {
     return {
       md: [...out, incomplete(p, "the drifts")].join("\n"),
