@@ -94,3 +94,16 @@ export function errorOf(fn: () => unknown): string {
   }
   throw new Error("no error");
 }
+
+const repoRoot = new URL("..", import.meta.url).pathname;
+
+/** `deno run -A tasks/sweep.ts FILE --out OUT ...extra` from the repository root, output piped, under CI=true. */
+export function sweepCommand(file: string, out: string, extra: string[] = []): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${repoRoot}tasks/sweep.ts`, file, "--out", out, ...extra],
+    cwd: repoRoot,
+    stdout: "piped",
+    stderr: "piped",
+    env: { CI: "true" },
+  });
+}

@@ -16,7 +16,7 @@ import { type LrPoint, searchStep, type StepSizes } from "../engine/sweep/lr_sea
 import { flopsPerStep } from "../engine/sweep/compute.ts";
 import type { PlannedTrial } from "../engine/sweep/grid.ts";
 import { DIVERGE_ABOVE, syntheticOptimum } from "./fixtures/synthetic_executor.ts";
-import { tinyCorpus } from "./helpers.ts";
+import { sweepCommand, tinyCorpus } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -96,15 +96,7 @@ stages:
 ${o.extra ?? ""}`;
 }
 
-function sweep(file: string, out: string, extra: string[] = []): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}tasks/sweep.ts`, file, "--out", out, ...extra],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { CI: "true" },
-  });
-}
+const sweep = sweepCommand;
 
 async function run(file: string, out: string, extra: string[] = []) {
   const r = await sweep(file, out, extra).output();

@@ -11,7 +11,7 @@ import { restoreRun, snapshotRun } from "../engine/sweep/archive.ts";
 import type { PlannedTrial } from "../engine/sweep/grid.ts";
 import { renderReproductions } from "../tasks/reproductions.ts";
 import { nugpt } from "../tasks/reproductions/nugpt.ts";
-import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
+import { sweepCommand, tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const REPRO = ["nugpt-width", "nugpt-horizon", "nugpt-depth", "nugpt-diagnostics"];
@@ -62,15 +62,7 @@ Deno.test("repro: pipelines/alignment.yaml validates with deltas from init in th
   assert.equal(o.trials[0].train.steps, w.train.steps, "the horizon of nugpt-width.yaml");
 });
 
-function sweepCmd(file: string, out: string) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}tasks/sweep.ts`, file, "--out", out],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { CI: "true" },
-  });
-}
+const sweepCmd = (file: string, out: string) => sweepCommand(file, out);
 
 async function walk(dir: string, out: string[] = [], at = ""): Promise<string[]> {
   for await (const e of Deno.readDir(dir)) {

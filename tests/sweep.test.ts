@@ -7,7 +7,7 @@ import { DmodelError } from "../engine/core/errors.ts";
 import { axisValues, expandGrid } from "../engine/sweep/grid.ts";
 import { Progress } from "../engine/sweep/progress.ts";
 import { lrFactorNotices } from "../engine/sweep/run.ts";
-import { tinyCorpus, tinySweepYaml } from "./helpers.ts";
+import { sweepCommand, tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const corpus = await tinyCorpus();
 const root = new URL("..", import.meta.url).pathname;
@@ -16,15 +16,7 @@ function sweepYaml(o: { lrs?: string; steps?: number; extra?: string; widths?: s
   return tinySweepYaml(corpus, o);
 }
 
-function sweepCmd(file: string, out: string, extra: string[] = []) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}tasks/sweep.ts`, file, "--out", out, ...extra],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { CI: "true" },
-  });
-}
+const sweepCmd = sweepCommand;
 
 Deno.test("sweep grid: log ranges, zip groups, seeds, duplicates merged", () => {
   assert.deepEqual(axisValues({ log2: [-3, -1], step: 0.5 }), [-3, -2.5, -2, -1.5, -1].map((e) => 2 ** e));

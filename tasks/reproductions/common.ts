@@ -134,7 +134,7 @@ export async function runSetting(dir: string, scale: string): Promise<RunSetting
         Number(r["train.eval_batches"]) * Number(r["train.batch_size"]) * Number(r["data.seq_len"])
       ),
     ),
-  ].sort((a, b) => a - b);
+  ].filter(Number.isFinite).sort((a, b) => a - b);
   const perScale: ScaleSetting[] = [];
   for (const s of distinct(scale)) {
     const r = rows.find((r) => Number(r[scale]) === s)!;
@@ -146,20 +146,32 @@ export async function runSetting(dir: string, scale: string): Promise<RunSetting
       .reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
     perScale.push({ scale: s, tokens: result.tokens, nonEmbedding });
   }
-  const wall = rows.reduce((a, r) => a + Number(r.wall_s || 0), 0);
+  const wall = rows.reduce((a, r) => a + (Number(r.wall_s) || 0), 0);
   return { seeds: distinct("train.seed"), valTokens, perScale, trialHours: wall / 3600 };
 }
 
 /** "3 seeds (0, 1, 2); 32,768 val tokens; tokens per non-embedding parameter 150 (w16) ... 2.3 (w128)". */
 export function settingText(s: RunSetting | null, label: string): string {
   if (!s) return "";
-  const per = s.perScale.map((p) =>
-    `${num(p.tokens / p.nonEmbedding, p.tokens / p.nonEmbedding < 10 ? 2 : 0)} (${label} ${p.scale})`
-  );
-  return `Setting of the finished trials (from their files): ${s.seeds.length} seed(s) (${
-    s.seeds.join(", ")
-  }); ` +
-    `final val loss on ${s.valTokens.map((v) => v.toLocaleString("en-US")).join(" / ")} fixed val tokens; ` +
-    `tokens per non-embedding parameter ${per.join(", ")}; ${num(s.trialHours, 2)} trial-hours of compute ` +
-    "(sum of the finished trials' wall times; the sweep runs 2 at a time).";
+  const parts = [`${s.seeds.length} seed(s) (${s.seeds.join(", ")})`];
+  if (s.valTokens.length) {
+    parts.push(
+      `final val loss on ${s.valTokens.map((v) => v.toLocaleString("en-US")).join(" / ")} fixed val tokens`,
+    );
+  }
+  if (s.perScale.length) {
+    const per = s.perScale.map((p) => {
+      const r = p.tokens / p.nonEmbedding;
+      return `${num(r, r < 10 ? 2 : 0)} (${label} ${p.scale})`;
+    });
+    parts.push(`tokens per non-embedding parameter ${per.join(", ")}`);
+  }
+  if (s.trialHours > 0) {
+    parts.push(
+      `${
+        num(s.trialHours, 2)
+      } trial-hours of compute (sum of the finished trials' wall times; the sweep runs 2 at a time)`,
+    );
+  }
+  return `Setting of the finished trials (from their files): ${parts.join("; ")}.`;
 }
