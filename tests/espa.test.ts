@@ -92,6 +92,21 @@ Deno.test("tat: C map of ReLU and identity, solved slope meets C^n(0) = eta", ()
   assert.throws(() => tatSlope(4, 0.9), /lower the block's tat_eta/);
 });
 
+Deno.test("tat: C map equals the DKS library's leaky-ReLU form; the documented slope at n = 24", () => {
+  // google-deepmind/dks base/activation_transform.py writes the normalized leaky-ReLU C map as
+  // ((1 - s)^2 (sqrt(1 - c^2) + (pi - arccos c) c) / pi + 2 s c) / (1 + s^2): an independent form.
+  const dks = (c: number, s: number) =>
+    ((1 - s) ** 2 * (Math.sqrt(1 - c * c) + (Math.PI - Math.acos(c)) * c) / Math.PI + 2 * s * c) /
+    (1 + s * s);
+  for (const s of [-0.5, -0.219, 0, 0.2385, 0.7, 1]) {
+    for (const c of [-0.9, 0, 0.3, 0.9, 0.999]) {
+      assert(Math.abs(leakyReluCMap(c, s) - dks(c, s)) < 1e-12, `c=${c} s=${s}`);
+    }
+  }
+  // The tatSlope doc example: C^24(0) = 0.9 at s = 0.2385 (DKS/TAT's range for s is [0, 1]).
+  assert(Math.abs(tatSlope(24, 0.9) - 0.2385) < 1e-3);
+});
+
 Deno.test("pgop: overhead H r / d^2 stays under 1.6% of W_o", () => {
   assert.equal(pgopOverhead({ width: 1024, heads: 16 }, 1024), 1 / 64); // REFERENCE's H x d at d_k = 64
   assert(pgopOverhead({ width: 1024, heads: 16 }, 1024) < 0.016);

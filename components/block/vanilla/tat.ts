@@ -41,7 +41,7 @@ export function leakyReluGain(slope: number): number {
  *
  * @example
  * ```ts
- * const s = tatSlope(24, 0.9); // about 0.17; composedCMapAtZero(s, 24) = 0.9
+ * const s = tatSlope(24, 0.9); // about 0.24; composedCMapAtZero(s, 24) = 0.9
  * ```
  */
 export function tatSlope(n: number, eta = 0.9): number {
