@@ -4,7 +4,7 @@ import * as aq from "arquero";
 import "../components/mod.ts";
 import { parsePipeline } from "../engine/core/pipeline.ts";
 import { DmodelError } from "../engine/core/errors.ts";
-import { axisValues, expandGrid } from "../engine/sweep/grid.ts";
+import { axisValues, expandGrid, runOrder } from "../engine/sweep/grid.ts";
 import { Progress } from "../engine/sweep/progress.ts";
 import { lrFactorNotices } from "../engine/sweep/run.ts";
 import { sweepCommand, tinyCorpus, tinySweepYaml } from "./helpers.ts";
@@ -38,6 +38,32 @@ Deno.test("sweep grid: log ranges, zip groups, seeds, duplicates merged", () => 
   for (const t of trials) assert.equal(t.config.train.steps, t.config.model.width === 16 ? 4 : 8);
   const bad = expandGrid(base, { grid: {}, zip: [{ "model.width": [16, 32], "train.steps": [4] }] });
   assert.match(bad.issues[0].message, /zip axes must have equal lengths, got 2, 1/);
+});
+
+Deno.test("sweep order: cheapest first, then seed by seed, so a sweep stopped part-way has even seeds", () => {
+  const base = {
+    data: { corpus, tokenizer: { name: "byte" }, seq_len: 16 },
+    model: { block: "ngpt", width: 16, depth: 1, head_dim: 8 },
+    optimizer: { name: "adam", lr: 0.01 },
+    train: { steps: 4, batch_size: 2 },
+  };
+  const { trials, issues } = expandGrid(base, {
+    grid: {
+      parameterization: [{ name: "ngpt" }, { name: "nugpt", base_width: 16, base_depth: 1, base_steps: 4 }],
+      "model.width": [32, 16],
+      "optimizer.lr": [0.01, 0.02],
+    },
+    zip: [],
+    seeds: [0, 1, 2],
+  });
+  assert.deepEqual(issues, []);
+  const order = [...trials].sort(runOrder).map((t) => [t.config.model.width, t.config.train.seed]);
+  // 12 trials per width: all width 16 first; within a width 4 of seed 0, then 4 of seed 1, then 4 of seed 2
+  const expected = [16, 32].flatMap((w) => [0, 1, 2].flatMap((s) => Array(4).fill([w, s])));
+  assert.deepEqual(order, expected);
+  // the first 8 width-32 trials (what a stop two thirds of the way through them leaves) hold both rules
+  const w32 = [...trials].sort(runOrder).filter((t) => t.config.model.width === 32).slice(0, 8);
+  assert.deepEqual(new Set(w32.map((t) => t.config.parameterization.name)), new Set(["ngpt", "nugpt"]));
 });
 
 Deno.test("sweep: a bad axis value is refused before any work, once, at its axis", async () => {

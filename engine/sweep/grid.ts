@@ -140,3 +140,13 @@ export function trialCost(t: TrialConfig): number {
   const vocab = (t.data.tokenizer as { vocab_size?: number }).vocab_size ?? 256;
   return t.train.steps * t.train.batch_size * t.data.seq_len * (12 * d * d * L + 2 * vocab * d);
 }
+
+/**
+ * The order a sweep runs its pending trials in: cheapest first; among trials of equal cost,
+ * seed by seed (every grid point's first seed before any second seed), so that a sweep stopped
+ * part-way through its costliest trials leaves every group with the same seeds done.
+ */
+export function runOrder(a: PlannedTrial, b: PlannedTrial): number {
+  return trialCost(a.config) - trialCost(b.config) || a.config.train.seed - b.config.train.seed ||
+    a.index - b.index;
+}

@@ -13,7 +13,7 @@ import { Interrupted } from "../core/errors.ts";
 import { exists, writeFileAtomic } from "../core/fs.ts";
 import { build } from "../core/registry.ts";
 import type {} from "./executor.ts"; // declares the executor product of build()
-import { type PlannedTrial, trialCost } from "./grid.ts";
+import { type PlannedTrial, runOrder, trialCost } from "./grid.ts";
 import { acquireLock, releaseSync } from "./lock.ts";
 import { reuseTrials } from "./archive.ts";
 import {
@@ -156,7 +156,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
           }`,
         );
       }
-      todo.sort((a, b) => trialCost(a.config) - trialCost(b.config) || a.index - b.index);
+      todo.sort(runOrder);
       const before = await summarize(o.dir, trials);
       await writeResults(o.dir, trials);
       if (o.replan && !todo.length) break; // the search is over
