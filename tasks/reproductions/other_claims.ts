@@ -23,7 +23,7 @@ import {
   sharedSpaceWo,
 } from "../../components/probe/head_fiber.ts";
 import { fitCollapseRate } from "../../components/probe/collapse_rate.ts";
-import { expKernel } from "../../components/block/vanilla/espa.ts";
+import { cholesky, expKernel } from "../../components/block/vanilla/espa.ts";
 import { normals } from "../../engine/nn/init.ts";
 import { useBackend } from "../../engine/kernels/backend.ts";
 import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
@@ -480,8 +480,12 @@ async function skiplessSection(
   const dirs = await skiplessDirs(ctx.repro);
   const baseSteps = new Set<number>();
   const walls: string[] = [];
+  const espaFindings: string[] = [];
+  const pct = (g: number) => (Number.isFinite(g) ? `${g >= 0 ? "+" : ""}${num(100 * g, 3)}%` : "n/a");
   for (const depth of [8, 16, 32]) {
-    let bestEspa = Infinity, bestEspaRatio = Infinity, ran = false, unfinished = false;
+    // E-SPA at the paper's constants (label "(paper)"; best of the LRs run) and at the other gamma_L / LR settings
+    let paperGap = Infinity, paperRatio = Infinity, ran = false, unfinished = false;
+    let other: { label: string; gap: number; reach: number | undefined } | null = null;
     for (const name of dirs.get(depth) ?? []) {
       const curves = await readTable(`${ctx.repro}/${name}/curves.csv`);
       const summary = await readTable(`${ctx.repro}/${name}/summary.csv`);
@@ -509,9 +513,12 @@ async function skiplessSection(
           mine.find((r) => (r.val_loss as number) <= (1 + tol) * preLoss)?.step as number | undefined;
         const k0 = reach(0), k20 = reach(0.2);
         const gap = (s.final_val_loss as number) / preLoss - 1;
-        if (String(s.config).startsWith("E-SPA")) {
-          bestEspa = Math.min(bestEspa, gap);
-          if (k20 !== undefined) bestEspaRatio = Math.min(bestEspaRatio, k20 / preSteps);
+        const label = String(s.config);
+        if (label.startsWith("E-SPA") && label.includes("(paper)")) {
+          paperGap = Math.min(paperGap, gap);
+          if (k20 !== undefined) paperRatio = Math.min(paperRatio, k20 / preSteps);
+        } else if (label.startsWith("E-SPA") && (!other || gap < other.gap)) {
+          other = { label, gap, reach: k0 === undefined ? undefined : k0 / preSteps };
         }
         if (s.config === "norm-free, skips") {
           verdicts[`skips${depth}`] = gap <= 0.05 ? "reproduced" : gap <= 0.2 ? "partly" : "not reproduced";
@@ -537,13 +544,27 @@ async function skiplessSection(
     }
     verdicts[`skips${depth}`] ??= "not yet run";
     // while variants are still running only a success is final
-    verdicts[`espa${depth}`] = bestEspa <= 0
+    const o = other as { label: string; gap: number; reach: number | undefined } | null;
+    verdicts[`espa${depth}`] = paperGap <= 0
       ? "reproduced"
       : unfinished
       ? "not yet run"
-      : bestEspaRatio <= 5
+      : paperRatio <= 5 || (o !== null && o.gap <= 0)
       ? "partly"
       : "not reproduced";
+    if (Number.isFinite(paperGap) || o) {
+      espaFindings.push(
+        `depth ${depth}: E-SPA at the paper's γ_L = 0.005 ends ${
+          pct(paperGap)
+        } vs pre-LN (best of the LRs run)` +
+          (o
+            ? `; the best other setting, ${o.label}, ends ${pct(o.gap)}` +
+              (o.reach !== undefined
+                ? ` and first reaches pre-LN's loss at ${num(o.reach, 2)}x its steps`
+                : "")
+            : ""),
+      );
+    }
   }
   if (curveRows.length) {
     await writeFigure(
@@ -582,11 +603,38 @@ async function skiplessSection(
     "",
     `Steps in units of ${unit}: "1.5x / 0.6x" means the variant's val loss first reached pre-LN's final loss ` +
     "after 1.5 times pre-LN's steps and came within 20% of it after 0.6 times (at the first eval step that did). " +
-    "E-SPA's verdict: reproduced when some E-SPA variant ends at or below pre-LN's loss within 5x the steps, " +
-    "partly when it comes within 20% by then.",
+    "E-SPA's verdict: reproduced when E-SPA at the paper's constants (γ_L = 0.005, η = 0.9; the best of the LRs " +
+    "run) ends at or below pre-LN's loss within 5x the steps; partly when it comes within 20% by then, or when only " +
+    "another γ_L or LR of the reported ladder (one seed each, every setting shown) reaches pre-LN's loss.",
+    espaFindings.length ? `\n${espaFindings.map((f) => `- ${f}`).join("\n")}` : "",
+    "",
+    espaCurrentToken(),
     walls.length ? `\nMeasured wall time (sum over trials, shared machine): ${walls.join(", ")}.` : "",
   ].join("\n");
   return { md, verdicts };
+}
+
+/**
+ * Why a small gamma_L starts E-SPA on a plateau: at init the stack's attention is
+ * A_L ... A_1 = L_L L_0^-1 = L_L (L = chol(Sigma), Sigma_0 = I), so position i of the
+ * last layer is sum_j L_L[i, j] x_j: the current token keeps L_L[i, i]^2 of the variance
+ * and the first token L_L[i, 0]^2 (computed with dmodel's own cholesky, T = 64).
+ */
+function espaCurrentToken(T = 64): string {
+  const rows = [0.005, 0.04, 0.2, 0.5, 2].map((g) => {
+    const L = cholesky(expKernel(T, g), T);
+    let self = 0, first = 0;
+    for (let i = 1; i < T; i++) self += L[i * T + i] ** 2 / (T - 1), first += L[i * T] ** 2 / (T - 1);
+    return [g, num(self, 3), num(first, 3)];
+  });
+  return [
+    `At init E-SPA's whole attention stack is L_L = chol(Σ_L) (γ_0 = ∞): each position of the last layer mixes the ` +
+    `tokens before it with weights L_L[i, j]. Share of a position's variance (mean over positions 1..${
+      T - 1
+    }, T = ${T}):`,
+    "",
+    mdTable(["γ_L", "its own token, L_L[i,i]²", "the first token, L_L[i,0]²"], rows),
+  ].join("\n");
 }
 
 /** Mean off-diagonal entry of E-SPA's target kernel exp(-gamma |i - j|) over T positions. */
