@@ -10,7 +10,7 @@ import { join, relative } from "node:path";
 import "../components/mod.ts";
 import { describeText, describeTrial, vocabSizeOf } from "../engine/nn/describe.ts";
 import { DmodelError } from "../engine/core/errors.ts";
-import { blocksFor } from "../engine/core/config.ts";
+import { blocksFor, type TrialConfig } from "../engine/core/config.ts";
 import { loadPipeline, runPipeline, stageTrials } from "../engine/core/pipeline.ts";
 import { resolve } from "../engine/core/registry.ts";
 import type { Parameterization } from "../engine/core/contracts.ts";
@@ -60,9 +60,15 @@ for (const file of files) {
     const p = await loadPipeline(file);
     const trials = stageTrials(p);
     const nugpt = resolve("parameterization", "nugpt");
-    const allowed = trials.every((s) => {
-      const { name: _n, ...opts } = s.trial.parameterization;
-      return nugptBlocks.includes(s.trial.model.block) && nugpt.schema.safeParse(opts).success;
+    // every trial a stage plans (a sweep's grid points), not only the first
+    const planned = [...p.stages.values()].flatMap((s) =>
+      ((s.options as { trials?: { config?: TrialConfig }[] } | null)?.trials ?? []).flatMap((t) =>
+        t.config?.model ? [t.config] : []
+      )
+    );
+    const allowed = [...trials.map((s) => s.trial), ...planned].every((t) => {
+      const { name: _n, ...opts } = t.parameterization;
+      return nugptBlocks.includes(t.model.block) && nugpt.schema.safeParse(opts).success;
     });
     const sets = ["parameterization.name=nugpt"];
     if (allowed) {
