@@ -8,7 +8,14 @@ import { curveOptimum, optimalLR, quadraticVertex } from "../engine/analysis/opt
 import { compareAll, compareFits, fitScaling, predictLR, verdictText } from "../engine/analysis/fit.ts";
 import { leastSquares } from "../engine/core/least_squares.ts";
 import { type Analysis, analyzeSweep } from "../engine/analysis/analyze.ts";
-import { etaVsScaleSpec, FONT_FILES, lossVsLRSpec } from "../engine/analysis/plots.ts";
+import {
+  etaVsScaleSpec,
+  FONT_FILES,
+  lossVsLRSpec,
+  renderSVG,
+  trainingCurvesSpec,
+  type TrainingPoint,
+} from "../engine/analysis/plots.ts";
 import { parseOptions, resolve } from "../engine/core/registry.ts";
 import type { Stage, StageContext } from "../engine/core/stage.ts";
 import "../components/stage/analyze.ts";
@@ -697,4 +704,33 @@ Deno.test("the earlier main job's recorded sweep: nuGPT (grid optimum 2^-5 at ev
   const [cmp] = compareAll(fits);
   assert.equal(cmp.family, "nugpt");
   assert.ok(cmp.ci![0] > 0, cmp.text);
+});
+
+Deno.test("training curves: a val loss evaluated only at the start and the end is two dots, not a line", async () => {
+  const points: TrainingPoint[] = [];
+  const add = (trial_id: string, split: "train" | "val", steps: number[]) => {
+    for (const step of steps) {
+      points.push({ family: "ngpt", label: "16", trial_id, log2_lr: -5, step, split, loss: 7 - step / 100 });
+    }
+  };
+  add("a", "train", [0, 25, 50, 75, 100]);
+  add("a", "val", [0, 100]); // two evals: dots only
+  add("b", "train", [0, 25, 50, 75, 100]);
+  add("b", "val", [0, 50, 100]); // three: joined
+  const spec = trainingCurvesSpec(points) as {
+    data: { values: { trial_id: string; split: string; val_line: boolean }[] };
+    spec: { layer: { transform: { filter: string }[]; mark: { type: string } }[] };
+  };
+  const lines = (id: string) =>
+    spec.data.values.filter((r) => r.trial_id === id && r.split === "val").map((r) => r.val_line);
+  assert.deepEqual(lines("a"), [false, false]);
+  assert.deepEqual(lines("b"), [true, true, true]);
+  const valLine = spec.spec.layer.find((l) =>
+    l.mark.type === "line" && l.transform[0].filter.includes("'val'")
+  );
+  assert.match(valLine!.transform[0].filter, /datum\.val_line/);
+  // rendered: one val path (trial b) among the train paths, and 5 val dots
+  const svg = await renderSVG(spec as never);
+  assert.equal((svg.match(/<path[^>]*aria-roledescription="line mark"/g) ?? []).length, 3);
+  assert.equal((svg.match(/aria-roledescription="point"/g) ?? []).length, 5);
 });

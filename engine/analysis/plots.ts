@@ -420,9 +420,16 @@ export function trainingCurvesSpec(
   if (!(hi > lo)) hi = lo + 1;
   const pad = (hi - lo) * 0.04;
   const domain = [lo - pad, hi + pad];
+  // A val curve evaluated only at the start and the end is two dots, not a line: a straight line would
+  // read as a loss that fell linearly.
+  const valCount = new Map<string, number>();
+  for (const p of points) {
+    if (p.split === "val") valCount.set(p.trial_id, (valCount.get(p.trial_id) ?? 0) + 1);
+  }
   const rows = points.map((p) => ({
     ...p,
     loss: Number.isFinite(p.loss) ? Math.min(p.loss, hi + pad) : hi + pad,
+    val_line: (valCount.get(p.trial_id) ?? 0) >= 3,
   }));
   const enc = {
     x: { field: "step", type: "quantitative", title: "step" },
@@ -441,7 +448,10 @@ export function trainingCurvesSpec(
     title: {
       text: "Training curves",
       subtitle:
-        `rows: family; columns: ${opts.scaleTitle ?? "scale"}; thin: train loss, line + dots: val loss; ` +
+        `rows: family; columns: ${
+          opts.scaleTitle ?? "scale"
+        }; thin: train loss; dots: val loss (joined when ` +
+        "evaluated 3 or more times); " +
         "losses above the initial loss are drawn on the top edge",
     },
     facet: {
@@ -458,8 +468,13 @@ export function trainingCurvesSpec(
           encoding: enc,
         },
         {
+          transform: [{ filter: "datum.split === 'val' && datum.val_line" }],
+          mark: { type: "line", strokeWidth: 1.6 },
+          encoding: enc,
+        },
+        {
           transform: [{ filter: "datum.split === 'val'" }],
-          mark: { type: "line", strokeWidth: 1.6, point: { size: 14, filled: true } },
+          mark: { type: "point", size: 14, filled: true },
           encoding: enc,
         },
       ],
