@@ -395,7 +395,7 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
 }
 
 /**
- * Train loss (thin line) and val loss (line with points) against step, one
+ * Train loss (thin line) and val loss (points, joined when a trial has 3 or more) against step, one
  * panel per group (family x scale), one colour per LR. The y-range runs from
  * the lowest loss to the highest initial loss, so a diverging run leaves the
  * panel at the top instead of flattening the others.
@@ -447,12 +447,8 @@ export function trainingCurvesSpec(
     config: CONFIG,
     title: {
       text: "Training curves",
-      subtitle:
-        `rows: family; columns: ${
-          opts.scaleTitle ?? "scale"
-        }; thin: train loss; dots: val loss (joined when ` +
-        "evaluated 3 or more times); " +
-        "losses above the initial loss are drawn on the top edge",
+      subtitle: `rows: family; columns: ${opts.scaleTitle ?? "scale"}; thin: train loss; dots: val loss ` +
+        "(joined from 3 evals); above the initial loss: on the top edge",
     },
     facet: {
       row: { field: "family", type: "nominal", title: null },
