@@ -18,16 +18,18 @@ function sweepYaml(o: { lrs?: string; steps?: number; extra?: string; widths?: s
 
 const sweepCmd = sweepCommand;
 
+/** A tiny trial config for grid expansion (not run). */
+const gridBase = {
+  data: { corpus, tokenizer: { name: "byte" }, seq_len: 16 },
+  model: { block: "ngpt", width: 16, depth: 1, head_dim: 8 },
+  optimizer: { name: "adam", lr: 0.01 },
+  train: { steps: 4, batch_size: 2 },
+};
+
 Deno.test("sweep grid: log ranges, zip groups, seeds, duplicates merged", () => {
   assert.deepEqual(axisValues({ log2: [-3, -1], step: 0.5 }), [-3, -2.5, -2, -1.5, -1].map((e) => 2 ** e));
   assert.deepEqual(axisValues({ log10: [-2, 0], step: 1 }), [0.01, 0.1, 1]);
-  const base = {
-    data: { corpus, tokenizer: { name: "byte" }, seq_len: 16 },
-    model: { block: "ngpt", width: 16, depth: 1, head_dim: 8 },
-    optimizer: { name: "adam", lr: 0.01 },
-    train: { steps: 4, batch_size: 2 },
-  };
-  const { trials, issues } = expandGrid(base, {
+  const { trials, issues } = expandGrid(gridBase, {
     grid: { "optimizer.lr": [0.01, 0.02, 0.01] },
     zip: [{ "model.width": [16, 32], "train.steps": [4, 8] }],
     seeds: [0, 1],
@@ -36,18 +38,12 @@ Deno.test("sweep grid: log ranges, zip groups, seeds, duplicates merged", () => 
   assert.equal(trials.length, 2 * 2 * 2); // the repeated lr is one trial
   assert.equal(new Set(trials.map((t) => t.id)).size, trials.length);
   for (const t of trials) assert.equal(t.config.train.steps, t.config.model.width === 16 ? 4 : 8);
-  const bad = expandGrid(base, { grid: {}, zip: [{ "model.width": [16, 32], "train.steps": [4] }] });
+  const bad = expandGrid(gridBase, { grid: {}, zip: [{ "model.width": [16, 32], "train.steps": [4] }] });
   assert.match(bad.issues[0].message, /zip axes must have equal lengths, got 2, 1/);
 });
 
 Deno.test("sweep order: cheapest first, then seed by seed, so a sweep stopped part-way has even seeds", () => {
-  const base = {
-    data: { corpus, tokenizer: { name: "byte" }, seq_len: 16 },
-    model: { block: "ngpt", width: 16, depth: 1, head_dim: 8 },
-    optimizer: { name: "adam", lr: 0.01 },
-    train: { steps: 4, batch_size: 2 },
-  };
-  const { trials, issues } = expandGrid(base, {
+  const { trials, issues } = expandGrid(gridBase, {
     grid: {
       parameterization: [{ name: "ngpt" }, { name: "nugpt", base_width: 16, base_depth: 1, base_steps: 4 }],
       "model.width": [32, 16],
