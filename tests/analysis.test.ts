@@ -734,3 +734,18 @@ Deno.test("training curves: a val loss evaluated only at the start and the end i
   assert.equal((svg.match(/<path[^>]*aria-roledescription="line mark"/g) ?? []).length, 3);
   assert.equal((svg.match(/aria-roledescription="point"/g) ?? []).length, 5);
 });
+
+Deno.test("line charts: more than 10 series get a 20-colour scheme, so no two lines share a colour", async () => {
+  const { lineChartSpec } = await import("../engine/analysis/charts.ts");
+  const rows = (n: number) =>
+    Array.from({ length: n * 2 }, (_, i) => ({ config: `v${i % n}`, step: i, loss: i }));
+  const scale = (
+    n: number,
+  ) => (lineChartSpec({ rows: rows(n), x: "step", y: "loss", color: "config", title: "t" }) as {
+    spec?: { encoding: { color: { scale?: { scheme: string } } } };
+    encoding?: { color: { scale?: { scheme: string } } };
+  });
+  const colorOf = (n: number) => (scale(n).spec ?? scale(n)).encoding!.color.scale?.scheme;
+  assert.equal(colorOf(13), "tableau20");
+  assert.equal(colorOf(3), undefined);
+});

@@ -76,6 +76,8 @@ export function lineChartSpec(c: LineChart): VegaLiteSpec {
         title: c.color,
         sort: c.colorOrder ?? null,
         legend: { labelLimit: c.labelLimit ?? 400 },
+        // more series than the 10 colours of the default scheme: 20 distinct ones, so no two lines share one
+        ...(new Set(rows.map((r) => r[c.color])).size > 10 ? { scale: { scheme: "tableau20" } } : {}),
       },
     },
   };
