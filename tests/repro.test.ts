@@ -167,6 +167,8 @@ Deno.test("repro: the width claim reads known slopes from a synthetic sweep and 
     Number(new RegExp(`- ${rule}: slope.*? (-?\\d+\\.\\d+) \\[`).exec(width)![1]);
   assert(Math.abs(slope("nGPT") + 0.5) < 0.05, width);
   assert(Math.abs(slope("nuGPT")) < 0.05, width);
+  // nuGPT - nGPT: the share of nGPT's drift nuGPT removes, +0.5 here
+  assert.match(width, /paired difference nuGPT - nGPT: 0\.(4[5-9]|5[0-5]) \[/, width);
   assert.match(width, /360 of 360 trials finished/);
   assert.match(width, /\*\*Verdict: reproduced\.\*\*/);
   assert.match(width, /!\[eta\* vs width\]\(repro\/runs\/nugpt-width\/figures\/eta_vs_width\.png\)/);

@@ -148,9 +148,9 @@ async function widthClaim(ctx: SectionContext, diagnosis: string): Promise<strin
     `- nGPT: slope of log2 eta* per doubling of width ${slopeText(ng, "model.width")}`,
     `- nuGPT: slope ${slopeText(nu, "model.width")}`,
   );
-  const d = ng && nu ? slopeDifference(ng, nu, "model.width") : null;
+  const d = ng && nu ? slopeDifference(nu, ng, "model.width") : null;
   if (d) {
-    out.push(`- difference nGPT - nuGPT: ${withCI(d.diff, d.ci)} (${d.text})`);
+    out.push(`- paired difference nuGPT - nGPT: ${withCI(d.diff, d.ci)} (${d.text})`);
   }
   const widest = (f: ScalingFit | undefined) => {
     const gs = groupsOf(a, f);
