@@ -120,6 +120,8 @@ export interface ReuseCount {
   source: string;
   /** Trials copied in. */
   reused: number;
+  /** The ids of the trials copied in. */
+  ids: string[];
   /** Why nothing could be read there (no such directory, no trials.json), if so. */
   skipped?: string;
 }
@@ -139,7 +141,7 @@ export async function reuseTrials(
   const left = new Map(pending.map((t) => [t.id, t]));
   const out: ReuseCount[] = [];
   for (const source of sources) {
-    const c: ReuseCount = { source, reused: 0 };
+    const c: ReuseCount = { source, reused: 0, ids: [] };
     out.push(c);
     if (!(await exists(source))) {
       c.skipped = "no such directory";
@@ -156,6 +158,7 @@ export async function reuseTrials(
       await copyTrial(`${source}/${s.dir}`, `${dst}/${t.dir}`);
       left.delete(s.id);
       c.reused++;
+      c.ids.push(s.id);
     }
   }
   return out;

@@ -125,20 +125,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       // Build the native kernels here too (engine/kernels/native.ts): trial processes may not run a compiler.
       if (wave === 1) await loadNative({ build: true });
       check();
-      if (o.reuse?.length) {
-        const pending: PlannedTrial[] = [];
-        for (const t of trials) if ((await trialState(o.dir, t)).state !== "done") pending.push(t);
-        for (const c of pending.length ? await reuseTrials(o.reuse, o.dir, pending) : []) {
-          if (c.reused || c.skipped) {
-            o.log(
-              `sweep ${o.dir}: reuse ${c.source}: ${
-                c.skipped ?? `${c.reused} finished trial(s) with the same config copied in`
-              }`,
-            );
-          }
-        }
-      }
-      const todo: PlannedTrial[] = [];
+      let todo: PlannedTrial[] = [];
       const requeued: string[] = [];
       for (const t of trials) {
         const { state, result } = await trialState(o.dir, t);
@@ -155,6 +142,20 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
             requeued.join(", ")
           }`,
         );
+      }
+      if (o.reuse?.length && todo.length) {
+        const copied = new Set<string>();
+        for (const c of await reuseTrials(o.reuse, o.dir, todo)) {
+          for (const id of c.ids) copied.add(id);
+          if (c.reused || c.skipped) {
+            o.log(
+              `sweep ${o.dir}: reuse ${c.source}: ${
+                c.skipped ?? `${c.reused} finished trial(s) with the same config copied in`
+              }`,
+            );
+          }
+        }
+        todo = todo.filter((t) => !copied.has(t.id));
       }
       todo.sort(runOrder);
       const before = await summarize(o.dir, trials);
