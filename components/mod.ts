@@ -32,6 +32,7 @@ import "./block/attnstack.ts";
 import "./parameterization/vanilla.ts";
 import "./probe/alignment.ts";
 import "./probe/collapse.ts";
+import "./probe/head_fiber_probe.ts";
 import "./probe/rescalers.ts";
 import "./stage/collapse_study.ts";
 import "./stage/skipless_study.ts";

@@ -128,6 +128,30 @@ Deno.test("blocks: vanilla (each attention) and attnstack (each configuration) t
   }
 });
 
+Deno.test("probes: head_fiber on nGPT with PG-OP: (H - 1) d_k at init, closed once the gates move; an error without PG-OP", async () => {
+  const dir = await Deno.makeTempDir();
+  const t = withProbes(
+    tinyTrial(corpus, { model: { width: 16, depth: 2, head_dim: 8, pgop: true } }),
+    [{ name: "head_fiber", every: 3 }],
+  );
+  const r = await runTrial(t, dir, { dataRoot, log: () => {} });
+  assert.equal(r.status, "ok", r.error ?? "");
+  const hf = await table(`${dir}/probes/head_fiber.csv`);
+  const col = (k: string) => hf.rows.map((x) => x[hf.cols.indexOf(k)]);
+  assert.deepEqual(hf.rows.map((x) => x[0]), [0, 3, 6]);
+  for (const l of [1, 2]) {
+    // 2 heads of 8, T = 16 positions: the full W_o (16 x 16) keeps every head recoverable
+    assert.deepEqual(col(`L${l}.fiber_wo`), [0, 0, 0]);
+    assert.deepEqual(col(`L${l}.fiber_const`), [8, 0, 0]);
+    assert.equal(col(`L${l}.gate_dev`)[0], 0);
+    assert(col(`L${l}.gate_dev`)[2] > 0 && col(`L${l}.gate_sv_ratio`)[2] > 0);
+  }
+  const plain = withProbes(tinyTrial(corpus), [{ name: "head_fiber", every: 3 }]);
+  const bad = await runTrial(plain, await Deno.makeTempDir(), { dataRoot, log: () => {} });
+  assert.equal(bad.status, "failed");
+  assert.match(bad.error!, /probe head_fiber: block ngpt has no blocks\.0\.W_o and blocks\.0\.W_g .*set model\.pgop: true/);
+});
+
 Deno.test("pgop: zero gate weights leave the logits unchanged; W_g is H x r", async () => {
   await wasm();
   const shape = { width: 16, depth: 2, head_dim: 8 };

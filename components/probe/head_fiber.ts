@@ -37,7 +37,7 @@ export interface HeadMixing {
 }
 
 /** Relative tolerance of the float32 rank: products of O(1) numbers carry ~1e-7 relative error. */
-const F32_RTOL = 1e-5;
+export const F32_RTOL = 1e-5;
 
 /**
  * Columns of the Jacobian dZ/dinput, computed by pushing basis inputs

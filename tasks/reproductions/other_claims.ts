@@ -17,20 +17,15 @@ import { relative } from "node:path";
 import * as aq from "arquero";
 import type { ColumnTable } from "arquero";
 import { affineRank, layerNorm, linearRank, rmsNormTokens } from "../../components/probe/affine_rank.ts";
-import {
-  constantSignalFiberDimension,
-  headFiberDimension,
-  sharedSpaceWo,
-} from "../../components/probe/head_fiber.ts";
 import { fitCollapseRate } from "../../components/probe/collapse_rate.ts";
 import { cholesky, expKernel } from "../../components/block/vanilla/espa.ts";
 import { normals } from "../../engine/nn/init.ts";
-import { useBackend } from "../../engine/kernels/backend.ts";
 import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
 import { exists, readJSON } from "../../engine/core/fs.ts";
 import { loadPipeline } from "../../engine/core/pipeline.ts";
 import { type TrialConfig, trialDirName, trialId } from "../../engine/core/config.ts";
 import type { Section, SectionContext, Verdict } from "./common.ts";
+import { headsSection } from "./heads.ts";
 
 /** A CSV as an arquero table, or null when the file does not exist. */
 async function readTable(path: string): Promise<ColumnTable | null> {
@@ -149,57 +144,6 @@ function affineRankRows(): { rows: (string | number)[][]; verdict: Verdict; note
         "exactly (a positive scale per token) and, having no centering, keeps d for T > d, but bends lines and " +
         "flats just as LayerNorm does.",
   };
-}
-
-/** Head-fiber counts on small shapes (as tests/head_fiber.test.ts). */
-async function headFiberRows() {
-  await useBackend("wasm", () => {});
-  const shapes: [number, number, number][] = [[4, 2, 2], [4, 4, 2], [6, 3, 4], [8, 4, 4]];
-  let sharedOk = true, dmodelZero = true, pgopNoChange = true, pgopConst = true;
-  const rows = shapes.map(([n, H, dk]) => {
-    const d = H * dk;
-    const gates = { data: Array.from(normals(H * 4, 13), (v) => 0.7 * v), dim: 4 };
-    const zero = { data: new Array(H * 4).fill(0), dim: 4 };
-    const shared = {
-      tokens: n,
-      heads: H,
-      head_dim: dk,
-      width: dk,
-      wo: sharedSpaceWo(normals(dk * dk, 5 * n + H), dk, H, dk),
-    };
-    const full = { tokens: n, heads: H, head_dim: dk, width: d, wo: normals(d * d, 3 * n + H) };
-    const r = {
-      predicted: n * (H - 1) * dk,
-      shared: headFiberDimension(shared),
-      sharedPgop: headFiberDimension({ ...shared, wg: gates }),
-      full: headFiberDimension(full),
-      fullPgop: headFiberDimension({ ...full, wg: gates }),
-      constNone: constantSignalFiberDimension(shared),
-      constInit: constantSignalFiberDimension({ ...shared, wg: zero }),
-      constPgop: constantSignalFiberDimension({ ...shared, wg: gates }),
-    };
-    sharedOk &&= r.shared === r.predicted;
-    dmodelZero &&= r.full === 0;
-    pgopNoChange &&= r.sharedPgop === r.shared && r.fullPgop === r.full;
-    pgopConst &&= r.constPgop < r.constNone;
-    return [
-      `${n}, ${H}, ${dk}`,
-      r.predicted,
-      r.shared,
-      r.sharedPgop,
-      r.full,
-      r.fullPgop,
-      `${r.constNone} / ${r.constInit} / ${r.constPgop}`,
-    ];
-  });
-  const verdict: Verdict = sharedOk && !dmodelZero ? "reproduced" : sharedOk ? "partly" : "not reproduced";
-  // PG-OP: "partly" when it removes some ambiguity (position-constant signals) but not the fiber itself
-  const pgopVerdict: Verdict = pgopConst && !pgopNoChange
-    ? "reproduced"
-    : pgopConst
-    ? "partly"
-    : "not reproduced";
-  return { rows, verdict, pgopNoChange, pgopVerdict };
 }
 
 /** The collapse-depth run: rate fits, rank beyond the embeddings, entropy over training. */
@@ -806,7 +750,7 @@ async function layerwiseSection(
 async function render(c: SectionContext): Promise<string> {
   const ctx: ReproContext = { repro: c.runs, link: relative(c.docs, c.runs) || "." };
   const ar = affineRankRows();
-  const hf = await headFiberRows();
+  const hf = await headsSection(c);
   const col = await collapseSection(ctx);
   const sk = await skiplessSection(ctx);
   const espaInit = await espaInitSection(ctx);
@@ -844,7 +788,11 @@ async function render(c: SectionContext): Promise<string> {
       "computed (tests/head_fiber.test.ts)",
       v(hf.verdict),
     ],
-    ["PG-OP partly restores head identifiability", "computed (tests/head_fiber.test.ts)", v(hf.pgopVerdict)],
+    [
+      "PG-OP partly restores head identifiability",
+      "computed (tests/head_fiber.test.ts); pgop-trained",
+      v(hf.pgopVerdict),
+    ],
     [
       "layer-wise coordination beats an encoder-decoder: matched compute / matched parameters",
       "layerwise-bleu",
@@ -883,32 +831,7 @@ async function render(c: SectionContext): Promise<string> {
     "",
     ar.note,
     "",
-    "### Head-channel non-identifiability and PG-OP",
-    "",
-    "Nullity of the Jacobian of the attention output Z with respect to the per-head outputs Y_h (n tokens, H heads " +
-    "of d_k), computed through dmodel's own ops (components/probe/head_fiber.ts: tf.matMul with W_o, components/block/pgop.ts's gates):",
-    "",
-    mdTable(
-      [
-        "n, H, d_k",
-        "paper: n(H−1)d_k",
-        "heads in one space",
-        "… with PG-OP",
-        "dmodel's W_o (d×Hd_k)",
-        "… with PG-OP",
-        "position-constant signals: none / PG-OP at init / random W_g",
-      ],
-      hf.rows,
-    ),
-    "",
-    "The paper's count is the fiber of summing the heads in one shared space. Through a full-rank W_o (dmodel's, " +
-    "and any standard layer with d = H d_k) the per-head outputs are recoverable from Z given W_o: the fiber is " +
-    "n(H d_k − rank W_o) = 0. PG-OP (dmodel's reading) multiplies each head at each position by a positive gate, an " +
-    `invertible map, so it ${
-      hf.pgopNoChange ? "changes neither count" : "changed a count (see table)"
-    }. What it ` +
-    "removes is the ambiguity of head signals that are constant over positions: (H − rank G) d_k instead of " +
-    "(H − 1) d_k, G the n × H gate matrix; at init (W_g = 0) every gate is 1 and nothing is removed.",
+    hf.md,
     "",
     "### Layer-wise coordination vs encoder-decoder",
     "",
