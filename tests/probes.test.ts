@@ -149,7 +149,10 @@ Deno.test("probes: head_fiber on nGPT with PG-OP: (H - 1) d_k at init, closed on
   const plain = withProbes(tinyTrial(corpus), [{ name: "head_fiber", every: 3 }]);
   const bad = await runTrial(plain, await Deno.makeTempDir(), { dataRoot, log: () => {} });
   assert.equal(bad.status, "failed");
-  assert.match(bad.error!, /probe head_fiber: block ngpt has no blocks\.0\.W_o and blocks\.0\.W_g .*set model\.pgop: true/);
+  assert.match(
+    bad.error!,
+    /probe head_fiber: block ngpt has no blocks\.0\.W_o and blocks\.0\.W_g .*set model\.pgop: true/,
+  );
 });
 
 Deno.test("pgop: zero gate weights leave the logits unchanged; W_g is H x r", async () => {
