@@ -52,8 +52,8 @@ export function gateMatrix(wg: ArrayLike<number>, heads: number, dim: number, se
 
 /** The head-fiber columns of one block (see the module comment). */
 export function headFiberColumns(
-  wo: Float64Array,
-  wg: Float64Array,
+  wo: ArrayLike<number>,
+  wg: ArrayLike<number>,
   s: { width: number; heads: number; head_dim: number; dim: number; tokens: number },
 ): Record<string, number> {
   const { width: d, heads: H, head_dim: dk, tokens: n } = s;
