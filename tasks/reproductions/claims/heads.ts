@@ -8,18 +8,20 @@
  *   pipelines/claims/pgop-trained.yaml, whose trials carry the head_fiber probe
  *   (components/probe/head_fiber_probe.ts: probes/head_fiber.csv per trial).
  */
+import "../../../components/mod.ts"; // the backends the head-fiber counts run on
 import { relative } from "node:path";
 import * as aq from "arquero";
 import {
   constantSignalFiberDimension,
   headFiberDimension,
   sharedSpaceWo,
-} from "../../components/probe/head_fiber.ts";
-import { normals } from "../../engine/nn/init.ts";
-import { useBackend } from "../../engine/kernels/backend.ts";
-import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
-import { readJSON } from "../../engine/core/fs.ts";
-import { progressText, type SectionContext, sweepProgress, table, type Verdict } from "./common.ts";
+} from "../../../components/probe/head_fiber.ts";
+import { normals } from "../../../engine/nn/init.ts";
+import { useBackend } from "../../../engine/kernels/backend.ts";
+import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
+import { readJSON } from "../../../engine/core/fs.ts";
+import { progressText, type SectionContext, sweepProgress, type Verdict } from "../common.ts";
+import { mdTable, sig } from "./shared.ts";
 
 /** Head-fiber counts on small shapes (as tests/head_fiber.test.ts). */
 async function headFiberRows() {
@@ -80,11 +82,6 @@ function modelLabel(point: Record<string, unknown>): string {
     : m?.block === "attnstack"
     ? "pre-norm + PG-OP"
     : String(m?.block);
-}
-
-/** Significant digits, "–" when missing. */
-function sig(v: unknown, digits = 3): string {
-  return typeof v === "number" && Number.isFinite(v) ? String(+v.toPrecision(digits)) : "–";
 }
 
 /** The pgop-trained run: the head_fiber probe's columns at init and at the end, over seeds. */
@@ -170,7 +167,7 @@ async function trainedGates(c: SectionContext) {
       `${progressText(p)}, ${sig(wallS / 60)} min of trial wall time.`,
       "",
       "",
-      table(
+      mdTable(
         [
           "model",
           "block",
@@ -208,7 +205,7 @@ export async function headsSection(c: SectionContext) {
     "Nullity of the Jacobian of the attention output Z with respect to the per-head outputs Y_h (n tokens, H heads " +
     "of d_k), computed through dmodel's own ops (components/probe/head_fiber.ts: tf.matMul with W_o, components/block/pgop.ts's gates):",
     "",
-    table(
+    mdTable(
       [
         "n, H, d_k",
         "paper: n(H−1)d_k",
