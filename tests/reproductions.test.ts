@@ -78,6 +78,27 @@ Deno.test("reproductions: verdicts and step ratios come from the run tables", as
   }
   await Deno.mkdir(`${repro}/layerwise-bleu`);
   await Deno.writeTextFile(`${repro}/layerwise-bleu/summary.csv`, toCSV(lw));
+  // pgop-trained: two nGPT seeds; seed 1's gates end with two heads alike (fiber (H - rank G) d_k = 8 stays open)
+  const pg = `${repro}/pgop-trained`;
+  const plan = [0, 1].map((seed) => ({
+    dir: `pg-s${seed}`,
+    point: { model: { block: "ngpt" }, "train.seed": seed },
+  }));
+  await Deno.mkdir(pg);
+  await Deno.writeTextFile(`${pg}/trials.json`, JSON.stringify(plan));
+  for (const [i, t] of plan.entries()) {
+    await Deno.mkdir(`${pg}/${t.dir}/probes`, { recursive: true });
+    await Deno.writeTextFile(`${pg}/${t.dir}/result.json`, JSON.stringify({ status: "ok", wall_s: 60 }));
+    const probe = [0, 600].map((step) => ({
+      step,
+      "L1.wo_rank": 64,
+      "L1.fiber_wo": 0,
+      "L1.fiber_const": step === 0 || i === 1 ? 56 - 48 * (step / 600) : 0,
+      "L1.gate_sv_ratio": step === 0 ? 0 : [0.01, 0.02][i],
+      "L1.gate_dev": step === 0 ? 0 : 0.05,
+    }));
+    await Deno.writeTextFile(`${pg}/${t.dir}/probes/head_fiber.csv`, toCSV(probe));
+  }
   const md = await otherClaims.render({ runs: repro, docs: repro, log: () => {} });
   const row = (start: string) => md.split("\n").find((l) => l.startsWith(start)) ?? "";
   // depth 32: the paper's gamma_L ends 25% above pre-LN (never within 20%); only gamma_L = 2 reaches it: partly
@@ -101,6 +122,14 @@ Deno.test("reproductions: verdicts and step ratios come from the run tables", as
   assert.match(row("| layer-wise L=2"), /\| 91 \(90–92\) \|/);
   assert.match(row("| attention-only stacks"), /not yet run/);
   assert.match(row("| LayerNorm is exactly"), /\*\*partly\*\*/);
+  // seed 1's position-constant fiber stays open after training: PG-OP's claim is not reproduced
+  assert.match(row("| PG-OP partly restores"), /\*\*not reproduced\*\*/);
+  assert.match(row("| nGPT + PG-OP | block 1 | 0 |"), /\| 2 \| 0 \| 56 \| 0 \(0–0\) \| 0 \|$/);
+  assert.match(
+    row("| nGPT + PG-OP | block 1 | 600 |"),
+    /\| 2 \| 0 \| 0–8 \| 0\.015 \(0\.01–0\.02\) \| 0\.05 \|$/,
+  );
+  assert.match(md, /2 of 2 trials finished, 2 min of trial wall time/);
   assert((await Deno.stat(`${repro}/skipless-depth.png`)).size > 1000);
 });
 
