@@ -1,0 +1,103 @@
+/**
+ * What the nuGPT claims share (tasks/reproductions/nugpt.ts): the analysis of an
+ * archived sweep, optima tables, slope texts, a sweep section's opening.
+ */
+import { relative } from "node:path";
+import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts";
+import type { ScalingFit } from "../../../engine/analysis/fit.ts";
+import type { GroupOptimum } from "../../../engine/analysis/optimum.ts";
+import "../../../components/mod.ts";
+import {
+  lrText,
+  num,
+  progressText,
+  readSlope,
+  runSetting,
+  type SectionContext,
+  settingText,
+  type SweepProgress,
+  verdictLine,
+  withCI,
+} from "../common.ts";
+
+/** Tolerance on |slope| (log2 eta* per doubling of the scale) for "transfers". */
+export const TOLERANCE = 0.1;
+
+/** A markdown image of `path`, linked relative to docs/. */
+export const fig = (ctx: SectionContext, path: string, alt: string) =>
+  `![${alt}](${relative(ctx.docs, path)})`;
+
+/** Runs the analysis into the archived sweep directory (analysis.json, optima.csv, figures/). */
+export function analyze(ctx: SectionContext, dir: string, by: string[], scale: string[]): Promise<Analysis> {
+  return analyzeSweep(dir, { by, scale, tolerance: TOLERANCE, log: ctx.log });
+}
+
+export function famOf(a: Analysis, match: Record<string, unknown>): ScalingFit | undefined {
+  return a.fits.find((f) => Object.entries(match).every(([k, v]) => String(f.family_keys[k]) === String(v)));
+}
+
+export function groupsOf(a: Analysis, fit: ScalingFit | undefined): GroupOptimum[] {
+  return fit ? a.optima.groups.filter((g) => g.family === fit.family) : [];
+}
+
+export function slopeText(fit: ScalingFit | undefined, axis: string): string {
+  const i = fit ? fit.scales.indexOf(axis) : -1;
+  if (!fit || i < 0) return `no fit (${fit?.note ?? "no bracketed optima at two scales"})`;
+  const c = fit.coefficients[i];
+  return `${withCI(c.slope, c.slope_ci)}: ${readSlope(c)}`;
+}
+
+export function reading(fit: ScalingFit | undefined, axis: string) {
+  const i = fit ? fit.scales.indexOf(axis) : -1;
+  return fit && i >= 0 ? { c: fit.coefficients[i], r: readSlope(fit.coefficients[i]) } : null;
+}
+
+export function optimaRows(groups: GroupOptimum[], label: string, axis: string): (string | number)[][] {
+  return groups.sort((a, b) => a.scale[axis] - b.scale[axis]).map((g) => [
+    label,
+    g.scale[axis],
+    lrText(g.eta_star_grid),
+    lrText(g.eta_star) + (g.bracketed ? "" : " (edge)"),
+    num(g.loss_star),
+    `${g.n_ok}/${g.n_trials}`,
+    num(g.transfer_cost),
+  ]);
+}
+
+export const OPTIMA_HEADER = (axis: string) => [
+  "rule",
+  axis,
+  "eta* (grid)",
+  "eta* (refined)",
+  "best loss",
+  "ok trials",
+  "cost of the base LR (nats)",
+];
+
+/** A sweep section's opening after the claim: pipeline and command, then the run's setting once trials finished. */
+export async function opening(
+  p: SweepProgress,
+  pipeline: string,
+  scale: string,
+  label: string,
+): Promise<string[]> {
+  const setting = p.finished ? settingText(await runSetting(p.dir, scale), label) : "";
+  return [header(p, pipeline), "", ...(setting ? [setting, ""] : [])];
+}
+
+export function header(p: SweepProgress, pipeline: string): string {
+  return [
+    `Pipeline: \`${pipeline}\`; command: \`deno task sweep ${pipeline}\` (resumable; runs into runs/), then`,
+    "`deno task repro-snapshot` and `deno task reproductions`.",
+    `Run archived in \`${p.dir}/\`: ${progressText(p)}.`,
+  ].join(" ");
+}
+
+export function incomplete(p: SweepProgress, what: string): string {
+  return verdictLine(
+    "not yet run",
+    p.finished
+      ? `${progressText(p)}; ${what} above are from the finished trials only.`
+      : `${progressText(p)}; ${what} appear here once trials finish.`,
+  );
+}
