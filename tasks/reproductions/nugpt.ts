@@ -12,7 +12,7 @@ import type { Section } from "./common.ts";
 import { widthClaim } from "./nugpt/width.ts";
 import { horizonClaim } from "./nugpt/horizon.ts";
 import { depthClaim } from "./nugpt/depth.ts";
-import { diagnosticsClaim } from "./nugpt/diagnostics.ts";
+import { DIAGNOSTICS, DIAGNOSTICS_SHORT, diagnosticsClaim } from "./nugpt/diagnostics.ts";
 import { alignmentClaim } from "./nugpt/alignment.ts";
 
 /** The nuGPT section. */
@@ -20,7 +20,7 @@ export const nugpt: Section = {
   id: "nugpt",
   title: "nuGPT: learning-rate transfer in normalized transformers (arXiv 2604.27077)",
   async render(ctx) {
-    const diagnostics = await diagnosticsClaim(ctx);
+    const diagnostics = await diagnosticsClaim(ctx, DIAGNOSTICS);
     return [
       "Every number below is computed by `tasks/reproductions/nugpt.ts` from the archived run",
       "directories; the setting is ../shared/REFERENCE.md section 2 scaled to 2 CPU cores (BPE 1024 on",
@@ -35,6 +35,8 @@ export const nugpt: Section = {
       await depthClaim(ctx),
       "",
       diagnostics.md,
+      "",
+      (await diagnosticsClaim(ctx, DIAGNOSTICS_SHORT)).md,
       "",
       await alignmentClaim(ctx),
     ].join("\n");
