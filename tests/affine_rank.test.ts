@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   affineRank,
   centerTokens,
+  flatTokens,
   layerNorm,
   linearRank,
   rmsNormTokens,
@@ -15,19 +16,6 @@ import {
 import { normals } from "../engine/nn/init.ts";
 
 const f64 = (n: number, seed: number) => Float64Array.from(normals(n, seed));
-
-/** T tokens x_t = p + sum_k c_tk b_k on the affine flat through p spanned by the rows of `basis` (k x d). */
-function flat(T: number, d: number, basis: Float64Array, k: number, p: ArrayLike<number>, seed: number) {
-  const c = f64(T * k, seed), x = new Float64Array(T * d);
-  for (let t = 0; t < T; t++) {
-    for (let j = 0; j < d; j++) {
-      let s = p[j];
-      for (let i = 0; i < k; i++) s += c[t * k + i] * basis[i * d + j];
-      x[t * d + j] = s;
-    }
-  }
-  return x;
-}
 
 /** A gain with entries in [0.5, 1.5] (no zero: the gain is invertible) and a bias. */
 function gainBias(d: number, seed: number) {
@@ -76,12 +64,12 @@ Deno.test("LayerNorm, exact: rank LN(X) = rank(P X) and rank(P X) - 1 <= affine 
   const cases: [string, Float64Array, number][] = [];
   for (const T of [3, 8, 9, 14]) cases.push([`random T=${T}`, f64(T * d, T), T]);
   const B = f64(3 * d, 7);
-  cases.push(["3-flat", flat(10, d, B, 3, f64(d, 8), 9), 10]);
-  cases.push(["3-subspace", flat(10, d, B, 3, new Float64Array(d), 10), 10]);
+  cases.push(["3-flat", flatTokens(10, d, B, 3, f64(d, 8), 9), 10]);
+  cases.push(["3-subspace", flatTokens(10, d, B, 3, new Float64Array(d), 10), 10]);
   const B1 = Float64Array.from([...B.subarray(0, 2 * d), ...one]);
-  cases.push(["3-flat containing 1", flat(10, d, B1, 3, f64(d, 11), 12), 10]);
-  cases.push(["line", flat(5, d, f64(d, 13), 1, f64(d, 14), 15), 5]);
-  cases.push(["collapsed", flat(6, d, f64(d, 16), 0, f64(d, 17), 18), 6]);
+  cases.push(["3-flat containing 1", flatTokens(10, d, B1, 3, f64(d, 11), 12), 10]);
+  cases.push(["line", flatTokens(5, d, f64(d, 13), 1, f64(d, 14), 15), 5]);
+  cases.push(["collapsed", flatTokens(6, d, f64(d, 16), 0, f64(d, 17), 18), 6]);
   for (const [name, x, T] of cases) {
     for (let seed = 0; seed < 2; seed++) {
       const o = gainBias(d, 50 + seed);
@@ -105,21 +93,21 @@ Deno.test("LayerNorm's affine rank is not invariant on adversarial sets (and RMS
     assert.equal(affineRank(rmsNormTokens(x, T, d), T, d), d, `RMSNorm, T=${T}`);
   }
   // A line of tokens with different spreads: the per-token scale bends it into a plane.
-  const line = flat(5, d, f64(d, 21), 1, f64(d, 22), 23);
+  const line = flatTokens(5, d, f64(d, 21), 1, f64(d, 22), 23);
   assert.equal(affineRank(line, 5, d), 1);
   assert.equal(affineRank(layerNorm(line, 5, d), 5, d), 2);
   assert.equal(affineRank(rmsNormTokens(line, 5, d), 5, d), 2);
   // A line through the origin is kept by RMSNorm (2 points +-u) and by LN.
-  const ray = flat(5, d, f64(d, 24), 1, new Float64Array(d), 25);
+  const ray = flatTokens(5, d, f64(d, 24), 1, new Float64Array(d), 25);
   assert.equal(affineRank(rmsNormTokens(ray, 5, d), 5, d), 1);
   assert.equal(affineRank(layerNorm(ray, 5, d), 5, d), 1);
   // A collapsed set stays collapsed under both.
-  const same = flat(6, d, f64(d, 26), 0, f64(d, 27), 28);
+  const same = flatTokens(6, d, f64(d, 26), 0, f64(d, 27), 28);
   assert.equal(affineRank(layerNorm(same, 6, d), 6, d), 0);
   assert.equal(affineRank(rmsNormTokens(same, 6, d), 6, d), 0);
   // A flat containing the direction 1: LN loses that direction, RMSNorm does not (and bends the flat).
   const B = f64(2 * d, 29), B1 = Float64Array.from([...B, ...new Float64Array(d).fill(1)]);
-  const x1 = flat(10, d, B1, 3, f64(d, 30), 31);
+  const x1 = flatTokens(10, d, B1, 3, f64(d, 30), 31);
   assert.equal(affineRank(x1, 10, d), 3);
   assert.equal(affineRank(layerNorm(x1, 10, d), 10, d), 3); // rank(PX) = 3, one up from the bend
   assert.equal(affineRank(rmsNormTokens(x1, 10, d), 10, d), 4);

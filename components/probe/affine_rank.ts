@@ -25,6 +25,7 @@
  * Singular values: collapse_metrics.ts's one-sided Jacobi SVD.
  */
 import { singularValues } from "./collapse_metrics.ts";
+import { normals } from "../../engine/nn/init.ts";
 
 /** Any dense numeric array. */
 type Arr = ArrayLike<number>;
@@ -141,4 +142,34 @@ export function rmsNormTokens(x: Arr, tokens: number, dim: number, o: NormOption
     }
   }
   return y;
+}
+
+/**
+ * T tokens x_t = p + sum_k c_tk b_k on the affine flat through p spanned by
+ * the k rows of `basis` (k x d), with seeded normal coefficients c: a token
+ * set of affine rank k (in general position), the adversarial sets of the
+ * LayerNorm property (tests/affine_rank.test.ts, docs/reproductions.md).
+ *
+ * @example
+ * ```ts
+ * affineRank(flatTokens(5, 2, [1, 0], 1, [0, 3], 7), 5, 2); // 1: five points on the line y = 3
+ * ```
+ */
+export function flatTokens(
+  T: number,
+  d: number,
+  basis: ArrayLike<number>,
+  k: number,
+  p: ArrayLike<number>,
+  seed: number,
+): Float64Array {
+  const c = normals(T * k, seed), x = new Float64Array(T * d);
+  for (let t = 0; t < T; t++) {
+    for (let j = 0; j < d; j++) {
+      let s = p[j];
+      for (let i = 0; i < k; i++) s += c[t * k + i] * basis[i * d + j];
+      x[t * d + j] = s;
+    }
+  }
+  return x;
 }

@@ -3,24 +3,21 @@
  * section 6): computed here by components/probe/affine_rank.ts on the seeded
  * sets of tests/affine_rank.test.ts.
  */
-import { affineRank, layerNorm, linearRank, rmsNormTokens } from "../../../components/probe/affine_rank.ts";
+import {
+  affineRank,
+  flatTokens,
+  layerNorm,
+  linearRank,
+  rmsNormTokens,
+} from "../../../components/probe/affine_rank.ts";
 import type { Verdict } from "../common.ts";
 import { f64 } from "./shared.ts";
 
 /** Affine-rank cases: the same constructions as tests/affine_rank.test.ts. */
 export function affineRankRows(): { rows: (string | number)[][]; verdict: Verdict; note: string } {
   const d = 8;
-  const flat = (T: number, basis: Float64Array, k: number, p: ArrayLike<number>, seed: number) => {
-    const c = f64(T * k, seed), x = new Float64Array(T * d);
-    for (let t = 0; t < T; t++) {
-      for (let j = 0; j < d; j++) {
-        let s = p[j];
-        for (let i = 0; i < k; i++) s += c[t * k + i] * basis[i * d + j];
-        x[t * d + j] = s;
-      }
-    }
-    return x;
-  };
+  const flat = (T: number, basis: Float64Array, k: number, p: ArrayLike<number>, seed: number) =>
+    flatTokens(T, d, basis, k, p, seed);
   const B1 = Float64Array.from([...f64(2 * d, 29), ...new Float64Array(d).fill(1)]);
   const cases: [string, Float64Array, number, boolean][] = [
     ["random, T = 5 < d", f64(5 * d, 205), 5, true],
