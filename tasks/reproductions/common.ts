@@ -94,6 +94,12 @@ export function table(header: string[], rows: (string | number)[][]): string {
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
+/** The verdict that a claim's markdown states in its {@link verdictLine} ("not yet run" when it has none). */
+export function verdictOf(md: string): Verdict {
+  const m = md.match(/^\*\*Verdict: (reproduced|partly|not reproduced|not yet run)\.\*\*/m);
+  return (m?.[1] as Verdict | undefined) ?? "not yet run";
+}
+
 /** The bold verdict line of a claim. */
 export function verdictLine(v: Verdict, why: string): string {
   return `**Verdict: ${v}.** ${why}`;

@@ -8,7 +8,7 @@
  * fitScaling: bootstrap intervals) and states a verdict by the rule written
  * next to it; an incomplete run is "not yet run", with what finished shown.
  */
-import type { Section } from "./common.ts";
+import { type Section, table, verdictOf } from "./common.ts";
 import { widthClaim } from "./nugpt/width.ts";
 import { horizonClaim } from "./nugpt/horizon.ts";
 import { depthClaim } from "./nugpt/depth.ts";
@@ -21,24 +21,39 @@ export const nugpt: Section = {
   title: "nuGPT: learning-rate transfer in normalized transformers (arXiv 2604.27077)",
   async render(ctx) {
     const diagnostics = await diagnosticsClaim(ctx, DIAGNOSTICS);
+    const width = await widthClaim(ctx, diagnostics.diagnosis);
+    const horizon = await horizonClaim(ctx), depth = await depthClaim(ctx);
+    const alignment = await alignmentClaim(ctx);
+    const summary = table(
+      ["claim", "pipeline", "verdict"],
+      [
+        ["nGPT's eta* moves with width, nuGPT's does not", "repro/nugpt-width", width],
+        ["eta* falls as steps^(-1/3); nuGPT's m_data^(-1/3) removes it", "repro/nugpt-horizon", horizon],
+        ["both rules transfer over depth; depth-muP on eta_hidden breaks it", "repro/nugpt-depth", depth],
+        ["alignment: omega = 1/2, weighted max(alpha, nu) ~ 3/4", "alignment", alignment],
+      ].map(([claim, where, md]) => [claim, `\`pipelines/${where}.yaml\``, `**${verdictOf(md)}**`]),
+    );
     return [
-      "Every number below is computed by `tasks/reproductions/nugpt.ts` from the archived run",
+      "Every number below is computed by `tasks/reproductions/nugpt.ts` (one module per claim in",
+      "`tasks/reproductions/nugpt/`) from the archived run",
       "directories; the setting is ../shared/REFERENCE.md section 2 scaled to 2 CPU cores (BPE 1024 on",
       "the Brown corpus, depth 2, head_dim 8, both rules under the paper's optimizer setting).",
       "Optima, intervals and transfer calls are engine/analysis's (optimalLR, fitScaling, compareFits;",
       "the intervals' coverage is tested on synthetic sweeps with a known law in tests/).",
       "",
-      await widthClaim(ctx, diagnostics.diagnosis),
+      summary,
       "",
-      await horizonClaim(ctx),
+      width,
       "",
-      await depthClaim(ctx),
+      horizon,
+      "",
+      depth,
       "",
       diagnostics.md,
       "",
       (await diagnosticsClaim(ctx, DIAGNOSTICS_SHORT)).md,
       "",
-      await alignmentClaim(ctx),
+      alignment,
     ].join("\n");
   },
 };
