@@ -32,7 +32,10 @@ export const DIAGNOSTICS: DiagnosticsSpec = {
     "exponent 1/2, rescaler_scale 1/sqrt(32), 600 steps), each row's drift measured as the slope of",
     "log2 eta* per doubling of width between widths 16 and 64 (2 seeds, LR 2^-7.5..2^-4). A factor",
     "accounts for drift when its row's slope differs from the reference row's (interval of the",
-    "difference excludes 0).",
+    "difference excludes 0). Two limits of this design, seen in its results: at width 16 the 600-step",
+    "basins are flat (128 tokens per parameter), so every slope's interval is wide; and nGPT's",
+    "width-16 optimum (nugpt-width's table above) lies above this grid's top, 2^-4, so nGPT's rows",
+    "may have no fitted slope. The next section repeats the rows where the basins are sharp.",
   ],
   steps: 600,
 };
