@@ -4,6 +4,7 @@
  * row's slope against the reference's.
  */
 import {
+  num,
   progressText,
   type SectionContext,
   slopeDifference,
@@ -107,9 +108,10 @@ export async function diagnosticsClaim(
   const a = await analyze(ctx, p.dir, by, ["model.width"]);
   const label = (f: { family_keys: Record<string, string | number> }) => rowLabel(f.family_keys, spec.steps);
   const ref = a.fits.find((f) => label(f) === "nuGPT (reference)");
-  const accounts: string[] = [];
+  const accounts: string[] = [], widths: number[] = [];
   const rows = a.fits.map((f) => {
     const d = ref && f !== ref ? slopeDifference(f, ref, "model.width") : null;
+    if (d?.ci && f.family_keys["parameterization.name"] === "nugpt") widths.push(d.ci[1] - d.ci[0]);
     if (d?.ci && (d.ci[0] > 0 || d.ci[1] < 0) && f.family_keys["parameterization.name"] === "nugpt") {
       accounts.push(`${label(f)} (${withCI(d.diff, d.ci)})`);
     }
@@ -126,7 +128,12 @@ export async function diagnosticsClaim(
     ? `diagnostics (${spec.name}): the nuGPT rows whose drift over width differs from the reference: ${
       accounts.join("; ")
     }`
-    : `diagnostics (${spec.name}): no single factor changes nuGPT's drift over width significantly`;
+    : `diagnostics (${spec.name}): no single factor changes nuGPT's drift over width significantly` +
+      (widths.length
+        ? ` (the nuGPT rows' intervals of the difference are ${
+          num(widths.sort((x, y) => x - y)[Math.floor(widths.length / 2)], 2)
+        } wide on median: a change smaller than about half that cannot be told from none here)`
+        : "");
   if (p.complete) out.push(`**Diagnosis.** ${diagnosis.replace(/^diagnostics \([^)]*\): /, "")}.`);
   return { md: out.join("\n"), diagnosis };
 }
