@@ -147,6 +147,8 @@ async function trainedGates(c: SectionContext) {
       subtitle:
         "sigma_H / sigma_1 of G [T, H], mean over seeds; 0 = every head gated alike (no ambiguity removed)",
       yTitle: "sigma_H(G) / sigma_1(G)",
+      width: 420,
+      height: 240,
     }),
   );
   const ends = summary.filter((r) => r.step === last.s);
