@@ -3,7 +3,15 @@
  * archived nugpt-horizon sweep (pipelines/repro/nugpt-horizon.yaml), nGPT's
  * horizon exponent against -1/3, nuGPT with and without m_data^(-1/3).
  */
-import { type SectionContext, sweepProgress, table, type Verdict, verdictLine, withCI } from "../common.ts";
+import {
+  num,
+  type SectionContext,
+  sweepProgress,
+  table,
+  type Verdict,
+  verdictLine,
+  withCI,
+} from "../common.ts";
 
 import {
   analyze,
@@ -11,6 +19,7 @@ import {
   fig,
   groupsOf,
   incomplete,
+  largestScale,
   opening,
   OPTIMA_HEADER,
   optimaRows,
@@ -49,6 +58,18 @@ export async function horizonClaim(ctx: SectionContext): Promise<string> {
     `- nGPT: horizon exponent (log2 eta* per doubling of steps) ${slopeText(ng, "train.steps")}; paper -1/3`,
     `- nuGPT without the correction: ${slopeText(nn, "train.steps")}`,
     `- nuGPT with the correction: ${slopeText(nc, "train.steps")}`,
+  );
+  const [ln, lc, lu] = [ng, nc, nn].map((f) => largestScale(a, f, "train.steps"));
+  if (ln && lc && lu) {
+    out.push(
+      `- cost of carrying the shortest horizon's LR to the longest (${ln.scale["train.steps"]} steps): nGPT ${
+        num(ln.transfer_cost)
+      } nats, nuGPT with the correction ${num(lc.transfer_cost)}, without ${num(lu.transfer_cost)}`,
+    );
+  }
+  out.push(
+    "",
+    fig(ctx, `${p.dir}/figures/loss_vs_lr.png`, "loss vs LR per horizon"),
     "",
     fig(ctx, `${p.dir}/figures/eta_vs_steps.png`, "eta* vs steps"),
     "",

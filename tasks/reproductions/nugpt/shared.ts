@@ -101,3 +101,9 @@ export function incomplete(p: SweepProgress, what: string): string {
       : `${progressText(p)}; ${what} appear here once trials finish.`,
   );
 }
+
+/** The group of `fit` at the largest value of `axis` (its transfer_cost is the cost of carrying the smallest scale's LR there). */
+export function largestScale(a: Analysis, fit: ScalingFit | undefined, axis: string): GroupOptimum | null {
+  const gs = groupsOf(a, fit);
+  return gs.length ? gs.reduce((x, y) => (y.scale[axis] > x.scale[axis] ? y : x)) : null;
+}

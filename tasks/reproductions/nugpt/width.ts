@@ -3,7 +3,6 @@
  * (pipelines/repro/nugpt-width.yaml), both rules' slopes, the paired
  * difference and the cost of transfer at the largest width.
  */
-import type { ScalingFit } from "../../../engine/analysis/fit.ts";
 import {
   num,
   type SectionContext,
@@ -21,6 +20,7 @@ import {
   fig,
   groupsOf,
   incomplete,
+  largestScale,
   opening,
   OPTIMA_HEADER,
   optimaRows,
@@ -67,11 +67,7 @@ export async function widthClaim(ctx: SectionContext, diagnosis: string): Promis
   if (d) {
     out.push(`- paired difference nuGPT - nGPT: ${withCI(d.diff, d.ci)} (${d.text})`);
   }
-  const widest = (f: ScalingFit | undefined) => {
-    const gs = groupsOf(a, f);
-    return gs.length ? gs.reduce((x, y) => (y.scale["model.width"] > x.scale["model.width"] ? y : x)) : null;
-  };
-  const wn = widest(ng), wu = widest(nu);
+  const wn = largestScale(a, ng, "model.width"), wu = largestScale(a, nu, "model.width");
   if (wn && wu) {
     out.push(
       `- cost of transfer at the largest width finished (${wn.scale["model.width"]} / ${
