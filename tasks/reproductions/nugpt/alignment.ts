@@ -35,6 +35,7 @@ export async function plannedAlignment(pipeline: string): Promise<number> {
   return ((p.stages.get("alignment")?.options as { trials?: unknown[] })?.trials ?? []).length;
 }
 
+/** The alignment claim's markdown (weighted exponents, early vs late, figures, verdict line). */
 export async function alignmentClaim(ctx: SectionContext): Promise<string> {
   const dir = `${ctx.runs}/alignment`, pipeline = "pipelines/alignment.yaml";
   const planned = await plannedAlignment(pipeline);

@@ -18,6 +18,7 @@ import {
   slopeText,
 } from "./shared.ts";
 
+/** The depth claim's markdown (table, slopes over depth, figure, verdict line). */
 export async function depthClaim(ctx: SectionContext): Promise<string> {
   const name = "nugpt-depth", pipeline = "pipelines/repro/nugpt-depth.yaml";
   const p = await sweepProgress(ctx, name);

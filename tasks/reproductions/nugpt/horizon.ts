@@ -27,6 +27,7 @@ import {
   slopeText,
 } from "./shared.ts";
 
+/** The horizon claim's markdown (table, horizon exponents, cost of transfer, figures, verdict line). */
 export async function horizonClaim(ctx: SectionContext): Promise<string> {
   const name = "nugpt-horizon", pipeline = "pipelines/repro/nugpt-horizon.yaml";
   const p = await sweepProgress(ctx, name);

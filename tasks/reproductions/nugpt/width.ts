@@ -29,6 +29,7 @@ import {
   TOLERANCE,
 } from "./shared.ts";
 
+/** The width claim's markdown (table, slopes, cost of transfer, figures, verdict line). */
 export async function widthClaim(ctx: SectionContext, diagnosis: string): Promise<string> {
   const name = "nugpt-width", pipeline = "pipelines/repro/nugpt-width.yaml";
   const p = await sweepProgress(ctx, name);
