@@ -3,15 +3,15 @@
  * nugpt-depth sweep (pipelines/repro/nugpt-depth.yaml), with the depth-muP
  * factor that the paper says breaks it.
  */
-import { type SectionContext, sweepProgress, table, type Verdict, verdictLine } from "../common.ts";
+import { type SectionContext, table, type Verdict, verdictLine } from "../common.ts";
 
 import {
   analyze,
+  claimOpening,
   famOf,
   fig,
   groupsOf,
   incomplete,
-  opening,
   OPTIMA_HEADER,
   optimaRows,
   reading,
@@ -20,19 +20,20 @@ import {
 
 /** The depth claim's markdown (table, slopes over depth, figure, verdict line). */
 export async function depthClaim(ctx: SectionContext): Promise<string> {
-  const name = "nugpt-depth", pipeline = "pipelines/repro/nugpt-depth.yaml";
-  const p = await sweepProgress(ctx, name);
-  const out = [
-    "### Depth: both rules transfer over depth; a depth-muP factor on eta_hidden breaks it",
-    "",
-    "Paper (Fig. 3, section 4.5 / Fig. 8): baseline nGPT already transfers decently over depth; nuGPT",
-    'transfers; an m_depth^(-1/2) factor on eta_hidden (Depth-muP) makes eta* "strongly drift to the',
-    'right". Here: depths 2 / 4 / 8 at width 32, 400 steps of 2048 tokens, 3 seeds. Rule: reproduced when',
-    "nGPT and nuGPT transfer and nuGPT with depth_exponent 0.5 drifts upwards (interval above +0.1);",
-    "partly when two of the three hold.",
-    "",
-    ...(await opening(p, pipeline, "model.depth", "depth")),
-  ];
+  const { p, out } = await claimOpening(
+    ctx,
+    "nugpt-depth",
+    "Depth: both rules transfer over depth; a depth-muP factor on eta_hidden breaks it",
+    [
+      "Paper (Fig. 3, section 4.5 / Fig. 8): baseline nGPT already transfers decently over depth; nuGPT",
+      'transfers; an m_depth^(-1/2) factor on eta_hidden (Depth-muP) makes eta* "strongly drift to the',
+      'right". Here: depths 2 / 4 / 8 at width 32, 400 steps of 2048 tokens, 3 seeds. Rule: reproduced when',
+      "nGPT and nuGPT transfer and nuGPT with depth_exponent 0.5 drifts upwards (interval above +0.1);",
+      "partly when two of the three hold.",
+    ],
+    "model.depth",
+    "depth",
+  );
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
   const a = await analyze(ctx, p.dir, ["parameterization.name", "parameterization.depth_exponent"], [
     "model.depth",

@@ -3,17 +3,9 @@
  * time from a reference nuGPT (pipelines/repro/nugpt-diagnostics*.yaml), each
  * row's slope against the reference's.
  */
-import {
-  num,
-  progressText,
-  type SectionContext,
-  slopeDifference,
-  sweepProgress,
-  table,
-  withCI,
-} from "../common.ts";
+import { num, progressText, type SectionContext, slopeDifference, table, withCI } from "../common.ts";
 
-import { analyze, incomplete, opening, slopeText } from "./shared.ts";
+import { analyze, claimOpening, incomplete, slopeText } from "./shared.ts";
 
 /** One diagnostics sweep: its pipeline, heading, what it varies, and its reference nuGPT's horizon. */
 export interface DiagnosticsSpec {
@@ -89,15 +81,7 @@ export async function diagnosticsClaim(
   ctx: SectionContext,
   spec: DiagnosticsSpec,
 ): Promise<{ md: string; diagnosis: string }> {
-  const name = spec.name, pipeline = `pipelines/repro/${spec.name}.yaml`;
-  const p = await sweepProgress(ctx, name);
-  const out = [
-    `### ${spec.title}`,
-    "",
-    ...spec.intro,
-    "",
-    ...(await opening(p, pipeline, "model.width", "width")),
-  ];
+  const { p, out } = await claimOpening(ctx, spec.name, spec.title, spec.intro, "model.width", "width");
   if (!p.finished) {
     return {
       md: [...out, incomplete(p, "the drifts")].join("\n"),

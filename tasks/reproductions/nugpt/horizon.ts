@@ -3,24 +3,16 @@
  * archived nugpt-horizon sweep (pipelines/repro/nugpt-horizon.yaml), nGPT's
  * horizon exponent against -1/3, nuGPT with and without m_data^(-1/3).
  */
-import {
-  num,
-  type SectionContext,
-  sweepProgress,
-  table,
-  type Verdict,
-  verdictLine,
-  withCI,
-} from "../common.ts";
+import { num, type SectionContext, table, type Verdict, verdictLine, withCI } from "../common.ts";
 
 import {
   analyze,
+  claimOpening,
   famOf,
   fig,
   groupsOf,
   incomplete,
   largestScale,
-  opening,
   OPTIMA_HEADER,
   optimaRows,
   reading,
@@ -29,20 +21,21 @@ import {
 
 /** The horizon claim's markdown (table, horizon exponents, cost of transfer, figures, verdict line). */
 export async function horizonClaim(ctx: SectionContext): Promise<string> {
-  const name = "nugpt-horizon", pipeline = "pipelines/repro/nugpt-horizon.yaml";
-  const p = await sweepProgress(ctx, name);
-  const out = [
-    "### Horizon: eta* falls as steps^(-1/3) without a correction; nuGPT's m_data^(-1/3) removes it",
-    "",
-    "Paper (section 4.6, Fig. 9): without the token-count correction the optimal LR of a fixed model",
-    '"decreases roughly as (iter. count)^(-1/3)", matching Bjorck et al. (beta = 0.32).',
-    "Here: width 32 (nuGPT's base width), 125 / 500 / 2000 steps of 1024 tokens, 3 seeds. Rule:",
-    "reproduced when nGPT's horizon slope's interval contains -1/3 and excludes 0 and corrected",
-    "nuGPT transfers (interval inside +-0.1);",
-    "partly when only one holds or nGPT's slope is negative but its interval misses -1/3.",
-    "",
-    ...(await opening(p, pipeline, "train.steps", "steps")),
-  ];
+  const { p, out } = await claimOpening(
+    ctx,
+    "nugpt-horizon",
+    "Horizon: eta* falls as steps^(-1/3) without a correction; nuGPT's m_data^(-1/3) removes it",
+    [
+      "Paper (section 4.6, Fig. 9): without the token-count correction the optimal LR of a fixed model",
+      '"decreases roughly as (iter. count)^(-1/3)", matching Bjorck et al. (beta = 0.32).',
+      "Here: width 32 (nuGPT's base width), 125 / 500 / 2000 steps of 1024 tokens, 3 seeds. Rule:",
+      "reproduced when nGPT's horizon slope's interval contains -1/3 and excludes 0 and corrected",
+      "nuGPT transfers (interval inside +-0.1);",
+      "partly when only one holds or nGPT's slope is negative but its interval misses -1/3.",
+    ],
+    "train.steps",
+    "steps",
+  );
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
   const by = ["parameterization.name", "parameterization.horizon_correction"];
   const a = await analyze(ctx, p.dir, by, ["train.steps"]);

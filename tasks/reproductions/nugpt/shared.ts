@@ -1,6 +1,6 @@
 /**
  * What the nuGPT claims share (tasks/reproductions/nugpt.ts): the analysis of an
- * archived sweep, optima tables, slope texts, a sweep section's opening.
+ * archived sweep, optima tables, slope texts, a sweep claim's opening.
  */
 import { relative } from "node:path";
 import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts";
@@ -16,6 +16,7 @@ import {
   type SectionContext,
   settingText,
   type SweepProgress,
+  sweepProgress,
   verdictLine,
   withCI,
 } from "../common.ts";
@@ -74,15 +75,26 @@ export const OPTIMA_HEADER = (axis: string) => [
   "cost of the base LR (nats)",
 ];
 
-/** A sweep section's opening after the claim: pipeline and command, then the run's setting once trials finished. */
-export async function opening(
-  p: SweepProgress,
-  pipeline: string,
+/**
+ * A sweep claim's opening: the archived run's progress, the heading, the
+ * paper's claim and the rule (`claim`), then the pipeline, command and, once
+ * trials finished, the run's setting over `scale` (labelled `label`).
+ */
+export async function claimOpening(
+  ctx: SectionContext,
+  name: string,
+  title: string,
+  claim: string[],
   scale: string,
   label: string,
-): Promise<string[]> {
+): Promise<{ p: SweepProgress; out: string[] }> {
+  const pipeline = `pipelines/repro/${name}.yaml`;
+  const p = await sweepProgress(ctx, name);
   const setting = p.finished ? settingText(await runSetting(p.dir, scale), label) : "";
-  return [header(p, pipeline), "", ...(setting ? [setting, ""] : [])];
+  return {
+    p,
+    out: [`### ${title}`, "", ...claim, "", header(p, pipeline), "", ...(setting ? [setting, ""] : [])],
+  };
 }
 
 export function header(p: SweepProgress, pipeline: string): string {

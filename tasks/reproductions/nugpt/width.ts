@@ -7,7 +7,6 @@ import {
   num,
   type SectionContext,
   slopeDifference,
-  sweepProgress,
   table,
   type Verdict,
   verdictLine,
@@ -16,12 +15,12 @@ import {
 
 import {
   analyze,
+  claimOpening,
   famOf,
   fig,
   groupsOf,
   incomplete,
   largestScale,
-  opening,
   OPTIMA_HEADER,
   optimaRows,
   reading,
@@ -31,23 +30,24 @@ import {
 
 /** The width claim's markdown (table, slopes, cost of transfer, figures, verdict line). */
 export async function widthClaim(ctx: SectionContext, diagnosis: string): Promise<string> {
-  const name = "nugpt-width", pipeline = "pipelines/repro/nugpt-width.yaml";
-  const p = await sweepProgress(ctx, name);
-  const out = [
-    "### Width: nGPT's optimal LR moves with width, nuGPT's does not",
-    "",
-    "Paper (Fig. 2, 80,000 iterations, depth 12, 8 to 40 heads of d_k 102; Fig. 1 at 20 tokens per",
-    'parameter): "Baseline nGPT does not show transfer, our parametrization nuGPT shows essentially',
-    'perfect transfer with no loss of performance." Judged from loss-vs-LR curves; the paper fits no',
-    "width exponent. Here: widths 16-128 at head_dim 8, depth 2, 600 steps of 2048 tokens, 3 seeds, LR",
-    "2^-8..2^-3.5 at 2^0.5, both rules under Adam (0.9, 0.95), eps 1e-16, no clipping, cosine to 10%.",
-    `Rule: a slope b (eta* proportional to width^b) is read by the analysis library's call ("transfers":`,
-    `its 95% interval inside +-${TOLERANCE}; "drifts": outside it); the claim is reproduced when nGPT drifts and nuGPT`,
-    "transfers, partly when nuGPT drifts significantly less than nGPT (the interval of the difference",
-    "excludes 0) or a reading is inconclusive, not reproduced otherwise.",
-    "",
-    ...(await opening(p, pipeline, "model.width", "width")),
-  ];
+  const { p, out } = await claimOpening(
+    ctx,
+    "nugpt-width",
+    "Width: nGPT's optimal LR moves with width, nuGPT's does not",
+    [
+      "Paper (Fig. 2, 80,000 iterations, depth 12, 8 to 40 heads of d_k 102; Fig. 1 at 20 tokens per",
+      'parameter): "Baseline nGPT does not show transfer, our parametrization nuGPT shows essentially',
+      'perfect transfer with no loss of performance." Judged from loss-vs-LR curves; the paper fits no',
+      "width exponent. Here: widths 16-128 at head_dim 8, depth 2, 600 steps of 2048 tokens, 3 seeds, LR",
+      "2^-8..2^-3.5 at 2^0.5, both rules under Adam (0.9, 0.95), eps 1e-16, no clipping, cosine to 10%.",
+      `Rule: a slope b (eta* proportional to width^b) is read by the analysis library's call ("transfers":`,
+      `its 95% interval inside +-${TOLERANCE}; "drifts": outside it); the claim is reproduced when nGPT drifts and nuGPT`,
+      "transfers, partly when nuGPT drifts significantly less than nGPT (the interval of the difference",
+      "excludes 0) or a reading is inconclusive, not reproduced otherwise.",
+    ],
+    "model.width",
+    "width",
+  );
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
   const a = await analyze(ctx, p.dir, ["parameterization.name"], ["model.width"]);
   const ng = famOf(a, { "parameterization.name": "ngpt" }),
