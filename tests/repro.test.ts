@@ -11,6 +11,7 @@ import { restoreRun, snapshotRun } from "../engine/sweep/archive.ts";
 import type { PlannedTrial } from "../engine/sweep/grid.ts";
 import { renderReproductions } from "../tasks/reproductions.ts";
 import { nugpt } from "../tasks/reproductions/nugpt.ts";
+import { fitsWithoutSmallest } from "../tasks/reproductions/nugpt/shared.ts";
 import { sweepCommand, tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -170,6 +171,17 @@ Deno.test("repro: the width claim reads known slopes from a synthetic sweep and 
   // nuGPT - nGPT: the share of nGPT's drift nuGPT removes, +0.5 here
   assert.match(width, /paired difference nuGPT - nGPT: 0\.(4[5-9]|5[0-5]) \[/, width);
   assert.match(width, /360 of 360 trials finished/);
+  // the sensitivity fit without width 16 reads the same law; the resolution line states the intervals' widths
+  const rest =
+    /without width 16 \(a sensitivity check, not the verdict\): nGPT (-?\d+\.\d+) \[.*?; nuGPT (-?\d+\.\d+) \[/
+      .exec(width);
+  assert(rest && Math.abs(Number(rest[1]) + 0.5) < 0.05 && Math.abs(Number(rest[2])) < 0.05, width);
+  const rest3 = await fitsWithoutSmallest(`${runs}/nugpt-width`, ["parameterization.name"], "model.width");
+  assert.deepEqual(rest3.map((f) => f.n_groups), [3, 3], "fitted on widths 32, 64, 128 only");
+  assert.match(
+    width,
+    /- resolution: the slopes' intervals are \d\.\d\d \(nGPT\) and \d\.\d\d \(nuGPT\) wide/,
+  );
   assert.match(width, /\*\*Verdict: reproduced\.\*\*/);
   assert.match(width, /!\[eta\* vs width\]\(repro\/runs\/nugpt-width\/figures\/eta_vs_width\.png\)/);
   assert(await Deno.stat(`${runs}/nugpt-width/figures/eta_vs_width.png`));

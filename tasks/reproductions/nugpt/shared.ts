@@ -3,9 +3,11 @@
  * archived sweep, optima tables, slope texts, a sweep claim's opening.
  */
 import { relative } from "node:path";
+import * as aq from "arquero";
 import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts";
-import type { ScalingFit } from "../../../engine/analysis/fit.ts";
-import type { GroupOptimum } from "../../../engine/analysis/optimum.ts";
+import { fitScaling, type ScalingFit } from "../../../engine/analysis/fit.ts";
+import { loadResults } from "../../../engine/analysis/load.ts";
+import { type GroupOptimum, optimalLR } from "../../../engine/analysis/optimum.ts";
 import "../../../components/mod.ts";
 import {
   lrText,
@@ -31,6 +33,25 @@ export const fig = (ctx: SectionContext, path: string, alt: string) =>
 /** Runs the analysis into the archived sweep directory (analysis.json, optima.csv, figures/). */
 export function analyze(ctx: SectionContext, dir: string, by: string[], scale: string[]): Promise<Analysis> {
   return analyzeSweep(dir, { by, scale, tolerance: TOLERANCE, log: ctx.log });
+}
+
+/**
+ * The same fits as `analyze` on the trials whose `axis` is above its smallest
+ * value: a sensitivity check of a slope against its smallest scale (nothing
+ * is written).
+ */
+export async function fitsWithoutSmallest(dir: string, by: string[], axis: string): Promise<ScalingFit[]> {
+  const table = await loadResults(dir);
+  const smallest = Math.min(...(table.array(axis) as number[]));
+  const rest = table.filter(aq.escape((d: Record<string, number>) => d[axis] > smallest));
+  return fitScaling(optimalLR(rest, { by, scale: [axis] }), { tolerance: TOLERANCE });
+}
+
+/** Median width, in octaves (log2), of the groups' eta* intervals. */
+export function medianEtaOctaves(groups: GroupOptimum[]): number {
+  const w = groups.filter((g) => Number.isFinite(g.eta_ci[0]))
+    .map((g) => Math.log2(g.eta_ci[1]) - Math.log2(g.eta_ci[0])).sort((a, b) => a - b);
+  return w.length ? (w[(w.length - 1) >> 1] + w[w.length >> 1]) / 2 : NaN;
 }
 
 export function famOf(a: Analysis, match: Record<string, unknown>): ScalingFit | undefined {

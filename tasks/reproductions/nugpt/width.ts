@@ -3,6 +3,8 @@
  * (pipelines/repro/nugpt-width.yaml), both rules' slopes, the paired
  * difference and the cost of transfer at the largest width.
  */
+import type { Analysis } from "../../../engine/analysis/analyze.ts";
+import type { ScalingFit } from "../../../engine/analysis/fit.ts";
 import {
   num,
   type SectionContext,
@@ -18,9 +20,11 @@ import {
   claimOpening,
   famOf,
   fig,
+  fitsWithoutSmallest,
   groupsOf,
   incomplete,
   largestScale,
+  medianEtaOctaves,
   OPTIMA_HEADER,
   optimaRows,
   reading,
@@ -76,6 +80,7 @@ export async function widthClaim(ctx: SectionContext, diagnosis: string): Promis
       }): nGPT ${num(wn.transfer_cost)} nats, nuGPT ${num(wu.transfer_cost)} nats`,
     );
   }
+  if (p.complete) out.push(...(await resolution(p.dir, a, ng, nu)));
   out.push(
     "",
     fig(ctx, `${p.dir}/figures/loss_vs_lr.png`, "loss vs LR per width"),
@@ -103,4 +108,35 @@ export async function widthClaim(ctx: SectionContext, diagnosis: string): Promis
     }. Diagnosis: ${diagnosis}.`;
   }
   return [...out, verdictLine(v, why)].join("\n");
+}
+
+/**
+ * What sets the width of the slopes' intervals: the per-width eta* intervals
+ * (octaves) against the tolerance band, and the same fits without the
+ * smallest width (a sensitivity check; the verdict uses every width).
+ */
+async function resolution(
+  dir: string,
+  a: Analysis,
+  ng: ScalingFit | undefined,
+  nu: ScalingFit | undefined,
+): Promise<string[]> {
+  const axis = "model.width", by = ["parameterization.name"];
+  const rest = await fitsWithoutSmallest(dir, by, axis);
+  const rn = rest.find((f) => f.family_keys["parameterization.name"] === "ngpt");
+  const ru = rest.find((f) => f.family_keys["parameterization.name"] === "nugpt");
+  const smallest = Math.min(...a.optima.groups.map((g) => g.scale[axis]));
+  const span = (f: ScalingFit | undefined) => {
+    const c = f?.coefficients[f.scales.indexOf(axis)];
+    return c?.slope_ci ? num(c.slope_ci[1] - c.slope_ci[0], 2) : "n/a";
+  };
+  return [
+    `- resolution: the slopes' intervals are ${span(ng)} (nGPT) and ${span(nu)} (nuGPT) wide against the ` +
+    `"transfers" band's ${num(2 * TOLERANCE, 2)}; the per-width eta* intervals are ${
+      num(medianEtaOctaves(groupsOf(a, ng)), 2)
+    } (nGPT) and ${num(medianEtaOctaves(groupsOf(a, nu)), 2)} (nuGPT) octaves wide on median`,
+    `- without width ${smallest} (a sensitivity check, not the verdict): nGPT ${slopeText(rn, axis)}; nuGPT ${
+      slopeText(ru, axis)
+    }`,
+  ];
 }
