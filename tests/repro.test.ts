@@ -12,6 +12,7 @@ import type { PlannedTrial } from "../engine/sweep/grid.ts";
 import { renderReproductions } from "../tasks/reproductions.ts";
 import { nugpt } from "../tasks/reproductions/nugpt.ts";
 import { fitsWithoutSmallest } from "../tasks/reproductions/nugpt/shared.ts";
+import { hiddenLRShare } from "../tasks/reproductions/nugpt/depth.ts";
 import { sweepCommand, tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -198,6 +199,41 @@ Deno.test("repro: the width claim reads known slopes from a synthetic sweep and 
   const part = await renderReproductions({ runs, docs }, [nugpt]);
   assert.match(part, /\*\*Verdict: not yet run\.\*\* 309 of 360 trials finished/);
   await Deno.remove(docs, { recursive: true });
+});
+
+Deno.test("repro: hiddenLRShare tells whether the hidden matrices' LR sets depth-muP's loss", async () => {
+  // loss = 4 + 0.1 (log2 lr_eff + 5)^2, with lr_eff the base LR (nuGPT) or, for depth-muP at
+  // depth 8 (base depth 2, factor 4^-1/2), the LR of whichever group is made to set the basin
+  for (const sets of ["hidden", "other"] as const) {
+    const dir = await Deno.makeTempDir({ prefix: "dmodel-depth-" });
+    const rows: Record<string, unknown>[] = [];
+    for (const e of [0, 0.5]) {
+      for (const depth of [2, 8]) {
+        for (let x = -8; x <= -3; x += 0.5) {
+          const eff = e === 0.5 && sets === "hidden" ? x + Math.log2((depth / 2) ** -0.5) : x;
+          rows.push({
+            trial_id: `t${rows.length}`,
+            status: "ok",
+            final_val_loss: 4 + 0.1 * (eff + 5) ** 2,
+            "optimizer.lr": 2 ** x,
+            "parameterization.name": "nugpt",
+            "parameterization.depth_exponent": e,
+            "parameterization.base_depth": 2,
+            "model.depth": depth,
+          });
+        }
+      }
+    }
+    await Deno.writeTextFile(`${dir}/results.csv`, aq.from(rows).toCSV());
+    const s = await hiddenLRShare(dir);
+    assert(s, "pairs found");
+    assert.equal(s.depth, 8);
+    assert(Math.abs(s.factor - 0.5) < 1e-12);
+    assert.equal(s.n, 9, "LRs 2^-7..2^-3 have a partner at half the LR on the grid");
+    if (sets === "hidden") assert(s.hidden < 1e-9 && s.same > 0.05, JSON.stringify(s));
+    else assert(s.same < 1e-9 && s.hidden > 0.05, JSON.stringify(s));
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 /** Synthetic alignment trials: at each width w, ratio = w^e (so the local and the fitted exponents are e). */

@@ -3,7 +3,9 @@
  * nugpt-depth sweep (pipelines/repro/nugpt-depth.yaml), with the depth-muP
  * factor that the paper says breaks it.
  */
-import { type SectionContext, table, type Verdict, verdictLine } from "../common.ts";
+import * as aq from "arquero";
+import { loadResults } from "../../../engine/analysis/load.ts";
+import { num, type SectionContext, table, type Verdict, verdictLine } from "../common.ts";
 
 import {
   analyze,
@@ -12,6 +14,7 @@ import {
   fig,
   groupsOf,
   incomplete,
+  largestScale,
   OPTIMA_HEADER,
   optimaRows,
   reading,
@@ -56,6 +59,34 @@ export async function depthClaim(ctx: SectionContext): Promise<string> {
     "",
   );
   if (!p.complete) return [...out, incomplete(p, "the numbers")].join("\n");
+  const deepest = largestScale(a, nu, "model.depth"), deepNg = largestScale(a, ng, "model.depth");
+  const share = await hiddenLRShare(p.dir);
+  const diagnosis = [
+    deepest && deepNg
+      ? `The cost of carrying depth 2's LR to depth ${deepest.scale["model.depth"]} is ${
+        num(deepNg.transfer_cost)
+      } nats (nGPT) and ${num(deepest.transfer_cost)} nats (nuGPT).`
+      : "",
+    share
+      ? `Depth-muP multiplies eta_hidden by m_depth^(-1/2) = ${
+        num(share.factor, 2)
+      } at depth ${share.depth};` +
+        " that moves eta* by +0.5 per doubling of depth only if the hidden matrices' LR sets the basin. At depth" +
+        ` ${share.depth} its loss differs from nuGPT's at the same base LR by ${
+          num(share.same)
+        } nats and from` +
+        ` nuGPT's at the LR its hidden matrices get by ${
+          num(share.hidden)
+        } nats (mean over the ${share.n} LRs` +
+        ` where both ran): ${
+          share.same < share.hidden / 2
+            ? "the other parameters' LR (embeddings, output, scalars) sets the basin at this scale, so the factor hardly moves eta*."
+            : share.hidden < share.same / 2
+            ? "the hidden matrices' LR sets the basin."
+            : "neither group's LR alone sets the basin."
+        }`
+      : "",
+  ].filter(Boolean).join(" ");
   const rd = reading(nd, "model.depth");
   const holds = [
     reading(ng, "model.depth")?.r === "transfers",
@@ -63,5 +94,40 @@ export async function depthClaim(ctx: SectionContext): Promise<string> {
     rd?.r === "drifts" && rd.c.slope > 0,
   ].filter(Boolean).length;
   const v: Verdict = holds === 3 ? "reproduced" : holds === 2 ? "partly" : "not reproduced";
-  return [...out, verdictLine(v, `${holds} of the 3 statements hold.`)].join("\n");
+  return [...out, verdictLine(v, `${holds} of the 3 statements hold. ${diagnosis}`.trim())].join("\n");
+}
+
+/**
+ * Which LR sets the loss of nuGPT + depth-muP at the deepest depth: its mean
+ * final loss per base LR x against nuGPT's at x (if the non-hidden
+ * parameters' LR sets it) and at x m_depth^(-1/2), the LR its hidden
+ * matrices get (if theirs does). Mean absolute differences over the LRs
+ * where both ran; null when the sweep has no such pairs.
+ */
+export async function hiddenLRShare(
+  dir: string,
+): Promise<{ depth: number; factor: number; same: number; hidden: number; n: number } | null> {
+  const t = await loadResults(dir);
+  const rows = t.filter((d: Record<string, unknown>) => d["parameterization.name"] === "nugpt")
+    .groupby("parameterization.depth_exponent", "parameterization.base_depth", "model.depth", "optimizer.lr")
+    .rollup({ loss: aq.op.mean("final_val_loss") }).objects() as Record<string, number>[];
+  const depth = Math.max(...rows.map((r) => r["model.depth"]));
+  const at = (e: number, lr: number) =>
+    rows.find((r) =>
+      Number(r["parameterization.depth_exponent"]) === e && r["model.depth"] === depth &&
+      Math.abs(Math.log2(r["optimizer.lr"] / lr)) < 1e-6
+    )?.loss;
+  const same: number[] = [], hidden: number[] = [];
+  let factor = NaN;
+  for (const r of rows.filter((r) => Number(r["parameterization.depth_exponent"]) === 0.5)) {
+    if (r["model.depth"] !== depth) continue;
+    const m = depth / r["parameterization.base_depth"];
+    factor = m ** -0.5;
+    const a = at(0, r["optimizer.lr"]), b = at(0, r["optimizer.lr"] * m ** -0.5);
+    if (a === undefined || b === undefined) continue;
+    same.push(Math.abs(r.loss - a));
+    hidden.push(Math.abs(r.loss - b));
+  }
+  const mean = (v: number[]) => v.reduce((x, y) => x + y, 0) / v.length;
+  return same.length ? { depth, factor, same: mean(same), hidden: mean(hidden), n: same.length } : null;
 }
