@@ -1,6 +1,6 @@
 /**
  * docs/reproductions.md's other-claims section (tasks/reproductions/
- * other_claims.ts): verdicts and step ratios come from the run tables
+ * other_claims.ts, one module per claim in tasks/reproductions/claims/): verdicts and step ratios come from the run tables
  * (synthetic runs with a known answer).
  */
 import assert from "node:assert/strict";
@@ -45,6 +45,9 @@ Deno.test("reproductions: verdicts and step ratios come from the run tables", as
       { config: "E-SPA γ_L=2, lr 1e-3, 5x steps", step: 900, val_loss: 4.2 },
       { config: "E-SPA γ_L=2, lr 1e-3, 5x steps", step: 1200, val_loss: 3.96 },
       { config: "E-SPA γ_L=2, lr 1e-3, 5x steps", step: 1500, val_loss: 3.9 },
+      { config: "shaped, 5x steps", step: 0, val_loss: 7.0 },
+      { config: "shaped, 5x steps", step: 50, val_loss: 9000 },
+      { config: "E-SPA γ_L=0.5, lr 3e-3, 5x steps", step: 50, val_loss: 3.0 },
     ]),
   );
   await Deno.writeTextFile(
@@ -54,6 +57,9 @@ Deno.test("reproductions: verdicts and step ratios come from the run tables", as
       { config: "E-SPA γ_L=0.04, η=0.3, 5x steps", status: "ok", steps: 1500, final_val_loss: 5.5 },
       { config: "E-SPA γ_L=0.005 (paper), 5x steps", status: "ok", steps: 1500, final_val_loss: 5.0 },
       { config: "E-SPA γ_L=2, lr 1e-3, 5x steps", status: "ok", steps: 1500, final_val_loss: 3.9 },
+      // diverged: neither row's loss counts (the E-SPA one's low loss must not make it the best setting)
+      { config: "shaped, 5x steps", status: "diverged", steps: 1500, final_val_loss: 9000 },
+      { config: "E-SPA γ_L=0.5, lr 3e-3, 5x steps", status: "diverged", steps: 1500, final_val_loss: 3.0 },
     ]),
   );
   // layer-wise: L=2 beats the encoder-decoder on every seed, L=4 only on average
@@ -120,6 +126,7 @@ Deno.test("reproductions: verdicts and step ratios come from the run tables", as
     new RegExp(`\\| 0\\.005 \\| ${(1 - Math.exp(-0.01)).toPrecision(3)} \\| ${first.toPrecision(3)} \\|`),
   );
   assert.match(row("| 32 | E-SPA"), /\| 1500 \| 5\.5 \| \+37\.5% \| never \/ never \|/);
+  assert.match(row("| 32 | shaped"), /\| diverged \| 1500 planned; diverged by step 50 \| – \| – \|/);
   // norm-free ends at 4.27: 6.8% above pre-LN, "partly" (within 20%)
   assert.match(row("| (2302.10322a)"), /\*\*partly\*\* \/ \*\*not yet run\*\* \/ \*\*not yet run\*\*/);
   assert.match(row("| 8 | E-SPA"), /\| 900 \| 3\.9 \| -2\.5% \| 2x \/ 1x \|/);

@@ -24,6 +24,8 @@ export interface LineChart {
   yTitle?: string;
   logX?: boolean;
   logY?: boolean;
+  /** Fixed y range (values outside are clipped), e.g. to keep a loss spike from flattening the rest. */
+  yDomain?: [number, number];
   /** Independent y scales across facets (default true when faceted). */
   independentY?: boolean;
   /** Draw points on the lines. */
@@ -68,7 +70,10 @@ export function lineChartSpec(c: LineChart): VegaLiteSpec {
         field: c.y,
         type: "quantitative",
         title: c.yTitle ?? c.y,
-        scale: c.logY ? { type: "log" } : { zero: false },
+        scale: {
+          ...(c.logY ? { type: "log" } : { zero: false }),
+          ...(c.yDomain ? { domain: c.yDomain } : {}),
+        },
       },
       color: {
         field: c.color,

@@ -77,6 +77,7 @@ export async function skiplessSection(
   const baseSteps = new Set<number>();
   const walls: string[] = [];
   const espaFindings: string[] = [];
+  const divergedLabels = new Set<string>();
   const pct = (g: number) => (Number.isFinite(g) ? `${g >= 0 ? "+" : ""}${sig(100 * g, 3)}%` : "n/a");
   for (const depth of [8, 16, 32]) {
     // E-SPA at the paper's constants (label "(paper)"; best of the LRs run) and at the other gamma_L / LR settings
@@ -104,11 +105,14 @@ export async function skiplessSection(
       for (const s of sum) {
         if (s.config === "pre-LN" && table.some((r) => r[0] === depth && r[1] === "pre-LN")) continue;
         const mine = cur.filter((r) => r.config === s.config);
-        for (const r of mine) curveRows.push({ ...r, depth: `depth ${depth}` });
+        // a diverged variant's table row says where it diverged; its curve (up to 1e4 nats) would flatten the figure
+        const diverged = s.status === "diverged";
+        if (!diverged) { for (const r of mine) curveRows.push({ ...r, depth: `depth ${depth}` }); }
+        else divergedLabels.add(`${s.config} (depth ${depth})`);
         const reach = (tol: number) =>
           mine.find((r) => (r.val_loss as number) <= (1 + tol) * preLoss)?.step as number | undefined;
         const k0 = reach(0), k20 = reach(0.2);
-        const gap = (s.final_val_loss as number) / preLoss - 1;
+        const gap = diverged ? Infinity : (s.final_val_loss as number) / preLoss - 1;
         const label = String(s.config);
         if (label.startsWith("E-SPA") && label.includes("(paper)")) {
           paperGap = Math.min(paperGap, gap);
@@ -123,9 +127,11 @@ export async function skiplessSection(
           depth,
           String(s.config),
           String(s.status),
-          s.steps as number,
-          sig(s.final_val_loss, 4),
-          s.config === "pre-LN" ? "–" : `${gap >= 0 ? "+" : ""}${sig(100 * gap, 3)}%`,
+          diverged
+            ? `${s.steps} planned; diverged by step ${Math.max(0, ...mine.map((r) => r.step as number))}`
+            : s.steps as number,
+          diverged ? "–" : sig(s.final_val_loss, 4),
+          s.config === "pre-LN" || diverged ? "–" : `${gap >= 0 ? "+" : ""}${sig(100 * gap, 3)}%`,
           `${k0 !== undefined ? sig(k0 / preSteps, 2) + "x" : "never"} / ${
             k20 !== undefined ? sig(k20 / preSteps, 2) + "x" : "never"
           }`,
@@ -163,6 +169,7 @@ export async function skiplessSection(
     }
   }
   if (curveRows.length) {
+    const yTop = Math.max(...curveRows.filter((r) => r.step === 0).map((r) => r.val_loss as number));
     await writeFigure(
       `${ctx.repro}/skipless-depth`,
       lineChartSpec({
@@ -173,7 +180,13 @@ export async function skiplessSection(
         column: "depth",
         points: false,
         title: "Training without shortcuts: val loss vs step",
-        subtitle: "pre-LN and norm-free skips at 1x steps; vanilla variants at 5x",
+        subtitle: "pre-LN and norm-free skips at 1x steps; vanilla variants at 5x" +
+          (Number.isFinite(yTop) ? `; y clipped at ${sig(yTop, 3)} (the largest loss at step 0)` : "") +
+          (divergedLabels.size ? "; diverged variants not drawn (the table)" : ""),
+        yDomain: Number.isFinite(yTop)
+          ? [Math.min(...curveRows.map((r) => r.val_loss as number)) - 0.2, yTop]
+          : undefined,
+        columnOrder: [8, 16, 32].map((d) => `depth ${d}`),
         yTitle: "val loss (nats)",
         independentY: false,
         width: 260,
