@@ -218,7 +218,11 @@ export async function skiplessSection(
     espaFindings.length ? `\n${espaFindings.map((f) => `- ${f}`).join("\n")}` : "",
     "",
     espaCurrentToken(),
-    walls.length ? `\nMeasured wall time (sum over trials, shared machine): ${walls.join(", ")}.` : "",
+    walls.length
+      ? `\nMeasured wall time (sum over each study's trials; its pipeline's header says how loaded the machine was): ${
+        walls.join(", ")
+      }.`
+      : "",
   ].join("\n");
   return { md, verdicts };
 }
