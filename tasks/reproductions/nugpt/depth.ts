@@ -119,11 +119,11 @@ export async function hiddenLRShare(
     )?.loss;
   const same: number[] = [], hidden: number[] = [];
   let factor = NaN;
-  for (const r of rows.filter((r) => Number(r["parameterization.depth_exponent"]) === 0.5)) {
+  for (const r of rows.filter((r) => Number(r["parameterization.depth_exponent"]) > 0)) {
     if (r["model.depth"] !== depth) continue;
-    const m = depth / r["parameterization.base_depth"];
-    factor = m ** -0.5;
-    const a = at(0, r["optimizer.lr"]), b = at(0, r["optimizer.lr"] * m ** -0.5);
+    // eta_hidden = eta m_depth^(-depth_exponent) (components/parameterization/nugpt.ts)
+    factor = (depth / r["parameterization.base_depth"]) ** -Number(r["parameterization.depth_exponent"]);
+    const a = at(0, r["optimizer.lr"]), b = at(0, r["optimizer.lr"] * factor);
     if (a === undefined || b === undefined) continue;
     same.push(Math.abs(r.loss - a));
     hidden.push(Math.abs(r.loss - b));

@@ -7,7 +7,7 @@ import * as aq from "arquero";
 import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts";
 import { fitScaling, type ScalingFit } from "../../../engine/analysis/fit.ts";
 import { loadResults } from "../../../engine/analysis/load.ts";
-import { type GroupOptimum, optimalLR } from "../../../engine/analysis/optimum.ts";
+import { type GroupOptimum, optimalLR, quantile } from "../../../engine/analysis/optimum.ts";
 import "../../../components/mod.ts";
 import {
   lrText,
@@ -51,11 +51,16 @@ export async function fitsWithoutSmallest(dir: string, by: string[], axis: strin
 export function medianEtaOctaves(groups: GroupOptimum[]): number {
   const w = groups.filter((g) => Number.isFinite(g.eta_ci[0]))
     .map((g) => Math.log2(g.eta_ci[1]) - Math.log2(g.eta_ci[0])).sort((a, b) => a - b);
-  return w.length ? (w[(w.length - 1) >> 1] + w[w.length >> 1]) / 2 : NaN;
+  return quantile(w, 0.5);
+}
+
+/** The fit among `fits` whose family keys match `match`. */
+export function fitOf(fits: ScalingFit[], match: Record<string, unknown>): ScalingFit | undefined {
+  return fits.find((f) => Object.entries(match).every(([k, v]) => String(f.family_keys[k]) === String(v)));
 }
 
 export function famOf(a: Analysis, match: Record<string, unknown>): ScalingFit | undefined {
-  return a.fits.find((f) => Object.entries(match).every(([k, v]) => String(f.family_keys[k]) === String(v)));
+  return fitOf(a.fits, match);
 }
 
 export function groupsOf(a: Analysis, fit: ScalingFit | undefined): GroupOptimum[] {

@@ -20,6 +20,7 @@ import {
   claimOpening,
   famOf,
   fig,
+  fitOf,
   fitsWithoutSmallest,
   groupsOf,
   incomplete,
@@ -123,8 +124,8 @@ async function resolution(
 ): Promise<string[]> {
   const axis = "model.width", by = ["parameterization.name"];
   const rest = await fitsWithoutSmallest(dir, by, axis);
-  const rn = rest.find((f) => f.family_keys["parameterization.name"] === "ngpt");
-  const ru = rest.find((f) => f.family_keys["parameterization.name"] === "nugpt");
+  const rn = fitOf(rest, { "parameterization.name": "ngpt" });
+  const ru = fitOf(rest, { "parameterization.name": "nugpt" });
   const smallest = Math.min(...a.optima.groups.map((g) => g.scale[axis]));
   const span = (f: ScalingFit | undefined) => {
     const c = f?.coefficients[f.scales.indexOf(axis)];
