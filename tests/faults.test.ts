@@ -308,7 +308,8 @@ async function canMount(): Promise<boolean> {
 }
 
 Deno.test({
-  name: "faults: a full disk stops a trial from outside; with space again the next run resumes it",
+  name:
+    "faults: a full disk stops a trial (or the sweep, with one line); with room again the next run resumes it",
   ignore: !(await canMount()),
   sanitizeResources: false,
   sanitizeOps: false,
@@ -319,6 +320,16 @@ Deno.test({
     const m = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk] })
       .output();
     assert.equal(m.code, 0, dec.decode(m.stderr));
+    /** Fills the small disk with `${disk}/filler` until `room` bytes are left. */
+    const fillDisk = async (room: number) => {
+      const df = await new Deno.Command("df", { args: ["-B1", "--output=avail", disk] }).output();
+      const avail = Number(dec.decode(df.stdout).trim().split("\n")[1]);
+      const fill = await new Deno.Command("fallocate", {
+        args: ["-l", String(avail - room), `${disk}/filler`],
+      })
+        .output();
+      assert.equal(fill.code, 0, dec.decode(fill.stderr));
+    };
     try {
       const out = `${disk}/runs`;
       const child = sweepCommand(file, out).spawn();
@@ -328,15 +339,7 @@ Deno.test({
         return plan.length > 0 && (await present(`${out}/${plan[0].dir}/checkpoint.safetensors`));
       }, "a checkpoint");
       // Fill the disk but for 64 KiB: the next checkpoint (150 KiB) no longer fits, a result still does.
-      const df = dec.decode(
-        (await new Deno.Command("df", { args: ["-B1", "--output=avail", disk] }).output()).stdout,
-      );
-      const avail = Number(df.trim().split("\n")[1]);
-      const fill = await new Deno.Command("fallocate", {
-        args: ["-l", String(avail - 65536), `${disk}/filler`],
-      })
-        .output();
-      assert.equal(fill.code, 0, dec.decode(fill.stderr));
+      await fillDisk(65536);
       const first = await child.output();
       assert.equal(first.code, 1, dec.decode(first.stderr));
       const t = plan[0];
@@ -353,6 +356,34 @@ Deno.test({
       assert.match(again.stderr, /running again 1 trial\(s\) stopped from outside/);
       assert.match(await Deno.readTextFile(`${out}/${t.dir}/trial.log`), /resumed .* at step [1-9]\d*\n/);
       assert.equal((await readResult(out, t)).status, "ok");
+
+      // A disk with no room at all, not even for a result: the sweep stops with one line, and resumes later.
+      const out2 = `${disk}/runs2`;
+      const child2 = sweepCommand(file, out2).spawn();
+      await until(async () => {
+        plan = await readPlan(out2).catch(() => []);
+        return plan.length > 0 && (await present(`${out2}/${plan[0].dir}/checkpoint.safetensors`));
+      }, "a checkpoint");
+      await fillDisk(0);
+      const stopped = await child2.output();
+      const err = dec.decode(stopped.stderr);
+      assert.equal(stopped.code, 1, err);
+      assert.doesNotMatch(err, /internal error|\n\s+at /);
+      assert.match(
+        err.trim().split("\n").at(-1)!,
+        new RegExp(
+          `^error: sweep ${out2} stopped: the disk is full \\(No space left on device \\(os error 28\\)[^\\n]*\\); ` +
+            "make room and run the same command again: unfinished trials resume from their checkpoints$",
+        ),
+      );
+      await Deno.remove(`${disk}/filler`);
+      const again2 = await sweep(file, out2);
+      assert.equal(again2.code, 0, again2.stderr);
+      assert.match(
+        await Deno.readTextFile(`${out2}/${plan[0].dir}/trial.log`),
+        /resumed .* at step [1-9]\d*\n/,
+      );
+      assert.equal((await readResult(out2, plan[0])).status, "ok");
     } finally {
       await new Deno.Command("umount", { args: [disk] }).output();
     }

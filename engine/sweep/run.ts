@@ -9,7 +9,8 @@ import YAML from "yaml";
 import { parseDataConfig, prepareData } from "../data/prepare.ts";
 import { canonicalJSON } from "../core/config.ts";
 import { describeTrial } from "../nn/describe.ts";
-import { Interrupted } from "../core/errors.ts";
+import { DmodelError, Interrupted } from "../core/errors.ts";
+import { outsideFault } from "../train/faults.ts";
 import { exists, writeFileAtomic } from "../core/fs.ts";
 import { build } from "../core/registry.ts";
 import type {} from "./executor.ts"; // declares the executor product of build()
@@ -209,7 +210,11 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
           }
           await writeResults(o.dir, trials);
         },
-      }).finally(() => writeResults(o.dir, trials));
+      }).finally(() =>
+        writeResults(o.dir, trials).catch((e) =>
+          o.log(`warning: ${o.dir}/results.csv not updated: ${e.message}`)
+        )
+      );
       progress.render(true);
       check();
       detached = r.detached;
@@ -218,6 +223,14 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
     const after = await summarize(o.dir, trials);
     o.log(`sweep ${o.dir}: ${summaryLine(after)}`);
     return { ...after, detached };
+  } catch (e) {
+    // A full disk (or another outside fault) while recording: one line; nothing finished is lost.
+    const fault = e instanceof DmodelError ? null : outsideFault(String((e as Error)?.message));
+    if (!fault) throw e;
+    throw new DmodelError(
+      `sweep ${o.dir} stopped: ${fault} (${(e as Error).message}); make room and run the same command ` +
+        "again: unfinished trials resume from their checkpoints",
+    );
   } finally {
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
     await release();
