@@ -354,9 +354,13 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
   const active = new Set(jobs.map((j) => j.job_id));
   const names = new Map(jobs.map((j) => [j.job_id, j.job_name]));
   let consecutiveFailures = 0, squeueErrors = 0;
+  // Tasks squeue last showed RUNNING: one that wrote its result.json is still appending its events.jsonl
+  // line, so it is reported at the next poll (else both would record the finish).
+  const running = new Set<number>();
 
   const scan = async () => {
     for (const [i, t] of waiting) {
+      if (running.has(i)) continue;
       const result = await readJSON<{ status: string; error?: string | null }>(
         `${ctx.dir}/${t.dir}/result.json`,
       )
@@ -386,6 +390,7 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
   while (active.size) {
     if (ctx.signal.aborted) return; // Ctrl-C stops following, not the job
     // The queue first, then the files: a task that left the queue has written its result by now.
+    running.clear();
     for (const id of [...active]) {
       let states: Map<number, string> | null;
       try {
@@ -405,6 +410,7 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
       }
       if (![...states.values()].some((s) => ACTIVE.has(s.split(/[\s+]/)[0]))) active.delete(id);
       for (const [i, s] of states) {
+        if (s === "RUNNING") running.add(i);
         const t = byIndex.get(i);
         if (!t || s !== "RUNNING" || !waiting.has(i)) continue;
         const m = await lastMetrics(`${ctx.dir}/${t.dir}/metrics.csv`);
