@@ -21,6 +21,7 @@ import { DmodelError } from "../../engine/core/errors.ts";
 import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
 import { register } from "../../engine/core/registry.ts";
 import { emptyResult } from "../../engine/train/result.ts";
+import { crashCause, outsideFault } from "../../engine/train/faults.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
 import { trialCommand } from "./command.ts";
 import type { PlannedTrial } from "../../engine/sweep/grid.ts";
@@ -318,7 +319,7 @@ async function markLost(
   const log = `${dir}/slurm/${jobId}_${t.index}.out`;
   let tail = "";
   try {
-    tail = (await Deno.readTextFile(log)).trim().split("\n").slice(-1)[0]?.slice(0, 200) ?? "";
+    tail = crashCause(await Deno.readTextFile(log)); // the error line, not the stack frame after it
   } catch { /* the task never started */ }
   const base = state?.split(/[\s(]/)[0];
   const how = state ? `in state ${state}` : "(state unknown)";
@@ -333,8 +334,9 @@ async function markLost(
             tail ? `: ${tail}` : ""
           }; log: ${log}`,
         ),
-        // Killed by Slurm, not by its own error: the next `deno task sweep` resubmits it (it resumes).
-        requeue: !base || KILLED.has(base),
+        // Killed by Slurm or stopped by an outside fault (a full disk), not by its own error: the next
+        // `deno task sweep` resubmits it (it resumes).
+        requeue: !base || KILLED.has(base) || outsideFault(tail) !== null,
       },
       null,
       1,
@@ -352,9 +354,13 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
   const active = new Set(jobs.map((j) => j.job_id));
   const names = new Map(jobs.map((j) => [j.job_id, j.job_name]));
   let consecutiveFailures = 0, squeueErrors = 0;
+  // Tasks squeue last showed RUNNING: one that wrote its result.json is still appending its events.jsonl
+  // line, so it is reported at the next poll (else both would record the finish).
+  const running = new Set<number>();
 
   const scan = async () => {
     for (const [i, t] of waiting) {
+      if (running.has(i)) continue;
       const result = await readJSON<{ status: string; error?: string | null }>(
         `${ctx.dir}/${t.dir}/result.json`,
       )
@@ -384,6 +390,7 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
   while (active.size) {
     if (ctx.signal.aborted) return; // Ctrl-C stops following, not the job
     // The queue first, then the files: a task that left the queue has written its result by now.
+    running.clear();
     for (const id of [...active]) {
       let states: Map<number, string> | null;
       try {
@@ -403,6 +410,7 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
       }
       if (![...states.values()].some((s) => ACTIVE.has(s.split(/[\s+]/)[0]))) active.delete(id);
       for (const [i, s] of states) {
+        if (s === "RUNNING") running.add(i);
         const t = byIndex.get(i);
         if (!t || s !== "RUNNING" || !waiting.has(i)) continue;
         const m = await lastMetrics(`${ctx.dir}/${t.dir}/metrics.csv`);
