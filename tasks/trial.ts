@@ -10,6 +10,7 @@ import "../components/mod.ts";
 import { DmodelError } from "../engine/core/errors.ts";
 import { readPlan, recordFinished } from "../engine/sweep/plan.ts";
 import { exists } from "../engine/core/fs.ts";
+import { checkTrialDir } from "../engine/core/paths.ts";
 import { runTrial } from "../engine/train/trainer.ts";
 import { main, parse } from "./cli.ts";
 
@@ -42,6 +43,7 @@ if (import.meta.main) {
         if (!finishing) Deno.exit(3); // past the result, finish recording it first
       })();
     }
+    checkTrialDir(dir, t.dir); // its real path inside the sweep, no links (a Slurm task checks here)
     const already = await exists(`${dir}/${t.dir}/result.json`);
     const r = await runTrial(t.config, `${dir}/${t.dir}`, {
       resume: true,

@@ -5,7 +5,7 @@
  * it nor break the permission flags of the trial processes (Deno splits
  * `--allow-write=a,b` on commas, with no escape).
  */
-import { dirname, relative, resolve as resolvePath } from "node:path";
+import { dirname, resolve as resolvePath } from "node:path";
 import { DmodelError, show } from "./errors.ts";
 
 /**
@@ -50,12 +50,6 @@ export function checkOutDir(out: string, label = "--out"): void {
   if (info && !info.isDirectory) fail("an existing file, not a directory");
 }
 
-/** True when `path` is `root` or inside it (both absolute, normalized). */
-export function isInside(path: string, root: string): boolean {
-  const rel = relative(root, path);
-  return rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"));
-}
-
 /**
  * Refuses a directory whose real path (symbolic links followed) is not where
  * its name says: `dir` must resolve to `realRoot`/`rel` exactly. A link
@@ -85,5 +79,32 @@ export function checkRealDir(dir: string, expected: string, what: string): void 
     throw new DmodelError(
       `${what} ${dir}: its real path ${real} is outside ${expected} (a symbolic link?); refused`,
     );
+  }
+}
+
+/**
+ * Checks a trial's directory before a trial process writes into it: a single
+ * safe name, its real path right inside the sweep's, no symbolic link in it,
+ * and the sweep's events.jsonl not a link either (the trial appends to it).
+ * Deno's `--allow-write` checks the path's name, not where a link points.
+ */
+export function checkTrialDir(sweepDir: string, trialDir: string): void {
+  const problem = componentProblem(trialDir);
+  if (problem) throw new DmodelError(`trial directory ${show(trialDir)} in ${sweepDir}: ${problem}`);
+  const root = Deno.realPathSync(sweepDir);
+  const dir = `${sweepDir}/${trialDir}`;
+  checkRealDir(dir, `${root}/${trialDir}`, "trial directory");
+  const refuse = (path: string) => {
+    throw new DmodelError(`${path}: a symbolic link (to ${Deno.readLinkSync(path)}); refused`);
+  };
+  try {
+    for (const e of Deno.readDirSync(dir)) if (e.isSymlink) refuse(`${dir}/${e.name}`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  try {
+    if (Deno.lstatSync(`${sweepDir}/events.jsonl`).isSymlink) refuse(`${sweepDir}/events.jsonl`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
 }
