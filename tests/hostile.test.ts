@@ -92,6 +92,17 @@ Deno.test("hostile YAML: an alias bomb and 20,000 nested '[' are one-line errors
   assert.equal(anchored.name, "test-sweep");
 });
 
+Deno.test("hostile pipeline file: a device or a folder is refused before reading it", async () => {
+  for (const [file, what] of [["/dev/zero", "/dev/zero"], [root, root]]) {
+    const r = await sweepCommand(file, "/tmp/unused").output();
+    assert.equal(r.code, 1);
+    assert.equal(
+      dec.decode(r.stderr).trim(),
+      `error: ${what}: not a regular file (a folder, device or pipe)`,
+    );
+  }
+});
+
 Deno.test("hostile corpus: a device is refused at its line before any work; a binary file is one line", async () => {
   const yaml = tinySweepYaml("/dev/zero");
   assert.equal(
@@ -160,9 +171,10 @@ Deno.test({
         stderr: "piped",
       }).output();
       const err = dec.decode(out.stderr).trim();
-      assert.match(
+      assert.equal(
         err,
-        /^error: the disk is full: No space left on device \(os error 28\): writefile '[^']*\/analysis\.json\.tmp-[^']+'; run the same command again once fixed$/,
+        `error: the disk is full: No space left on device (os error 28): writefile '${mnt}/analysis.json'; ` +
+          "run the same command again once fixed",
       );
       assert.deepEqual(dec.decode(out.stdout).trim().split("\n"), ["rc=1", "kept"]);
     } finally {

@@ -344,10 +344,21 @@ function topoOrder(stages: Record<string, { needs: string[] }>, file: string): s
   return order;
 }
 
+/** The largest pipeline file read (the shipped ones are a few KiB). */
+const MAX_PIPELINE_BYTES = 4 * 1024 * 1024;
+
 /** Loads and validates a pipeline file. */
 export async function loadPipeline(file: string, sets: string[] = []): Promise<Pipeline> {
   let text: string;
   try {
+    // A device (/dev/zero) or a huge file would be read without end: refused before reading.
+    const info = await Deno.stat(file);
+    if (!info.isFile) throw new DmodelError(`${file}: not a regular file (a folder, device or pipe)`);
+    if (info.size > MAX_PIPELINE_BYTES) {
+      throw new DmodelError(
+        `${file}: ${info.size} bytes, more than a pipeline file may have (${MAX_PIPELINE_BYTES})`,
+      );
+    }
     text = await Deno.readTextFile(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new DmodelError(`${file}: pipeline file not found`);
