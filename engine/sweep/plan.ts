@@ -56,7 +56,17 @@ export async function summarize(dir: string, trials: PlannedTrial[]): Promise<Sw
     partial: 0,
     pending: 0,
   };
+  // One listing of the sweep directory: a trial without a directory is pending, no file looked up (the
+  // --status of a 100,000-trial plan that has barely started stays quick).
+  const present = new Set<string>();
+  try {
+    for await (const e of Deno.readDir(dir)) present.add(e.name);
+  } catch { /* no sweep directory yet: everything is pending */ }
   for (const t of trials) {
+    if (!present.has(t.dir)) {
+      s.pending++;
+      continue;
+    }
     const { state, result } = await trialState(dir, t);
     if (state === "done") {
       s.done++;
