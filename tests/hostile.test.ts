@@ -331,6 +331,21 @@ Deno.test("sandbox: a symbolic link in a sweep directory is refused before any t
         `${real}/${trials[1].dir} (a symbolic link?); refused`,
     );
     assert.deepEqual([...Deno.readDirSync(elsewhere)], [], "nothing written through the link");
+    // The trial process refuses it too (a Slurm array task runs tasks/trial.ts directly).
+    const task = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${root}/tasks/trial.ts`, out, "--index", "1"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(task.code, 1);
+    assert.equal(
+      dec.decode(task.stderr).trim(),
+      `error: trial directory ${out}/${trials[1].dir}: its real path ${
+        Deno.realPathSync(elsewhere)
+      } is outside ` +
+        `${real}/${trials[1].dir} (a symbolic link?); refused`,
+    );
+    assert.deepEqual([...Deno.readDirSync(elsewhere)], []);
     // A link inside a trial directory (its metrics.csv), a dangling one, and events.jsonl as a link.
     await Deno.remove(`${out}/${trials[1].dir}`);
     await Deno.mkdir(`${out}/${trials[1].dir}`);
