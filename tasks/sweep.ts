@@ -1,8 +1,11 @@
 /**
  * `deno task sweep [pipeline.yaml] [--set key=value]... [--out DIR] [--workers N]
- *  [--executor local|slurm] [--fresh] [--status] [--detach] [--max-trials N]`: runs a sweep
- * pipeline (default: pipelines/quickstart.yaml, the main job), resuming
- * where it stopped. Exit code 1 when any trial failed.
+ *  [--executor local|slurm] [--fresh] [--retry-failed] [--status] [--detach] [--max-trials N]`:
+ * runs a sweep pipeline (default: pipelines/quickstart.yaml, the main job),
+ * resuming where it stopped (a trial killed from outside resumes from its
+ * checkpoint; --retry-failed runs the failed ones again too). Exit code 1
+ * when any trial failed. --status prints the summary and each failed trial's
+ * one-line error.
  */
 import "../components/mod.ts";
 import { loadPipeline, runPipeline } from "../engine/core/pipeline.ts";
@@ -12,7 +15,7 @@ import { setMaxTrials } from "../engine/sweep/grid.ts";
 import { DmodelError, show } from "../engine/core/errors.ts";
 
 const USAGE = "deno task sweep [pipeline.yaml] [--set key.path=value]... [--out DIR] [--workers N] " +
-  "[--executor local|slurm] [--fresh] [--status] [--detach] [--stage ID] [--max-trials N]";
+  "[--executor local|slurm] [--fresh] [--retry-failed] [--status] [--detach] [--stage ID] [--max-trials N]";
 /** The main job. */
 export const DEFAULT_PIPELINE = "pipelines/quickstart.yaml";
 
@@ -23,6 +26,7 @@ if (import.meta.main) {
       workers: { type: "string" },
       executor: { type: "string" },
       fresh: { type: "boolean", default: false },
+      "retry-failed": { type: "boolean", default: false },
       status: { type: "boolean", default: false },
       detach: { type: "boolean", default: false },
       stage: { type: "string", multiple: true, default: [] as string[] },
@@ -48,6 +52,7 @@ if (import.meta.main) {
         workers: values.workers,
         executor: values.executor,
         fresh: values.fresh,
+        retryFailed: values["retry-failed"],
         status: values.status,
         detach: values.detach,
         pipelineRaw: p.raw,

@@ -1,15 +1,17 @@
 /**
  * `deno task trial <sweep-dir> --index i [--progress] [--parent PID]`: runs
  * exactly one trial of a sweep by index (resuming from its checkpoint), as a
- * local worker or a Slurm array task does. With --progress it prints one JSON
+ * local worker or a Slurm array task does, after importing the pipeline's
+ * plugins (`<sweep-dir>/plugins.json`) so that the components they register
+ * can be built. With --progress it prints one JSON
  * line per logged step on stdout; with --exit-with-stdin it stops as soon as
  * its stdin closes, i.e. when the sweep that started it is gone (a killed
  * sweep leaves no orphans writing into its trials).
  */
 import "../components/mod.ts";
 import { DmodelError } from "../engine/core/errors.ts";
-import { readPlan, recordFinished } from "../engine/sweep/plan.ts";
-import { exists } from "../engine/core/fs.ts";
+import { importPlugins } from "../engine/core/pipeline.ts";
+import { readPlan, readPlugins, recordFinished, trialState } from "../engine/sweep/plan.ts";
 import { checkTrialDir } from "../engine/core/paths.ts";
 import { runTrial } from "../engine/train/trainer.ts";
 import { main, parse } from "./cli.ts";
@@ -35,6 +37,7 @@ if (import.meta.main) {
     if (!Number.isInteger(index) || !t) {
       throw new DmodelError(`--index ${values.index}: ${dir} has trials 0..${plan.length - 1}`);
     }
+    await importPlugins(await readPlugins(dir), dir, () => `${dir}/plugins.json`);
     let finishing = false;
     if (values["exit-with-stdin"]) {
       // The sweep holds our stdin open and never writes; EOF means it died.
@@ -44,7 +47,7 @@ if (import.meta.main) {
       })();
     }
     checkTrialDir(dir, t.dir); // its real path inside the sweep, no links (a Slurm task checks here)
-    const already = await exists(`${dir}/${t.dir}/result.json`);
+    const already = (await trialState(dir, t)).state === "done";
     const r = await runTrial(t.config, `${dir}/${t.dir}`, {
       resume: true,
       onProgress: (p) => {

@@ -255,6 +255,37 @@ Deno.test({
       );
 
       await t.step(
+        "a plugin parameterization beside a built-in one: every Slurm task imports the plugin, all ok",
+        async () => {
+          const file = `${work}/plugin.yaml`, out = `${work}/plugin`;
+          const plugin = `${root}pipelines/plugins/nugpt_qk.ts`;
+          await Deno.writeTextFile(
+            file,
+            sweepYaml(corpus, { steps: 6, lrs: "[0.01, 0.1]", widths: "[32]", maxParallel: 2 })
+              .replace("name: slurm-test", `name: slurm-test\nplugins: [${plugin}]`)
+              .replace(
+                "parameterization: {name: ngpt}",
+                "parameterization: {name: nugpt, base_width: 16, base_depth: 1, base_steps: 6}",
+              )
+              .replace("      grid:", "      grid:\n        parameterization.name: [nugpt, nugpt-qk]"),
+          );
+          const s = await ok(sweep(c, file, out));
+          assert.match(s.stderr, /slurm: submitted job \d+: 4 trial\(s\)/);
+          assert.match(s.stderr, /: 4\/4 done \(4 ok, 0 diverged, 0 failed\), 0 partial, 0 pending$/m);
+          // The plugin's rule ran in the tasks: W_q's LR is 0.01 m^(-1/2) (m = 32/16), nuGPT's m^(-3/4).
+          const plan = (await readPlan(out)) as (Plan[number] & {
+            config: { parameterization: { name: string }; optimizer: { lr: number } };
+          })[];
+          for (const p of plan) {
+            const params = JSON.parse(await Deno.readTextFile(`${out}/${p.dir}/params.json`));
+            const wq = params.find((x: { name: string }) => x.name === "blocks.0.W_q").lr;
+            const e = p.config.parameterization.name === "nugpt-qk" ? -0.5 : -0.75;
+            assert(Math.abs(wq / (p.config.optimizer.lr * 2 ** e) - 1) < 1e-9, `${p.dir}: W_q lr ${wq}`);
+          }
+        },
+      );
+
+      await t.step(
         "an adaptive sweep (lr_search): each wave one array job; the same trials and results as local",
         async () => {
           const file = `${work}/adaptive.yaml`;
@@ -377,7 +408,9 @@ Deno.test({
           const re = await ok(sweep(c, file, out));
           assert.match(
             re.stderr,
-            new RegExp(`running again ${lost.length} trial\\(s\\) the scheduler stopped`),
+            new RegExp(
+              `running again ${lost.length} trial\\(s\\) stopped from outside \\(killed, the scheduler`,
+            ),
           );
           const jobs = await readJobs(out);
           assert.equal(jobs.length, 2);

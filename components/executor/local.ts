@@ -15,6 +15,7 @@ import type { PlannedTrial } from "../../engine/sweep/grid.ts";
 import { trialState } from "../../engine/sweep/plan.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
 import { emptyResult } from "../../engine/train/result.ts";
+import { crashCause, outsideFault, signalDeath } from "../../engine/train/faults.ts";
 
 async function pump(stream: ReadableStream<Uint8Array>, onLine: (l: string) => void): Promise<void> {
   const dec = new TextDecoder();
@@ -30,18 +31,26 @@ async function pump(stream: ReadableStream<Uint8Array>, onLine: (l: string) => v
   if (buf) onLine(buf);
 }
 
-/** Runs one trial in a subprocess; returns its exit code. Its stderr goes to <trial>/trial.log. */
+/** How a trial process ended: exit code, signal, and where in trial.log this run's lines start. */
+interface Ended {
+  code: number;
+  signal: string | null;
+  logStart: number;
+}
+
+/** Runs one trial in a subprocess. Its stderr goes to <trial>/trial.log. */
 async function runOne(
   ctx: ExecutorContext,
   t: PlannedTrial,
   worker: number,
   threads: number,
   perms: TrialPermissions,
-): Promise<number> {
+): Promise<Ended> {
   const trialDir = `${ctx.dir}/${t.dir}`;
   checkTrialDir(ctx.dir, t.dir); // before we write into it too: a link there would lead our log elsewhere
   await Deno.mkdir(trialDir, { recursive: true });
   const logFile = await Deno.open(`${trialDir}/trial.log`, { create: true, append: true });
+  const logStart = (await logFile.stat()).size;
   const cmd = new Deno.Command(Deno.execPath(), {
     args: trialCommand(ctx.dir, t.index, { ...perms, write: trialWrites(ctx.dir, t.dir) }, [
       "--progress",
@@ -81,20 +90,34 @@ async function runOne(
   await child.stdin.close().catch(() => {});
   await Promise.all([out, err.catch(() => {})]);
   ctx.progress.workers.delete(worker);
-  return status.code;
+  return { code: status.code, signal: status.signal, logStart };
 }
 
-/** Marks a trial whose process died without a result as failed (message + log path). */
-async function markCrashed(ctx: ExecutorContext, t: PlannedTrial, code: number): Promise<void> {
+/**
+ * Marks a trial whose process died without a result as failed, with a one-line cause and the log path.
+ * Killed by a signal (the out-of-memory killer), or stopped by a full disk or another outside fault:
+ * `requeue`, so that the next run resumes it from its checkpoint.
+ */
+async function markCrashed(ctx: ExecutorContext, t: PlannedTrial, end: Ended): Promise<void> {
   const log = `${ctx.dir}/${t.dir}/trial.log`;
-  let tail = "";
+  let cause = "";
   try {
-    tail = (await Deno.readTextFile(log)).trim().split("\n").slice(-1)[0] ?? "";
+    const bytes = await Deno.readFile(log);
+    cause = crashCause(new TextDecoder().decode(bytes.subarray(end.logStart)));
   } catch { /* no log */ }
+  const killed = signalDeath(end.code, end.signal);
+  const fault = killed ? null : outsideFault(cause);
+  const how = killed ?? `exited with code ${end.code}${cause ? `: ${cause}` : ""}`;
+  const again = killed || fault
+    ? `${fault ? ` (${fault})` : ""}; the next run of the sweep runs it again, from its checkpoint`
+    : "";
   await writeFileAtomic(
     `${ctx.dir}/${t.dir}/result.json`,
     JSON.stringify(
-      emptyResult("failed", `trial process exited with code ${code}${tail ? `: ${tail}` : ""}; log: ${log}`),
+      {
+        ...emptyResult("failed", `trial process ${how}${again}; log: ${log}`),
+        requeue: Boolean(killed || fault),
+      },
       null,
       1,
     ),
@@ -115,11 +138,11 @@ export function localExecutor(): Executor {
       const worker = async (w: number) => {
         while (queue.length && !stopped && !ctx.signal.aborted) {
           const t = queue.shift()!;
-          const code = await runOne(ctx, t, w, threads, perms);
+          const end = await runOne(ctx, t, w, threads, perms);
           if (ctx.signal.aborted) break; // stopped by us: not a failure, it resumes next time
           let { state, result } = await trialState(ctx.dir, t);
           if (state !== "done") {
-            await markCrashed(ctx, t, code);
+            await markCrashed(ctx, t, end);
             ({ result } = await trialState(ctx.dir, t));
           } else if (result?.status === "failed" && !result.error?.includes("; log: ")) {
             // The trial caught its own exception: point at its log too.

@@ -21,6 +21,7 @@ import { DmodelError } from "../../engine/core/errors.ts";
 import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
 import { register } from "../../engine/core/registry.ts";
 import { emptyResult } from "../../engine/train/result.ts";
+import { crashCause, outsideFault } from "../../engine/train/faults.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
 import { sweepPermissions, trialCommand, type TrialPermissions } from "./command.ts";
 import { checkTrialDir } from "../../engine/core/paths.ts";
@@ -376,7 +377,7 @@ async function markLost(
   const log = `${dir}/slurm/${jobId}_${t.index}.out`;
   let tail = "";
   try {
-    tail = (await Deno.readTextFile(log)).trim().split("\n").slice(-1)[0]?.slice(0, 200) ?? "";
+    tail = crashCause(await Deno.readTextFile(log)); // the error line, not the stack frame after it
   } catch { /* the task never started */ }
   const base = state?.split(/[\s(]/)[0];
   const how = state ? `in state ${state}` : "(state unknown)";
@@ -391,8 +392,9 @@ async function markLost(
             tail ? `: ${tail}` : ""
           }; log: ${log}`,
         ),
-        // Killed by Slurm, not by its own error: the next `deno task sweep` resubmits it (it resumes).
-        requeue: !base || KILLED.has(base),
+        // Killed by Slurm or stopped by an outside fault (a full disk), not by its own error: the next
+        // `deno task sweep` resubmits it (it resumes).
+        requeue: !base || KILLED.has(base) || outsideFault(tail) !== null,
       },
       null,
       1,

@@ -24,7 +24,7 @@ import { build, checkComponent, listComponents, register } from "../../engine/co
 import type { Stage } from "../../engine/core/stage.ts";
 import type {} from "../../engine/sweep/executor.ts"; // declares the executor product of build()
 import { expandGrid, GridSchema, gridSize, maxTrials, type PlannedTrial } from "../../engine/sweep/grid.ts";
-import { readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
+import { problemLines, readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
 import {
   type GroupReport,
@@ -143,6 +143,7 @@ register("stage", "sweep", {
         const trials = plan?.trials ?? await readPlan(dir).catch(() => o.trials);
         const summary = await summarize(dir, trials);
         console.log(summaryLine(summary));
+        for (const line of await problemLines(dir, trials)) console.log(line);
         if (plan) { for (const line of searchStatusLines(plan)) console.log(line); }
         // What executors left running (a detached Slurm job): each says its own.
         for (const c of listComponents("executor")) {
@@ -166,9 +167,11 @@ register("stage", "sweep", {
         maxFailures: o.max_failures,
         replan: replan && (async () => (await replan.write(await replan.plan(), ctx.log)).trials),
         fresh: Boolean(ctx.flags.fresh),
+        retryFailed: Boolean(ctx.flags.retryFailed),
         reuse: o.reuse,
         detach: Boolean(ctx.flags.detach),
         pipeline: ctx.flags.pipelineRaw,
+        plugins: ctx.plugins,
         log: ctx.log,
       });
       const trials = replan ? await readPlan(dir) : o.trials;

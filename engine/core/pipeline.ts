@@ -50,6 +50,8 @@ export interface Pipeline {
   stages: Map<string, { decl: StageDecl; stage: Stage; options: unknown }>;
   /** Stage ids in dependency order. */
   order: string[];
+  /** The `plugins:` as absolute paths (a sweep hands them to its trial processes). */
+  plugins: string[];
 }
 
 /** Maps key paths of a parsed YAML document to 1-based line numbers. */
@@ -212,12 +214,16 @@ function findPair(
   return null;
 }
 
-/** Imports plugin modules (paths relative to the pipeline file); they register components on import. */
+/**
+ * Imports plugin modules (paths relative to `dir`); they register components on import.
+ * Returns their absolute paths.
+ */
 export async function importPlugins(
   plugins: string[],
   dir: string,
   where: (i: number) => string,
-): Promise<void> {
+): Promise<string[]> {
+  const paths: string[] = [];
   for (const [i, p] of plugins.entries()) {
     const abs = isAbsolute(p) ? p : resolvePath(dir, p);
     try {
@@ -232,7 +238,9 @@ export async function importPlugins(
         `${where(i)}: plugins.${i}: plugin ${show(p)} failed to load: ${(e as Error).message.split("\n")[0]}`,
       );
     }
+    paths.push(abs);
   }
+  return paths;
 }
 
 /** Parses pipeline text (for files and tests); `file` names it in errors. */
@@ -284,7 +292,7 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
   }
   const p = top.data!;
   const dir = file ? dirname(resolvePath(file)) : Deno.cwd();
-  await importPlugins(p.plugins, dir, (i) => `${file}:${loc.line(["plugins", i]) ?? "?"}`);
+  const plugins = await importPlugins(p.plugins, dir, (i) => `${file}:${loc.line(["plugins", i]) ?? "?"}`);
 
   const issues: Issue[] = [];
   const stages: Pipeline["stages"] = new Map();
@@ -324,7 +332,7 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
     stages.set(id, { decl, options: r.options, stage: r.component.create(r.options) as Stage });
   }
   if (issues.length) fail(issues);
-  return { name: p.name, file, dir, raw, stages, order: topoOrder(p.stages, file) };
+  return { name: p.name, file, dir, raw, stages, order: topoOrder(p.stages, file), plugins };
 }
 
 function topoOrder(stages: Record<string, { needs: string[] }>, file: string): string[] {
@@ -414,6 +422,7 @@ export async function runPipeline(p: Pipeline, opts: RunPipelineOptions = {}): P
       stageId: id,
       inputs: new Map(s.decl.needs.filter((n) => outputs.has(n)).map((n) => [n, outputs.get(n)])),
       flags: opts.flags ?? {},
+      plugins: p.plugins,
       log,
     };
     log(`stage ${id} (${s.decl.uses})`);

@@ -21,6 +21,8 @@ export interface StageContext {
   inputs: Map<string, unknown>;
   /** Command-line flags that every stage may honour (resume, fresh, ...). */
   flags: Record<string, unknown>;
+  /** The pipeline's `plugins:` as absolute paths: a stage that runs trials in other processes hands them on. */
+  plugins?: string[];
   /** Progress and notices (stderr). */
   log: (line: string) => void;
 }

@@ -1,17 +1,30 @@
 /**
  * A sweep on disk: `<dir>/trials.json` lists every planned trial (index,
- * id, directory, grid point, resolved config), so that any process (a local
- * worker, a Slurm array task) can run trial i by index.
+ * id, directory, grid point, resolved config), and `<dir>/plugins.json` the
+ * pipeline's plugin modules (absolute paths) that register components the
+ * configs name, so that any process (a local worker, a Slurm array task,
+ * `deno task trial`) can run trial i by index.
  */
 import { DmodelError } from "../core/errors.ts";
 import { exists, readJSON, writeFileAtomic } from "../core/fs.ts";
-import type { TrialResult } from "../train/result.ts";
+import { resultProblem, type TrialResult } from "../train/result.ts";
 import type { PlannedTrial } from "./grid.ts";
 
-/** Writes trials.json atomically. */
-export async function writePlan(dir: string, trials: PlannedTrial[]): Promise<void> {
+/** Writes trials.json and plugins.json (the plugin modules' absolute paths) atomically. */
+export async function writePlan(dir: string, trials: PlannedTrial[], plugins: string[] = []): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
+  await writeFileAtomic(`${dir}/plugins.json`, JSON.stringify(plugins, null, 1));
   await writeFileAtomic(`${dir}/trials.json`, JSON.stringify(trials, null, 1));
+}
+
+/** The plugin modules a sweep's trials import before they are built ([] for a sweep without plugins.json). */
+export async function readPlugins(dir: string): Promise<string[]> {
+  const plugins = await readJSON<unknown>(`${dir}/plugins.json`);
+  if (plugins === null) return [];
+  if (!Array.isArray(plugins) || plugins.some((p) => typeof p !== "string")) {
+    throw new DmodelError(`${dir}/plugins.json: expected a list of plugin file paths`);
+  }
+  return plugins;
 }
 
 /** Reads trials.json; a missing one means the directory is not a sweep. */
@@ -21,16 +34,28 @@ export async function readPlan(dir: string): Promise<PlannedTrial[]> {
   return plan;
 }
 
-/** Where a trial stands: done (result.json), partial (a checkpoint) or pending. */
+/**
+ * Where a trial stands: done (a readable result.json), partial (a checkpoint) or pending. A result.json
+ * that a fault damaged (`unreadable` says how) does not count: the trial runs again.
+ */
 export async function trialState(dir: string, t: PlannedTrial): Promise<{
   state: "done" | "partial" | "pending";
   result: TrialResult | null;
+  unreadable?: string;
 }> {
-  const result = await readJSON<TrialResult>(`${dir}/${t.dir}/result.json`).catch(() => null);
-  if (result) return { state: "done", result };
+  let unreadable: string | undefined;
+  try {
+    const result = await readJSON<TrialResult>(`${dir}/${t.dir}/result.json`);
+    const problem = result === null ? null : resultProblem(result);
+    if (result && !problem) return { state: "done", result };
+    if (problem) unreadable = problem;
+  } catch (e) {
+    unreadable = (e as Error).message.replace(`${dir}/${t.dir}/result.json: `, "");
+  }
   return {
     state: (await exists(`${dir}/${t.dir}/checkpoint.safetensors`)) ? "partial" : "pending",
     result: null,
+    ...(unreadable ? { unreadable } : {}),
   };
 }
 
@@ -45,6 +70,18 @@ export interface SweepSummary {
   pending: number;
 }
 
+/**
+ * The names in a sweep directory, listed once: a trial without a directory is pending, no file looked
+ * up (the --status of a 100,000-trial plan that has barely started stays quick). Empty when it is absent.
+ */
+async function entries(dir: string): Promise<Set<string>> {
+  const present = new Set<string>();
+  try {
+    for await (const e of Deno.readDir(dir)) present.add(e.name);
+  } catch { /* no sweep directory yet */ }
+  return present;
+}
+
 /** Summarizes a sweep from its files alone. */
 export async function summarize(dir: string, trials: PlannedTrial[]): Promise<SweepSummary> {
   const s: SweepSummary = {
@@ -56,12 +93,7 @@ export async function summarize(dir: string, trials: PlannedTrial[]): Promise<Sw
     partial: 0,
     pending: 0,
   };
-  // One listing of the sweep directory: a trial without a directory is pending, no file looked up (the
-  // --status of a 100,000-trial plan that has barely started stays quick).
-  const present = new Set<string>();
-  try {
-    for await (const e of Deno.readDir(dir)) present.add(e.name);
-  } catch { /* no sweep directory yet: everything is pending */ }
+  const present = await entries(dir);
   for (const t of trials) {
     if (!present.has(t.dir)) {
       s.pending++;
@@ -74,6 +106,30 @@ export async function summarize(dir: string, trials: PlannedTrial[]): Promise<Sw
     } else s[state]++;
   }
   return s;
+}
+
+/**
+ * What `--status` says below the summary line: each failed trial with its one-line error (and whether the
+ * next run resumes it), each unreadable result.json; at most `max` lines, then a count of the rest.
+ */
+export async function problemLines(dir: string, trials: PlannedTrial[], max = 20): Promise<string[]> {
+  const lines: string[] = [];
+  const present = await entries(dir);
+  for (const t of trials) {
+    if (!present.has(t.dir)) continue; // never started
+    const { result, unreadable } = await trialState(dir, t);
+    if (unreadable) {
+      lines.push(`unreadable: ${t.dir}/result.json (${unreadable}): the next run runs the trial again`);
+    } else if (result?.status === "failed") {
+      const again = result.requeue ? " [runs again on the next run]" : "";
+      lines.push(`failed: ${t.dir}: ${(result.error ?? "no message").split("\n")[0]}${again}`);
+    }
+  }
+  if (lines.length > max) {
+    const n = lines.length - max;
+    lines.splice(max, n, `... and ${n} more (results.csv has every error)`);
+  }
+  return lines;
 }
 
 /** One line: "12/36 done (10 ok, 1 diverged, 1 failed), 2 partial, 22 pending". */

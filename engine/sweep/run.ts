@@ -9,7 +9,8 @@ import YAML from "yaml";
 import { parseDataConfig, prepareData } from "../data/prepare.ts";
 import { canonicalJSON } from "../core/config.ts";
 import { describeTrial } from "../nn/describe.ts";
-import { Interrupted } from "../core/errors.ts";
+import { DmodelError, Interrupted } from "../core/errors.ts";
+import { outsideFault } from "../train/faults.ts";
 import { exists, writeFileAtomic } from "../core/fs.ts";
 import { build } from "../core/registry.ts";
 import type {} from "./executor.ts"; // declares the executor product of build()
@@ -43,11 +44,15 @@ export interface SweepRunOptions {
   replan?: (dir: string) => Promise<PlannedTrial[]>;
   /** Delete earlier trial results first. */
   fresh?: boolean;
+  /** Run failed trials again (from their checkpoints where they have one). */
+  retryFailed?: boolean;
   /** Other sweep directories whose finished trials with the same resolved config are copied in, not run. */
   reuse?: string[];
   detach?: boolean;
   /** The resolved pipeline, saved beside the results for the report. */
   pipeline?: unknown;
+  /** The pipeline's plugin modules (absolute paths): saved with the plan, every trial process imports them. */
+  plugins?: string[];
   log: (line: string) => void;
 }
 
@@ -113,7 +118,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
     for (;;) {
       if (o.replan) trials = await o.replan(o.dir);
       wave++;
-      await writePlan(o.dir, trials);
+      await writePlan(o.dir, trials, o.plugins);
       // Build each distinct data config once, here, so workers only read the cache.
       for (const t of trials) {
         const key = canonicalJSON({ ...t.config.data, seq_len: 0 });
@@ -126,22 +131,31 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       if (wave === 1) await loadNative({ build: true });
       check();
       let todo: PlannedTrial[] = [];
-      const requeued: string[] = [];
+      const again = { requeued: [] as string[], retried: [] as string[], unreadable: [] as string[] };
       for (const t of trials) {
-        const { state, result } = await trialState(o.dir, t);
-        // A trial that a scheduler killed (time limit, node failure, scancel) is run again; it resumes.
-        if (state === "done" && (result as { requeue?: boolean } | null)?.requeue) {
+        const { state, result, unreadable } = await trialState(o.dir, t);
+        // A trial stopped from outside (killed, the scheduler, a full disk, a lost device) runs again, and
+        // so does a failed one under --retry-failed: each resumes from its checkpoint.
+        const which = result?.requeue
+          ? again.requeued
+          : result?.status === "failed" && o.retryFailed && wave === 1
+          ? again.retried
+          : null;
+        if (state === "done" && which) {
           await Deno.remove(`${o.dir}/${t.dir}/result.json`);
-          requeued.push(t.dir);
+          which.push(t.dir);
           todo.push(t);
         } else if (state !== "done") todo.push(t);
+        if (unreadable) again.unreadable.push(`${t.dir} (${unreadable})`);
       }
-      if (requeued.length) {
-        o.log(
-          `sweep ${o.dir}: running again ${requeued.length} trial(s) the scheduler stopped: ${
-            requeued.join(", ")
-          }`,
-        );
+      const why = {
+        requeued: "stopped from outside (killed, the scheduler, a full disk, a lost device)",
+        retried: "that failed (--retry-failed)",
+        unreadable: "whose result.json is unreadable",
+      };
+      for (const k of ["requeued", "retried", "unreadable"] as const) {
+        if (!again[k].length) continue;
+        o.log(`sweep ${o.dir}: running again ${again[k].length} trial(s) ${why[k]}: ${again[k].join(", ")}`);
       }
       if (o.reuse?.length && todo.length) {
         const copied = new Set<string>();
@@ -196,7 +210,11 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
           }
           await writeResults(o.dir, trials);
         },
-      }).finally(() => writeResults(o.dir, trials));
+      }).finally(() =>
+        writeResults(o.dir, trials).catch((e) =>
+          o.log(`warning: ${o.dir}/results.csv not updated: ${e.message}`)
+        )
+      );
       progress.render(true);
       check();
       detached = r.detached;
@@ -205,6 +223,14 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
     const after = await summarize(o.dir, trials);
     o.log(`sweep ${o.dir}: ${summaryLine(after)}`);
     return { ...after, detached };
+  } catch (e) {
+    // A full disk (or another outside fault) while recording: one line; nothing finished is lost.
+    const fault = e instanceof DmodelError ? null : outsideFault(String((e as Error)?.message));
+    if (!fault) throw e;
+    throw new DmodelError(
+      `sweep ${o.dir} stopped: ${fault} (${(e as Error).message}); make room and run the same command ` +
+        "again: unfinished trials resume from their checkpoints",
+    );
   } finally {
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
     await release();

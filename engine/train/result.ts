@@ -19,6 +19,22 @@ export interface TrialResult {
   n_params: number;
   /** Last value of each probe metric: probes[probe][metric]. */
   probes: Record<string, Record<string, number>>;
+  /**
+   * Stopped from outside (a signal, the scheduler, a full disk, a lost device: engine/train/faults.ts):
+   * the next run of the sweep runs the trial again, from its checkpoint.
+   */
+  requeue?: boolean;
+}
+
+const STATUSES = new Set(["ok", "diverged", "failed"]);
+
+/** The problem with a parsed result.json that is not a trial result (a damaged file), or null. */
+export function resultProblem(r: unknown): string | null {
+  const status = (r as { status?: unknown } | null)?.status;
+  if (!r || typeof r !== "object" || Array.isArray(r)) return "not a JSON object";
+  return STATUSES.has(String(status))
+    ? null
+    : `status ${JSON.stringify(status)} is not ok, diverged or failed`;
 }
 
 /** A result with nothing measured yet (also what executors write for a trial that died without one). */

@@ -20,7 +20,8 @@ import type { Probe } from "./probe.ts";
 import { build } from "../core/registry.ts";
 import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "../nn/safetensors.ts";
 import { resolveModel } from "../nn/resolve.ts";
-import { emptyResult, type TrialResult } from "./result.ts";
+import { emptyResult, resultProblem, type TrialResult } from "./result.ts";
+import { outsideFault } from "./faults.ts";
 import { asyncReads, trainLoop } from "./loop.ts";
 import { toCSV } from "../core/csv.ts";
 
@@ -155,16 +156,44 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
   await writeFileAtomic(path, kept.join("\n") + "\n");
 }
 
+/** What state.json holds beside the checkpoint: the result's values so far, restored on resume. */
+interface TrialState {
+  step0_val_loss: number | null;
+  best_val_loss: number | null;
+  elapsed: number;
+  final_val_loss?: number | null;
+  final_train_loss?: number | null;
+  probes?: TrialResult["probes"];
+}
+
+/** Reads a JSON file a fault may have damaged: null (and a log line saying what is done instead) when unreadable. */
+async function readDamaged<T>(path: string, instead: string, log: (s: string) => void): Promise<T | null> {
+  try {
+    const v = await readJSON<T>(path);
+    const problem = v === null ? null : path.endsWith("result.json") ? resultProblem(v) : null;
+    if (problem) throw new Error(problem);
+    return v;
+  } catch (e) {
+    log(`${path}: unreadable (${(e as Error).message.replace(`${path}: `, "")}): ${instead}`);
+    return null;
+  }
+}
+
 /**
  * Runs one trial into `dir`. A trial is done iff result.json exists; then
  * this returns it without work. NaN/Inf or a val loss above the divergence
  * threshold ends the trial with status "diverged"; an exception with
- * "failed" (both still write result.json).
+ * "failed" (both still write result.json), and with `requeue: true` when
+ * the cause was outside the trial (a full disk, a lost device:
+ * engine/train/faults.ts). A damaged result.json, state.json or checkpoint
+ * (a crash elsewhere, a disk fault) is not trusted: the trial runs again,
+ * from its checkpoint when state.json and the checkpoint are whole, else
+ * from the start (training is deterministic, so the result is the same).
  */
 export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {}): Promise<TrialResult> {
   const log = opts.log ?? ((s: string) => console.error(s));
   await Deno.mkdir(dir, { recursive: true });
-  const done = await readJSON<TrialResult>(`${dir}/result.json`);
+  const done = await readDamaged<TrialResult>(`${dir}/result.json`, "running the trial again", log);
   if (done) return done;
   await writeFileAtomic(`${dir}/config.yaml`, YAML.stringify(t));
   const t0 = performance.now();
@@ -180,7 +209,7 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
     result.n_params = net.size;
     const optimizer = build("optimizer", t.optimizer, ["optimizer"]);
     const schedule = build("schedule", t.schedule, ["schedule"]);
-    const opt = optimizer.create(net);
+    let opt = optimizer.create(net);
     const { steps, batch_size: B, seed } = t.train;
     const T = t.data.seq_len;
     const evalSet = evalBatches(data, t.train.eval_batches, B, T);
@@ -217,18 +246,32 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       }
     };
     const metricsPath = `${dir}/metrics.csv`;
-    const state = await readJSON<{ step0_val_loss: number; best_val_loss: number; elapsed: number }>(
-      `${dir}/state.json`,
-    );
+    const hasCheckpoint = opts.resume && (await exists(`${dir}/checkpoint.safetensors`));
+    const state = hasCheckpoint
+      ? await readDamaged<TrialState>(`${dir}/state.json`, "starting the trial over", log)
+      : null;
     let start = 0;
     const description = describeTrial(t, data.vocabSize);
     const notice = lrFactorNotice(description);
     if (notice) log(notice);
-    if (opts.resume && state && (await exists(`${dir}/checkpoint.safetensors`))) {
-      start = await loadCheckpoint(dir, net, opt);
+    if (hasCheckpoint && state) {
+      try {
+        start = await loadCheckpoint(dir, net, opt);
+      } catch (e) {
+        if (!(e instanceof DmodelError)) throw e;
+        log(`${e.message}: starting the trial over`);
+        net.dispose(); // it may hold part of the checkpoint
+        net = buildNetwork(t, data.vocabSize);
+        opt = optimizer.create(net);
+      }
+    }
+    if (start > 0 && state) {
       await truncateMetrics(metricsPath, start);
       result.step0_val_loss = state.step0_val_loss;
       result.best_val_loss = state.best_val_loss;
+      result.final_val_loss = state.final_val_loss ?? null;
+      result.final_train_loss = state.final_train_loss ?? null;
+      result.probes = state.probes ?? {};
       elapsedBefore = state.elapsed;
       log(`resumed ${dir} at step ${start}`);
     } else {
@@ -257,11 +300,16 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
       await saveCheckpoint(dir, net!, opt, step, t);
       await writeFileAtomic(
         `${dir}/state.json`,
-        JSON.stringify({
-          step0_val_loss: result.step0_val_loss,
-          best_val_loss: result.best_val_loss,
-          elapsed: elapsed(),
-        }),
+        JSON.stringify(
+          {
+            step0_val_loss: result.step0_val_loss,
+            best_val_loss: result.best_val_loss,
+            elapsed: elapsed(),
+            final_val_loss: result.final_val_loss,
+            final_train_loss: result.final_train_loss,
+            probes: result.probes,
+          } satisfies TrialState,
+        ),
       );
     };
     const end = await trainLoop({
@@ -327,8 +375,14 @@ export async function runTrial(t: TrialConfig, dir: string, opts: RunOptions = {
     if (result.status === "ok" && t.train.save_model) await saveModel(`${dir}/model.safetensors`, net, t);
   } catch (e) {
     result.status = "failed";
-    result.error = e instanceof DmodelError ? e.message : `${(e as Error).message}`;
+    const message = (e as Error)?.message ?? String(e);
+    result.error = message.split("\n").filter((l) => l.trim()).join("; "); // one line
     if (!(e instanceof DmodelError)) log((e as Error).stack ?? String(e));
+    const fault = outsideFault(message);
+    if (fault) {
+      result.requeue = true;
+      result.error += ` (${fault}: the next run of the sweep runs this trial again, from its checkpoint)`;
+    }
   } finally {
     for (const p of probes) p.probe.dispose?.();
     net?.dispose();
