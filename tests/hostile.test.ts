@@ -417,3 +417,42 @@ Deno.test("slurm: sbatch_args that redirect the job's files are refused at their
     "p.yaml",
   );
 });
+
+Deno.test("sandbox: a plugin outside the checkout, importing a file beside it, runs in every trial", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The plugin's folder is readable by the trials (and nothing else outside the sweep and the checkout).
+    await Deno.mkdir(`${dir}/plug`);
+    await Deno.writeTextFile(`${dir}/plug/exponent.ts`, "export const HIDDEN_EXPONENT = 1;\n");
+    await Deno.writeTextFile(
+      `${dir}/plug/mynorm.ts`,
+      `import { register } from "${root}/engine/core/registry.ts";
+import { nugpt, NugptSchema } from "${root}/components/parameterization/nugpt.ts";
+import { HIDDEN_EXPONENT } from "./exponent.ts";
+register("parameterization", "mynorm", {
+  describe: "nuGPT under its own name (hidden exponent " + HIDDEN_EXPONENT + ")",
+  schema: NugptSchema,
+  create: (o: unknown) => nugpt(o as never),
+});
+`,
+    );
+    const yaml = tinySweepYaml(corpus, { lrs: "[0.01]", widths: "[16]", steps: 2 })
+      .replace("name: test-sweep", `name: test-sweep\nplugins: [${dir}/plug/mynorm.ts]`)
+      .replace(
+        "        model.width: [16]\n",
+        "        model.width: [16]\n        parameterization: [{name: ngpt}, {name: mynorm, base_width: 16, " +
+          "base_depth: 1, base_steps: 2}]\n",
+      );
+    await Deno.writeTextFile(`${dir}/p.yaml`, yaml);
+    const r = await sweepCommand(`${dir}/p.yaml`, `${dir}/out`).output();
+    const err = dec.decode(r.stderr);
+    assert.equal(r.code, 0, err);
+    assert.ok(
+      err.endsWith(`\nsweep ${dir}/out: 2/2 done (2 ok, 0 diverged, 0 failed), 0 partial, 0 pending\n`),
+      err,
+    );
+    assert.match(err, /ngpt-mynorm-w16-L1-n2-lr0\.01-s0-\w+: ok val /);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
