@@ -22,7 +22,15 @@ export const PIPELINE_FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Runs a task's main; DmodelError becomes one line on stderr and exit code 1. */
+/** OS error codes that are faults of the machine (a full disk), each said in words. */
+const SYSTEM_FAULTS: Record<string, string> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is exceeded",
+  EROFS: "the filesystem is read-only",
+  EIO: "an input/output error (a failing disk?)",
+};
+
+/** Runs a task's main; DmodelError (or a full disk) becomes one line on stderr and exit code 1. */
 export async function main(fn: () => Promise<number | void>): Promise<never> {
   try {
     const code = await fn();
@@ -34,6 +42,14 @@ export async function main(fn: () => Promise<number | void>): Promise<never> {
     }
     if (e instanceof DmodelError) {
       console.error(`error: ${e.message}`);
+      Deno.exit(1);
+    }
+    const why = SYSTEM_FAULTS[(e as { code?: string })?.code ?? ""];
+    if (why) {
+      // The machine's fault, not dmodel's: files are written atomically, so what was finished is kept.
+      console.error(
+        `error: ${why}: ${(e as Error).message.split("\n")[0]}; run the same command again once fixed`,
+      );
       Deno.exit(1);
     }
     console.error(`internal error: ${(e as Error)?.stack ?? e}`);

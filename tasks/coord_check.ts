@@ -11,6 +11,7 @@ import "../components/mod.ts";
 import { type CoordCheckStageOptions } from "../components/stage/coord_check.ts";
 import { coordCheckToDir } from "../engine/train/coord_check.ts";
 import { DmodelError } from "../engine/core/errors.ts";
+import { checkOutDir } from "../engine/core/paths.ts";
 import { loadPipeline, stageTrials } from "../engine/core/pipeline.ts";
 import { main, parse, PIPELINE_FLAGS } from "./cli.ts";
 
@@ -54,6 +55,7 @@ if (import.meta.main) {
         throw new DmodelError(`--widths: width ${w} is not divisible by head_dim ${base.model.head_dim}`);
       }
     }
+    if (values.out !== undefined) checkOutDir(values.out);
     await coordCheckToDir(base, {
       widths,
       steps: values.steps ? positive("steps", values.steps, true) : o.steps ?? 3,

@@ -12,6 +12,7 @@ import "../components/mod.ts";
 import { DmodelError } from "../engine/core/errors.ts";
 import { importPlugins } from "../engine/core/pipeline.ts";
 import { readPlan, readPlugins, recordFinished, trialState } from "../engine/sweep/plan.ts";
+import { checkTrialDir } from "../engine/core/paths.ts";
 import { runTrial } from "../engine/train/trainer.ts";
 import { main, parse } from "./cli.ts";
 
@@ -45,6 +46,7 @@ if (import.meta.main) {
         if (!finishing) Deno.exit(3); // past the result, finish recording it first
       })();
     }
+    checkTrialDir(dir, t.dir); // its real path inside the sweep, no links (a Slurm task checks here)
     const already = (await trialState(dir, t)).state === "done";
     const r = await runTrial(t.config, `${dir}/${t.dir}`, {
       resume: true,

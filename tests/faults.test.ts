@@ -215,7 +215,9 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const { file, out, dir } = await setup({ lrs: "[0.01, 0.02]", steps: 4 });
-    const marker = `${dir}/fail-now`;
+    // Inside the sweep directory: a trial may read there (and not in the test's other folders).
+    const marker = `${out}/fail-now`;
+    await Deno.mkdir(out, { recursive: true });
     await Deno.writeTextFile(marker, "");
     const yaml = (await Deno.readTextFile(file))
       .replace("name: test-sweep", `name: test-sweep\nplugins: [${root}tests/fixtures/plugin_flaky.ts]`)

@@ -22,7 +22,7 @@ import {
   type TaskName,
 } from "../engine/kernels/kernel_tasks.ts";
 import { blasStatus } from "../engine/kernels/blas.ts";
-import { trialCommand } from "../components/executor/command.ts";
+import { sweepPermissions, trialCommand, trialWrites } from "../components/executor/command.ts";
 import { rand, relErr } from "./kernel_data.ts";
 
 const status = await loadNative({ build: true, quiet: true });
@@ -223,9 +223,11 @@ Deno.test({
   name: "native: a process with a sweep trial's permissions loads the library its sweep built",
   ignore: !status.available,
   async fn() {
-    // The trial command's permission flags (no --allow-run, no /proc/cpuinfo), on a small script.
-    const flags = trialCommand("/tmp", 0).filter((a) => a.startsWith("--allow-") || a === "--no-prompt");
+    // The trial command's permission flags (no --allow-run, no /proc/cpuinfo), on a small script in a
+    // sweep directory of its own.
     const dir = await Deno.makeTempDir();
+    const perms = { ...(await sweepPermissions(dir, [])), write: trialWrites(dir, "t") };
+    const flags = trialCommand(dir, 0, perms).filter((a) => a.startsWith("--allow-") || a === "--no-prompt");
     try {
       const script = `${dir}/load.ts`;
       await Deno.writeTextFile(

@@ -144,7 +144,14 @@ Deno.test("slurm executor: array specs are trial indices; the script runs trial.
   const exec = lines.find((l) => l.startsWith("exec "))!;
   assert(exec.startsWith(`exec ${Deno.execPath()} run `), exec);
   assert(exec.endsWith(`${root}tasks/trial.ts /shared/runs/s1 --index "$SLURM_ARRAY_TASK_ID"`), exec);
-  assert(exec.includes("--allow-write=/shared/runs/s1 "), exec);
+  // Each task writes only its own trial directory (line index+1 of slurm/trial_dirs) and events.jsonl.
+  assert(exec.includes(` "--allow-write=$SWEEP_DIR/$TRIAL_DIR,$SWEEP_DIR/events.jsonl" `), exec);
+  assert(
+    lines.includes(`TRIAL_DIR="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$SWEEP_DIR/slurm/trial_dirs")"`),
+  );
+  // Reading, environment and system information by name; FFI unscoped (components/executor/command.ts).
+  assert(!/--allow-(all|net|run)|-A |--allow-(read|write|env|sys) /.test(exec), exec);
+  assert(exec.includes(" --allow-sys=hostname "), exec);
 
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(

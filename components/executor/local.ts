@@ -1,7 +1,7 @@
 /**
  * The local executor: `workers` subprocesses, each trial in its own Deno
- * process with permissions limited to what a trial needs (read, write its
- * sweep directory, FFI for OpenBLAS, no network), so that a crash or an
+ * process with permissions limited to what a trial needs (./command.ts: write
+ * its own directory, FFI for the kernels, no network), so that a crash or an
  * out-of-memory in one trial never takes down the sweep. Threads per worker:
  * cores / workers (DMODEL_THREADS), so workers x BLAS threads <= cores.
  */
@@ -9,7 +9,8 @@ import { z } from "zod";
 import { writeFileAtomic } from "../../engine/core/fs.ts";
 import { register } from "../../engine/core/registry.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
-import { trialCommand } from "./command.ts";
+import { sweepPermissions, trialCommand, type TrialPermissions, trialWrites } from "./command.ts";
+import { checkTrialDir } from "../../engine/core/paths.ts";
 import type { PlannedTrial } from "../../engine/sweep/grid.ts";
 import { trialState } from "../../engine/sweep/plan.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
@@ -43,13 +44,18 @@ async function runOne(
   t: PlannedTrial,
   worker: number,
   threads: number,
+  perms: TrialPermissions,
 ): Promise<Ended> {
   const trialDir = `${ctx.dir}/${t.dir}`;
+  checkTrialDir(ctx.dir, t.dir); // before we write into it too: a link there would lead our log elsewhere
   await Deno.mkdir(trialDir, { recursive: true });
   const logFile = await Deno.open(`${trialDir}/trial.log`, { create: true, append: true });
   const logStart = (await logFile.stat()).size;
   const cmd = new Deno.Command(Deno.execPath(), {
-    args: trialCommand(ctx.dir, t.index, ["--progress", "--exit-with-stdin"]),
+    args: trialCommand(ctx.dir, t.index, { ...perms, write: trialWrites(ctx.dir, t.dir) }, [
+      "--progress",
+      "--exit-with-stdin",
+    ]),
     env: { DMODEL_THREADS: String(threads) },
     stdin: "piped", // held open, never written: the child exits when we die
     stdout: "piped",
@@ -123,13 +129,16 @@ export function localExecutor(): Executor {
   return {
     async run(ctx) {
       const threads = Math.max(1, Math.floor((navigator.hardwareConcurrency ?? 1) / ctx.workers));
+      // Every trial directory is checked before any trial starts: a link in the sweep is refused up front.
+      for (const t of ctx.todo) checkTrialDir(ctx.dir, t.dir);
+      const perms = await sweepPermissions(ctx.dir, ctx.trials);
       const queue = [...ctx.todo];
       let consecutiveFailures = 0;
       let stopped: string | null = null;
       const worker = async (w: number) => {
         while (queue.length && !stopped && !ctx.signal.aborted) {
           const t = queue.shift()!;
-          const end = await runOne(ctx, t, w, threads);
+          const end = await runOne(ctx, t, w, threads, perms);
           if (ctx.signal.aborted) break; // stopped by us: not a failure, it resumes next time
           let { state, result } = await trialState(ctx.dir, t);
           if (state !== "done") {

@@ -23,7 +23,11 @@ import { register } from "../../engine/core/registry.ts";
 import { emptyResult } from "../../engine/train/result.ts";
 import { crashCause, outsideFault } from "../../engine/train/faults.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
-import { trialCommand } from "./command.ts";
+import { sweepPermissions, trialCommand, type TrialPermissions } from "./command.ts";
+import { checkTrialDir } from "../../engine/core/paths.ts";
+
+/** Stands for the task's own trial directory until the script names it from $SLURM_ARRAY_TASK_ID. */
+const WRITE_PLACEHOLDER = "/TRIAL_DIR";
 import type { PlannedTrial } from "../../engine/sweep/grid.ts";
 
 const SlurmSchema = z.object({
@@ -38,13 +42,43 @@ const SlurmSchema = z.object({
   mem: z.string().regex(/^\d+[KMGT]?$/, 'a memory size like "4G" or "500M"').optional(),
   /** At most this many array tasks run at once (`--array=...%max_parallel`). */
   max_parallel: z.number().int().positive().default(8),
-  /** More sbatch options, passed on its command line (e.g. ["--account=abc", "--qos=short"]). */
-  sbatch_args: z.array(z.string()).default([]),
-  /** A custom batch script with {{sbatch}} (the #SBATCH lines) and {{command}} (the trial command). */
+  /**
+   * More sbatch options, passed on its command line (e.g. ["--account=abc", "--qos=short"]); options that
+   * send the job's output or working directory elsewhere than the sweep directory are refused.
+   */
+  sbatch_args: z.array(z.string()).default([]).superRefine((args, ctx) => {
+    args.forEach((a, i) => {
+      const opt = redirecting(a);
+      if (opt) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${opt} would send the job's files outside the sweep directory (task logs go to ` +
+            `<sweep>/slurm/); refused`,
+          path: [i],
+          input: a,
+        });
+      }
+    });
+  }),
+  /**
+   * A custom batch script with {{sbatch}} (the #SBATCH lines) and {{command}} (the trial command).
+   * It is code by design: its shell lines run on the cluster as they are, like a plugin's TypeScript.
+   */
   template: z.string().min(1).optional(),
   /** Seconds between polls of squeue and the trial files while following. */
   poll_seconds: z.number().positive().default(5),
 }).strict();
+
+/**
+ * The sbatch option in `arg` that redirects the job's output, error, input or
+ * working directory (`--output=...`, `-o`, `-e/path`, `--chdir`, `-D`, ...), or null.
+ */
+export function redirecting(arg: string): string | null {
+  const long = arg.match(/^--(output|error|input|chdir)(=|$)/);
+  if (long) return `--${long[1]}`;
+  const short = arg.match(/^-([oeiD])/);
+  return short ? `-${short[1]}` : null;
+}
 
 /** The slurm executor's options. */
 export type SlurmOptions = z.infer<typeof SlurmSchema>;
@@ -199,8 +233,17 @@ export function jobName(dir: string): string {
   return `dmodel-${dir.split("/").filter(Boolean).pop() ?? "sweep"}`.replace(/\s+/g, "_");
 }
 
-/** The batch script running these trial indices of the sweep in `dir` (absolute). */
-export async function slurmScript(dir: string, indices: number[], o: SlurmOptions): Promise<string> {
+/**
+ * The batch script running these trial indices of the sweep in `dir` (absolute), each task with the
+ * permissions `perms` (./command.ts) and write access to its own trial directory, read from line
+ * index+1 of `<dir>/slurm/trial_dirs` (written by `submit`).
+ */
+export async function slurmScript(
+  dir: string,
+  indices: number[],
+  o: SlurmOptions,
+  perms?: TrialPermissions,
+): Promise<string> {
   const directives = [
     `#SBATCH --job-name=${sh(jobName(dir))}`,
     `#SBATCH --array=${arraySpec(indices)}%${o.max_parallel}`,
@@ -211,12 +254,19 @@ export async function slurmScript(dir: string, indices: number[], o: SlurmOption
     ...(o.mem ? [`#SBATCH --mem=${o.mem}`] : []),
     ...(o.partition ? [`#SBATCH --partition=${sh(o.partition)}`] : []),
   ].join("\n");
-  // The array index is the trial index; trialCommand's placeholder index is swapped for it.
-  const args = trialCommand(dir, 0).map(sh);
+  // The array index is the trial index; trialCommand's placeholder index is swapped for it, and its
+  // placeholder write permission for the task's own trial directory.
+  const p = perms ?? await sweepPermissions(dir, []);
+  const args = trialCommand(dir, 0, { ...p, write: [WRITE_PLACEHOLDER] }).map(sh);
   args[args.length - 1] = `"$SLURM_ARRAY_TASK_ID"`;
+  const w = args.indexOf(sh(`--allow-write=${WRITE_PLACEHOLDER}`));
+  args[w] = `"--allow-write=$SWEEP_DIR/$TRIAL_DIR,$SWEEP_DIR/events.jsonl"`;
   const command = [
     `cd ${sh(Deno.cwd())}`, // relative paths in the trial configs (data/cache) resolve as in the sweep
     `export DMODEL_THREADS="\${SLURM_CPUS_PER_TASK:-1}"`,
+    `SWEEP_DIR=${sh(dir)}`,
+    `TRIAL_DIR="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$SWEEP_DIR/slurm/trial_dirs")"`,
+    `[ -n "$TRIAL_DIR" ] || { echo "no trial $SLURM_ARRAY_TASK_ID in $SWEEP_DIR/slurm/trial_dirs" >&2; exit 1; }`,
     `exec ${sh(Deno.execPath())} ${args.join(" ")}`,
   ].join("\n");
   const vars: Record<string, string> = {
@@ -261,13 +311,21 @@ ${command}
 /** Writes the script, submits it, appends the job to jobs.json. */
 async function submit(
   dir: string,
+  trials: PlannedTrial[],
   indices: number[],
   o: SlurmOptions,
   log: (l: string) => void,
 ): Promise<SlurmJob> {
+  if (o.template) {
+    log(
+      `slurm: template ${o.template} runs as the job's shell script (code by design, trusted like a plugin)`,
+    );
+  }
   await Deno.mkdir(`${dir}/slurm`, { recursive: true });
   const script = `${dir}/slurm/array.sbatch`;
-  await writeFileAtomic(script, await slurmScript(dir, indices, o));
+  // Line i+1 names trial i's directory: each task may write there only.
+  await writeFileAtomic(`${dir}/slurm/trial_dirs`, trials.map((t) => `${t.dir}\n`).join(""));
+  await writeFileAtomic(script, await slurmScript(dir, indices, o, await sweepPermissions(dir, trials)));
   await Deno.chmod(script, 0o755);
   const r = await slurmCmd("sbatch", ["--parsable", ...o.sbatch_args, script]);
   if (!r) {
@@ -470,7 +528,10 @@ export function slurmExecutor(o: SlurmOptions): Executor {
       }
       const covered = new Set(jobs.flatMap((j) => j.indices));
       const rest = c.todo.filter((t) => !covered.has(t.index)).map((t) => t.index);
-      if (rest.length) jobs.push(await submit(dir, rest, o, ctx.log));
+      if (rest.length) {
+        for (const t of c.todo) checkTrialDir(dir, t.dir); // a link in the sweep is refused before submitting
+        jobs.push(await submit(dir, c.trials, rest, o, ctx.log));
+      }
       if (!jobs.length) return {};
       if (ctx.detach) {
         ctx.log(

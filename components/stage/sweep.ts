@@ -23,7 +23,7 @@ import { zodIssue } from "../../engine/core/errors.ts";
 import { build, checkComponent, listComponents, register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
 import type {} from "../../engine/sweep/executor.ts"; // declares the executor product of build()
-import { expandGrid, GridSchema, type PlannedTrial } from "../../engine/sweep/grid.ts";
+import { expandGrid, GridSchema, gridSize, maxTrials, type PlannedTrial } from "../../engine/sweep/grid.ts";
 import { problemLines, readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
 import {
@@ -56,7 +56,22 @@ const SweepSchema = z.object({
    * (the same trial id) are copied in instead of being run again; a missing one is noted and skipped.
    */
   reuse: z.array(z.string().min(1)).default([]),
+  /** Refuse a grid of more trials than this (default 100,000; `--max-trials N` overrides it). */
+  max_trials: z.number().int().positive().optional(),
 }).strict().transform((o, ctx) => {
+  // Counted by multiplication before expanding: a 2-million-point grid would exhaust memory first.
+  const { size, factors } = gridSize(o);
+  const limit = maxTrials(o.max_trials);
+  if (size > limit) {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        `the grid has ${size.toLocaleString("en-US")} trials (${factors}), more than max_trials ${limit} ` +
+        `(raise it with max_trials: or --max-trials N)`,
+      path: ["grid"],
+    });
+    return z.NEVER;
+  }
   const base = structuredClone(o.base);
   if (o.divergence_threshold !== undefined) {
     setPath(base, ["train", "divergence_threshold"], o.divergence_threshold);

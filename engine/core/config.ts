@@ -26,16 +26,22 @@ export type DataConfig = z.infer<typeof DataConfigSchema>;
 /** A data config as written by a user (fields optional). */
 export type DataConfigInput = z.input<typeof DataConfigSchema>;
 
+/** The problem of a corpus path that names a device, pipe or socket (`/dev/zero` would never end). */
+export function notFileOrFolder(corpus: string): string {
+  return `${show(corpus)} is not a regular file or folder (a device, pipe or socket); give a text file, ` +
+    `a folder of them, or a registered dataset`;
+}
+
 /**
  * Why a `corpus` value cannot be used, checked without reading it (for the
  * pipeline loader, before any work): null when it names a registered
- * dataset or an existing path. Paths resolve from the working directory.
+ * dataset or an existing file or folder. Paths resolve from the working directory.
  */
 export function corpusProblem(corpus: string): string | null {
   if (has("dataset", corpus)) return null;
   try {
-    Deno.statSync(corpus);
-    return null;
+    const info = Deno.statSync(corpus);
+    return info.isFile || info.isDirectory ? null : notFileOrFolder(corpus);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) return null; // reported when the data is built
   }

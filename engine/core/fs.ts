@@ -13,6 +13,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
+    // Name the file being written, not its temporary twin (a full disk says which file it stopped).
+    if (e instanceof Error) e.message = e.message.replace(tmp, path);
     throw e;
   }
 }

@@ -11,11 +11,16 @@ import { z } from "zod";
 import { checkTrial, corpusProblem, getPath, setPath, type TrialConfig } from "./config.ts";
 import { DmodelError, formatIssue, type Issue, show, zodIssues } from "./errors.ts";
 import { checkComponent, has } from "./registry.ts";
+import { checkOutDir, checkRealDir, componentProblem } from "./paths.ts";
 import type { DescribedTrial, Stage, StageContext } from "./stage.ts";
 
 /** The top level of a pipeline file. */
 const PipelineSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9._-]+$/, "use letters, digits, '.', '_' and '-' only"),
+  // The sweep directory is runs/<name>: one safe path component, never "." or "..".
+  name: z.string().superRefine((n, ctx) => {
+    const problem = componentProblem(n);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
   description: z.string().optional(),
   plugins: z.array(z.string()).default([]),
   stages: z.record(
@@ -92,6 +97,9 @@ export function parseSet(s: string): { path: string[]; value: unknown } {
   }
   return { path: s.slice(0, eq).split("."), value: value ?? null };
 }
+
+/** yaml's limit on the nodes aliases may expand to (its default, 100, is too few for anchored trial configs). */
+const MAX_ALIAS_COUNT = 10000;
 
 const TOP_LEVEL = new Set(["name", "description", "plugins", "stages"]);
 
@@ -238,7 +246,14 @@ export async function importPlugins(
 /** Parses pipeline text (for files and tests); `file` names it in errors. */
 export async function parsePipeline(text: string, file: string, sets: string[] = []): Promise<Pipeline> {
   const lc = new LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter: lc, merge: true, uniqueKeys: true });
+  let doc: YAML.Document;
+  try {
+    doc = YAML.parseDocument(text, { lineCounter: lc, merge: true, uniqueKeys: true });
+  } catch (e) {
+    // 20,000 nested "[" exhaust the parser's stack: a one-line error, not a stack trace.
+    if (e instanceof RangeError) throw new DmodelError(`${file}: malformed YAML: nested too deeply to parse`);
+    throw e;
+  }
   if (doc.errors.length) {
     const e = doc.errors[0];
     const line = e.linePos?.[0]?.line ?? "?";
@@ -253,7 +268,20 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
     });
     throw new DmodelError([...new Set(lines)].join("\n"));
   };
-  const raw = (doc.toJS({ maxAliasCount: 10000 }) ?? {}) as Record<string, unknown>;
+  let raw: Record<string, unknown>;
+  try {
+    raw = (doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {}) as Record<string, unknown>;
+  } catch (e) {
+    // yaml refuses aliases that expand past maxAliasCount nodes (an "alias bomb").
+    if (e instanceof ReferenceError && /excessive alias count/i.test(e.message)) {
+      throw new DmodelError(
+        `${file}: YAML aliases expand to more than ${MAX_ALIAS_COUNT} nodes (an alias bomb?): refused`,
+      );
+    }
+    if (e instanceof ReferenceError) throw new DmodelError(`${file}: malformed YAML: ${e.message}`);
+    if (e instanceof RangeError) throw new DmodelError(`${file}: malformed YAML: nested too deeply to read`);
+    throw e;
+  }
   if (typeof raw !== "object" || Array.isArray(raw)) {
     fail([{ path: [], message: "a pipeline is a mapping with name and stages" }]);
   }
@@ -324,10 +352,21 @@ function topoOrder(stages: Record<string, { needs: string[] }>, file: string): s
   return order;
 }
 
+/** The largest pipeline file read (the shipped ones are a few KiB). */
+const MAX_PIPELINE_BYTES = 4 * 1024 * 1024;
+
 /** Loads and validates a pipeline file. */
 export async function loadPipeline(file: string, sets: string[] = []): Promise<Pipeline> {
   let text: string;
   try {
+    // A device (/dev/zero) or a huge file would be read without end: refused before reading.
+    const info = await Deno.stat(file);
+    if (!info.isFile) throw new DmodelError(`${file}: not a regular file (a folder, device or pipe)`);
+    if (info.size > MAX_PIPELINE_BYTES) {
+      throw new DmodelError(
+        `${file}: ${info.size} bytes, more than a pipeline file may have (${MAX_PIPELINE_BYTES})`,
+      );
+    }
     text = await Deno.readTextFile(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new DmodelError(`${file}: pipeline file not found`);
@@ -350,6 +389,13 @@ export interface RunPipelineOptions {
 export async function runPipeline(p: Pipeline, opts: RunPipelineOptions = {}): Promise<Map<string, unknown>> {
   const outDir = opts.out ?? `runs/${p.name}`;
   const log = opts.log ?? ((s: string) => console.error(s));
+  if (opts.out !== undefined) checkOutDir(opts.out);
+  else {
+    checkOutDir(outDir, "runs directory");
+    await Deno.mkdir("runs", { recursive: true });
+    // runs/ may be a link to a bigger disk; runs/<name> itself must not lead elsewhere.
+    checkRealDir(outDir, `${Deno.realPathSync("runs")}/${p.name}`, "sweep directory");
+  }
   await Deno.mkdir(outDir, { recursive: true });
   let order = p.order;
   if (opts.only?.length) {

@@ -7,7 +7,7 @@ import { join, resolve as resolvePath } from "node:path";
 import { sha256Hex } from "./corpus.ts";
 import type { Corpus, TextCorpus, TokenCorpus } from "./corpus.ts";
 import type { Tokenizer, TokenizerBuilder } from "./tokenizer.ts";
-import { type DataConfig, type DataConfigInput, DataConfigSchema } from "../core/config.ts";
+import { type DataConfig, type DataConfigInput, DataConfigSchema, notFileOrFolder } from "../core/config.ts";
 import { DmodelError, show, zodError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import { hashString, mulberry32, shuffleInPlace } from "../core/random.ts";
@@ -120,6 +120,7 @@ export async function resolveCorpus(corpus: string): Promise<ResolvedCorpus> {
       } is neither a registered dataset (known: ${known}) nor an existing file or folder`,
     );
   }
+  if (!info.isFile && !info.isDirectory) throw new DmodelError(`data.corpus: ${notFileOrFolder(corpus)}`);
   if (info.isFile) {
     return build(corpus.endsWith(".bin") ? "shards" : "text", { path: corpus });
   }

@@ -45,7 +45,7 @@ const ABI_VERSION = 3;
 
 const SOURCE = new URL("./native.c", import.meta.url);
 /** Where built libraries go: $DMODEL_NATIVE_DIR, else .cache/native/ at the repository root. */
-function cacheDir(): string {
+export function nativeCacheDir(): string {
   const dir = Deno.env.get("DMODEL_NATIVE_DIR");
   return dir ? dir.replace(/\/+$/, "") : new URL("../../.cache/native", import.meta.url).pathname;
 }
@@ -113,7 +113,7 @@ async function buildKey(source: string): Promise<string> {
 /** The library's path for this source and CPU (it may not exist yet). */
 export async function nativeLibraryPath(): Promise<string> {
   const source = Deno.readTextFileSync(SOURCE);
-  return `${cacheDir()}/dmodel-kernels-${await buildKey(source)}.so`;
+  return `${nativeCacheDir()}/dmodel-kernels-${await buildKey(source)}.so`;
 }
 
 function canRun(cmd: string): boolean {
@@ -128,9 +128,11 @@ function canRun(cmd: string): boolean {
 function compile(path: string): string | null {
   const cc = compilerName();
   try {
-    Deno.mkdirSync(cacheDir(), { recursive: true });
+    Deno.mkdirSync(nativeCacheDir(), { recursive: true });
   } catch (e) {
-    return `cannot create ${cacheDir()} (set DMODEL_NATIVE_DIR): ${(e as Error).message.split("\n")[0]}`;
+    return `cannot create ${nativeCacheDir()} (set DMODEL_NATIVE_DIR): ${
+      (e as Error).message.split("\n")[0]
+    }`;
   }
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {

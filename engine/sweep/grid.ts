@@ -34,11 +34,51 @@ export const GridSchema = {
 /** The values of an axis. */
 export function axisValues(v: z.infer<typeof AxisSchema>): unknown[] {
   if (Array.isArray(v)) return v;
-  const [base, [lo, hi]] = v.log2 ? [2, v.log2] : [10, v.log10!];
+  const [base, [lo]] = v.log2 ? [2, v.log2] : [10, v.log10!];
   const out: number[] = [];
-  const n = Math.floor((hi - lo) / v.step + 1e-9);
-  for (let i = 0; i <= n; i++) out.push(Math.pow(base, lo + i * v.step));
+  for (let i = 0; i < axisLength(v); i++) out.push(Math.pow(base, lo + i * v.step));
   return out;
+}
+
+/** How many values an axis has, counted without listing them (a log range may be huge). */
+export function axisLength(v: z.infer<typeof AxisSchema>): number {
+  if (Array.isArray(v)) return v.length;
+  const [lo, hi] = v.log2 ?? v.log10!;
+  return Math.max(0, Math.floor((hi - lo) / v.step + 1e-9) + 1);
+}
+
+/** The trials a sweep may plan unless told otherwise (`max_trials:`, `--max-trials`). */
+export const DEFAULT_MAX_TRIALS = 100_000;
+
+let maxTrialsOverride: number | undefined;
+/** `--max-trials N`: the limit for every sweep loaded from now on in this process (over `max_trials:`). */
+export function setMaxTrials(n: number | undefined): void {
+  maxTrialsOverride = n;
+}
+/** The limit in force for a sweep whose pipeline says `max_trials` (or nothing). */
+export function maxTrials(fromPipeline?: number): number {
+  return maxTrialsOverride ?? fromPipeline ?? DEFAULT_MAX_TRIALS;
+}
+
+/**
+ * The number of grid points base x grid x zip x seeds, by multiplication
+ * (before expanding, which for a huge grid would exhaust memory), and the
+ * factors as words for a message: "optimizer.lr 200001 x seeds 2".
+ */
+export function gridSize(spec: {
+  grid: Record<string, z.infer<typeof AxisSchema>>;
+  zip: Record<string, unknown[]>[];
+  seeds?: number[];
+}): { size: number; factors: string } {
+  const factors: [string, number][] = Object.entries(spec.grid).map(([k, v]) => [k, axisLength(v)]);
+  spec.zip.forEach((g, i) => {
+    factors.push([`zip.${i}`, Math.max(0, ...Object.values(g).map((v) => v.length))]);
+  });
+  if (spec.seeds) factors.push(["seeds", spec.seeds.length]);
+  return {
+    size: factors.reduce((a, [, n]) => a * n, 1),
+    factors: factors.map(([k, n]) => `${k} ${n}`).join(" x ") || "no axes",
+  };
 }
 
 /** One trial of a sweep. */

@@ -70,6 +70,18 @@ export interface SweepSummary {
   pending: number;
 }
 
+/**
+ * The names in a sweep directory, listed once: a trial without a directory is pending, no file looked
+ * up (the --status of a 100,000-trial plan that has barely started stays quick). Empty when it is absent.
+ */
+async function entries(dir: string): Promise<Set<string>> {
+  const present = new Set<string>();
+  try {
+    for await (const e of Deno.readDir(dir)) present.add(e.name);
+  } catch { /* no sweep directory yet */ }
+  return present;
+}
+
 /** Summarizes a sweep from its files alone. */
 export async function summarize(dir: string, trials: PlannedTrial[]): Promise<SweepSummary> {
   const s: SweepSummary = {
@@ -81,7 +93,12 @@ export async function summarize(dir: string, trials: PlannedTrial[]): Promise<Sw
     partial: 0,
     pending: 0,
   };
+  const present = await entries(dir);
   for (const t of trials) {
+    if (!present.has(t.dir)) {
+      s.pending++;
+      continue;
+    }
     const { state, result } = await trialState(dir, t);
     if (state === "done") {
       s.done++;
@@ -97,7 +114,9 @@ export async function summarize(dir: string, trials: PlannedTrial[]): Promise<Sw
  */
 export async function problemLines(dir: string, trials: PlannedTrial[], max = 20): Promise<string[]> {
   const lines: string[] = [];
+  const present = await entries(dir);
   for (const t of trials) {
+    if (!present.has(t.dir)) continue; // never started
     const { result, unreadable } = await trialState(dir, t);
     if (unreadable) {
       lines.push(`unreadable: ${t.dir}/result.json (${unreadable}): the next run runs the trial again`);
