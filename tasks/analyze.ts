@@ -7,6 +7,7 @@
  * file, or --out.
  */
 import "../components/mod.ts";
+import "../engine/sweep/sweep_table.ts";
 import { DmodelError, show } from "../engine/core/errors.ts";
 import { analyzeSweep } from "../engine/analysis/analyze.ts";
 import { writeReport } from "../engine/analysis/report.ts";

@@ -361,7 +361,8 @@ Deno.test("bad input: one-line DmodelErrors naming the file, trial, column", asy
     });
     await Deno.writeTextFile(join(dir, "results.csv"), "trial_id,status\nx,ok\n");
     await assert.rejects(loadResults(dir), {
-      message: /missing columns "optimizer\.lr" \(--lr\), "final_val_loss" \(--loss\); it has: trial_id, status$/,
+      message:
+        /missing columns "optimizer\.lr" \(--lr\), "final_val_loss" \(--loss\); it has: trial_id, status$/,
     });
     // Two trials in one cell that differ in model.block: name the column.
     await writeResults(dir, [row({ "model.block": "ngpt" }), row({ "model.block": "prenorm" })]);

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { register } from "../../engine/core/registry.ts";
 import type { Stage, StageContext } from "../../engine/core/stage.ts";
 import { type Analysis, analyzeSweep } from "../../engine/analysis/analyze.ts";
+import "../../engine/sweep/sweep_table.ts";
 
 /** Options shared by the analyze and report stages. */
 export const analysisSchema = z.object({

@@ -116,6 +116,8 @@ export interface AnalysisJSON {
   comparisons: Record<string, unknown>[];
   /** Code, runtime, machine and compute behind the results (from `analyzeSweep`). */
   provenance?: Provenance;
+  /** The sweep directories and results files analysed (from `analyzeSweep`). */
+  inputs?: string[];
 }
 
 /** True for the value `analyzeSweep` returns (used by the report stage to reuse it). */
@@ -275,7 +277,9 @@ export function fmtEta(g: { eta_star: number; eta_ci: [number, number] }): strin
  * ```
  */
 export function analysisMarkdown(
-  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts" | "comparisons">,
+  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts" | "comparisons"> & {
+    inputs?: string[];
+  },
 ): string {
   const { optima, fits } = a;
   const keyCols = [...optima.by, ...optima.scale.filter((s) => !optima.by.includes(s))];
@@ -284,6 +288,9 @@ export function analysisMarkdown(
   const lines = [
     `# Learning-rate transfer: ${a.dir}`,
     "",
+    ...(a.inputs && (a.inputs.length > 1 || a.inputs[0] !== a.dir)
+      ? [`Results from ${a.inputs.join(", ")}.`, ""]
+      : []),
     `${optima.n_trials} trials (${a.counts.ok} ok, ${a.counts.diverged} diverged, ${a.counts.failed} failed); ` +
     `families by ${optima.by.join(", ") || "(none)"}; scale axes ${optima.scale.join(", ") || "(none)"}; ` +
     `loss ${optima.loss}, seed offsets removed (${optima.seed ?? "one seed"}).`,
@@ -399,6 +406,15 @@ export async function trainingPoints(
   return out;
 }
 
+/** Creates an output directory, failing with one line that names it. */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await Deno.mkdir(path, { recursive: true });
+  } catch (e) {
+    throw new DmodelError(`${path}: cannot create the output directory (${(e as Error).message})`);
+  }
+}
+
 /** True when `path` is a directory. */
 async function isDirectory(path: string): Promise<boolean> {
   try {
@@ -489,6 +505,7 @@ export async function analyzeSweep(input: string | string[], opts: AnalyzeOption
   const files: string[] = [];
   const figures: Figure[] = [];
   const write = opts.write ?? true;
+  if (write) await makeDir(dir);
 
   if (opts.figures ?? true) {
     const specs: { name: string; title: string; spec: VegaLiteSpec }[] = [
@@ -510,15 +527,7 @@ export async function analyzeSweep(input: string | string[], opts: AnalyzeOption
       });
     } else notes.push("no training curves: no metrics.csv found");
     let png = opts.png ?? true;
-    if (write) {
-      try {
-        await Deno.mkdir(join(dir, "figures"), { recursive: true });
-      } catch (e) {
-        throw new DmodelError(
-          `${join(dir, "figures")}: cannot create the output directory (${(e as Error).message})`,
-        );
-      }
-    }
+    if (write) await makeDir(join(dir, "figures"));
     for (const s of specs) {
       const fig: Figure = { ...s, svg: await renderSVG(s.spec) };
       if (write) {
@@ -544,7 +553,10 @@ export async function analyzeSweep(input: string | string[], opts: AnalyzeOption
 
   const comparisons = compareAll(fits);
   const provenance = await collectProvenance(home, table);
-  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons, provenance);
+  const json = {
+    ...analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons, provenance),
+    inputs,
+  };
   const analysis: Analysis = {
     kind: "dmodel.analysis",
     dir,

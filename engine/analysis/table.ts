@@ -19,8 +19,8 @@ import * as aq from "arquero";
 import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
 import { detectScales } from "./load.ts";
-import { parseNumber, readResultsFile, type ReadTable } from "./read.ts";
-import { readSweepDir } from "./sweep_table.ts";
+import { join } from "node:path";
+import { parseCSV, parseNumber, readResultsFile, type ReadTable } from "./read.ts";
 
 /** Which columns hold what; the defaults are dmodel's own names. */
 export interface ColumnMap {
@@ -205,6 +205,32 @@ export function checkTable(
   return table.assign(aq.table(cols));
 }
 
+/** A sweep directory's `results.csv` as it is. */
+async function readResultsCsv(dir: string): Promise<ReadTable> {
+  const file = join(dir, "results.csv");
+  try {
+    return parseCSV(await Deno.readTextFile(file), file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      const there = await Deno.stat(dir).then(() => true, () => false);
+      throw new DmodelError(there ? `${file}: file not found` : `${dir}: no such file or directory`);
+    }
+    throw e instanceof DmodelError ? e : new DmodelError(`${file}: cannot read (${(e as Error).message})`);
+  }
+}
+
+let sweepReader: (dir: string) => Promise<ReadTable> = readResultsCsv;
+
+/**
+ * Sets how a sweep directory is read. engine/sweep/sweep_table.ts installs
+ * its reader on import (derived columns for older sweeps, the table rebuilt
+ * from trial directories, lost grid columns named); the tasks and `mod.ts`
+ * import it. Until then a directory's `results.csv` is read as it is.
+ */
+export function useSweepReader(read: (dir: string) => Promise<ReadTable>): void {
+  sweepReader = read;
+}
+
 /** Sweep directory or results file, read. */
 async function readInput(path: string): Promise<ReadTable> {
   let isDir = false;
@@ -217,7 +243,7 @@ async function readInput(path: string): Promise<ReadTable> {
     // A path that does not exist: a directory unless it names a file format.
     isDir = !/\.[a-z]+$/i.test(path);
   }
-  return isDir ? readSweepDir(path) : readResultsFile(path);
+  return isDir ? sweepReader(path) : readResultsFile(path);
 }
 
 /**

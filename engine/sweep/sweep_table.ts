@@ -5,6 +5,10 @@
  * result.json and params.json; or, when there is no `results.csv` (an
  * archive restored into runs/), the table rebuilt from the trial directories
  * the way the sweep writes it. Nothing is written: the directory is read only.
+ *
+ * Importing this module makes it the analysis's reader of sweep directories
+ * (engine/analysis sits below the sweep and cannot import it; without it the
+ * analysis reads `results.csv` as it is).
  */
 import * as aq from "arquero";
 import { join } from "node:path";
@@ -12,11 +16,12 @@ import { parse as parseYAML } from "yaml";
 import { flatten, type TrialConfig, trialId } from "../core/config.ts";
 import { DmodelError } from "../core/errors.ts";
 import { exists, readJSON } from "../core/fs.ts";
-import type { PlannedTrial } from "../sweep/grid.ts";
-import { type ResultRow, resultRow, trialScaleAxes } from "../sweep/results.ts";
-import { SCALE_AXES } from "../sweep/scale_axes.ts";
 import type { TrialResult } from "../train/result.ts";
-import { parseCSV, type ReadTable } from "./read.ts";
+import { parseCSV, type ReadTable } from "../analysis/read.ts";
+import { useSweepReader } from "../analysis/table.ts";
+import type { PlannedTrial } from "./grid.ts";
+import { type ResultRow, resultRow, trialScaleAxes } from "./results.ts";
+import { SCALE_AXES } from "./scale_axes.ts";
 
 /** Columns a sweep's results.csv has today that older ones may lack, derived from the trial directories. */
 export const DERIVED_COLUMNS = ["final_train_loss", ...SCALE_AXES];
@@ -132,3 +137,5 @@ export async function readSweepDir(dir: string): Promise<ReadTable & { rebuilt: 
   for (const c of absent) cols[c] = derived.map((r) => r[c]);
   return { ...read, table: read.table.assign(aq.table(cols)), rebuilt: false };
 }
+
+useSweepReader(readSweepDir);
