@@ -15,6 +15,9 @@ import { readSweepDir } from "../engine/sweep/sweep_table.ts";
 import { optimalLR } from "../engine/analysis/optimum.ts";
 import { parseTrial } from "../engine/core/config.ts";
 import { blockParams, countParams, scaleAxesOf } from "../engine/sweep/scale_axes.ts";
+import { writeResults } from "../engine/sweep/results.ts";
+import type { PlannedTrial } from "../engine/sweep/grid.ts";
+import { emptyResult } from "../engine/train/result.ts";
 import { WANDB_EXPONENTS, wandbRows, writeWandbExport } from "./fixtures/wandb_export.ts";
 import { writeSyntheticSweep } from "./fixtures/synthetic_sweep.ts";
 
@@ -255,6 +258,25 @@ Deno.test("scale axes: counted from the block's declarations (nGPT formula), equ
   assert.equal(axes.tokens, steps * B * T);
   assert.equal(axes.tokens_per_param, (steps * B * T) / axes.n_params);
   assert.equal(axes.flops, (6 * (axes.n_params - V * d) + 6 * L * T * d) * steps * B * T);
+  // The sweep writes them into results.csv, with the final train loss, for every trial (a failed one too).
+  const dir = await tmp();
+  try {
+    const planned = [{ id: "t0", dir: "t0", config: trial }, { id: "t1", dir: "t1", config: trial }];
+    await Deno.mkdir(join(dir, "t0"));
+    await Deno.mkdir(join(dir, "t1"));
+    await Deno.writeTextFile(
+      join(dir, "t0", "result.json"),
+      JSON.stringify({ ...emptyResult("ok", null), final_val_loss: 3, final_train_loss: 2.5 }),
+    );
+    await Deno.writeTextFile(join(dir, "t1", "result.json"), JSON.stringify(emptyResult("failed", "boom")));
+    await writeResults(dir, planned as PlannedTrial[]);
+    const csv = aq.fromCSV(await Deno.readTextFile(join(dir, "results.csv")));
+    assert.deepEqual(csv.array("n_params"), [axes.n_params, axes.n_params]);
+    assert.deepEqual(csv.array("flops"), [axes.flops, axes.flops]);
+    assert.deepEqual(csv.array("final_train_loss"), [2.5, NaN]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
   assert.deepEqual(countParams([{ role: "embedding", shape: [3, 2] }, { role: "gain", shape: [2] }]), {
     n_params: 8,
     n_params_nonembedding: 2,
