@@ -226,6 +226,17 @@ Deno.test("bad input in other formats and mappings: one line naming file, line o
     await assert.rejects(loadResults(f("g.xlsx", ""), m), {
       message: /g\.xlsx: unknown results format "\.xlsx"/,
     });
+    // Nested JSON (a run's config and summary objects) is flattened by dotted path.
+    const nested = await loadResults(
+      f("n.jsonl", '{"config":{"lr":0.1,"width":64},"summary":{"loss":3}}\n'),
+      { lr: "config.lr", loss: "summary.loss", scale: ["config.width"] },
+    );
+    assert.deepEqual(nested.objects(), [{
+      "config.lr": 0.1,
+      "config.width": 64,
+      "summary.loss": 3,
+      status: "ok",
+    }]);
     // Several inputs: a column missing from one of them names that one.
     await assert.rejects(
       loadResults([f("h.csv", "lr,loss,width\n0.1,3,64\n"), f("i.csv", "lr,loss\n0.1,3\n")], m),
@@ -363,6 +374,23 @@ Deno.test("a sweep trained by an independent PyTorch loop (tests/fixtures/torch_
     }
     assert.equal(g.eta_star_grid, best, `${g.family} ${g.label}`);
   }
+  // The README's command on a copy: the analysis lands beside the file.
+  const dir = await tmp();
+  try {
+    await Deno.copyFile(file, join(dir, "runs.csv"));
+    const r = await analyzeCLI([
+      join(dir, "runs.csv"),
+      ...["--lr", "lr", "--loss", "val_loss", "--seed", "seed", "--status", "status", "--by", "param"],
+      ...["--scale", "width", "--no-figures", "--resamples", "50"],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      await Deno.readTextFile(join(dir, "runs-analysis", "analysis.md")),
+      new RegExp(`^${raw.length} trials .*; families by param; scale axes width; loss val_loss`, "m"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("a script outside the checkout imports dmodel and runs with the README's one command", async () => {
@@ -381,7 +409,7 @@ Deno.test("a script outside the checkout imports dmodel and runs with the README
     assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
     assert.match(out, /^sp: eta\* moves by x2\^.* per doubling of width/m);
     assert.match(out, /^mup: eta\* moves by x2\^.* per doubling of width/m);
-    assert.match(out, /^mup - sp: slope difference/m);
+    assert.match(out, /^(mup - sp|sp - mup): slope difference/m);
     assert.match(out, /^\d+ runs; wrote loss_vs_lr\.svg$/m);
     assert.match(await Deno.readTextFile(join(dir, "loss_vs_lr.svg")), /<svg/);
   } finally {

@@ -473,8 +473,8 @@ export async function analyzeSweep(input: string | string[], opts: AnalyzeOption
     by: opts.by,
     scale: opts.scale,
   };
-  const table = await loadResults(inputs, map);
   const dir = await outputDir(inputs, opts.out);
+  const table = await loadResults(inputs, map);
   // Trial directories (metrics.csv, result.json) live in the sweep directory analysed.
   const home = inputs.length === 1 && (await isDirectory(inputs[0])) ? inputs[0] : dir;
   const optima = optimalLR(table, opts);
