@@ -128,7 +128,7 @@ function requireMapped(file: string, names: string[], c: ResolvedColumns): void 
  * Checks and types the cells an analysis reads, and writes the canonical
  * `status` column (ok | diverged | failed): LR and scale cells must be
  * numbers > 0, loss cells numbers (empty, NaN or inf for a run without a
- * finite loss), family and seed cells non-empty, status cells a word of
+ * finite loss), seed cells non-empty, status cells a word of
  * {@link STATUS_WORDS}. The first bad cell fails with
  * `<file>: <row>: column "<name>": <what>`.
  *
@@ -176,11 +176,11 @@ export function checkTable(
     return v === null ? NaN : v;
   });
   cols[c.loss] = loss;
-  for (const k of [...c.by, ...(c.seed ? [c.seed] : [])]) {
-    const cells = table.array(k) as unknown[];
-    cells.forEach((v, i) => {
+  // An empty family key is a value (an option some families do not have); an empty seed is a gap.
+  if (c.seed) {
+    (table.array(c.seed) as unknown[]).forEach((v, i) => {
       if (v === null || v === undefined || (typeof v === "string" && !v.trim())) {
-        throw bad(i, k, `empty; every run needs its ${k === c.seed ? "seed" : "family key"}`);
+        throw bad(i, c.seed!, "empty; every run needs its seed");
       }
     });
   }

@@ -57,7 +57,7 @@ async function derivedRow(dir: string, trialDir: string): Promise<Record<string,
 /** The finished trials of a directory without results.csv, as the sweep would tabulate them. */
 async function rebuildRows(dir: string): Promise<ResultRow[]> {
   const plan = await readJSON<PlannedTrial[]>(join(dir, "trials.json")).catch(() => null);
-  const byDir = new Map((plan ?? []).map((t) => [t.dir, t]));
+  const byDir = new Map((Array.isArray(plan) ? plan : []).filter((t) => t?.config).map((t) => [t.dir, t]));
   const names: string[] = [];
   for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
   const rows: ResultRow[] = [];
@@ -79,8 +79,11 @@ async function rebuildRows(dir: string): Promise<ResultRow[]> {
  */
 async function missingGridAxes(dir: string, columns: string[]): Promise<string[]> {
   const plan = await readJSON<PlannedTrial[]>(join(dir, "trials.json")).catch(() => null);
-  if (!plan?.length) return [];
-  const flat = plan.map((t) => flatten(t.config as unknown as Record<string, unknown>));
+  const configs = Array.isArray(plan)
+    ? plan.map((t) => t?.config).filter((c) => c && typeof c === "object")
+    : [];
+  if (!configs.length) return [];
+  const flat = configs.map((c) => flatten(c as unknown as Record<string, unknown>));
   const keys = [...new Set(flat.flatMap((r) => Object.keys(r)))];
   return keys.filter((k) => !columns.includes(k) && new Set(flat.map((r) => JSON.stringify(r[k]))).size > 1);
 }
