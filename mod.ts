@@ -85,11 +85,38 @@ export { type LrPoint, type SearchStep, searchStep, type StepSizes } from "./eng
 export { flopsPerStep } from "./engine/sweep/compute.ts";
 
 /**
- * Analysis: results table, optimal LR per group with intervals, scaling fit and three-way verdict,
- * paired comparison of families, predictions, figures, report with provenance.
+ * A sweep directory as a results table: derived columns for older sweeps, the table rebuilt from trial
+ * directories when results.csv is absent (importing it makes it the analysis's reader of directories).
+ */
+export { DERIVED_COLUMNS, readSweepDir } from "./engine/sweep/sweep_table.ts";
+/** The scale axes of results.csv derived from a trial config: parameter counts, tokens, FLOPs. */
+export { countParams, SCALE_AXES, type ScaleAxes, scaleAxesOf } from "./engine/sweep/scale_axes.ts";
+
+/**
+ * Analysis over arquero tables, for runs of any trainer: load a results table (a sweep directory, or
+ * CSV / TSV / Arrow IPC / JSON lines / Parquet, several combined) or check one built in memory, then
+ * the optimal LR per group with intervals, the scaling fit and three-way verdict, the paired comparison
+ * of families, predictions, figures, and the whole analysis with its report. A script outside the
+ * checkout runs with `deno run -A --config /path/to/dmodel/deno.json script.ts` and imports "dmodel".
+ *
+ * @example
+ * ```ts
+ * import * as aq from "arquero";
+ * import { checkTable, compareAll, fitScaling, loadResults, lossVsLRSpec, optimalLR, predictLR, renderSVG } from "dmodel";
+ * const cols = { lr: "lr", loss: "val/loss", seed: "seed", status: "State", by: ["arch"], scale: ["d_model"] };
+ * const runs = await loadResults("export.csv", cols); // or checkTable(aq.from(rows), cols)
+ * const optima = optimalLR(runs, cols);
+ * const fits = fitScaling(optima);
+ * for (const f of fits) for (const c of f.coefficients) console.log(f.family, c.verdict);
+ * for (const c of compareAll(fits)) console.log(c.text);
+ * console.log(predictLR(fits[0], { d_model: 4096 }));
+ * await Deno.writeTextFile("loss_vs_lr.svg", await renderSVG(lossVsLRSpec(optima)));
+ * ```
  */
 export {
   analyzeSweep,
+  checkTable,
+  type ColumnMap,
   compareAll,
   compareFits,
   etaVsScaleSpec,
@@ -98,9 +125,11 @@ export {
   loadResults,
   lossVsLRSpec,
   optimalLR,
+  outputDir,
   predictLR,
   renderPNG,
   renderSVG,
+  STATUS_WORDS,
   trainingCurvesSpec,
   writeReport,
 } from "./engine/analysis/mod.ts";

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { register } from "../../engine/core/registry.ts";
 import type { Stage, StageContext } from "../../engine/core/stage.ts";
 import { type Analysis, analyzeSweep } from "../../engine/analysis/analyze.ts";
+import "../../engine/sweep/sweep_table.ts";
 
 /** Options shared by the analyze and report stages. */
 export const analysisSchema = z.object({
@@ -20,6 +21,12 @@ export const analysisSchema = z.object({
   scale: z.array(z.string()).optional(),
   /** Loss column (default final_val_loss). */
   loss: z.string().optional(),
+  /** LR column (default optimizer.lr). */
+  lr: z.string().optional(),
+  /** Seed column (default train.seed when present). */
+  seed: z.string().optional(),
+  /** Status column (default status; its words as in engine/analysis/table.ts). */
+  status: z.string().optional(),
   /** Tolerance band on |slope| for "transfers". */
   tolerance: z.number().nonnegative().default(0.1),
   /** Parametric-bootstrap curves per group (also the pipeline draws of the slope). */
@@ -55,6 +62,9 @@ export async function runAnalysis(o: AnalysisStageOptions, ctx: StageContext): P
     by: o.by,
     scale: o.scale,
     loss: o.loss,
+    lr: o.lr,
+    seed: o.seed,
+    status: o.status,
     tolerance: o.tolerance,
     resamples: o.resamples,
     bootstrapSeed: o.bootstrap_seed,

@@ -1,13 +1,16 @@
 /**
- * The whole analysis of a sweep directory: optima per group, fitted laws and
- * verdicts, predictions, figures; written next to the results as
- * `analysis.json`, `optima.csv`, `analysis.md` and `figures/*.svg|png`.
+ * The whole analysis of a sweep directory or results file(s): optima per
+ * group, fitted laws and verdicts, predictions, figures; written as
+ * `analysis.json`, `optima.csv`, `analysis.md` and `figures/*.svg|png` into
+ * the sweep directory, or for a results file into `<name>-analysis/` beside
+ * it (see {@link outputDir}).
  */
-import { join } from "node:path";
+import { basename, dirname, extname, join } from "node:path";
 import type { ColumnTable } from "arquero";
 import { DmodelError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
-import { loadMetrics, loadResults } from "./load.ts";
+import { loadMetrics } from "./load.ts";
+import { type ColumnMap, loadResults } from "./table.ts";
 import { collectProvenance, type Provenance } from "./provenance.ts";
 import {
   groupFields,
@@ -39,13 +42,17 @@ import {
 
 /** Options of `analyzeSweep`: those of `optimalLR` and `fitScaling`, plus output choices. */
 export interface AnalyzeOptions extends OptimaOptions, Omit<FitOptions, "scale" | "resamples" | "level"> {
+  /** Status column (see ./table.ts for the words it may hold). Default `status` when present. */
+  status?: string;
+  /** Output directory. Default: the sweep directory, or `<name>-analysis/` beside a results file. */
+  out?: string;
   /** Scales to extrapolate the fitted laws to, e.g. `[{ width: 4096 }]`. */
   predict?: Record<string, number>[];
   /** Render figures (SVG, and PNG when a font is available). Default true. */
   figures?: boolean;
   /** Also rasterize figures to PNG. Default true. */
   png?: boolean;
-  /** Write the output files into the sweep directory. Default true. */
+  /** Write the output files into the output directory. Default true. */
   write?: boolean;
   /** Progress and notices. */
   log?: (line: string) => void;
@@ -65,7 +72,10 @@ export interface Figure {
 /** The result of `analyzeSweep`. */
 export interface Analysis {
   kind: "dmodel.analysis";
+  /** The output directory (the sweep directory for one sweep). */
   dir: string;
+  /** The sweep directories and results files analysed. */
+  inputs: string[];
   optima: Optima;
   fits: ScalingFit[];
   predictions: Prediction[];
@@ -106,6 +116,8 @@ export interface AnalysisJSON {
   comparisons: Record<string, unknown>[];
   /** Code, runtime, machine and compute behind the results (from `analyzeSweep`). */
   provenance?: Provenance;
+  /** The sweep directories and results files analysed (from `analyzeSweep`). */
+  inputs?: string[];
 }
 
 /** True for the value `analyzeSweep` returns (used by the report stage to reuse it). */
@@ -265,7 +277,9 @@ export function fmtEta(g: { eta_star: number; eta_ci: [number, number] }): strin
  * ```
  */
 export function analysisMarkdown(
-  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts" | "comparisons">,
+  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts" | "comparisons"> & {
+    inputs?: string[];
+  },
 ): string {
   const { optima, fits } = a;
   const keyCols = [...optima.by, ...optima.scale.filter((s) => !optima.by.includes(s))];
@@ -274,6 +288,9 @@ export function analysisMarkdown(
   const lines = [
     `# Learning-rate transfer: ${a.dir}`,
     "",
+    ...(a.inputs && (a.inputs.length > 1 || a.inputs[0] !== a.dir)
+      ? [`Results from ${a.inputs.join(", ")}.`, ""]
+      : []),
     `${optima.n_trials} trials (${a.counts.ok} ok, ${a.counts.diverged} diverged, ${a.counts.failed} failed); ` +
     `families by ${optima.by.join(", ") || "(none)"}; scale axes ${optima.scale.join(", ") || "(none)"}; ` +
     `loss ${optima.loss}, seed offsets removed (${optima.seed ?? "one seed"}).`,
@@ -345,20 +362,25 @@ export function analysisMarkdown(
   return lines.join("\n");
 }
 
-/** Train and val loss points of every trial's metrics.csv, tagged with its group's family and label. */
+/**
+ * Train and val loss points of every trial's metrics.csv, tagged with its
+ * group's family and label. A trial's directory lies in `dir`, or, for a
+ * table combined from several sweeps, in its row's `source`.
+ */
 export async function trainingPoints(
   dir: string,
   table: ColumnTable,
   optima: Optima,
 ): Promise<TrainingPoint[]> {
   if (!table.columnNames().includes("trial_dir")) return [];
+  const combined = table.columnNames().includes("source");
   const keys = [...optima.by, ...optima.scale.filter((s) => !optima.by.includes(s))];
   const byKey = new Map(optima.groups.map((g) => [JSON.stringify(keys.map((k) => g.keys[k])), g]));
   const out: TrainingPoint[] = [];
   for (const r of table.objects() as Record<string, string | number>[]) {
     const g = byKey.get(JSON.stringify(keys.map((k) => r[k])));
     if (!g || r.status === "failed") continue;
-    const m = await loadMetrics(dir, String(r.trial_dir));
+    const m = await loadMetrics(combined ? String(r.source) : dir, String(r.trial_dir));
     if (!m) continue;
     const names = m.columnNames();
     const steps = m.array("step") as number[];
@@ -384,21 +406,77 @@ export async function trainingPoints(
   return out;
 }
 
+/** Creates an output directory, failing with one line that names it. */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await Deno.mkdir(path, { recursive: true });
+  } catch (e) {
+    throw new DmodelError(`${path}: cannot create the output directory (${(e as Error).message})`);
+  }
+}
+
+/** True when `path` is a directory. */
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Analyzes a sweep directory: loads `results.csv`, finds eta* per group, fits
- * the scaling law per family with bootstrap intervals, extrapolates, renders
- * the figures, and writes `analysis.json`, `optima.csv`, `analysis.md` and
- * `figures/` into the directory.
+ * Where an analysis writes: `out` when given; else the sweep directory of a
+ * single sweep, or `<name>-analysis/` beside a single results file
+ * (`runs/export.csv` -> `runs/export-analysis/`). Several inputs need `out`.
+ *
+ * @example
+ * ```ts
+ * await outputDir(["runs/export.csv"]); // "runs/export-analysis"
+ * ```
+ */
+export async function outputDir(inputs: string[], out?: string): Promise<string> {
+  if (out !== undefined) {
+    if (!out.trim()) throw new DmodelError(`--out: empty path`);
+    return out;
+  }
+  if (inputs.length !== 1) {
+    throw new DmodelError(`analysis of ${inputs.length} inputs: name the output directory with --out DIR`);
+  }
+  const [p] = inputs;
+  if (await isDirectory(p)) return p;
+  return join(dirname(p), `${basename(p, extname(p))}-analysis`);
+}
+
+/**
+ * Analyzes a sweep directory, a results file of any trainer, or several of
+ * them combined (./table.ts): finds eta* per group, fits the scaling law per
+ * family with bootstrap intervals, extrapolates, renders the figures, and
+ * writes `analysis.json`, `optima.csv`, `analysis.md` and `figures/` into
+ * the output directory ({@link outputDir}). The table is loaded and checked
+ * before anything is written: a bad cell leaves earlier outputs as they were.
  *
  * @example
  * ```ts
  * const a = await analyzeSweep("runs/width-transfer", { predict: [{ width: 4096 }] });
- * console.log(a.markdown);
+ * const b = await analyzeSweep("export.csv", { lr: "lr", loss: "val/loss", status: "State", scale: ["d_model"] });
+ * console.log(a.markdown, b.dir);
  * ```
  */
-export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Promise<Analysis> {
+export async function analyzeSweep(input: string | string[], opts: AnalyzeOptions = {}): Promise<Analysis> {
   const log = opts.log ?? (() => {});
-  const table = await loadResults(dir);
+  const inputs = typeof input === "string" ? [input] : input;
+  const map: ColumnMap = {
+    lr: opts.lr,
+    loss: opts.loss,
+    seed: opts.seed,
+    status: opts.status,
+    by: opts.by,
+    scale: opts.scale,
+  };
+  const dir = await outputDir(inputs, opts.out);
+  const table = await loadResults(inputs, map);
+  // Trial directories (metrics.csv, result.json) live in the sweep directory analysed.
+  const home = inputs.length === 1 && (await isDirectory(inputs[0])) ? inputs[0] : dir;
   const optima = optimalLR(table, opts);
   const fits = fitScaling(optima, { ...opts, resamples: undefined, level: undefined });
   const predictions: Prediction[] = [];
@@ -427,6 +505,7 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
   const files: string[] = [];
   const figures: Figure[] = [];
   const write = opts.write ?? true;
+  if (write) await makeDir(dir);
 
   if (opts.figures ?? true) {
     const specs: { name: string; title: string; spec: VegaLiteSpec }[] = [
@@ -437,7 +516,7 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
         spec: etaVsScaleSpec(optima, fits, axis),
       })),
     ];
-    const points = await trainingPoints(dir, table, optima);
+    const points = await trainingPoints(home, table, optima);
     if (points.length) {
       specs.push({
         name: "training_curves",
@@ -448,7 +527,7 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
       });
     } else notes.push("no training curves: no metrics.csv found");
     let png = opts.png ?? true;
-    if (write) await Deno.mkdir(join(dir, "figures"), { recursive: true });
+    if (write) await makeDir(join(dir, "figures"));
     for (const s of specs) {
       const fig: Figure = { ...s, svg: await renderSVG(s.spec) };
       if (write) {
@@ -473,11 +552,15 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
   }
 
   const comparisons = compareAll(fits);
-  const provenance = await collectProvenance(dir, table);
-  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons, provenance);
+  const provenance = await collectProvenance(home, table);
+  const json = {
+    ...analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons, provenance),
+    inputs,
+  };
   const analysis: Analysis = {
     kind: "dmodel.analysis",
     dir,
+    inputs,
     optima,
     fits,
     predictions,

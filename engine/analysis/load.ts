@@ -1,22 +1,17 @@
-// deno-lint-ignore-file no-explicit-any -- arquero parses row expressions from source; rows are untyped.
 /**
- * Reading a sweep's results: `results.csv` (one row per trial, config
- * flattened by dotted path) and each trial's `metrics.csv` (one row per
- * logged step), as arquero tables.
+ * Reading a sweep's results: the results table (./table.ts: a sweep's
+ * `results.csv` or any trainer's results file) and each trial's
+ * `metrics.csv` (one row per logged step), as arquero tables.
  */
 import * as aq from "arquero";
-import { op } from "arquero";
 import type { ColumnTable } from "arquero";
 import { join } from "node:path";
 import { DmodelError, show } from "../core/errors.ts";
 
 export type { ColumnTable };
 
-/** Trial outcomes the sweep writes in the `status` column. */
+/** Trial outcomes the analysis distinguishes (the canonical `status` column). */
 export const STATUSES = ["ok", "diverged", "failed"] as const;
-
-/** Columns every `results.csv` must have. */
-export const REQUIRED_COLUMNS = ["trial_id", "status", "final_val_loss", "optimizer.lr"];
 
 /** Config columns tried, in order, when the scale axes are not given: those that vary are used. */
 export const SCALE_CANDIDATES = [
@@ -27,59 +22,8 @@ export const SCALE_CANDIDATES = [
   "data.seq_len",
 ];
 
-/** Reads a text file, failing with a one-line DmodelError that names it. */
-async function readText(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new DmodelError(`${path}: file not found`);
-    throw new DmodelError(`${path}: cannot read (${(e as Error).message})`);
-  }
-}
-
-/**
- * Loads `<dir>/results.csv` as an arquero table. Checks the required columns
- * and the `status` values; a trial marked `ok` whose final loss is NaN is
- * re-marked `diverged`, one whose loss is empty `failed`.
- *
- * @example
- * ```ts
- * const trials = await loadResults("runs/width-transfer");
- * trials.groupby("model.width").count().print();
- * ```
- */
-export async function loadResults(dir: string): Promise<ColumnTable> {
-  const file = join(dir, "results.csv");
-  const text = await readText(file);
-  let table: ColumnTable;
-  try {
-    table = aq.fromCSV(text);
-  } catch (e) {
-    throw new DmodelError(`${file}: not a readable CSV (${(e as Error).message})`);
-  }
-  const names = table.columnNames();
-  const missing = REQUIRED_COLUMNS.filter((c) => !names.includes(c));
-  if (missing.length) {
-    throw new DmodelError(
-      `${file}: missing column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`,
-    );
-  }
-  const status = table.array("status") as unknown[];
-  const ids = table.array("trial_id") as unknown[];
-  for (let i = 0; i < status.length; i++) {
-    if (!(STATUSES as readonly unknown[]).includes(status[i])) {
-      throw new DmodelError(
-        `${file}: trial ${show(ids[i])} has status ${show(status[i])}; expected ${STATUSES.join(" | ")}`,
-      );
-    }
-  }
-  return table.derive({
-    status: (d: any) =>
-      d.status === "ok" && !op.is_finite(d.final_val_loss)
-        ? (op.is_nan(d.final_val_loss) ? "diverged" : "failed")
-        : d.status,
-  });
-}
+/** Sweep directories or results files of any trainer, checked: see ./table.ts. */
+export { checkTable, type ColumnMap, loadResults, STATUS_WORDS } from "./table.ts";
 
 /**
  * Loads one trial's `metrics.csv` (`step,train_loss,val_loss,lr,tokens,elapsed`).

@@ -12,7 +12,17 @@
  * await writeReport(a);
  * ```
  */
-export { detectScales, loadMetrics, loadResults, SCALE_CANDIDATES } from "./load.ts";
+export { detectScales, loadMetrics, SCALE_CANDIDATES } from "./load.ts";
+export {
+  checkTable,
+  type ColumnMap,
+  loadResults,
+  resolveColumns,
+  type ResolvedColumns,
+  STATUS_WORDS,
+  useSweepReader,
+} from "./table.ts";
+export { FORMATS, parseNumber, readResultsFile } from "./read.ts";
 export { type BasinFit, type BasinModel, type BasinPoint, basinValue, fitBasin } from "./basin.ts";
 export {
   type CurveOptimum,
@@ -61,6 +71,7 @@ export {
   type AnalyzeOptions,
   analyzeSweep,
   type Figure,
+  outputDir,
 } from "./analyze.ts";
 export { reportHTML, type ReportOptions, writeReport } from "./report.ts";
 export { collectProvenance, type Provenance } from "./provenance.ts";
