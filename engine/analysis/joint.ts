@@ -73,6 +73,30 @@ import {
 import { type Call, judge, type ScalingFit, verdictText } from "./fit.ts";
 import { cellVariance, fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
 
+/**
+ * Resolution: a basin model's bias on eta* depends on where the optimum falls between grid LRs (the phase),
+ * with an amplitude taken as `RESOLUTION` grid steps (header, item 5).
+ */
+export const RESOLUTION = 0.1;
+
+/**
+ * The slope error a phase-dependent bias RESOLUTION h sin(2 pi phase) would cause for a law of slope b on
+ * the centred log2 scales t: the rms over the unknown phase of the regression slope of that bias. Zero
+ * when b = 0 (every scale has the same phase, the bias cancels), largest when the phase drifts by a
+ * fraction of a step across the scales.
+ */
+export function resolutionSlopeSd(b: number, t: number[], h: number): number {
+  const tt = t.reduce((a, v) => a + v * v, 0);
+  if (!(tt > 0) || !(h > 0)) return 0;
+  let acc = 0;
+  for (let k = 0; k < 16; k++) {
+    let s = 0;
+    for (const v of t) s += v * Math.sin(2 * Math.PI * (k / 16 + b * v / h));
+    acc += (s / tt) ** 2;
+  }
+  return RESOLUTION * h * Math.sqrt(acc / 16);
+}
+
 /** Smallest basin-model uncertainty of a slope (log2 per doubling). */
 export const MODEL_FLOOR = 0.01;
 
@@ -134,6 +158,8 @@ interface Profile {
   k: number;
   /** The model actually fitted (a cubic with too few points falls back to a quadratic). */
   model: LocalModel["name"];
+  /** Index of the arg-min cell the window is centred on. */
+  i0: number;
 }
 
 /** The coefficients of a local model at minimum m: loss = c + basin(u). */
@@ -269,6 +295,9 @@ function argMin(cells: Cell[]): number {
   return -1;
 }
 
+/** Rise above the arg-min's loss (nats) beyond which an LR is over the cliff, not in the basin. */
+export const CLIFF = 1.5;
+
 /** Steps of the m table within one grid step of the arg-min. */
 const TABLE = 40;
 
@@ -276,23 +305,38 @@ const TABLE = 40;
  * The profile chi^2 of one scale for one model (header, item 3); null when
  * the arg-min is at the grid edge or too few LRs finished around it.
  */
-function profile(s: Scale, cells: Cell[], model: LocalModel): Profile | null {
-  const i0 = argMin(cells);
-  if (i0 <= 0 || i0 >= cells.length - 1) return null;
+function profile(s: Scale, cells: Cell[], model: LocalModel, fallback = -1): Profile | null {
+  const finished = (c: Cell | undefined) => c !== undefined && c.n > 0 && Number.isFinite(c.y);
+  const wall = (c: Cell | undefined) => c !== undefined && !finished(c) && c.diverged > 0;
+  // A side may be empty only against a divergence wall (the next LR diverged for every seed).
+  const usable = (i: number) =>
+    i >= 0 && finished(cells[i]) && (finished(cells[i - 1]) || wall(cells[i - 1])) &&
+    (finished(cells[i + 1]) || wall(cells[i + 1])) && (finished(cells[i - 1]) || finished(cells[i + 1]));
+  let i0 = argMin(cells);
+  if (!usable(i0)) i0 = fallback;
+  if (!usable(i0)) return null;
   const x0 = cells[i0].x;
   const used: Cell[] = [cells[i0]];
-  let left = 0, right = 0;
   for (const dir of [-1, 1]) {
     for (let i = i0 + dir; i >= 0 && i < cells.length; i += dir) {
       const c = cells[i];
       if (Math.abs(c.x - x0) > model.half + 1e-9) break;
-      if (!(c.n > 0 && Number.isFinite(c.y))) break; // every seed diverged: the wall
+      if (!finished(c)) break; // every seed diverged: the wall
+      if (c.y - cells[i0].y > CLIFF) break; // over the cliff: no longer the basin
       used.push(c);
-      if (dir < 0) left++;
-      else right++;
     }
   }
-  if (left < 1 || right < 1) return null;
+  // Against a wall the window may hold too few LRs: widen it on the open side to 3.
+  for (const dir of [-1, 1]) {
+    let i = dir < 0
+      ? Math.min(...used.map((c) => cells.indexOf(c))) - 1
+      : Math.max(...used.map((c) => cells.indexOf(c))) + 1;
+    while (used.length < 3 && finished(cells[i])) {
+      used.push(cells[i]);
+      i += dir;
+    }
+  }
+  if (used.length < 3) return null;
   let name = model.name;
   if (name === "cubic" && used.length < 5) name = "quadratic";
   if (name === "two-sided" && used.length < 4) name = "quadratic";
@@ -300,23 +344,32 @@ function profile(s: Scale, cells: Cell[], model: LocalModel): Profile | null {
   used.sort((a, b) => a.x - b.x);
   const xs = used.map((c) => c.x), ys = used.map((c) => c.y), ws = used.map((c) => 1 / c.var);
   // The minimum lies within a grid step of the arg-min (half a step towards a wall that diverged for all seeds).
-  const hiWall = !(cells[i0 + 1].n > 0 && Number.isFinite(cells[i0 + 1].y));
-  const lo = x0 - s.h, hi = x0 + (hiWall ? s.h / 2 : s.h);
+  const lo = x0 - (wall(cells[i0 - 1]) ? s.h / 2 : s.h), hi = x0 + (wall(cells[i0 + 1]) ? s.h / 2 : s.h);
   const m = new Float64Array(TABLE + 1), chi2 = new Float64Array(TABLE + 1);
   for (let i = 0; i <= TABLE; i++) {
     m[i] = lo + (hi - lo) * i / TABLE;
     chi2[i] = localAt(name, xs, ys, ws, m[i]).chi2;
   }
-  return { m, chi2, used, k, model: name };
+  return { m, chi2, used, k, model: name, i0 };
 }
 
-/** chi^2 of a profile at m, linear between table points; a steep penalty outside its range. */
+/** The m where a profile's chi^2 is least (the scale's own optimum under that model), refined by a parabola. */
+function ownMinimum(p: Profile): number {
+  let j = 0;
+  for (let k = 1; k < p.chi2.length; k++) if (p.chi2[k] < p.chi2[j]) j = k;
+  if (j === 0 || j === p.chi2.length - 1) return p.m[j];
+  const [a, b, c] = [p.chi2[j - 1], p.chi2[j], p.chi2[j + 1]], den = a - 2 * b + c;
+  return den > 0 ? p.m[j] + 0.5 * (a - c) / den * (p.m[1] - p.m[0]) : p.m[j];
+}
+
+/** chi^2 of a profile at m, a Catmull-Rom spline between table points; a steep penalty outside its range. */
 function profileAt(p: Profile, m: number): number {
   const n = p.m.length - 1, lo = p.m[0], hi = p.m[n];
   if (m <= lo) return p.chi2[0] + 1e4 * (lo - m) ** 2 + 1e-6;
   if (m >= hi) return p.chi2[n] + 1e4 * (m - hi) ** 2 + 1e-6;
   const f = (m - lo) / (hi - lo) * n, i = Math.min(n - 1, Math.floor(f)), r = f - i;
-  return p.chi2[i] * (1 - r) + p.chi2[i + 1] * r;
+  const y0 = p.chi2[Math.max(0, i - 1)], y1 = p.chi2[i], y2 = p.chi2[i + 1], y3 = p.chi2[Math.min(n, i + 2)];
+  return y1 + 0.5 * r * (y2 - y0 + r * (2 * y0 - 5 * y1 + 4 * y2 - y3 + r * (3 * (y1 - y2) + y3 - y0)));
 }
 
 /** Nelder-Mead minimization of f from x0 with initial steps `step`. */
@@ -360,11 +413,17 @@ interface JointModelFit {
 }
 
 /** Joint fit of the law for one model over the usable scales (header, item 4). */
-function jointFit(scales: Scale[], cellsOf: Cell[][], model: LocalModel, p: number): JointModelFit | null {
+function jointFit(
+  scales: Scale[],
+  cellsOf: Cell[][],
+  model: LocalModel,
+  p: number,
+  fallback: number[] = [],
+): JointModelFit | null {
   const profiles: Profile[] = [];
   const ts: number[][] = [];
   for (let i = 0; i < scales.length; i++) {
-    const pr = profile(scales[i], cellsOf[i], model);
+    const pr = profile(scales[i], cellsOf[i], model, fallback[i] ?? -1);
     if (!pr) return null;
     profiles.push(pr);
     ts.push(scales[i].t);
@@ -419,6 +478,8 @@ export interface JointFit extends ScalingFit {
   /** Slopes of the three basin models (per axis) and the model uncertainty used. */
   model_slopes: Record<string, number[]>;
   u_model: number[];
+  /** Statistical sd of each slope (bootstrap, widened by the Birge ratio), before the model term. */
+  u_stat: number[];
   /** Per-scale recommended LRs and costs of transfer. */
   per_scale: JointScale[];
 }
@@ -558,6 +619,7 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
       h: steps(allCells[i]),
     }));
     const p = axes.length;
+    const h = quantile(scales.map((s) => s.h).sort((a, b) => a - b), 0.5);
     const fit: JointFit = {
       family,
       family_keys,
@@ -584,6 +646,7 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
       n_seeds: Math.min(...groups.map((g) => g.n_seeds)),
       model_slopes: {},
       u_model: [],
+      u_stat: [],
       per_scale: [],
     };
     out.push(fit);
@@ -592,19 +655,16 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
       fit.scales = [];
       fit.note = !optima.scale.length
         ? "no scale axis varies"
-        : `not enough bracketed optima for a joint fit (${scales.length} of ${groups.length} groups usable; ` +
-          `${p + 2} needed)`;
+        : scales.length < p + 2
+        ? `not enough bracketed optima for a joint fit (${scales.length} of ${groups.length} groups usable; ` +
+          `${p + 2} needed)`
+        : "too few finished LRs around an optimum for the basin models";
       continue;
     }
     const f0 = fits0 as JointModelFit[];
     const avg = (cs: number[][]) => cs[0].map((_, j) => cs.reduce((a, c) => a + c[j], 0) / cs.length);
     const coef = avg(f0.map((f) => f.coef));
     const cubic = f0[0];
-    fit.chi2 = cubic.chi2;
-    fit.dof = cubic.dof;
-    // Lack of fit of the best-fitting model with residual dof (the others' misfit is the model term's business).
-    const ratios = f0.filter((f) => f.dof >= 2).map((f) => f.chi2 / f.dof);
-    fit.birge = ratios.length ? Math.max(1, Math.sqrt(Math.min(...ratios))) : 1;
     const uModel = axes.map((_, j) => {
       const v = f0.map((f) => f.coef[j + 1]);
       return Math.max(MODEL_FLOOR, (Math.max(...v) - Math.min(...v)) / Math.sqrt(12));
@@ -633,7 +693,7 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
     const normal = normalSampler(rand);
     const drawCoef: number[][] = [];
     const drawLocals: Local[][] = [];
-    const rawDraws: { cb: number[]; loc: Local[] }[] = [];
+    const rawDraws: { cb: number[]; own: number[]; loc: Local[] }[] = [];
     for (let b = 0; b < resamples; b++) {
       const cellsB = scales.map((s, i) => {
         const used = new Set(cubic.profiles[i].used);
@@ -643,21 +703,39 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
           return { ...c, y: mu + Math.sqrt(c.var) * normal() };
         });
       });
-      const fb = MODELS.map((m) => jointFit(scales, cellsB, m, p));
+      const fb = MODELS.map((m, k) => jointFit(scales, cellsB, m, p, f0[k].profiles.map((pr) => pr.i0)));
       if (fb.some((f) => f === null)) continue;
       const fbs = fb as JointModelFit[];
       rawDraws.push({
         cb: avg(fbs.map((f) => f.coef)),
+        own: scales.map((_, i) => fbs.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / fbs.length),
         loc: scales.map((_, i) => fittedLocal(fbs[0], fbs[0].coef, i)),
       });
     }
+    // Scatter of the scales' own minima about the law, against their bootstrap sd: the Birge ratio (header,
+    // item 5). Each scale's own minimum is the mean of the three models' profile minima.
+    const own = scales.map((_, i) => f0.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / f0.length);
+    const ownSd = scales.map((_, i) => {
+      const v = rawDraws.map((d) => d.own[i]).sort((a, b) => a - b);
+      return Math.max(RESOLUTION * scales[i].h / 4, (quantile(v, 0.8413) - quantile(v, 0.1587)) / 2);
+    });
+    const pred = scales.map((s) => coef[0] + s.t.reduce((a, t, j) => a + coef[j + 1] * t, 0));
+    fit.chi2 = own.reduce((a, v, i) => a + ((v - pred[i]) / ownSd[i]) ** 2, 0);
+    fit.dof = scales.length - p - 1;
+    fit.birge = fit.dof >= 1 && rawDraws.length > 2 ? Math.max(1, Math.sqrt(fit.chi2 / fit.dof)) : 1;
     // Deviations about the draws' median (the bootstrap data come from the cubic, so their centre may differ
     // from the three-model estimate), widened by the Birge ratio, plus the basin-model term.
     const centre = coef.map((_, j) => quantile(rawDraws.map((d) => d.cb[j]).sort((a, b) => a - b), 0.5));
+    fit.u_stat = axes.map((_, j) => {
+      const v = rawDraws.map((d) => d.cb[j + 1]).sort((a, b) => a - b);
+      return v.length > 2 ? fit.birge * (quantile(v, 0.8413) - quantile(v, 0.1587)) / 2 : NaN;
+    });
     for (const d of rawDraws) {
       drawCoef.push(d.cb.map((v, j) => {
         const wide = coef[j] + fit.birge * (v - centre[j]);
-        return j === 0 ? wide : wide + uModel[j - 1] * normal();
+        if (j === 0) return wide;
+        const uRes = resolutionSlopeSd(wide, scales.map((s) => s.t[j - 1]), h);
+        return wide + Math.hypot(uModel[j - 1], uRes) * normal();
       }));
       drawLocals.push(d.loc);
     }
@@ -666,14 +744,7 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
     fit.intercept = toAbs(coef)[0];
     fit.boot = drawCoef.map(toAbs);
     fit.n_resamples = fit.boot.length;
-    // Weighted R^2 of the law against the scales' own minima (descriptive).
-    const own = scales.map((_, i) => {
-      const pr = cubic.profiles[i];
-      let j = 0;
-      for (let k = 1; k < pr.chi2.length; k++) if (pr.chi2[k] < pr.chi2[j]) j = k;
-      return pr.m[j];
-    });
-    const pred = scales.map((s) => coef[0] + s.t.reduce((a, t, j) => a + coef[j + 1] * t, 0));
+    // R^2 of the law against the scales' own minima (descriptive).
     const my = own.reduce((a, v) => a + v, 0) / own.length;
     const tss = own.reduce((a, v) => a + (v - my) ** 2, 0);
     fit.r2 = tss > 0 ? 1 - own.reduce((a, v, i) => a + (v - pred[i]) ** 2, 0) / tss : NaN;
