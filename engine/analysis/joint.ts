@@ -480,6 +480,10 @@ export interface JointFit extends ScalingFit {
   u_model: number[];
   /** Statistical sd of each slope (bootstrap, widened by the Birge ratio), before the model term. */
   u_stat: number[];
+  /** Resolution (grid phase) sd of each slope at its estimate. */
+  u_res: number[];
+  /** Median grid step of the family's scales (log2). */
+  grid_step: number;
   /** Per-scale recommended LRs and costs of transfer. */
   per_scale: JointScale[];
 }
@@ -647,17 +651,18 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
       model_slopes: {},
       u_model: [],
       u_stat: [],
+      u_res: [],
+      grid_step: h,
       per_scale: [],
     };
     out.push(fit);
     const fits0 = p ? MODELS.map((m) => jointFit(scales, scales.map((s) => s.cells), m, p)) : [];
-    if (!p || scales.length < p + 2 || fits0.some((f) => f === null)) {
+    if (!p || scales.length < p + 1 || fits0.some((f) => f === null)) {
       fit.scales = [];
       fit.note = !optima.scale.length
         ? "no scale axis varies"
-        : scales.length < p + 2
-        ? `not enough bracketed optima for a joint fit (${scales.length} of ${groups.length} groups usable; ` +
-          `${p + 2} needed)`
+        : !p || scales.length < p + 1
+        ? `not enough bracketed optima to fit a trend (${scales.length} of ${groups.length} groups usable)`
         : "too few finished LRs around an optimum for the basin models";
       continue;
     }
@@ -726,6 +731,7 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
     // Deviations about the draws' median (the bootstrap data come from the cubic, so their centre may differ
     // from the three-model estimate), widened by the Birge ratio, plus the basin-model term.
     const centre = coef.map((_, j) => quantile(rawDraws.map((d) => d.cb[j]).sort((a, b) => a - b), 0.5));
+    fit.u_res = axes.map((_, j) => resolutionSlopeSd(coef[j + 1], scales.map((s) => s.t[j]), h));
     fit.u_stat = axes.map((_, j) => {
       const v = rawDraws.map((d) => d.cb[j + 1]).sort((a, b) => a - b);
       return v.length > 2 ? fit.birge * (quantile(v, 0.8413) - quantile(v, 0.1587)) / 2 : NaN;
