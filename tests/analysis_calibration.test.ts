@@ -6,7 +6,11 @@
  * and the replication check.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import * as aq from "arquero";
+import { analyzeSweep } from "../engine/analysis/analyze.ts";
+import { reportHTML } from "../engine/analysis/report.ts";
+import { writeSyntheticSweep } from "./fixtures/synthetic_sweep.ts";
 import { fitNoiseModel, type NoiseCell, noiseSd, PRIOR_SIGMA0 } from "../engine/analysis/noise.ts";
 import { familySlopes, jointScaling, resolutionSlopeSd } from "../engine/analysis/joint.ts";
 import { optimalLR } from "../engine/analysis/optimum.ts";
@@ -208,4 +212,37 @@ Deno.test("replication: leave-one-seed-out agrees on a known law; contradicting 
   const [pair] = compareReplicas(fake("transfers", 0, [-0.05, 0.05]), fake("drifts", -0.3, [-0.35, -0.25]));
   assert.ok(pair.contradiction && !pair.consistent, JSON.stringify(pair));
   assert.ok(Math.abs(pair.allowed - Math.hypot(0.05, 0.05)) < 1e-12);
+});
+
+Deno.test("analysis.md, analysis.json and report.html open with the plain answer; the two-stage fit is kept beside", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dmodel-answer-" });
+  try {
+    await writeSyntheticSweep(dir, {
+      widths: [64, 128, 256, 512],
+      seeds: [1, 2],
+      trialFiles: false,
+      divergeAbove: 2,
+    });
+    const a = await analyzeSweep(dir, { resamples: 40, figures: false, predict: [{ width: 2048 }] });
+    const md = await Deno.readTextFile(join(dir, "analysis.md"));
+    assert.ok(
+      md.indexOf("## Answer") > 0 && md.indexOf("## Answer") < md.indexOf("## Verdicts"),
+      md.slice(0, 400),
+    );
+    assert.match(md, /- \*\*ngpt\.\*\* The learning rate does not transfer across width 64-512/);
+    assert.match(md, /- \*\*nugpt\.\*\* The learning rate transfers across width 64-512/);
+    assert.match(md, /Cross-check, two-stage estimate/);
+    const json = JSON.parse(await Deno.readTextFile(join(dir, "analysis.json")));
+    assert.deepEqual(Object.keys(json.answers), ["ngpt", "nugpt"]);
+    assert.equal(json.fits_two_stage.length, 2);
+    assert.equal(json.fits[0].per_scale.length, 4);
+    assert.ok(json.fits[0].noise_model.sigma0 > 0);
+    const html = reportHTML(a);
+    const i = html.indexOf('<section class="answer">');
+    assert.ok(i > 0 && i < html.indexOf("<h2>Verdicts</h2>"));
+    assert.match(html, /<p class="verdict drifts"><b>ngpt\.<\/b> The learning rate does not transfer/);
+    assert.match(html, /at width=2048 \(extrapolated\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
