@@ -28,6 +28,8 @@ function lr(x: number): string {
 }
 
 const f2 = (v: number) => (Math.abs(v) < 0.005 ? 0 : v).toFixed(2);
+/** Nats with 3 decimals, "-0.000" shown as "0.000". */
+const nats = (v: number) => (Math.abs(v) < 0.0005 ? 0 : v).toFixed(3);
 
 /** What limits the precision of a slope, in words. */
 export function precisionLimit(f: JointFit, j = 0): string {
@@ -106,11 +108,11 @@ export function plainAnswers(fits: JointFit[], ctx: AnswerContext): [string, str
     );
     const last = f.per_scale[f.per_scale.length - 1];
     const cost = last && Number.isFinite(last.cost) && last !== f.per_scale[0]
-      ? ` Reusing the smallest scale's LR at ${last.label} costs ${last.cost.toFixed(3)} nats${
-        last.cost_ci ? ` [${last.cost_ci[0].toFixed(3)}, ${last.cost_ci[1].toFixed(3)}]` : ""
-      } of loss (from the fitted curves).`
+      ? `; reusing the smallest scale's LR at ${last.label} costs ${nats(last.cost)} nats${
+        last.cost_ci ? ` [${nats(last.cost_ci[0])}, ${nats(last.cost_ci[1])}]` : ""
+      } of loss (from the fitted curves)`
       : "";
-    out.push(`Use LR ${[...at, ...pred].join("; ")}.${cost}`);
+    out.push(`Use LR ${[...at, ...pred].join("; ")}${cost}.`);
     const caveats: string[] = [`precision is limited by ${precisionLimit(f)}`];
     if (f.noise.source === "prior") caveats.push("one seed: the trial noise is a stated prior, not measured");
     const base = f.per_scale[0];
