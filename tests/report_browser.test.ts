@@ -94,7 +94,13 @@ Deno.test({
       assert.match(text, /synthetic-width-transfer/, "the pipeline is shown");
       assert.equal(await page.locator("table.optima tbody tr").count(), 8);
       // The method, the paired comparison and the provenance are stated.
-      assert.match(text, /Method\. Per group: eta\* = midpoint of a two-sided quadratic/);
+      assert.match(text, /Method\. Per family, one joint fit over every finished trial/);
+      assert.match(text, /Cross-check, two-stage estimate/);
+      // The plain answer opens the page, one paragraph per family, before the verdicts.
+      const answers = await page.locator("section.answer p.verdict").allInnerTexts();
+      assert.equal(answers.length, 2);
+      assert.match(answers.find((v) => v.startsWith("sp."))!, /does not transfer .* Use LR .* at width=2048/);
+      assert.ok(text.indexOf("Answer") < text.indexOf("Verdicts"));
       assert.match(text, /Tolerance: \|slope\| ≤ 0\.1/);
       assert.match(await page.locator("ul.comparisons").innerText(), /^nugpt - sp: slope difference \+/);
       const prov = await page.locator("dl.prov").innerText();
