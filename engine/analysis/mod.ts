@@ -43,6 +43,16 @@ export {
   type ScalingFit,
   verdictText,
 } from "./fit.ts";
+export {
+  type FamilySlope,
+  type FamilySlopeOptions,
+  familySlopes,
+  type JointFit,
+  type JointOptions,
+  type JointScale,
+  jointScaling,
+} from "./joint.ts";
+export { fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
 export { leastSquares } from "../core/least_squares.ts";
 export {
   etaVsScaleSpec,

@@ -1,0 +1,879 @@
+/**
+ * The family's scaling law from every finished trial at once (the verdict's
+ * estimator; ./fit.ts's two-stage fit is kept as a cross-check):
+ *
+ *   log2 eta*(s) = b0 + sum_j b_j log2 s_j,
+ *   loss(x, s) = c_s + B_s(x - log2 eta*(s)) + seed offset + noise,   x = log2 lr,
+ *
+ * where B_s is a local basin with its minimum at 0 whose shape is free per
+ * scale (so it may change with width). The law's coefficients are fitted
+ * jointly: each scale's points near its optimum constrain where the law puts
+ * that scale's minimum, weighted by their noise.
+ *
+ * 1. Cells. Per (scale, LR): each seed's loss minus its seed offset (the
+ *    median, over the LRs where every seed finished, of its difference from
+ *    the seed mean; a median so one seed's jump does not move the offset);
+ *    the cell value is a Huber mean of those (k = 1.5 sd of the noise model),
+ *    so with 3 seeds a single jump near the wall is mostly ignored.
+ * 2. Noise: ./noise.ts (sd growing with the distance above the optimum, one
+ *    model per family, each cell's variance shrunk towards it). A cell's
+ *    weight is finished seeds / variance; cells near the cliff, or whose
+ *    seeds disagree, weigh little.
+ * 3. Local basins. Three models of B, each fitted within a window of the
+ *    scale's grid arg-min x^ (stopping at an LR where every seed diverged):
+ *    a cubic a u^2 + d u^3 (a >= 0) over +-2 octaves (asymmetric basins), a
+ *    quadratic over +-1 octave (the bottom only), and a two-sided quadratic
+ *    a_L / a_R over +-2 octaves. For a given minimum m each is linear in its
+ *    coefficients, so each scale gives a profile chi^2_s(m) (weighted RSS
+ *    with the coefficients refitted), tabulated for m within one grid step
+ *    of x^ (the optimum cannot be farther from the arg-min of a curve).
+ * 4. Joint fit: the coefficients b minimize sum_s chi^2_s(b0 + b . log2 s)
+ *    (Nelder-Mead from the weighted regression of the per-scale minima), per
+ *    model. The estimate is the mean of the three models' coefficients.
+ * 5. Uncertainty, on the law itself (not per scale, so a basin-model bias
+ *    common to all scales, which cancels in the slope, is not counted as if
+ *    independent per scale):
+ *    - statistical: a parametric bootstrap of everything above: new cell
+ *      values = fitted cubic (inside the window; the observed mean outside)
+ *      + normal noise of the cell's variance; arg-min, windows, the three
+ *      models and the joint fit redone per draw;
+ *    - lack of fit: when the cubic's joint chi^2 exceeds its degrees of
+ *      freedom, the draws are widened about the estimate by the Birge ratio
+ *      sqrt(chi^2 / dof) (the data scatter more than the noise model says:
+ *      a one-seed prior that is too small, or a basin the models miss);
+ *    - basin model: the three models' slopes differ by how the basin's
+ *      asymmetry changes with scale; each draw gets normal(0, u_model)
+ *      added, u_model = their range / sqrt(12) (uniform over the range), at
+ *      least `MODEL_FLOOR` octaves per doubling.
+ *    The interval is the percentile interval of the draws; the verdict is
+ *    ./fit.ts's `judge` on it. Calibrated on realistic synthetic sweeps by
+ *    tests/analysis_calibration.test.ts and tasks/calibrate_analysis.ts.
+ * 6. One seed: the noise is a stated prior (./noise.ts), widened by the lack
+ *    of fit; the verdict says so.
+ * 7. Per scale: the recommended LR is the law's value there (its interval
+ *    from the draws); the cost of transfer is the fitted cubic's loss at the
+ *    base scale's eta* minus its loss at the scale's own eta*, from the
+ *    fitted curves (not an arg-min), with its percentile interval, when the
+ *    base eta* lies inside the scale's window (else it is not extrapolated).
+ */
+import * as aq from "arquero";
+import type { ColumnTable } from "arquero";
+import { DmodelError, show } from "../core/errors.ts";
+import { hashString, mulberry32 } from "../core/random.ts";
+import { leastSquares } from "../core/least_squares.ts";
+import {
+  baseGroup,
+  type GroupOptimum,
+  normalSampler,
+  type Optima,
+  optimalLR,
+  type OptimaOptions,
+  quantile,
+} from "./optimum.ts";
+import { type Call, judge, type ScalingFit, verdictText } from "./fit.ts";
+import { cellVariance, fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
+
+/**
+ * Resolution: a basin model's bias on eta* depends on where the optimum falls between grid LRs (the phase),
+ * with an amplitude taken as `RESOLUTION` grid steps (header, item 5).
+ */
+export const RESOLUTION = 0.1;
+
+/**
+ * The slope error a phase-dependent bias RESOLUTION h sin(2 pi phase) would cause for a law of slope b on
+ * the centred log2 scales t: the rms over the unknown phase of the regression slope of that bias. Zero
+ * when b = 0 (every scale has the same phase, the bias cancels), largest when the phase drifts by a
+ * fraction of a step across the scales.
+ */
+export function resolutionSlopeSd(b: number, t: number[], h: number): number {
+  const tt = t.reduce((a, v) => a + v * v, 0);
+  if (!(tt > 0) || !(h > 0)) return 0;
+  let acc = 0;
+  for (let k = 0; k < 16; k++) {
+    let s = 0;
+    for (const v of t) s += v * Math.sin(2 * Math.PI * (k / 16 + b * v / h));
+    acc += (s / tt) ** 2;
+  }
+  return RESOLUTION * h * Math.sqrt(acc / 16);
+}
+
+/** Smallest basin-model uncertainty of a slope (log2 per doubling). */
+export const MODEL_FLOOR = 0.01;
+
+/** Options of `jointScaling`. */
+export interface JointOptions {
+  /** Scale axes to regress on. Default: those that vary within the family. */
+  scale?: string[];
+  /** Tolerance band on |slope| for "transfers". Default 0.1. */
+  tolerance?: number;
+  /** Parametric-bootstrap draws. Default 200. */
+  resamples?: number;
+  /** Seed of the draws. Default 0. */
+  bootstrapSeed?: number;
+  /** Confidence level. Default: the optima's (0.95). */
+  level?: number;
+}
+
+/** A local basin model (module header, item 3). */
+interface LocalModel {
+  name: "cubic" | "quadratic" | "two-sided";
+  /** Half-width of the window (octaves). */
+  half: number;
+}
+const MODELS: LocalModel[] = [
+  { name: "cubic", half: 2 },
+  { name: "quadratic", half: 1 },
+  { name: "two-sided", half: 2 },
+];
+
+/** One cell of a scale's curve. */
+interface Cell {
+  x: number;
+  /** Robust mean of the finished seeds' adjusted losses (NaN when none). */
+  y: number;
+  n: number;
+  diverged: number;
+  /** Variance of y (one trial's variance / n). */
+  var: number;
+}
+
+/** One scale of a family, ready for the joint fit. */
+interface Scale {
+  g: GroupOptimum;
+  /** log2 of each scale axis, centred on the family's mean. */
+  t: number[];
+  cells: Cell[];
+  /** Grid step (log2). */
+  h: number;
+}
+
+/** A scale's profile for one model. */
+interface Profile {
+  /** m values (log2 LR) and chi^2 there. */
+  m: Float64Array;
+  chi2: Float64Array;
+  /** Window cells used. */
+  used: Cell[];
+  /** Number of linear coefficients of the model (with the constant). */
+  k: number;
+  /** The model actually fitted (a cubic with too few points falls back to a quadratic). */
+  model: LocalModel["name"];
+  /** Index of the arg-min cell the window is centred on. */
+  i0: number;
+}
+
+/** The coefficients of a local model at minimum m: loss = c + basin(u). */
+interface Local {
+  m: number;
+  c: number;
+  a: number;
+  d: number;
+  aL: number;
+  aR: number;
+  model: LocalModel["name"];
+}
+
+/** Value of a local basin at x. */
+export function localValue(f: Local, x: number): number {
+  const u = x - f.m;
+  if (f.model === "two-sided") return f.c + (u < 0 ? f.aL : f.aR) * u * u;
+  return f.c + f.a * u * u + f.d * u * u * u;
+}
+
+/** Solves the k x k (k <= 3) symmetric system A b = r by Cramer's rule; null when singular. */
+function solveSmall(A: number[], r: number[], k: number): number[] | null {
+  if (k === 1) return A[0] > 0 ? [r[0] / A[0]] : null;
+  if (k === 2) {
+    const det = A[0] * A[3] - A[1] * A[2];
+    if (!(Math.abs(det) > 1e-14 * Math.abs(A[0] * A[3]))) return null;
+    return [(r[0] * A[3] - A[1] * r[1]) / det, (A[0] * r[1] - A[2] * r[0]) / det];
+  }
+  const [a, b, c, d, e, f, g, h, i] = A;
+  const det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+  if (!(Math.abs(det) > 1e-14 * Math.abs(a * e * i))) return null;
+  return [
+    (r[0] * (e * i - f * h) - b * (r[1] * i - f * r[2]) + c * (r[1] * h - e * r[2])) / det,
+    (a * (r[1] * i - f * r[2]) - r[0] * (d * i - f * g) + c * (d * r[2] - r[1] * g)) / det,
+    (a * (e * r[2] - r[1] * h) - b * (d * r[2] - r[1] * g) + r[0] * (d * h - e * g)) / det,
+  ];
+}
+
+/**
+ * Weighted LS of y on up to 3 basis functions of u (index = basis id), by
+ * the normal equations; returns the coefficients and the weighted RSS.
+ */
+function wls(
+  basis: ((u: number) => number)[],
+  us: number[],
+  ys: number[],
+  ws: number[],
+): { b: number[]; rss: number } | null {
+  const k = basis.length, n = us.length;
+  if (n < k) return null;
+  const A = new Array(k * k).fill(0), r = new Array(k).fill(0), phi = new Array(k);
+  for (let i = 0; i < n; i++) {
+    for (let a = 0; a < k; a++) phi[a] = basis[a](us[i]);
+    const w = ws[i], y = ys[i];
+    for (let a = 0; a < k; a++) {
+      r[a] += w * phi[a] * y;
+      for (let c = a; c < k; c++) A[a * k + c] += w * phi[a] * phi[c];
+    }
+  }
+  for (let a = 0; a < k; a++) for (let c = 0; c < a; c++) A[a * k + c] = A[c * k + a];
+  const b = solveSmall(A, r, k);
+  if (!b) return null;
+  // RSS from the residuals (the normal-equation shortcut cancels badly when the fit is tight).
+  let rss = 0;
+  for (let i = 0; i < n; i++) {
+    let f = 0;
+    for (let a = 0; a < k; a++) f += b[a] * basis[a](us[i]);
+    rss += ws[i] * (ys[i] - f) ** 2;
+  }
+  return { b, rss };
+}
+
+const ONE = () => 1, SQ = (u: number) => u * u, CUBE = (u: number) => u * u * u;
+const SQ_L = (u: number) => (u < 0 ? u * u : 0), SQ_R = (u: number) => (u >= 0 ? u * u : 0);
+
+/** The best local model with its minimum at m (curvatures >= 0), and its chi^2. */
+function localAt(
+  name: LocalModel["name"],
+  xs: number[],
+  ys: number[],
+  ws: number[],
+  m: number,
+): { f: Local; chi2: number } {
+  const u = xs.map((x) => x - m);
+  const fit = (basis: ((u: number) => number)[]) => wls(basis, u, ys, ws);
+  const none = { f: { m, c: NaN, a: 0, d: 0, aL: 0, aR: 0, model: name }, chi2: Infinity };
+  if (name === "cubic") {
+    const r = fit([ONE, SQ, CUBE]);
+    if (r && r.b[1] >= 0) {
+      return { f: { m, c: r.b[0], a: r.b[1], d: r.b[2], aL: 0, aR: 0, model: name }, chi2: r.rss };
+    }
+    const r2 = fit([ONE, CUBE]);
+    return r2 ? { f: { m, c: r2.b[0], a: 0, d: r2.b[1], aL: 0, aR: 0, model: name }, chi2: r2.rss } : none;
+  }
+  if (name === "quadratic") {
+    const r = fit([ONE, SQ]);
+    if (r && r.b[1] >= 0) {
+      return { f: { m, c: r.b[0], a: r.b[1], d: 0, aL: 0, aR: 0, model: name }, chi2: r.rss };
+    }
+    const r0 = fit([ONE]);
+    return r0 ? { f: { m, c: r0.b[0], a: 0, d: 0, aL: 0, aR: 0, model: name }, chi2: r0.rss } : none;
+  }
+  let best = none;
+  const consider = (basis: ((u: number) => number)[], map: (b: number[]) => [number, number, number]) => {
+    const r = fit(basis);
+    if (!r) return;
+    const [c, aL, aR] = map(r.b);
+    if (aL < 0 || aR < 0 || r.rss >= best.chi2) return;
+    best = { f: { m, c, a: 0, d: 0, aL, aR, model: name }, chi2: r.rss };
+  };
+  const hasL = u.some((v) => v < 0), hasR = u.some((v) => v > 0);
+  if (hasL && hasR) consider([ONE, SQ_L, SQ_R], (b) => [b[0], b[1], b[2]]);
+  if (best.chi2 < Infinity) return best;
+  if (hasL) consider([ONE, SQ_L], (b) => [b[0], b[1], 0]);
+  if (hasR) consider([ONE, SQ_R], (b) => [b[0], 0, b[1]]);
+  consider([ONE], (b) => [b[0], 0, 0]);
+  return best;
+}
+
+/** Grid arg-min of a scale's cells over LRs where no seed diverged (else over all finished). */
+function argMin(cells: Cell[]): number {
+  for (const strict of [true, false]) {
+    let best = -1;
+    cells.forEach((c, i) => {
+      if (
+        c.n > 0 && Number.isFinite(c.y) && (!strict || c.diverged === 0) && (best < 0 || c.y < cells[best].y)
+      ) {
+        best = i;
+      }
+    });
+    if (best >= 0) return best;
+  }
+  return -1;
+}
+
+/** Rise above the arg-min's loss (nats) beyond which an LR is over the cliff, not in the basin. */
+export const CLIFF = 1.5;
+
+/** Steps of the m table within one grid step of the arg-min. */
+const TABLE = 40;
+
+/**
+ * The profile chi^2 of one scale for one model (header, item 3); null when
+ * the arg-min is at the grid edge or too few LRs finished around it.
+ */
+function profile(s: Scale, cells: Cell[], model: LocalModel, fallback = -1): Profile | null {
+  const finished = (c: Cell | undefined) => c !== undefined && c.n > 0 && Number.isFinite(c.y);
+  const wall = (c: Cell | undefined) => c !== undefined && !finished(c) && c.diverged > 0;
+  // A side may be empty only against a divergence wall (the next LR diverged for every seed).
+  const usable = (i: number) =>
+    i >= 0 && finished(cells[i]) && (finished(cells[i - 1]) || wall(cells[i - 1])) &&
+    (finished(cells[i + 1]) || wall(cells[i + 1])) && (finished(cells[i - 1]) || finished(cells[i + 1]));
+  let i0 = argMin(cells);
+  if (!usable(i0)) i0 = fallback;
+  if (!usable(i0)) return null;
+  const x0 = cells[i0].x;
+  const used: Cell[] = [cells[i0]];
+  for (const dir of [-1, 1]) {
+    for (let i = i0 + dir; i >= 0 && i < cells.length; i += dir) {
+      const c = cells[i];
+      if (Math.abs(c.x - x0) > model.half + 1e-9) break;
+      if (!finished(c)) break; // every seed diverged: the wall
+      if (c.y - cells[i0].y > CLIFF) break; // over the cliff: no longer the basin
+      used.push(c);
+    }
+  }
+  // Against a wall the window may hold too few LRs: widen it on the open side to 3.
+  for (const dir of [-1, 1]) {
+    let i = dir < 0
+      ? Math.min(...used.map((c) => cells.indexOf(c))) - 1
+      : Math.max(...used.map((c) => cells.indexOf(c))) + 1;
+    while (used.length < 3 && finished(cells[i])) {
+      used.push(cells[i]);
+      i += dir;
+    }
+  }
+  if (used.length < 3) return null;
+  let name = model.name;
+  if (name === "cubic" && used.length < 5) name = "quadratic";
+  if (name === "two-sided" && used.length < 4) name = "quadratic";
+  const k = name === "cubic" ? 3 : name === "two-sided" ? 3 : 2;
+  used.sort((a, b) => a.x - b.x);
+  const xs = used.map((c) => c.x), ys = used.map((c) => c.y), ws = used.map((c) => 1 / c.var);
+  // The minimum lies within a grid step of the arg-min (half a step towards a wall that diverged for all seeds).
+  const lo = x0 - (wall(cells[i0 - 1]) ? s.h / 2 : s.h), hi = x0 + (wall(cells[i0 + 1]) ? s.h / 2 : s.h);
+  const m = new Float64Array(TABLE + 1), chi2 = new Float64Array(TABLE + 1);
+  for (let i = 0; i <= TABLE; i++) {
+    m[i] = lo + (hi - lo) * i / TABLE;
+    chi2[i] = localAt(name, xs, ys, ws, m[i]).chi2;
+  }
+  return { m, chi2, used, k, model: name, i0 };
+}
+
+/** The m where a profile's chi^2 is least (the scale's own optimum under that model), refined by a parabola. */
+function ownMinimum(p: Profile): number {
+  let j = 0;
+  for (let k = 1; k < p.chi2.length; k++) if (p.chi2[k] < p.chi2[j]) j = k;
+  if (j === 0 || j === p.chi2.length - 1) return p.m[j];
+  const [a, b, c] = [p.chi2[j - 1], p.chi2[j], p.chi2[j + 1]], den = a - 2 * b + c;
+  return den > 0 ? p.m[j] + 0.5 * (a - c) / den * (p.m[1] - p.m[0]) : p.m[j];
+}
+
+/** chi^2 of a profile at m, a Catmull-Rom spline between table points; a steep penalty outside its range. */
+function profileAt(p: Profile, m: number): number {
+  const n = p.m.length - 1, lo = p.m[0], hi = p.m[n];
+  if (m <= lo) return p.chi2[0] + 1e4 * (lo - m) ** 2 + 1e-6;
+  if (m >= hi) return p.chi2[n] + 1e4 * (m - hi) ** 2 + 1e-6;
+  const f = (m - lo) / (hi - lo) * n, i = Math.min(n - 1, Math.floor(f)), r = f - i;
+  const y0 = p.chi2[Math.max(0, i - 1)], y1 = p.chi2[i], y2 = p.chi2[i + 1], y3 = p.chi2[Math.min(n, i + 2)];
+  return y1 + 0.5 * r * (y2 - y0 + r * (2 * y0 - 5 * y1 + 4 * y2 - y3 + r * (3 * (y1 - y2) + y3 - y0)));
+}
+
+/** Nelder-Mead minimization of f from x0 with initial steps `step`. */
+function nelderMead(f: (x: number[]) => number, x0: number[], step: number[], iters = 300): number[] {
+  const n = x0.length;
+  let pts = [x0, ...x0.map((_, i) => x0.map((v, j) => (i === j ? v + step[i] : v)))];
+  let vals = pts.map(f);
+  for (let it = 0; it < iters; it++) {
+    const order = vals.map((_, i) => i).sort((a, b) => vals[a] - vals[b]);
+    pts = order.map((i) => pts[i]);
+    vals = order.map((i) => vals[i]);
+    if (Math.abs(vals[n] - vals[0]) < 1e-9 * (1 + Math.abs(vals[0])) && it > 20) break;
+    const cen = x0.map((_, j) => pts.slice(0, n).reduce((a, p) => a + p[j], 0) / n);
+    const at = (t: number) => cen.map((c, j) => c + t * (pts[n][j] - c));
+    const xr = at(-1), fr = f(xr);
+    if (fr < vals[0]) {
+      const xe = at(-2), fe = f(xe);
+      [pts[n], vals[n]] = fe < fr ? [xe, fe] : [xr, fr];
+    } else if (fr < vals[n - 1]) {
+      [pts[n], vals[n]] = [xr, fr];
+    } else {
+      const xc = at(fr < vals[n] ? -0.5 : 0.5), fc = f(xc);
+      if (fc < Math.min(fr, vals[n])) [pts[n], vals[n]] = [xc, fc];
+      else {
+        for (let i = 1; i <= n; i++) {
+          pts[i] = pts[i].map((v, j) => pts[0][j] + 0.5 * (v - pts[0][j]));
+          vals[i] = f(pts[i]);
+        }
+      }
+    }
+  }
+  return pts[vals.indexOf(Math.min(...vals))];
+}
+
+/** The joint fit of one model: coefficients (centred t), chi^2, dof, per-scale profiles. */
+interface JointModelFit {
+  coef: number[];
+  chi2: number;
+  dof: number;
+  profiles: Profile[];
+}
+
+/** Joint fit of the law for one model over the usable scales (header, item 4). */
+function jointFit(
+  scales: Scale[],
+  cellsOf: Cell[][],
+  model: LocalModel,
+  p: number,
+  fallback: number[] = [],
+): JointModelFit | null {
+  const profiles: Profile[] = [];
+  const ts: number[][] = [];
+  for (let i = 0; i < scales.length; i++) {
+    const pr = profile(scales[i], cellsOf[i], model, fallback[i] ?? -1);
+    if (!pr) return null;
+    profiles.push(pr);
+    ts.push(scales[i].t);
+  }
+  // Start: weighted regression of each scale's own minimum (weight: the profile's curvature there).
+  const mins = profiles.map((pr) => {
+    let j = 0;
+    for (let i = 1; i < pr.chi2.length; i++) if (pr.chi2[i] < pr.chi2[j]) j = i;
+    const jl = Math.max(0, j - 5), jr = Math.min(pr.chi2.length - 1, j + 5);
+    const dm = pr.m[jr] - pr.m[jl];
+    const curv = Math.max(1e-3, (pr.chi2[jl] + pr.chi2[jr] - 2 * pr.chi2[j]) / ((dm / 2) ** 2 || 1));
+    return { m: pr.m[j], w: curv };
+  });
+  const ls = leastSquares(ts, mins.map((v) => v.m), mins.map((v) => v.w));
+  const start = ls ? ls.coef : [mins.reduce((a, v) => a + v.m, 0) / mins.length, ...new Array(p).fill(0)];
+  const F = (b: number[]) =>
+    profiles.reduce(
+      (a, pr, i) => a + profileAt(pr, b[0] + ts[i].reduce((s, t, j) => s + b[j + 1] * t, 0)),
+      0,
+    );
+  let coef = nelderMead(F, start, start.map((_, j) => (j === 0 ? 0.2 : 0.1)));
+  coef = nelderMead(F, coef, coef.map(() => 0.02));
+  const nPts = profiles.reduce((a, pr) => a + pr.used.length, 0);
+  const nPar = profiles.reduce((a, pr) => a + pr.k, 0) + p + 1;
+  return { coef, chi2: F(coef), dof: nPts - nPar, profiles };
+}
+
+/** Per-scale results of the joint fit. */
+export interface JointScale {
+  label: string;
+  scale: Record<string, number>;
+  /** The law's log2 eta* at this scale and its percentile interval. */
+  log2_eta: number;
+  log2_eta_ci: [number, number] | null;
+  /** This scale's own profile minimum (cubic model), for the two-stage comparison. */
+  log2_eta_own: number;
+  /** Cost of transfer from the fitted curves (header, item 7) and its interval; NaN when not inside the window. */
+  cost: number;
+  cost_ci: [number, number] | null;
+  /** The base scale's eta* lies outside this scale's fitted window (so the cost is not extrapolated). */
+  cost_outside: boolean;
+  /** Arg-min at the grid's edge, or too few LRs: left out of the law. */
+  excluded: boolean;
+}
+
+/** A family's joint law: a `ScalingFit` (so predictions, comparisons and figures use it) plus its details. */
+export interface JointFit extends ScalingFit {
+  /** The noise model of the family. */
+  noise: NoiseModel;
+  /** Seeds per scale (the smallest). */
+  n_seeds: number;
+  /** Slopes of the three basin models (per axis) and the model uncertainty used. */
+  model_slopes: Record<string, number[]>;
+  u_model: number[];
+  /** Statistical sd of each slope (bootstrap, widened by the Birge ratio), before the model term. */
+  u_stat: number[];
+  /** Per-scale recommended LRs and costs of transfer. */
+  per_scale: JointScale[];
+}
+
+/** Huber mean of values with scale s (k = 1.5 s). */
+function huberMean(v: number[], s: number): number {
+  if (v.length < 3 || !(s > 0)) return v.reduce((a, b) => a + b, 0) / v.length;
+  let mu = v.slice().sort((a, b) => a - b)[v.length >> 1];
+  for (let it = 0; it < 20; it++) {
+    let num = 0, den = 0;
+    for (const x of v) {
+      const r = Math.abs(x - mu), w = r <= 1.5 * s ? 1 : 1.5 * s / r;
+      num += w * x;
+      den += w;
+    }
+    const next = num / den;
+    if (Math.abs(next - mu) < 1e-12) break;
+    mu = next;
+  }
+  return mu;
+}
+
+/** Seed-adjusted losses per cell of a group (offsets by medians, header item 1). */
+function adjusted(g: GroupOptimum): { x: number; vals: number[]; diverged: number }[] {
+  const J = g.curve.length, seeds = g.seeds;
+  const complete: number[] = [];
+  for (let j = 0; j < J; j++) if (seeds.every((s) => s.ok[j] === 1)) complete.push(j);
+  const off = seeds.map(() => 0);
+  if (seeds.length > 1 && complete.length) {
+    const means = complete.map((j) => seeds.reduce((a, s) => a + s.sum[j], 0) / seeds.length);
+    seeds.forEach((s, k) => {
+      const d = complete.map((j, i) => s.sum[j] - means[i]).sort((a, b) => a - b);
+      off[k] = quantile(d, 0.5);
+    });
+    const mo = off.reduce((a, b) => a + b, 0) / off.length;
+    for (let k = 0; k < off.length; k++) off[k] -= mo;
+  }
+  return g.curve.map((p, j) => ({
+    x: p.log2_lr,
+    vals: seeds.flatMap((s, k) => (s.ok[j] === 1 ? [s.sum[j] - off[k]] : [])),
+    diverged: p.n_diverged,
+  }));
+}
+
+/** Sample variance. */
+function variance(v: number[]): number {
+  const m = v.reduce((a, b) => a + b, 0) / v.length;
+  return v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1);
+}
+
+/** The three-way verdict of a slope interval, with the one-seed and no-interval cases spelled out. */
+function verdictOf(
+  scale: string,
+  slope: number,
+  ci: [number, number] | null,
+  tolerance: number,
+  level: number,
+  noise: NoiseModel,
+): { call: Call; reason: string; verdict: string } {
+  const j = judge(ci, tolerance, slope);
+  let verdict = verdictText(scale, slope, ci, tolerance, level);
+  if (noise.source === "prior") {
+    verdict += " [one seed: noise from a stated prior, widened by the lack of fit]";
+  }
+  return { ...j, verdict };
+}
+
+/**
+ * The joint law per family (module header), as `ScalingFit`s with the
+ * details of `JointFit`.
+ *
+ * @example
+ * ```ts
+ * const fits = jointScaling(optimalLR(await loadResults("runs/width-transfer"), { resamples: 0 }));
+ * for (const f of fits) console.log(f.family, f.coefficients.map((c) => c.verdict));
+ * ```
+ */
+export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[] {
+  const tolerance = opts.tolerance ?? 0.1;
+  const resamples = opts.resamples ?? 200;
+  const level = opts.level ?? optima.level ?? 0.95;
+  if (!(tolerance >= 0)) {
+    throw new DmodelError(`jointScaling: tolerance must be >= 0, got ${show(tolerance)}`);
+  }
+  if (!(Number.isInteger(resamples) && resamples >= 0)) {
+    throw new DmodelError(`jointScaling: resamples must be an integer >= 0, got ${show(resamples)}`);
+  }
+  const lo = (1 - level) / 2;
+  const families = new Map<string, GroupOptimum[]>();
+  for (const g of optima.groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
+  const out: JointFit[] = [];
+  for (const [family, groups] of families) {
+    const family_keys: Record<string, string | number> = {};
+    for (const k of optima.by) family_keys[k] = groups[0].keys[k];
+    // Cells and the noise model (header items 1-2).
+    const raw = groups.map(adjusted);
+    const xHat = groups.map((g) => (g.fit ? g.fit.xGrid : NaN));
+    const noiseCells: NoiseCell[] = [];
+    raw.forEach((cs, i) =>
+      cs.forEach((c) => {
+        if (c.vals.length >= 2 && Number.isFinite(xHat[i])) {
+          noiseCells.push({ z: c.x - xHat[i], v: variance(c.vals), nu: c.vals.length - 1 });
+        }
+      })
+    );
+    const noise = fitNoiseModel(noiseCells);
+    const allCells: Cell[][] = raw.map((cs, i) =>
+      cs.map((c) => {
+        const z = c.x - xHat[i];
+        const s2 = cellVariance(noise, z, c.vals.length >= 2 ? variance(c.vals) : NaN, c.vals.length - 1);
+        return {
+          x: c.x,
+          y: c.vals.length ? huberMean(c.vals, noiseSd(noise, z)) : NaN,
+          n: c.vals.length,
+          diverged: c.diverged,
+          var: c.vals.length ? s2 / c.vals.length : NaN,
+        };
+      })
+    );
+    const axesAll = (opts.scale ?? optima.scale).filter((a) =>
+      new Set(groups.map((g) => g.scale[a])).size > 1
+    );
+    const steps = (cs: Cell[]) => {
+      const d = cs.slice(1).map((c, i) => c.x - cs[i].x).sort((a, b) => a - b);
+      return d.length ? d[d.length >> 1] : 1;
+    };
+    const usable = groups.map((g, i) => Number.isFinite(xHat[i]) && g.bracketed && g.fit !== null);
+    const idx = groups.map((_, i) => i).filter((i) => usable[i]);
+    const axes = axesAll.filter((a) => new Set(idx.map((i) => groups[i].scale[a])).size > 1);
+    const mean = axes.map((a) =>
+      idx.reduce((s, i) => s + Math.log2(groups[i].scale[a]), 0) / (idx.length || 1)
+    );
+    const scales: Scale[] = idx.map((i) => ({
+      g: groups[i],
+      t: axes.map((a, j) => Math.log2(groups[i].scale[a]) - mean[j]),
+      cells: allCells[i],
+      h: steps(allCells[i]),
+    }));
+    const p = axes.length;
+    const h = quantile(scales.map((s) => s.h).sort((a, b) => a - b), 0.5);
+    const fit: JointFit = {
+      family,
+      family_keys,
+      scales: axes,
+      intercept: NaN,
+      coefficients: [],
+      r2: NaN,
+      chi2: NaN,
+      dof: 0,
+      birge: 1,
+      n_groups: scales.length,
+      excluded: groups.filter((_, i) => !usable[i]).map((g) => g.label),
+      base: groups.length ? { ...baseGroup(groups).scale } : {},
+      range: Object.fromEntries(axes.map((a) => {
+        const v = idx.map((i) => groups[i].scale[a]);
+        return [a, [Math.min(...v), Math.max(...v)] as [number, number]];
+      })),
+      level,
+      tolerance,
+      n_resamples: 0,
+      boot: [],
+      method: jointMethodText(tolerance, level),
+      noise,
+      n_seeds: Math.min(...groups.map((g) => g.n_seeds)),
+      model_slopes: {},
+      u_model: [],
+      u_stat: [],
+      per_scale: [],
+    };
+    out.push(fit);
+    const fits0 = p ? MODELS.map((m) => jointFit(scales, scales.map((s) => s.cells), m, p)) : [];
+    if (!p || scales.length < p + 2 || fits0.some((f) => f === null)) {
+      fit.scales = [];
+      fit.note = !optima.scale.length
+        ? "no scale axis varies"
+        : scales.length < p + 2
+        ? `not enough bracketed optima for a joint fit (${scales.length} of ${groups.length} groups usable; ` +
+          `${p + 2} needed)`
+        : "too few finished LRs around an optimum for the basin models";
+      continue;
+    }
+    const f0 = fits0 as JointModelFit[];
+    const avg = (cs: number[][]) => cs[0].map((_, j) => cs.reduce((a, c) => a + c[j], 0) / cs.length);
+    const coef = avg(f0.map((f) => f.coef));
+    const cubic = f0[0];
+    const uModel = axes.map((_, j) => {
+      const v = f0.map((f) => f.coef[j + 1]);
+      return Math.max(MODEL_FLOOR, (Math.max(...v) - Math.min(...v)) / Math.sqrt(12));
+    });
+    fit.u_model = uModel;
+    fit.model_slopes = Object.fromEntries(axes.map((a, j) => [a, f0.map((f) => f.coef[j + 1])]));
+
+    // The fitted cubic of each scale at the joint solution (for the bootstrap and the cost of transfer).
+    const fittedLocal = (jf: JointModelFit, b: number[], i: number): Local => {
+      const pr = jf.profiles[i];
+      const m = b[0] + scales[i].t.reduce((s, t, j) => s + b[j + 1] * t, 0);
+      const mm = Math.min(pr.m[pr.m.length - 1], Math.max(pr.m[0], m));
+      return localAt(
+        pr.model,
+        pr.used.map((c) => c.x),
+        pr.used.map((c) => c.y),
+        pr.used.map((c) => 1 / c.var),
+        mm,
+      )
+        .f;
+    };
+    const locals = scales.map((_, i) => fittedLocal(cubic, cubic.coef, i));
+
+    // Parametric bootstrap (header, item 5).
+    const rand = mulberry32(((opts.bootstrapSeed ?? 0) ^ hashString("joint|" + family)) >>> 0);
+    const normal = normalSampler(rand);
+    const drawCoef: number[][] = [];
+    const drawLocals: Local[][] = [];
+    const rawDraws: { cb: number[]; own: number[]; loc: Local[] }[] = [];
+    for (let b = 0; b < resamples; b++) {
+      const cellsB = scales.map((s, i) => {
+        const used = new Set(cubic.profiles[i].used);
+        return s.cells.map((c) => {
+          if (!(c.n > 0 && Number.isFinite(c.y))) return c;
+          const mu = used.has(c) ? localValue(locals[i], c.x) : c.y;
+          return { ...c, y: mu + Math.sqrt(c.var) * normal() };
+        });
+      });
+      const fb = MODELS.map((m, k) => jointFit(scales, cellsB, m, p, f0[k].profiles.map((pr) => pr.i0)));
+      if (fb.some((f) => f === null)) continue;
+      const fbs = fb as JointModelFit[];
+      rawDraws.push({
+        cb: avg(fbs.map((f) => f.coef)),
+        own: scales.map((_, i) => fbs.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / fbs.length),
+        loc: scales.map((_, i) => fittedLocal(fbs[0], fbs[0].coef, i)),
+      });
+    }
+    // Scatter of the scales' own minima about the law, against their bootstrap sd: the Birge ratio (header,
+    // item 5). Each scale's own minimum is the mean of the three models' profile minima.
+    const own = scales.map((_, i) => f0.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / f0.length);
+    const ownSd = scales.map((_, i) => {
+      const v = rawDraws.map((d) => d.own[i]).sort((a, b) => a - b);
+      return Math.max(RESOLUTION * scales[i].h / 4, (quantile(v, 0.8413) - quantile(v, 0.1587)) / 2);
+    });
+    const pred = scales.map((s) => coef[0] + s.t.reduce((a, t, j) => a + coef[j + 1] * t, 0));
+    fit.chi2 = own.reduce((a, v, i) => a + ((v - pred[i]) / ownSd[i]) ** 2, 0);
+    fit.dof = scales.length - p - 1;
+    fit.birge = fit.dof >= 1 && rawDraws.length > 2 ? Math.max(1, Math.sqrt(fit.chi2 / fit.dof)) : 1;
+    // Deviations about the draws' median (the bootstrap data come from the cubic, so their centre may differ
+    // from the three-model estimate), widened by the Birge ratio, plus the basin-model term.
+    const centre = coef.map((_, j) => quantile(rawDraws.map((d) => d.cb[j]).sort((a, b) => a - b), 0.5));
+    fit.u_stat = axes.map((_, j) => {
+      const v = rawDraws.map((d) => d.cb[j + 1]).sort((a, b) => a - b);
+      return v.length > 2 ? fit.birge * (quantile(v, 0.8413) - quantile(v, 0.1587)) / 2 : NaN;
+    });
+    for (const d of rawDraws) {
+      drawCoef.push(d.cb.map((v, j) => {
+        const wide = coef[j] + fit.birge * (v - centre[j]);
+        if (j === 0) return wide;
+        const uRes = resolutionSlopeSd(wide, scales.map((s) => s.t[j - 1]), h);
+        return wide + Math.hypot(uModel[j - 1], uRes) * normal();
+      }));
+      drawLocals.push(d.loc);
+    }
+    // Back from centred t to log2 scale: b0_abs = b0 - sum_j b_j mean_j.
+    const toAbs = (c: number[]) => [c[0] - c.slice(1).reduce((a, v, j) => a + v * mean[j], 0), ...c.slice(1)];
+    fit.intercept = toAbs(coef)[0];
+    fit.boot = drawCoef.map(toAbs);
+    fit.n_resamples = fit.boot.length;
+    // R^2 of the law against the scales' own minima (descriptive).
+    const my = own.reduce((a, v) => a + v, 0) / own.length;
+    const tss = own.reduce((a, v) => a + (v - my) ** 2, 0);
+    fit.r2 = tss > 0 ? 1 - own.reduce((a, v, i) => a + (v - pred[i]) ** 2, 0) / tss : NaN;
+    fit.coefficients = axes.map((scale, j) => {
+      const slope = coef[j + 1];
+      const d = fit.boot.map((c) => c[j + 1]).sort((a, b) => a - b);
+      const ci: [number, number] | null = d.length >= 20 ? [quantile(d, lo), quantile(d, 1 - lo)] : null;
+      const v = verdictOf(scale, slope, ci, tolerance, level, noise);
+      const sd = d.length > 2 ? (quantile(d, 0.8413) - quantile(d, 0.1587)) / 2 : NaN;
+      return {
+        scale,
+        slope,
+        slope_se: sd,
+        slope_ci: ci,
+        call: v.call,
+        transfers: v.call === "transfers",
+        reason: v.reason,
+        verdict: v.verdict,
+      };
+    });
+    // Per scale: the law's eta*, and the cost of transfer from the fitted curves (header, item 7).
+    const base = baseGroup(groups);
+    const at = (c: number[], sc: Record<string, number>) =>
+      c[0] + axes.reduce((a, ax, j) => a + c[j + 1] * Math.log2(sc[ax]), 0);
+    const absCoef = toAbs(coef);
+    fit.per_scale = groups.map((g) => {
+      const i = scales.findIndex((s) => s.g === g);
+      const x = at(absCoef, g.scale), xb = at(absCoef, base.scale);
+      const xs = fit.boot.map((c) => at(c, g.scale)).sort((a, b) => a - b);
+      const row: JointScale = {
+        label: g.label,
+        scale: g.scale,
+        log2_eta: x,
+        log2_eta_ci: xs.length >= 20 ? [quantile(xs, lo), quantile(xs, 1 - lo)] : null,
+        log2_eta_own: i >= 0 ? own[i] : NaN,
+        cost: NaN,
+        cost_ci: null,
+        cost_outside: false,
+        excluded: i < 0,
+      };
+      if (g === base) return { ...row, cost: 0, cost_ci: [0, 0] as [number, number] };
+      if (i < 0) return row;
+      const used = cubic.profiles[i].used.map((c) => c.x);
+      if (xb < Math.min(...used) - 1e-9 || xb > Math.max(...used) + 1e-9) {
+        return { ...row, cost_outside: true };
+      }
+      row.cost = localValue(locals[i], xb) - localValue(locals[i], x);
+      const costs = fit.boot.map((c, b) => {
+        const f = drawLocals[b][i];
+        return localValue(f, at(c, base.scale)) - localValue(f, at(c, g.scale));
+      }).filter(Number.isFinite).sort((a, b) => a - b);
+      if (costs.length >= 20) row.cost_ci = [quantile(costs, lo), quantile(costs, 1 - lo)];
+      return row;
+    });
+  }
+  return out;
+}
+
+/** The joint method in one paragraph, for reports. */
+export function jointMethodText(tolerance: number, level: number): string {
+  return `Per family, one joint fit over every finished trial: log2 eta* = b0 + b log2(scale), each scale's ` +
+    `basin free in shape (a cubic over ±2 octaves, a quadratic over ±1, a two-sided quadratic over ±2; their ` +
+    `mean, their spread as a model uncertainty); cells weighted by a noise model that grows towards the ` +
+    `divergence cliff (seed-to-seed scatter, robust to a single seed's jump). ${Math.round(level * 100)}% ` +
+    `percentile interval from a parametric bootstrap of the whole fit, widened by the lack of fit. Verdict: ` +
+    `transfers if the interval lies within ±${
+      tolerance.toFixed(2)
+    }, drifts if entirely outside, inconclusive ` +
+    `otherwise. The two-stage estimate (per-scale optima, then a regression) is kept as a cross-check.`;
+}
+
+/** Options of `familySlopes`: those of `optimalLR` (columns, family keys) and `jointScaling`. */
+export type FamilySlopeOptions = Omit<OptimaOptions, "resamples" | "bootstrapSeed" | "level"> & JointOptions;
+
+/** A family's slope and verdict, for the sequential search. */
+export interface FamilySlope {
+  family: string;
+  /** The scale axis (the first fitted one); null without a fit. */
+  scale: string | null;
+  slope: number;
+  /** Percentile interval at `level`; null without one. */
+  ci: [number, number] | null;
+  /** ci[1] - ci[0] (Infinity without an interval). */
+  width: number;
+  call: Call;
+  reason: string;
+  verdict: string;
+  n_trials: number;
+  /** Smallest number of seeds of a scale. */
+  n_seeds: number;
+  /** The whole joint fit. */
+  fit: JointFit;
+}
+
+/**
+ * Each family's slope estimate, percentile interval and verdict from trial
+ * rows in the results.csv format (`status`, `final_val_loss`,
+ * `optimizer.lr`, `train.seed`, scale and family columns). The estimator of
+ * the verdicts (module header); stable signature for the sequential search.
+ *
+ * @example
+ * ```ts
+ * const [s] = familySlopes(rows, { resamples: 100 });
+ * console.log(s.family, s.slope, s.ci, s.call);
+ * ```
+ */
+export function familySlopes(
+  rows: ColumnTable | Record<string, unknown>[],
+  opts: FamilySlopeOptions = {},
+): FamilySlope[] {
+  const table = Array.isArray(rows) ? aq.from(rows) : rows;
+  const optima = optimalLR(table, { ...opts, resamples: 0 });
+  return jointScaling(optima, opts).map((f) => {
+    const c = f.coefficients[0];
+    const n = optima.groups.filter((g) => g.family === f.family).reduce((a, g) => a + g.n_trials, 0);
+    return {
+      family: f.family,
+      scale: c ? c.scale : null,
+      slope: c ? c.slope : NaN,
+      ci: c ? c.slope_ci : null,
+      width: c?.slope_ci ? c.slope_ci[1] - c.slope_ci[0] : Infinity,
+      call: c ? c.call : "inconclusive",
+      reason: c ? c.reason : f.note ?? "no fit",
+      verdict: c ? c.verdict : `no fit: ${f.note}`,
+      n_trials: n,
+      n_seeds: f.n_seeds,
+      fit: f,
+    };
+  });
+}
+
+export { noiseText };
