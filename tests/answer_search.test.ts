@@ -8,7 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { leastSquares } from "../engine/core/least_squares.ts";
-import { budgetOf, type FamilyAnswer, moreTrials, UntilDecidedSchema } from "../engine/sweep/answer.ts";
+import {
+  type AnswerReport,
+  budgetOf,
+  type FamilyAnswer,
+  memoEstimator,
+  moreTrials,
+  UntilDecidedSchema,
+} from "../engine/sweep/answer.ts";
+import type { TrialConfig } from "../engine/core/config.ts";
+import { sweepCommand, tinyCorpus } from "./helpers.ts";
 import {
   groupAction,
   type HalfLattice,
@@ -19,7 +28,7 @@ import {
 } from "../engine/sweep/answer_plan.ts";
 import { familyLine } from "../engine/sweep/answer_render.ts";
 import { planSearch } from "../engine/sweep/lr_search.ts";
-import { memoEstimator, type SimStudy, simulateSearch, trueVerdict } from "./fixtures/search_sim.ts";
+import { type SimStudy, simulateSearch, trueVerdict } from "./fixtures/search_sim.ts";
 import { analysisEstimator } from "../engine/sweep/answer_estimator.ts";
 
 Deno.test("until_decided rule: budget, trials still needed, options", () => {
@@ -248,5 +257,122 @@ Deno.test({
       estimate: eager,
     });
     assert(fresh.trials.length < o.plan.trials.length);
+  },
+});
+
+const dec = new TextDecoder();
+const root = new URL("..", import.meta.url).pathname;
+
+function decidedYaml(corpus: string, budget: string): string {
+  return `name: until-decided-test
+plugins: [${root}tests/fixtures/search_executor.ts]
+base: &base
+  data: {corpus: ${corpus}, tokenizer: {name: byte}, seq_len: 16}
+  model: {block: ngpt, width: 32, depth: 2, head_dim: 8}
+  parameterization: {name: ngpt, base_width: 32, base_depth: 2, base_steps: 100}
+  optimizer: {name: adam, lr: 0.01}
+  train: {steps: 100, batch_size: 4, eval_every: 50, eval_batches: 1, log_every: 10}
+stages:
+  sweep:
+    uses: sweep
+    with:
+      base: *base
+      grid:
+        parameterization.name: [ngpt, nugpt]
+        model.width: [32, 64, 128]
+      seeds: [0, 1]
+      executor: {name: simulated, laws: {ngpt: -0.5, nugpt: 0}, sigma: 0.02, rng: 3}
+      lr_search:
+        range: {log2: [-10, -1]}
+        resolution: 0.5
+        until_decided: {budget: ${budget}}
+  report:
+    uses: report
+    needs: [sweep]
+`;
+}
+
+async function sweepRun(file: string, out: string, extra: string[] = []) {
+  const r = await sweepCommand(file, out, extra).output();
+  const o = { stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+  assert.equal(r.code, 0, o.stderr);
+  return o;
+}
+
+Deno.test({
+  name:
+    "until_decided sweep: decisions and the stop reason in search.json, --status and the report; a rerun adds nothing",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "dmodel-decided-" });
+    const file = `${dir}/s.yaml`, out = `${dir}/out`;
+    // A budget of 40% of the dense grid: the bracketing spends about a quarter, rounds of trials follow.
+    await Deno.writeTextFile(file, decidedYaml(await tinyCorpus(), "{dense: 0.4}"));
+    const run = await sweepRun(file, out);
+    const search = JSON.parse(await Deno.readTextFile(`${out}/search.json`));
+    const a = search.answer as AnswerReport;
+    assert(a.state === "decided" || a.state === "budget spent", a.stop);
+    assert(
+      a.spent.flops <= 0.4 * search.dense_flops * (1 + 1e-9),
+      `${a.spent.flops} vs ${search.dense_flops}`,
+    );
+    assert.equal(a.spent.flops, search.flops);
+    const fam = Object.fromEntries(a.families.map((d) => [d.family, d]));
+    assert.deepEqual([fam.ngpt.state, fam.ngpt.verdict], ["decided", "drifts"]);
+    assert(fam.nugpt.verdict !== "drifts", JSON.stringify(fam.nugpt));
+    assert(a.rounds.some((r) => r.trials.length > 0), "some trials after bracketing");
+    // Each round is recorded: the families' states, and its trials for the undecided ones only.
+    for (const r of a.rounds) {
+      const open = new Set(r.families.filter((d) => d.state === "undecided").map((d) => d.family));
+      assert(r.trials.every((t) => open.has(t.group.match(/parameterization\.name=(\w+)/)![1])));
+    }
+    assert.equal(a.rounds.at(-1)!.trials.length, 0);
+    // The trials it added are in trials.json, each ran once; new seeds go beyond the pipeline's.
+    const trials = JSON.parse(await Deno.readTextFile(`${out}/trials.json`)) as {
+      id: string;
+      config: TrialConfig;
+    }[];
+    const ran = (await Deno.readTextFile(`${out}/simulated-runs.log`)).trim().split("\n");
+    assert.equal(new Set(ran).size, trials.length);
+    const extra = a.rounds.reduce((n, r) => n + r.trials.length, 0);
+    assert.equal(
+      trials.length,
+      extra + search.groups.reduce((n: number, g: { lrs_planned: number }) => n + 2 * g.lrs_planned, 0),
+    );
+    assert(
+      trials.some((t) => t.config.train.seed >= 2) ||
+        a.rounds.every((r) => r.trials.every((t) => t.seed < 2)),
+    );
+    assert.match(run.stderr, /lr_search until decided \(band ±0\.10, 95% intervals; budget dense: 0\.4 = /);
+    const st = await sweepRun(file, out, ["--status"]);
+    assert.match(
+      st.stdout,
+      /^ {2}ngpt: drifts, decided after \d+ trials \/ [\d.]+e\+\d+ FLOPs: slope -0\.\d\d \[/m,
+    );
+    assert.match(
+      st.stdout,
+      a.state === "decided"
+        ? /^ {2}nugpt: transfers, decided after \d+ trials/m
+        : /^ {2}nugpt: budget spent after \d+ trials \/ [\d.e+]+ FLOPs: the interval is [\d.]+ wide \([-+][\d.]+ \[[-\d.]+, [-\d.]+\]\)(, about \d+ more trials near eta\* would be needed|; the slope sits)/m,
+    );
+    assert.match(await Deno.readTextFile(`${out}/report.html`), /Sequential search until decided/);
+    // A rerun replays the same plan: nothing new runs.
+    await sweepRun(file, out);
+    assert.equal(
+      (await Deno.readTextFile(`${out}/simulated-runs.log`)).trim().split("\n").length,
+      ran.length,
+    );
+    assert.deepEqual(
+      JSON.parse(await Deno.readTextFile(`${out}/trials.json`)).map((t: { id: string }) => t.id),
+      trials.map((t) => t.id),
+    );
+
+    // A budget the bracketing alone exceeds: no round adds trials; the undecided are "budget spent".
+    await Deno.writeTextFile(file, decidedYaml(await tinyCorpus(), "{flops: 1.0e+9}"));
+    await sweepRun(file, out);
+    const small = JSON.parse(await Deno.readTextFile(`${out}/search.json`)).answer as AnswerReport;
+    assert.deepEqual(small.rounds.map((r) => r.trials.length), [0]);
+    for (const d of small.families) assert(d.state === "decided" || d.state === "budget spent", d.state);
   },
 });

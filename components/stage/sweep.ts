@@ -38,7 +38,8 @@ import {
   searchStatusLines,
 } from "../../engine/sweep/lr_search.ts";
 import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
-import type { AnswerReport } from "../../engine/sweep/answer.ts";
+import { type AnswerReport, memoEstimator } from "../../engine/sweep/answer.ts";
+import { jointEstimator } from "../../engine/sweep/answer_estimator.ts";
 import type { TrialResult } from "../../engine/train/result.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
 
@@ -180,6 +181,8 @@ function searchPlanner(
   const ctx: PlanContext = {
     by: s.by,
     scale: s.scale,
+    // The plan is replayed after every wave: each round's estimate is made once per sweep process.
+    estimate: memoEstimator(jointEstimator),
     result: async (t) => {
       const r = await readJSON<TrialResult & { requeue?: boolean }>(`${dir}/${t.dir}/result.json`).catch(() =>
         null

@@ -206,3 +206,22 @@ export function budgetText(o: UntilDecided): string {
   const [k, v] = Object.entries(o.budget).find(([, v]) => v !== undefined)!;
   return `${k}: ${k === "flops" ? (v as number).toExponential(2) : v}`;
 }
+
+/**
+ * An estimator that remembers its answers by the finished trials it was given: the plan of a sequential search
+ * is replayed from the start after every wave, so without it each wave would re-estimate every earlier round.
+ *
+ * @example
+ * ```ts
+ * const estimate = memoEstimator(jointEstimator); // one per sweep, kept across plans
+ * ```
+ */
+export function memoEstimator(est: SlopeEstimator): SlopeEstimator {
+  const memo = new Map<string, FamilyAnswer[]>();
+  return (rows, o) => {
+    const key = rows.map((r) => String(r.trial_id)).sort().join(",") + JSON.stringify(o);
+    let a = memo.get(key);
+    if (!a) memo.set(key, a = est(rows, o));
+    return a;
+  };
+}

@@ -1,13 +1,19 @@
 /**
- * The default `SlopeEstimator` of the sequential search (./answer.ts): the
- * analysis library's own estimate, so the search stops exactly when
- * `deno task analyze` would report the verdict: eta* per group with its
- * bootstrap (engine/analysis/optimum.ts `optimalLR`), the weighted law and its
- * pipeline-bootstrap interval and verdict (engine/analysis/fit.ts `fitScaling`).
- * Deterministic: the bootstraps draw from fixed seeds.
+ * The `SlopeEstimator`s of the sequential search (./answer.ts), both the
+ * analysis library's, so the search stops exactly when `deno task analyze`
+ * would report the verdict; deterministic (the bootstraps draw from fixed
+ * seeds):
+ *
+ * - `jointEstimator` (the default): the verdicts' estimator, the joint fit of
+ *   the law to every finished trial (engine/analysis/joint.ts `familySlopes`);
+ *   it gives no per-scale uncertainty, so the planner weighs the scales by
+ *   their trials near the optimum.
+ * - `analysisEstimator`: the two-stage cross-check: eta* per group with its
+ *   bootstrap (engine/analysis/optimum.ts `optimalLR`), then the weighted law
+ *   and its pipeline-bootstrap interval (engine/analysis/fit.ts `fitScaling`).
  */
 import * as aq from "arquero";
-import { fitScaling, optimalLR } from "../analysis/mod.ts";
+import { familySlopes, fitScaling, optimalLR } from "../analysis/mod.ts";
 import type { EstimatorOptions, FamilyAnswer } from "./answer.ts";
 import type { ResultRow } from "./results.ts";
 
@@ -15,7 +21,41 @@ import type { ResultRow } from "./results.ts";
 const RESAMPLES = 200;
 
 /**
- * The analysis library's answer per family from finished results rows.
+ * The joint estimator's answer per family from finished results rows.
+ *
+ * @example
+ * ```ts
+ * const [a] = jointEstimator(rows, { by: ["parameterization.name"], scale: "model.width", tolerance: 0.1, level: 0.95 });
+ * a.verdict; // "transfers" | "drifts" | "inconclusive"
+ * ```
+ */
+export function jointEstimator(rows: ResultRow[], o: EstimatorOptions): FamilyAnswer[] {
+  if (!rows.length) return [];
+  const slopes = familySlopes(rows, {
+    by: o.by,
+    scale: [o.scale],
+    tolerance: o.tolerance,
+    level: o.level,
+    resamples: RESAMPLES,
+  });
+  return slopes.map((s) => ({
+    family: s.family,
+    slope: s.slope,
+    lo: s.ci?.[0] ?? NaN,
+    hi: s.ci?.[1] ?? NaN,
+    verdict: s.call,
+    reason: s.reason,
+    // Each scale's own optimum places its trials; its uncertainty is not reported (NaN: weighed by trials).
+    groups: s.fit.per_scale.filter((p) => !p.excluded).map((p) => ({
+      scale: p.scale[o.scale],
+      log2_eta: Number.isFinite(p.log2_eta_own) ? p.log2_eta_own : p.log2_eta,
+      se: NaN,
+    })),
+  }));
+}
+
+/**
+ * The two-stage estimator's answer per family from finished results rows.
  *
  * @example
  * ```ts

@@ -51,7 +51,7 @@ import {
   type SlopeEstimator,
   UntilDecidedSchema,
 } from "./answer.ts";
-import { analysisEstimator } from "./answer_estimator.ts";
+import { jointEstimator } from "./answer_estimator.ts";
 import { answerParagraphs, answerStatusLines } from "./answer_render.ts";
 import {
   type HalfLattice,
@@ -636,12 +636,10 @@ async function untilDecided(
   const u = o.until_decided!;
   const scale = ctx.scale[0];
   const hl: HalfLattice = { lo: lat.lo, half: lat.res / 2, n: 2 * lat.n - 1 };
-  const denseFlops = states.reduce((a, s) => {
-    const c = s.g.seeds[0].config;
-    return a + lat.n * s.g.seeds.length * trialFlops(c, c.train.steps);
-  }, 0);
+  // The dense grid as the report prices it (the lattice LRs that ran at their cost, the others at full steps).
+  const denseFlops = states.reduce((a, s) => a + groupReport(s, lat).dense_flops, 0);
   const budget = budgetOf(u, denseFlops);
-  const estimate = ctx.estimate ?? analysisEstimator;
+  const estimate = ctx.estimate ?? jointEstimator;
   const rounds: AnswerRound[] = [];
   let waves = waves0;
   const todo: PlannedTrial[] = [];
