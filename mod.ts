@@ -104,3 +104,9 @@ export {
   trainingCurvesSpec,
   writeReport,
 } from "./engine/analysis/mod.ts";
+/**
+ * The verdicts' estimator: each family's scaling law from every finished trial at once (slope, 95%
+ * interval, verdict, per-scale LR and cost of transfer), and the replication check of the verdicts
+ * across seeds of one sweep or across two runs.
+ */
+export { familySlopes, jointScaling, replicateRuns, replicateSeeds } from "./engine/analysis/mod.ts";

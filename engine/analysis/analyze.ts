@@ -27,6 +27,9 @@ import {
   predictLR,
   type ScalingFit,
 } from "./fit.ts";
+import { type JointFit, jointMethodText, jointScaling } from "./joint.ts";
+import { noiseText } from "./noise.ts";
+import { plainAnswers } from "./answer.ts";
 import {
   etaVsScaleSpec,
   lossVsLRSpec,
@@ -67,7 +70,12 @@ export interface Analysis {
   kind: "dmodel.analysis";
   dir: string;
   optima: Optima;
-  fits: ScalingFit[];
+  /** The verdicts' laws: the joint fit of every trial per family (./joint.ts). */
+  fits: JointFit[];
+  /** The two-stage cross-check: per-scale optima, then a weighted regression (./fit.ts). */
+  twoStage: ScalingFit[];
+  /** Two or three plain sentences per family (./answer.ts). */
+  answers: [string, string[]][];
   predictions: Prediction[];
   /** Paired comparisons of the families' slopes. */
   comparisons: Comparison[];
@@ -101,6 +109,10 @@ export interface AnalysisJSON {
   groups: Record<string, unknown>[];
   /** One entry per family and scale axis: {family, scale, slope, slope_ci, r2, verdict, ...}. */
   fits: Record<string, unknown>[];
+  /** The two-stage estimate (per-scale optima, then a regression), as a cross-check of `fits`. */
+  fits_two_stage?: Record<string, unknown>[];
+  /** Per family: the plain answer's sentences. */
+  answers?: Record<string, string[]>;
   predictions: Record<string, unknown>[];
   /** Paired comparisons: {family, reference, scale, difference, ci, text}. */
   comparisons: Record<string, unknown>[];
@@ -140,7 +152,10 @@ export function analysisJSON(
   tolerance = 0.1,
   comparisons: Comparison[] = [],
   provenance?: Provenance,
+  twoStage?: ScalingFit[],
+  answers?: [string, string[]][],
 ): AnalysisJSON {
+  const joint = fits.some((f) => "per_scale" in f);
   return clean({
     by: optima.by,
     scale: optima.scale,
@@ -149,49 +164,66 @@ export function analysisJSON(
     seed: optima.seed,
     tolerance,
     level: optima.level,
-    method: methodText(tolerance, optima.level),
+    method: joint ? jointMethodText(tolerance, optima.level) : methodText(tolerance, optima.level),
     n_trials: optima.n_trials,
     noise: optima.noise,
     groups: optima.groups.map((g) => ({ ...g.keys, family: g.family, ...groupFields(g) })),
-    fits: fits.flatMap((f): Record<string, unknown>[] =>
-      f.coefficients.length
-        ? f.coefficients.map((c) => ({
-          family: f.family,
-          scale: c.scale,
-          slope: c.slope,
-          slope_ci: c.slope_ci,
-          r2: f.r2,
-          verdict: c.verdict,
-          call: c.call,
-          reason: c.reason,
-          transfers: c.transfers,
-          slope_se: c.slope_se,
-          intercept: f.intercept,
-          chi2: f.chi2,
-          dof: f.dof,
-          birge: f.birge,
-          n_groups: f.n_groups,
-          n_resamples: f.n_resamples,
-          excluded: f.excluded,
-        }))
-        : [{
-          family: f.family,
-          scale: null,
-          slope: null,
-          slope_ci: null,
-          r2: null,
-          verdict: `no fit: ${f.note}`,
-          call: "inconclusive",
-          reason: f.note,
-          transfers: null,
-          n_groups: f.n_groups,
-          excluded: f.excluded,
-        }]
-    ),
+    fits: fitEntries(fits),
+    ...(twoStage ? { fits_two_stage: fitEntries(twoStage) } : {}),
+    ...(answers ? { answers: Object.fromEntries(answers) } : {}),
     predictions: predictions.map((p) => ({ ...p })),
     comparisons: comparisons.map((c) => ({ ...c })),
     ...(provenance ? { provenance } : {}),
   }) as AnalysisJSON;
+}
+
+/** The JSON entries of fitted laws: one per family and scale axis (or one saying why there is none). */
+function fitEntries(fits: ScalingFit[]): Record<string, unknown>[] {
+  return fits.flatMap((f): Record<string, unknown>[] =>
+    f.coefficients.length
+      ? f.coefficients.map((c, j) => ({
+        family: f.family,
+        scale: c.scale,
+        slope: c.slope,
+        slope_ci: c.slope_ci,
+        r2: f.r2,
+        verdict: c.verdict,
+        call: c.call,
+        reason: c.reason,
+        transfers: c.transfers,
+        slope_se: c.slope_se,
+        intercept: f.intercept,
+        chi2: f.chi2,
+        dof: f.dof,
+        birge: f.birge,
+        n_groups: f.n_groups,
+        n_resamples: f.n_resamples,
+        excluded: f.excluded,
+        ...("per_scale" in f
+          ? {
+            u_stat: (f as JointFit).u_stat[j],
+            u_model: (f as JointFit).u_model[j],
+            u_res: (f as JointFit).u_res[j],
+            model_slopes: (f as JointFit).model_slopes[c.scale],
+            noise_model: (f as JointFit).noise,
+            per_scale: (f as JointFit).per_scale,
+          }
+          : {}),
+      }))
+      : [{
+        family: f.family,
+        scale: null,
+        slope: null,
+        slope_ci: null,
+        r2: null,
+        verdict: `no fit: ${f.note}`,
+        call: "inconclusive",
+        reason: f.note,
+        transfers: null,
+        n_groups: f.n_groups,
+        excluded: f.excluded,
+      }]
+  );
 }
 
 /** Formats an LR as "0.0312 (2^-5.00)". */
@@ -265,7 +297,10 @@ export function fmtEta(g: { eta_star: number; eta_ci: [number, number] }): strin
  * ```
  */
 export function analysisMarkdown(
-  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts" | "comparisons">,
+  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts" | "comparisons"> & {
+    answers?: [string, string[]][];
+    twoStage?: ScalingFit[];
+  },
 ): string {
   const { optima, fits } = a;
   const keyCols = [...optima.by, ...optima.scale.filter((s) => !optima.by.includes(s))];
@@ -278,6 +313,9 @@ export function analysisMarkdown(
     `families by ${optima.by.join(", ") || "(none)"}; scale axes ${optima.scale.join(", ") || "(none)"}; ` +
     `loss ${optima.loss}, seed offsets removed (${optima.seed ?? "one seed"}).`,
     "",
+    ...(a.answers?.length
+      ? ["## Answer", "", ...a.answers.map(([fam, ss]) => `- **${fam}.** ${ss.join(" ")}`), ""]
+      : []),
     "## Verdicts",
     "",
     `Tolerance: |slope| <= ${tol} (eta* moving by less than x2^${tol} per doubling counts as transfer); ` +
@@ -289,12 +327,39 @@ export function analysisMarkdown(
   if (a.comparisons.length) {
     lines.push("## Paired comparisons", "", ...a.comparisons.map((c) => `- ${c.text}`), "");
   }
+  const joint = a.fits.filter((f): f is JointFit => "per_scale" in f);
   lines.push(
     "## Method",
     "",
-    methodText(tol, optima.level),
+    joint.length ? jointMethodText(tol, optima.level) : methodText(tol, optima.level),
     "",
-    "Trial noise (sd, nats) per family: " +
+  );
+  if (joint.length) {
+    lines.push(
+      "Trial noise model per family: " + joint.map((f) => `${f.family}: ${noiseText(f.noise)}`).join("; ") +
+        ".",
+      "",
+      "Slope uncertainty per family (1 sd, per doubling): " + joint.filter((f) =>
+        f.coefficients.length
+      ).map((f) =>
+        `${f.family}: trial noise ${fmt(f.u_stat[0] / f.birge, 3)}, scatter about the law x${
+          f.birge.toFixed(2)
+        }, basin models ${fmt(f.u_model[0], 3)} (slopes ${
+          (f.model_slopes[f.scales[0]] ?? []).map((v) => v.toFixed(2)).join(" / ")
+        } for cubic / quadratic / two-sided), grid resolution ${fmt(f.u_res[0], 3)}`
+      ).join("; ") + ".",
+      "",
+    );
+  }
+  if (a.twoStage?.length) {
+    lines.push(
+      "Cross-check, two-stage estimate (per-scale optima, then a weighted regression): " +
+        verdictLines(a.twoStage).join("; ") + ".",
+      "",
+    );
+  }
+  lines.push(
+    "Trial noise (sd, nats) per family, pooled for the per-group optima: " +
       Object.entries(optima.noise).map(([f, n]) =>
         `${f} ${fmt(n.sd)} (seed-to-seed ${fmt(n.seed_sd)} on ${n.seed_dof} dof, fit residuals ${
           fmt(n.fit_sd)
@@ -303,9 +368,10 @@ export function analysisMarkdown(
     "",
     "## Optimal learning rate per group",
     "",
-    `eta* with its ${pct} interval; u_stat / u_sys: bootstrap and resolution parts of its uncertainty (log2). ` +
-      "Cost of transfer: fitted loss at the base scale's eta* minus the fitted loss at the group's eta*, " +
-      "with its interval; observed: seed-adjusted loss at the base scale's grid LR minus the group's best.",
+    `eta* (this scale alone) with its ${pct} interval; u_stat / u_sys: bootstrap and resolution parts of its ` +
+      "uncertainty (log2). Cost of transfer: the scale's fitted curve at the law's eta* of the base scale minus " +
+      "at its own (joint fit), with its interval; observed: seed-adjusted loss at the base scale's grid LR " +
+      "minus the group's best.",
     "",
     `| ${[...keyCols, ...OPTIMA_COLUMNS, "flags"].join(" | ")} |`,
     `|${[...keyCols, ...OPTIMA_COLUMNS, "flags"].map(() => "---").join("|")}|`,
@@ -385,6 +451,21 @@ export async function trainingPoints(
 }
 
 /**
+ * The per-group cost of transfer from the joint law's fitted curves (./joint.ts, item 7) in place of the
+ * per-group basin fits' (whose base LR is one scale's own noisy optimum).
+ */
+function useJointCosts(optima: Optima, fits: JointFit[]): void {
+  for (const f of fits) {
+    for (const s of f.per_scale) {
+      const g = optima.groups.find((g) => g.family === f.family && g.label === s.label);
+      if (!g) continue;
+      g.transfer_cost_fit = s.cost;
+      g.transfer_cost_ci = s.cost_ci ?? [NaN, NaN];
+    }
+  }
+}
+
+/**
  * Analyzes a sweep directory: loads `results.csv`, finds eta* per group, fits
  * the scaling law per family with bootstrap intervals, extrapolates, renders
  * the figures, and writes `analysis.json`, `optima.csv`, `analysis.md` and
@@ -400,7 +481,13 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
   const log = opts.log ?? (() => {});
   const table = await loadResults(dir);
   const optima = optimalLR(table, opts);
-  const fits = fitScaling(optima, { ...opts, resamples: undefined, level: undefined });
+  const twoStage = fitScaling(optima, { ...opts, resamples: undefined, level: undefined });
+  const fits = jointScaling(optima, {
+    tolerance: opts.tolerance,
+    bootstrapSeed: opts.bootstrapSeed,
+    resamples: opts.resamples === 0 ? 0 : undefined,
+  });
+  useJointCosts(optima, fits);
   const predictions: Prediction[] = [];
   // A prediction needs a fitted law; without one (too few bracketed optima) it is a note in the
   // report, so the tables, figures and verdicts of a finished sweep are still written.
@@ -474,12 +561,30 @@ export async function analyzeSweep(dir: string, opts: AnalyzeOptions = {}): Prom
 
   const comparisons = compareAll(fits);
   const provenance = await collectProvenance(dir, table);
-  const json = analysisJSON(optima, fits, predictions, opts.tolerance ?? 0.1, comparisons, provenance);
+  const stepsCol = table.columnNames().includes("train.steps")
+    ? (table.array("train.steps") as unknown[]).filter((v): v is number => typeof v === "number")
+    : [];
+  const answers = plainAnswers(fits, {
+    predictions,
+    ...(stepsCol.length ? { steps: Math.max(...stepsCol) } : {}),
+  });
+  const json = analysisJSON(
+    optima,
+    fits,
+    predictions,
+    opts.tolerance ?? 0.1,
+    comparisons,
+    provenance,
+    twoStage,
+    answers,
+  );
   const analysis: Analysis = {
     kind: "dmodel.analysis",
     dir,
     optima,
     fits,
+    twoStage,
+    answers,
     predictions,
     comparisons,
     json,

@@ -20,7 +20,10 @@
  *    weight is finished seeds / variance; cells near the cliff, or whose
  *    seeds disagree, weigh little.
  * 3. Local basins. Three models of B, each fitted within a window of the
- *    scale's grid arg-min x^ (stopping at an LR where every seed diverged):
+ *    scale's grid arg-min x^ (stopping at an LR where every seed diverged,
+ *    or whose loss is more than `CLIFF` nats above the arg-min's: over the
+ *    cliff, not the basin; against such a wall the window is widened on the
+ *    open side to 3 LRs and the minimum kept within half a step of x^):
  *    a cubic a u^2 + d u^3 (a >= 0) over +-2 octaves (asymmetric basins), a
  *    quadratic over +-1 octave (the bottom only), and a two-sided quadratic
  *    a_L / a_R over +-2 octaves. For a given minimum m each is linear in its
@@ -37,22 +40,33 @@
  *      values = fitted cubic (inside the window; the observed mean outside)
  *      + normal noise of the cell's variance; arg-min, windows, the three
  *      models and the joint fit redone per draw;
- *    - lack of fit: when the cubic's joint chi^2 exceeds its degrees of
- *      freedom, the draws are widened about the estimate by the Birge ratio
- *      sqrt(chi^2 / dof) (the data scatter more than the noise model says:
- *      a one-seed prior that is too small, or a basin the models miss);
+ *    - lack of fit: each scale's own optimum (the mean of the three models'
+ *      profile minima) is compared with the law; when their chi^2 (against
+ *      their bootstrap sd and their basin-model spread / sqrt(12), with dof =
+ *      scales - coefficients) exceeds its dof, the draws are widened about
+ *      their median by the Birge ratio sqrt(chi^2 / dof) (the optima scatter
+ *      about the power law more than the noise and the models explain: a
+ *      one-seed prior that is too small, or shapes that change with scale);
  *    - basin model: the three models' slopes differ by how the basin's
  *      asymmetry changes with scale; each draw gets normal(0, u_model)
  *      added, u_model = their range / sqrt(12) (uniform over the range), at
- *      least `MODEL_FLOOR` octaves per doubling.
+ *      least `MODEL_FLOOR` octaves per doubling;
+ *    - grid resolution: a basin model's bias depends on where the optimum
+ *      falls between two grid LRs (its phase), with an amplitude taken as
+ *      `RESOLUTION` grid steps. The bias cancels in the slope when every
+ *      scale has the same phase (slope 0, or one grid step per doubling);
+ *      otherwise it shifts the slope by the regression slope of the biases,
+ *      whose rms over the unknown phase (`resolutionSlopeSd`, evaluated at
+ *      each draw's slope) is added to that draw.
  *    The interval is the percentile interval of the draws; the verdict is
  *    ./fit.ts's `judge` on it. Calibrated on realistic synthetic sweeps by
- *    tests/analysis_calibration.test.ts and tasks/calibrate_analysis.ts.
+ *    tests/analysis_calibration.test.ts and `deno task calibrate-analysis`
+ *    (tests/fixtures/calibrate.ts).
  * 6. One seed: the noise is a stated prior (./noise.ts), widened by the lack
  *    of fit; the verdict says so.
  * 7. Per scale: the recommended LR is the law's value there (its interval
- *    from the draws); the cost of transfer is the fitted cubic's loss at the
- *    base scale's eta* minus its loss at the scale's own eta*, from the
+ *    from the draws); the cost of transfer is the scale's fitted cubic at the
+ *    law's eta* of the base scale minus at the law's eta* of this scale, from the
  *    fitted curves (not an arg-min), with its percentile interval, when the
  *    base eta* lies inside the scale's window (else it is not extrapolated).
  */
@@ -77,7 +91,7 @@ import { cellVariance, fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, 
  * Resolution: a basin model's bias on eta* depends on where the optimum falls between grid LRs (the phase),
  * with an amplitude taken as `RESOLUTION` grid steps (header, item 5).
  */
-export const RESOLUTION = 0.1;
+export const RESOLUTION = 0.2;
 
 /**
  * The slope error a phase-dependent bias RESOLUTION h sin(2 pi phase) would cause for a law of slope b on
@@ -480,6 +494,10 @@ export interface JointFit extends ScalingFit {
   u_model: number[];
   /** Statistical sd of each slope (bootstrap, widened by the Birge ratio), before the model term. */
   u_stat: number[];
+  /** Resolution (grid phase) sd of each slope at its estimate. */
+  u_res: number[];
+  /** Median grid step of the family's scales (log2). */
+  grid_step: number;
   /** Per-scale recommended LRs and costs of transfer. */
   per_scale: JointScale[];
 }
@@ -647,17 +665,18 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
       model_slopes: {},
       u_model: [],
       u_stat: [],
+      u_res: [],
+      grid_step: h,
       per_scale: [],
     };
     out.push(fit);
     const fits0 = p ? MODELS.map((m) => jointFit(scales, scales.map((s) => s.cells), m, p)) : [];
-    if (!p || scales.length < p + 2 || fits0.some((f) => f === null)) {
+    if (!p || scales.length < p + 1 || fits0.some((f) => f === null)) {
       fit.scales = [];
       fit.note = !optima.scale.length
         ? "no scale axis varies"
-        : scales.length < p + 2
-        ? `not enough bracketed optima for a joint fit (${scales.length} of ${groups.length} groups usable; ` +
-          `${p + 2} needed)`
+        : !p || scales.length < p + 1
+        ? `not enough bracketed optima to fit a trend (${scales.length} of ${groups.length} groups usable)`
         : "too few finished LRs around an optimum for the basin models";
       continue;
     }
@@ -717,7 +736,13 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
     const own = scales.map((_, i) => f0.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / f0.length);
     const ownSd = scales.map((_, i) => {
       const v = rawDraws.map((d) => d.own[i]).sort((a, b) => a - b);
-      return Math.max(RESOLUTION * scales[i].h / 4, (quantile(v, 0.8413) - quantile(v, 0.1587)) / 2);
+      const mins = f0.map((f) => ownMinimum(f.profiles[i]));
+      // The scale's basin-model spread is part of its optimum's uncertainty (it is in the slope's model term).
+      const uMod = (Math.max(...mins) - Math.min(...mins)) / Math.sqrt(12);
+      return Math.max(
+        RESOLUTION * scales[i].h / 4,
+        Math.hypot((quantile(v, 0.8413) - quantile(v, 0.1587)) / 2, uMod),
+      );
     });
     const pred = scales.map((s) => coef[0] + s.t.reduce((a, t, j) => a + coef[j + 1] * t, 0));
     fit.chi2 = own.reduce((a, v, i) => a + ((v - pred[i]) / ownSd[i]) ** 2, 0);
@@ -726,6 +751,7 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
     // Deviations about the draws' median (the bootstrap data come from the cubic, so their centre may differ
     // from the three-model estimate), widened by the Birge ratio, plus the basin-model term.
     const centre = coef.map((_, j) => quantile(rawDraws.map((d) => d.cb[j]).sort((a, b) => a - b), 0.5));
+    fit.u_res = axes.map((_, j) => resolutionSlopeSd(coef[j + 1], scales.map((s) => s.t[j]), h));
     fit.u_stat = axes.map((_, j) => {
       const v = rawDraws.map((d) => d.cb[j + 1]).sort((a, b) => a - b);
       return v.length > 2 ? fit.birge * (quantile(v, 0.8413) - quantile(v, 0.1587)) / 2 : NaN;

@@ -3,7 +3,9 @@
  * scaling law with a pipeline-bootstrap interval and a three-way verdict
  * (transfers / drifts / inconclusive), paired comparisons of families,
  * predictions, figures and the HTML report with provenance. The method, for
- * a reviewer: ./optimum.ts (per group) and ./fit.ts (per family).
+ * a reviewer: ./joint.ts (the verdicts: one joint fit per family; ./noise.ts
+ * its noise model), ./optimum.ts (per group) and ./fit.ts (the two-stage
+ * cross-check), ./replicate.ts (replication across seeds or runs).
  *
  * @example
  * ```ts
@@ -52,6 +54,15 @@ export {
   type JointScale,
   jointScaling,
 } from "./joint.ts";
+export {
+  compareReplicas,
+  replicateRuns,
+  replicateSeeds,
+  type Replication,
+  replicationMarkdown,
+  type ReplicationPair,
+} from "./replicate.ts";
+export { type AnswerContext, plainAnswers } from "./answer.ts";
 export { fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
 export { leastSquares } from "../core/least_squares.ts";
 export {

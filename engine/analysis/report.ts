@@ -20,6 +20,8 @@ import {
   verdictLines,
 } from "./analyze.ts";
 import { methodText } from "./fit.ts";
+import { type JointFit, jointMethodText } from "./joint.ts";
+import { noiseText } from "./noise.ts";
 import { shortName } from "./optimum.ts";
 
 /** Options of `reportHTML`. */
@@ -68,6 +70,19 @@ pre{background:#f6f6f6;padding:.8rem;overflow-x:auto;font-size:.85rem}pre.pipeli
 .note{color:#8a5a00}
 `;
 
+/** The plain answer (./answer.ts), two or three sentences per family, opening the report. */
+function answerBlock(a: Analysis): string[] {
+  if (!a.answers?.length) return [];
+  const calls = new Map(a.fits.map((f) => [f.family, f.coefficients[0]?.call ?? "inconclusive"]));
+  return [
+    '<section class="answer"><h2>Answer</h2>',
+    ...a.answers.map(([fam, ss]) =>
+      `<p class="verdict ${calls.get(fam) ?? ""}"><b>${escapeHTML(fam)}.</b> ${escapeHTML(ss.join(" "))}</p>`
+    ),
+    "</section>",
+  ];
+}
+
 /** Pixel size of an SVG from its width/height attributes. */
 function svgSize(svg: string): { w: number; h: number } {
   const w = Number(/<svg[^>]*\swidth="([\d.]+)"/.exec(svg)?.[1] ?? 600);
@@ -104,6 +119,7 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
      <code>${escapeHTML(optima.scale.join(", ") || "(none)")}</code>; loss <code>${
       escapeHTML(optima.loss)
     }</code>, seed offsets removed (<code>${escapeHTML(optima.seed ?? "one seed")}</code>).</p>`,
+    ...answerBlock(a),
     "<h2>Verdicts</h2>",
     `<p class="meta">Tolerance: |slope| &le; ${tol} (eta* moving by less than x2^${tol} per doubling counts as ` +
     `transfer). transfers: the whole ${
@@ -122,7 +138,26 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
       "</ul>",
     );
   }
-  out.push(`<p class="method"><b>Method.</b> ${escapeHTML(methodText(tol, optima.level))}</p>`);
+  const joint = fits.filter((f): f is JointFit => "per_scale" in f);
+  out.push(
+    `<p class="method"><b>Method.</b> ${
+      escapeHTML(joint.length ? jointMethodText(tol, optima.level) : methodText(tol, optima.level))
+    }</p>`,
+  );
+  if (joint.length) {
+    out.push(
+      `<p class="meta">Trial noise model: ${
+        escapeHTML(joint.map((f) => `${f.family}: ${noiseText(f.noise)}`).join("; "))
+      }.</p>`,
+    );
+  }
+  if (a.twoStage?.length) {
+    out.push(
+      `<p class="meta">Cross-check, two-stage estimate (per-scale optima, then a regression): ${
+        escapeHTML(verdictLines(a.twoStage).join("; "))
+      }.</p>`,
+    );
+  }
   const noise = Object.entries(optima.noise).map(([f, n]) =>
     `${f}: ${num(n.sd)} (seed-to-seed ${num(n.seed_sd)} on ${n.seed_dof} dof, fit residuals ${
       num(n.fit_sd)

@@ -5,7 +5,7 @@
  * drift, and the alignment exponents. Each claim reads its pipeline's
  * archived run directory (docs/repro/runs/<pipeline name>/, see
  * `deno task repro-snapshot`), analyses it with engine/analysis (optimalLR,
- * fitScaling: bootstrap intervals) and states a verdict by the rule written
+ * jointScaling: one joint fit per family with bootstrap intervals) and states a verdict by the rule written
  * next to it; an incomplete run is "not yet run", with what finished shown.
  */
 import { type Section, table, verdictOf } from "./common.ts";
@@ -38,7 +38,7 @@ export const nugpt: Section = {
       "`tasks/reproductions/nugpt/`) from the archived run",
       "directories; the setting is ../shared/REFERENCE.md section 2 scaled to 2 CPU cores (BPE 1024 on",
       "the Brown corpus, depth 2, head_dim 8, both rules under the paper's optimizer setting).",
-      "Optima, intervals and transfer calls are engine/analysis's (optimalLR, fitScaling, compareFits;",
+      "Optima, intervals and transfer calls are engine/analysis's (optimalLR, jointScaling, compareFits;",
       "the intervals' coverage is tested on synthetic sweeps with a known law in tests/).",
       "",
       summary,

@@ -5,7 +5,8 @@
 import { relative } from "node:path";
 import * as aq from "arquero";
 import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts";
-import { fitScaling, type ScalingFit } from "../../../engine/analysis/fit.ts";
+import type { ScalingFit } from "../../../engine/analysis/fit.ts";
+import { jointScaling } from "../../../engine/analysis/joint.ts";
 import { loadResults } from "../../../engine/analysis/load.ts";
 import { type GroupOptimum, optimalLR, quantile } from "../../../engine/analysis/optimum.ts";
 import "../../../components/mod.ts";
@@ -44,7 +45,7 @@ export async function fitsWithoutSmallest(dir: string, by: string[], axis: strin
   const table = await loadResults(dir);
   const smallest = Math.min(...(table.array(axis) as number[]));
   const rest = table.filter(aq.escape((d: Record<string, number>) => d[axis] > smallest));
-  return fitScaling(optimalLR(rest, { by, scale: [axis] }), { tolerance: TOLERANCE });
+  return jointScaling(optimalLR(rest, { by, scale: [axis], resamples: 0 }), { tolerance: TOLERANCE });
 }
 
 /** Median width, in octaves (log2), of the groups' eta* intervals. */
