@@ -17,6 +17,9 @@ import {
   UntilDecidedSchema,
 } from "../engine/sweep/answer.ts";
 import type { TrialConfig } from "../engine/core/config.ts";
+import "../components/mod.ts";
+import { parsePipeline } from "../engine/core/pipeline.ts";
+import { DmodelError } from "../engine/core/errors.ts";
 import { sweepCommand, tinyCorpus } from "./helpers.ts";
 import {
   groupAction,
@@ -381,4 +384,31 @@ Deno.test({
     assert.deepEqual(small.rounds.map((r) => r.trials.length), [0]);
     for (const d of small.families) assert(d.state === "decided" || d.state === "budget spent", d.state);
   },
+});
+
+Deno.test("until_decided: bad options are refused at load time, naming file, line and key", async () => {
+  const corpus = await tinyCorpus();
+  const cases: [string, RegExp][] = [
+    [
+      decidedYaml(corpus, "{dense: 1, flops: 1.0e+12}"),
+      /s\.yaml:\d+: stages\.sweep\.with\.lr_search\.until_decided\.budget: give exactly one of flops, trial_hours, dense/,
+    ],
+    [decidedYaml(corpus, "{dense: -1}"), /lr_search\.until_decided\.budget\.dense/],
+    [
+      decidedYaml(corpus, "{dense: 1}").replace(
+        "model.width: [32, 64, 128]",
+        "model.width: [32, 64, 128]\n        train.steps: [100, 200]",
+      ),
+      /stages\.sweep\.with\.lr_search\.until_decided: needs exactly one scale axis, found 2 \(model\.width, train\.steps\)/,
+    ],
+  ];
+  for (const [text, re] of cases) {
+    try {
+      await parsePipeline(text, "s.yaml");
+      assert.fail(`no error for ${re}`);
+    } catch (e) {
+      assert(e instanceof DmodelError, String(e));
+      assert.match(e.message, re);
+    }
+  }
 });
