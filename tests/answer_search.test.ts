@@ -258,6 +258,19 @@ Deno.test({
     });
     assert.deepEqual(replay.trials.map((t) => t.id), o.plan.trials.map((t) => t.id));
     assert(replay.done);
+    // An estimator that cannot answer (too few scales, say) stops the search with its reason, adding nothing.
+    const failing = await simulateSearch({
+      ...study(0, 1),
+      estimator: () => {
+        throw new DmodelError("fitScaling: not enough scales");
+      },
+    });
+    const fa = failing.plan.answer!;
+    assert.deepEqual([fa.state, fa.stop], [
+      "stopped",
+      "the estimator gives no slope: fitScaling: not enough scales",
+    ]);
+    assert.deepEqual(fa.rounds.map((r) => r.trials.length), [0]);
     // Without the recorded rounds the eager estimator stops right after bracketing.
     const fresh = await planSearch(o.options, o.groups, {
       by: ["parameterization.name"],

@@ -45,6 +45,7 @@ import {
   budgetOf,
   budgetText,
   type Compute,
+  type FamilyAnswer,
   type FamilyDecision,
   isDecided,
   moreTrials,
@@ -649,7 +650,13 @@ async function untilDecided(
     const rows = states.flatMap((s) =>
       groupTrials(s).filter((t) => s.results.has(t.id)).map((t) => resultRow(t, s.results.get(t.id)!))
     );
-    const answers = estimate(rows, { by: ctx.by, scale, tolerance: u.tolerance, level: u.level });
+    let answers: FamilyAnswer[] = [], failed = "";
+    try {
+      answers = estimate(rows, { by: ctx.by, scale, tolerance: u.tolerance, level: u.level });
+    } catch (e) {
+      if (!(e instanceof DmodelError)) throw e;
+      failed = e.message; // e.g. too few bracketed scales: nothing to decide on, said as the stop reason
+    }
     const spent = spentOf(states);
     let left: Compute = { flops: budget.flops - spent.flops, hours: budget.hours - spent.hours };
     const recorded = ctx.rounds?.[round];
@@ -715,12 +722,16 @@ async function untilDecided(
     }
     if (!specs.length) {
       const open = families.filter((d) => d.state !== "decided");
-      state = !open.length
+      state = failed || !answers.length
+        ? "stopped"
+        : !open.length
         ? "decided"
         : open.some((d) => d.state === "budget spent")
         ? "budget spent"
         : "stopped";
-      stop = state === "decided"
+      stop = failed || !answers.length
+        ? `the estimator gives no slope: ${failed || "no family has finished trials"}`
+        : state === "decided"
         ? "every family's verdict is decided"
         : state === "budget spent"
         ? `budget spent (${budgetText(u)}): ${open.map((d) => d.family).join(", ")} undecided`
