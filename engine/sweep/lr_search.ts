@@ -16,7 +16,12 @@
  * 3. refine: once bracketed (a worse or diverged LR on both sides), add the
  *    nearest unrun lattice LR on each side of the basin (the run of finished,
  *    stable lattice LRs around the minimum) until it holds `basin_points`
- *    LRs, or both walls are diverged (or the range's ends).
+ *    LRs, or both walls are diverged (or the range's ends);
+ * 4. until decided (`until_decided:`, optional): once every group is done,
+ *    rounds of trials where they shrink each family's slope interval most,
+ *    until every verdict is decided or the budget is spent (the rule
+ *    ./answer.ts, the planning ./answer_plan.ts, the words ./answer_render.ts;
+ *    `untilDecided` below runs the rounds).
  *
  * The centre: `center: <lr>` a given LR; otherwise the first scale of a
  * family starts at the base config's `optimizer.lr`, and a larger one waits
