@@ -56,8 +56,8 @@
  *      `RESOLUTION` grid steps. The bias cancels in the slope when every
  *      scale has the same phase (slope 0, or one grid step per doubling);
  *      otherwise it shifts the slope by the regression slope of the biases,
- *      whose rms over the unknown phase (`resolutionSlopeSd`, evaluated at
- *      each draw's slope) is added to that draw.
+ *      whose rms over the unknown phase (`resolutionSlopeSd`, at the
+ *      estimated slope) is added to each draw.
  *    The interval is the percentile interval of the draws; the verdict is
  *    ./fit.ts's `judge` on it. Calibrated on realistic synthetic sweeps by
  *    tests/analysis_calibration.test.ts and `deno task calibrate-analysis`
@@ -760,7 +760,7 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
       drawCoef.push(d.cb.map((v, j) => {
         const wide = coef[j] + fit.birge * (v - centre[j]);
         if (j === 0) return wide;
-        const uRes = resolutionSlopeSd(wide, scales.map((s) => s.t[j - 1]), h);
+        const uRes = fit.u_res[j - 1];
         return wide + Math.hypot(uModel[j - 1], uRes) * normal();
       }));
       drawLocals.push(d.loc);
