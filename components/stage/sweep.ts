@@ -38,6 +38,8 @@ import {
   searchStatusLines,
 } from "../../engine/sweep/lr_search.ts";
 import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
+import { type AnswerReport, memoEstimator } from "../../engine/sweep/answer.ts";
+import { jointEstimator } from "../../engine/sweep/answer_estimator.ts";
 import type { TrialResult } from "../../engine/train/result.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
 
@@ -98,6 +100,14 @@ const SweepSchema = z.object({
       }
     });
     const scale = scaleAxes(axes, o.lr_search.scale);
+    if (o.lr_search.until_decided && scale.length !== 1) {
+      ctx.addIssue({
+        code: "custom",
+        message: `needs exactly one scale axis, found ${scale.length} (${scale.join(", ") || "none"}): ` +
+          `name it in lr_search.scale`,
+        path: ["lr_search", "until_decided"],
+      });
+    }
     const by = axes.filter((a) => !scale.includes(a) && a !== "optimizer.lr");
     search = { groups: searchGroups(trials, scale), by, scale };
   }
@@ -189,6 +199,8 @@ function searchPlanner(
   const ctx: PlanContext = {
     by: s.by,
     scale: s.scale,
+    // The plan is replayed after every wave: each round's estimate is made once per sweep process.
+    estimate: memoEstimator(jointEstimator),
     result: async (t) => {
       const r = await readJSON<TrialResult & { requeue?: boolean }>(`${dir}/${t.dir}/result.json`).catch(() =>
         null
@@ -200,13 +212,17 @@ function searchPlanner(
   return {
     async plan() {
       // The centres an earlier run chose with these same options (a resume replays them, whatever the estimator).
-      const prev = await readJSON<{ options: unknown; groups: GroupReport[] }>(`${dir}/search.json`)
-        .catch(() => null);
+      const prev = await readJSON<{ options: unknown; groups: GroupReport[]; answer?: AnswerReport }>(
+        `${dir}/search.json`,
+      ).catch(() => null);
       ctx.centers = new Map();
+      ctx.rounds = undefined;
       if (prev && canonicalJSON(prev.options) === canonicalJSON(o)) {
         for (const g of prev.groups) {
           if (g.center_lr !== null) ctx.centers.set(g.group, { lr: g.center_lr, from: g.center_from });
         }
+        // The sequential search's rounds replay as recorded (the last one is re-decided when it added nothing).
+        ctx.rounds = prev.answer?.rounds.filter((r) => r.trials.length);
       }
       return await planSearch(o, s.groups, ctx);
     },

@@ -16,7 +16,12 @@
  * 3. refine: once bracketed (a worse or diverged LR on both sides), add the
  *    nearest unrun lattice LR on each side of the basin (the run of finished,
  *    stable lattice LRs around the minimum) until it holds `basin_points`
- *    LRs, or both walls are diverged (or the range's ends).
+ *    LRs, or both walls are diverged (or the range's ends);
+ * 4. until decided (`until_decided:`, optional): once every group is done,
+ *    rounds of trials where they shrink each family's slope interval most,
+ *    until every verdict is decided or the budget is spent (the rule
+ *    ./answer.ts, the planning ./answer_plan.ts, the words ./answer_render.ts;
+ *    `untilDecided` below runs the rounds).
  *
  * The centre: `center: <lr>` a given LR; otherwise the first scale of a
  * family starts at the base config's `optimizer.lr`, and a larger one waits
@@ -39,6 +44,28 @@ import { fmtFlops, trialFlops } from "./compute.ts";
 import { type PlannedTrial, trialCost } from "./grid.ts";
 import { resultRow } from "./results.ts";
 import { readJSON } from "../core/fs.ts";
+import {
+  type AnswerReport,
+  type AnswerRound,
+  budgetOf,
+  budgetText,
+  type Compute,
+  type FamilyAnswer,
+  type FamilyDecision,
+  isDecided,
+  moreTrials,
+  type SlopeEstimator,
+  UntilDecidedSchema,
+} from "./answer.ts";
+import { jointEstimator } from "./answer_estimator.ts";
+import { answerParagraphs, answerStatusLines } from "./answer_render.ts";
+import {
+  type HalfLattice,
+  nearCount,
+  type PlanAction,
+  planFamilyWave,
+  type PlanGroup,
+} from "./answer_plan.ts";
 
 const EPS = 1e-9;
 const isMultiple = (a: number, b: number) => Math.abs(a / b - Math.round(a / b)) < EPS;
@@ -60,6 +87,8 @@ export const LrSearchSchema = z.object({
   center: z.union([z.enum(["predict", "base"]), z.number().positive()]).default("predict"),
   /** The scale axes (grid or zip paths); default: the axes among model.width, model.depth, train.steps, ... */
   scale: z.array(z.string()).min(1).optional(),
+  /** After bracketing, add trials until every family's verdict is decided or the budget is spent (./answer.ts). */
+  until_decided: UntilDecidedSchema.optional(),
 }).strict().superRefine((o, ctx) => {
   const [lo, hi] = o.range.log2;
   const issue = (path: (string | number)[], message: string) =>
@@ -79,6 +108,9 @@ export const LrSearchSchema = z.object({
     if (x < lo - EPS || x > hi + EPS) {
       issue(["center"], `${o.center} (2^${x.toFixed(2)}) is outside range 2^${lo}..2^${hi}`);
     }
+  }
+  if (o.until_decided && o.scale && o.scale.length !== 1) {
+    issue(["until_decided"], `needs one scale axis, got ${o.scale.length} (${o.scale.join(", ")})`);
   }
 });
 
@@ -289,10 +321,31 @@ export function searchGroups(templates: PlannedTrial[], scale: string[]): Search
   return [...groups.values()];
 }
 
-/** The trial of a template at another LR (the same config a dense `optimizer.lr` axis would make). */
-export function lrTrial(tpl: PlannedTrial, lr: number, index: number): PlannedTrial {
-  const raw = structuredClone(tpl.config) as unknown as { optimizer: { lr: number } };
+/**
+ * The trial of a template at another LR (the same config a dense `optimizer.lr` axis would make), and with
+ * another seed when `seed` is given (the sequential search's extra seeds).
+ */
+export function lrTrial(tpl: PlannedTrial, lr: number, index: number, seed?: number): PlannedTrial {
+  // A replay asks for the same trials again and again: resolve each (template, LR, seed) once.
+  let memo = lrTrialMemo.get(tpl);
+  if (!memo) lrTrialMemo.set(tpl, memo = new Map());
+  const key = `${lr}/${seed ?? ""}`;
+  const known = memo.get(key);
+  if (known) return { ...known, index };
+  const made = makeLrTrial(tpl, lr, index, seed);
+  memo.set(key, made);
+  return made;
+}
+
+const lrTrialMemo = new WeakMap<PlannedTrial, Map<string, PlannedTrial>>();
+
+function makeLrTrial(tpl: PlannedTrial, lr: number, index: number, seed?: number): PlannedTrial {
+  const raw = structuredClone(tpl.config) as unknown as {
+    optimizer: { lr: number };
+    train: { seed: number };
+  };
   raw.optimizer.lr = lr;
+  if (seed !== undefined) raw.train.seed = seed;
   const r = checkTrial(raw);
   if (!r.trial) throw new DmodelError(`lr_search: lr ${lr} makes an invalid trial: ${r.issues[0]?.message}`);
   const id = trialId(r.trial);
@@ -300,7 +353,7 @@ export function lrTrial(tpl: PlannedTrial, lr: number, index: number): PlannedTr
     index,
     id,
     dir: trialDirName(r.trial, id),
-    point: { ...tpl.point, "optimizer.lr": lr },
+    point: { ...tpl.point, "optimizer.lr": lr, ...(seed !== undefined ? { "train.seed": seed } : {}) },
     config: r.trial,
   };
 }
@@ -345,6 +398,8 @@ export interface SearchPlan {
   flops: number;
   dense_flops: number;
   dense_trials: number;
+  /** The sequential search after bracketing (`until_decided`): each round's decisions and the stop reason. */
+  answer?: AnswerReport;
 }
 
 /** What planSearch needs besides the options and groups. */
@@ -359,6 +414,13 @@ export interface PlanContext {
    * a resume after an update of the analysis library's estimator still replays the same trials.
    */
   centers?: Map<string, { lr: number; from: string }>;
+  /**
+   * The sequential search's rounds recorded by an earlier run with these options (search.json): their trials
+   * are replayed as recorded, so a resume after an update of the estimator runs the same trials.
+   */
+  rounds?: AnswerRound[];
+  /** The slope estimator of `until_decided` (default: the analysis library's, ./answer_estimator.ts). */
+  estimate?: SlopeEstimator;
 }
 
 interface GroupState {
@@ -371,6 +433,8 @@ interface GroupState {
   results: Map<string, TrialResult>;
   step: SearchStep | null;
   done: boolean;
+  /** The sequential search's trials (half-lattice index h: log2 eta = lo + h resolution / 2). */
+  extra: { h: number; seed: number; trial: PlannedTrial }[];
 }
 
 /** eta* of each finished group of a family, and the family's fitted law, from the analysis library. */
@@ -446,6 +510,7 @@ export async function planSearch(
       results: new Map(),
       step: null,
       done: false,
+      extra: [],
     }));
   const trials: PlannedTrial[] = [];
   let todo: PlannedTrial[] = [];
@@ -492,16 +557,231 @@ export async function planSearch(
     }
     for (const w of wave) w.s.points.set(w.k, lrPoint(w.trials.map((t) => w.s.results.get(t.id)!)));
   }
+  let answer: AnswerReport | undefined;
+  if (o.until_decided && !todo.length) {
+    const r = await untilDecided(o, lat, states, ctx, trials, waves);
+    answer = r.answer, todo = r.todo, waves = r.waves;
+  }
   const reports = states.map((s) => groupReport(s, lat));
   return {
     trials,
     todo,
     waves,
     done: !todo.length,
+    ...(answer ? { answer } : {}),
     groups: reports,
     flops: reports.reduce((a, r) => a + r.flops, 0),
     dense_flops: reports.reduce((a, r) => a + r.dense_flops, 0),
     dense_trials: reports.reduce((a, r) => a + r.dense_trials, 0),
+  };
+}
+
+/** Every trial a group planned: the bracketing's, then the sequential search's. */
+const groupTrials = (s: GroupState) => [...[...s.planned.values()].flat(), ...s.extra.map((e) => e.trial)];
+
+/** Compute of the finished trials of some groups: FLOPs of the steps run, and wall time. */
+function spentOf(states: GroupState[]): Compute & { trials: number } {
+  let flops = 0, hours = 0, trials = 0;
+  for (const s of states) {
+    for (const t of groupTrials(s)) {
+      const r = s.results.get(t.id);
+      if (!r) continue;
+      flops += trialFlops(t.config, r.steps_done), hours += (r.wall_s ?? 0) / 3600, trials++;
+    }
+  }
+  return { flops, hours, trials };
+}
+
+/** The family of a group as the analysis names it: the values of the `by` axes, in their order, joined by "/". */
+const familyOf = (s: GroupState, by: string[]) =>
+  by.map((k) => String(getPath(s.g.seeds[0].config, k.split(".")))).join("/") || "all";
+
+/** A group as the planner of the sequential search sees it (./answer_plan.ts). */
+function planGroup(s: GroupState, scale: string): PlanGroup {
+  const points = new Map<number, { seeds: Set<number>; ok: number; unstable: boolean }>();
+  const add = (h: number, t: PlannedTrial) => {
+    const p = points.get(h) ?? { seeds: new Set<number>(), ok: 0, unstable: false };
+    points.set(h, p);
+    p.seeds.add(t.config.train.seed);
+    const r = s.results.get(t.id);
+    if (!r) return;
+    const loss = r.final_val_loss;
+    if (r.status === "ok" && loss !== null && Number.isFinite(loss)) p.ok++;
+    else p.unstable = true;
+  };
+  for (const [k, ts] of s.planned) for (const t of ts) add(2 * k, t);
+  for (const e of s.extra) add(e.h, e.trial);
+  const tpl = s.g.seeds[0].config;
+  const walls = groupTrials(s).map((t) => s.results.get(t.id)).filter((r) => r?.status === "ok")
+    .map((r) => r!.wall_s ?? 0);
+  return {
+    label: s.g.label,
+    scale: s.g.scale[scale],
+    cost: {
+      flops: trialFlops(tpl, tpl.train.steps),
+      hours: walls.length ? walls.reduce((a, b) => a + b, 0) / walls.length / 3600 : 0,
+    },
+    points,
+    baseSeeds: s.g.seeds.map((t) => t.config.train.seed),
+  };
+}
+
+/**
+ * The sequential search after bracketing (./answer.ts): rounds of (estimate every family's slope interval;
+ * stop a family when its verdict is decided; plan trials for the others where they shrink the interval most,
+ * within the budget), one wave per round, replayed from the finished results like the bracketing.
+ */
+async function untilDecided(
+  o: LrSearchOptions,
+  lat: Lattice,
+  states: GroupState[],
+  ctx: PlanContext,
+  trials: PlannedTrial[],
+  waves0: number,
+): Promise<{ answer: AnswerReport; todo: PlannedTrial[]; waves: number }> {
+  const u = o.until_decided!;
+  const scale = ctx.scale[0];
+  const hl: HalfLattice = { lo: lat.lo, half: lat.res / 2, n: 2 * lat.n - 1 };
+  // The dense grid as the report prices it (the lattice LRs that ran at their cost, the others at full steps).
+  const denseFlops = states.reduce((a, s) => a + groupReport(s, lat).dense_flops, 0);
+  const budget = budgetOf(u, denseFlops);
+  const estimate = ctx.estimate ?? jointEstimator;
+  const rounds: AnswerRound[] = [];
+  let waves = waves0;
+  const todo: PlannedTrial[] = [];
+  let families: FamilyDecision[] = [];
+  let state: AnswerReport["state"] = "running", stop = "";
+  for (let round = 0;; round++) {
+    const rows = states.flatMap((s) =>
+      groupTrials(s).filter((t) => s.results.has(t.id)).map((t) => resultRow(t, s.results.get(t.id)!))
+    );
+    let answers: FamilyAnswer[] = [], failed = "";
+    try {
+      answers = estimate(rows, { by: ctx.by, scale, tolerance: u.tolerance, level: u.level });
+    } catch (e) {
+      if (!(e instanceof DmodelError)) throw e;
+      failed = e.message; // e.g. too few bracketed scales: nothing to decide on, said as the stop reason
+    }
+    const spent = spentOf(states);
+    let left: Compute = { flops: budget.flops - spent.flops, hours: budget.hours - spent.hours };
+    const recorded = ctx.rounds?.[round];
+    const actions = new Map<string, PlanAction[]>();
+    families = answers.map((a) => {
+      const fam = states.filter((s) => familyOf(s, ctx.by) === a.family);
+      const groups = fam.map((s) => planGroup(s, scale));
+      const near = groups.reduce((n, g) => {
+        const e = a.groups?.find((q) => q.scale === g.scale);
+        return n + (e ? nearCount(g, (e.log2_eta - hl.lo) / hl.half) : 0);
+      }, 0);
+      const c = spentOf(fam);
+      const d: FamilyDecision = {
+        family: a.family,
+        state: isDecided(a) ? "decided" : "undecided",
+        verdict: a.verdict,
+        slope: a.slope,
+        lo: a.lo,
+        hi: a.hi,
+        reason: a.reason,
+        trials: c.trials,
+        flops: c.flops,
+        hours: c.hours,
+        near,
+        more: moreTrials(a, u.tolerance, near),
+      };
+      if (d.state === "undecided" && !recorded) {
+        // A quarter of the trials the interval still needs, at most as many as ran near the optima: a long way
+        // to go takes few waves (their size at most doubles the data), and the last waves stay small.
+        const want = Math.min(Math.ceil((d.more ?? 0) / 4), near);
+        const plan = { seedPoints: u.seed_points, perWave: u.actions_per_wave, trials: want };
+        const acts = planFamilyWave(groups, a, hl, plan, left);
+        if (acts.length) {
+          actions.set(a.family, acts);
+          for (const x of acts) left = { flops: left.flops - x.cost.flops, hours: left.hours - x.cost.hours };
+        } else {
+          const anyAction = planFamilyWave(groups, a, hl, { ...plan, perWave: 1, trials: 0 }, {
+            flops: Infinity,
+            hours: Infinity,
+          }).length;
+          d.state = anyAction ? "budget spent" : "stopped";
+          if (!anyAction) {
+            d.reason += "; no trial left that would shrink the interval (the groups' optima are limited by " +
+              "the resolution or the basin model, not by noise, or none is bracketed)";
+          }
+        }
+      }
+      return d;
+    });
+    // The wave: the recorded trials of this round, or the planned ones.
+    const specs = recorded?.trials ??
+      [...actions.values()].flat().flatMap((x) =>
+        x.trials.map((t) => ({ group: x.group, log2_lr: hl.lo + t.h * hl.half, seed: t.seed }))
+      );
+    if (recorded) {
+      const planned = new Set(recorded.trials.map((t) => {
+        const s = states.find((q) => q.g.label === t.group);
+        return s && familyOf(s, ctx.by);
+      }));
+      for (const d of families) {
+        if (d.state === "undecided" && !planned.has(d.family)) d.state = "budget spent";
+      }
+    }
+    if (!specs.length) {
+      const open = families.filter((d) => d.state !== "decided");
+      state = failed || !answers.length
+        ? "stopped"
+        : !open.length
+        ? "decided"
+        : open.some((d) => d.state === "budget spent")
+        ? "budget spent"
+        : "stopped";
+      stop = failed || !answers.length
+        ? `the estimator gives no slope: ${failed || "no family has finished trials"}`
+        : state === "decided"
+        ? "every family's verdict is decided"
+        : state === "budget spent"
+        ? `budget spent (${budgetText(u)}): ${open.map((d) => d.family).join(", ")} undecided`
+        : `no trial left to add: ${open.map((d) => `${d.family} (${d.reason})`).join("; ")}`;
+      rounds.push({ wave: waves, families, trials: [] });
+      break;
+    }
+    waves++;
+    rounds.push({ wave: waves, families, trials: specs });
+    const wave: { s: GroupState; trial: PlannedTrial }[] = [];
+    for (const spec of specs) {
+      const s = states.find((q) => q.g.label === spec.group);
+      if (!s) throw new DmodelError(`lr_search: search.json names an unknown group ${spec.group}`);
+      const h = Math.round((spec.log2_lr - hl.lo) / hl.half);
+      const t = lrTrial(s.g.seeds[0], Math.pow(2, hl.lo + h * hl.half), trials.length, spec.seed);
+      if (groupTrials(s).some((q) => q.id === t.id)) continue;
+      s.extra.push({ h, seed: spec.seed, trial: t });
+      trials.push(t);
+      wave.push({ s, trial: t });
+    }
+    for (const w of wave) {
+      const r = await ctx.result(w.trial);
+      if (r) w.s.results.set(w.trial.id, r);
+      else todo.push(w.trial);
+    }
+    if (todo.length) {
+      stop = `waiting for wave ${waves} (${todo.length} trials)`;
+      break;
+    }
+  }
+  const spent = spentOf(states);
+  return {
+    answer: {
+      tolerance: u.tolerance,
+      level: u.level,
+      budget_stated: budgetText(u),
+      budget,
+      spent: { flops: spent.flops, hours: spent.hours },
+      state: todo.length ? "running" : state,
+      stop,
+      families,
+      rounds,
+    },
+    todo,
+    waves,
   };
 }
 
@@ -517,6 +797,10 @@ function groupReport(s: GroupState, lat: Lattice): GroupReport {
       ran.set(`${k}/${j}`, f);
     });
   }
+  for (const e of s.extra) {
+    const r = s.results.get(e.trial.id);
+    if (r) flops += trialFlops(e.trial.config, r.steps_done);
+  }
   for (let k = 0; k < lat.n; k++) {
     s.g.seeds.forEach((tpl, j) => {
       dense += ran.get(`${k}/${j}`) ?? trialFlops(tpl.config, tpl.config.train.steps);
@@ -531,7 +815,7 @@ function groupReport(s: GroupState, lat: Lattice): GroupReport {
     phase: s.done ? "done" : step?.phase ?? "waiting",
     lrs_run: s.points.size,
     lrs_planned: s.planned.size,
-    trials: [...s.planned.values()].flat().length,
+    trials: groupTrials(s).length,
     center_lr: s.center === null ? null : lat.lr(s.center),
     center_from: s.center_from,
     best_lr: step?.best != null ? lat.lr(step.best) : null,
@@ -572,6 +856,7 @@ export function searchStatusLines(p: SearchPlan): string[] {
     `a dense grid at the same resolution over the same range: ${p.dense_trials} trials, ` +
     `${fmtFlops(p.dense_flops)} (${pct(p.flops, p.dense_flops)} of it spent)`,
     ...lines,
+    ...(p.answer ? answerStatusLines(p.answer) : []),
   ];
 }
 
@@ -591,6 +876,7 @@ export function searchReportSection(p: Omit<SearchPlan, "trials" | "todo">): {
       `(${p.dense_trials} trials) would cost ${fmtFlops(p.dense_flops)}: ${
         pct(p.flops, p.dense_flops)
       } of it spent.`,
+      ...(p.answer ? answerParagraphs(p.answer) : []),
     ],
     table: {
       header: [
