@@ -214,7 +214,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const { file, out, dir } = await setup({ lrs: "[0.01, 0.02]", steps: 4 });
+    const { file, out } = await setup({ lrs: "[0.01, 0.02]", steps: 4 });
     // Inside the sweep directory: a trial may read there (and not in the test's other folders).
     const marker = `${out}/fail-now`;
     await Deno.mkdir(out, { recursive: true });
