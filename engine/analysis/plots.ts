@@ -329,7 +329,7 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
     type: "nominal",
     title: "family",
     scale: { domain: families },
-    legend: { symbolOpacity: 1, symbolType: "circle" },
+    legend: { symbolOpacity: 1, symbolType: "circle", labelLimit: 400 },
   };
   const etaY = {
     field: "y",
