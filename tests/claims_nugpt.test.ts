@@ -1,6 +1,11 @@
 /** The nuGPT claims' verdict rules (engine/analysis/claims/) on synthetic intervals and optima. */
 import assert from "node:assert/strict";
+import * as aq from "arquero";
+import { optimalLR } from "../engine/analysis/optimum.ts";
+import { fitScaling } from "../engine/analysis/fit.ts";
+import { etaVsScaleSpec } from "../engine/analysis/plots.ts";
 import { agreement, alignmentVerdict } from "../engine/analysis/claims/alignment.ts";
+import { depthVerdict, transfersInPractice } from "../engine/analysis/claims/depth.ts";
 import { horizonVerdict } from "../engine/analysis/claims/horizon.ts";
 import { localExponents } from "../engine/analysis/claims/segments.ts";
 
@@ -69,4 +74,49 @@ Deno.test("horizon: the paper's test on the uncorrected exponent, and what the c
     "not reproduced",
   );
   assert.equal(horizonVerdict(null, []).verdict, "not reproduced");
+});
+
+Deno.test("figures: etaVsScaleSpec's minSpan keeps at least that many octaves on the y axis", () => {
+  const t = aq.fromCSV(Deno.readTextFileSync(new URL("./fixtures/quickstart_results.csv", import.meta.url)));
+  const optima = optimalLR(t, { resamples: 20 });
+  const fits = fitScaling(optima);
+  const span = (spec: Record<string, unknown>) => {
+    const layer = (spec.layer as { encoding: { y: { scale: { domain: [number, number] } } } }[])[0];
+    const [lo, hi] = layer.encoding.y.scale.domain;
+    return hi - lo;
+  };
+  const tight = span(etaVsScaleSpec(optima, fits, "model.width"));
+  assert(tight < 6, `fixture's own span ${tight}`);
+  near(span(etaVsScaleSpec(optima, fits, "model.width", { minSpan: 6 })), 6, 1e-9);
+  // Never shrinks: a span below the data's leaves it as it is.
+  near(span(etaVsScaleSpec(optima, fits, "model.width", { minSpan: 0.1 })), tight, 1e-9);
+});
+
+Deno.test("depth: transfer in practice and the verdict rule", () => {
+  const g = (depth: number, log2: number, cost: number) => ({
+    depth,
+    eta_star_grid: 2 ** log2,
+    transfer_cost: cost,
+  });
+  assert(transfersInPractice([g(2, -5, 0), g(4, -5, 0.004), g(8, -5, 0)]));
+  assert(!transfersInPractice([g(2, -5, 0), g(8, -4.5, 0)]), "the grid optimum moved");
+  assert(!transfersInPractice([g(2, -5, 0), g(8, -5, 0.03)]), "a cost above the noise");
+  assert(!transfersInPractice([g(2, -5, 0)]), "one depth says nothing");
+  const inc = { call: "inconclusive", practical: true };
+  assert.deepEqual(depthVerdict(inc, inc, { call: "inconclusive", slope: 0.02 }), {
+    verdict: "partly",
+    ngpt: "supported in practice",
+    nugpt: "supported in practice",
+    depthMuP: "not supported",
+  });
+  assert.equal(
+    depthVerdict(inc, { call: "transfers", practical: false }, { call: "drifts", slope: 0.4 }).verdict,
+    "reproduced",
+  );
+  assert.equal(depthVerdict(inc, inc, { call: "drifts", slope: -0.4 }).verdict, "partly");
+  assert.equal(
+    depthVerdict({ call: "inconclusive", practical: false }, inc, { call: "inconclusive", slope: 0.3 })
+      .verdict,
+    "not reproduced",
+  );
 });

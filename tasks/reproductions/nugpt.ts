@@ -21,7 +21,8 @@ export const nugpt: Section = {
   title: "nuGPT: learning-rate transfer in normalized transformers (arXiv 2604.27077)",
   async render(ctx) {
     const diagnostics = await diagnosticsClaim(ctx, DIAGNOSTICS);
-    const width = await widthClaim(ctx, diagnostics.diagnosis);
+    const short = await diagnosticsClaim(ctx, DIAGNOSTICS_SHORT);
+    const width = await widthClaim(ctx, diagnostics.diagnosis, short.rows);
     const horizon = await horizonClaim(ctx), depth = await depthClaim(ctx);
     const alignment = await alignmentClaim(ctx);
     const summary = table(
@@ -51,7 +52,7 @@ export const nugpt: Section = {
       "",
       diagnostics.md,
       "",
-      (await diagnosticsClaim(ctx, DIAGNOSTICS_SHORT)).md,
+      short.md,
       "",
       alignment,
     ].join("\n");

@@ -201,7 +201,11 @@ export async function readableFigures(
   const fits = a.fits.map((f) => ({ ...f, family: label(f.family_keys) }));
   const specs = [
     { name: "loss_vs_lr", spec: lossVsLRSpec(optima) },
-    ...axes.map((axis) => ({ name: `eta_vs_${shortName(axis)}`, spec: etaVsScaleSpec(optima, fits, axis) })),
+    // At least 3 octaves of LR on the y axis: the scale of the LR grid, against which the noise shows.
+    ...axes.map((axis) => ({
+      name: `eta_vs_${shortName(axis)}`,
+      spec: etaVsScaleSpec(optima, fits, axis, { minSpan: 3 }),
+    })),
   ];
   await Deno.mkdir(`${dir}/figures`, { recursive: true });
   for (const s of specs) {
