@@ -16,7 +16,14 @@ import { hiddenLRShare } from "../tasks/reproductions/nugpt/depth.ts";
 import { sweepCommand, tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
-const REPRO = ["nugpt-width", "nugpt-horizon", "nugpt-depth", "nugpt-diagnostics", "nugpt-diagnostics-short"];
+const REPRO = [
+  "nugpt-width",
+  "nugpt-horizon",
+  "nugpt-depth",
+  "nugpt-depth-16",
+  "nugpt-diagnostics",
+  "nugpt-diagnostics-short",
+];
 
 for (const name of REPRO) {
   Deno.test(`repro: pipelines/repro/${name}.yaml validates, states its size, and uses the paper's optimizer`, async () => {

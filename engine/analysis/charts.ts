@@ -97,10 +97,11 @@ export function lineChartSpec(c: LineChart): VegaLiteSpec {
         x: encoding.x,
         y: { ...encoding.y, field: c.band.lo },
         y2: { field: c.band.hi },
-        color: { ...encoding.color, legend: null },
+        color: { ...encoding.color, legend: { ...encoding.color.legend, symbolOpacity: 1 } },
       },
     };
-    const layered = { ...size, layer: [band, { mark, encoding }] };
+    // The line first, so the legend shows its colour at full strength.
+    const layered = { ...size, layer: [{ mark, encoding }, band] };
     if (!c.column && !c.row) return { data: { values: rows }, config: CONFIG, title, ...layered };
     return faceted(c, rows, title, layered);
   }

@@ -14,6 +14,7 @@ import { loadPipeline } from "../../../engine/core/pipeline.ts";
 import { exists, readJSON } from "../../../engine/core/fs.ts";
 import { num, type SectionContext, table, type Verdict, verdictLine } from "../common.ts";
 
+import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
 import { fig } from "./shared.ts";
 
 /** The archived alignment trials that finished ok and have the probe's table, with their widths. */
@@ -134,9 +135,30 @@ export async function alignmentClaim(ctx: SectionContext): Promise<string> {
     table(["exponent", "role", ...steps.map((s) => `step ${s}`)], rows),
     "",
   );
-  for (const f of ["exponents.png", "local.png"]) {
-    if (await exists(`${dir}/${f}`)) out.push(fig(ctx, `${dir}/${f}`, f.replace(".png", "")), "");
-  }
+  // The exponents over training with their intervals, drawn from the archived trials (so the figure
+  // shows the seeds that finished, whatever the study stage last drew).
+  const png = await writeFigure(
+    `${dir}/exponents_seeds`,
+    lineChartSpec({
+      rows: fits.map((f) => ({ ...f })),
+      x: "step",
+      y: "mean",
+      color: "role",
+      column: "exponent",
+      points: false,
+      independentY: false,
+      columnOrder: ["alpha", "omega", "nu"],
+      band: { lo: "lo", hi: "hi" },
+      title: "nuGPT alignment exponents across widths: mean and 95% interval over seeds",
+      subtitle: `slope of log ratio vs log width (${widths.join(", ")}), ${seeds.length} seed(s); ` +
+        "deltas from W(0), h(0): 0.5 = independent, 1 = aligned",
+      yTitle: "exponent",
+      width: 220,
+      height: 180,
+    }),
+  );
+  out.push(fig(ctx, png, "alignment exponents over training with intervals"), "");
+  if (await exists(`${dir}/local.png`)) out.push(fig(ctx, `${dir}/local.png`, "local"), "");
   const omega = get("across-width", null, "hidden", "omega");
   const maxan = get("across-width", null, "hidden", "max_alpha_nu");
   const local = widths.map((x) => ciText(get("local", x, "hidden", "max_alpha_nu")));
@@ -149,7 +171,7 @@ export async function alignmentClaim(ctx: SectionContext): Promise<string> {
   out.push(verdictLine(
     v,
     (v === "not yet run" ? `${done}; so far: ` : "") +
-      `hidden roles, across widths, ${seeds.length} seeds: weighted omega ${
+      `hidden roles, across widths, ${seeds.length} seed(s): weighted omega ${
         ciText(omega)
       } (paper 1/2: ${rule.omega}), weighted max(alpha, nu) ${
         ciText(maxan)

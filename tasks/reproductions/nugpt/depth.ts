@@ -22,6 +22,7 @@ import {
 import {
   analyze,
   claimOpening,
+  familyLabel,
   famOf,
   fig,
   type Fitted,
@@ -117,11 +118,6 @@ export async function depthClaim(ctx: SectionContext): Promise<string> {
   ].filter(Boolean).join(" ");
   const call = (f: ScalingFit | undefined) => reading(f, "model.depth")?.r ?? null;
   const practical = (f: ScalingFit | undefined) => transfersInPractice(depthGroups(a, f));
-  const rule = depthVerdict(
-    { call: call(ng), practical: practical(ng) },
-    { call: call(nu), practical: practical(nu) },
-    { call: call(nd), slope: reading(nd, "model.depth")?.c.slope ?? NaN },
-  );
   const p16 = await sweepProgress(ctx, DEPTH_16);
   out.push(
     `Depths 8-128, where the paper reports depth-muP breaking transfer, are far beyond this run; depth 16 at a`,
@@ -130,12 +126,62 @@ export async function depthClaim(ctx: SectionContext): Promise<string> {
     }.`,
     "",
   );
+  // Once the deeper, longer study is complete, statements (2) and (3) are read at its longest horizon.
+  let nu2 = nu, nd2 = nd, a2: Fitted = a, where = "nugpt-depth, 400 steps";
+  if (p16.finished) {
+    const b = await analyze(ctx, p16.dir, ["parameterization.depth_exponent", "train.steps"], [
+      "model.depth",
+    ]);
+    const label = (k: Record<string, unknown>) => `${familyLabel(k)}, ${k["train.steps"]} steps`;
+    await readableFigures(p16.dir, b, ["model.depth"], label);
+    const horizons = [...new Set(b.optima.groups.map((g) => Number(g.keys["train.steps"])))].sort((x, y) =>
+      x - y
+    );
+    const rows: (string | number)[][] = [];
+    for (const steps of horizons) {
+      for (const e of [0, 0.5]) {
+        const f = famOf(b, { "parameterization.depth_exponent": e, "train.steps": steps });
+        rows.push(
+          ...optimaRows(
+            groupsOf(b, f),
+            label({ ...f?.family_keys, "parameterization.name": "nugpt" }),
+            "model.depth",
+          ),
+        );
+        out.push(
+          `- ${label({ ...f?.family_keys, "parameterization.name": "nugpt" })}: ${
+            slopeText(f, "model.depth")
+          }; in practice: ${practiceText(b, f)}`,
+        );
+      }
+    }
+    out.push(
+      "",
+      table(OPTIMA_HEADER("depth"), rows),
+      "",
+      fig(ctx, `${p16.dir}/figures/eta_vs_depth.png`, "eta* vs depth to 16"),
+      "",
+    );
+    if (p16.complete) {
+      const longest = horizons[horizons.length - 1];
+      nu2 = famOf(b, { "parameterization.depth_exponent": 0, "train.steps": longest });
+      nd2 = famOf(b, { "parameterization.depth_exponent": 0.5, "train.steps": longest });
+      a2 = b;
+      where = `${DEPTH_16}, ${longest} steps`;
+    } else out.push(incomplete(p16, `${DEPTH_16}'s numbers`).replace("**Verdict: not yet run.** ", ""), "");
+  }
+  const rule = depthVerdict(
+    { call: call(ng), practical: practical(ng) },
+    { call: call(nu2), practical: transfersInPractice(depthGroups(a2, nu2)) },
+    { call: call(nd2), slope: reading(nd2, "model.depth")?.c.slope ?? NaN },
+  );
   const v: Verdict = rule.verdict;
   return [
     ...out,
     verdictLine(
       v,
-      `(1) nGPT transfers: ${rule.ngpt}; (2) nuGPT transfers: ${rule.nugpt}; (3) depth-muP drifts to the right: ${rule.depthMuP} ` +
+      `(1) nGPT transfers (nugpt-depth): ${rule.ngpt}; (2) nuGPT transfers (${where}): ${rule.nugpt}; ` +
+        `(3) depth-muP drifts to the right (${where}): ${rule.depthMuP} ` +
         `(band rule: slopes inside +-0.1 with 95% intervals; in practice: the same grid optimum at every depth and ` +
         `a cost of at most ${PRACTICAL_COST} nats). ${diagnosis}`.trim(),
     ),
