@@ -29,7 +29,11 @@ export const nugpt: Section = {
       ["claim", "pipeline", "verdict"],
       [
         ["nGPT's eta* moves with width, nuGPT's does not", "repro/nugpt-width", width],
-        ["eta* falls as steps^(-1/3); nuGPT's m_data^(-1/3) removes it", "repro/nugpt-horizon", horizon],
+        [
+          "uncorrected nuGPT's eta* falls as steps^(-1/3), so m_data^(-1/3) removes the drift",
+          "repro/nugpt-horizon",
+          horizon,
+        ],
         ["both rules transfer over depth; depth-muP on eta_hidden breaks it", "repro/nugpt-depth", depth],
         ["alignment: omega = 1/2, weighted max(alpha, nu) ~ 3/4", "alignment", alignment],
       ].map(([claim, where, md]) => [claim, `\`pipelines/${where}.yaml\``, `**${verdictOf(md)}**`]),

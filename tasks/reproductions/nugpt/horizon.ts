@@ -5,7 +5,7 @@
  * paper's test, uncorrected nuGPT's exponent against -1/3
  * (engine/analysis/claims/horizon.ts), with the exponent per segment.
  */
-import { horizonVerdict, PAPER_HORIZON_EXPONENT } from "../../../engine/analysis/claims/horizon.ts";
+import { horizonVerdict } from "../../../engine/analysis/claims/horizon.ts";
 import { localExponents } from "../../../engine/analysis/claims/segments.ts";
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
 import type { GroupOptimum } from "../../../engine/analysis/optimum.ts";
@@ -160,7 +160,7 @@ export async function horizonClaim(ctx: SectionContext): Promise<string> {
       v,
       `uncorrected nuGPT's exponent ${rn ? withCI(rn.c.slope, rn.c.slope_ci) : "n/a"} over ${
         (groupsOf(a, nn).map((g) => g.scale["train.steps"]).sort((x, y) => x - y)).join(" / ")
-      } steps (${rule.containsThird ? "contains" : "excludes"} ${num(PAPER_HORIZON_EXPONENT, 2)}${
+      } steps (${rule.containsThird ? "contains" : "excludes"} -1/3${
         rule.falls ? "; wholly below 0" : ""
       }); per segment ${unc.map((s) => `${s.from} -> ${s.to}: ${withCI(s.exponent, s.ci)}`).join(", ")}${
         last ? ` (the longest ${rule.lastSegmentThird ? "contains" : "excludes"} -1/3)` : ""

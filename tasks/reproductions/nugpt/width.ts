@@ -52,8 +52,8 @@ export const PREDICTION = "docs/repro/predictions/nugpt-width-256.json";
 export const DEVIATIONS = [
   "depth 2 (paper 12) and head_dim 8 (paper d_k 102: 8 to 40 heads)",
   "MLP 4d (the paper's parameter counts imply about 8/3 d, a gated MLP)",
-  "rescaler_scale 1/sqrt(d_base) = 1/sqrt(32) = 0.177, not the paper's literal 0.03 (measured to matter: " +
-  "the rescaler_scale 0.03 rows of the diagnostics below)",
+  "rescaler_scale 1/sqrt(d_base) = 1/sqrt(32) = 0.177, not the paper's literal 0.03 (what the literal value " +
+  "does to the drift: the rescaler_scale 0.03 rows of the two diagnostics sections below)",
   "Brown corpus with a 1024-token BPE, not FineWeb-Edu with a ~100k vocabulary",
   "600 steps of 2048 tokens (paper: 80,000 iterations): 128 tokens per non-embedding parameter at width 16 " +
   "down to 2.3 at width 128 (paper 6.6-164), so the widest models are far from the paper's regime",
@@ -125,6 +125,10 @@ export async function widthClaim(
       ru0.c.slope > 0
         ? "upward: its optimum rises with width, so its width factors over-correct here"
         : "downward: its optimum falls with width, so its width factors under-correct here"
+    }${
+      ru0.c.slope_ci && ru0.c.slope_ci[0] <= 0 && ru0.c.slope_ci[1] >= 0
+        ? "; its interval includes 0, so the sign is the point estimate's, not established"
+        : ""
     }); per width, ${segs.map((x) => `${x.from} -> ${x.to}: ${withCI(x.exponent, x.ci)}`).join(", ")}.`
     : "nuGPT has no fitted slope.";
   const horizon = ref && long
