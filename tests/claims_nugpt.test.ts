@@ -4,6 +4,7 @@ import * as aq from "arquero";
 import { optimalLR } from "../engine/analysis/optimum.ts";
 import { fitScaling } from "../engine/analysis/fit.ts";
 import { etaVsScaleSpec } from "../engine/analysis/plots.ts";
+import { comparableTrials } from "../tasks/reproductions/nugpt/alignment.ts";
 import { agreement, alignmentVerdict } from "../engine/analysis/claims/alignment.ts";
 import { depthVerdict, transfersInPractice } from "../engine/analysis/claims/depth.ts";
 import { horizonVerdict } from "../engine/analysis/claims/horizon.ts";
@@ -119,4 +120,15 @@ Deno.test("depth: transfer in practice and the verdict rule", () => {
       .verdict,
     "not reproduced",
   );
+});
+
+Deno.test("alignment page: unfinished seeds are compared at the widths they all have", () => {
+  const t = (seed: number, width: number) => ({ seed, width });
+  const run = [t(0, 16), t(0, 32), t(0, 64), t(0, 128), t(1, 16), t(1, 32), t(2, 16), t(2, 32)];
+  assert.deepEqual(comparableTrials(run), [t(0, 16), t(0, 32), t(1, 16), t(1, 32), t(2, 16), t(2, 32)]);
+  // Fewer than two common widths: the seeds that have the most.
+  const early = [t(0, 16), t(0, 32), t(0, 64), t(1, 16)];
+  assert.deepEqual(comparableTrials(early), [t(0, 16), t(0, 32), t(0, 64)]);
+  const done = [0, 1, 2].flatMap((s) => [16, 32].map((w) => t(s, w)));
+  assert.deepEqual(comparableTrials(done), done);
 });

@@ -18,16 +18,19 @@ import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
 import { fig } from "./shared.ts";
 
 /** The archived alignment trials that finished ok and have the probe's table, with their widths. */
-export async function alignmentTrials(dir: string): Promise<{ dir: string; width: number }[]> {
-  const out: { dir: string; width: number }[] = [];
+export async function alignmentTrials(dir: string): Promise<{ dir: string; width: number; seed: number }[]> {
+  const out: { dir: string; width: number; seed: number }[] = [];
   if (!(await exists(dir))) return out;
   for await (const e of Deno.readDir(dir)) {
     const d = `${dir}/${e.name}`;
     if (!e.isDirectory || !(await exists(`${d}/probes/alignment.csv`))) continue;
     const r = await readJSON<{ status: string }>(`${d}/result.json`);
     if (r?.status !== "ok") continue;
-    const cfg = YAML.parse(await Deno.readTextFile(`${d}/config.yaml`)) as { model: { width: number } };
-    out.push({ dir: d, width: Number(cfg.model.width) });
+    const cfg = YAML.parse(await Deno.readTextFile(`${d}/config.yaml`)) as {
+      model: { width: number };
+      train?: { seed?: number };
+    };
+    out.push({ dir: d, width: Number(cfg.model.width), seed: Number(cfg.train?.seed ?? 0) });
   }
   return out.sort((a, b) => a.width - b.width);
 }
@@ -86,8 +89,20 @@ export async function alignmentClaim(ctx: SectionContext): Promise<string> {
     "",
   ];
   if (!trials.length) return [...out, verdictLine("not yet run", `${done}.`)].join("\n");
-  const seeds = await alignmentBySeed(trials.map((t) => t.dir));
-  const widths = [...new Set(trials.map((t) => t.width))].sort((a, b) => a - b);
+  // While seeds are unfinished, every seed is read at the widths all of them have (a slope over other
+  // widths is another quantity); seeds with fewer than two of them are left out until they have.
+  const used = comparableTrials(trials);
+  const seeds = await alignmentBySeed(used.map((t) => t.dir));
+  const widths = [...new Set(used.map((t) => t.width))].sort((a, b) => a - b);
+  if (used.length < trials.length) {
+    out.push(
+      `While the run is incomplete, the numbers below use the ${used.length} trials of seed(s) ` +
+        `${[...new Set(used.map((t) => t.seed))].join(", ")} at the widths all of them finished (${
+          widths.join(", ")
+        }).`,
+      "",
+    );
+  }
   const w = weightedIntervals(seeds);
   const get = (method: string, width: number | null, role: string, q: string) =>
     w.find((r) => r.method === method && r.width === width && r.role === role && r.quantity === q);
@@ -183,4 +198,20 @@ export async function alignmentClaim(ctx: SectionContext): Promise<string> {
         : ""),
   ));
   return out.join("\n");
+}
+
+/**
+ * The trials that make the seeds comparable: those at the widths every seed
+ * has; when fewer than two widths are common, the seeds with the most widths,
+ * at theirs.
+ */
+export function comparableTrials<T extends { width: number; seed: number }>(trials: T[]): T[] {
+  const bySeed = new Map<number, Set<number>>();
+  for (const t of trials) (bySeed.get(t.seed) ?? bySeed.set(t.seed, new Set()).get(t.seed)!).add(t.width);
+  const sets = [...bySeed.values()];
+  const common = [...sets[0] ?? []].filter((w) => sets.every((s) => s.has(w)));
+  if (common.length >= 2) return trials.filter((t) => common.includes(t.width));
+  const most = Math.max(...sets.map((s) => s.size));
+  const full = [...bySeed].filter(([, s]) => s.size === most).map(([seed]) => seed);
+  return trials.filter((t) => full.includes(t.seed));
 }
