@@ -97,9 +97,9 @@ export async function alignmentClaim(ctx: SectionContext): Promise<string> {
   if (used.length < trials.length) {
     out.push(
       `While the run is incomplete, the numbers below use the ${used.length} trials of seed(s) ` +
-        `${[...new Set(used.map((t) => t.seed))].join(", ")} at the widths all of them finished (${
-          widths.join(", ")
-        }).`,
+        `${
+          [...new Set(used.map((t) => t.seed))].sort((a, b) => a - b).join(", ")
+        } at the widths all of them finished (${widths.join(", ")}).`,
       "",
     );
   }
