@@ -16,7 +16,14 @@ import { hiddenLRShare } from "../tasks/reproductions/nugpt/depth.ts";
 import { sweepCommand, tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
-const REPRO = ["nugpt-width", "nugpt-horizon", "nugpt-depth", "nugpt-diagnostics", "nugpt-diagnostics-short"];
+const REPRO = [
+  "nugpt-width",
+  "nugpt-horizon",
+  "nugpt-depth",
+  "nugpt-depth-16",
+  "nugpt-diagnostics",
+  "nugpt-diagnostics-short",
+];
 
 for (const name of REPRO) {
   Deno.test(`repro: pipelines/repro/${name}.yaml validates, states its size, and uses the paper's optimizer`, async () => {
@@ -58,7 +65,12 @@ Deno.test("repro: pipelines/alignment.yaml validates with deltas from init in th
     trials: { model: { width: number }; train: { steps: number } }[];
   };
   assert.equal(o.reference, "init");
-  assert.deepEqual(o.trials.map((t) => t.model.width), [16, 32, 64, 128]);
+  // Three seeds per width; seed 0's are the original single-seed run's configs (so they are reused).
+  const trials = o.trials as { model: { width: number }; train: { steps: number; seed: number } }[];
+  assert.deepEqual(
+    trials.map((t) => `${t.model.width}/${t.train.seed}`).sort(),
+    [16, 32, 64, 128].flatMap((w) => [0, 1, 2].map((s) => `${w}/${s}`)).sort(),
+  );
   const width = await loadPipeline(`${root}pipelines/repro/nugpt-width.yaml`);
   const w = (width.stages.get("sweep")!.options as { trials: PlannedTrial[] }).trials[0].config;
   assert.equal(o.trials[0].train.steps, w.train.steps, "the horizon of nugpt-width.yaml");
@@ -241,13 +253,14 @@ async function syntheticAlignment(
   dir: string,
   widths: number[],
   e: { alpha: number[]; omega: number; nu: number },
+  seed = 0,
 ) {
   for (const w of widths) {
-    const d = `${dir}/w${w}`;
+    const d = `${dir}/w${w}-s${seed}`;
     await Deno.mkdir(`${d}/probes`, { recursive: true });
     await Deno.writeTextFile(
       `${d}/config.yaml`,
-      `model: {block: ngpt, width: ${w}, depth: 2, head_dim: 8}\n`,
+      `model: {block: ngpt, width: ${w}, depth: 2, head_dim: 8}\ntrain: {seed: ${seed}}\n`,
     );
     await Deno.writeTextFile(`${d}/result.json`, JSON.stringify({ status: "ok" }));
     const cols = ["step", "probe_loss"];
@@ -274,26 +287,45 @@ Deno.test("repro: the alignment claim reads the archived trials' probe tables an
     const md = await renderReproductions({ runs: `${docs}/repro/runs`, docs }, [nugpt]);
     return md.slice(md.indexOf("### Alignment"));
   };
+  const all = [16, 32, 64, 128];
   // drops 1 then 0.5 then 0.5: weighted alpha = (1 a1 + 0.5 a2 + 0.5 a3) / 2
   await syntheticAlignment(dir, [16, 32], { alpha: [0.9, 0.6, 0.6], omega: 0.5, nu: 0.5 });
   const part = await render();
   assert.match(
     part,
-    /\*\*Verdict: not yet run\.\*\* 2 of 4 widths finished; so far: hidden roles, across widths/,
+    /\*\*Verdict: not yet run\.\*\* 2 of 12 trials \(widths x seeds\) finished; so far: hidden roles, across widths/,
   );
   assert.match(part, /weighted max\(alpha, nu\) 0\.75/);
-  await syntheticAlignment(dir, [64, 128], { alpha: [0.9, 0.6, 0.6], omega: 0.5, nu: 0.5 });
-  const full = await render();
-  assert.match(full, /\*\*Verdict: reproduced\.\*\* hidden roles, across widths: weighted omega 0\.50/);
-  assert.match(full, /\| query \| 0\.75 \| 0\.75 \| 0\.75 \| 0\.75 \| 0\.75 \| 0\.50 \| 0\.50 \| 0\.75 \|/);
-  assert.match(full, /\| 128 \| 10 \| 0\.90 \| 30 \| 0\.60 \| 0\.50 \|/);
+  // Seeds 0, 1, 2 shift alpha by -0.02, 0, +0.02: mean 0.75, half-width 4.303 x 0.02 / sqrt(3) = 0.050.
   await Deno.remove(dir, { recursive: true });
-  await syntheticAlignment(dir, [16, 32, 64, 128], { alpha: [0.6, 0.55, 0.55], omega: 0.5, nu: 0.5 });
+  for (const seed of [0, 1, 2]) {
+    const d = 0.02 * (seed - 1);
+    await syntheticAlignment(dir, all, { alpha: [0.9 + d, 0.6 + d, 0.6 + d], omega: 0.5, nu: 0.5 }, seed);
+  }
+  const full = await render();
+  assert.match(
+    full,
+    /\*\*Verdict: reproduced\.\*\* hidden roles, across widths, 3 seed\(s\): weighted omega 0\.50 \[0\.50, 0\.50\] \(paper 1\/2: agrees\), weighted max\(alpha, nu\) 0\.75 \[0\.70, 0\.80\] \(paper ~3\/4: agrees\)/,
+  );
+  assert.match(
+    full,
+    /\| query \| 0\.75 \[0\.70, 0\.80\] \| 0\.50 \[0\.50, 0\.50\] \| 0\.50 \[0\.50, 0\.50\] \| 0\.75 \[0\.70, 0\.80\] \|/,
+  );
+  await Deno.remove(dir, { recursive: true });
+  for (const seed of [0, 1, 2]) {
+    const d = 0.01 * (seed - 1);
+    await syntheticAlignment(dir, all, { alpha: [0.6 + d, 0.55 + d, 0.55 + d], omega: 0.5, nu: 0.5 }, seed);
+  }
   const low = await render();
-  assert.match(low, /\*\*Verdict: partly\.\*\*.*weighted max\(alpha, nu\) 0\.5[78]/);
+  assert.match(
+    low,
+    /\*\*Verdict: partly\.\*\*.*weighted max\(alpha, nu\) 0\.5[78] \[.*\(paper ~3\/4: excludes\)/,
+  );
   assert.match(low, /over-corrects/);
   await Deno.remove(dir, { recursive: true });
-  await syntheticAlignment(dir, [16, 32, 64, 128], { alpha: [0.5, 0.5, 0.5], omega: 0.9, nu: 0.5 });
+  for (const seed of [0, 1, 2]) {
+    await syntheticAlignment(dir, all, { alpha: [0.5, 0.5 + 0.01 * seed, 0.5], omega: 0.9, nu: 0.5 }, seed);
+  }
   assert.match(await render(), /\*\*Verdict: not reproduced\.\*\*/);
   await Deno.remove(docs, { recursive: true });
 });

@@ -93,20 +93,36 @@ stages:
       variants:
         - {label: w16, set: {model.width: 16, model.mlp: true, model.residual: true, model.layernorm: true}}
         - {label: w32, set: {model.width: 32, model.mlp: true, model.residual: true, model.layernorm: true}}
+        - {label: w16-s1, set: {model.width: 16, train.seed: 1, model.mlp: true, model.residual: true, model.layernorm: true}}
+        - {label: w32-s1, set: {model.width: 32, train.seed: 1, model.mlp: true, model.residual: true, model.layernorm: true}}
 `;
   await runPipeline(await parsePipeline(text, `${dir}/p.yaml`), { out: `${dir}/runs`, log: () => {} });
   const rows = (await Deno.readTextFile(`${dir}/runs/exponents.csv`)).trim().split("\n");
-  assert.equal(rows[0], "step,role,exponent,value,r2,widths");
+  assert.equal(rows[0], "seed,step,role,exponent,value,r2,widths");
   const fits = rows.slice(1).map((r) => r.split(","));
-  assert.deepEqual([...new Set(fits.map((f) => f[0]))], ["2", "4"]);
+  assert.deepEqual([...new Set(fits.map((f) => f[0]))], ["0", "1"]);
+  assert.deepEqual([...new Set(fits.map((f) => f[1]))], ["2", "4"]);
   assert.deepEqual(
-    [...new Set(fits.map((f) => f[1]))].sort(),
+    [...new Set(fits.map((f) => f[2]))].sort(),
     ["attn_out", "key", "mlp_in", "mlp_out", "query", "readout", "value"],
   );
-  for (const f of fits) assert(Number.isFinite(Number(f[3])) && f[5] === "2", f.join(","));
+  for (const f of fits) assert(Number.isFinite(Number(f[4])) && f[6] === "2", f.join(","));
+  // Intervals across the two seeds: mean of the two fits, mean +- t_{0.975,1} |a - b| / 2.
+  const ci = (await Deno.readTextFile(`${dir}/runs/exponents_ci.csv`)).trim().split("\n");
+  assert.equal(ci[0], "step,role,exponent,mean,lo,hi,seeds");
+  for (const r of ci.slice(1).map((l) => l.split(","))) {
+    const [a, b] = fits.filter((f) => f[1] === r[0] && f[2] === r[1] && f[3] === r[2]).map((f) =>
+      Number(f[4])
+    );
+    assert.equal(r[6], "2");
+    assert(Math.abs(Number(r[3]) - (a + b) / 2) < 1e-5, r.join(","));
+    assert(Math.abs(Number(r[5]) - Number(r[3]) - 12.706 * Math.abs(a - b) / 2) < 1e-4, r.join(","));
+  }
   assert(await isPNG(`${dir}/runs/exponents.png`));
   const local = (await Deno.readTextFile(`${dir}/runs/local.csv`)).trim().split("\n");
-  assert.equal(local[0], "width,step,exponent,role,value");
+  assert.equal(local[0], "width,seed,step,exponent,role,value");
+  const weighted = (await Deno.readTextFile(`${dir}/runs/weighted_ci.csv`)).trim().split("\n");
+  assert.equal(weighted[0], "method,width,role,quantity,mean,lo,hi,seeds");
 });
 
 Deno.test("studies: a bad variant is reported with its key path and line before anything runs", async () => {

@@ -5,14 +5,16 @@
  * (components/probe/alignment_exponents.ts, ../shared/REFERENCE.md section 3), and writes `exponents.csv`,
  * `local.csv` (each width's single-width estimates), `weighted.csv` (the
  * loss-decrease-weighted averages of alpha, omega, nu and max(alpha, nu) per
- * role, per width and across widths: `weightedAlignment`), `exponents.png` /
+ * role, per width and across widths: `weightedAlignment`; one row per seed), `exponents_ci.csv` and
+ * `weighted_ci.csv` (mean and 95% interval across seeds: components/probe/alignment_seeds.ts), `exponents.png` /
  * `.svg` (fitted exponents against step, one line per role) and `local.png`
  * (each width's single-model exponents, averaged over hidden roles).
  */
 import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
-import { alignmentAcrossWidths, readProbeCSV, weightedAlignment } from "../probe/alignment_exponents.ts";
+import { readProbeCSV } from "../probe/alignment_exponents.ts";
+import { alignmentBySeed, exponentIntervals, weightedIntervals } from "../probe/alignment_seeds.ts";
 import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
 import { toCSV } from "../../engine/core/csv.ts";
 import { resolveStudy, runStudy, StudyOptions, withProbe } from "../../engine/train/study.ts";
@@ -39,10 +41,17 @@ register("stage", "alignment-study", {
         }));
       const runs = await runStudy(ctx, o.variants, trials);
       const ok = runs.filter((r) => r.result.status === "ok");
-      const fits = await alignmentAcrossWidths(ok.map((r) => r.dir));
+      // Each seed fitted across its widths, then intervals across seeds.
+      const seeds = await alignmentBySeed(ok.map((r) => r.dir));
+      const fits = seeds.flatMap((s) => s.fits.map((f) => ({ seed: s.seed, ...f })));
       await writeFileAtomic(
         `${ctx.outDir}/exponents.csv`,
         toCSV(fits as unknown as Record<string, unknown>[]),
+      );
+      const fitCIs = exponentIntervals(seeds);
+      await writeFileAtomic(
+        `${ctx.outDir}/exponents_ci.csv`,
+        toCSV(fitCIs as unknown as Record<string, unknown>[]),
       );
       const local: Record<string, unknown>[] = [];
       for (const r of ok) {
@@ -53,6 +62,7 @@ register("stage", "alignment-study", {
             if (["alpha", "omega", "nu"].includes(e) && Number.isFinite(row[i])) {
               local.push({
                 width: r.trial.model.width,
+                seed: r.trial.train.seed,
                 step: row[0],
                 exponent: e,
                 role: role.join("."),
@@ -63,16 +73,21 @@ register("stage", "alignment-study", {
         }
       }
       await writeFileAtomic(`${ctx.outDir}/local.csv`, toCSV(local));
-      const weighted = await weightedAlignment(ok.map((r) => r.dir), fits);
+      const weighted = seeds.flatMap((s) => s.weighted.map((w) => ({ seed: s.seed, ...w })));
       await writeFileAtomic(
         `${ctx.outDir}/weighted.csv`,
         toCSV(weighted as unknown as Record<string, unknown>[]),
       );
-      for (const w of weighted.filter((w) => w.role === "hidden" && w.quantity === "max_alpha_nu")) {
+      const weightedCIs = weightedIntervals(seeds);
+      await writeFileAtomic(
+        `${ctx.outDir}/weighted_ci.csv`,
+        toCSV(weightedCIs as unknown as Record<string, unknown>[]),
+      );
+      for (const w of weightedCIs.filter((w) => w.role === "hidden" && w.quantity === "max_alpha_nu")) {
         ctx.log(
           `alignment: loss-weighted max(alpha, nu), hidden roles, ${
             w.method === "local" ? `w${w.width}` : "across widths"
-          }: ${w.value.toFixed(3)}`,
+          }: ${w.mean.toFixed(3)} [${w.lo.toFixed(3)}, ${w.hi.toFixed(3)}] over ${w.seeds} seeds`,
         );
       }
       const hiddenLocal = meanOverHidden(local);
@@ -87,41 +102,44 @@ register("stage", "alignment-study", {
           points: true,
           independentY: false,
           columnOrder: ["alpha", "omega", "nu"],
-          title: "Single-model alignment exponents log(ratio) / log(d_in), mean over hidden roles",
+          title: "Single-model alignment exponents log(ratio) / log(d_in), mean over hidden roles and seeds",
           subtitle: `deltas from ${o.reference === "init" ? "initialization" : "the previous measurement"}`,
           yTitle: "exponent",
           width: 220,
           height: 180,
         }),
       );
-      const widths = ok.map((r) => r.trial.model.width).join(", ");
+      const widths = [...new Set(ok.map((r) => r.trial.model.width))].join(", ");
       const png = await writeFigure(
         `${ctx.outDir}/exponents`,
         lineChartSpec({
-          rows: fits.map((f) => ({ ...f })),
+          rows: fitCIs.map((f) => ({ ...f })),
           x: "step",
-          y: "value",
+          y: "mean",
           color: "role",
           column: "exponent",
           points: true,
           independentY: false,
           columnOrder: ["alpha", "omega", "nu"],
-          title: "Alignment exponents (slope of log ratio vs log width)",
-          subtitle: `${o.trials[0].model.block} / ${
-            o.trials[0].parameterization.name
-          }, widths ${widths}; 0.5 = independent, 1 = aligned`,
+          band: { lo: "lo", hi: "hi" },
+          title: "Alignment exponents (slope of log ratio vs log width), mean and 95% interval over seeds",
+          subtitle:
+            `${o.trials[0].model.block} / ${
+              o.trials[0].parameterization.name
+            }, widths ${widths}, ${seeds.length} seed(s); ` +
+            "deltas from W(0), h(0): 0.5 = independent, 1 = aligned",
           yTitle: "exponent",
           width: 220,
           height: 180,
         }),
       );
       ctx.log(`alignment study: ${ctx.outDir}/exponents.csv, ${png}`);
-      return { fits, weighted, figure: png };
+      return { fits, weighted, intervals: weightedCIs, figure: png };
     },
   }),
 });
 
-/** Mean over the non-readout roles of each (width, step, exponent). */
+/** Mean over the non-readout roles (and seeds) of each (width, step, exponent). */
 function meanOverHidden(local: Record<string, unknown>[]): Record<string, unknown>[] {
   const acc = new Map<string, { width: unknown; step: unknown; exponent: unknown; s: number; n: number }>();
   for (const r of local) {

@@ -41,6 +41,8 @@ export interface LineChart {
   labelLimit?: number;
   /** Horizontal reference lines (dashed), e.g. a loss floor. */
   rules?: { y: number; label: string }[];
+  /** A shaded band between two fields around each line (e.g. a 95% interval across seeds). */
+  band?: { lo: string; hi: string };
 }
 
 const CONFIG = VEGA_THEME;
@@ -87,6 +89,22 @@ export function lineChartSpec(c: LineChart): VegaLiteSpec {
     },
   };
   const title = { text: c.title, subtitle: c.subtitle ?? "" };
+  if (c.band && !c.rules?.length) {
+    const { mark, encoding, ...size } = inner;
+    const band = {
+      mark: { type: "area", opacity: 0.18, clip: true },
+      encoding: {
+        x: encoding.x,
+        y: { ...encoding.y, field: c.band.lo },
+        y2: { field: c.band.hi },
+        color: { ...encoding.color, legend: { ...encoding.color.legend, symbolOpacity: 1 } },
+      },
+    };
+    // The line first, so the legend shows its colour at full strength.
+    const layered = { ...size, layer: [{ mark, encoding }, band] };
+    if (!c.column && !c.row) return { data: { values: rows }, config: CONFIG, title, ...layered };
+    return faceted(c, rows, title, layered);
+  }
   if (c.rules?.length) {
     const { mark, encoding, ...size } = inner;
     const rules = {
@@ -114,6 +132,15 @@ export function lineChartSpec(c: LineChart): VegaLiteSpec {
     return { config: CONFIG, title, ...layered };
   }
   if (!c.column && !c.row) return { data: { values: rows }, config: CONFIG, title, ...inner };
+  return faceted(c, rows, title, inner);
+}
+
+function faceted(
+  c: LineChart,
+  rows: Record<string, unknown>[],
+  title: { text: string; subtitle: string },
+  inner: Record<string, unknown>,
+): VegaLiteSpec {
   const facet: Record<string, unknown> = {};
   if (c.column) facet.column = { field: c.column, type: "nominal", title: null, sort: c.columnOrder ?? null };
   if (c.row) facet.row = { field: c.row, type: "nominal", title: null, sort: c.rowOrder ?? null };

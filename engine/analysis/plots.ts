@@ -245,14 +245,20 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
 
 /**
  * eta* against one scale axis on log-log (log2) axes (see the module
- * header); the verdicts as subtitle.
+ * header); the verdicts as subtitle. `minSpan`: the y axis spans at least
+ * this many octaves (default: just the data).
  *
  * @example
  * ```ts
- * const spec = etaVsScaleSpec(optima, fitScaling(optima), "model.width");
+ * const spec = etaVsScaleSpec(optima, fitScaling(optima), "model.width", { minSpan: 3 });
  * ```
  */
-export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string): VegaLiteSpec {
+export function etaVsScaleSpec(
+  optima: Optima,
+  fits: ScalingFit[],
+  axis: string,
+  opts: { minSpan?: number } = {},
+): VegaLiteSpec {
   if (!optima.scale.includes(axis)) {
     throw new DmodelError(`etaVsScaleSpec: ${axis} is not a scale axis (${optima.scale.join(", ")})`);
   }
@@ -313,7 +319,10 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
     }
   }
   const ys = rows.flatMap((r) => [r.y, r.lo, r.hi]).filter((v): v is number => typeof v === "number");
-  const [ymin, ymax] = [Math.min(...ys) - 0.3, Math.max(...ys) + 0.3];
+  let [ymin, ymax] = [Math.min(...ys) - 0.3, Math.max(...ys) + 0.3];
+  // At least `minSpan` octaves tall, so differences far inside the noise do not fill the panel.
+  const grow = Math.max(0, (opts.minSpan ?? 0) - (ymax - ymin)) / 2;
+  [ymin, ymax] = [ymin - grow, ymax + grow];
   for (const v of gridLRs) if (v >= ymin && v <= ymax) rows.push({ kind: "gridline", y: v });
   const values = [...new Set(optima.groups.map((g) => Math.log2(g.scale[axis])))];
   const name = shortName(axis);
@@ -329,7 +338,7 @@ export function etaVsScaleSpec(optima: Optima, fits: ScalingFit[], axis: string)
     type: "nominal",
     title: "family",
     scale: { domain: families },
-    legend: { symbolOpacity: 1, symbolType: "circle" },
+    legend: { symbolOpacity: 1, symbolType: "circle", labelLimit: 400 },
   };
   const etaY = {
     field: "y",

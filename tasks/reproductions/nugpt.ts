@@ -21,14 +21,19 @@ export const nugpt: Section = {
   title: "nuGPT: learning-rate transfer in normalized transformers (arXiv 2604.27077)",
   async render(ctx) {
     const diagnostics = await diagnosticsClaim(ctx, DIAGNOSTICS);
-    const width = await widthClaim(ctx, diagnostics.diagnosis);
+    const short = await diagnosticsClaim(ctx, DIAGNOSTICS_SHORT);
+    const width = await widthClaim(ctx, diagnostics.diagnosis, short.rows);
     const horizon = await horizonClaim(ctx), depth = await depthClaim(ctx);
     const alignment = await alignmentClaim(ctx);
     const summary = table(
       ["claim", "pipeline", "verdict"],
       [
         ["nGPT's eta* moves with width, nuGPT's does not", "repro/nugpt-width", width],
-        ["eta* falls as steps^(-1/3); nuGPT's m_data^(-1/3) removes it", "repro/nugpt-horizon", horizon],
+        [
+          "uncorrected nuGPT's eta* falls as steps^(-1/3), so m_data^(-1/3) removes the drift",
+          "repro/nugpt-horizon",
+          horizon,
+        ],
         ["both rules transfer over depth; depth-muP on eta_hidden breaks it", "repro/nugpt-depth", depth],
         ["alignment: omega = 1/2, weighted max(alpha, nu) ~ 3/4", "alignment", alignment],
       ].map(([claim, where, md]) => [claim, `\`pipelines/${where}.yaml\``, `**${verdictOf(md)}**`]),
@@ -51,7 +56,7 @@ export const nugpt: Section = {
       "",
       diagnostics.md,
       "",
-      (await diagnosticsClaim(ctx, DIAGNOSTICS_SHORT)).md,
+      short.md,
       "",
       alignment,
     ].join("\n");

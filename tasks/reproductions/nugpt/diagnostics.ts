@@ -3,6 +3,7 @@
  * time from a reference nuGPT (pipelines/repro/nugpt-diagnostics*.yaml), each
  * row's slope against the reference's.
  */
+import type { ScalingFit } from "../../../engine/analysis/fit.ts";
 import { num, progressText, type SectionContext, slopeDifference, table, withCI } from "../common.ts";
 
 import { analyze, claimOpening, incomplete, slopeText } from "./shared.ts";
@@ -80,12 +81,13 @@ export function rowLabel(keys: Record<string, string | number>, steps: number): 
 export async function diagnosticsClaim(
   ctx: SectionContext,
   spec: DiagnosticsSpec,
-): Promise<{ md: string; diagnosis: string }> {
+): Promise<{ md: string; diagnosis: string; rows: { label: string; fit: ScalingFit }[] }> {
   const { p, out } = await claimOpening(ctx, spec.name, spec.title, spec.intro, "model.width", "width");
   if (!p.finished) {
     return {
       md: [...out, incomplete(p, "the drifts")].join("\n"),
       diagnosis: `diagnostics: ${progressText(p)}`,
+      rows: [],
     };
   }
   const by = Object.keys(referenceRow(spec.steps));
@@ -119,5 +121,5 @@ export async function diagnosticsClaim(
         } wide on median: a change smaller than about half that cannot be told from none here)`
         : "");
   if (p.complete) out.push(`**Diagnosis.** ${diagnosis.replace(/^diagnostics \([^)]*\): /, "")}.`);
-  return { md: out.join("\n"), diagnosis };
+  return { md: out.join("\n"), diagnosis, rows: a.fits.map((f) => ({ label: label(f), fit: f })) };
 }

@@ -8,7 +8,15 @@ import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
 import { jointScaling } from "../../../engine/analysis/joint.ts";
 import { loadResults } from "../../../engine/analysis/load.ts";
-import { type GroupOptimum, optimalLR, quantile } from "../../../engine/analysis/optimum.ts";
+import {
+  type GroupOptimum,
+  type Optima,
+  optimalLR,
+  quantile,
+  shortName,
+} from "../../../engine/analysis/optimum.ts";
+import { etaVsScaleSpec, lossVsLRSpec, renderPNG, renderSVG } from "../../../engine/analysis/plots.ts";
+import { exists, writeFileAtomic } from "../../../engine/core/fs.ts";
 import "../../../components/mod.ts";
 import {
   lrText,
@@ -60,11 +68,14 @@ export function fitOf(fits: ScalingFit[], match: Record<string, unknown>): Scali
   return fits.find((f) => Object.entries(match).every(([k, v]) => String(f.family_keys[k]) === String(v)));
 }
 
-export function famOf(a: Analysis, match: Record<string, unknown>): ScalingFit | undefined {
+/** What the claims read of an analysis: the optima and the fitted laws (one sweep, or several together). */
+export type Fitted = Pick<Analysis, "optima" | "fits">;
+
+export function famOf(a: Fitted, match: Record<string, unknown>): ScalingFit | undefined {
   return fitOf(a.fits, match);
 }
 
-export function groupsOf(a: Analysis, fit: ScalingFit | undefined): GroupOptimum[] {
+export function groupsOf(a: Fitted, fit: ScalingFit | undefined): GroupOptimum[] {
   return fit ? a.optima.groups.filter((g) => g.family === fit.family) : [];
 }
 
@@ -142,7 +153,65 @@ export function incomplete(p: SweepProgress, what: string): string {
 }
 
 /** The group of `fit` at the largest value of `axis` (its transfer_cost is the cost of carrying the smallest scale's LR there). */
-export function largestScale(a: Analysis, fit: ScalingFit | undefined, axis: string): GroupOptimum | null {
+export function largestScale(a: Fitted, fit: ScalingFit | undefined, axis: string): GroupOptimum | null {
   const gs = groupsOf(a, fit);
   return gs.length ? gs.reduce((x, y) => (y.scale[axis] > x.scale[axis] ? y : x)) : null;
+}
+
+/**
+ * The analysis of several archived sweeps taken as one table (a study and
+ * its extension, e.g. nugpt-width and nugpt-width-256): optima and fitted
+ * laws by the same public functions as `analyze`; nothing is written. Only
+ * directories that exist are read.
+ */
+export async function analyzeTogether(dirs: string[], by: string[], scale: string[]): Promise<Fitted> {
+  const tables = [];
+  for (const d of dirs) if (await exists(`${d}/results.csv`)) tables.push(await loadResults(d));
+  const table = tables.reduce((a, b) => a.concat(b));
+  const optima = optimalLR(table, { by, scale });
+  return { optima, fits: fitScaling(optima, { tolerance: TOLERANCE }) };
+}
+
+/**
+ * The readable name of a nuGPT-paper family for figure legends and tables:
+ * "nGPT", "nuGPT", "nuGPT, no horizon correction", "nuGPT + depth-muP".
+ */
+export function familyLabel(keys: Record<string, unknown>): string {
+  if (keys["parameterization.name"] === "ngpt") return "nGPT";
+  const parts = ["nuGPT"];
+  if (String(keys["parameterization.horizon_correction"]) === "false") parts.push(", no horizon correction");
+  if (Number(keys["parameterization.depth_exponent"]) > 0) parts.push(" + depth-muP");
+  return parts.join("");
+}
+
+/**
+ * Rewrites `dir`/figures/loss_vs_lr and eta_vs_<axis> (SVG + PNG) from `a`
+ * with each family named by `label` (its keys) instead of the analysis's
+ * "ngpt/null"-style key values.
+ */
+export async function readableFigures(
+  dir: string,
+  a: Fitted,
+  axes: string[],
+  label: (keys: Record<string, unknown>) => string = familyLabel,
+): Promise<void> {
+  const optima: Optima = {
+    ...a.optima,
+    groups: a.optima.groups.map((g) => ({ ...g, family: label(g.keys) })),
+  };
+  const fits = a.fits.map((f) => ({ ...f, family: label(f.family_keys) }));
+  const specs = [
+    { name: "loss_vs_lr", spec: lossVsLRSpec(optima) },
+    // At least 3 octaves of LR on the y axis: the scale of the LR grid, against which the noise shows.
+    ...axes.map((axis) => ({
+      name: `eta_vs_${shortName(axis)}`,
+      spec: etaVsScaleSpec(optima, fits, axis, { minSpan: 3 }),
+    })),
+  ];
+  await Deno.mkdir(`${dir}/figures`, { recursive: true });
+  for (const s of specs) {
+    const svg = await renderSVG(s.spec);
+    await writeFileAtomic(`${dir}/figures/${s.name}.svg`, svg);
+    await writeFileAtomic(`${dir}/figures/${s.name}.png`, await renderPNG(svg));
+  }
 }

@@ -3,12 +3,18 @@
  * (pipelines/repro/nugpt-width.yaml), both rules' slopes, the paired
  * difference and the cost of transfer at the largest width.
  */
-import type { Analysis } from "../../../engine/analysis/analyze.ts";
-import type { ScalingFit } from "../../../engine/analysis/fit.ts";
+import type { Prediction, ScalingFit } from "../../../engine/analysis/fit.ts";
+import { localExponents } from "../../../engine/analysis/claims/segments.ts";
+import { readJSON } from "../../../engine/core/fs.ts";
 import {
+  lrText,
   num,
+  progressText,
+  runSetting,
   type SectionContext,
+  settingText,
   slopeDifference,
+  sweepProgress,
   table,
   type Verdict,
   verdictLine,
@@ -17,24 +23,54 @@ import {
 
 import {
   analyze,
+  analyzeTogether,
   claimOpening,
   famOf,
   fig,
   fitOf,
   fitsWithoutSmallest,
+  type Fitted,
   groupsOf,
   incomplete,
   largestScale,
   medianEtaOctaves,
   OPTIMA_HEADER,
   optimaRows,
+  readableFigures,
   reading,
   slopeText,
   TOLERANCE,
 } from "./shared.ts";
 
-/** The width claim's markdown (table, slopes, cost of transfer, figures, verdict line). */
-export async function widthClaim(ctx: SectionContext, diagnosis: string): Promise<string> {
+/** The held-out width's trials, read with nugpt-width when archived. */
+export const WIDTH_256 = "nugpt-width-256";
+
+/** The pre-registered prediction of eta* at width 256 (written before its trials ran). */
+export const PREDICTION = "docs/repro/predictions/nugpt-width-256.json";
+
+/** What the paper's setting has that this one does not: named on the page. */
+export const DEVIATIONS = [
+  "depth 2 (paper 12) and head_dim 8 (paper d_k 102: 8 to 40 heads)",
+  "MLP 4d (the paper's parameter counts imply about 8/3 d, a gated MLP)",
+  "rescaler_scale 1/sqrt(d_base) = 1/sqrt(32) = 0.177, not the paper's literal 0.03 (what the literal value " +
+  "does to the drift: the rescaler_scale 0.03 rows of the two diagnostics sections below)",
+  "Brown corpus with a 1024-token BPE, not FineWeb-Edu with a ~100k vocabulary",
+  "600 steps of 2048 tokens (paper: 80,000 iterations): 128 tokens per non-embedding parameter at width 16 " +
+  "down to 2.3 at width 128 (paper 6.6-164), so the widest models are far from the paper's regime",
+];
+
+/** The short-horizon diagnostics' rows the width claim reads (nugpt-diagnostics-short). */
+export interface DiagnosticRow {
+  label: string;
+  fit: ScalingFit;
+}
+
+/** The width claim's markdown (headline, table, slopes, cost of transfer, held-out width, figures, verdict line). */
+export async function widthClaim(
+  ctx: SectionContext,
+  diagnosis: string,
+  short: DiagnosticRow[] = [],
+): Promise<string> {
   const { p, out } = await claimOpening(
     ctx,
     "nugpt-width",
@@ -53,10 +89,54 @@ export async function widthClaim(ctx: SectionContext, diagnosis: string): Promis
     "model.width",
     "width",
   );
+  out.push("Deviations from the paper's setting:", "", ...DEVIATIONS.map((d) => `- ${d}`), "");
   if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
-  const a = await analyze(ctx, p.dir, ["parameterization.name"], ["model.width"]);
+  const by = ["parameterization.name"];
+  let a: Fitted = await analyze(ctx, p.dir, by, ["model.width"]);
+  const p256 = await sweepProgress(ctx, WIDTH_256);
+  if (p256.finished) {
+    a = await analyzeTogether([p.dir, p256.dir], by, ["model.width"]);
+    out.push(
+      `With the held-out width (\`pipelines/repro/${WIDTH_256}.yaml\`, archived in \`${p256.dir}/\`: ${
+        progressText(p256)
+      }; it also adds quarter-octave LRs near each optimum at widths 16-128); the optima below are of`,
+      "both sweeps' trials together.",
+      "",
+    );
+    const s256 = settingText(await runSetting(p256.dir, "model.width"), "width");
+    if (s256) out.push(s256, "");
+  }
+  await readableFigures(p.dir, a, ["model.width"]);
   const ng = famOf(a, { "parameterization.name": "ngpt" }),
     nu = famOf(a, { "parameterization.name": "nugpt" });
+  // nuGPT's residual drift: its fitted slope, per-width segments, and the horizon dependence.
+  const segs = localExponents(
+    groupsOf(a, nu).filter((g) => g.bracketed).map((g) => ({
+      scale: g.scale["model.width"],
+      log2_eta: g.log2_eta,
+      draws: g.draws,
+    })),
+  );
+  const ru0 = reading(nu, "model.width");
+  const ref = short.find((r) => r.label === "nuGPT (reference)")?.fit;
+  const long = short.find((r) => r.label.startsWith("nuGPT, steps "));
+  const drift = ru0
+    ? `nuGPT's residual drift is ${withCI(ru0.c.slope, ru0.c.slope_ci)} per doubling of width (${
+      ru0.c.slope > 0
+        ? "upward: its optimum rises with width, so its width factors over-correct here"
+        : "downward: its optimum falls with width, so its width factors under-correct here"
+    }${
+      ru0.c.slope_ci && ru0.c.slope_ci[0] <= 0 && ru0.c.slope_ci[1] >= 0
+        ? "; its interval includes 0, so the sign is the point estimate's, not established"
+        : ""
+    }); per width, ${segs.map((x) => `${x.from} -> ${x.to}: ${withCI(x.exponent, x.ci)}`).join(", ")}.`
+    : "nuGPT has no fitted slope.";
+  const horizon = ref && long
+    ? ` It depends on the horizon (nugpt-diagnostics-short, widths 16-64): at 180 steps nuGPT's slope is ${
+      slopeText(ref, "model.width")
+    }, at ${long.label.replace("nuGPT, steps ", "")} steps ${slopeText(long.fit, "model.width")}.`
+    : "";
+  out.splice(2, 0, `**Headline.** ${drift}${horizon}`, "");
   out.push(
     table(OPTIMA_HEADER("width"), [
       ...optimaRows(groupsOf(a, ng), "nGPT", "model.width"),
@@ -82,6 +162,7 @@ export async function widthClaim(ctx: SectionContext, diagnosis: string): Promis
     );
   }
   if (p.complete) out.push(...(await resolution(p.dir, a, ng, nu)));
+  out.push("", ...(await heldOut(a, p256.finished > 0, ng, nu)));
   out.push(
     "",
     fig(ctx, `${p.dir}/figures/loss_vs_lr.png`, "loss vs LR per width"),
@@ -90,6 +171,7 @@ export async function widthClaim(ctx: SectionContext, diagnosis: string): Promis
     "",
   );
   if (!p.complete) return [...out, incomplete(p, "the numbers")].join("\n");
+  if (p256.finished && !p256.complete) return [...out, incomplete(p256, "the width-256 numbers")].join("\n");
   const rn = reading(ng, "model.width"), ru = reading(nu, "model.width");
   let v: Verdict, why: string;
   const differs = !!d?.ci && (d.ci[0] > 0 || d.ci[1] < 0);
@@ -108,6 +190,7 @@ export async function widthClaim(ctx: SectionContext, diagnosis: string): Promis
       d ? withCI(d.diff, d.ci) : "n/a"
     }. Diagnosis: ${diagnosis}.`;
   }
+  why += ` ${drift}${horizon}`;
   return [...out, verdictLine(v, why)].join("\n");
 }
 
@@ -118,7 +201,7 @@ export async function widthClaim(ctx: SectionContext, diagnosis: string): Promis
  */
 async function resolution(
   dir: string,
-  a: Analysis,
+  a: Fitted,
   ng: ScalingFit | undefined,
   nu: ScalingFit | undefined,
 ): Promise<string[]> {
@@ -139,5 +222,51 @@ async function resolution(
     `- without width ${smallest} (a sensitivity check, not the verdict): nGPT ${slopeText(rn, axis)}; nuGPT ${
       slopeText(ru, axis)
     }`,
+  ];
+}
+
+/**
+ * Predicted (docs/repro/predictions/nugpt-width-256.json, from widths 16-128,
+ * written before any width-256 trial) against observed eta* at width 256.
+ */
+async function heldOut(
+  a: Fitted,
+  archived: boolean,
+  ng: ScalingFit | undefined,
+  nu: ScalingFit | undefined,
+): Promise<string[]> {
+  const pred = await readJSON<{ written: string; code_commit: string; predictions: Prediction[] }>(PREDICTION)
+    .catch(() => null);
+  if (!pred) return [`- held-out width 256: no prediction file \`${PREDICTION}\`.`];
+  const head =
+    `- held-out width 256, predicted from widths 16-128 (\`${PREDICTION}\`, written ${pred.written} ` +
+    `at commit ${pred.code_commit.slice(0, 10)}, before any width-256 trial):`;
+  const rows = ([["nGPT", "ngpt", ng], ["nuGPT", "nugpt", nu]] as const).map(([label, fam, fit]) => {
+    const p = pred.predictions.find((x) => x.family === fam && x.scale["model.width"] === 256);
+    const o = groupsOf(a, fit).find((g) => g.scale["model.width"] === 256);
+    const inside = p && o ? o.eta_star >= p.eta_lo && o.eta_star <= p.eta_hi : null;
+    return [
+      label,
+      p ? `${lrText(p.eta_star)} [${lrText(p.eta_lo)}, ${lrText(p.eta_hi)}]` : "n/a",
+      o ? `${lrText(o.eta_star)} [${lrText(o.eta_ci[0])}, ${lrText(o.eta_ci[1])}]` : "pending",
+      p && o ? num(Math.log2(o.eta_star / p.eta_star), 2) : "-",
+      inside === null ? "-" : inside ? "yes" : "no",
+    ];
+  });
+  return [
+    head,
+    "",
+    table([
+      "rule",
+      "predicted eta*",
+      "observed eta*",
+      "observed - predicted (octaves)",
+      "inside the interval",
+    ], rows),
+    "",
+    ...(archived ? [] : [
+      `The width-256 runs (\`pipelines/repro/${WIDTH_256}.yaml\`) are pending: no archive yet, so only the ` +
+      "prediction is shown.",
+    ]),
   ];
 }
