@@ -169,7 +169,7 @@ export async function analyzeTogether(dirs: string[], by: string[], scale: strin
   for (const d of dirs) if (await exists(`${d}/results.csv`)) tables.push(await loadResults(d));
   const table = tables.reduce((a, b) => a.concat(b));
   const optima = optimalLR(table, { by, scale });
-  return { optima, fits: fitScaling(optima, { tolerance: TOLERANCE }) };
+  return { optima, fits: jointScaling(optima, { tolerance: TOLERANCE }) };
 }
 
 /**
