@@ -24,7 +24,7 @@ import { build, checkComponent, listComponents, register } from "../../engine/co
 import type { Stage } from "../../engine/core/stage.ts";
 import type {} from "../../engine/sweep/executor.ts"; // declares the executor product of build()
 import { expandGrid, GridSchema, type PlannedTrial } from "../../engine/sweep/grid.ts";
-import { readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
+import { adoptExistingDirs, readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
 import {
   type GroupReport,
@@ -126,6 +126,7 @@ register("stage", "sweep", {
       if (ctx.flags.status) {
         const plan = replan ? await replan.plan() : undefined;
         const trials = plan?.trials ?? await readPlan(dir).catch(() => o.trials);
+        if (!plan) await adoptExistingDirs(dir, trials); // trials restored under an earlier naming
         const summary = await summarize(dir, trials);
         console.log(summaryLine(summary));
         if (plan) { for (const line of searchStatusLines(plan)) console.log(line); }
