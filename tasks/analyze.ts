@@ -3,6 +3,7 @@
  * optimal LR per group, fitted scaling law and verdict per family, figures and
  * report.html, written into the sweep directory.
  */
+import "../components/mod.ts"; // the registered rules: which base shapes they use (the report names them)
 import { DmodelError, show } from "../engine/core/errors.ts";
 import { analyzeSweep } from "../engine/analysis/analyze.ts";
 import { writeReport } from "../engine/analysis/report.ts";

@@ -14,6 +14,10 @@ import { show } from "../engine/core/errors.ts";
 import { parsePipeline } from "../engine/core/pipeline.ts";
 import { build } from "../engine/core/registry.ts";
 import { errorOf } from "./helpers.ts";
+import { cropToContent, renderPNG } from "../engine/analysis/plots.ts";
+import { analyzeSweep } from "../engine/analysis/analyze.ts";
+import { reportHTML } from "../engine/analysis/report.ts";
+import { writeSyntheticSweep } from "./fixtures/synthetic_sweep.ts";
 
 Deno.test("naming: a family is key=value with the short key; a component's name reads alone", () => {
   assert.equal(
@@ -192,4 +196,43 @@ Deno.test("messages: Infinity and NaN named as such; Adam's ranges checked at lo
   assert.match(errorOf(() => build("optimizer", { name: "adam", lr: -1 })), /lr must be > 0/);
   // 0 and just below 1 stay valid.
   build("optimizer", { name: "adam", lr: 0.01, beta1: 0, beta2: 0.999999 });
+});
+
+Deno.test("figures: an SVG is cut to what is drawn on it (PNG and report alike)", async () => {
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100" viewBox="0 0 200 100">' +
+    '<rect width="200" height="100" fill="white"/><rect x="20" y="10" width="50" height="30" fill="black"/></svg>';
+  const cut = await cropToContent(svg);
+  assert.match(cut, /width="62" height="42" viewBox="14 4 62 42"/);
+  const png = await renderPNG(svg, { scale: 1 });
+  const dv = new DataView(png.buffer, png.byteOffset);
+  assert.deepEqual([dv.getUint32(16), dv.getUint32(20)], [62, 42]); // the IHDR width and height
+});
+
+Deno.test("report: a table of trials with status, loss and folder link; every n/a numbered with its reason", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dmodel-newcomer-report-" });
+  const n = await writeSyntheticSweep(dir, {
+    widths: [64, 128, 256, 512],
+    // The LR grid ends above the widest model's optimum (2^-9): that group is not bracketed (n/a cells).
+    lrExps: [-8, -7, -6, -5],
+    seeds: [1, 2],
+    families: [{ name: "sp", exponent: -1, log2Eta0: -6 }],
+    failedIdx: [3],
+  });
+  const a = await analyzeSweep(dir, { resamples: 50, figures: false });
+  const html = reportHTML(a);
+  const table = html.slice(html.indexOf('<table class="trials">'), html.indexOf("</table></details>"));
+  assert.equal((table.match(/<tr/g) ?? []).length - 1, n, "one row per trial");
+  assert.equal((table.match(/<a href="[^"]+\/">/g) ?? []).length, n, "each with its folder");
+  assert.match(table, /failed/);
+  assert.match(
+    html,
+    /The base scale is each family&#39;s smallest scale in this sweep \(width=64 for every family\)/,
+  );
+  const start = html.indexOf('<table class="optima">');
+  const optima = html.slice(start, html.indexOf("</table>", start));
+  const na = optima.match(/n\/a(<sup class="na">\d+<\/sup>)?/g) ?? [];
+  assert(na.length > 0, "the synthetic grid leaves some n/a");
+  assert(na.every((x) => x.includes("<sup")), `an n/a without its reason: ${na.join(" ")}`);
+  assert.match(html, /<ol class="na">\n<li>n\/a: /);
+  await Deno.remove(dir, { recursive: true });
 });

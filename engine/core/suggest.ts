@@ -49,8 +49,8 @@ export function didYouMean(word: string, known: Iterable<string>): string {
   return n === null ? "" : ` (did you mean ${JSON.stringify(n)}?)`;
 }
 
-/** The object schema inside wrappers (default, optional, nullable, pipe, transform), or null. */
-function objectShape(s: z.ZodType | undefined): Record<string, z.ZodType> | null {
+/** The object schema's fields inside wrappers (default, optional, nullable, pipe, transform), or null. */
+export function objectShape(s: z.ZodType | undefined): Record<string, z.ZodType> | null {
   // deno-lint-ignore no-explicit-any
   let def: any = (s as any)?._zod?.def;
   for (let i = 0; def && i < 10; i++) {

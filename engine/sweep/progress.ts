@@ -188,6 +188,7 @@ export class Progress {
    * time (workers in parallel). Before that: elapsed x cost left / cost done.
    */
   eta(): number {
+    if (this.total > 0 && this.done >= this.total) return 0;
     if (this.todo.size || this.measured.length) return this.etaByScale();
     const ranHere = this.done - this.alreadyDone;
     if (ranHere <= 0) return NaN;
