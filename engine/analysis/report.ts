@@ -23,6 +23,7 @@ import {
 } from "./analyze.ts";
 import { methodText } from "./fit.ts";
 import { baseGroup, shortName } from "./optimum.ts";
+import { shortKeys } from "./naming.ts";
 
 /** Options of `reportHTML`. */
 export interface ReportOptions {
@@ -64,7 +65,7 @@ dl.prov{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;font-
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee;box-sizing:border-box}
 sup.na{color:#8a5a00}ol.na{font-size:.88rem;color:#555}details.trials>summary{cursor:pointer;font-weight:600}
 figcaption{color:#555;font-size:.9rem}
-table{border-collapse:collapse;font-size:.88rem;margin:.5rem 0}
+table{border-collapse:collapse;font-size:.88rem;margin:.5rem 0;display:block;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f2f2f2}
 td.key,th.key{text-align:left}tr.edge td{background:#fff6e0}
 pre{background:#f6f6f6;padding:.8rem;overflow-x:auto;font-size:.85rem}pre.pipeline-source{white-space:pre-wrap}
@@ -164,7 +165,9 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
         escapeHTML(baseScaleText(a.bases ?? []))
       } Each n/a is numbered; the notes below the table say why.</p>`,
     '<table class="optima"><thead><tr>',
-    ...keyCols.map((k) => `<th class="key">${escapeHTML(k)}</th>`),
+    ...keyCols.map((k, i) =>
+      `<th class="key" title="${escapeHTML(k)}">${escapeHTML(shortKeys(keyCols)[i])}</th>`
+    ),
     ...OPTIMA_COLUMNS.map((k) => `<th>${k}</th>`),
     '<th class="key">flags</th>',
     "</tr></thead><tbody>",
