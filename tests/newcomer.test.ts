@@ -236,3 +236,33 @@ Deno.test("report: a table of trials with status, loss and folder link; every n/
   assert.match(html, /<ol class="na">\n<li>n\/a: /);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("./dmodel: set-up says which optional packages it skipped and what that costs, then runs the task", async () => {
+  // A PATH with Deno and the basic tools but no dpkg / apt-get: every optional package counts as missing.
+  const bin = await Deno.makeTempDir({ prefix: "dmodel-path-" });
+  for (const tool of ["bash", "dirname", "grep", "head", "id", "cmp", "cp", "mkdir", "sed", "cat", "env"]) {
+    const found = ["/usr/bin", "/bin"].map((d) => `${d}/${tool}`).find((p) => {
+      try {
+        return Deno.statSync(p).isFile;
+      } catch {
+        return false;
+      }
+    });
+    if (found) await Deno.symlink(found, `${bin}/${tool}`);
+  }
+  await Deno.symlink(Deno.execPath(), `${bin}/deno`);
+  const out = await new Deno.Command("./dmodel", {
+    args: ["list", "optimizer"],
+    env: { PATH: bin, DMODEL_NO_APT: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr), std = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, err);
+  assert.match(err, /^dmodel: deno 2\.9\./m);
+  assert.match(err, /dmodel: skipped OpenBLAS: matrix products in WebAssembly, training ~5x slower/);
+  assert.match(err, /dmodel: skipped fonts-dejavu-core: no PNG figures/);
+  assert.doesNotMatch(err, /chromium/, "the sweep's set-up does not ask for the test tools");
+  assert.match(std, /adam {2,}Adam/);
+  await Deno.remove(bin, { recursive: true });
+});
