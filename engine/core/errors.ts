@@ -76,7 +76,7 @@ export function issueOf(
     return { path, message: `expected a finite number, got ${v}`, value: v };
   }
   if (i.code === "invalid_type" && v === undefined && i.message.startsWith("Invalid input")) {
-    return { path, message: `missing: a required ${i.expected} option`, value: v };
+    return { path, message: `required, missing (expected ${i.expected})`, value: v };
   }
   const keys = i.code === "custom" ? (i.params as { keys?: string[] } | undefined)?.keys : undefined;
   return keys ? { path, message: i.message, keys } : { path, message: i.message, value: v };
@@ -99,7 +99,7 @@ export function zodIssues(
   const drop = new Set<Issue>();
   for (const u of unknown) {
     const missing = issues.filter((m) =>
-      !m.keys && m.value === undefined && m.message.startsWith("missing:") &&
+      !m.keys && m.value === undefined && m.message.startsWith("required, missing") &&
       key(m.path.slice(0, -1)) === key(u.path)
     );
     for (const k of u.keys!) {
