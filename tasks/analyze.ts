@@ -6,7 +6,7 @@
  * with a `source` column. Output: the sweep directory, `<name>-analysis/` beside a results
  * file, or --out.
  */
-import "../components/mod.ts";
+import "../components/mod.ts"; // the registered rules: which base shapes they use (the report names them)
 import "../engine/sweep/sweep_table.ts";
 import { DmodelError, show } from "../engine/core/errors.ts";
 import { analyzeSweep } from "../engine/analysis/analyze.ts";

@@ -41,7 +41,10 @@ export async function main(fn: () => Promise<number | void>): Promise<never> {
       Deno.exit(e.exitCode);
     }
     if (e instanceof DmodelError) {
-      console.error(`error: ${e.message}`);
+      // Every line of a multi-line error is marked (a usage line is help, not an error).
+      console.error(
+        e.message.split("\n").map((l) => /^(error|usage):/.test(l) ? l : `error: ${l}`).join("\n"),
+      );
       Deno.exit(1);
     }
     const why = SYSTEM_FAULTS[(e as { code?: string })?.code ?? ""];

@@ -107,8 +107,9 @@ Deno.test("coord_check: the stage refuses bad widths and unknown rules before an
     (e: Error) =>
       /cc\.yaml:\d+: stages\.coord\.with\.widths\.1: width 40 is not divisible by head_dim 16 \(value: 40\)/
         .test(e.message) &&
-      /stages\.coord\.with\.parameterizations\.1: unknown parameterization "mupp"; known: .*mup/.test(
-        e.message,
-      ),
+      /stages\.coord\.with\.parameterizations\.1: unknown parameterization "mupp" \(did you mean "mup"\?\); known: .*mup/
+        .test(
+          e.message,
+        ),
   );
 });

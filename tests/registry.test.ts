@@ -33,7 +33,7 @@ Deno.test("build: parses the options (defaults filled), creates the component, n
   );
   assert.match(
     errorOf(() => build("schedule", { name: "cosinus" })),
-    /^schedule\.name: unknown schedule "cosinus"; known: .*cosine/,
+    /^schedule\.name: unknown schedule "cosinus" \(did you mean "cosine"\?\); known: .*cosine/,
   );
 });
 

@@ -142,7 +142,8 @@ stages:
   await assert.rejects(parsePipeline(text, "bad.yaml"), (e: Error) => {
     assert.equal(
       e.message,
-      `bad.yaml:${line}: stages.collapse.with.variants.1.set.model.residul: typo: unknown key(s) "residul"`,
+      `bad.yaml:${line}: stages.collapse.with.variants.1.set.model.residul: typo: unknown key(s) "residul" ` +
+        '(did you mean "residual"?)',
     );
     return true;
   });

@@ -24,7 +24,13 @@ import { build, checkComponent, listComponents, register } from "../../engine/co
 import type { Stage } from "../../engine/core/stage.ts";
 import type {} from "../../engine/sweep/executor.ts"; // declares the executor product of build()
 import { expandGrid, GridSchema, gridSize, maxTrials, type PlannedTrial } from "../../engine/sweep/grid.ts";
-import { problemLines, readPlan, summarize, summaryLine } from "../../engine/sweep/plan.ts";
+import {
+  adoptExistingDirs,
+  problemLines,
+  readPlan,
+  summarize,
+  summaryLine,
+} from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
 import {
   type GroupReport,
@@ -151,6 +157,7 @@ register("stage", "sweep", {
       if (ctx.flags.status) {
         const plan = replan ? await replan.plan() : undefined;
         const trials = plan?.trials ?? await readPlan(dir).catch(() => o.trials);
+        if (!plan) await adoptExistingDirs(dir, trials); // trials restored under an earlier naming
         const summary = await summarize(dir, trials);
         console.log(summaryLine(summary));
         for (const line of await problemLines(dir, trials)) console.log(line);

@@ -13,13 +13,19 @@ import { loadMetrics } from "./load.ts";
 import { type ColumnMap, loadResults } from "./table.ts";
 import { collectProvenance, type Provenance } from "./provenance.ts";
 import {
+  baseGroup,
   groupFields,
   type Optima,
   optimalLR,
   type OptimaOptions,
   optimaTable,
+  scaleLabel,
   shortName,
 } from "./optimum.ts";
+import { familyName } from "./naming.ts";
+import type { z } from "zod";
+import { has, resolve } from "../core/registry.ts";
+import { objectShape } from "../core/suggest.ts";
 import {
   compareAll,
   type Comparison,
@@ -34,6 +40,7 @@ import { type JointFit, jointMethodText, jointScaling } from "./joint.ts";
 import { noiseText } from "./noise.ts";
 import { plainAnswers } from "./answer.ts";
 import {
+  cropToContent,
   etaVsScaleSpec,
   lossVsLRSpec,
   renderPNG,
@@ -100,6 +107,33 @@ export interface Analysis {
   counts: { ok: number; diverged: number; failed: number };
   /** Code, runtime, machine and compute behind the results. */
   provenance: Provenance;
+  /** Every trial of the results table, for the report's table of trials. */
+  trials?: TrialRow[];
+  /** Per family: its base scale here, and the rule's own base where the config names one. */
+  bases?: FamilyBase[];
+}
+
+/** One trial in the report's table of trials. */
+export interface TrialRow {
+  family: string;
+  /** Its scale, as the groups label it ("16", "width=256, depth=4"). */
+  label: string;
+  lr: number;
+  seed: number | null;
+  status: string;
+  /** The analysed loss (optima.loss); NaN when there is none. */
+  loss: number;
+  /** Its folder inside the sweep directory, when results.csv names it. */
+  dir: string | null;
+}
+
+/** The base scale a family's costs of transfer are measured from. */
+export interface FamilyBase {
+  family: string;
+  /** The family's smallest scale in this sweep, as key=value ("width=16"). */
+  base: string;
+  /** The rule's own base shape when the config names one that differs ("base_width=32"), else null. */
+  own: string | null;
 }
 
 /** The JSON summary of an analysis (NaN written as null). */
@@ -263,6 +297,46 @@ export const OPTIMA_COLUMNS = [
   "cost (observed)",
 ] as const;
 
+/** What "n/a" means in the optima table, in one paragraph (the report also says it per cell). */
+export const NA_TEXT =
+  "n/a: not computed, because the optimum is at the edge of the LR grid (not bracketed: " +
+  "no interval, no u_stat / u_sys, no fitted cost), because the base scale's eta* lies outside the LRs this " +
+  "group's basin fit used (the fitted curve is not extrapolated), or because the base scale's grid LR is " +
+  "outside this group's LR grid (no observed cost).";
+
+/**
+ * Why one cell of a group's optima row is "n/a" (the cost columns and the eta* interval), or null
+ * when it has a value. `base` is the family's base group.
+ */
+export function naReason(
+  g: Optima["groups"][number],
+  base: Optima["groups"][number],
+  column: "eta*" | "u_stat" | "u_sys" | "cost of transfer" | "cost (observed)",
+): string | null {
+  const edge = (h: typeof g, who: string) =>
+    h.bracketed ? null : `${who} optimum is at the edge of the LR grid (not bracketed)`;
+  switch (column) {
+    case "eta*":
+      return Number.isFinite(g.eta_star) ? null : "no finite loss at any LR of this group";
+    case "u_stat":
+    case "u_sys":
+      return Number.isFinite(g[column]) ? null : edge(g, "this group's") ?? "no bootstrap draws";
+    case "cost of transfer":
+      if (Number.isFinite(g.transfer_cost_fit)) return null;
+      if (!Number.isFinite(g.base_eta_star)) return "the base scale has no eta*";
+      return edge(base, "the base scale's") ?? edge(g, "this group's") ??
+        `the base scale's eta* (2^${base.log2_eta.toFixed(2)}) lies outside the LRs this group's basin fit ` +
+          "used (the fitted curve is not extrapolated)";
+    case "cost (observed)":
+      if (Number.isFinite(g.transfer_cost) || g.transfer_cost === Infinity) return null;
+      return Number.isFinite(g.base_eta_star)
+        ? `the base scale's grid LR (2^${
+          Math.log2(g.base_eta_star).toFixed(2)
+        }) is outside this group's LR grid`
+        : "the base scale has no eta*";
+  }
+}
+
 /** A prediction's interval, "[lo, hi]", or why there is none. */
 export function fmtInterval(p: Prediction): string {
   return Number.isFinite(p.eta_lo) ? `[${fmtLR(p.eta_lo)}, ${fmtLR(p.eta_hi)}]` : "no interval";
@@ -309,7 +383,7 @@ export function fmtEta(g: { eta_star: number; eta_ci: [number, number] }): strin
  * ```
  */
 export function analysisMarkdown(
-  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts" | "comparisons"> & {
+  a: Pick<Analysis, "dir" | "optima" | "fits" | "predictions" | "counts" | "comparisons" | "bases"> & {
     inputs?: string[];
     answers?: [string, string[]][];
     twoStage?: ScalingFit[];
@@ -387,7 +461,8 @@ export function analysisMarkdown(
     `eta* (this scale alone) with its ${pct} interval; u_stat / u_sys: bootstrap and resolution parts of its ` +
       "uncertainty (log2). Cost of transfer: the scale's fitted curve at the law's eta* of the base scale minus " +
       "at its own (joint fit), with its interval; observed: seed-adjusted loss at the base scale's grid LR " +
-      "minus the group's best.",
+      "minus the group's best. " +
+      baseScaleText(a.bases ?? []) + " " + NA_TEXT,
     "",
     `| ${[...keyCols, ...OPTIMA_COLUMNS, "flags"].join(" | ")} |`,
     `|${[...keyCols, ...OPTIMA_COLUMNS, "flags"].map(() => "---").join("|")}|`,
@@ -425,6 +500,77 @@ export function analysisMarkdown(
     lines.push("");
   }
   return lines.join("\n");
+}
+
+/** "width=16" for a group's scale (several axes: their label as it is). */
+function scaleKV(scale: Record<string, number>): string {
+  return Object.entries(scale).map(([k, v]) => `${shortName(k)}=${v}`).join(", ") || "all";
+}
+
+/**
+ * Each family's base scale: its smallest scale in this sweep, which the costs of transfer start
+ * from; and the rule's own base (`parameterization.base_width` for `model.width`, ...) when the
+ * results table has it and it differs.
+ */
+export function familyBases(optima: Optima, table: ColumnTable): FamilyBase[] {
+  const rows = table.objects() as Record<string, unknown>[];
+  const cols = new Set(table.columnNames());
+  const out: FamilyBase[] = [];
+  for (const family of [...new Set(optima.groups.map((g) => g.family))]) {
+    const groups = optima.groups.filter((g) => g.family === family);
+    const base = baseGroup(groups);
+    const row = rows.find((r) => familyName(optima.by, r) === family);
+    const own = optima.scale.flatMap((a) => {
+      const col = `parameterization.base_${shortName(a)}`;
+      const v = row && cols.has(col) ? Number(row[col]) : NaN;
+      const rule = String(row?.["parameterization.name"] ?? "");
+      return Number.isFinite(v) && v !== base.scale[a] && ruleNeeds(rule, `base_${shortName(a)}`)
+        ? [`base_${shortName(a)}=${v}`]
+        : [];
+    });
+    out.push({ family, base: scaleKV(base.scale), own: own.length ? own.join(", ") : null });
+  }
+  return out;
+}
+
+/** True when the registered rule `rule` requires option `key` (nuGPT's base_width; nGPT ignores one). */
+function ruleNeeds(rule: string, key: string): boolean {
+  if (!has("parameterization", rule)) return false;
+  const field = objectShape(resolve("parameterization", rule).schema as z.ZodType)?.[key];
+  return Boolean(field) && !field!.safeParse(undefined).success;
+}
+
+/** One sentence naming the base scale of each family (and the rule's own base where it differs). */
+export function baseScaleText(bases: FamilyBase[]): string {
+  if (!bases.length) return "";
+  const same = bases.every((b) => b.base === bases[0].base);
+  const where = same
+    ? `${bases[0].base} for every family`
+    : bases.map((b) => `${b.family}: ${b.base}`).join("; ");
+  const own = bases.filter((b) => b.own).map((b) => `${b.family}'s own ${b.own}`);
+  return `The base scale is each family's smallest scale in this sweep (${where})` +
+    (own.length ? `, not the rule's own base shape (${own.join("; ")})` : "") + ".";
+}
+
+/** The rows of the report's table of trials, from the results table. */
+export function trialRows(optima: Optima, table: ColumnTable): TrialRow[] {
+  const cols = new Set(table.columnNames());
+  return (table.objects() as Record<string, unknown>[]).map((r) => {
+    const scale: Record<string, number> = {};
+    for (const a of optima.scale) scale[a] = Number(r[a]);
+    return {
+      family: familyName(optima.by, r),
+      label: optima.scale.length ? scaleLabel(scale) : "all",
+      lr: Number(r[optima.lr]),
+      seed: optima.seed && r[optima.seed] != null ? Number(r[optima.seed]) : null,
+      status: String(r.status),
+      loss: typeof r[optima.loss] === "number" ? r[optima.loss] as number : NaN,
+      dir: cols.has("trial_dir") && r.trial_dir ? String(r.trial_dir) : null,
+    };
+  }).sort((a, b) =>
+    a.family.localeCompare(b.family) || a.label.localeCompare(b.label, undefined, { numeric: true }) ||
+    a.lr - b.lr || (a.seed ?? 0) - (b.seed ?? 0)
+  );
 }
 
 /**
@@ -616,13 +762,19 @@ export async function analyzeSweep(input: string | string[], opts: AnalyzeOption
     if (write) await makeDir(join(dir, "figures"));
     for (const s of specs) {
       const fig: Figure = { ...s, svg: await renderSVG(s.spec) };
+      // Cut to what is drawn (Vega's estimated text widths leave blank margins); needs the PNG font.
+      if (png) {
+        fig.svg = await cropToContent(fig.svg).catch((
+          e,
+        ) => (e instanceof DmodelError ? fig.svg : Promise.reject(e)));
+      }
       if (write) {
         await writeFileAtomic(join(dir, "figures", `${s.name}.svg`), fig.svg);
         files.push(`figures/${s.name}.svg`);
       }
       if (png && write) {
         try {
-          const bytes = await renderPNG(fig.svg);
+          const bytes = await renderPNG(fig.svg, { crop: false });
           await writeFileAtomic(join(dir, "figures", `${s.name}.png`), bytes);
           fig.png = `figures/${s.name}.png`;
           fig.pngBytes = bytes.length;
@@ -676,6 +828,8 @@ export async function analyzeSweep(input: string | string[], opts: AnalyzeOption
     notes,
     counts,
     provenance,
+    trials: trialRows(optima, table),
+    bases: familyBases(optima, table),
   };
   analysis.markdown = analysisMarkdown(analysis);
   if (write) {

@@ -33,6 +33,7 @@ import { DmodelError, show } from "../core/errors.ts";
 import { hashString, mulberry32 } from "../core/random.ts";
 import { leastSquares } from "../core/least_squares.ts";
 import { baseGroup, type GroupOptimum, normalSampler, type Optima, quantile, shortName } from "./optimum.ts";
+import { familySeedKey } from "./naming.ts";
 
 export { leastSquares, quantile };
 
@@ -311,7 +312,9 @@ export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] 
     fit.birge = fit.dof >= 1 ? Math.max(1, Math.sqrt(ls.chi2 / fit.dof)) : 1;
 
     // Bootstrap of the whole pipeline: refit the law to the groups' b-th draws.
-    const normal = normalSampler(mulberry32(((opts.bootstrapSeed ?? 0) ^ hashString(family)) >>> 0));
+    const normal = normalSampler(
+      mulberry32(((opts.bootstrapSeed ?? 0) ^ hashString(familySeedKey(optima.by, family_keys))) >>> 0),
+    );
     const groupDraws = used.map((g) => g.draws.filter(Number.isFinite));
     for (let b = 0; b < resamples; b++) {
       const yb = used.map((g, i) => {

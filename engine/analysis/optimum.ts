@@ -48,6 +48,7 @@ import { hashString, mulberry32 } from "../core/random.ts";
 import { detectScales, requireColumns } from "./load.ts";
 import { leastSquares } from "../core/least_squares.ts";
 import { type BasinFit, type BasinModel, type BasinPoint, basinValue, fitBasin } from "./basin.ts";
+import { familyName, familySeedKey } from "./naming.ts";
 
 /** Options of `optimalLR`. Column names are dotted config paths of `results.csv`. */
 export interface OptimaOptions {
@@ -103,7 +104,7 @@ export interface SeedCells {
 export interface GroupOptimum {
   /** Values of the family and scale keys. */
   keys: Record<string, string | number>;
-  /** The family: values of the `by` keys joined by "/" ("all" without keys). */
+  /** The family's name: its `by` keys as `key=value` joined by "/" ("all" without keys; naming.ts). */
   family: string;
   /** The scale values, by axis. */
   scale: Record<string, number>;
@@ -471,7 +472,7 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
       for (const s of scale) sc[s] = c[s];
       g = {
         keys: kv,
-        family: by.length ? by.map((k) => String(c[k])).join("/") : "all",
+        family: familyName(by, c),
         scale: sc,
         lrs: [],
         fail: [],
@@ -562,7 +563,8 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
     const usys = fit && fit.bracketed ? resolutionSd(fit) : NaN;
     if (fit && fit.bracketed && resamples > 0) {
       const rand = mulberry32(
-        (hashString(g.family + "|" + JSON.stringify(g.scale)) ^ (opts.bootstrapSeed ?? 0)) >>> 0,
+        (hashString(familySeedKey(by, g.keys) + "|" + JSON.stringify(g.scale)) ^
+          (opts.bootstrapSeed ?? 0)) >>> 0,
       );
       const normal = normalSampler(rand);
       const sorted = adj.points.map((p, j) => ({ p, j })).filter(({ p }) =>

@@ -157,6 +157,10 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
     type: "ordinal",
     title: axisName(optima.scale),
     scale: { domain: labels, scheme: SEQUENTIAL },
+    // Legend entries as key=value ("width=16"); several axes' labels already read so.
+    ...(optima.scale.length === 1
+      ? { legend: { labelExpr: `'${axisName(optima.scale)}=' + datum.label` } }
+      : {}),
   };
   const x = {
     field: "x",
@@ -405,9 +409,11 @@ export function etaVsScaleSpec(
 
 /**
  * Train loss (thin line) and val loss (points, joined when a trial has 3 or more) against step, one
- * panel per group (family x scale), one colour per LR. The y-range runs from
- * the lowest loss to the highest initial loss, so a diverging run leaves the
- * panel at the top instead of flattening the others.
+ * panel per group (rows: family, columns: scale, headed `width=16`), one distinct colour per LR (legend
+ * `lr=2^-5.5`). Each panel's y-range is zoomed around its trials' final losses (from the lowest loss
+ * to half as far again above the 60th percentile of the final losses), so the few-hundredths-of-a-nat
+ * differences between good LRs are visible; what lies above (the early steps, bad LRs, a diverging
+ * run) is drawn on the panel's top edge.
  *
  * @example
  * ```ts
@@ -420,56 +426,109 @@ export function trainingCurvesSpec(
 ): VegaLiteSpec {
   const labels: string[] = [];
   for (const p of points) if (!labels.includes(p.label)) labels.push(p.label);
-  const finite = points.filter((p) => Number.isFinite(p.loss));
-  const v = finite.map((p) => p.loss).sort((a, b) => a - b);
-  const minStep = Math.min(...finite.map((p) => p.step));
-  const initial = finite.filter((p) => p.step === minStep).map((p) => p.loss);
-  const lo = v.length ? v[0] : 0;
-  let hi = initial.length ? Math.max(...initial) : (v.length ? v[Math.floor(0.95 * (v.length - 1))] : 1);
-  if (!(hi > lo)) hi = lo + 1;
-  const pad = (hi - lo) * 0.04;
-  const domain = [lo - pad, hi + pad];
+  // Per panel: the last loss of each trial (val when evaluated, else train) sets the zoom.
+  const panels = new Map<string, TrainingPoint[]>();
+  for (const p of points) {
+    const k = JSON.stringify([p.family, p.label]);
+    panels.set(k, [...(panels.get(k) ?? []), p]);
+  }
+  const ceiling = new Map<string, number>();
+  for (const [k, ps] of panels) {
+    const last = new Map<string, TrainingPoint>();
+    for (const p of ps) {
+      if (!Number.isFinite(p.loss) || p.diverged) continue;
+      const q = last.get(p.trial_id);
+      if (!q || p.step > q.step || (p.step === q.step && p.split === "val")) last.set(p.trial_id, p);
+    }
+    const finals = [...last.values()].map((p) => p.loss).sort((a, b) => a - b);
+    const all = ps.map((p) => p.loss).filter(Number.isFinite);
+    const lo = all.length ? Math.min(...all) : 0;
+    const q = finals.length
+      ? finals[Math.floor(0.6 * (finals.length - 1))]
+      : (all.length ? Math.max(...all) : 1);
+    ceiling.set(k, Math.max(q + 0.5 * (q - lo), lo + 0.05));
+  }
   // A val curve evaluated only at the start and the end is two dots, not a line: a straight line would
   // read as a loss that fell linearly.
   const valCount = new Map<string, number>();
   for (const p of points) {
     if (p.split === "val") valCount.set(p.trial_id, (valCount.get(p.trial_id) ?? 0) + 1);
   }
-  const rows = points.map((p) => ({
-    ...p,
-    loss: Number.isFinite(p.loss) ? Math.min(p.loss, hi + pad) : hi + pad,
-    val_line: (valCount.get(p.trial_id) ?? 0) >= 3,
-  }));
+  // The x-range starts a logged step before the first loss inside any panel's range: earlier steps
+  // would only run along the top edge.
+  const steps = [...new Set(points.map((p) => p.step))].sort((a, b) => a - b);
+  const firstIn = Math.min(
+    ...points.filter((p) =>
+      Number.isFinite(p.loss) && p.loss < ceiling.get(JSON.stringify([p.family, p.label]))!
+    )
+      .map((p) => p.step),
+  );
+  const x0 = Number.isFinite(firstIn) ? (steps.filter((v) => v < firstIn).pop() ?? firstIn) : (steps[0] ?? 0);
+  const lrLabel = (x: number) => `lr=2^${+x.toFixed(2)}`;
+  const lrs = [...new Set(points.map((p) => p.log2_lr))].sort((a, b) => a - b);
+  const rows = points.filter((p) => p.step >= x0).map((p) => {
+    const hi = ceiling.get(JSON.stringify([p.family, p.label]))!;
+    return {
+      ...p,
+      lr: lrLabel(p.log2_lr),
+      loss: Number.isFinite(p.loss) ? Math.min(p.loss, hi) : hi,
+      val_line: (valCount.get(p.trial_id) ?? 0) >= 3,
+    };
+  });
   const enc = {
-    x: { field: "step", type: "quantitative", title: "step" },
+    x: {
+      field: "step",
+      type: "quantitative",
+      title: "step",
+      scale: { domain: [x0, steps[steps.length - 1] ?? 1], nice: false, zero: false },
+    },
     y: {
       field: "loss",
       type: "quantitative",
       title: opts.lossTitle ?? "loss",
-      scale: { zero: false, domain, nice: false },
+      scale: { zero: false, nice: false },
     },
-    color: { field: "log2_lr", type: "quantitative", title: "log2 LR", scale: { scheme: SEQUENTIAL } },
+    color: {
+      field: "lr",
+      type: "nominal",
+      title: "learning rate",
+      sort: lrs.map(lrLabel),
+      scale: { domain: lrs.map(lrLabel), scheme: lrs.length <= 10 ? "tableau10" : "category20" },
+    },
     detail: { field: "trial_id", type: "nominal" },
   };
+  const title = opts.scaleTitle ?? "scale";
   return {
     data: { values: rows },
     config: CONFIG,
     title: {
       text: "Training curves",
-      subtitle: `rows: family; columns: ${opts.scaleTitle ?? "scale"}; thin: train loss; dots: val loss ` +
-        "(joined from 3 evals); above the initial loss: on the top edge",
+      subtitle: [
+        `rows: family; columns: ${title}; thin: train loss; dots: val loss (joined from 3 evals)`,
+        "each panel's y-range is zoomed around its final losses; what lies above is drawn on the top edge" +
+        (x0 > (steps[0] ?? 0) ? `; from step ${x0} on` : ""),
+      ],
     },
     facet: {
       row: { field: "family", type: "nominal", title: null },
-      column: { field: "label", type: "ordinal", title: opts.scaleTitle ?? "scale", sort: labels },
+      column: {
+        field: "label",
+        type: "ordinal",
+        title: null,
+        sort: labels,
+        header: {
+          labelExpr: labels.every((l) => !l.includes("=")) ? `'${title}=' + datum.value` : "datum.value",
+        },
+      },
     },
+    resolve: { scale: { y: "independent" } },
     spec: {
-      width: 190,
-      height: 130,
+      width: 200,
+      height: 140,
       layer: [
         {
           transform: [{ filter: "datum.split === 'train'" }],
-          mark: { type: "line", strokeWidth: 0.8, strokeOpacity: 0.55 },
+          mark: { type: "line", strokeWidth: 0.8, strokeOpacity: 0.6 },
           encoding: enc,
         },
         {
@@ -479,7 +538,7 @@ export function trainingCurvesSpec(
         },
         {
           transform: [{ filter: "datum.split === 'val'" }],
-          mark: { type: "point", size: 14, filled: true },
+          mark: { type: "point", size: 18, filled: true },
           encoding: enc,
         },
       ],
@@ -538,25 +597,16 @@ export async function loadFonts(): Promise<Uint8Array[]> {
   return (fontCache = fonts);
 }
 
-/**
- * Rasterizes an SVG to PNG bytes with resvg-wasm, text in DejaVu Sans.
- * `scale` multiplies the SVG's pixel size (default 2, for sharp figures).
- *
- * @example
- * ```ts
- * const png = await renderPNG(await renderSVG(spec));
- * await Deno.writeFile("figure.png", png);
- * ```
- */
-export async function renderPNG(svg: string, opts: { scale?: number } = {}): Promise<Uint8Array> {
+/** A Resvg renderer of `svg` at `scale`, text in the fonts of `loadFonts`. */
+async function resvg(svg: string, scale: number) {
   const fonts = await loadFonts();
   wasmReady ??= (async () => {
     const url = new URL(import.meta.resolve("@resvg/resvg-wasm/index_bg.wasm"));
     await initWasm(await Deno.readFile(url));
   })();
   await wasmReady;
-  const r = new Resvg(svg, {
-    fitTo: { mode: "zoom", value: opts.scale ?? 2 },
+  return new Resvg(svg, {
+    fitTo: { mode: "zoom", value: scale },
     font: {
       fontBuffers: fonts,
       loadSystemFonts: false,
@@ -564,6 +614,72 @@ export async function renderPNG(svg: string, opts: { scale?: number } = {}): Pro
       sansSerifFamily: "DejaVu Sans",
     },
   });
+}
+
+/**
+ * The SVG cut to what is drawn on it (plus `margin` px): Vega sizes a figure from estimated text widths,
+ * which leaves blank space (a third of the width beside a long subtitle). The drawn box is found by
+ * rasterizing once and scanning for non-white pixels; the SVG's width, height and viewBox are set to it.
+ *
+ * @example
+ * ```ts
+ * const svg = await cropToContent(await renderSVG(spec));
+ * ```
+ */
+export async function cropToContent(svg: string, margin = 6): Promise<string> {
+  const head = /<svg[^>]*>/.exec(svg)?.[0];
+  const vb = head && /viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"/.exec(head);
+  if (!head || !vb) return svg;
+  const [x0, y0] = [Number(vb[1]), Number(vb[2])];
+  const r = await resvg(svg, 1);
+  const img = r.render();
+  try {
+    const { width: w, height: h, pixels: px } = img;
+    let top = h, bottom = -1, left = w, right = -1;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const i = 4 * (y * w + x);
+        if (px[i + 3] > 0 && (px[i] < 245 || px[i + 1] < 245 || px[i + 2] < 245)) {
+          if (y < top) top = y;
+          bottom = y;
+          if (x < left) left = x;
+          if (x > right) right = x;
+        }
+      }
+    }
+    if (bottom < 0) return svg;
+    const bx = Math.max(0, left - margin), by = Math.max(0, top - margin);
+    const bw = Math.min(w, right + 1 + margin) - bx, bh = Math.min(h, bottom + 1 + margin) - by;
+    const sx = Number(vb[3]) / w, sy = Number(vb[4]) / h;
+    const box = [x0 + bx * sx, y0 + by * sy, bw * sx, bh * sy].map((v) => +v.toFixed(2));
+    const cut = head.replace(/\swidth="[\d.]+"/, ` width="${box[2]}"`).replace(
+      /\sheight="[\d.]+"/,
+      ` height="${box[3]}"`,
+    ).replace(/viewBox="[^"]*"/, `viewBox="${box.join(" ")}"`);
+    return svg.replace(head, cut);
+  } finally {
+    img.free();
+    r.free();
+  }
+}
+
+/**
+ * Rasterizes an SVG to PNG bytes with resvg-wasm, text in DejaVu Sans.
+ * `scale` multiplies the SVG's pixel size (default 2, for sharp figures);
+ * the picture is cut to its content first (`cropToContent`; `crop: false` keeps the whole canvas).
+ *
+ * @example
+ * ```ts
+ * const png = await renderPNG(await renderSVG(spec));
+ * await Deno.writeFile("figure.png", png);
+ * ```
+ */
+export async function renderPNG(
+  svg: string,
+  opts: { scale?: number; crop?: boolean } = {},
+): Promise<Uint8Array> {
+  if (opts.crop ?? true) svg = await cropToContent(svg);
+  const r = await resvg(svg, opts.scale ?? 2);
   const img = r.render();
   try {
     return img.asPng();

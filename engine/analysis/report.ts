@@ -10,11 +10,13 @@ import { Buffer } from "node:buffer";
 import { writeFileAtomic } from "../core/fs.ts";
 import {
   type Analysis,
+  baseScaleText,
   fmtEta,
   fmtInterval,
   fmtLR,
   fmtNum,
   fmtWithCI,
+  naReason,
   OPTIMA_COLUMNS,
   verdictCalls,
   verdictLines,
@@ -22,7 +24,8 @@ import {
 import { methodText } from "./fit.ts";
 import { type JointFit, jointMethodText } from "./joint.ts";
 import { noiseText } from "./noise.ts";
-import { shortName } from "./optimum.ts";
+import { baseGroup, shortName } from "./optimum.ts";
+import { shortKeys } from "./naming.ts";
 
 /** Options of `reportHTML`. */
 export interface ReportOptions {
@@ -61,9 +64,10 @@ ul.verdicts{list-style:none;padding:0}
 .verdict.inconclusive{border-color:#e0a030;background:#fdf6e7}
 .pipelines{display:flex;gap:1rem;flex-wrap:wrap}.pipelines>div{flex:1 1 480px;min-width:0}
 dl.prov{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;font-size:.9rem}dl.prov dt{color:#555}dl.prov dd{margin:0}
-figure{margin:1rem 0;overflow-x:auto}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee;box-sizing:border-box}
+sup.na{color:#8a5a00}ol.na{font-size:.88rem;color:#555}details.trials>summary{cursor:pointer;font-weight:600}
 figcaption{color:#555;font-size:.9rem}
-table{border-collapse:collapse;font-size:.88rem;margin:.5rem 0}
+table{border-collapse:collapse;font-size:.88rem;margin:.5rem 0;display:block;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f2f2f2}
 td.key,th.key{text-align:left}tr.edge td{background:#fff6e0}
 pre{background:#f6f6f6;padding:.8rem;overflow-x:auto;font-size:.85rem}pre.pipeline-source{white-space:pre-wrap}
@@ -191,26 +195,46 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
     `<p>eta* with its ${pct} interval (log2 bounds); u_stat and u_sys: the bootstrap and resolution parts of ` +
       "its standard uncertainty in log2 units. Cost of transfer: fitted loss at the base scale's eta* minus " +
       "the fitted loss at the group's eta*, with its interval; observed: seed-adjusted loss at the base scale's " +
-      "grid LR minus the group's best. Highlighted rows: optimum at the edge of the LR grid (not bracketed).</p>",
+      "grid LR minus the group's best. Highlighted rows: optimum at the edge of the LR grid (not bracketed). " +
+      `${
+        escapeHTML(baseScaleText(a.bases ?? []))
+      } Each n/a is numbered; the notes below the table say why.</p>`,
     '<table class="optima"><thead><tr>',
-    ...keyCols.map((k) => `<th class="key">${escapeHTML(k)}</th>`),
+    ...keyCols.map((k, i) =>
+      `<th class="key" title="${escapeHTML(k)}">${escapeHTML(shortKeys(keyCols)[i])}</th>`
+    ),
     ...OPTIMA_COLUMNS.map((k) => `<th>${k}</th>`),
     '<th class="key">flags</th>',
     "</tr></thead><tbody>",
   );
+  // Every n/a gets a numbered note saying why (the same reason shares one number).
+  const reasons: string[] = [];
+  const cell = (text: string, g: (typeof optima.groups)[number], column: Parameters<typeof naReason>[2]) => {
+    const why = text.includes("n/a")
+      ? naReason(g, baseGroup(optima.groups.filter((h) => h.family === g.family)), column)
+      : null;
+    if (!why) return escapeHTML(text);
+    const n = (reasons.includes(why) ? reasons.indexOf(why) : reasons.push(why) - 1) + 1;
+    return `${escapeHTML(text)}<sup class="na">${n}</sup>`;
+  };
   for (const g of optima.groups) {
     out.push(
       `<tr${g.bracketed ? "" : ' class="edge"'}>`,
       ...keyCols.map((k) => `<td class="key">${escapeHTML(String(g.keys[k]))}</td>`),
-      `<td>${escapeHTML(fmtEta(g))}</td><td>${fmtLR(g.eta_star_grid)}</td><td>${num(g.u_stat, 3)}</td><td>${
-        num(g.u_sys, 3)
-      }</td><td>${num(g.loss_star)}</td>`,
+      `<td>${cell(fmtEta(g), g, "eta*")}</td><td>${fmtLR(g.eta_star_grid)}</td><td>${
+        cell(num(g.u_stat, 3), g, "u_stat")
+      }</td><td>${cell(num(g.u_sys, 3), g, "u_sys")}</td><td>${num(g.loss_star)}</td>`,
       `<td>${g.n_trials}</td><td>${g.n_diverged}</td><td>${g.n_failed}</td>`,
-      `<td>${fmtWithCI(g.transfer_cost_fit, g.transfer_cost_ci)}</td><td>${num(g.transfer_cost)}</td>`,
+      `<td>${cell(fmtWithCI(g.transfer_cost_fit, g.transfer_cost_ci), g, "cost of transfer")}</td><td>${
+        cell(num(g.transfer_cost), g, "cost (observed)")
+      }</td>`,
       `<td class="key">${escapeHTML(g.flags.join("; ") || "-")}</td></tr>`,
     );
   }
   out.push("</tbody></table>");
+  if (reasons.length) {
+    out.push('<ol class="na">', ...reasons.map((r) => `<li>n/a: ${escapeHTML(r)}</li>`), "</ol>");
+  }
 
   const fitted = fits.filter((f) => f.coefficients.length);
   if (fitted.length) {
@@ -254,6 +278,31 @@ export function reportHTML(a: Analysis, opts: ReportOptions = {}): string {
       );
     }
     out.push("</tbody></table>");
+  }
+
+  if (a.trials?.length) {
+    const st = (x: string) => a.trials!.filter((t) => t.status === x).length;
+    out.push(
+      '<h2 id="trials">Trials</h2>',
+      '<details class="trials"><summary>' +
+        escapeHTML(
+          `${a.trials.length} trials (${st("ok")} ok, ${st("diverged")} diverged, ${st("failed")} failed): ` +
+            `status, ${optima.loss.replaceAll("_", " ")} and folder of each`,
+        ) + "</summary>",
+      '<table class="trials"><thead><tr><th class="key">family</th><th class="key">' +
+        escapeHTML(optima.scale.length === 1 ? shortName(optima.scale[0]) : "scale") +
+        `</th><th>lr</th><th>seed</th><th class="key">status</th><th>${
+          escapeHTML(optima.loss.replaceAll("_", " "))
+        }</th><th class="key">folder</th></tr></thead><tbody>`,
+      ...a.trials.map((t) =>
+        `<tr${t.status === "ok" ? "" : ' class="edge"'}><td class="key">${escapeHTML(t.family)}</td>` +
+        `<td class="key">${escapeHTML(t.label)}</td><td>${fmtLR(t.lr)}</td><td>${t.seed ?? "-"}</td>` +
+        `<td class="key">${escapeHTML(t.status)}</td><td>${num(t.loss)}</td><td class="key">${
+          t.dir ? `<a href="${encodeURI(t.dir)}/">${escapeHTML(t.dir)}</a>` : "-"
+        }</td></tr>`
+      ),
+      "</tbody></table></details>",
+    );
   }
 
   for (const sec of opts.sections ?? []) {

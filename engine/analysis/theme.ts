@@ -10,7 +10,7 @@ export const VEGA_THEME = {
   background: "white",
   view: { stroke: "#ccc" },
   axis: { labelFontSize: 11, titleFontSize: 12, gridColor: "#e6e6e6" },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 400 }, // family names (key=value) in full
   header: { labelFontSize: 13, titleFontSize: 13 },
   title: { fontSize: 14, subtitleFontSize: 11, anchor: "start" },
 } as const;

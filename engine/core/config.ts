@@ -97,7 +97,9 @@ export function issueUnder(i: Issue, path: string[]): boolean {
   const under = (a: (string | number)[], p: string[]) =>
     p.length <= a.length && p.every((k, j) => String(a[j]) === k);
   const chooser = ["name", "block"].includes(path[path.length - 1]) ? path.slice(0, -1) : null;
-  return at.some((a) => under(a, path) || (chooser !== null && under(a, chooser)));
+  // An unknown key that heads the path (`optimiser` of the axis `optimiser.lr`) is the axis' own typo.
+  const typo = (a: (string | number)[]) => Boolean(i.keys?.length) && under(path, a.map(String));
+  return at.some((a) => under(a, path) || (chooser !== null && under(a, chooser)) || typo(a));
 }
 
 /** Validates a component's sibling options; the `name` (or `nameKey`) field picks the component. */
@@ -143,7 +145,7 @@ export function checkTrial(
   prefix: (string | number)[] = [],
 ): { trial?: TrialConfig; issues: Issue[] } {
   const r = TrialSchema.safeParse(raw);
-  if (!r.success) return { issues: zodIssues(r.error, prefix, raw) };
+  if (!r.success) return { issues: zodIssues(r.error, prefix, raw, TrialSchema) };
   const t = r.data;
   const issues: Issue[] = [];
   const comp = (kind: Kind, key: keyof TrialConfig, nameKey = "name", drop: string[] = []) => {
@@ -235,13 +237,34 @@ export function trialId(t: TrialConfig): string {
   return createHash("sha256").update(canonicalJSON(t)).digest("hex").slice(0, 12);
 }
 
-/** A readable directory name: block-parameterization-w<d>-L<depth>-lr<lr>-s<seed>-<id>. */
-export function trialDirName(t: TrialConfig, id = trialId(t)): string {
-  const lr = Number(t.optimizer.lr ?? 0).toPrecision(3).replace(/\.?0+(e|$)/, "$1");
-  const name = `${t.model.block}-${t.parameterization.name}-w${t.model.width}-L${t.model.depth}` +
-    `-n${t.train.steps}-lr${lr}-s${t.train.seed}-${id.slice(0, 6)}`;
-  return name.replace(/[^A-Za-z0-9._-]/g, "_"); // plugin names like "nugpt-2/3" stay one directory
+/** An option's value as a folder name shows it: numbers to 3 significant digits ("0.177", "1e-16", "500"). */
+function short(v: unknown): string {
+  return typeof v === "number" ? String(Number(v.toPrecision(3))) : String(v);
 }
+
+/**
+ * A readable directory name: block-parameterization-w<d>-L<depth>-n<steps>-lr<lr>-s<seed>[-key=value...]-<id>.
+ * `extra` names the other options that tell this trial apart from its sweep's others
+ * (`{hidden_exponent: 0.75}` -> `-hidden_exponent=0.75`); the id's first 6 hex digits end every name.
+ */
+export function trialDirName(t: TrialConfig, id = trialId(t), extra: Record<string, unknown> = {}): string {
+  const lr = Number(t.optimizer.lr ?? 0).toPrecision(3).replace(/\.?0+(e|$)/, "$1");
+  const more = Object.entries(extra).map(([k, v]) => `-${k}=${short(v).slice(0, 24)}`).join("");
+  const name = `${t.model.block}-${t.parameterization.name}-w${t.model.width}-L${t.model.depth}` +
+    `-n${t.train.steps}-lr${lr}-s${t.train.seed}${more}-${id.slice(0, 6)}`;
+  return name.replace(/[^A-Za-z0-9._=-]/g, "_"); // plugin names like "nugpt-2/3" stay one directory
+}
+
+/** The config paths `trialDirName` always shows. */
+export const DIR_NAME_PATHS = [
+  "model.block",
+  "parameterization.name",
+  "model.width",
+  "model.depth",
+  "train.steps",
+  "optimizer.lr",
+  "train.seed",
+];
 
 /** Flattens a nested object by dotted path: {a: {b: 1}} -> {"a.b": 1}; arrays stay JSON. */
 export function flatten(v: Record<string, unknown>, prefix = "", out: Record<string, unknown> = {}) {

@@ -1,5 +1,6 @@
 /** One-line user-facing errors: every message names the file, key path and value at fault. */
 import type { z } from "zod";
+import { didYouMean, nearest, schemaKeys } from "./suggest.ts";
 
 /** An error in user input (a pipeline file, an option, a data file). Printed as one line, no stack. */
 export class DmodelError extends Error {
@@ -9,11 +10,15 @@ export class DmodelError extends Error {
   }
 }
 
-/** Formats a value for an error message: short, JSON-like. */
+/** Formats a value for an error message: short, JSON-like; Infinity and NaN named as such (JSON says null). */
 export function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   try {
-    const s = JSON.stringify(value);
+    const s = JSON.stringify(
+      value,
+      (_k, x) => typeof x === "number" && !Number.isFinite(x) ? `\u0000${x}` : x,
+    )
+      ?.replace(/"\\u0000(-?Infinity|NaN)"/g, "$1");
     if (s === undefined) return String(value);
     return s.length > 80 ? s.slice(0, 77) + "..." : s;
   } catch {
@@ -48,22 +53,71 @@ export function zodIssue(i: Issue, path: (string | number)[] = i.path) {
   return { code: "custom" as const, message: i.message, path, input: i.value, params: { keys: i.keys } };
 }
 
-/** A zod issue of a schema validated at `prefix` inside `input`, as an Issue (unknown keys listed). */
-export function issueOf(i: z.core.$ZodIssue, prefix: (string | number)[], input: unknown): Issue {
+/**
+ * A zod issue of a schema validated at `prefix` inside `input`, as an Issue (unknown keys listed;
+ * with `schema`, each with the accepted key it is nearest to: "did you mean ...").
+ */
+export function issueOf(
+  i: z.core.$ZodIssue,
+  prefix: (string | number)[],
+  input: unknown,
+  schema?: z.ZodType,
+): Issue {
   const path = [...prefix, ...(i.path as (string | number)[])];
   // deno-lint-ignore no-explicit-any
   let v: any = input;
   for (const k of i.path as (string | number)[]) v = v?.[k];
   if (i.code === "unrecognized_keys") {
-    return { path, message: `unknown key(s) ${i.keys.map((k) => show(k)).join(", ")}`, keys: i.keys };
+    const known = schemaKeys(schema, i.path as (string | number)[]);
+    const named = i.keys.map((k) => show(k) + didYouMean(k, known));
+    return { path, message: `unknown key(s) ${named.join(", ")}`, keys: i.keys };
+  }
+  if (i.code === "invalid_type" && typeof v === "number" && !Number.isFinite(v)) {
+    return { path, message: `expected a finite number, got ${v}`, value: v };
+  }
+  if (i.code === "invalid_type" && v === undefined && i.message.startsWith("Invalid input")) {
+    return { path, message: `required, missing (expected ${i.expected})`, value: v };
   }
   const keys = i.code === "custom" ? (i.params as { keys?: string[] } | undefined)?.keys : undefined;
   return keys ? { path, message: i.message, keys } : { path, message: i.message, value: v };
 }
 
-/** The issues of a zod error, each at `prefix` + its own path, with the offending value read from `input`. */
-export function zodIssues(err: z.ZodError, prefix: (string | number)[] = [], input?: unknown): Issue[] {
-  return err.issues.map((i) => issueOf(i, prefix, input));
+/**
+ * The issues of a zod error, each at `prefix` + its own path, with the offending value read from
+ * `input`; the real cause first: unknown keys lead, and a required key reported missing because
+ * it was misspelled is folded into its unknown-key issue ("did you mean "steps"? it is required").
+ */
+export function zodIssues(
+  err: z.ZodError,
+  prefix: (string | number)[] = [],
+  input?: unknown,
+  schema?: z.ZodType,
+): Issue[] {
+  const issues = err.issues.map((i) => issueOf(i, prefix, input, schema));
+  const key = (p: (string | number)[]) => p.map(String).join("\u0000");
+  const unknown = issues.filter((i) => i.keys?.length);
+  const drop = new Set<Issue>();
+  for (const u of unknown) {
+    const missing = issues.filter((m) =>
+      !m.keys && m.value === undefined && m.message.startsWith("required, missing") &&
+      key(m.path.slice(0, -1)) === key(u.path)
+    );
+    for (const k of u.keys!) {
+      const m = missing.find((m) => nearest(k, [String(m.path[m.path.length - 1])]) !== null);
+      if (!m) continue;
+      drop.add(m);
+      const name = String(m.path[m.path.length - 1]);
+      u.message = u.message.replace(
+        `${show(k)}${didYouMean(k, [name])}`,
+        `${show(k)} (did you mean ${show(name)}? it is required and missing)`,
+      );
+      if (!u.message.includes(`did you mean ${show(name)}`)) {
+        u.message += ` (did you mean ${show(name)}? it is required and missing)`;
+      }
+    }
+  }
+  const kept = issues.filter((i) => !drop.has(i));
+  return [...kept.filter((i) => i.keys?.length), ...kept.filter((i) => !i.keys?.length)];
 }
 
 /** `file:line: key.path: message (value: ...)`; without a file (null), `key.path: message (value: ...)`. */
@@ -75,6 +129,13 @@ export function formatIssue(file: string | null, line: number | null, i: Issue):
 }
 
 /** A zod error as one DmodelError, one line per issue (no file: the key path says where). */
-export function zodError(err: z.ZodError, prefix: (string | number)[] = [], input?: unknown): DmodelError {
-  return new DmodelError(zodIssues(err, prefix, input).map((i) => formatIssue(null, null, i)).join("\n"));
+export function zodError(
+  err: z.ZodError,
+  prefix: (string | number)[] = [],
+  input?: unknown,
+  schema?: z.ZodType,
+): DmodelError {
+  return new DmodelError(
+    zodIssues(err, prefix, input, schema).map((i) => formatIssue(null, null, i)).join("\n"),
+  );
 }

@@ -264,7 +264,9 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
   const fail = (issues: Issue[]) => {
     const lines = issues.map((i) => {
       const set = blamedSet(i, applied);
-      return set ? formatIssue(`--set ${set}`, null, i) : formatIssue(file, loc.line(i.path), i);
+      // One unknown key: its own line, not its object's.
+      const at = i.keys?.length === 1 ? [...i.path, i.keys[0]] : i.path;
+      return set ? formatIssue(`--set ${set}`, null, i) : formatIssue(file, loc.line(at), i);
     });
     throw new DmodelError([...new Set(lines)].join("\n"));
   };
@@ -288,7 +290,7 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
   for (const s of sets) applied.push({ text: s, paths: applySet(raw, parseSet(s), s) });
   const top = PipelineSchema.safeParse(raw);
   if (!top.success) {
-    fail(zodIssues(top.error, [], raw));
+    fail(zodIssues(top.error, [], raw, PipelineSchema));
   }
   const p = top.data!;
   const dir = file ? dirname(resolvePath(file)) : Deno.cwd();

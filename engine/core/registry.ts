@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { DmodelError, formatIssue, type Issue, zodIssues } from "./errors.ts";
+import { didYouMean } from "./suggest.ts";
 
 /** The kinds of component dmodel knows. */
 export const KINDS = [
@@ -79,7 +80,9 @@ export function resolve<O = any, P = unknown>(kind: Kind, name: string): Registe
   const c = t.get(name);
   if (!c) {
     const known = [...t.keys()].sort().join(", ") || "(none)";
-    throw new DmodelError(`unknown ${kind} ${JSON.stringify(name)}; known: ${known}`);
+    throw new DmodelError(
+      `unknown ${kind} ${JSON.stringify(name)}${didYouMean(name, t.keys())}; known: ${known}`,
+    );
   }
   return c as Registered<O, P>;
 }
@@ -166,6 +169,6 @@ export function checkComponent(
     return { options, issues: [{ path: nameAt, message: (e as Error).message, value: name }] };
   }
   const r = component.schema.safeParse(options);
-  if (!r.success) return { options, issues: zodIssues(r.error, at, options) };
+  if (!r.success) return { options, issues: zodIssues(r.error, at, options, component.schema) };
   return { component, options: r.data as Record<string, unknown>, issues: [] };
 }

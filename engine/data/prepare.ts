@@ -56,7 +56,7 @@ export interface PrepareOptions {
  */
 export function parseDataConfig(cfg: unknown, prefix = "data"): DataConfig {
   const r = DataConfigSchema.safeParse(cfg ?? {});
-  if (!r.success) throw zodError(r.error, [prefix], cfg);
+  if (!r.success) throw zodError(r.error, [prefix], cfg, DataConfigSchema);
   const { options } = parseNamed("tokenizer", r.data.tokenizer, [prefix, "tokenizer"]);
   return { ...r.data, tokenizer: { name: r.data.tokenizer.name, ...options } };
 }

@@ -11,7 +11,18 @@
  *   seeds: [0, 1, 2]
  */
 import { z } from "zod";
-import { checkTrial, issueUnder, setPath, type TrialConfig, trialDirName, trialId } from "../core/config.ts";
+import {
+  checkTrial,
+  DIR_NAME_PATHS,
+  flatten,
+  getPath,
+  issueUnder,
+  setPath,
+  type TrialConfig,
+  trialDirName,
+  trialId,
+} from "../core/config.ts";
+import { shortKeys } from "../analysis/naming.ts";
 import type { Issue } from "../core/errors.ts";
 
 /** A log-spaced range: base^lo .. base^hi in steps of `step` in the exponent (inclusive). */
@@ -165,6 +176,7 @@ export function expandGrid(
     seen.add(id);
     trials.push({ index: trials.length, id, dir: trialDirName(r.trial, id), point, config: r.trial });
   }
+  nameApart(trials);
   for (const { issue, count, where } of found.values()) {
     const some = where && count < points.length
       ? ` (in ${count} of ${points.length} trials, e.g. ${where})`
@@ -172,6 +184,41 @@ export function expandGrid(
     issues.push({ ...issue, message: issue.message + some });
   }
   return { trials, issues };
+}
+
+/**
+ * Trial folder names that say what differs: where two trials of a sweep would get the same
+ * readable name (they differ only in options the name does not show, e.g.
+ * `parameterization.hidden_exponent`), every trial's name also carries those options as
+ * `key=value` (`...-s0-hidden_exponent=0.75-a8d934`). Names of sweeps without such
+ * trials are unchanged.
+ */
+export function nameApart(trials: PlannedTrial[]): void {
+  const plain = new Map<string, Record<string, unknown>[]>();
+  const flat = trials.map((t) => flatten(t.config as unknown as Record<string, unknown>));
+  trials.forEach((t, i) => {
+    const key = trialDirName(t.config, "").slice(0, -1);
+    plain.set(key, [...(plain.get(key) ?? []), flat[i]]);
+  });
+  const differ = new Set<string>();
+  for (const group of plain.values()) {
+    if (group.length < 2) continue;
+    const keys = new Set(group.flatMap((f) => Object.keys(f)));
+    for (const k of keys) {
+      if (DIR_NAME_PATHS.includes(k)) continue;
+      if (new Set(group.map((f) => JSON.stringify(f[k]))).size > 1) differ.add(k);
+    }
+  }
+  if (!differ.size) return;
+  const paths = [...differ].sort();
+  const names = shortKeys(paths);
+  trials.forEach((t, i) => {
+    const extra: Record<string, unknown> = {};
+    paths.forEach((p, j) => {
+      if (flat[i][p] !== undefined) extra[names[j]] = flat[i][p];
+    });
+    t.dir = trialDirName(t.config, t.id, extra);
+  });
 }
 
 /** Relative cost of a trial (tokens x parameters), to run the cheapest first. */
@@ -189,4 +236,35 @@ export function trialCost(t: TrialConfig): number {
 export function runOrder(a: PlannedTrial, b: PlannedTrial): number {
   return trialCost(a.config) - trialCost(b.config) || a.config.train.seed - b.config.train.seed ||
     a.index - b.index;
+}
+
+/**
+ * The trials of a sweep whose resolved config has every given value (`--set` overrides read
+ * as a grid row: `parameterization.name=nugpt`, `model.width=64`), in plan order.
+ *
+ * @example
+ * ```ts
+ * matchingTrials(trials, [{ path: ["model", "width"], value: 64 }]).map((t) => t.index);
+ * ```
+ */
+export function matchingTrials(
+  trials: PlannedTrial[],
+  sets: { path: string[]; value: unknown }[],
+): PlannedTrial[] {
+  const same = (a: unknown, b: unknown) =>
+    typeof a === "number" && typeof b === "number"
+      ? Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b))
+      : JSON.stringify(a) === JSON.stringify(b);
+  return trials.filter((t) => sets.every((s) => same(getPath(t.config, s.path), s.value)));
+}
+
+/** A grid point as one line: `parameterization={name: nugpt, ...}, model.width=16, optimizer.lr=0.0156`. */
+export function pointText(point: Record<string, unknown>): string {
+  const v = (x: unknown): string =>
+    typeof x === "number"
+      ? String(+x.toPrecision(4))
+      : x && typeof x === "object"
+      ? `{${Object.entries(x).map(([k, y]) => `${k}: ${v(y)}`).join(", ")}}`
+      : String(x);
+  return Object.entries(point).map(([k, x]) => `${k}=${v(x)}`).join(", ");
 }

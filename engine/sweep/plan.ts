@@ -27,6 +27,33 @@ export async function readPlugins(dir: string): Promise<string[]> {
   return plugins;
 }
 
+/**
+ * Keeps the folder a trial already has: where `<dir>/<t.dir>` does not exist but exactly one
+ * folder there ends in the same id suffix (`-a8d934`: a trial run or restored under an earlier
+ * naming, before its name carried the options that vary), the trial uses that folder, so finished
+ * and archived trials are still found and partial ones resume. Returns how many were adopted.
+ */
+export async function adoptExistingDirs(dir: string, trials: PlannedTrial[]): Promise<number> {
+  const bySuffix = new Map<string, string[]>();
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const m = e.isDirectory ? /-([0-9a-f]{6})$/.exec(e.name) : null;
+      if (m) bySuffix.set(m[1], [...(bySuffix.get(m[1]) ?? []), e.name]);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
+    throw e;
+  }
+  let n = 0;
+  for (const t of trials) {
+    const found = bySuffix.get(t.id.slice(0, 6)) ?? [];
+    if (found.includes(t.dir) || found.length !== 1) continue;
+    t.dir = found[0];
+    n++;
+  }
+  return n;
+}
+
 /** Reads trials.json; a missing one means the directory is not a sweep. */
 export async function readPlan(dir: string): Promise<PlannedTrial[]> {
   const plan = await readJSON<PlannedTrial[]>(`${dir}/trials.json`);

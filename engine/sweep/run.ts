@@ -18,6 +18,7 @@ import { type PlannedTrial, runOrder, trialCost } from "./grid.ts";
 import { acquireLock, releaseSync } from "./lock.ts";
 import { reuseTrials } from "./archive.ts";
 import {
+  adoptExistingDirs,
   finishRecorded,
   readPlan,
   recordFinished,
@@ -118,6 +119,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
     for (;;) {
       if (o.replan) trials = await o.replan(o.dir);
       wave++;
+      await adoptExistingDirs(o.dir, trials);
       await writePlan(o.dir, trials, o.plugins);
       // Build each distinct data config once, here, so workers only read the cache.
       for (const t of trials) {
@@ -184,6 +186,9 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
       if (wave === 1) { for (const line of lrFactorNotices(trials)) o.log(line); }
       const progress = new Progress(trials.length, before.done, o.workers);
       progress.costLeft = todo.reduce((a, t) => a + trialCost(t.config), 0);
+      progress.plan(
+        todo.map((t) => ({ dir: t.dir, cost: trialCost(t.config), steps: t.config.train.steps })),
+      );
       const r = await executor.run({
         dir: o.dir,
         trials,
@@ -196,7 +201,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepSummary & { det
         signal: abort.signal,
         onFinished: async (t) => {
           const { result } = await trialState(o.dir, t);
-          progress.finished(trialCost(t.config), result?.wall_s ?? 0);
+          progress.finished(trialCost(t.config), result?.wall_s ?? 0, t.dir);
           if (result?.status === "diverged") progress.diverged++;
           if (result?.status === "failed") progress.failed++;
           const loss = result?.final_val_loss;

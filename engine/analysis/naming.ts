@@ -1,0 +1,60 @@
+/**
+ * What a family is called wherever it is printed (analysis.md, the logs,
+ * figure legends, the report): the values of its `by` keys, each as
+ * `key=value` with the key's short name (`hidden_exponent=1`), except a
+ * component's own name (`parameterization.name`, `model.block`), which names
+ * itself (`nugpt`). Several keys join with "/": `nugpt/horizon_correction=false`.
+ */
+
+/** Keys whose value is a component's name and reads alone ("ngpt", not "name=ngpt"). */
+function namesItself(key: string): boolean {
+  return key === "name" || key.endsWith(".name") || key === "model.block";
+}
+
+/**
+ * Short names of dotted keys: the last segment ("model.width" -> "width"),
+ * or more segments where two keys would otherwise read the same
+ * (["optimizer.eps", "parameterization.eps"] -> the whole paths).
+ *
+ * @example
+ * ```ts
+ * shortKeys(["parameterization.hidden_exponent"]); // ["hidden_exponent"]
+ * ```
+ */
+export function shortKeys(keys: string[]): string[] {
+  const parts = keys.map((k) => k.split("."));
+  const out = parts.map((p) => p[p.length - 1]);
+  for (let n = 2; new Set(out).size < out.length; n++) {
+    const dup = out.map((s) => out.filter((t) => t === s).length > 1);
+    let grew = false;
+    parts.forEach((p, i) => {
+      if (dup[i] && n <= p.length) out[i] = p.slice(-n).join("."), grew = true;
+    });
+    if (!grew) break;
+  }
+  return out;
+}
+
+/**
+ * The family's name from its `by` keys and their values.
+ *
+ * @example
+ * ```ts
+ * familyName(["parameterization.hidden_exponent"], { "parameterization.hidden_exponent": 1 }); // "hidden_exponent=1"
+ * familyName(["parameterization.name"], { "parameterization.name": "nugpt" }); // "nugpt"
+ * ```
+ */
+export function familyName(by: string[], values: Record<string, unknown>): string {
+  if (!by.length) return "all";
+  const short = shortKeys(by);
+  return by.map((k, i) => namesItself(k) ? String(values[k]) : `${short[i]}=${String(values[k])}`).join("/");
+}
+
+/**
+ * The family's values alone joined by "/" ("1", "nugpt/false"): what seeds its
+ * bootstrap draws, unchanged from before families were named `key=value`, so
+ * that archived analyses reproduce their intervals exactly.
+ */
+export function familySeedKey(by: string[], values: Record<string, unknown>): string {
+  return by.length ? by.map((k) => String(values[k])).join("/") : "all";
+}
