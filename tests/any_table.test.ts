@@ -67,7 +67,10 @@ Deno.test("W&B export: CSV and JSON lines as exported give the same statuses and
     ];
     assert.deepEqual(slopes(ra.fits), slopes(rb.fits));
     for (const s of slopes(ra.fits)) {
-      assert.ok(Math.abs(s.slope - WANDB_EXPONENTS[s.family]) < 0.1, `${s.family}: slope ${s.slope}`);
+      assert.ok(
+        Math.abs(s.slope - WANDB_EXPONENTS[s.family.replace(/^arch=/, "")]) < 0.1,
+        `${s.family}: slope ${s.slope}`,
+      );
     }
     assert.equal(ra.dir, join(dir, "export-analysis"));
   } finally {
@@ -85,8 +88,8 @@ Deno.test("W&B export: the CLI command as documented; output beside the file; Pa
       ...["--status", "State", "--resamples", "100", "--no-figures"],
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^- sp: eta\* moves by x2\^-\d\.\d\d per doubling of d_model .*: drifts/m);
-    assert.match(r.stdout, /^- mup: eta\* moves by x2\^-?0\.0\d per doubling of d_model .*: transfers/m);
+    assert.match(r.stdout, /^- arch=sp: eta\* moves by x2\^-\d\.\d\d per doubling of d_model .*: drifts/m);
+    assert.match(r.stdout, /^- arch=mup: eta\* moves by x2\^-?0\.0\d per doubling of d_model .*: transfers/m);
     assert.match(r.stdout, /272 trials \(248 ok, 6 diverged, 18 failed\)/);
     for (const f of ["analysis.md", "analysis.json", "optima.csv", "report.html"]) {
       await Deno.stat(join(dir, "export-analysis", f));
@@ -407,9 +410,9 @@ Deno.test("a script outside the checkout imports dmodel and runs with the README
     }).output();
     const out = new TextDecoder().decode(r.stdout);
     assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
-    assert.match(out, /^sp: eta\* moves by x2\^.* per doubling of width/m);
-    assert.match(out, /^mup: eta\* moves by x2\^.* per doubling of width/m);
-    assert.match(out, /^(mup - sp|sp - mup): slope difference/m);
+    assert.match(out, /^param=sp: eta\* moves by x2\^.* per doubling of width/m);
+    assert.match(out, /^param=mup: eta\* moves by x2\^.* per doubling of width/m);
+    assert.match(out, /^(param=mup - param=sp|param=sp - param=mup): slope difference/m);
     assert.match(out, /^\d+ runs; wrote loss_vs_lr\.svg$/m);
     assert.match(await Deno.readTextFile(join(dir, "loss_vs_lr.svg")), /<svg/);
   } finally {

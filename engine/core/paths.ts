@@ -10,14 +10,17 @@ import { DmodelError, show } from "./errors.ts";
 
 /**
  * Why `name` is not a single safe path component (null when it is): not
- * empty, not `.` or `..`, no `/`, no comma, only letters, digits, `.`, `_`, `-`.
+ * empty, not `.` or `..`, no `/`, no comma, only letters, digits, `.`, `_`, `-`
+ * (and `=` where `allowEquals`: trial folders carry `key=value` parts; Deno's
+ * permission flags split only on commas, so `=` passes through them).
  */
-export function componentProblem(name: string): string | null {
+export function componentProblem(name: string, allowEquals = false): string | null {
   if (name === "") return "an empty name";
   if (name === "." || name === "..") {
     return `runs/${name} would not be a directory of its own; use a plain name`;
   }
-  if (!/^[A-Za-z0-9._-]+$/.test(name)) return "use letters, digits, '.', '_' and '-' only";
+  const safe = allowEquals ? /^[A-Za-z0-9._=-]+$/ : /^[A-Za-z0-9._-]+$/;
+  if (!safe.test(name)) return `use letters, digits, '.', '_'${allowEquals ? ", '='" : ""} and '-' only`;
   return null;
 }
 
@@ -89,7 +92,7 @@ export function checkRealDir(dir: string, expected: string, what: string): void 
  * Deno's `--allow-write` checks the path's name, not where a link points.
  */
 export function checkTrialDir(sweepDir: string, trialDir: string): void {
-  const problem = componentProblem(trialDir);
+  const problem = componentProblem(trialDir, true);
   if (problem) throw new DmodelError(`trial directory ${show(trialDir)} in ${sweepDir}: ${problem}`);
   const root = Deno.realPathSync(sweepDir);
   const dir = `${sweepDir}/${trialDir}`;
