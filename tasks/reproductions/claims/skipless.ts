@@ -17,6 +17,7 @@ import {
   vanillaVerdict,
 } from "../../../engine/analysis/claims/skipless.ts";
 import { skiplessFairSection } from "./skipless_fair.ts";
+import { espaDiagnosisSection } from "./espa_diagnosis.ts";
 import { mdTable, readTable, type ReproContext, type Row, rowsOf, sig } from "./shared.ts";
 
 /** The skipless run directories under docs/repro/, by depth: skipless-depth<D> and its parts skipless-depth<D><a-z>. */
@@ -249,6 +250,8 @@ export async function skiplessSection(
     espaFindings.length ? `\n${espaFindings.map((f) => `- ${f}`).join("\n")}` : "",
     "",
     espaCurrentToken(),
+    "",
+    await espaDiagnosisSection(ctx),
     "",
     fair.md,
     walls.length
