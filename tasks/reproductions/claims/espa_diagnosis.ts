@@ -5,6 +5,7 @@
  * changes in training (pipelines/claims/espa-ablation.yaml, val loss at fixed steps).
  */
 import { leakyReluCMap, tatSlope } from "../../../components/block/vanilla/tat.ts";
+import { exists, readJSON } from "../../../engine/core/fs.ts";
 import { mdTable, readTable, type ReproContext, type Row, rowsOf, sig } from "./shared.ts";
 
 const SETTINGS: [string, string][] = [
@@ -120,12 +121,67 @@ export async function espaDiagnosisSection(ctx: ReproContext): Promise<string> {
   } else {
     const rows = rowsOf(summary);
     const at = Object.keys(rows[0]).filter((k) => k.startsWith("val_loss@"));
+    let unigram: number | null = null;
+    if (await exists(`${ctx.repro}/espa-ablation`)) {
+      for await (const e of Deno.readDir(`${ctx.repro}/espa-ablation`)) {
+        const r = e.isDirectory
+          ? await readJSON<{ val_unigram_entropy?: number }>(
+            `${ctx.repro}/espa-ablation/${e.name}/result.json`,
+          )
+          : null;
+        if (r?.val_unigram_entropy) unigram = r.val_unigram_entropy;
+      }
+    }
     out.push(
-      "Depth 8, width 64, batch 8 x 64, LR 1e-3 for E-SPA (pre-LN 1e-2), one seed, every variant the same steps:",
+      "Depth 8, width 64, batch 8 x 64, LR 1e-3 for E-SPA (pre-LN 1e-2), one seed, every variant the same steps" +
+        (unigram === null
+          ? ":"
+          : ` (the validation set's unigram entropy, the loss of token frequencies alone: ${
+            sig(unigram, 4)
+          }):`),
       "",
       mdTable(
         ["variant", "val loss at step 0", ...at.map((k) => `at step ${k.slice(9)}`)],
         rows.map((r) => [String(r.config), sig(r.step0_val_loss, 4), ...at.map((k) => sig(r[k], 4))]),
+      ),
+    );
+    const last = at[at.length - 1];
+    const spread = (g: string) => {
+      const v = rows.filter((r) => String(r.config).includes(`γ_L=${g} `)).map((r) => r[last] as number);
+      return v.length
+        ? `${sig(Math.min(...v), 4)}–${sig(Math.max(...v), 4)} (${v.length} variants)`
+        : "not run";
+    };
+    out.push(
+      "",
+      `At ${last.replace("val_loss@", "step ")}: E-SPA at γ_L = 0.005 ${spread("0.005")}, at γ_L = 0.5 ${
+        spread("0.5")
+      }. Fixing the init kernel (MLP-aware schedule, milder η) lowers the step-0 loss (no inflated second ` +
+        "moment) but not the plateau at the unigram entropy at this horizon (one seed each; at γ_L = 0.5 the " +
+        "MLP-aware schedule is worse). What sets the plateau's length is γ_L. At init the attention stack's " +
+        "product A_L ... A_1 = L_L keeps L_L[i,i]² = 1 − e^(−2γ_L) of the current token at every position " +
+        "(0.00995 at γ_L = 0.005, whatever T; 0.632 at 0.5): the readout sees an average of earlier tokens " +
+        "(at T = 64 mostly the first), so the model predicts " +
+        "from token frequencies until training sharpens the attention (skipless-depth8b's γ_L ladder: the " +
+        "paper's γ_L leaves the plateau after about 500 of its 1000 steps, γ_L = 2 before step 100).",
+    );
+  }
+  const long = await readTable(`${ctx.repro}/espa-ablation-long/summary.csv`);
+  if (long) {
+    const rows = rowsOf(long);
+    const at = Object.keys(rows[0]).filter((k) => k.startsWith("val_loss@"));
+    out.push(
+      "",
+      "Longer (pipelines/claims/espa-ablation-long.yaml: 600 steps of batch 16 x 64, LR 1e-3, one seed):",
+      "",
+      mdTable(
+        ["variant", "val loss at step 0", ...at.map((k) => `at step ${k.slice(9)}`), "wall time"],
+        rows.map((r) => [
+          String(r.config),
+          sig(r.step0_val_loss, 4),
+          ...at.map((k) => sig(r[k], 4)),
+          `${sig((r.wall_s as number) / 60, 2)} min`,
+        ]),
       ),
     );
   }
