@@ -60,6 +60,12 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
   await add(pre, 0.01, 1, 200, 4.62, [[0, 7], [200, 4.62]]);
   await add(pre, 0.003, 0, 200, 4.8, [[0, 7], [200, 4.8]]);
   await add(pre, 0.003, 1, 200, 4.8, [[0, 7], [200, 4.8]]);
+  await add(pre, 0.03, 0, 200, NaN, [[0, 7]]);
+  await add(pre, 0.03, 1, 200, 5.5, [[0, 7], [200, 5.5]]);
+  await add(nf, 0.003, 0, 200, 4.9, [[0, 7], [200, 4.9]]);
+  await add(nf, 0.003, 1, 200, 4.9, [[0, 7], [200, 4.9]]);
+  await add(nf, 0.03, 0, 200, 5.0, [[0, 7], [200, 5.0]]);
+  await add(nf, 0.03, 1, 200, 5.0, [[0, 7], [200, 5.0]]);
   await add(nf, 0.01, 0, 200, 4.60, [[0, 7], [200, 4.60]]);
   await add(nf, 0.01, 1, 200, 4.63, [[0, 7], [200, 4.63]]);
   // E-SPA at 5x: seed-mean curve crosses 4.61 (pre-LN's mean) at step 900 = 4.5x
@@ -67,17 +73,27 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
   await add(espa, 0.001, 1, 1000, 4.52, [[0, 8], [800, 4.72], [900, 4.6], [1000, 4.52]]);
   await add(espa, 0.003, 0, 1000, NaN, [[0, 8]]);
   await add(espa, 0.003, 1, 1000, 4.0, [[0, 8], [1000, 4.0]]);
+  await add(espa, 0.0003, 0, 1000, 5, [[0, 8], [1000, 5]]);
+  await add(espa, 0.0003, 1, 1000, 5, [[0, 8], [1000, 5]]);
+  // MLP-aware at 5x: its best LR is the largest run, not bracketed: shown, not counted
+  const aware = { ...espa, mlp_aware: true };
+  await add(aware, 0.001, 0, 1000, 4.0, [[0, 8], [100, 4.0], [1000, 4.0]]);
   const s = await skiplessFairSection({ repro, link: "x" });
   assert.equal(s.verdicts.skips8, "reproduced"); // +0.005 within 2 x 0.018
   assert.equal(s.verdicts.espa8, "reproduced");
   assert.equal(s.verdicts.espa16, undefined);
+  // the unbracketed MLP-aware group would cross at 0.5x; it is shown but not used
   assert.match(
     s.md,
-    /\| 8 \| pre-LN \| 200 \| 0\.01 \| 2 \(2 stable\) \| 4\.61 ± 0\.014 \(2 seeds\) \| – \|/,
+    /MLP-aware \(dmodel\), 1000 steps \| 1000 \| 0\.001 \(not bracketed yet\) \| 1 \(1 stable\) \| 4 ± – \(1 seeds\) \| 0\.5x \|/,
   );
   assert.match(
     s.md,
-    /\| 8 \| E-SPA \(paper\), 1000 steps \| 1000 \| 0\.001 \| 2 \(1 stable\) \| 4\.51 ± 0\.014 \(2 seeds\) \| 4\.5x \|/,
+    /\| 8 \| pre-LN \| 200 \| 0\.01 \| 3 \(2 stable\) \| 4\.61 ± 0\.014 \(2 seeds\) \| – \|/,
+  );
+  assert.match(
+    s.md,
+    /\| 8 \| E-SPA \(paper\), 1000 steps \| 1000 \| 0\.001 \| 3 \(2 stable\) \| 4\.51 ± 0\.014 \(2 seeds\) \| 4\.5x \|/,
   );
   assert.equal(
     fairLabel({

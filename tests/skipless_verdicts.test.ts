@@ -75,5 +75,7 @@ Deno.test("tunedLR: lowest seed-mean final among LRs whose every seed finished; 
   assert(Math.abs(r.curve[0].loss - 7.1) < 1e-12);
   assert.equal(r.lrsRun, 3);
   assert.equal(r.lrsStable, 2);
+  assert.equal(r.bracketed, true); // 1e-3 below, 1e-2 (diverged) above
+  assert.equal(tunedLR([t(1e-3, 0, 4.8, []), t(3e-3, 0, 4.7, [])])!.bracketed, false); // best at the edge
   assert.equal(tunedLR([t(1e-3, 0, NaN, [])]), null);
 });

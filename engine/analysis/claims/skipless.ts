@@ -143,6 +143,8 @@ export interface TunedResult {
   /** LRs run, and how many of them had every seed finish ok. */
   lrsRun: number;
   lrsStable: number;
+  /** An LR below and one above the tuned LR have run (worse or diverged): the optimum is bracketed. */
+  bracketed: boolean;
 }
 
 /**
@@ -168,7 +170,22 @@ export function tunedLR(trials: TunedTrial[]): TunedResult | null {
     );
     const curve = [...steps[0].keys()].filter((s) => steps.every((c) => c.has(s))).sort((a, b) => a - b)
       .map((step) => ({ step, loss: mean(steps.map((c) => c.get(step)!)) }));
-    best = { lr, mean: m, finals, spread: seedSpread(finals), curve, lrsRun: 0, lrsStable: 0 };
+    best = {
+      lr,
+      mean: m,
+      finals,
+      spread: seedSpread(finals),
+      curve,
+      lrsRun: 0,
+      lrsStable: 0,
+      bracketed: false,
+    };
   }
-  return best && { ...best, lrsRun: byLR.size, lrsStable: stable };
+  const lrs = [...byLR.keys()];
+  return best && {
+    ...best,
+    lrsRun: byLR.size,
+    lrsStable: stable,
+    bracketed: lrs.some((x) => x < best!.lr) && lrs.some((x) => x > best!.lr),
+  };
 }

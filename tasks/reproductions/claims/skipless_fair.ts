@@ -72,7 +72,9 @@ export async function skiplessFairSection(
       const t = tunedLR(g.trials);
       if (t) tuned.set(label, { ...t, steps: g.steps });
     }
+    // a group counts towards a verdict once its optimum is bracketed (an LR run on each side)
     const pre = tuned.get("pre-LN"), nf = tuned.get("norm-free, skips");
+    const ok = (t?: TunedResult) => t?.bracketed === true;
     const crossings: VanillaCrossing[] = [];
     for (const [label, g] of [...groups].sort(([, a], [, b]) => a.steps - b.steps)) {
       const t = tuned.get(label);
@@ -80,13 +82,13 @@ export async function skiplessFairSection(
       if (t && pre && label.startsWith("E-SPA")) {
         const k = crossingStep(t.curve, pre.mean);
         ratio = k === null ? null : k / pre.steps;
-        crossings.push({ label, paper: label.includes("(paper)"), ratio });
+        if (ok(t) && ok(pre)) crossings.push({ label, paper: label.includes("(paper)"), ratio });
       }
       rows.push([
         depth,
         label,
         g.steps,
-        t ? sig(t.lr, 3) : "none stable",
+        t ? `${sig(t.lr, 3)}${t.bracketed ? "" : " (not bracketed yet)"}` : "none stable",
         t ? `${t.lrsRun} (${t.lrsStable} stable)` : `${new Set(g.trials.map((x) => x.lr)).size}`,
         t
           ? `${sig(t.mean, 4)} ± ${t.spread === null ? "–" : sig(t.spread, 2)} (${t.finals.length} seeds)`
@@ -98,7 +100,7 @@ export async function skiplessFairSection(
           : `not within ${sig(g.steps / pre.steps, 2)}x`,
       ]);
     }
-    if (pre && nf) {
+    if (ok(pre) && ok(nf)) {
       const a = skipsVerdict(pre.finals, nf.finals);
       verdicts[`skips${depth}`] = a.verdict;
       notes.push(
@@ -108,7 +110,7 @@ export async function skiplessFairSection(
           `(seed noise of the difference ${a.noise === null ? "not measured" : sig(a.noise, 2)})`,
       );
     }
-    if (pre && crossings.length) verdicts[`espa${depth}`] = vanillaVerdict(crossings).verdict;
+    if (ok(pre) && crossings.length) verdicts[`espa${depth}`] = vanillaVerdict(crossings).verdict;
   }
   if (!rows.length) {
     return {
@@ -122,7 +124,7 @@ export async function skiplessFairSection(
     md: [
       "LR-tuned comparison (pipelines/claims/skipless-fair-depth{8,16,32}.yaml; every model's LR tuned at its depth " +
       "by the LR search, 2 seeds per LR, batch 16 x 64 for all). Where a depth has run, its verdicts replace the " +
-      "table above's.",
+      "table above's (each group once its optimum is bracketed).",
       "",
       mdTable([
         "depth",
