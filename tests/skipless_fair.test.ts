@@ -85,7 +85,7 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
   // the unbracketed MLP-aware group would cross at 0.5x; it is shown but not used
   assert.match(
     s.md,
-    /MLP-aware \(dmodel\), 1000 steps \| 1000 \| 0\.001 \(not bracketed yet\) \| 1 \(1 stable\) \| 4 ± – \(1 seeds\) \| 0\.5x \|/,
+    /MLP-aware, 1000 steps \| 1000 \| 0\.001 \(not bracketed yet\) \| 1 \(1 stable\) \| 4 ± – \(1 seeds\) \| 0\.5x \|/,
   );
   assert.match(
     s.md,
@@ -97,11 +97,11 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
   );
   assert.equal(
     fairLabel({
-      model: { block: "vanilla", mlp_aware: true },
+      model: { block: "vanilla", mlp_aware: true, tat_eta: 0.6 },
       optimizer: { lr: 1 },
       train: { steps: 2000, seed: 0 },
     }),
-    "E-SPA, MLP-aware (dmodel), 2000 steps",
+    "E-SPA η=0.6, MLP-aware, 2000 steps",
   );
   await Deno.remove(repro, { recursive: true });
   const empty = await skiplessFairSection({ repro: "/nonexistent", link: "x" });

@@ -19,7 +19,7 @@ import type { Verdict } from "../common.ts";
 import { mdTable, readTable, type ReproContext, rowsOf, sig } from "./shared.ts";
 
 interface TrialConfigLite {
-  model: { block: string; attention?: string; mlp_aware?: boolean };
+  model: { block: string; attention?: string; mlp_aware?: boolean; tat_eta?: number };
   optimizer: { lr: number };
   train: { steps: number; seed: number };
 }
@@ -29,7 +29,12 @@ export function fairLabel(c: TrialConfigLite): string {
   if (c.model.block === "prenorm") return "pre-LN";
   if (c.model.block === "attnstack") return "norm-free, skips";
   const kind = c.model.attention ?? "espa";
-  const name = kind === "espa" ? (c.model.mlp_aware ? "E-SPA, MLP-aware (dmodel)" : "E-SPA (paper)") : kind;
+  const eta = c.model.tat_eta ?? 0.9, aware = c.model.mlp_aware === true;
+  const name = kind !== "espa"
+    ? kind
+    : eta === 0.9 && !aware
+    ? "E-SPA (paper)"
+    : `E-SPA${eta === 0.9 ? "" : ` η=${eta}`}${aware ? ", MLP-aware" : ""}`;
   return `${name}, ${c.train.steps} steps`;
 }
 
