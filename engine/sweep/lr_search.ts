@@ -296,6 +296,9 @@ export function scaleAxes(axes: string[], given?: string[]): string[] {
   return given ?? SCALE_CANDIDATES.filter((c) => axes.includes(c));
 }
 
+/** An axis value in a group label: objects (a zipped `model: {...}`) as JSON, so distinct ones stay apart. */
+const axisValue = (v: unknown) => (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
+
 /** Groups the LR-less expansion of a sweep (base x grid x zip x seeds) by everything but the seed. */
 export function searchGroups(templates: PlannedTrial[], scale: string[]): SearchGroup[] {
   const groups = new Map<string, SearchGroup>();
@@ -303,10 +306,10 @@ export function searchGroups(templates: PlannedTrial[], scale: string[]): Search
     const keys = Object.entries(t.point).filter(([k]) => k !== "train.seed").sort(([a], [b]) =>
       a.localeCompare(b)
     );
-    const label = keys.map(([k, v]) => `${k}=${v}`).join(", ") || "all";
+    const label = keys.map(([k, v]) => `${k}=${axisValue(v)}`).join(", ") || "all";
     let g = groups.get(label);
     if (!g) {
-      const fam = keys.filter(([k]) => !scale.includes(k)).map(([, v]) => String(v));
+      const fam = keys.filter(([k]) => !scale.includes(k)).map(([, v]) => axisValue(v));
       g = {
         label,
         family: fam.join("/") || "all",

@@ -5,7 +5,8 @@
  * - naive:           A = S
  * - Value-SkipInit:  A = a I + b S            (a = 1, b = 0 at init)
  * - shaped:          A = a I + b S - c C      (a = b = c = 1 and W_q = 0 at init: A = I)
- * - E-SPA / U-SPA:   A = D softmax(scores + B) (B, D fixed per layer, components/block/vanilla/espa.ts)
+ * - E-SPA / U-SPA:   A = D softmax(scores + B) - N (B, D, N fixed per layer, components/block/vanilla/espa.ts;
+ *                    N = 0 unless the schedule is MLP-aware)
  *
  * C is the softmax at zero logits under the causal mask: row i uniform over
  * the i + 1 visible positions. a, b, c are per-head vectors [H].
@@ -77,6 +78,8 @@ interface SpaTensors {
   bias: tf.Tensor2D[];
   /** Row rescaling D_l [T, 1]. */
   scale: tf.Tensor2D[];
+  /** Fixed negative part N_l [T, T], or null where it is all zero. */
+  minus: (tf.Tensor2D | null)[];
 }
 const spaCache = new Map<string, SpaTensors>();
 
@@ -85,13 +88,18 @@ const spaCache = new Map<string, SpaTensors>();
  * float32 tensors built once per (kind, T, L, options) and kept.
  */
 export function spaTensors(kind: SpaKind, seqLen: number, depth: number, opts: SpaOptions = {}): SpaTensors {
-  const key = `${kind}:${seqLen}:${depth}:${opts.gammaFinal ?? ""}:${opts.rhoFinal ?? ""}`;
+  const key = `${kind}:${seqLen}:${depth}:${opts.gammaFinal ?? ""}:${opts.rhoFinal ?? ""}:${
+    opts.mlpSlope ?? ""
+  }`;
   let t = spaCache.get(key);
   if (!t || t.bias[0].isDisposed) {
     const layers = spaLayers(kind, seqLen, depth, opts);
     t = {
       bias: layers.map((l) => tf.keep(tf.tensor2d(Float32Array.from(l.B), [seqLen, seqLen]))),
       scale: layers.map((l) => tf.keep(tf.tensor2d(Float32Array.from(l.D), [seqLen, 1]))),
+      minus: layers.map((l) =>
+        l.N.some((v) => v !== 0) ? tf.keep(tf.tensor2d(Float32Array.from(l.N), [seqLen, seqLen])) : null
+      ),
     };
     spaCache.set(key, t);
   }

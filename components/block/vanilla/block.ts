@@ -9,8 +9,9 @@
  * and the logits are h E_out^T. Signal propagation at init comes from the
  * attention variant (option `attention`):
  *
- * - `espa` (default) / `uspa`: A_l = D_l softmax(q k^T / sqrt(d_k) + B_l), fixed
- *   bias B_l and rescaling D_l from components/block/vanilla/espa.ts; W_q = 0 at init;
+ * - `espa` (default) / `uspa`: A_l = D_l softmax(q k^T / sqrt(d_k) + B_l) - N_l, fixed
+ *   bias B_l, rescaling D_l and negative part N_l (0 unless `mlp_aware`) from
+ *   components/block/vanilla/espa.ts; W_q = 0 at init;
  * - `shaped`: A = a I + b S - c C, a = b = c = 1, W_q = 0 at init (A = I);
  * - `value-skipinit`: A = a I + b S, a = 1, b = 0 at init;
  * - `naive`: A = S (the plain softmax; collapses with depth).
@@ -24,6 +25,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register } from "../../../engine/core/registry.ts";
+import { DmodelError } from "../../../engine/core/errors.ts";
 import type { Block, ModelShape } from "../../../engine/core/contracts.ts";
 import { embed, readoutLogits, rope } from "../../../engine/nn/ops.ts";
 import { inputSinkName } from "../../../engine/core/contracts.ts";
@@ -53,6 +55,12 @@ export const VanillaBlockOptions = z.object({
   gamma_final: z.number().positive().default(0.005),
   /** U-SPA: rho_L. */
   rho_final: z.number().min(0).lt(1).default(0.8),
+  /**
+   * E-SPA / U-SPA: attention l maps the previous MLP's output kernel C(Sigma_(l-1))
+   * (not Sigma_(l-1)) to Sigma_l, so the kernel after every attention layer is the
+   * target again (dmodel's; components/block/vanilla/espa.ts).
+   */
+  mlp_aware: z.boolean().default(false),
   /** Rotary position embedding on q and k. */
   rope: z.boolean().default(true),
   /** Position-gated output projection (components/block/pgop.ts). */
@@ -107,6 +115,9 @@ export function pgopDecl(name: string, s: ModelShape, dim?: number): BlockParamD
 /** The vanilla block family with the given options. */
 export function vanillaBlock(o: VanillaBlockOptions): Block {
   const kind: AttentionKind = o.attention;
+  if (o.mlp_aware && kind !== "espa" && kind !== "uspa") {
+    throw new DmodelError(`model.mlp_aware: only for attention espa or uspa, not ${kind}`);
+  }
   const zeroQuery = kind !== "naive";
   return {
     family: SP_FAMILY,
@@ -145,10 +156,14 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
       const H = s.heads, dk = s.head_dim;
       const pos = positionTables(T, dk);
       const k = attentionConstants(T);
-      const spa = kind === "espa" || kind === "uspa"
-        ? spaTensors(kind, T, s.depth, { gammaFinal: o.gamma_final, rhoFinal: o.rho_final })
-        : null;
       const slope = tatSlope(s.depth, o.tat_eta), gain = leakyReluGain(slope);
+      const spa = kind === "espa" || kind === "uspa"
+        ? spaTensors(kind, T, s.depth, {
+          gammaFinal: o.gamma_final,
+          rhoFinal: o.rho_final,
+          mlpSlope: o.mlp_aware ? slope : undefined,
+        })
+        : null;
       let h = embed(p["E_in"] as tf.Tensor2D, tokens.reshape([B * T]));
       sink?.("embed", h);
       for (let i = 0; i < s.depth; i++) {
@@ -173,8 +188,11 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
         if (kind === "shaped") {
           A = shapedAttention(S, p[name("attn_a")], p[name("attn_b")], p[name("attn_c")], k);
         } else if (kind === "value-skipinit") A = valueSkipInit(S, p[name("attn_a")], p[name("attn_b")], k);
-        else if (spa) A = tf.mul(S, spa.scale[i]) as tf.Tensor4D; // A = D P: rows rescaled by D_l
-        else A = S;
+        else if (spa) {
+          A = tf.mul(S, spa.scale[i]) as tf.Tensor4D; // A = D P: rows rescaled by D_l
+          const minus = spa.minus[i];
+          if (minus) A = tf.sub(A, minus) as tf.Tensor4D; // A = D P - N (MLP-aware schedule)
+        } else A = S;
         sink?.(`block${i}.attn_matrix`, A);
         let y = tf.transpose(tf.matMul(A, v), [0, 2, 1, 3]).reshape([B * T, H * dk]) as tf.Tensor2D;
         if (o.pgop) y = applyPgop(y, p[name("W_g")], B, T, H);

@@ -18,9 +18,17 @@
  * softmax as A_l = D P: D = diag(row sums), P = D^-1 A_l row-stochastic, fixed
  * bias B = log P (-1e9 where P = 0 or above the diagonal) and the attention
  * output rescaled row-wise by D. All math here is float64.
+ *
+ * MLP-aware schedule (option `mlpSlope`, dmodel's): in a vanilla block the
+ * MLP after attention l - 1 maps the kernel entrywise through its C map, so
+ * attention l receives C(Sigma_(l-1)), not Sigma_(l-1). Choosing
+ * A_l = L_l chol(C(Sigma_(l-1)))^-1 gives Sigma_l after every attention layer
+ * again; such an A_l has negative entries, realized as A_l = D P - N with a
+ * fixed non-negative N (N = 0 without `mlpSlope`).
  */
 import { MASKED } from "../../../engine/kernels/kernel_tasks.ts";
 import { DmodelError } from "../../../engine/core/errors.ts";
+import { leakyReluCMap } from "./tat.ts";
 
 /** A dense row-major n x n float64 matrix. */
 export type Mat = Float64Array;
@@ -125,6 +133,21 @@ export function transpose(a: Mat, n: number): Mat {
 }
 
 /**
+ * The MLP's kernel map on a unit-diagonal kernel: C(Sigma) entrywise, C the
+ * normalized leaky ReLU's C map of slope `slope` (components/block/vanilla/tat.ts).
+ *
+ * @example
+ * ```ts
+ * const k = kernelCMap(expKernel(8, 0.1), 8, -0.219); // off-diagonals move towards 1
+ * ```
+ */
+export function kernelCMap(s: Mat, n: number, slope: number): Mat {
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n * n; i++) out[i] = leakyReluCMap(s[i], slope);
+  return out;
+}
+
+/**
  * The E-SPA decay schedule gamma_0..gamma_L: gamma_l = -1/2 log(1 - a^(2l/L))
  * with a^2 = 1 - exp(-2 gamma_L), so gamma_L equals `gammaFinal` (0.005) and
  * gamma_0 = +inf (Sigma_0 = I). Decreasing in l.
@@ -169,22 +192,28 @@ export interface SpaLayer {
   P: Mat;
   /** B = log P; MASKED where P = 0 (including above the diagonal). */
   B: Mat;
+  /** The negative part N >= 0 of A (A = D P - N); all zero unless the schedule is MLP-aware. */
+  N: Mat;
 }
 
 /**
- * A = D P with D the row sums; B = log P with MASKED where P = 0. Entries
- * below -1e-12 (relative to the row's largest) are an error; smaller
- * negatives from rounding are set to 0.
+ * A = D P - N with D the row sums of the positive part, B = log P with MASKED
+ * where P = 0. Unsigned (the default): entries below -1e-12 (relative to the
+ * row's largest) are an error, smaller negatives from rounding are set to 0
+ * and N = 0; signed: the negative entries go to N.
  */
-export function decompose(a: Mat, n: number): SpaLayer {
-  const A = Float64Array.from(a);
+export function decompose(a: Mat, n: number, signed = false): SpaLayer {
+  const A = Float64Array.from(a), N = new Float64Array(n * n);
   const D = new Float64Array(n), P = new Float64Array(n * n), B = new Float64Array(n * n).fill(MASKED);
   for (let i = 0; i < n; i++) {
     let max = 0;
     for (let j = 0; j < n; j++) max = Math.max(max, Math.abs(A[i * n + j]));
     for (let j = 0; j < n; j++) {
       const v = A[i * n + j];
-      if (v < 0) {
+      if (v < 0 && signed) {
+        N[i * n + j] = -v;
+        A[i * n + j] = 0;
+      } else if (v < 0) {
         if (v < -1e-12 * Math.max(1, max)) {
           throw new DmodelError(
             `signal-preserving attention: A[${i},${j}] = ${v} is negative (schedule not monotone?)`,
@@ -202,7 +231,8 @@ export function decompose(a: Mat, n: number): SpaLayer {
       if (p > 0) B[i * n + j] = Math.log(p);
     }
   }
-  return { A, D, P, B };
+  for (let i = 0; i < n * n; i++) A[i] -= N[i];
+  return { A, D, P, B, N };
 }
 
 /** Which signal-preserving attention. */
@@ -214,6 +244,11 @@ export interface SpaOptions {
   gammaFinal?: number;
   /** U-SPA: rho_L (default 0.8). */
   rhoFinal?: number;
+  /**
+   * Slope of the TAT leaky ReLU of the MLP after each attention layer: when
+   * given, attention l maps C(Sigma_(l-1)) (the MLP's output kernel) to Sigma_l.
+   */
+  mlpSlope?: number;
 }
 
 /** The kernels Sigma_0..Sigma_L of a schedule. */
@@ -234,7 +269,14 @@ export function spaKernels(kind: SpaKind, n: number, depth: number, opts: SpaOpt
 export function spaLayers(kind: SpaKind, n: number, depth: number, opts: SpaOptions = {}): SpaLayer[] {
   const sig = spaKernels(kind, n, depth, opts);
   const chol = sig.map((s) => cholesky(s, n));
+  const slope = opts.mlpSlope;
   const out: SpaLayer[] = [];
-  for (let l = 1; l <= depth; l++) out.push(decompose(rightDivideLower(chol[l], chol[l - 1], n), n));
+  for (let l = 1; l <= depth; l++) {
+    // layer 1 reads the embeddings (Sigma_0 = I); later layers read the previous MLP's output kernel
+    const input = slope === undefined || l === 1
+      ? chol[l - 1]
+      : cholesky(kernelCMap(sig[l - 1], n, slope), n);
+    out.push(decompose(rightDivideLower(chol[l], input, n), n, slope !== undefined));
+  }
   return out;
 }

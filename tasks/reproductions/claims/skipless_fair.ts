@@ -1,0 +1,147 @@
+/**
+ * The fair skipless comparison (issue 27; pipelines/claims/skipless-fair-depth{8,16,32}.yaml):
+ * every model's LR tuned at its depth, 2 seeds per LR. Reads the archived
+ * trials under docs/repro/runs/skipless-fair-depth<D>/, picks each group's
+ * tuned LR and judges both claims with engine/analysis/claims/skipless.ts.
+ */
+import YAML from "yaml";
+import { exists, readJSON } from "../../../engine/core/fs.ts";
+import {
+  crossingStep,
+  skipsVerdict,
+  tunedLR,
+  type TunedResult,
+  type TunedTrial,
+  type VanillaCrossing,
+  vanillaVerdict,
+} from "../../../engine/analysis/claims/skipless.ts";
+import type { Verdict } from "../common.ts";
+import { mdTable, readTable, type ReproContext, rowsOf, sig } from "./shared.ts";
+
+interface TrialConfigLite {
+  model: { block: string; attention?: string; mlp_aware?: boolean; tat_eta?: number };
+  optimizer: { lr: number };
+  train: { steps: number; seed: number };
+}
+
+/** The variant a fair-comparison trial belongs to, from its config. */
+export function fairLabel(c: TrialConfigLite): string {
+  if (c.model.block === "prenorm") return "pre-LN";
+  if (c.model.block === "attnstack") return "norm-free, skips";
+  const kind = c.model.attention ?? "espa";
+  const eta = c.model.tat_eta ?? 0.9, aware = c.model.mlp_aware === true;
+  const name = kind !== "espa"
+    ? kind
+    : eta === 0.9 && !aware
+    ? "E-SPA (paper)"
+    : `E-SPA${eta === 0.9 ? "" : ` η=${eta}`}${aware ? ", MLP-aware" : ""}`;
+  return `${name}, ${c.train.steps} steps`;
+}
+
+/** Every finished trial of one archived sweep, grouped by variant. */
+async function fairGroups(dir: string): Promise<Map<string, { steps: number; trials: TunedTrial[] }>> {
+  const out = new Map<string, { steps: number; trials: TunedTrial[] }>();
+  if (!(await exists(dir))) return out;
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isDirectory) continue;
+    const r = await readJSON<{ status: string; final_val_loss: number }>(`${dir}/${e.name}/result.json`);
+    if (!r || !(await exists(`${dir}/${e.name}/config.yaml`))) continue;
+    const c = YAML.parse(await Deno.readTextFile(`${dir}/${e.name}/config.yaml`)) as TrialConfigLite;
+    const m = await readTable(`${dir}/${e.name}/metrics.csv`);
+    const curve = (m ? rowsOf(m) : [])
+      .filter((x) => Number.isFinite(x.val_loss as number))
+      .map((x) => ({ step: x.step as number, loss: x.val_loss as number }));
+    const label = fairLabel(c);
+    const g = out.get(label) ?? { steps: c.train.steps, trials: [] };
+    g.trials.push({
+      lr: c.optimizer.lr,
+      seed: c.train.seed,
+      final: r.status === "ok" ? r.final_val_loss : NaN,
+      curve,
+    });
+    out.set(label, g);
+  }
+  return out;
+}
+
+/** The fair-comparison table and, per depth with results, both claims' verdicts. */
+export async function skiplessFairSection(
+  ctx: ReproContext,
+): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
+  const rows: (string | number)[][] = [], verdicts: Record<string, Verdict> = {}, notes: string[] = [];
+  for (const depth of [8, 16, 32]) {
+    const groups = await fairGroups(`${ctx.repro}/skipless-fair-depth${depth}`);
+    if (!groups.size) continue;
+    const tuned = new Map<string, TunedResult & { steps: number }>();
+    for (const [label, g] of groups) {
+      const t = tunedLR(g.trials);
+      if (t) tuned.set(label, { ...t, steps: g.steps });
+    }
+    // a group counts towards a verdict once its optimum is bracketed (an LR run on each side)
+    const pre = tuned.get("pre-LN"), nf = tuned.get("norm-free, skips");
+    const ok = (t?: TunedResult) => t?.bracketed === true;
+    const crossings: VanillaCrossing[] = [];
+    for (const [label, g] of [...groups].sort(([, a], [, b]) => a.steps - b.steps)) {
+      const t = tuned.get(label);
+      let ratio: number | null = null;
+      if (t && pre && label.startsWith("E-SPA")) {
+        const k = crossingStep(t.curve, pre.mean);
+        ratio = k === null ? null : k / pre.steps;
+        if (ok(t) && ok(pre)) crossings.push({ label, paper: label.includes("(paper)"), ratio });
+      }
+      rows.push([
+        depth,
+        label,
+        g.steps,
+        t ? `${sig(t.lr, 3)}${t.bracketed ? "" : " (not bracketed yet)"}` : "none stable",
+        t ? `${t.lrsRun} (${t.lrsStable} stable)` : `${new Set(g.trials.map((x) => x.lr)).size}`,
+        t
+          ? `${sig(t.mean, 4)} ± ${t.spread === null ? "–" : sig(t.spread, 2)} (${t.finals.length} seeds)`
+          : "–",
+        !label.startsWith("E-SPA") || !pre
+          ? "–"
+          : ratio !== null
+          ? `${sig(ratio, 2)}x`
+          : `not within ${sig(g.steps / pre.steps, 2)}x`,
+      ]);
+    }
+    if (ok(pre) && ok(nf)) {
+      const a = skipsVerdict(pre.finals, nf.finals);
+      verdicts[`skips${depth}`] = a.verdict;
+      notes.push(
+        `depth ${depth}: norm-free with skips ${a.diff >= 0 ? "+" : ""}${
+          sig(a.diff, 3)
+        } nats vs tuned pre-LN ` +
+          `(seed noise of the difference ${a.noise === null ? "not measured" : sig(a.noise, 2)})`,
+      );
+    }
+    if (ok(pre) && crossings.length) verdicts[`espa${depth}`] = vanillaVerdict(crossings).verdict;
+  }
+  if (!rows.length) {
+    return {
+      md: "LR-tuned comparison (pipelines/claims/skipless-fair-depth{8,16,32}.yaml): not yet run " +
+        "(`deno task sweep pipelines/claims/skipless-fair-depth8.yaml`, then `deno task repro-snapshot " +
+        "skipless-fair-depth8`).",
+      verdicts,
+    };
+  }
+  return {
+    md: [
+      "LR-tuned comparison (pipelines/claims/skipless-fair-depth{8,16,32}.yaml; every model's LR tuned at its depth " +
+      "by the LR search, 2 seeds per LR, batch 16 x 64 for all). Where a depth has run, its verdicts replace the " +
+      "table above's (each group once its optimum is bracketed).",
+      "",
+      mdTable([
+        "depth",
+        "variant",
+        "steps",
+        "tuned LR",
+        "LRs run",
+        "final val loss at the tuned LR (mean ± seed sd)",
+        "steps to tuned pre-LN's final loss (x its steps)",
+      ], rows),
+      notes.length ? `\n${notes.map((n) => `- ${n}`).join("\n")}` : "",
+    ].join("\n"),
+    verdicts,
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * The LR-tuned skipless comparison: the fair pipelines make one LR-search group
+ * per variant, and the page section reads archived trials into tuned LRs and
+ * verdicts (tasks/reproductions/claims/skipless_fair.ts) on a hand-made archive.
+ */
+import assert from "node:assert/strict";
+import YAML from "yaml";
+import "../components/mod.ts";
+import { loadPipeline } from "../engine/core/pipeline.ts";
+import type { SweepOptions } from "../components/stage/sweep.ts";
+import { fairLabel, skiplessFairSection } from "../tasks/reproductions/claims/skipless_fair.ts";
+
+Deno.test("skipless-fair pipelines: one LR-search group per variant (zipped objects stay apart)", async () => {
+  for (const d of [8, 16, 32]) {
+    const p = await loadPipeline(`pipelines/claims/skipless-fair-depth${d}.yaml`);
+    const o = p.stages.get("sweep")!.options as SweepOptions;
+    assert.equal(o.search!.groups.length, 6, `depth ${d}`);
+    assert(o.search!.groups.every((g) => g.seeds.length === 2));
+    assert(o.trials.every((t) => t.config.model.depth === d));
+  }
+});
+
+async function trial(
+  dir: string,
+  c: Record<string, unknown>,
+  status: string,
+  final: number,
+  curve: number[][],
+) {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/config.yaml`, YAML.stringify(c));
+  await Deno.writeTextFile(
+    `${dir}/metrics.csv`,
+    "step,val_loss\n" + curve.map((r) => r.join(",")).join("\n") + "\n",
+  );
+  await Deno.writeTextFile(`${dir}/result.json`, JSON.stringify({ status, final_val_loss: final }));
+}
+
+Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and both verdicts from an archive", async () => {
+  const repro = await Deno.makeTempDir();
+  const run = `${repro}/skipless-fair-depth8`;
+  const cfg = (model: Record<string, unknown>, lr: number, seed: number, steps: number) => ({
+    model,
+    optimizer: { lr },
+    train: { steps, seed },
+  });
+  let i = 0;
+  const add = (
+    m: Record<string, unknown>,
+    lr: number,
+    seed: number,
+    steps: number,
+    final: number,
+    c: number[][],
+  ) => trial(`${run}/t${i++}`, cfg(m, lr, seed, steps), Number.isFinite(final) ? "ok" : "diverged", final, c);
+  const pre = { block: "prenorm" },
+    nf = { block: "attnstack" },
+    espa = { block: "vanilla", attention: "espa" };
+  await add(pre, 0.01, 0, 200, 4.6, [[0, 7], [200, 4.6]]);
+  await add(pre, 0.01, 1, 200, 4.62, [[0, 7], [200, 4.62]]);
+  await add(pre, 0.003, 0, 200, 4.8, [[0, 7], [200, 4.8]]);
+  await add(pre, 0.003, 1, 200, 4.8, [[0, 7], [200, 4.8]]);
+  await add(pre, 0.03, 0, 200, NaN, [[0, 7]]);
+  await add(pre, 0.03, 1, 200, 5.5, [[0, 7], [200, 5.5]]);
+  await add(nf, 0.003, 0, 200, 4.9, [[0, 7], [200, 4.9]]);
+  await add(nf, 0.003, 1, 200, 4.9, [[0, 7], [200, 4.9]]);
+  await add(nf, 0.03, 0, 200, 5.0, [[0, 7], [200, 5.0]]);
+  await add(nf, 0.03, 1, 200, 5.0, [[0, 7], [200, 5.0]]);
+  await add(nf, 0.01, 0, 200, 4.60, [[0, 7], [200, 4.60]]);
+  await add(nf, 0.01, 1, 200, 4.63, [[0, 7], [200, 4.63]]);
+  // E-SPA at 5x: seed-mean curve crosses 4.61 (pre-LN's mean) at step 900 = 4.5x
+  await add(espa, 0.001, 0, 1000, 4.5, [[0, 8], [800, 4.7], [900, 4.6], [1000, 4.5]]);
+  await add(espa, 0.001, 1, 1000, 4.52, [[0, 8], [800, 4.72], [900, 4.6], [1000, 4.52]]);
+  await add(espa, 0.003, 0, 1000, NaN, [[0, 8]]);
+  await add(espa, 0.003, 1, 1000, 4.0, [[0, 8], [1000, 4.0]]);
+  await add(espa, 0.0003, 0, 1000, 5, [[0, 8], [1000, 5]]);
+  await add(espa, 0.0003, 1, 1000, 5, [[0, 8], [1000, 5]]);
+  // MLP-aware at 5x: its best LR is the largest run, not bracketed: shown, not counted
+  const aware = { ...espa, mlp_aware: true };
+  await add(aware, 0.001, 0, 1000, 4.0, [[0, 8], [100, 4.0], [1000, 4.0]]);
+  const s = await skiplessFairSection({ repro, link: "x" });
+  assert.equal(s.verdicts.skips8, "reproduced"); // +0.005 within 2 x 0.018
+  assert.equal(s.verdicts.espa8, "reproduced");
+  assert.equal(s.verdicts.espa16, undefined);
+  // the unbracketed MLP-aware group would cross at 0.5x; it is shown but not used
+  assert.match(
+    s.md,
+    /MLP-aware, 1000 steps \| 1000 \| 0\.001 \(not bracketed yet\) \| 1 \(1 stable\) \| 4 ± – \(1 seeds\) \| 0\.5x \|/,
+  );
+  assert.match(
+    s.md,
+    /\| 8 \| pre-LN \| 200 \| 0\.01 \| 3 \(2 stable\) \| 4\.61 ± 0\.014 \(2 seeds\) \| – \|/,
+  );
+  assert.match(
+    s.md,
+    /\| 8 \| E-SPA \(paper\), 1000 steps \| 1000 \| 0\.001 \| 3 \(2 stable\) \| 4\.51 ± 0\.014 \(2 seeds\) \| 4\.5x \|/,
+  );
+  assert.equal(
+    fairLabel({
+      model: { block: "vanilla", mlp_aware: true, tat_eta: 0.6 },
+      optimizer: { lr: 1 },
+      train: { steps: 2000, seed: 0 },
+    }),
+    "E-SPA η=0.6, MLP-aware, 2000 steps",
+  );
+  await Deno.remove(repro, { recursive: true });
+  const empty = await skiplessFairSection({ repro: "/nonexistent", link: "x" });
+  assert.match(empty.md, /not yet run/);
+});
