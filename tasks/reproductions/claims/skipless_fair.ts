@@ -79,7 +79,7 @@ export async function skiplessFairSection(
     }
     // a group counts towards a verdict once its optimum is bracketed (an LR run on each side)
     const pre = tuned.get("pre-LN"), nf = tuned.get("norm-free, skips");
-    const ok = (t?: TunedResult) => t?.bracketed === true;
+    const ok = (t?: TunedResult): t is TunedResult => t?.bracketed === true;
     const crossings: VanillaCrossing[] = [];
     for (const [label, g] of [...groups].sort(([, a], [, b]) => a.steps - b.steps)) {
       const t = tuned.get(label);
