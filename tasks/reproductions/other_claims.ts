@@ -1,5 +1,5 @@
 /**
- * The "other papers' claims" section of docs/reproductions.md (issue 14):
+ * The "other papers' claims" section of docs/reproductions.md:
  * skipless transformers / E-SPA (arXiv 2302.10322), representational
  * collapse, LayerNorm and the affine rank, head-channel non-identifiability
  * and PG-OP (Dong et al. 2021; arXiv 2604.23681), layer-wise coordination
