@@ -45,7 +45,7 @@ import { blasStatus, getBlasThreads } from "../engine/kernels/blas.ts";
 import { kernelThreads, parallelStats } from "../engine/kernels/thread_pool.ts";
 import { nativeActive, nativeStatus } from "../engine/kernels/native.ts";
 
-/** The reference configuration (../shared/REFERENCE.md section 1; shared/bench/torch_ngpt_step.py). */
+/** The reference configuration (docs/reference.md section 1; shared/bench/torch_ngpt_step.py). */
 export const REFERENCE = { depth: 4, head_dim: 32, seq: 128, batch: 16, vocab: 1024 } as const;
 
 const TORCH_SCRIPT = Deno.env.get("DMODEL_TORCH_BENCH") ??

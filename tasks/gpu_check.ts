@@ -1,5 +1,5 @@
 /**
- * The GPU check: everything the first session with a GPU should measure, in
+ * The GPU check: everything to measure on a machine with a GPU, in
  * one command that writes `gpu_check.json` and `gpu_check.md` to --out.
  *
  *   deno task gpu-check --out runs/gpu-check            # a real GPU (< 8 min)

@@ -692,8 +692,8 @@ Deno.test("figures: every seed and every diverged trial drawn at its own place; 
 
 Deno.test("the earlier main job's recorded sweep: nuGPT (grid optimum 2^-5 at every width) is not called drifts", () => {
   // tests/fixtures/quickstart_results.csv: `deno task sweep` with pipelines/quickstart.yaml as it was at
-  // commit b6a4ed6 (nGPT vs nuGPT, widths 32/64/128, 100 steps, LRs 2^-8..2^-2, seeds 0/1; the sweep that
-  // issue 12 describes), trimmed to the columns the analysis reads. nuGPT's grid optimum is 2^-5 at widths 32, 64, 128 and its observed cost of
+  // commit b6a4ed6 (nGPT vs nuGPT, widths 32/64/128, 100 steps, LRs 2^-8..2^-2, seeds 0/1),
+  // trimmed to the columns the analysis reads. nuGPT's grid optimum is 2^-5 at widths 32, 64, 128 and its observed cost of
   // transfer is 0; its right neighbour 2^-4 sits on the divergence wall (the old 3-point parabola called it
   // "x2^-0.27 per doubling: drifts").
   const t = aq.fromCSV(Deno.readTextFileSync(new URL("./fixtures/quickstart_results.csv", import.meta.url)));

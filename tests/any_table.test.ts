@@ -377,7 +377,7 @@ Deno.test("a sweep trained by an independent PyTorch loop (tests/fixtures/torch_
     }
     assert.equal(g.eta_star_grid, best, `${g.family} ${g.label}`);
   }
-  // The README's command on a copy: the analysis lands beside the file.
+  // docs/analysis.md's command on a copy: the analysis lands beside the file.
   const dir = await tmp();
   try {
     await Deno.copyFile(file, join(dir, "runs.csv"));
@@ -396,7 +396,7 @@ Deno.test("a sweep trained by an independent PyTorch loop (tests/fixtures/torch_
   }
 });
 
-Deno.test("a script outside the checkout imports dmodel and runs with the README's one command", async () => {
+Deno.test("a script outside the checkout imports dmodel and runs with docs/analysis.md's one command", async () => {
   const dir = await tmp();
   try {
     await Deno.copyFile(join(ROOT, "docs/examples/analyze_table.ts"), join(dir, "analyze_table.ts"));

@@ -1,5 +1,5 @@
 /**
- * The pipelines of pipelines/claims/ (issue 14's reproductions) validate, and
+ * The pipelines of pipelines/claims/ (the other papers' reproductions) validate, and
  * the ones with a trial config describe (`deno task describe`) without
  * training: every parameter gets a finite init scale and LR.
  */

@@ -108,7 +108,7 @@ Deno.test("tat: C map equals the DKS library's leaky-ReLU form; the documented s
 });
 
 Deno.test("pgop: overhead H r / d^2 stays under 1.6% of W_o", () => {
-  assert.equal(pgopOverhead({ width: 1024, heads: 16 }, 1024), 1 / 64); // REFERENCE's H x d at d_k = 64
+  assert.equal(pgopOverhead({ width: 1024, heads: 16 }, 1024), 1 / 64); // docs/reference.md's H x d at d_k = 64
   assert(pgopOverhead({ width: 1024, heads: 16 }, 1024) < 0.016);
   for (const [width, heads] of [[64, 4], [128, 8], [256, 4], [1024, 16], [32, 2]]) {
     const r = pgopAutoDim({ width, heads });

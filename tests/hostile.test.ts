@@ -1,5 +1,5 @@
 /**
- * Hostile input and the trial sandbox (issue 24, items 3-5): each case asserts
+ * Hostile input and the trial sandbox: each case asserts
  * the exact one-line message (never `internal error` with a stack), or what a
  * trial process is allowed to do.
  */

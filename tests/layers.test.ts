@@ -1,5 +1,5 @@
 /**
- * The import direction of the tree (README "Architecture"): every engine
+ * The import direction of the tree (docs/architecture.md): every engine
  * layer imports only the layers below it, no engine file imports
  * components/ or tasks/, components never import tasks/ or the entry points.
  * The imports are read from Deno's own module graph (`deno info --json`),

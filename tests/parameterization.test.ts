@@ -1,5 +1,5 @@
 /**
- * Parameterizations against their formulas (../shared/REFERENCE.md sections 1, 2, 4):
+ * Parameterizations against their formulas (docs/reference.md sections 1, 2, 4):
  * `describeTrial` at several widths and depths, every expected value computed
  * here from the equations; and the errors a user meets (rule on the wrong
  * block, width not divisible by head_dim, missing base shape).

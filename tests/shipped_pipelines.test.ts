@@ -42,7 +42,7 @@ async function describe(file: string, sets: string[]): Promise<string> {
   return describeText(d);
 }
 
-Deno.test("shipped pipelines: the folder holds the README's pipelines", () => {
+Deno.test("shipped pipelines: the folder holds the pipelines the docs name", () => {
   for (
     const f of ["quickstart.yaml", "train-ngpt.yaml", "collapse.yaml", "skipless.yaml", "layerwise.yaml"]
   ) {

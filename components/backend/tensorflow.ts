@@ -34,7 +34,7 @@ register("backend", "tensorflow", {
       if (!pkg) {
         throw new DmodelError(
           "backend tensorflow: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed " +
-            "(they download libtensorflow at install time; see README, 'Optional: native TensorFlow'); " +
+            "(they download libtensorflow at install time; see docs/gpu.md, 'Optional: native TensorFlow'); " +
             "use backend: wasm",
         );
       }

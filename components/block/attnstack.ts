@@ -1,7 +1,7 @@
 /**
  * A configurable attention stack for the representational-collapse study
  * (Dong et al. 2021, "pure attention loses rank doubly exponentially";
- * ../shared/REFERENCE.md section 6). Per layer, with N(x) = RMSNorm(x) * gain when
+ * docs/reference.md section 6). Per layer, with N(x) = RMSNorm(x) * gain when
  * `layernorm` is on and the identity otherwise:
  *
  *   a = SA(N(h));        h <- residual ? h + m a : a

@@ -1,6 +1,6 @@
 /**
  * nGPT, the normalized transformer (Loshchilov et al., arXiv 2410.01131;
- * ../shared/REFERENCE.md section 1). Every vector in the embedding space is unit norm;
+ * docs/reference.md section 1). Every vector in the embedding space is unit norm;
  * blocks move the hidden state along the sphere by LERP with learned
  * eigen learning rates alpha_A, alpha_M. Matrices are stored (out, in).
  */

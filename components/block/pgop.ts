@@ -2,14 +2,14 @@
  * PG-OP, a position-gated output projection (arXiv 2604.23681 proposes one
  * with under 1.6% extra parameters as a partial remedy for head-channel
  * non-identifiability; its exact form is not public). dmodel's reading
- * (../shared/REFERENCE.md section 6):
+ * (docs/reference.md section 6):
  *
  *   g[t, h] = 2 sigmoid(P[t] . w_h),   y_h[t] <- g[t, h] y_h[t]   before W_o,
  *
  * P[t] a fixed sinusoidal position feature of dimension r (no parameters),
  * w_h in R^r one learned vector per head: H x r extra parameters, stored as
  * W_g [H, r], zero at init so every gate starts at 2 sigmoid(0) = 1 and the
- * block computes exactly what it computes without PG-OP. REFERENCE's
+ * block computes exactly what it computes without PG-OP. docs/reference.md's
  * "H x d extra parameters" is r = d; the default r is the largest r <= d
  * that keeps the overhead H r / d^2 (relative to W_o's d^2) under 1.6%,
  * which is r = d once d_k >= 64.

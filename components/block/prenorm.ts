@@ -1,7 +1,7 @@
 /**
  * The standard GPT baseline: pre-norm blocks (RMSNorm, no bias), RoPE,
  * SwiGLU MLP, untied embeddings, final norm. The model SP, muP and
- * CompleteP were written for (../shared/REFERENCE.md section 4). The residual branch
+ * CompleteP were written for (docs/reference.md section 4). The residual branch
  * multiplier and attention scale come from the parameterization.
  *
  *   h <- h + r * Attn(RMSNorm(h) * g_attn)

@@ -3,7 +3,7 @@
  * (`tasks/trial.ts`, the entry point that registers the components and runs
  * one planned trial of a sweep), and the sandbox it runs in.
  *
- * A trial gets only what training needs (README, "Trust model"):
+ * A trial gets only what training needs (docs/sweeps.md, "Trust model"):
  *   read   the checkout (code, node_modules, the native kernels), the data
  *          cache, the corpus files it names, its sweep directory, and the
  *          folders of the pipeline's plugins;

@@ -1,5 +1,5 @@
 /**
- * CompleteP (arXiv 2505.01618; ../shared/REFERENCE.md section 4): muP in width plus a
+ * CompleteP (arXiv 2505.01618; docs/reference.md section 4): muP in width plus a
  * depth rule with exponent a (a = 1 is CompleteP, a = 1/2 depth-muP):
  *   residual         x <- x + m_depth^(-a) F(x)
  *   hidden LR        eta * m_width^(-1) * m_depth^(a - 1)

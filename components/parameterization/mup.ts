@@ -1,5 +1,5 @@
 /**
- * muP for Adam (Tensor Programs V; microsoft/mup; ../shared/REFERENCE.md section 4),
+ * muP for Adam (Tensor Programs V; microsoft/mup; docs/reference.md section 4),
  * relative to a base width (m_width = d / d_base):
  *   hidden matrices  LR eta / m_width, init variance 1/fan_in
  *   embedding        LR eta, init std 1 (one-hot input)

@@ -1,5 +1,5 @@
 /**
- * nGPT's own constants (../shared/REFERENCE.md section 1): one global LR for every
+ * nGPT's own constants (docs/reference.md section 1): one global LR for every
  * parameter, rescalers with the init/scale trick at scale 1/sqrt(d),
  * softmax scale sqrt(d_k), weights renormalized after every step.
  */

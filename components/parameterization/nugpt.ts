@@ -1,6 +1,6 @@
 /**
  * nuGPT, the parameterization that makes nGPT transfer ("Learning Rate
- * Transfer in Normalized Transformers", arXiv 2604.27077; ../shared/REFERENCE.md section 2).
+ * Transfer in Normalized Transformers", arXiv 2604.27077; docs/reference.md section 2).
  * With m_width = d / d_base, m_depth = L / L_base, m_data = steps / steps_base:
  *
  *   eta_base     = eta * m_data^(-1/3)              token-horizon correction (switchable)

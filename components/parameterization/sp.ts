@@ -1,5 +1,5 @@
 /**
- * Standard parameterization (../shared/REFERENCE.md section 4): init std 1/sqrt(fan_in)
+ * Standard parameterization (docs/reference.md section 4): init std 1/sqrt(fan_in)
  * (embeddings std 1: their input is one-hot), gains 1, one global LR for
  * every parameter, attention scale 1/sqrt(d_k). Nothing depends on width:
  * the baseline whose optimal LR is expected to move.

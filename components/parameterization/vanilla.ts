@@ -1,5 +1,5 @@
 /**
- * A minimal SP-like rule for the skipless / collapse-study blocks (../shared/REFERENCE.md
+ * A minimal SP-like rule for the skipless / collapse-study blocks (docs/reference.md
  * sections 4-5): one global LR, attention scale 1/sqrt(d_k), no rescalers, no
  * renormalization. Hidden matrices start orthogonal (DKS/TAT style, gain
  * max(1, sqrt(fan_out / fan_in)) so the per-coordinate second moment is kept

@@ -1,6 +1,6 @@
 /**
  * Rank of a token set and what normalization does to it (arXiv 2604.23681,
- * "layer normalisation is precisely affine-rank-neutral"; REFERENCE.md
+ * "layer normalisation is precisely affine-rank-neutral"; docs/reference.md
  * section 6). A token set is a T x d row-major float64 matrix X, one token
  * per row.
  *

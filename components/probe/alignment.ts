@@ -1,5 +1,5 @@
 /**
- * The `alignment` probe: alpha, omega, nu (../shared/REFERENCE.md section 3) of every
+ * The `alignment` probe: alpha, omega, nu (docs/reference.md section 3) of every
  * matrix, grouped by role (its tag: query, key, value, attn_out, mlp_in,
  * mlp_gate, mlp_out, ...; the readout). Inputs h come from the block's
  * activation sink (`<param>.in`) on the first `sequences` sequences of the

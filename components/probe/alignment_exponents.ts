@@ -1,6 +1,6 @@
 /**
  * Alignment exponents (Everett et al. arXiv 2407.05872; nuGPT Def. 3.1;
- * ../shared/REFERENCE.md section 3). For a matrix W (d_out x d_in, stored (out, in),
+ * docs/reference.md section 3). For a matrix W (d_out x d_in, stored (out, in),
  * y = h W^T) applied to N input rows h (N x d_in), after an update
  * (W, h) -> (W + dW, h + dh):
  *
@@ -280,7 +280,7 @@ function averages(
 
 /**
  * Loss-decrease-weighted averages of alpha, omega, nu and max(alpha, nu)
- * (the quantity whose average justifies nuGPT's -3/4, ../shared/REFERENCE.md section 2)
+ * (the quantity whose average justifies nuGPT's -3/4, docs/reference.md section 2)
  * per role: for each trial from its single-model exponents, and across widths
  * from the fitted slopes (`fits`, from {@link alignmentAcrossWidths}) weighted
  * by the loss decrease averaged over the trials. The loss is the probe's

@@ -1,6 +1,6 @@
 /**
  * The `collapse` probe: representational-collapse metrics per layer
- * (components/probe/collapse_metrics.ts; ../shared/REFERENCE.md section 6) on the first `sequences`
+ * (components/probe/collapse_metrics.ts; docs/reference.md section 6) on the first `sequences`
  * sequences of the fixed probe batch, each sequence's T x d token matrix
  * measured on its own and the metrics averaged over sequences.
  *

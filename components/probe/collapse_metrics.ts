@@ -2,7 +2,7 @@
  * Representational-collapse metrics of a token representation matrix X
  * (T tokens x d features, row-major), float64 (Dong et al. 2021,
  * "Attention is not all you need: pure attention loses rank doubly
- * exponentially with depth"; arXiv 2604.23681; ../shared/REFERENCE.md section 6).
+ * exponentially with depth"; arXiv 2604.23681; docs/reference.md section 6).
  *
  * - rank-collapse residual ||X - 1 x^T||_F / ||X||_F, x = mean token
  *   (Dong et al. use a composite l1,inf norm; dmodel uses Frobenius);

@@ -1,5 +1,5 @@
 /**
- * The rate of rank collapse in depth (Dong et al. 2021; REFERENCE.md
+ * The rate of rank collapse in depth (Dong et al. 2021; docs/reference.md
  * section 6). Their bound for an attention-only stack,
  *
  *   res(X_l) <= (4 gamma beta / sqrt(d))^((3^l - 1) / 2) res(X_0)^(3^l),

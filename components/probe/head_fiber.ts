@@ -1,5 +1,5 @@
 /**
- * Head-channel non-identifiability (arXiv 2604.23681; REFERENCE.md section
+ * Head-channel non-identifiability (arXiv 2604.23681; docs/reference.md section
  * 6), measured: the attention output of one layer is
  *
  *   Z = concat_h(g_h . Y_h) W_o^T = sum_h (g_h . Y_h) W_o^(h)T,

@@ -1,6 +1,6 @@
 /**
  * The `head_fiber` probe: head-channel non-identifiability (arXiv
- * 2604.23681; REFERENCE.md section 6) in a model as it trains, for blocks
+ * 2604.23681; docs/reference.md section 6) in a model as it trains, for blocks
  * with PG-OP (components/block/pgop.ts). components/probe/head_fiber.ts
  * counts the fibers for given W_o and gates; this probe feeds it each block's
  * current W_o and W_g, over the T positions of a training window.

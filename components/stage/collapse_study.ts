@@ -4,7 +4,7 @@
  * cosine, attention entropy), then writes `collapse.csv` (one row per
  * variant x measured step x layer) and `collapse.png` / `.svg` (metrics
  * against layer, one line per variant, at init and at the end). Dong et al.'s
- * configurations are attnstack variants (../shared/REFERENCE.md section 6).
+ * configurations are attnstack variants (docs/reference.md section 6).
  */
 import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";

@@ -1,6 +1,6 @@
 /**
  * The `skipless-study` stage: trains each variant (pre-norm, norm-free with
- * skips, vanilla E-SPA / shaped / naive, ...; ../shared/REFERENCE.md section 5) and
+ * skips, vanilla E-SPA / shaped / naive, ...; docs/reference.md section 5) and
  * writes `curves.csv` (every logged row of every variant), `summary.csv`
  * (final and best val loss, wall time, and the val loss at each
  * `compare_at` step) and `curves.png` / `.svg` (val loss against step, one

@@ -1,6 +1,6 @@
 /**
  * The `translation-study` stage: layer-wise coordination vs a standard
- * encoder-decoder (../shared/REFERENCE.md section 7) on the deterministic synthetic
+ * encoder-decoder (docs/reference.md section 7) on the deterministic synthetic
  * translation task of components/block/seq2seq/translation.ts. Each variant trains with its
  * own small loop (masked cross-entropy on target positions only, the
  * registry's parameterization / Adam / schedule), and is evaluated every

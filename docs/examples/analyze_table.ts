@@ -1,6 +1,6 @@
 /**
  * Analysing your own sweep from a script outside the dmodel checkout: a
- * table of runs from any trainer (here the PyTorch-style CSV of the README),
+ * table of runs from any trainer (here the PyTorch-style CSV of docs/analysis.md),
  * the optimal LR per width with intervals, the fitted law and its verdict,
  * the paired comparison, a prediction and a figure.
  *

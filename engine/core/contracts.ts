@@ -10,7 +10,7 @@ import type * as tf from "@tensorflow/tfjs";
 /** What a parameter is for; rules are written per role. */
 export type Role = "embedding" | "hidden" | "readout" | "rescaler" | "gain" | "bias";
 
-/** Learnable scaling vectors of the nGPT family (../shared/REFERENCE.md section 1). */
+/** Learnable scaling vectors of the nGPT family (docs/reference.md section 1). */
 export type RescalerName = "alpha_A" | "alpha_M" | "s_qk" | "s_u" | "s_nu" | "s_z";
 
 /** The size of a model. Width grows by adding heads at a fixed head_dim. */

@@ -1,5 +1,5 @@
 /**
- * Token shards in the llm.c / modded-nanogpt layout (../shared/REFERENCE.md section 8):
+ * Token shards in the llm.c / modded-nanogpt layout (docs/reference.md section 8):
  * a header of 256 little-endian int32, [0] magic 20240520, [1] version
  * (1 = uint16 tokens, 2 = uint32 tokens), [2] number of tokens; then the
  * tokens, little-endian. Files are named `<name>_train_000000.bin` and

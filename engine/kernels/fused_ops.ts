@@ -2,7 +2,7 @@
  * Fused tfjs ops for the normalized transformer.
  *
  * nGPT normalizes every hidden vector, q and k per head, and every block
- * output (../shared/REFERENCE.md §1). Written with plain tfjs ops, one nGPT step ran
+ * output (docs/reference.md section 1). Written with plain tfjs ops, one nGPT step ran
  * ~1500 small kernels, most of the step's time. Each op here computes one
  * piece of the block with an analytic gradient: mostly one kernel each way
  * (engine/kernels/fused_kernels.ts, over tensor memory on the wasm and cpu
@@ -122,7 +122,7 @@ function rowNormOp(ms: number, eps: number) {
 const unitRowNorm = rowNormOp(1, 0);
 
 /**
- * Norm(x) = x / ||x||_2 along the last axis (nGPT, ../shared/REFERENCE.md §1), with
+ * Norm(x) = x / ||x||_2 along the last axis (nGPT, docs/reference.md section 1), with
  * the gradient dx = (dy - y * sum(y * dy)) / ||x||. Same values as
  * `tf.div(x, tf.norm(x, "euclidean", -1, true))` and, like it, no epsilon:
  * a zero row gives NaN.
@@ -312,7 +312,7 @@ function swigluNativeOp(c: number) {
 }
 
 /**
- * SwiGLU of nGPT's MLP (../shared/REFERENCE.md §1): (a * s_u) * SiLU(b * s_nu * c)
+ * SwiGLU of nGPT's MLP (docs/reference.md section 1): (a * s_u) * SiLU(b * s_nu * c)
  * for a = h W_u, b = h W_nu [N, f], s_u, s_nu [f], c = sqrt(d).
  */
 export function swiglu(

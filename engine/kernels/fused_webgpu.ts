@@ -30,7 +30,7 @@ export type FusedOpName = typeof FUSED_OP_NAMES[number];
 /** How a fused op runs on webgpu. */
 export type WebGPUPath = "wgsl" | "plain";
 
-/** Ops with a WGSL implementation here (attention has none: see the README). */
+/** Ops with a WGSL implementation here (attention has none: see docs/gpu.md). */
 export const WGSL_OPS: readonly FusedOpName[] = [
   "rowNorm",
   "lerpNorm",
@@ -43,7 +43,7 @@ export const WGSL_OPS: readonly FusedOpName[] = [
 /**
  * The default path of each op on webgpu, measured on the only adapter this
  * project has had: llvmpipe, the fallback, on a loaded 2-core machine
- * (`deno task gpu-check --tiny --op-width 256 --sections ops`; README
+ * (`deno task gpu-check --tiny --op-width 256 --sections ops`; docs/gpu.md,
  * "WebGPU"). WGSL won clearly for LERP, RoPE, SwiGLU and cross-entropy,
  * narrowly for RoPE + norm; the row norm was a tie or a loss (its per-row
  * workgroup reduction is slow on llvmpipe). A real GPU may decide

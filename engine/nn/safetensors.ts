@@ -1,5 +1,5 @@
 /**
- * safetensors, the checkpoint format of the Python ecosystem (../shared/REFERENCE.md
+ * safetensors, the checkpoint format of the Python ecosystem (docs/reference.md
  * section 8): u64 LE header length N, N bytes of JSON {name: {dtype, shape,
  * data_offsets}, "__metadata__": {string: string}}, then the raw LE bytes.
  */

@@ -1,7 +1,7 @@
 /**
  * Archiving a sweep's finished trials in git: a run directory (runs/ is not
  * tracked) is copied, small files only, into a tracked folder, and restored
- * from there into runs/ so that a later session's sweep skips what finished
+ * from there into runs/ so that a later sweep skips what finished
  * (a trial is done iff its `result.json` exists).
  *
  * Copied per finished trial: the files named in {@link TRIAL_FILES} and the

@@ -1,6 +1,6 @@
 /**
  * The coordinate check, muP's debugging tool (Tensor Programs V; microsoft/mup;
- * ../shared/REFERENCE.md section 4): train the same model at several widths for a few steps
+ * docs/reference.md section 4): train the same model at several widths for a few steps
  * at a large learning rate and watch mean |x| of every activation. Under a
  * parameterization that transfers, each curve is flat in width; under SP the
  * logits (and whatever a full-width update feeds) grow with width.

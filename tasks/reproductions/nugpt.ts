@@ -1,6 +1,6 @@
 /**
  * docs/reproductions.md, the nuGPT paper's claims ("Learning Rate Transfer in
- * Normalized Transformers", arXiv 2604.27077; ../shared/REFERENCE.md sections
+ * Normalized Transformers", arXiv 2604.27077; docs/reference.md sections
  * 2-3): width, horizon and depth transfer, the diagnostics of the remaining
  * drift, and the alignment exponents. Each claim reads its pipeline's
  * archived run directory (docs/repro/runs/<pipeline name>/, see
@@ -41,7 +41,7 @@ export const nugpt: Section = {
     return [
       "Every number below is computed by `tasks/reproductions/nugpt.ts` (one module per claim in",
       "`tasks/reproductions/nugpt/`) from the archived run",
-      "directories; the setting is ../shared/REFERENCE.md section 2 scaled to 2 CPU cores (BPE 1024 on",
+      "directories; the setting is docs/reference.md section 2 scaled to 2 CPU cores (BPE 1024 on",
       "the Brown corpus, depth 2, head_dim 8, both rules under the paper's optimizer setting).",
       "Optima, intervals and transfer calls are engine/analysis's (optimalLR, jointScaling, compareFits;",
       "the intervals' coverage is tested on synthetic sweeps with a known law in tests/).",

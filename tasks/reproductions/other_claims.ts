@@ -1,9 +1,9 @@
 /**
- * The "other papers' claims" section of docs/reproductions.md (issue 14):
+ * The "other papers' claims" section of docs/reproductions.md:
  * skipless transformers / E-SPA (arXiv 2302.10322), representational
  * collapse, LayerNorm and the affine rank, head-channel non-identifiability
  * and PG-OP (Dong et al. 2021; arXiv 2604.23681), layer-wise coordination
- * (He et al. 2018); REFERENCE.md sections 5-7.
+ * (He et al. 2018); docs/reference.md sections 5-7.
  *
  * Every number comes from an archived run directory under docs/repro/runs/
  * (written by the pipelines in pipelines/claims/, archived with

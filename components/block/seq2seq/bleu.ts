@@ -1,7 +1,7 @@
 /**
  * Corpus BLEU-4 (Papineni et al. 2002) on token-id sequences, one reference
  * per hypothesis, for the greedy translations of the layer-wise coordination
- * study (REFERENCE.md section 7):
+ * study (docs/reference.md section 7):
  *
  *   p_n = sum_s sum_g min(count_hyp_s(g), count_ref_s(g)) / sum_s (#n-grams of hyp_s),
  *   BP  = 1 if c > r else exp(1 - r / c),   c, r = total hypothesis / reference length,

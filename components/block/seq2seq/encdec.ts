@@ -1,6 +1,6 @@
 /**
  * The standard encoder-decoder (Vaswani et al. 2017) in pre-norm form, the
- * baseline of the layer-wise coordination study (../shared/REFERENCE.md section 7):
+ * baseline of the layer-wise coordination study (docs/reference.md section 7):
  * an encoder of L layers with bidirectional self-attention over the source
  * (the first T/2 positions), a decoder of L layers with causal
  * self-attention over the target half and cross-attention to the encoder's

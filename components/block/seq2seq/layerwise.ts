@@ -1,7 +1,7 @@
 /**
  * Layer-wise coordination (He et al., "Layer-Wise Coordination between
  * Encoder and Decoder for Neural Machine Translation", NeurIPS 2018;
- * ../shared/REFERENCE.md section 7): decoder layer i attends to encoder layer i,
+ * docs/reference.md section 7): decoder layer i attends to encoder layer i,
  * encoder layer i and decoder layer i share parameters, and the decoder's
  * attention is "mixed" (one softmax over [source states; target prefix]).
  * That is one pre-norm stack over the window [source; target] under a

@@ -1,6 +1,6 @@
 /**
  * A deterministic synthetic translation task for the layer-wise
- * coordination study (He et al., NeurIPS 2018; ../shared/REFERENCE.md section 7).
+ * coordination study (He et al., NeurIPS 2018; docs/reference.md section 7).
  *
  * Content tokens 0..K-1, separator SEP = K. Example i (seeded by (seed, i)):
  * a source of n uniform tokens, its "translation" the source reversed

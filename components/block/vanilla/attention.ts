@@ -1,6 +1,6 @@
 /**
  * Attention variants for transformers without skips or normalization
- * (../shared/REFERENCE.md section 5), as tensor ops on the softmax S [B, H, T, T]:
+ * (docs/reference.md section 5), as tensor ops on the softmax S [B, H, T, T]:
  *
  * - naive:           A = S
  * - Value-SkipInit:  A = a I + b S            (a = 1, b = 0 at init)

@@ -1,6 +1,6 @@
 /**
  * The vanilla transformer: no skip connections, no normalization (He et al.,
- * "Deep Transformers without Shortcuts", arXiv 2302.10322; ../shared/REFERENCE.md
+ * "Deep Transformers without Shortcuts", arXiv 2302.10322; docs/reference.md
  * section 5). Each layer is
  *
  *   h <- (A(h) (h W_v^T)) W_o^T          attention, A one of components/block/vanilla/attention.ts

@@ -1,6 +1,6 @@
 /**
  * E-SPA at init, measured against the paper's construction (He et al. arXiv
- * 2302.10322; ../shared/REFERENCE.md section 5): per layer, the attention matrix
+ * 2302.10322; docs/reference.md section 5): per layer, the attention matrix
  * against A_l = L_l L_(l-1)^-1, and the token kernel after the attention and
  * after the MLP against the target Sigma_l = exp(-gamma_l |i - j|) and against
  * the infinite-width prediction (components/block/vanilla/kernel_path.ts). Used by

@@ -1,6 +1,6 @@
 /**
  * Signal-preserving attention for vanilla transformers (He et al., "Deep
- * Transformers without Shortcuts", arXiv 2302.10322; ../shared/REFERENCE.md section 5).
+ * Transformers without Shortcuts", arXiv 2302.10322; docs/reference.md section 5).
  *
  * Without skips or norms, the token-by-token kernel Sigma (T x T, the
  * normalized Gram matrix of the token representations) must evolve through

@@ -1,6 +1,6 @@
 /**
  * The token-by-token kernel of a vanilla stack at init, predicted in the
- * infinite-width limit (He et al. arXiv 2302.10322 section 3; ../shared/REFERENCE.md
+ * infinite-width limit (He et al. arXiv 2302.10322 section 3; docs/reference.md
  * section 5): with W_q = 0 and orthogonal W_v, W_o, attention layer l maps the
  * kernel K to A_l K A_l^T; the MLP (orthogonal W_1, W_2, TAT leaky ReLU of
  * slope s) maps the normalized kernel entrywise through the C map and keeps

@@ -1,7 +1,7 @@
 /**
  * Tailored Activation Transformation for leaky ReLU (Zhang et al. 2022, used
  * for the MLP blocks of vanilla transformers, He et al. arXiv 2302.10322;
- * ../shared/REFERENCE.md section 5).
+ * docs/reference.md section 5).
  *
  * The normalized leaky ReLU phi(x) = sqrt(2 / (1 + s^2)) (max(x, 0) + s min(x, 0))
  * keeps E[phi(x)^2] = 1 for x ~ N(0, 1) (q map fixed at 1), and maps the

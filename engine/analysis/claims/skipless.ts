@@ -1,6 +1,6 @@
 /**
  * The verdict rules of the skipless-transformer claims (He et al. 2023, arXiv
- * 2302.10322; ../../../shared/REFERENCE.md section 5), written before the runs they
+ * 2302.10322; docs/reference.md section 5), written before the runs they
  * judge, as pure functions of the measured losses:
  *
  * - (a) "transformers without normalization but with skips train as fast as

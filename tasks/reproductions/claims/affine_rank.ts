@@ -1,5 +1,5 @@
 /**
- * LayerNorm and the affine rank of a token set (arXiv 2604.23681; REFERENCE.md
+ * LayerNorm and the affine rank of a token set (arXiv 2604.23681; docs/reference.md
  * section 6): computed here by components/probe/affine_rank.ts on the seeded
  * sets of tests/affine_rank.test.ts.
  */

@@ -1,5 +1,5 @@
 /**
- * Why vanilla E-SPA lags at T = 64 (arXiv 2302.10322; REFERENCE.md section 5):
+ * Why vanilla E-SPA lags at T = 64 (arXiv 2302.10322; docs/reference.md section 5):
  * the target kernel's current-token share, and the archived espa-init run
  * (pipelines/claims/espa-init.yaml) against the kernel's mean correlation.
  */

@@ -1,5 +1,5 @@
 /**
- * Head-channel non-identifiability and PG-OP (arXiv 2604.23681; REFERENCE.md
+ * Head-channel non-identifiability and PG-OP (arXiv 2604.23681; docs/reference.md
  * section 6), for the other-claims section of docs/reproductions.md:
  *
  * - the counts on small shapes, computed here with components/probe/head_fiber.ts
