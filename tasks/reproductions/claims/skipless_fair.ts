@@ -1,5 +1,5 @@
 /**
- * The fair skipless comparison (issue 27; pipelines/claims/skipless-fair-depth{8,16,32}.yaml):
+ * The fair skipless comparison (pipelines/claims/skipless-fair-depth{8,16,32}.yaml):
  * every model's LR tuned at its depth, 2 seeds per LR. Reads the archived
  * trials under docs/repro/runs/skipless-fair-depth<D>/, picks each group's
  * tuned LR and judges both claims with engine/analysis/claims/skipless.ts.
