@@ -30,15 +30,20 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Reads a JSON file, or null when it is absent; a malformed file is a one-line error. */
-export async function readJSON<T>(path: string): Promise<T | null> {
-  let text: string;
+/** Reads a text file, or null when it is absent (any other error is thrown). */
+export async function readTextIfExists(path: string): Promise<string | null> {
   try {
-    text = await Deno.readTextFile(path);
+    return await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
+}
+
+/** Reads a JSON file, or null when it is absent; a malformed file is a one-line error. */
+export async function readJSON<T>(path: string): Promise<T | null> {
+  const text = await readTextIfExists(path);
+  if (text === null) return null;
   try {
     return JSON.parse(text) as T;
   } catch (e) {

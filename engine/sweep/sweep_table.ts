@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parse as parseYAML } from "yaml";
 import { flatten, type TrialConfig, trialId } from "../core/config.ts";
 import { DmodelError } from "../core/errors.ts";
-import { exists, readJSON } from "../core/fs.ts";
+import { exists, readJSON, readTextIfExists } from "../core/fs.ts";
 import type { TrialResult } from "../train/result.ts";
 import { parseCSV, type ReadTable } from "../analysis/read.ts";
 import { useSweepReader } from "../analysis/table.ts";
@@ -28,13 +28,8 @@ export const DERIVED_COLUMNS = ["final_train_loss", ...SCALE_AXES];
 
 /** A trial directory's config.yaml as a config (not re-validated: it was resolved when the trial ran). */
 async function readConfig(path: string): Promise<TrialConfig | null> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
+  const text = await readTextIfExists(path);
+  if (text === null) return null;
   try {
     return parseYAML(text) as TrialConfig;
   } catch (e) {
