@@ -316,21 +316,32 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const { file, dir } = await setup({ steps: 400 });
+    // Long enough that the trial is still running when the disk fills (400 steps can finish first).
+    const { file, dir } = await setup({ steps: 3000 });
     const disk = `${dir}/disk`;
     await Deno.mkdir(disk);
     const m = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk] })
       .output();
     assert.equal(m.code, 0, dec.decode(m.stderr));
-    /** Fills the small disk with `${disk}/filler` until `room` bytes are left. */
+    /**
+     * Fills the small disk with `${disk}/filler-*` until at most `room` bytes (and under one 4 KiB
+     * block more) are left; the running trial writes meanwhile, so a fill that no longer fits is
+     * retried with what is left.
+     */
     const fillDisk = async (room: number) => {
-      const df = await new Deno.Command("df", { args: ["-B1", "--output=avail", disk] }).output();
-      const avail = Number(dec.decode(df.stdout).trim().split("\n")[1]);
-      const fill = await new Deno.Command("fallocate", {
-        args: ["-l", String(avail - room), `${disk}/filler`],
-      })
-        .output();
-      assert.equal(fill.code, 0, dec.decode(fill.stderr));
+      for (let i = 0; i < 50; i++) {
+        const df = await new Deno.Command("df", { args: ["-B1", "--output=avail", disk] }).output();
+        const avail = Number(dec.decode(df.stdout).trim().split("\n")[1]);
+        if (avail - room < 4096) return;
+        await new Deno.Command("fallocate", { args: ["-l", String(avail - room), `${disk}/filler-${i}`] })
+          .output();
+      }
+      throw new Error(`could not fill ${disk}`);
+    };
+    const emptyDisk = async () => {
+      for await (const e of Deno.readDir(disk)) {
+        if (e.name.startsWith("filler-")) await Deno.remove(`${disk}/${e.name}`);
+      }
     };
     try {
       const out = `${disk}/runs`;
@@ -352,7 +363,7 @@ Deno.test({
         r.error,
         /^No space left on device \(os error 28\)[^;]* \(the disk is full: the next run of the sweep runs this trial again, from its checkpoint\); log: .*trial\.log$/,
       );
-      await Deno.remove(`${disk}/filler`);
+      await emptyDisk();
       const again = await sweep(file, out);
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /running again 1 trial\(s\) stopped from outside/);
@@ -378,7 +389,7 @@ Deno.test({
             "make room and run the same command again: unfinished trials resume from their checkpoints$",
         ),
       );
-      await Deno.remove(`${disk}/filler`);
+      await emptyDisk();
       const again2 = await sweep(file, out2);
       assert.equal(again2.code, 0, again2.stderr);
       assert.match(
