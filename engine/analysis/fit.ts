@@ -216,6 +216,46 @@ export function methodText(tolerance: number, level: number): string {
 }
 
 /**
+ * A family's law before it is fitted: the groups it may use (`used`; the others are listed as
+ * excluded), the scale axes that vary among them with their ranges, and NaN coefficients that a
+ * fit fills in. Shared by the two-stage fit here and the joint fit (./joint.ts).
+ */
+export function unfittedLaw(
+  family: string,
+  family_keys: Record<string, string | number>,
+  groups: GroupOptimum[],
+  used: GroupOptimum[],
+  axes: string[],
+  o: { level: number; tolerance: number; method: string },
+): ScalingFit {
+  const range: Record<string, [number, number]> = {};
+  for (const a of axes) {
+    const v = used.map((g) => g.scale[a]);
+    range[a] = [Math.min(...v), Math.max(...v)];
+  }
+  return {
+    family,
+    family_keys,
+    scales: axes,
+    intercept: NaN,
+    coefficients: [],
+    r2: NaN,
+    chi2: NaN,
+    dof: 0,
+    birge: 1,
+    n_groups: used.length,
+    excluded: groups.filter((g) => !used.includes(g)).map((g) => g.label),
+    base: groups.length ? { ...baseGroup(groups).scale } : {},
+    range,
+    level: o.level,
+    tolerance: o.tolerance,
+    n_resamples: 0,
+    boot: [],
+    method: o.method,
+  };
+}
+
+/**
  * Fits log2(eta*) against log2(scale) per family, with pipeline-bootstrap
  * intervals and a three-way verdict per slope.
  *
@@ -257,33 +297,12 @@ export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] 
     const used = groups.filter((g) =>
       Number.isFinite(g.log2_eta) && (g.bracketed || !onlyBracketed) && g.log2_eta_se > 0
     );
-    const excluded = groups.filter((g) => !used.includes(g)).map((g) => g.label);
     const axes = (opts.scale ?? optima.scale).filter((a) => new Set(used.map((g) => g.scale[a])).size > 1);
-    const range: Record<string, [number, number]> = {};
-    for (const a of axes) {
-      const v = used.map((g) => g.scale[a]);
-      range[a] = [Math.min(...v), Math.max(...v)];
-    }
-    const fit: ScalingFit = {
-      family,
-      family_keys,
-      scales: axes,
-      intercept: NaN,
-      coefficients: [],
-      r2: NaN,
-      chi2: NaN,
-      dof: 0,
-      birge: 1,
-      n_groups: used.length,
-      excluded,
-      base: groups.length ? { ...baseGroup(groups).scale } : {},
-      range,
+    const fit = unfittedLaw(family, family_keys, groups, used, axes, {
       level,
       tolerance,
-      n_resamples: 0,
-      boot: [],
       method: methodText(tolerance, level),
-    };
+    });
     fits.push(fit);
     if (!axes.length || used.length < axes.length + 1) {
       fit.scales = [];

@@ -84,7 +84,7 @@ import {
   type OptimaOptions,
   quantile,
 } from "./optimum.ts";
-import { type Call, judge, type ScalingFit, verdictText } from "./fit.ts";
+import { type Call, judge, type ScalingFit, unfittedLaw, verdictText } from "./fit.ts";
 import { cellVariance, fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
 
 /**
@@ -639,27 +639,11 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
     const p = axes.length;
     const h = quantile(scales.map((s) => s.h).sort((a, b) => a - b), 0.5);
     const fit: JointFit = {
-      family,
-      family_keys,
-      scales: axes,
-      intercept: NaN,
-      coefficients: [],
-      r2: NaN,
-      chi2: NaN,
-      dof: 0,
-      birge: 1,
-      n_groups: scales.length,
-      excluded: groups.filter((_, i) => !usable[i]).map((g) => g.label),
-      base: groups.length ? { ...baseGroup(groups).scale } : {},
-      range: Object.fromEntries(axes.map((a) => {
-        const v = idx.map((i) => groups[i].scale[a]);
-        return [a, [Math.min(...v), Math.max(...v)] as [number, number]];
-      })),
-      level,
-      tolerance,
-      n_resamples: 0,
-      boot: [],
-      method: jointMethodText(tolerance, level),
+      ...unfittedLaw(family, family_keys, groups, idx.map((i) => groups[i]), axes, {
+        level,
+        tolerance,
+        method: jointMethodText(tolerance, level),
+      }),
       noise,
       n_seeds: Math.min(...groups.map((g) => g.n_seeds)),
       model_slopes: {},
