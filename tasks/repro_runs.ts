@@ -1,13 +1,15 @@
 /**
- * `deno task repro-snapshot [NAME]... [--runs DIR] [--archive DIR]`: copies
+ * `deno task repro-snapshot [NAME]... [--runs DIR] [--archive DIR]`: packs
  * the finished trials of `runs/<NAME>/` (small files only: config, result,
  * metrics, params, probe tables; no checkpoints or weights) into the tracked
- * `docs/repro/runs/<NAME>/`, so they can be committed.
+ * `docs/repro/runs/<NAME>/trials/` (engine/sweep/trial_pack.ts), with the
+ * sweep's top-level tables and figures, so they can be committed.
  *
- * `deno task repro-restore [NAME]... [--runs DIR] [--archive DIR]`: copies them
- * back into `runs/<NAME>/`, so re-running the pipeline skips the finished
- * trials. Without names: every archived sweep (restore) or every run directory
- * that has an archive or a pipeline under pipelines/repro/ (snapshot).
+ * `deno task repro-restore [NAME]... [--runs DIR] [--archive DIR]`: unpacks
+ * them back into `runs/<NAME>/<trial>/`, byte for byte, so re-running the
+ * pipeline skips the finished trials. Without names: every archived sweep
+ * (restore) or every run directory that has an archive or a pipeline under
+ * pipelines/repro/ (snapshot).
  */
 import { DmodelError, show } from "../engine/core/errors.ts";
 import { exists } from "../engine/core/fs.ts";

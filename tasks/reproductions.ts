@@ -7,6 +7,7 @@
  */
 import { dirname } from "node:path";
 import { writeFileAtomic } from "../engine/core/fs.ts";
+import { withUnpackedArchives } from "../engine/sweep/archive.ts";
 import { main, parse } from "./cli.ts";
 import type { Section } from "./reproductions/common.ts";
 import { nugpt } from "./reproductions/nugpt.ts";
@@ -49,7 +50,10 @@ if (import.meta.main) {
       out: { type: "string", default: "docs/reproductions.md" },
     }, USAGE);
     const out = values.out!;
-    const md = await renderReproductions({ runs: values.runs!, docs: dirname(out), log: console.log });
+    const md = await withUnpackedArchives(
+      values.runs!,
+      () => renderReproductions({ runs: values.runs!, docs: dirname(out), log: console.log }),
+    );
     await Deno.mkdir(dirname(out), { recursive: true });
     await writeFileAtomic(out, md);
     console.log(`wrote ${out}`);

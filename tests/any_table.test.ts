@@ -12,6 +12,7 @@ import "../components/mod.ts";
 import { analyzeSweep } from "../engine/analysis/analyze.ts";
 import { checkTable, loadResults } from "../engine/analysis/table.ts";
 import { readSweepDir } from "../engine/sweep/sweep_table.ts";
+import { isSweepFile, restoreRun } from "../engine/sweep/archive.ts";
 import { optimalLR } from "../engine/analysis/optimum.ts";
 import { parseTrial } from "../engine/core/config.ts";
 import { blockParams, countParams, scaleAxesOf } from "../engine/sweep/scale_axes.ts";
@@ -23,6 +24,16 @@ import { writeSyntheticSweep } from "./fixtures/synthetic_sweep.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const tmp = () => Deno.makeTempDir({ prefix: "dmodel-anytable-" });
+
+/** An archived sweep of docs/repro/runs/ as its run directory was: its tables and trial directories, in `dir`. */
+async function archivedSweep(name: string, dir: string): Promise<string> {
+  const archive = join(ROOT, "docs/repro/runs", name), out = join(dir, name);
+  await restoreRun(archive, out);
+  for (const e of Deno.readDirSync(archive)) {
+    if (e.isFile && isSweepFile(e.name)) await Deno.copyFile(join(archive, e.name), join(out, e.name));
+  }
+  return out;
+}
 const WANDB = { lr: "lr", loss: "val/loss", scale: ["d_model"], by: ["arch"], seed: "seed", status: "State" };
 const FAST = { resamples: 100, figures: false, write: false };
 
@@ -299,7 +310,8 @@ Deno.test("scale axes: counted from the block's declarations (nGPT formula), equ
 
   // The archived nugpt-width sweep: its results.csv predates the columns; they are derived per trial and
   // n_params equals what each trained network counted (result.json), final_train_loss what it logged.
-  const archive = join(ROOT, "docs/repro/runs/nugpt-width");
+  const unpacked = await tmp();
+  const archive = await archivedSweep("nugpt-width", unpacked);
   const { table } = await readSweepDir(archive);
   const rows = table.objects() as Record<string, unknown>[];
   assert.equal(rows.length, 240);
@@ -314,12 +326,13 @@ Deno.test("scale axes: counted from the block's declarations (nGPT formula), equ
   );
   // s_z (V = 1024) + 2 layers x (16 d^2 matrices + 11 d rescalers).
   assert.deepEqual(w.array("n"), [16, 32, 64, 128].map((x) => 1024 + 2 * (16 * x * x + 11 * x)));
+  await Deno.remove(unpacked, { recursive: true });
 });
 
 Deno.test("archived and combined sweeps: rebuilt without results.csv, two directories analysed together", async () => {
   const dir = await tmp();
   try {
-    const archive = join(ROOT, "docs/repro/runs/nugpt-width");
+    const archive = await archivedSweep("nugpt-width", dir);
     const [small, large, rebuilt] = ["small", "large", "rebuilt"].map((n) => join(dir, n));
     for (const e of Deno.readDirSync(archive)) {
       if (!e.isDirectory || e.name === "figures") continue;

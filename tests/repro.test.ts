@@ -109,18 +109,20 @@ Deno.test({
       files.join(),
     );
     assert(files.includes("results.csv") && files.includes("trials.json"));
-    const trialFiles = files.filter((f) => f.includes("/"));
-    assert.equal(trialFiles.filter((f) => f.endsWith("/result.json")).length, 2);
-    for (const f of ["config.yaml", "metrics.csv", "params.json"]) {
-      assert.equal(trialFiles.filter((x) => x.endsWith(`/${f}`)).length, 2, f);
-    }
-    assert(!files.some((f) => f.startsWith("partial/")));
+    // The trials packed: one index line per finished trial, their metrics in one long table.
+    assert.deepEqual(files.filter((f) => f.includes("/")), ["trials/index.jsonl", "trials/metrics.csv"]);
+    const index = (await Deno.readTextFile(`${archive}/trials/index.jsonl`)).trim().split("\n");
+    assert.equal(index.length, 2);
+    assert(!index.some((l) => JSON.parse(l).trial === "partial"));
     // A second snapshot is idempotent; restoring into an empty runs dir brings back the finished trials.
     assert.equal((await snapshotRun(runs, archive)).trials, 2);
     const fresh = `${dir}/runs2`;
     const r = await restoreRun(archive, fresh);
     assert.deepEqual([r.trials, r.copied], [2, 2]);
     const before = await walk(fresh);
+    for (const f of before) {
+      assert.deepEqual(await Deno.readFile(`${fresh}/${f}`), await Deno.readFile(`${runs}/${f}`), f);
+    }
     const second = await sweepCmd(file, fresh).output();
     const log = new TextDecoder().decode(second.stdout) + new TextDecoder().decode(second.stderr);
     assert.equal(second.code, 0, log);
