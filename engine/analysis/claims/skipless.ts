@@ -17,9 +17,7 @@
  */
 
 import { DmodelError } from "../../core/errors.ts";
-
-/** The verdict of one claim. */
-export type ClaimVerdict = "reproduced" | "partly" | "not reproduced";
+import type { ClaimVerdict } from "./verdict.ts";
 
 /** One point of a val-loss curve. */
 export interface CurvePoint {

@@ -4,30 +4,39 @@
  * rank beyond the embeddings and attention entropy over training.
  */
 import { fitCollapseRate } from "../../../components/probe/collapse_rate.ts";
+import {
+  COLLAPSE_RULE,
+  collapseVerdict,
+  entropyVerdict,
+  mlpDirectionsVerdict,
+  type Shrink,
+} from "../../../engine/analysis/claims/collapse.ts";
 import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
-import type { Verdict } from "../common.ts";
+import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
 import {
-  mdTable,
+  fig,
   readTable,
-  type ReproContext,
   type Row,
   rowsOf,
+  type SectionContext,
   sig,
   studyWallMinutes,
+  table,
   wallText,
-} from "./shared.ts";
+} from "../common.ts";
 
 /** The collapse-depth run: rate fits, rank beyond the embeddings, entropy over training. */
 export async function collapseSection(
-  ctx: ReproContext,
+  ctx: SectionContext,
 ): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
-  const dir = `${ctx.repro}/collapse-depth`;
+  const dir = `${ctx.runs}/collapse-depth`;
   const t = await readTable(`${dir}/collapse.csv`);
-  const none = { collapse: "not yet run", mlp: "not yet run", entropy: "not yet run" } as Record<
-    string,
-    Verdict
-  >;
+  const none: Record<string, Verdict> = {
+    collapse: "not yet run",
+    mlp: "not yet run",
+    entropy: "not yet run",
+  };
   if (!t) {
     return {
       md: "Not yet run: `deno task train pipelines/claims/collapse-depth.yaml` (header: wall time), then " +
@@ -39,7 +48,7 @@ export async function collapseSection(
   const configs = [...new Set(rows.map((r) => r.config as string))];
   const steps = [...new Set(rows.map((r) => r.step as number))].sort((a, b) => a - b);
   const last = steps[steps.length - 1];
-  const table: (string | number)[][] = [];
+  const tableRows: (string | number)[][] = [];
   const fits = new Map<string, ReturnType<typeof fitCollapseRate>>();
   const excess = new Map<string, number>();
   for (const c of configs) {
@@ -53,7 +62,7 @@ export async function collapseSection(
       const maxExcess = Math.max(...mine.map((r) => r.rank_excess as number));
       excess.set(`${c}@${step}`, maxExcess);
       const ent = mine.filter((r) => Number.isFinite(r.entropy as number)).map((r) => r.entropy as number);
-      table.push([
+      tableRows.push([
         c,
         step,
         sig(mine[1]?.residual),
@@ -76,48 +85,37 @@ export async function collapseSection(
   };
   const attn = "attention-only", skip = "+skip";
   const firstRes = (c: string, s: number) => at(c, s).find((r) => r.layer === 1)?.residual as number;
-  // collapse: the last layer keeps < 5% of layer 1's residual; skips prevent it: they keep > 50%
+  // the last layer's residual as a share of layer 1's, at init and at the end
   const shrink = (c: string, s: number) => lastRes(c, s) / firstRes(c, s);
-  const collapsed = (s: number) => shrink(attn, s) < 0.05 && shrink(skip, s) > 0.5;
-  const dexp = fits.get(`${attn}@0`);
-  const doubly = dexp !== null && dexp !== undefined && dexp.dexp_base > 1.5 && dexp.dexp_r2 > dexp.exp_r2;
-  const collapseVerdict: Verdict = !configs.includes(attn) || !configs.includes(skip)
-    ? "not yet run"
-    : collapsed(0) && collapsed(last) && doubly
-    ? "reproduced"
-    : collapsed(0) || collapsed(last)
-    ? "partly"
-    : "not reproduced";
+  const shrinks = (c: string): Shrink | null =>
+    configs.includes(c) ? { init: shrink(c, 0), end: shrink(c, last) } : null;
+  const dexp = fits.get(`${attn}@0`) ?? null;
+  const collapse = collapseVerdict(shrinks(attn), shrinks(skip), dexp);
+  const R = COLLAPSE_RULE;
   const collapseNote = configs.includes(attn) && configs.includes(skip)
-    ? ` Verdict rule: attention-only collapses when its last layer keeps under 5% of layer 1's residual ` +
+    ? ` Verdict rule: attention-only collapses when its last layer keeps under ${
+      100 * R.collapsedShare
+    }% of layer 1's residual ` +
       `(here ${sig(shrink(attn, 0))} at init, ${
         sig(shrink(attn, last))
       } after ${last} steps), skips prevent it ` +
-      `when they keep over 50% (${sig(shrink(skip, 0))}, ${
+      `when they keep over ${100 * R.keptShare}% (${sig(shrink(skip, 0))}, ${
         sig(shrink(skip, last))
       }); "doubly exponential" needs ` +
-      `b > 1.5 and a better fit than the exponential (${doubly ? "it is" : "it is not"}: b = ${
-        sig(dexp?.dexp_base)
-      } at init).`
+      `b > ${R.doublyBase} and a better fit than the exponential (${
+        collapse.numbers.doubly ? "it is" : "it is not"
+      }: b = ${sig(dexp?.dexp_base)} at init).`
     : "";
-  const oneHead = Math.max(
-    excess.get("attention-only (1 head)@0") ?? NaN,
-    excess.get(`attention-only (1 head)@${last}`) ?? NaN,
-  );
-  const mlpOne = Math.max(excess.get("+MLP (1 head)@0") ?? NaN, excess.get(`+MLP (1 head)@${last}`) ?? NaN);
-  const fourHeads = Math.max(excess.get(`${attn}@0`) ?? NaN, excess.get(`${attn}@${last}`) ?? NaN);
-  const mlpVerdict: Verdict = !Number.isFinite(oneHead) || !Number.isFinite(mlpOne)
-    ? "not yet run"
-    : oneHead <= 0 && mlpOne > 0 && fourHeads <= 0
-    ? "reproduced"
-    : oneHead <= 0 && mlpOne > 0
-    ? "partly"
-    : "not reproduced";
+  const maxExcess = (c: string) => Math.max(excess.get(`${c}@0`) ?? NaN, excess.get(`${c}@${last}`) ?? NaN);
+  const mlp = mlpDirectionsVerdict({
+    oneHead: maxExcess("attention-only (1 head)"),
+    mlpOneHead: maxExcess("+MLP (1 head)"),
+    fourHeads: maxExcess(attn),
+  });
 
   // entropy per head over training: figure and verdict
   const named = await readJSON<{ label: string; dir: string; status: string }[]>(`${dir}/collapse.runs.json`);
   const entropyRows: Row[] = [];
-  let entropyVerdict: Verdict = "not yet run";
   const drop = new Map<string, number>();
   for (const label of ["full (skip+MLP+norm)", "full, LR x15"]) {
     const run = named?.find((r) => r.label === label);
@@ -141,10 +139,11 @@ export async function collapseSection(
     const first = prows[0], end = prows[prows.length - 1];
     drop.set(label, Math.min(...cols.map((c) => (end[c] as number) / (first[c] as number))));
   }
-  if (drop.size === 2) {
-    const hi = drop.get("full, LR x15")!, lo = drop.get("full (skip+MLP+norm)")!;
-    entropyVerdict = hi < 0.25 && lo > hi ? "reproduced" : hi < lo ? "partly" : "not reproduced";
-  }
+  const entropy = entropyVerdict(
+    drop.size === 2
+      ? { stable: drop.get("full (skip+MLP+norm)")!, collapsing: drop.get("full, LR x15")! }
+      : null,
+  );
   let entropyFig = "";
   if (entropyRows.length) {
     const layers = [...new Set(entropyRows.map((r) => r.layer as string))];
@@ -168,7 +167,7 @@ export async function collapseSection(
         height: 110,
       }),
     );
-    entropyFig = `\n\n![attention entropy per head](${ctx.link}/collapse-depth/entropy.png)`;
+    entropyFig = `\n\n${fig(ctx, `${ctx.runs}/collapse-depth/entropy.png`, "attention entropy per head")}`;
   }
   const resRows: Row[] = [];
   for (const r of rows) {
@@ -207,7 +206,7 @@ export async function collapseSection(
       `${sig(drop.get("full, LR x15"))} at 15x.`
     : "";
   const md = [
-    mdTable(
+    table(
       [
         "config",
         "step",
@@ -219,15 +218,15 @@ export async function collapseSection(
         "max rank X_l − rank X_0",
         "mean entropy (nats)",
       ],
-      table,
+      tableRows,
     ),
     "",
-    `![residual vs depth](${ctx.link}/collapse-depth/residual.png)` + entropyFig,
+    fig(ctx, `${ctx.runs}/collapse-depth/residual.png`, "residual vs depth") + entropyFig,
     "",
     `Fits over layers 1..L with 1e-6 < residual < 1 (components/probe/collapse_rate.ts): ρ from log residual vs layer, ` +
     `b from log(−log residual) vs layer (Dong et al.'s bound gives b = 3).${collapseNote}${entropyNote}`,
     "",
     wallText(await studyWallMinutes(dir)),
   ].join("\n");
-  return { md, verdicts: { collapse: collapseVerdict, mlp: mlpVerdict, entropy: entropyVerdict } };
+  return { md, verdicts: { collapse: collapse.verdict, mlp: mlp.verdict, entropy: entropy.verdict } };
 }

@@ -20,14 +20,14 @@ import { normals } from "../../../engine/nn/init.ts";
 import { useBackend } from "../../../engine/kernels/backend.ts";
 import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
-import { progressText, type SectionContext, sweepProgress, type Verdict } from "../common.ts";
-import { mdTable, sig } from "./shared.ts";
+import { type FiberCounts, headFiberVerdict, pgopVerdict } from "../../../engine/analysis/claims/heads.ts";
+import { progressText, type SectionContext, sig, sweepProgress, table } from "../common.ts";
 
 /** Head-fiber counts on small shapes (as tests/head_fiber.test.ts). */
 async function headFiberRows() {
   await useBackend("wasm", () => {});
   const shapes: [number, number, number][] = [[4, 2, 2], [4, 4, 2], [6, 3, 4], [8, 4, 4]];
-  let sharedOk = true, dmodelZero = true, pgopNoChange = true, pgopConst = true;
+  const counts: FiberCounts[] = [];
   const rows = shapes.map(([n, H, dk]) => {
     const d = H * dk;
     const gates = { data: Array.from(normals(H * 4, 13), (v) => 0.7 * v), dim: 4 };
@@ -50,10 +50,7 @@ async function headFiberRows() {
       constInit: constantSignalFiberDimension({ ...shared, wg: zero }),
       constPgop: constantSignalFiberDimension({ ...shared, wg: gates }),
     };
-    sharedOk &&= r.shared === r.predicted;
-    dmodelZero &&= r.full === 0;
-    pgopNoChange &&= r.sharedPgop === r.shared && r.fullPgop === r.full;
-    pgopConst &&= r.constPgop < r.constNone;
+    counts.push(r);
     return [
       `${n}, ${H}, ${dk}`,
       r.predicted,
@@ -64,14 +61,7 @@ async function headFiberRows() {
       `${r.constNone} / ${r.constInit} / ${r.constPgop}`,
     ];
   });
-  const verdict: Verdict = sharedOk && !dmodelZero ? "reproduced" : sharedOk ? "partly" : "not reproduced";
-  // PG-OP: "partly" when it removes some ambiguity (position-constant signals) but not the fiber itself
-  const pgopVerdict: Verdict = pgopConst && !pgopNoChange
-    ? "reproduced"
-    : pgopConst
-    ? "partly"
-    : "not reproduced";
-  return { rows, verdict, pgopNoChange, pgopVerdict };
+  return { rows, counts };
 }
 
 /** A trial's label in pgop-trained: its block. */
@@ -175,7 +165,7 @@ async function trainedGates(c: SectionContext) {
       `${progressText(p)}, ${sig(wallS / 60)} min of trial wall time.`,
       "",
       "",
-      mdTable(
+      table(
         [
           "model",
           "block",
@@ -213,15 +203,15 @@ async function trainedGates(c: SectionContext) {
 export async function headsSection(c: SectionContext) {
   const hf = await headFiberRows();
   const trained = await trainedGates(c);
-  // trained gates must at least shrink what PG-OP claims to remove; at best "partly", as the fiber itself stays
-  const pgopVerdict: Verdict = trained.reduces === false ? "not reproduced" : hf.pgopVerdict;
+  const fiber = headFiberVerdict(hf.counts);
+  const pgop = pgopVerdict(hf.counts, trained.reduces);
   const md = [
     "### Head-channel non-identifiability and PG-OP",
     "",
     "Nullity of the Jacobian of the attention output Z with respect to the per-head outputs Y_h (n tokens, H heads " +
     "of d_k), computed through dmodel's own ops (components/probe/head_fiber.ts: tf.matMul with W_o, components/block/pgop.ts's gates):",
     "",
-    mdTable(
+    table(
       [
         "n, H, d_k",
         "paper: n(H−1)d_k",
@@ -238,12 +228,12 @@ export async function headsSection(c: SectionContext) {
     "and any standard layer with d = H d_k) the per-head outputs are recoverable from Z given W_o: the fiber is " +
     "n(H d_k − rank W_o) = 0. PG-OP (dmodel's reading) multiplies each head at each position by a positive gate, an " +
     `invertible map, so it ${
-      hf.pgopNoChange ? "changes neither count" : "changed a count (see table)"
+      fiber.numbers.pgopNoChange ? "changes neither count" : "changed a count (see table)"
     }. What it ` +
     "removes is the ambiguity of head signals that are constant over positions: (H − rank G) d_k instead of " +
     "(H − 1) d_k, G the n × H gate matrix; at init (W_g = 0) every gate is 1 and nothing is removed.",
     "",
     trained.md,
   ].join("\n");
-  return { md, verdict: hf.verdict, pgopVerdict };
+  return { md, verdict: fiber.verdict, pgopVerdict: pgop.verdict };
 }

@@ -3,14 +3,15 @@
  * layerwise-bleu run (pipelines/claims/layerwise-bleu.yaml).
  */
 import * as aq from "arquero";
-import type { Verdict } from "../common.ts";
-import { mdTable, readTable, type ReproContext, type Row, rowsOf, sig, wallText } from "./shared.ts";
+import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
+import { beatsVerdict } from "../../../engine/analysis/claims/layerwise.ts";
+import { fig, readTable, type Row, rowsOf, type SectionContext, sig, table, wallText } from "../common.ts";
 
 /** The layer-wise BLEU run. */
 export async function layerwiseSection(
-  ctx: ReproContext,
+  ctx: SectionContext,
 ): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
-  const dir = `${ctx.repro}/layerwise-bleu`;
+  const dir = `${ctx.runs}/layerwise-bleu`;
   const t = await readTable(`${dir}/summary.csv`);
   if (!t) {
     return {
@@ -32,16 +33,11 @@ export async function layerwiseSection(
   );
   const by = (prefix: string) => g.find((r) => String(r.config).startsWith(prefix));
   const lw2 = by("layer-wise L=2"), lw4 = by("layer-wise L=4"), ed = by("encoder-decoder");
-  const beats = (a?: Row, b?: Row): Verdict =>
-    !a || !b
-      ? "not yet run"
-      : (a.bleu_min as number) > (b.bleu_max as number)
-      ? "reproduced"
-      : (a.bleu as number) > (b.bleu as number)
-      ? "partly"
-      : "not reproduced";
+  const bleu = (r?: Row) =>
+    r && { mean: r.bleu as number, min: r.bleu_min as number, max: r.bleu_max as number };
+  const beats = (a?: Row, b?: Row) => beatsVerdict(bleu(a), bleu(b)).verdict;
   const md = [
-    mdTable(
+    table(
       [
         "config",
         "seeds",
@@ -69,7 +65,7 @@ export async function layerwiseSection(
     "machine (oversubscribed when these ran): compare it between rows, not with other runs. Verdict: reproduced " +
     "when layer-wise's worst seed beats the encoder-decoder's best, partly when only its mean does.",
     "",
-    `![held-out token accuracy, seed 0](${ctx.link}/layerwise-bleu/translation.png)`,
+    fig(ctx, `${ctx.runs}/layerwise-bleu/translation.png`, "held-out token accuracy, seed 0"),
     "",
     wallText(
       t.columnNames().includes("wall_s")

@@ -2,7 +2,6 @@
  * What the nuGPT claims share (tasks/reproductions/nugpt.ts): the analysis of an
  * archived sweep, optima tables, slope texts, a sweep claim's opening.
  */
-import { relative } from "node:path";
 import * as aq from "arquero";
 import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts";
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
@@ -34,10 +33,6 @@ import {
 
 /** Tolerance on |slope| (log2 eta* per doubling of the scale) for "transfers". */
 export const TOLERANCE = 0.1;
-
-/** A markdown image of `path`, linked relative to docs/. */
-export const fig = (ctx: SectionContext, path: string, alt: string) =>
-  `![${alt}](${relative(ctx.docs, path)})`;
 
 /** Runs the analysis into the archived sweep directory (analysis.json, optima.csv, figures/). */
 export function analyze(ctx: SectionContext, dir: string, by: string[], scale: string[]): Promise<Analysis> {

@@ -5,9 +5,13 @@
  */
 import type { Prediction, ScalingFit } from "../../../engine/analysis/fit.ts";
 import { localExponents } from "../../../engine/analysis/claims/segments.ts";
+import { widthVerdict } from "../../../engine/analysis/claims/width.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
 import {
+  type ClaimText,
+  fig,
   lrText,
+  notYet,
   num,
   progressText,
   runSetting,
@@ -16,7 +20,6 @@ import {
   slopeDifference,
   sweepProgress,
   table,
-  type Verdict,
   verdictLine,
   withCI,
 } from "../common.ts";
@@ -26,7 +29,6 @@ import {
   analyzeTogether,
   claimOpening,
   famOf,
-  fig,
   fitOf,
   fitsWithoutSmallest,
   type Fitted,
@@ -70,7 +72,7 @@ export async function widthClaim(
   ctx: SectionContext,
   diagnosis: string,
   short: DiagnosticRow[] = [],
-): Promise<string> {
+): Promise<ClaimText> {
   const { p, out } = await claimOpening(
     ctx,
     "nugpt-width",
@@ -90,7 +92,7 @@ export async function widthClaim(
     "width",
   );
   out.push("Deviations from the paper's setting:", "", ...DEVIATIONS.map((d) => `- ${d}`), "");
-  if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
+  if (!p.finished) return notYet([...out, incomplete(p, "the optima")]);
   const by = ["parameterization.name"];
   let a: Fitted = await analyze(ctx, p.dir, by, ["model.width"]);
   const p256 = await sweepProgress(ctx, WIDTH_256);
@@ -170,28 +172,23 @@ export async function widthClaim(
     fig(ctx, `${p.dir}/figures/eta_vs_width.png`, "eta* vs width"),
     "",
   );
-  if (!p.complete) return [...out, incomplete(p, "the numbers")].join("\n");
-  if (p256.finished && !p256.complete) return [...out, incomplete(p256, "the width-256 numbers")].join("\n");
-  const rn = reading(ng, "model.width"), ru = reading(nu, "model.width");
-  let v: Verdict, why: string;
-  const differs = !!d?.ci && (d.ci[0] > 0 || d.ci[1] < 0);
-  if (!rn || !ru) {
-    v = "not reproduced";
-    why = `a rule has no fitted slope (optima not bracketed). Diagnosis: ${diagnosis}.`;
-  } else if (rn.r === "drifts" && ru.r === "transfers") {
-    v = "reproduced";
-    why = "nGPT's eta* drifts with width and nuGPT's stays within the band.";
-  } else if (rn.r === "transfers" || (ru.r === "drifts" && !differs)) {
-    v = "not reproduced";
-    why = `nGPT ${rn.r}, nuGPT ${ru.r}. Diagnosis: ${diagnosis}.`;
-  } else {
-    v = "partly";
-    why = `nGPT ${rn.r}, nuGPT ${ru.r}; the difference of slopes is ${
-      d ? withCI(d.diff, d.ci) : "n/a"
-    }. Diagnosis: ${diagnosis}.`;
-  }
-  why += ` ${drift}${horizon}`;
-  return [...out, verdictLine(v, why)].join("\n");
+  if (!p.complete) return notYet([...out, incomplete(p, "the numbers")]);
+  if (p256.finished && !p256.complete) return notYet([...out, incomplete(p256, "the width-256 numbers")]);
+  const rule = widthVerdict(
+    reading(ng, "model.width")?.r ?? null,
+    reading(nu, "model.width")?.r ?? null,
+    d?.ci ?? null,
+  );
+  const [reason] = rule.reasons;
+  const why = rule.verdict === "reproduced"
+    ? `${reason}.`
+    : rule.verdict === "partly"
+    ? `${reason}; the difference of slopes is ${d ? withCI(d.diff, d.ci) : "n/a"}. Diagnosis: ${diagnosis}.`
+    : `${reason}. Diagnosis: ${diagnosis}.`;
+  return {
+    md: [...out, verdictLine(rule.verdict, `${why} ${drift}${horizon}`)].join("\n"),
+    verdict: rule.verdict,
+  };
 }
 
 /**

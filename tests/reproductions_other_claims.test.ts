@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import "../components/mod.ts";
 import { otherClaims } from "../tasks/reproductions/other_claims.ts";
 import { toCSV } from "../engine/core/csv.ts";
-import { runSetting, settingText, verdictLine, verdictOf } from "../tasks/reproductions/common.ts";
+import { runSetting, settingText } from "../tasks/reproductions/common.ts";
 
 Deno.test("reproductions: verdicts and step ratios come from the run tables", async () => {
   const repro = await Deno.makeTempDir();
@@ -204,10 +204,4 @@ Deno.test("reproductions: the setting beside a verdict (seeds, val tokens, token
     settingText(s, "width"),
     /2 seed\(s\) \(0, 2\); final val loss on 32,768 fixed val tokens; tokens per non-embedding parameter 4518 \(width 16\), 1164 \(width 32\)/,
   );
-});
-
-Deno.test("reproductions: a claim's verdict is read back from its verdict line", () => {
-  assert.equal(verdictOf(`text\n${verdictLine("partly", "why")}\nmore`), "partly");
-  assert.equal(verdictOf(verdictLine("not reproduced", "a reason")), "not reproduced");
-  assert.equal(verdictOf("no verdict line; **Verdict: maybe.** is not one"), "not yet run");
 });
