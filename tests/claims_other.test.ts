@@ -11,8 +11,13 @@ import {
   entropyVerdict,
   mlpDirectionsVerdict,
 } from "../engine/analysis/claims/collapse.ts";
-import { type FiberCounts, headFiberVerdict, pgopVerdict } from "../engine/analysis/claims/heads.ts";
-import { beatsVerdict } from "../engine/analysis/claims/layerwise.ts";
+import {
+  type FiberCounts,
+  headFiberVerdict,
+  PGOP_RULE,
+  pgopVerdict,
+} from "../engine/analysis/claims/heads.ts";
+import { beatsVerdict, welchDifference } from "../engine/analysis/claims/layerwise.ts";
 import { affineRankVerdict } from "../engine/analysis/claims/affine_rank.ts";
 import { excludesZero } from "../engine/analysis/claims/verdict.ts";
 
@@ -26,18 +31,27 @@ Deno.test("verdict: excludesZero", () => {
   assert.equal(excludesZero(null), false);
 });
 
-Deno.test("collapse: attention-only collapses at both steps, doubly exponentially, skips keep the residual", () => {
+Deno.test("collapse: four statements; partly when collapse and its prevention hold but not the rate or persistence", () => {
   const R = COLLAPSE_RULE;
   const collapsed = { init: 1e-4, end: 1e-3 }, kept = { init: 0.9, end: 0.8 };
-  assert.equal(collapseVerdict(collapsed, kept, doubly).verdict, "reproduced");
-  // an exponential fit that beats the doubly-exponential one, or a base at the threshold: partly
+  const all = collapseVerdict(collapsed, kept, doubly);
+  assert.equal(all.verdict, "reproduced");
+  assert.deepEqual(all.numbers, {
+    collapsedAtInit: true,
+    skipsKeep: true,
+    doubly: true,
+    collapsedAfterTraining: true,
+  });
+  // (3) fails: an exponential fit beats the doubly-exponential one, or the base sits at the threshold
   assert.equal(collapseVerdict(collapsed, kept, { ...doubly, exp_r2: 0.995 }).verdict, "partly");
   assert.equal(collapseVerdict(collapsed, kept, { ...doubly, dexp_base: R.doublyBase }).verdict, "partly");
   assert.equal(collapseVerdict(collapsed, kept, null).verdict, "partly");
-  // collapsed at init only; the boundary share itself does not count as collapsed
+  // (4) fails: training undoes the collapse; the boundary share itself is not collapsed
   assert.equal(collapseVerdict({ init: 1e-4, end: R.collapsedShare }, kept, doubly).verdict, "partly");
-  // skips that do not keep the residual: the contrast fails at both steps
-  assert.equal(collapseVerdict(collapsed, { init: R.keptShare, end: 0.1 }, doubly).verdict, "not reproduced");
+  // (1) fails: collapsed after training only is not collapse with depth at init
+  assert.equal(collapseVerdict({ init: 0.2, end: 1e-3 }, kept, doubly).verdict, "not reproduced");
+  // (2) fails: skips must keep over half at init and after training (the boundary does not count)
+  assert.equal(collapseVerdict(collapsed, { init: 0.9, end: R.keptShare }, doubly).verdict, "not reproduced");
   assert.equal(collapseVerdict(null, kept, doubly).verdict, "not yet run");
   // NaN shares (a layer missing) never count as collapsed
   assert.equal(collapseVerdict({ init: NaN, end: NaN }, kept, doubly).verdict, "not reproduced");
@@ -52,13 +66,35 @@ Deno.test("collapse: the MLP adds directions beyond the embeddings that attentio
   assert.equal(mlpDirectionsVerdict({ oneHead: NaN, mlpOneHead: 3, fourHeads: 0 }).verdict, "not yet run");
 });
 
-Deno.test("collapse: attention entropy falls in the collapsing run, not in the stable one", () => {
-  const t = ENTROPY_RULE.collapsedShare;
-  assert.equal(entropyVerdict({ stable: 0.8, collapsing: 0.1 }).verdict, "reproduced");
-  assert.equal(entropyVerdict({ stable: 0.8, collapsing: t }).verdict, "partly"); // the boundary is not below
-  assert.equal(entropyVerdict({ stable: 0.8, collapsing: 0.5 }).verdict, "partly");
-  assert.equal(entropyVerdict({ stable: 0.5, collapsing: 0.8 }).verdict, "not reproduced");
-  assert.equal(entropyVerdict({ stable: 0.1, collapsing: 0.1 }).verdict, "not reproduced");
+Deno.test("entropy: collapse at the high LR with instability is reproduced; without instability partly", () => {
+  const E = ENTROPY_RULE;
+  const run = (init: number, end: number, maxRise = 0.01, diverged = false) => ({
+    init,
+    end,
+    maxRise,
+    diverged,
+  });
+  const stable = run(2.9, 2.8);
+  assert.equal(entropyVerdict({ stable, collapsing: run(2.9, 0.6, 0.5) }).verdict, "reproduced");
+  assert.equal(entropyVerdict({ stable, collapsing: run(2.9, 0.6, 0.01, true) }).verdict, "reproduced");
+  // no spike above the threshold (the boundary does not count), no divergence: partly
+  const calm = entropyVerdict({ stable, collapsing: run(2.9, 0.6, E.spike) });
+  assert.equal(calm.verdict, "partly");
+  assert.equal(calm.numbers!.collapsingShare, 0.6 / 2.9);
+  // the stable run spikes too: no contrast of instability
+  assert.equal(
+    entropyVerdict({ stable: run(2.9, 2.8, 0.5), collapsing: run(2.9, 0.6, 0.5) }).verdict,
+    "partly",
+  );
+  // the entropy contrast fails at its boundaries: not reproduced
+  assert.equal(
+    entropyVerdict({ stable, collapsing: run(2, 2 * E.collapsedShare, 0.5) }).verdict,
+    "not reproduced",
+  );
+  assert.equal(
+    entropyVerdict({ stable: run(2, 2 * E.keptShare), collapsing: run(2.9, 0.6, 0.5) }).verdict,
+    "not reproduced",
+  );
   assert.equal(entropyVerdict(null).verdict, "not yet run");
 });
 
@@ -83,20 +119,38 @@ Deno.test("heads: non-identifiability from the fiber counts", () => {
   assert.equal(headFiberVerdict([counts(), counts({ shared: 7 })]).verdict, "not reproduced");
 });
 
-Deno.test("heads: PG-OP from the counts and the trained gates", () => {
-  assert.equal(pgopVerdict([counts()], true).verdict, "partly"); // shrinks the constant fiber only
-  assert.equal(pgopVerdict([counts()], null).verdict, "partly"); // no trained run read
-  assert.equal(pgopVerdict([counts()], false).verdict, "not reproduced"); // trained gates did nothing
-  assert.equal(pgopVerdict([counts({ sharedPgop: 4 })], true).verdict, "reproduced");
-  assert.equal(pgopVerdict([counts(), counts({ constPgop: 2 })], true).verdict, "not reproduced");
+Deno.test("heads: PG-OP from the counts and the trained gates' spread", () => {
+  const m = PGOP_RULE.minSpread;
+  assert.equal(pgopVerdict([counts()], { reduces: true, minSpread: 0.05 }).verdict, "reproduced");
+  assert.equal(pgopVerdict([counts()], { reduces: true, minSpread: m }).verdict, "reproduced"); // at the bound
+  assert.equal(pgopVerdict([counts()], { reduces: true, minSpread: m / 2 }).verdict, "partly"); // ill-conditioned
+  assert.equal(pgopVerdict([counts()], null).verdict, "partly"); // random gates only
+  assert.equal(pgopVerdict([counts()], { reduces: false, minSpread: 0.05 }).verdict, "not reproduced");
+  assert.equal(
+    pgopVerdict([counts(), counts({ constPgop: 2 })], { reduces: true, minSpread: 0.05 }).verdict,
+    "not reproduced",
+  );
 });
 
-Deno.test("layer-wise: beats the encoder-decoder over seeds", () => {
-  const ed = { mean: 0.2, min: 0.19, max: 0.21 };
-  assert.equal(beatsVerdict({ mean: 0.3, min: 0.28, max: 0.32 }, ed).verdict, "reproduced");
-  assert.equal(beatsVerdict({ mean: 0.3, min: 0.21, max: 0.32 }, ed).verdict, "partly"); // worst = best: not beyond
-  assert.equal(beatsVerdict({ mean: 0.2, min: 0.18, max: 0.22 }, ed).verdict, "not reproduced");
-  assert.equal(beatsVerdict(undefined, ed).verdict, "not yet run");
+Deno.test("layer-wise: Welch's interval of the difference of mean BLEU against a hand computation", () => {
+  // a = 1, 2, 3 (mean 2, var 1); b = 0, 0, 3 (mean 1, var 3): se = sqrt(1/3 + 1) = sqrt(4/3),
+  // Welch df = (4/3)^2 / ((1/3)^2 / 2 + 1 / 2) = 3.2 -> 3, t(0.975, 3) = 3.182
+  const d = welchDifference([1, 2, 3], [0, 0, 3]);
+  assert.equal(d.diff, 1);
+  assert.equal(d.df, 3);
+  const half = 3.182 * Math.sqrt(4 / 3);
+  assert(Math.abs(d.ci![0] - (1 - half)) < 1e-3 && Math.abs(d.ci![1] - (1 + half)) < 1e-3, `${d.ci}`);
+  assert.equal(welchDifference([1], [0, 1]).ci, null);
+});
+
+Deno.test("layer-wise: beats the encoder-decoder beyond the seed noise, within it, or not", () => {
+  const ed = [20, 21, 22];
+  assert.equal(beatsVerdict([30, 31, 32], ed).verdict, "reproduced");
+  assert.equal(beatsVerdict([10, 31, 35], ed).verdict, "partly"); // mean 25.3 > 21, interval includes 0
+  assert.equal(beatsVerdict([31], [21]).verdict, "partly"); // one seed a side: no interval
+  assert.equal(beatsVerdict([20, 21, 22], ed).verdict, "not reproduced"); // equal means
+  assert.equal(beatsVerdict([5, 30, 22], ed).verdict, "not reproduced");
+  assert.equal(beatsVerdict([], ed).verdict, "not yet run");
 });
 
 Deno.test("affine rank: LayerNorm keeps it in every case, in the generic cases only, or not", () => {

@@ -54,7 +54,7 @@ async function render(ctx: SectionContext): Promise<string> {
       v(col.verdicts.mlp),
     ],
     [
-      "entropy collapse: attention entropy falls in a collapsing configuration, not in a stable one",
+      "entropy collapse: attention entropy collapses at a high LR, not at the usual one, and accompanies instability",
       "collapse-depth",
       v(col.verdicts.entropy),
     ],
@@ -106,6 +106,12 @@ async function render(ctx: SectionContext): Promise<string> {
     ),
     "",
     ar.note,
+    "",
+    "Rule (engine/analysis/claims/affine_rank.ts): reproduced when LayerNorm keeps the affine rank of every set " +
+    "above, partly when it keeps it for the generic sets with T < d only, not reproduced when it changes a generic " +
+    `set with T < d: **${ar.verdict}**. An exact statement checked on constructed sets at d = 8: "partly" names ` +
+    "the class where it holds (generic token sets with fewer tokens than dimensions), and the other rows are " +
+    "counterexamples to the claim as stated for every token set.",
     "",
     hf.md,
     "",

@@ -75,38 +75,71 @@ export function headFiberVerdict(counts: FiberCounts[]): Ruling<FiberNumbers> {
   return { verdict, reasons, numbers: n };
 }
 
+/** The constant of the PG-OP rule. */
+export const PGOP_RULE = {
+  /**
+   * Trained gates tell the heads' position-constant signals apart usefully when
+   * sigma_H / sigma_1 of the gate matrix G is at least this in every block and
+   * seed: below it, recovering them amplifies noise more than 100-fold.
+   */
+  minSpread: 0.01,
+};
+
+/** What trained PG-OP gates did (pgop-trained run, every block and seed at the last step). */
+export interface TrainedGates {
+  /** The position-constant fiber (H - rank G) d_k fell below its init value in every block and seed. */
+  reduces: boolean;
+  /** The smallest sigma_H / sigma_1 of G over blocks and seeds. */
+  minSpread: number;
+}
+
+/** What the PG-OP rule read. */
+export interface PgopNumbers extends FiberNumbers {
+  /** Trained gates' smallest spread, NaN without a trained run. */
+  minSpread: number;
+}
+
 /**
- * PG-OP: `not reproduced` when trained gates leave the position-constant fiber
- * at its init value somewhere (`trainedReduces` false); else `reproduced` when
- * the gates shrink the position-constant fiber and also change the fiber of
- * the heads; `partly` when they shrink only the position-constant fiber (the
- * fiber itself stays, as any positive gate is invertible); `not reproduced`
- * when they shrink neither. `trainedReduces` null: no trained run to read.
+ * PG-OP "partly restores head identifiability": it cannot remove the fiber of
+ * heads summed in one space (any positive gate is invertible), only the
+ * ambiguity of position-constant head signals. `reproduced` when random gates
+ * shrink that ambiguity at every shape and trained gates shrink it in every
+ * block and seed with a usable spread (sigma_H / sigma_1 of G at least
+ * `minSpread` everywhere); `partly` when trained gates shrink it only with an
+ * ill-conditioned G (below `minSpread` somewhere), or no trained run is
+ * archived yet (random gates only); `not reproduced` when random gates do not
+ * shrink it or trained gates leave it at its init value in some block or seed.
  *
  * @example
  * ```ts
- * pgopVerdict(counts, true).verdict; // "partly" when the gates leave the fiber as it is
+ * pgopVerdict(counts, { reduces: true, minSpread: 1e-5 }).verdict; // "partly"
  * ```
  */
-export function pgopVerdict(counts: FiberCounts[], trainedReduces: boolean | null): Ruling<FiberNumbers> {
-  const n = fiberNumbers(counts);
-  if (trainedReduces === false) {
+export function pgopVerdict(counts: FiberCounts[], trained: TrainedGates | null): Ruling<PgopNumbers> {
+  const n = { ...fiberNumbers(counts), minSpread: trained?.minSpread ?? NaN };
+  if (!n.pgopShrinksConstant) {
+    return {
+      verdict: "not reproduced",
+      reasons: ["random gates do not shrink the position-constant fiber"],
+      numbers: n,
+    };
+  }
+  if (trained && !trained.reduces) {
     return {
       verdict: "not reproduced",
       reasons: ["trained gates leave the position-constant fiber at its init value in some block or seed"],
       numbers: n,
     };
   }
-  const verdict: Verdict = n.pgopShrinksConstant && !n.pgopNoChange
-    ? "reproduced"
-    : n.pgopShrinksConstant
-    ? "partly"
-    : "not reproduced";
+  const usable = !!trained && trained.minSpread >= PGOP_RULE.minSpread;
+  const verdict: Verdict = usable ? "reproduced" : "partly";
   const reasons = [
-    n.pgopShrinksConstant
-      ? "random gates shrink the position-constant fiber"
-      : "random gates do not shrink the position-constant fiber",
-    n.pgopNoChange ? "no count of the heads' fiber changes" : "a count of the heads' fiber changes",
+    "random gates shrink the position-constant fiber",
+    !trained
+      ? "no trained run read"
+      : usable
+      ? "trained gates shrink it with a usable spread"
+      : "trained gates shrink it, but are nearly alike across heads (ill-conditioned)",
   ];
   return { verdict, reasons, numbers: n };
 }
