@@ -9,6 +9,13 @@
 import type { Call } from "../fit.ts";
 import { excludesZero, type Ruling } from "./verdict.ts";
 
+/**
+ * The nuGPT claims' band on a slope of log2 eta* per doubling of a scale:
+ * "transfers" when its 95% interval lies inside +-SLOPE_TOLERANCE (the
+ * analysis library's call, given this tolerance).
+ */
+export const SLOPE_TOLERANCE = 0.1;
+
 /** What the width rule read. */
 export interface WidthNumbers {
   /** The interval of the difference of slopes nuGPT - nGPT excludes 0. */

@@ -13,6 +13,7 @@ import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
 import { fig, readTable, type Row, rowsOf, type SectionContext, sig, table } from "../common.ts";
 import {
   crossingStep,
+  provisionalVanilla,
   skipsVerdict,
   type VanillaCrossing,
   vanillaVerdict,
@@ -181,8 +182,7 @@ export async function skiplessSection(
       );
     } else verdicts[`skips${depth}`] = "not yet run";
     const b = vanillaVerdict(crossings);
-    // while variants are still running only a success is final
-    verdicts[`espa${depth}`] = unfinished && b.verdict !== "reproduced" ? "not yet run" : b.verdict;
+    verdicts[`espa${depth}`] = provisionalVanilla(b.verdict, unfinished);
     espaFindings.push(
       `depth ${depth}: E-SPA at the paper's constants ends ${pct(paperGap)} vs pre-LN (best of the LRs run)` +
         (b.by

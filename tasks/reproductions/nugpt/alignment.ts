@@ -9,7 +9,7 @@ import {
   exponentIntervals,
   weightedIntervals,
 } from "../../../components/probe/alignment_seeds.ts";
-import { alignmentVerdict } from "../../../engine/analysis/claims/alignment.ts";
+import { ALIGNMENT_TOLERANCE, alignmentVerdict } from "../../../engine/analysis/claims/alignment.ts";
 import { loadPipeline } from "../../../engine/core/pipeline.ts";
 import { exists, readJSON } from "../../../engine/core/fs.ts";
 import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
@@ -77,8 +77,8 @@ export async function alignmentClaim(ctx: SectionContext): Promise<ClaimText> {
     "",
     "Rule (written before the 3-seed run was read; `alignmentVerdict` in",
     "engine/analysis/claims/alignment.ts): a quantity *agrees* with the paper's value when its",
-    "interval contains it or lies wholly within +-0.1 of it, *excludes* it when the interval lies",
-    "wholly outside +-0.1, and is undecided otherwise. Reproduced: the across-width weighted omega",
+    `interval contains it or lies wholly within +-${ALIGNMENT_TOLERANCE} of it, *excludes* it when the interval lies`,
+    `wholly outside +-${ALIGNMENT_TOLERANCE}, and is undecided otherwise. Reproduced: the across-width weighted omega`,
     "(mean over hidden roles) agrees with 1/2 and the across-width weighted max(alpha, nu) agrees",
     "with 3/4; not reproduced: both exclude; partly otherwise.",
     "",

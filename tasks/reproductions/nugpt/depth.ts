@@ -7,6 +7,7 @@ import * as aq from "arquero";
 import { loadResults } from "../../../engine/analysis/load.ts";
 import { depthVerdict, PRACTICAL_COST, transfersInPractice } from "../../../engine/analysis/claims/depth.ts";
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
+import { SLOPE_TOLERANCE } from "../../../engine/analysis/claims/width.ts";
 import { fromCSV } from "../../../engine/core/csv.ts";
 import { build } from "../../../engine/core/registry.ts";
 import type { Parameterization } from "../../../engine/core/contracts.ts";
@@ -54,8 +55,8 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
       'transfers; an m_depth^(-1/2) factor on eta_hidden (Depth-muP) makes eta* "strongly drift to the',
       'right". Here: depths 2 / 4 / 8 at width 32, 400 steps of 2048 tokens, 3 seeds. Rule (`depthVerdict` in',
       "engine/analysis/claims/depth.ts): (1) nGPT and (2) nuGPT transfer when the band rule calls their",
-      'slopes "transfers" (95% interval inside +-0.1), or, where it cannot decide, when they transfer in',
-      "practice (the same grid optimum at every depth, and carrying depth 2's LR costs at most 0.01 nats);",
+      `slopes "transfers" (95% interval inside +-${SLOPE_TOLERANCE}), or, where it cannot decide, when they transfer in`,
+      `practice (the same grid optimum at every depth, and carrying depth 2's LR costs at most ${PRACTICAL_COST} nats);`,
       '(3) depth-muP breaks transfer when its slope "drifts" upwards by the band rule. Reproduced when all',
       "three are supported, partly when two are.",
     ],
@@ -185,7 +186,7 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
       rule.verdict,
       `(1) nGPT transfers (nugpt-depth): ${rule.ngpt}; (2) nuGPT transfers (${where}): ${rule.nugpt}; ` +
         `(3) depth-muP drifts to the right (${where}): ${rule.depthMuP} ` +
-        `(band rule: slopes inside +-0.1 with 95% intervals; in practice: the same grid optimum at every depth and ` +
+        `(band rule: slopes inside +-${SLOPE_TOLERANCE} with 95% intervals; in practice: the same grid optimum at every depth and ` +
         `a cost of at most ${PRACTICAL_COST} nats). ${diagnosis}`.trim(),
     ),
   ].join("\n");

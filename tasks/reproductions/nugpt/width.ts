@@ -5,7 +5,7 @@
  */
 import type { Prediction, ScalingFit } from "../../../engine/analysis/fit.ts";
 import { localExponents } from "../../../engine/analysis/claims/segments.ts";
-import { widthVerdict } from "../../../engine/analysis/claims/width.ts";
+import { SLOPE_TOLERANCE, widthVerdict } from "../../../engine/analysis/claims/width.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
 import {
   type ClaimText,
@@ -41,7 +41,6 @@ import {
   readableFigures,
   reading,
   slopeText,
-  TOLERANCE,
 } from "./shared.ts";
 
 /** The held-out width's trials, read with nugpt-width when archived. */
@@ -84,7 +83,7 @@ export async function widthClaim(
       "width exponent. Here: widths 16-128 at head_dim 8, depth 2, 600 steps of 2048 tokens, 3 seeds, LR",
       "2^-8..2^-3.5 at 2^0.5, both rules under Adam (0.9, 0.95), eps 1e-16, no clipping, cosine to 10%.",
       `Rule: a slope b (eta* proportional to width^b) is read by the analysis library's call ("transfers":`,
-      `its 95% interval inside +-${TOLERANCE}; "drifts": outside it); the claim is reproduced when nGPT drifts and nuGPT`,
+      `its 95% interval inside +-${SLOPE_TOLERANCE}; "drifts": outside it); the claim is reproduced when nGPT drifts and nuGPT`,
       "transfers, partly when nuGPT drifts significantly less than nGPT (the interval of the difference",
       "excludes 0) or a reading is inconclusive, not reproduced otherwise.",
     ],
@@ -213,7 +212,7 @@ async function resolution(
   };
   return [
     `- resolution: the slopes' intervals are ${span(ng)} (nGPT) and ${span(nu)} (nuGPT) wide against the ` +
-    `"transfers" band's ${num(2 * TOLERANCE, 2)}; the per-width eta* intervals are ${
+    `"transfers" band's ${num(2 * SLOPE_TOLERANCE, 2)}; the per-width eta* intervals are ${
       num(medianEtaOctaves(groupsOf(a, ng)), 2)
     } (nGPT) and ${num(medianEtaOctaves(groupsOf(a, nu)), 2)} (nuGPT) octaves wide on median`,
     `- without width ${smallest} (a sensitivity check, not the verdict): nGPT ${slopeText(rn, axis)}; nuGPT ${
