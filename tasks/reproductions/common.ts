@@ -7,6 +7,7 @@
  */
 import { relative } from "node:path";
 import * as aq from "arquero";
+import YAML from "yaml";
 import type { ColumnTable } from "arquero";
 import { exists, readJSON } from "../../engine/core/fs.ts";
 import { type Call, type Coefficient, compareFits, type ScalingFit } from "../../engine/analysis/fit.ts";
@@ -239,4 +240,18 @@ export function wallText(minutes: number | null): string {
     ? ""
     : `Measured wall time: ${sig(minutes, 3)} min (sum over its trials, on the shared 2-core machine ` +
       "running about ten jobs at once: an upper bound for an idle machine).";
+}
+
+/** The settings of an archived trial (its config.yaml), as the limits beside a verdict read them. */
+export interface TrialSetting {
+  data: { seq_len: number; corpus?: string; tokenizer?: { vocab_size?: number } };
+  model: { width: number; depth: number; head_dim: number };
+  optimizer: { lr: number };
+  train: { steps: number; batch_size: number; seed: number };
+}
+
+/** An archived trial's config.yaml, or null when it is not archived. */
+export async function trialSetting(dir: string): Promise<TrialSetting | null> {
+  const text = await Deno.readTextFile(`${dir}/config.yaml`).catch(() => null);
+  return text === null ? null : YAML.parse(text) as TrialSetting;
 }

@@ -30,19 +30,33 @@ import {
   sig,
   studyWallMinutes,
   table,
+  type TrialSetting,
+  trialSetting,
   wallText,
 } from "../common.ts";
 
 /** The entropy claim's two runs (labels in pipelines/claims/collapse-depth.yaml). */
 const STABLE = "full (skip+MLP+norm)", HIGH_LR = "full, LR x15";
 
-/** What the collapse-depth run cannot show, named beside its verdicts. */
-const LIMITS =
-  "Limits of the setting: one seed per configuration (the probe averages 4 sequences of one batch), " +
-  "so no seed noise is measured and each of these verdicts rests on one training run; width 64, 12 layers, 4 heads " +
-  "of 16, T = 64, 150 steps of 16 x 64 tokens of the Brown corpus (BPE 1024), no warmup: far shorter and " +
-  "smaller than the papers' models (Dong et al. probe trained BERT-size models; Zhai et al. train to convergence " +
-  "on vision, speech and translation tasks).";
+const capitalized = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
+
+/** What the collapse-depth run cannot show, named beside its verdicts (settings read from a trial's config). */
+function limitsText(c: TrialSetting | null, seeds: number): string {
+  const setting = c
+    ? `width ${c.model.width}, ${c.model.depth} layers, ${c.model.width / c.model.head_dim} heads of ` +
+      `${c.model.head_dim}, T = ${c.data.seq_len}, ${c.train.steps} steps of ${c.train.batch_size} x ` +
+      `${c.data.seq_len} tokens of the ${
+        capitalized(c.data.corpus ?? "")
+      } corpus (BPE ${c.data.tokenizer?.vocab_size})`
+    : "the setting of pipelines/claims/collapse-depth.yaml";
+  const seedsText = seeds === 1
+    ? "one seed per configuration (the probe averages sequences of one batch), so no seed noise is measured and " +
+      "each of these verdicts rests on one training run per configuration"
+    : `${seeds} seeds per configuration`;
+  return `Limits of the setting: ${seedsText}; ${setting}: far shorter and smaller than the papers' models ` +
+    "(Dong et al. probe trained BERT-size models; Zhai et al. train to convergence on vision, speech and " +
+    "translation tasks).";
+}
 
 /** Mean over layers of the per-layer attention entropy (rows of collapse.csv at one step; layer 0 has none). */
 function meanEntropy(rows: Row[]): number {
@@ -337,7 +351,10 @@ export async function collapseSection(
     "",
     rules,
     "",
-    LIMITS,
+    limitsText(
+      named?.length ? await trialSetting(`${dir}/${named[0].dir}`) : null,
+      Math.max(0, ...configs.map((c) => (named ?? []).filter((r) => r.label === c).length)),
+    ),
     "",
     wallText(await studyWallMinutes(dir)),
   ].join("\n");

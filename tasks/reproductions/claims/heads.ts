@@ -26,7 +26,7 @@ import {
   PGOP_RULE,
   pgopVerdict,
 } from "../../../engine/analysis/claims/heads.ts";
-import { progressText, type SectionContext, sig, sweepProgress, table } from "../common.ts";
+import { progressText, type SectionContext, sig, sweepProgress, table, trialSetting } from "../common.ts";
 
 /** Head-fiber counts on small shapes (as tests/head_fiber.test.ts). */
 async function headFiberRows() {
@@ -87,7 +87,7 @@ async function trainedGates(c: SectionContext) {
     "**After training** (`deno task sweep pipelines/claims/pgop-trained.yaml`; components/probe/head_fiber_probe.ts " +
     "on the trained W_o and W_g of each block, T = 64 positions): ",
   ];
-  if (!p.complete) return { md: [...intro, `${progressText(p)}.`].join(""), gates: null };
+  if (!p.complete) return { md: [...intro, `${progressText(p)}.`].join(""), gates: null, limits: "" };
   const plan = await readJSON<{ dir: string; point: Record<string, unknown> }[]>(`${p.dir}/trials.json`);
   const long: Record<string, unknown>[] = [];
   let wallS = 0;
@@ -201,7 +201,26 @@ async function trainedGates(c: SectionContext) {
       "of heads summed in one space, n(H−1)d_k, is unchanged by any positive gate.",
     ].join("\n"),
     gates: { reduces, minSpread: span("ratio_min", Math.min) },
+    limits: await trainedLimits(p.dir, plan ?? []),
   };
+}
+
+/** ", in 2-block models of width 64 (8 heads of 8, T = 64) over 600 steps, 3 seeds per block kind", from the trials' configs. */
+async function trainedLimits(
+  dir: string,
+  plan: { dir: string; point: Record<string, unknown> }[],
+): Promise<string> {
+  const c = plan.length ? await trialSetting(`${dir}/${plan[0].dir}`) : null;
+  if (!c) return "";
+  const perKind = Math.max(
+    ...[...new Set(plan.map((t) => modelLabel(t.point)))].map((k) =>
+      plan.filter((t) => modelLabel(t.point) === k).length
+    ),
+  );
+  return ` in ${c.model.depth}-block models of width ${c.model.width} (${
+    c.model.width / c.model.head_dim
+  } heads ` +
+    `of ${c.model.head_dim}, T = ${c.data.seq_len}) over ${c.train.steps} steps, ${perKind} seeds per block kind`;
 }
 
 /** The head-fiber subsection and the two verdicts. */
@@ -252,8 +271,8 @@ export async function headsSection(c: SectionContext) {
     `is archived; not reproduced when either does not shrink it: **${pgop.verdict}** (${
       pgop.reasons.join("; ")
     }; smallest σ_H/σ_1 ${sig(pgop.numbers.minSpread)}). Limits: the counts are exact on small shapes; the ` +
-    "trained gates are dmodel's own PG-OP (the paper's form is not public) in 2-block models of width 64 (8 heads " +
-    "of 8, T = 64) over 600 steps, 3 seeds per block kind, and every block and seed must agree.",
+    `trained gates are dmodel's own PG-OP (the paper's form is not public)${trained.limits}, and every block and ` +
+    "seed must agree.",
   ].join("\n");
   return { md, verdict: fiber.verdict, pgopVerdict: pgop.verdict };
 }

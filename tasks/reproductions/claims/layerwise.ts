@@ -3,9 +3,42 @@
  * layerwise-bleu run (pipelines/claims/layerwise-bleu.yaml).
  */
 import * as aq from "arquero";
+import { loadPipeline } from "../../../engine/core/pipeline.ts";
 import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
 import { beatsVerdict } from "../../../engine/analysis/claims/layerwise.ts";
 import { fig, readTable, type Row, rowsOf, type SectionContext, sig, table, wallText } from "../common.ts";
+
+/** The pipeline whose base setting the limits name. */
+const PIPELINE = "pipelines/claims/layerwise-bleu.yaml";
+
+/** What the run cannot show: the task, model size, steps and seeds (from the pipeline and summary.csv). */
+async function limitsText(rows: Row[]): Promise<string> {
+  const p = await loadPipeline(PIPELINE);
+  const base = [...p.stages.values()].map((s) => (s.options as { base?: LayerwiseBase }).base).find(Boolean);
+  const seeds = Math.max(
+    ...[...new Set(rows.map((r) => r.config))].map((c) => rows.filter((r) => r.config === c).length),
+  );
+  const task = base
+    ? `(${base.task.length}-token sequences over ${base.task.vocab} symbols${
+      base.task.reverse ? ", reversed and permuted" : ", permuted"
+    }; ` +
+      "components/block/seq2seq/translation.ts)"
+    : "";
+  const model = base
+    ? `width ${base.model.width}, ${base.train.steps} steps, one LR (${base.optimizer.lr}) for every model, `
+    : "";
+  return `Limits of the setting: a synthetic translation task ${task}, not WMT (the paper: 34.43 BLEU on WMT16 ` +
+    "En-Ro), so BLEU here measures how well a small model learns a fixed permutation; " +
+    `${model}${seeds} seeds: one seed that fails to learn moves a mean by 1/${seeds} of its shortfall.`;
+}
+
+/** The base trial of pipelines/claims/layerwise-bleu.yaml, as far as the limits read it. */
+interface LayerwiseBase {
+  task: { length: number; vocab: number; reverse: boolean };
+  model: { width: number };
+  optimizer: { lr: number };
+  train: { steps: number };
+}
 
 /** The layer-wise BLEU run. */
 export async function layerwiseSection(
@@ -79,10 +112,7 @@ export async function layerwiseSection(
     `- ${diffText("matched compute (L = 2)", compute)}`,
     `- ${diffText("matched parameters (L = 4)", params)}`,
     "",
-    "Limits of the setting: a synthetic translation task (12-token sequences over 32 symbols, reversed and " +
-    "permuted; components/block/seq2seq/translation.ts), not WMT (the paper: 34.43 BLEU on WMT16 En-Ro), so BLEU " +
-    "here measures how well a small model learns a fixed permutation; width 64, 600 steps, one LR (0.003) for " +
-    "every model, 3 seeds: one seed that fails to learn moves a mean by a third of its shortfall.",
+    await limitsText(rowsOf(t)),
     "",
     fig(ctx, `${ctx.runs}/layerwise-bleu/translation.png`, "held-out token accuracy, seed 0"),
     "",
