@@ -9,6 +9,9 @@ import { agreement, alignmentVerdict } from "../engine/analysis/claims/alignment
 import { depthVerdict, transfersInPractice } from "../engine/analysis/claims/depth.ts";
 import { horizonVerdict } from "../engine/analysis/claims/horizon.ts";
 import { localExponents } from "../engine/analysis/claims/segments.ts";
+import { widthVerdict } from "../engine/analysis/claims/width.ts";
+import { hiddenDepthFactor } from "../tasks/reproductions/nugpt/depth.ts";
+import "../components/mod.ts";
 
 const near = (a: number, b: number, tol: number) => assert(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
@@ -131,4 +134,32 @@ Deno.test("alignment page: unfinished seeds are compared at the widths they all 
   assert.deepEqual(comparableTrials(early), [t(0, 16), t(0, 32), t(0, 64)]);
   const done = [0, 1, 2].flatMap((s) => [16, 32].map((w) => t(s, w)));
   assert.deepEqual(comparableTrials(done), done);
+});
+
+Deno.test("width: the verdict rule over the two readings and the paired difference", () => {
+  assert.equal(widthVerdict("drifts", "transfers", [0.3, 0.7]).verdict, "reproduced");
+  // nuGPT drifts, but significantly less than nGPT: partly; not significantly less: not reproduced
+  assert.equal(widthVerdict("drifts", "drifts", [0.1, 0.4]).verdict, "partly");
+  assert.equal(widthVerdict("drifts", "drifts", [-0.1, 0.4]).verdict, "not reproduced");
+  assert.equal(widthVerdict("drifts", "drifts", null).verdict, "not reproduced");
+  // an inconclusive reading is partly, whatever the difference
+  assert.equal(widthVerdict("inconclusive", "transfers", [-0.1, 0.2]).verdict, "partly");
+  assert.equal(widthVerdict("drifts", "inconclusive", null).verdict, "partly");
+  // nGPT transfers: the claim's premise fails
+  assert.deepEqual(widthVerdict("transfers", "transfers", [-0.1, 0.1]), {
+    verdict: "not reproduced",
+    reasons: ["nGPT transfers, nuGPT transfers"],
+    numbers: { differs: false },
+  });
+  assert.equal(widthVerdict(null, "transfers", null).verdict, "not reproduced");
+  // the boundary: an interval touching 0 does not exclude it
+  assert.equal(widthVerdict("drifts", "drifts", [0, 0.4]).verdict, "not reproduced");
+});
+
+Deno.test("depth: the depth-muP factor on eta_hidden is asked of the registered nuGPT rule", () => {
+  near(hiddenDepthFactor(8, 2, 0.5), (8 / 2) ** -0.5, 1e-12);
+  near(hiddenDepthFactor(16, 2, 0.5), 1 / Math.sqrt(8), 1e-12);
+  near(hiddenDepthFactor(8, 2, 1), 0.25, 1e-12);
+  near(hiddenDepthFactor(4, 4, 0.5), 1, 1e-12);
+  near(hiddenDepthFactor(8, 2, 0), 1, 1e-12);
 });

@@ -78,7 +78,7 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
   // MLP-aware at 5x: its best LR is the largest run, not bracketed: shown, not counted
   const aware = { ...espa, mlp_aware: true };
   await add(aware, 0.001, 0, 1000, 4.0, [[0, 8], [100, 4.0], [1000, 4.0]]);
-  const s = await skiplessFairSection({ repro, link: "x" });
+  const s = await skiplessFairSection({ runs: repro, docs: repro, log: () => {} });
   assert.equal(s.verdicts.skips8, "reproduced"); // +0.005 within 2 x 0.018
   assert.equal(s.verdicts.espa8, "reproduced");
   assert.equal(s.verdicts.espa16, undefined);
@@ -104,6 +104,6 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
     "E-SPA η=0.6, MLP-aware, 2000 steps",
   );
   await Deno.remove(repro, { recursive: true });
-  const empty = await skiplessFairSection({ repro: "/nonexistent", link: "x" });
+  const empty = await skiplessFairSection({ runs: "/nonexistent", docs: "/nonexistent", log: () => {} });
   assert.match(empty.md, /not yet run/);
 });

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import {
   crossingStep,
+  provisionalVanilla,
   seedSpread,
   skipsVerdict,
   tunedLR,
@@ -78,4 +79,11 @@ Deno.test("tunedLR: lowest seed-mean final among LRs whose every seed finished; 
   assert.equal(r.bracketed, true); // 1e-3 below, 1e-2 (diverged) above
   assert.equal(tunedLR([t(1e-3, 0, 4.8, []), t(3e-3, 0, 4.7, [])])!.bracketed, false); // best at the edge
   assert.equal(tunedLR([t(1e-3, 0, NaN, [])]), null);
+});
+
+Deno.test("vanilla rule while variants run: only reproduced is final", () => {
+  assert.equal(provisionalVanilla("reproduced", true), "reproduced");
+  assert.equal(provisionalVanilla("partly", true), "not yet run");
+  assert.equal(provisionalVanilla("not reproduced", true), "not yet run");
+  assert.equal(provisionalVanilla("partly", false), "partly");
 });

@@ -1,12 +1,17 @@
 /**
- * What every section of docs/reproductions.md shares: the section interface,
- * where a pipeline's archived runs are, how far a sweep got, and the verdict
- * words. A section reads run directories and returns markdown; it never types
- * a measured number by hand.
+ * What every section of docs/reproductions.md shares: the section interface
+ * and its context, where a pipeline's archived runs are, how far a sweep got,
+ * and the rendering helpers (tables, numbers, figure links, the verdict
+ * line). A section reads run directories, asks engine/analysis/claims/ for
+ * each verdict and returns markdown; it never types a measured number by hand.
  */
+import { relative } from "node:path";
 import * as aq from "arquero";
+import YAML from "yaml";
+import type { ColumnTable } from "arquero";
 import { exists, readJSON } from "../../engine/core/fs.ts";
 import { type Call, type Coefficient, compareFits, type ScalingFit } from "../../engine/analysis/fit.ts";
+import type { Verdict } from "../../engine/analysis/claims/verdict.ts";
 
 /** Where a section reads runs and writes its artefacts. */
 export interface SectionContext {
@@ -25,8 +30,11 @@ export interface Section {
   render(ctx: SectionContext): Promise<string>;
 }
 
-/** The verdict words of a claim. */
-export type Verdict = "reproduced" | "partly" | "not reproduced" | "not yet run";
+/** A claim's markdown and the verdict it states (the section's summary table reads it). */
+export interface ClaimText {
+  md: string;
+  verdict: Verdict;
+}
 
 /** How far a sweep got: planned trials (trials.json) and finished ones (result.json present). */
 export interface SweepProgress {
@@ -88,16 +96,26 @@ export function lrText(lr: number): string {
   return Number.isFinite(lr) && lr > 0 ? `2^${num(Math.log2(lr), 2)} (${lr.toPrecision(3)})` : "n/a";
 }
 
-/** A markdown table. */
+/** A number with `digits` significant digits (trailing zeros dropped); "–" when missing. */
+export function sig(v: unknown, digits = 3): string {
+  return typeof v === "number" && Number.isFinite(v) ? String(+v.toPrecision(digits)) : "–";
+}
+
+/** A markdown table (cells may hold "|"). */
 export function table(header: string[], rows: (string | number)[][]): string {
-  const line = (r: (string | number)[]) => `| ${r.join(" | ")} |`;
+  const line = (r: (string | number)[]) =>
+    `| ${r.map((c) => String(c).replaceAll("|", "\\|")).join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
-/** The verdict that a claim's markdown states in its {@link verdictLine} ("not yet run" when it has none). */
-export function verdictOf(md: string): Verdict {
-  const m = md.match(/^\*\*Verdict: (reproduced|partly|not reproduced|not yet run)\.\*\*/m);
-  return (m?.[1] as Verdict | undefined) ?? "not yet run";
+/** A markdown image of `path`, linked relative to docs/ (the markdown file's folder). */
+export function fig(ctx: SectionContext, path: string, alt: string): string {
+  return `![${alt}](${relative(ctx.docs, path)})`;
+}
+
+/** A claim whose run is unfinished: its markdown so far, "not yet run". */
+export function notYet(lines: string[]): ClaimText {
+  return { md: lines.join("\n"), verdict: "not yet run" };
 }
 
 /** The bold verdict line of a claim. */
@@ -180,4 +198,60 @@ export function settingText(s: RunSetting | null, label: string): string {
     );
   }
   return `Setting of the finished trials (from their files): ${parts.join("; ")}.`;
+}
+
+/** One row of a CSV read as objects. */
+export type Row = Record<string, unknown>;
+
+/** A table's rows as objects. */
+export const rowsOf = (t: ColumnTable): Row[] => t.objects() as Row[];
+
+/** A CSV as an arquero table, or null when the file does not exist. */
+export async function readTable(path: string): Promise<ColumnTable | null> {
+  try {
+    return aq.fromCSV(await Deno.readTextFile(path));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Sum of the trials' wall_s (result.json) of a study run directory, in minutes; null when none is archived. */
+export async function studyWallMinutes(dir: string): Promise<number | null> {
+  let total = 0, any = false;
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isDirectory) continue;
+      const r = await readJSON<{ wall_s?: number }>(`${dir}/${e.name}/result.json`).catch(() => null);
+      if (typeof r?.wall_s === "number") {
+        total += r.wall_s;
+        any = true;
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return any ? total / 60 : null;
+}
+
+/** "Measured wall time: 26.5 min ..." for a run directory. */
+export function wallText(minutes: number | null): string {
+  return minutes === null
+    ? ""
+    : `Measured wall time: ${sig(minutes, 3)} min (sum over its trials, on the shared 2-core machine ` +
+      "running about ten jobs at once: an upper bound for an idle machine).";
+}
+
+/** The settings of an archived trial (its config.yaml), as the limits beside a verdict read them. */
+export interface TrialSetting {
+  data: { seq_len: number; corpus?: string; tokenizer?: { vocab_size?: number } };
+  model: { width: number; depth: number; head_dim: number };
+  optimizer: { lr: number };
+  train: { steps: number; batch_size: number; seed: number };
+}
+
+/** An archived trial's config.yaml, or null when it is not archived. */
+export async function trialSetting(dir: string): Promise<TrialSetting | null> {
+  const text = await Deno.readTextFile(`${dir}/config.yaml`).catch(() => null);
+  return text === null ? null : YAML.parse(text) as TrialSetting;
 }

@@ -8,7 +8,7 @@
  * jointScaling: one joint fit per family with bootstrap intervals) and states a verdict by the rule written
  * next to it; an incomplete run is "not yet run", with what finished shown.
  */
-import { type Section, table, verdictOf } from "./common.ts";
+import { type ClaimText, type Section, table } from "./common.ts";
 import { widthClaim } from "./nugpt/width.ts";
 import { horizonClaim } from "./nugpt/horizon.ts";
 import { depthClaim } from "./nugpt/depth.ts";
@@ -27,7 +27,7 @@ export const nugpt: Section = {
     const alignment = await alignmentClaim(ctx);
     const summary = table(
       ["claim", "pipeline", "verdict"],
-      [
+      ([
         ["nGPT's eta* moves with width, nuGPT's does not", "repro/nugpt-width", width],
         [
           "uncorrected nuGPT's eta* falls as steps^(-1/3), so m_data^(-1/3) removes the drift",
@@ -36,7 +36,9 @@ export const nugpt: Section = {
         ],
         ["both rules transfer over depth; depth-muP on eta_hidden breaks it", "repro/nugpt-depth", depth],
         ["alignment: omega = 1/2, weighted max(alpha, nu) ~ 3/4", "alignment", alignment],
-      ].map(([claim, where, md]) => [claim, `\`pipelines/${where}.yaml\``, `**${verdictOf(md)}**`]),
+      ] as [string, string, ClaimText][]).map((
+        [claim, where, c],
+      ) => [claim, `\`pipelines/${where}.yaml\``, `**${c.verdict}**`]),
     );
     return [
       "Every number below is computed by `tasks/reproductions/nugpt.ts` (one module per claim in",
@@ -48,17 +50,17 @@ export const nugpt: Section = {
       "",
       summary,
       "",
-      width,
+      width.md,
       "",
-      horizon,
+      horizon.md,
       "",
-      depth,
+      depth.md,
       "",
       diagnostics.md,
       "",
       short.md,
       "",
-      alignment,
+      alignment.md,
     ].join("\n");
   },
 };

@@ -12,10 +12,8 @@
  * seeded inputs (the same ones the property tests check). Figures are
  * written next to the runs, under docs/repro/runs/.
  */
-import { relative } from "node:path";
-import type { Section, SectionContext, Verdict } from "./common.ts";
-import type { ReproContext } from "./claims/shared.ts";
-import { mdTable } from "./claims/shared.ts";
+import type { Verdict } from "../../engine/analysis/claims/verdict.ts";
+import { type Section, type SectionContext, table } from "./common.ts";
 import { affineRankRows } from "./claims/affine_rank.ts";
 import { collapseSection } from "./claims/collapse.ts";
 import { skiplessSection } from "./claims/skipless.ts";
@@ -26,16 +24,15 @@ import { headsSection } from "./claims/heads.ts";
 const TITLE = "Other papers' claims: skipless transformers, collapse, heads, PG-OP, layer-wise coordination";
 
 /** The section's markdown, from the archive `c.runs` (figure links relative to `c.docs`). */
-async function render(c: SectionContext): Promise<string> {
-  const ctx: ReproContext = { repro: c.runs, link: relative(c.docs, c.runs) || "." };
+async function render(ctx: SectionContext): Promise<string> {
   const ar = affineRankRows();
-  const hf = await headsSection(c);
+  const hf = await headsSection(ctx);
   const col = await collapseSection(ctx);
   const sk = await skiplessSection(ctx);
   const espaInit = await espaInitSection(ctx);
   const lw = await layerwiseSection(ctx);
   const v = (x: Verdict | undefined) => `**${x ?? "not yet run"}**`;
-  const summary = mdTable(["claim", "where", "verdict"], [
+  const summary = table(["claim", "where", "verdict"], [
     [
       "(2302.10322a) skips without norms train as fast as pre-LN (depth 8 / 16 / 32)",
       "skipless-depth*",
@@ -57,7 +54,7 @@ async function render(c: SectionContext): Promise<string> {
       v(col.verdicts.mlp),
     ],
     [
-      "entropy collapse: attention entropy falls in a collapsing configuration, not in a stable one",
+      "entropy collapse: attention entropy collapses at a high LR, not at the usual one, and accompanies instability",
       "collapse-depth",
       v(col.verdicts.entropy),
     ],
@@ -103,12 +100,18 @@ async function render(c: SectionContext): Promise<string> {
     "",
     "Computed by components/probe/affine_rank.ts on the seeded sets of tests/affine_rank.test.ts (d = 8, no gain or bias):",
     "",
-    mdTable(
+    table(
       ["token set", "affine rank X", "LN(X)", "RMSNorm(X)", "rank X", "rank LN(X)", "rank RMSNorm(X)"],
       ar.rows,
     ),
     "",
     ar.note,
+    "",
+    "Rule (engine/analysis/claims/affine_rank.ts): reproduced when LayerNorm keeps the affine rank of every set " +
+    "above, partly when it keeps it for the generic sets with T < d only, not reproduced when it changes a generic " +
+    `set with T < d: **${ar.verdict}**. An exact statement checked on constructed sets at d = 8: "partly" names ` +
+    "the class where it holds (generic token sets with fewer tokens than dimensions), and the other rows are " +
+    "counterexamples to the claim as stated for every token set.",
     "",
     hf.md,
     "",

@@ -6,6 +6,7 @@
  * Written before the 3-seed run was read.
  */
 import type { MeanInterval } from "../t_interval.ts";
+import type { ClaimVerdict } from "./verdict.ts";
 
 /** How far from the paper's value still counts as "about" it. */
 export const ALIGNMENT_TOLERANCE = 0.1;
@@ -33,7 +34,7 @@ export function agreement(ci: MeanInterval, t: number, tol: number): Agreement {
 
 /** The alignment claim's verdict and the two readings it rests on. */
 export interface AlignmentVerdict {
-  verdict: "reproduced" | "partly" | "not reproduced";
+  verdict: ClaimVerdict;
   omega: Agreement;
   maxAlphaNu: Agreement;
 }

@@ -7,6 +7,7 @@
  * smallest depth costs nothing at the deepest: that is transfer in practice,
  * and counts as support for (1) and (2). (3) needs the band rule.
  */
+import type { ClaimVerdict } from "./verdict.ts";
 
 /** A loss difference this small (nats) is "no cost": about one trial's seed-to-seed noise here. */
 export const PRACTICAL_COST = 0.01;
@@ -38,7 +39,7 @@ export type DepthSupport = "holds" | "supported in practice" | "not supported";
 
 /** The depth claim's verdict and each statement's support. */
 export interface DepthVerdict {
-  verdict: "reproduced" | "partly" | "not reproduced";
+  verdict: ClaimVerdict;
   ngpt: DepthSupport;
   nugpt: DepthSupport;
   depthMuP: DepthSupport;

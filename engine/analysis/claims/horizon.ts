@@ -9,13 +9,14 @@
  * correction leaves over is the uncorrected exponent + 1/3.
  */
 import type { LocalExponent } from "./segments.ts";
+import type { ClaimVerdict } from "./verdict.ts";
 
 /** The paper's horizon exponent: eta* proportional to steps^(-1/3). */
 export const PAPER_HORIZON_EXPONENT = -1 / 3;
 
 /** The verdict of the horizon claim and what it rests on. */
 export interface HorizonVerdict {
-  verdict: "reproduced" | "partly" | "not reproduced";
+  verdict: ClaimVerdict;
   /** The fitted exponent's interval contains -1/3. */
   containsThird: boolean;
   /** The fitted exponent's interval lies wholly below 0 (eta* falls with the horizon). */

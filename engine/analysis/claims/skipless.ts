@@ -17,9 +17,7 @@
  */
 
 import { DmodelError } from "../../core/errors.ts";
-
-/** The verdict of one claim. */
-export type ClaimVerdict = "reproduced" | "partly" | "not reproduced";
+import type { ClaimVerdict, Verdict } from "./verdict.ts";
 
 /** One point of a val-loss curve. */
 export interface CurvePoint {
@@ -117,6 +115,20 @@ export function vanillaVerdict(variants: VanillaCrossing[]): VanillaVerdict {
   if (paper && paper.ratio! <= 10) return { verdict: "partly", by: paper };
   if (other && other.ratio! <= 5) return { verdict: "partly", by: other };
   return { verdict: "not reproduced", by: paper ?? other };
+}
+
+/**
+ * Claim (b)'s verdict while some variants of its depth are still running: a
+ * later variant can only add a crossing, so only `reproduced` is final;
+ * anything else reads `not yet run`.
+ *
+ * @example
+ * ```ts
+ * provisionalVanilla("partly", true); // "not yet run"
+ * ```
+ */
+export function provisionalVanilla(v: ClaimVerdict, unfinished: boolean): Verdict {
+  return unfinished && v !== "reproduced" ? "not yet run" : v;
 }
 
 /** One finished trial of an LR-tuned group: its LR, seed, final val loss (NaN unless ok) and val curve. */

@@ -10,8 +10,11 @@ import {
   linearRank,
   rmsNormTokens,
 } from "../../../components/probe/affine_rank.ts";
-import type { Verdict } from "../common.ts";
-import { f64 } from "./shared.ts";
+import { type AffineRankCase, affineRankVerdict } from "../../../engine/analysis/claims/affine_rank.ts";
+import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
+import { normals } from "../../../engine/nn/init.ts";
+
+const f64 = (n: number, seed: number) => Float64Array.from(normals(n, seed));
 
 /** Affine-rank cases: the same constructions as tests/affine_rank.test.ts. */
 export function affineRankRows(): { rows: (string | number)[][]; verdict: Verdict; note: string } {
@@ -27,14 +30,11 @@ export function affineRankRows(): { rows: (string | number)[][]; verdict: Verdic
     ["a 3-flat containing the direction 1", flat(10, B1, 3, f64(d, 30), 31), 10, false],
     ["collapsed (all tokens equal)", flat(6, f64(d, 26), 0, f64(d, 27), 28), 6, false],
   ];
-  let generic = true, all = true;
-  const rows = cases.map(([name, x, T, isGeneric]) => {
+  const ranks: AffineRankCase[] = [];
+  const rows = cases.map(([name, x, T, generic]) => {
     const a = affineRank(x, T, d), aln = affineRank(layerNorm(x, T, d), T, d);
     const arms = affineRank(rmsNormTokens(x, T, d), T, d);
-    if (a !== aln) {
-      all = false;
-      if (isGeneric) generic = false;
-    }
+    ranks.push({ rank: a, rankLN: aln, generic });
     return [
       name,
       a,
@@ -45,11 +45,11 @@ export function affineRankRows(): { rows: (string | number)[][]; verdict: Verdic
       linearRank(rmsNormTokens(x, T, d), T, d),
     ];
   });
-  const verdict: Verdict = all ? "reproduced" : generic ? "partly" : "not reproduced";
+  const rule = affineRankVerdict(ranks);
   return {
     rows,
-    verdict,
-    note: all
+    verdict: rule.verdict,
+    note: rule.numbers.all
       ? "LayerNorm kept the affine rank in every case."
       : "LayerNorm keeps the affine rank of generic token sets with T < d, but not in general: the per-token " +
         "scale 1/sigma(x) bends a line of tokens with unequal spreads into a plane, and the centering removes " +

@@ -4,30 +4,169 @@
  * rank beyond the embeddings and attention entropy over training.
  */
 import { fitCollapseRate } from "../../../components/probe/collapse_rate.ts";
+import {
+  COLLAPSE_RULE,
+  type CollapseNumbers,
+  collapseVerdict,
+  type DoublyFit,
+  ENTROPY_RULE,
+  type EntropyNumbers,
+  type EntropyRun,
+  entropyVerdict,
+  mlpDirectionsVerdict,
+  type RankExcess,
+  type Shrink,
+} from "../../../engine/analysis/claims/collapse.ts";
+import type { Ruling } from "../../../engine/analysis/claims/verdict.ts";
 import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
-import type { Verdict } from "../common.ts";
+import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
 import {
-  mdTable,
+  fig,
   readTable,
-  type ReproContext,
   type Row,
   rowsOf,
+  type SectionContext,
   sig,
   studyWallMinutes,
+  table,
+  type TrialSetting,
+  trialSetting,
   wallText,
-} from "./shared.ts";
+} from "../common.ts";
+
+/** The entropy claim's two runs (labels in pipelines/claims/collapse-depth.yaml). */
+const STABLE = "full (skip+MLP+norm)", HIGH_LR = "full, LR x15";
+
+const capitalized = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
+
+/** What the collapse-depth run cannot show, named beside its verdicts (settings read from a trial's config). */
+function limitsText(c: TrialSetting | null, seeds: number): string {
+  const setting = c
+    ? `width ${c.model.width}, ${c.model.depth} layers, ${c.model.width / c.model.head_dim} heads of ` +
+      `${c.model.head_dim}, T = ${c.data.seq_len}, ${c.train.steps} steps of ${c.train.batch_size} x ` +
+      `${c.data.seq_len} tokens of the ${
+        capitalized(c.data.corpus ?? "")
+      } corpus (BPE ${c.data.tokenizer?.vocab_size})`
+    : "the setting of pipelines/claims/collapse-depth.yaml";
+  const seedsText = seeds === 1
+    ? "one seed per configuration (the probe averages sequences of one batch), so no seed noise is measured and " +
+      "each of these verdicts rests on one training run per configuration"
+    : `${seeds} seeds per configuration`;
+  return `Limits of the setting: ${seedsText}; ${setting}: far shorter and smaller than the papers' models ` +
+    "(Dong et al. probe trained BERT-size models; Zhai et al. train to convergence on vision, speech and " +
+    "translation tasks).";
+}
+
+/** Mean over layers of the per-layer attention entropy (rows of collapse.csv at one step; layer 0 has none). */
+function meanEntropy(rows: Row[]): number {
+  const e = rows.map((r) => r.entropy as number).filter(Number.isFinite);
+  return e.reduce((a, b) => a + b, 0) / e.length;
+}
+
+/** The largest rise of the logged train loss between consecutive logs of a trial's metrics.csv (nats). */
+async function largestLossRise(path: string): Promise<number> {
+  const t = await readTable(path);
+  const loss = (t ? rowsOf(t) : []).map((r) => r.train_loss as number).filter(Number.isFinite);
+  return loss.slice(1).reduce((m, v, i) => Math.max(m, v - loss[i]), 0);
+}
+
+/** How a statement of a rule stands. */
+const holds = (b: boolean) => (b ? "holds" : "does not hold");
+
+/** The three rules, each with the numbers it read and the statements it found. */
+function rulesText(
+  c: {
+    collapse: Ruling<CollapseNumbers>;
+    attn: Shrink | null;
+    skip: Shrink | null;
+    dexp: DoublyFit | null;
+    last: number;
+  },
+  mlp: Ruling<RankExcess>,
+  e: {
+    entropy: Ruling<EntropyNumbers | null>;
+    drop: Map<string, number>;
+    runs: Map<string, EntropyRun>;
+    finals: Map<string, number>;
+  },
+): string {
+  const R = COLLAPSE_RULE, E = ENTROPY_RULE, n = c.collapse.numbers;
+  const out = [
+    "Rules (engine/analysis/claims/collapse.ts; restated after this run on a referee's reading, their thresholds " +
+    "fixed for any re-run):",
+    "",
+  ];
+  if (c.attn && c.skip) {
+    out.push(
+      `- Collapse (Dong et al.: pure attention loses rank doubly exponentially with depth; skips prevent it): ` +
+        `(1) attention-only keeps under ${100 * R.collapsedShare}% of layer 1's residual at init ` +
+        `(${sig(c.attn.init)}: ${holds(n.collapsedAtInit)}); (2) the skip stack keeps over ${
+          100 * R.keptShare
+        }% at init and after ${c.last} steps (${sig(c.skip.init)}, ${sig(c.skip.end)}: ${
+          holds(n.skipsKeep)
+        }); ` +
+        `(3) the decay at init is doubly exponential, b > ${R.doublyBase} and a better fit than the exponential ` +
+        `(b = ${sig(c.dexp?.dexp_base)}, r² ${sig(c.dexp?.dexp_r2, 2)} vs ${sig(c.dexp?.exp_r2, 2)}: ${
+          holds(n.doubly)
+        }); (4) attention-only is still collapsed after training (${sig(c.attn.end)}: ${
+          holds(n.collapsedAfterTraining)
+        }). Reproduced: all four; partly: (1) and (2) without both (3) and (4); not reproduced: (1) or (2) fails. Dong et al.'s rate ` +
+        `is an upper bound: an exponential decay (a per-layer factor ρ) does not contradict it, but does not show ` +
+        `it. **${c.collapse.verdict}.**`,
+    );
+  }
+  const x = mlp.numbers;
+  if (mlp.verdict !== "not yet run") {
+    out.push(
+      `- MLP directions: (1) one-head attention adds no direction beyond the embeddings (max rank X_l − rank X_0 = ` +
+        `${
+          sig(x.oneHead)
+        }; exact, since rank(A X W_v) ≤ rank X: a check of the probe), (2) the MLP adds some ` +
+        `(${sig(x.mlpOneHead)}), (3) multi-head attention alone adds none (four heads: ${
+          sig(x.fourHeads)
+        }). ` +
+        "Reproduced: all three; partly: (1) and (2) (attention with one head cannot, with several it can: the " +
+        "heads' different mixings of the tokens span more than X); not reproduced otherwise. " +
+        `**${mlp.verdict}.**`,
+    );
+  }
+  const en = e.entropy.numbers, st = e.runs.get(STABLE), hi = e.runs.get(HIGH_LR);
+  if (en && st && hi) {
+    out.push(
+      `- Entropy collapse (Zhai et al. 2023, arXiv 2303.06296: pathologically low attention entropy accompanies ` +
+        `training instability, oscillating loss or divergence): the high-LR run's mean head entropy ends below ` +
+        `${100 * E.collapsedShare}% of its init value (${sig(hi.init)} -> ${sig(hi.end)} nats, ${
+          sig(en.collapsingShare)
+        }) while the usual LR's stays above ${100 * E.keptShare}% (${sig(st.init)} -> ${sig(st.end)}, ${
+          sig(en.stableShare)
+        }): ${
+          holds(en.collapseContrast)
+        }; and the high-LR run is unstable (diverged, or its train loss rose by ` +
+        `more than ${E.spike} nats between two logs, every 10 steps) while the stable one is not (largest rise ` +
+        `${sig(hi.maxRise, 2)} vs ${sig(st.maxRise, 2)} nats; final val loss ${
+          sig(e.finals.get(HIGH_LR), 4)
+        } vs ` +
+        `${sig(e.finals.get(STABLE), 4)}): ${holds(en.instabilityContrast)}. Reproduced: both; partly: ` +
+        `the entropy contrast only; not reproduced otherwise. Smallest end/init ratio of any one head's entropy: ${
+          sig(e.drop.get(STABLE))
+        } at the usual LR, ${sig(e.drop.get(HIGH_LR))} at 15x. **${e.entropy.verdict}.**`,
+    );
+  }
+  return out.join("\n");
+}
 
 /** The collapse-depth run: rate fits, rank beyond the embeddings, entropy over training. */
 export async function collapseSection(
-  ctx: ReproContext,
+  ctx: SectionContext,
 ): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
-  const dir = `${ctx.repro}/collapse-depth`;
+  const dir = `${ctx.runs}/collapse-depth`;
   const t = await readTable(`${dir}/collapse.csv`);
-  const none = { collapse: "not yet run", mlp: "not yet run", entropy: "not yet run" } as Record<
-    string,
-    Verdict
-  >;
+  const none: Record<string, Verdict> = {
+    collapse: "not yet run",
+    mlp: "not yet run",
+    entropy: "not yet run",
+  };
   if (!t) {
     return {
       md: "Not yet run: `deno task train pipelines/claims/collapse-depth.yaml` (header: wall time), then " +
@@ -39,7 +178,7 @@ export async function collapseSection(
   const configs = [...new Set(rows.map((r) => r.config as string))];
   const steps = [...new Set(rows.map((r) => r.step as number))].sort((a, b) => a - b);
   const last = steps[steps.length - 1];
-  const table: (string | number)[][] = [];
+  const tableRows: (string | number)[][] = [];
   const fits = new Map<string, ReturnType<typeof fitCollapseRate>>();
   const excess = new Map<string, number>();
   for (const c of configs) {
@@ -53,7 +192,7 @@ export async function collapseSection(
       const maxExcess = Math.max(...mine.map((r) => r.rank_excess as number));
       excess.set(`${c}@${step}`, maxExcess);
       const ent = mine.filter((r) => Number.isFinite(r.entropy as number)).map((r) => r.entropy as number);
-      table.push([
+      tableRows.push([
         c,
         step,
         sig(mine[1]?.residual),
@@ -76,50 +215,25 @@ export async function collapseSection(
   };
   const attn = "attention-only", skip = "+skip";
   const firstRes = (c: string, s: number) => at(c, s).find((r) => r.layer === 1)?.residual as number;
-  // collapse: the last layer keeps < 5% of layer 1's residual; skips prevent it: they keep > 50%
+  // the last layer's residual as a share of layer 1's, at init and at the end
   const shrink = (c: string, s: number) => lastRes(c, s) / firstRes(c, s);
-  const collapsed = (s: number) => shrink(attn, s) < 0.05 && shrink(skip, s) > 0.5;
-  const dexp = fits.get(`${attn}@0`);
-  const doubly = dexp !== null && dexp !== undefined && dexp.dexp_base > 1.5 && dexp.dexp_r2 > dexp.exp_r2;
-  const collapseVerdict: Verdict = !configs.includes(attn) || !configs.includes(skip)
-    ? "not yet run"
-    : collapsed(0) && collapsed(last) && doubly
-    ? "reproduced"
-    : collapsed(0) || collapsed(last)
-    ? "partly"
-    : "not reproduced";
-  const collapseNote = configs.includes(attn) && configs.includes(skip)
-    ? ` Verdict rule: attention-only collapses when its last layer keeps under 5% of layer 1's residual ` +
-      `(here ${sig(shrink(attn, 0))} at init, ${
-        sig(shrink(attn, last))
-      } after ${last} steps), skips prevent it ` +
-      `when they keep over 50% (${sig(shrink(skip, 0))}, ${
-        sig(shrink(skip, last))
-      }); "doubly exponential" needs ` +
-      `b > 1.5 and a better fit than the exponential (${doubly ? "it is" : "it is not"}: b = ${
-        sig(dexp?.dexp_base)
-      } at init).`
-    : "";
-  const oneHead = Math.max(
-    excess.get("attention-only (1 head)@0") ?? NaN,
-    excess.get(`attention-only (1 head)@${last}`) ?? NaN,
-  );
-  const mlpOne = Math.max(excess.get("+MLP (1 head)@0") ?? NaN, excess.get(`+MLP (1 head)@${last}`) ?? NaN);
-  const fourHeads = Math.max(excess.get(`${attn}@0`) ?? NaN, excess.get(`${attn}@${last}`) ?? NaN);
-  const mlpVerdict: Verdict = !Number.isFinite(oneHead) || !Number.isFinite(mlpOne)
-    ? "not yet run"
-    : oneHead <= 0 && mlpOne > 0 && fourHeads <= 0
-    ? "reproduced"
-    : oneHead <= 0 && mlpOne > 0
-    ? "partly"
-    : "not reproduced";
+  const shrinks = (c: string): Shrink | null =>
+    configs.includes(c) ? { init: shrink(c, 0), end: shrink(c, last) } : null;
+  const dexp = fits.get(`${attn}@0`) ?? null;
+  const collapse = collapseVerdict(shrinks(attn), shrinks(skip), dexp);
+  const maxExcess = (c: string) => Math.max(excess.get(`${c}@0`) ?? NaN, excess.get(`${c}@${last}`) ?? NaN);
+  const mlp = mlpDirectionsVerdict({
+    oneHead: maxExcess("attention-only (1 head)"),
+    mlpOneHead: maxExcess("+MLP (1 head)"),
+    fourHeads: maxExcess(attn),
+  });
 
   // entropy per head over training: figure and verdict
   const named = await readJSON<{ label: string; dir: string; status: string }[]>(`${dir}/collapse.runs.json`);
   const entropyRows: Row[] = [];
-  let entropyVerdict: Verdict = "not yet run";
   const drop = new Map<string, number>();
-  for (const label of ["full (skip+MLP+norm)", "full, LR x15"]) {
+  const entropyRuns = new Map<string, EntropyRun>(), finals = new Map<string, number>();
+  for (const label of [STABLE, HIGH_LR]) {
     const run = named?.find((r) => r.label === label);
     const probe = run ? await readTable(`${dir}/${run.dir}/probes/collapse.csv`) : null;
     if (!probe) continue;
@@ -140,11 +254,20 @@ export async function collapseSection(
     // the smallest head entropy at the end over that head's entropy at init
     const first = prows[0], end = prows[prows.length - 1];
     drop.set(label, Math.min(...cols.map((c) => (end[c] as number) / (first[c] as number))));
+    entropyRuns.set(label, {
+      init: meanEntropy(at(label, 0)),
+      end: meanEntropy(at(label, last)),
+      maxRise: await largestLossRise(`${dir}/${run!.dir}/metrics.csv`),
+      diverged: run!.status === "diverged",
+    });
+    const result = await readJSON<{ final_val_loss: number }>(`${dir}/${run!.dir}/result.json`);
+    if (result) finals.set(label, result.final_val_loss);
   }
-  if (drop.size === 2) {
-    const hi = drop.get("full, LR x15")!, lo = drop.get("full (skip+MLP+norm)")!;
-    entropyVerdict = hi < 0.25 && lo > hi ? "reproduced" : hi < lo ? "partly" : "not reproduced";
-  }
+  const entropy = entropyVerdict(
+    entropyRuns.size === 2
+      ? { stable: entropyRuns.get(STABLE)!, collapsing: entropyRuns.get(HIGH_LR)! }
+      : null,
+  );
   let entropyFig = "";
   if (entropyRows.length) {
     const layers = [...new Set(entropyRows.map((r) => r.layer as string))];
@@ -168,7 +291,7 @@ export async function collapseSection(
         height: 110,
       }),
     );
-    entropyFig = `\n\n![attention entropy per head](${ctx.link}/collapse-depth/entropy.png)`;
+    entropyFig = `\n\n${fig(ctx, `${ctx.runs}/collapse-depth/entropy.png`, "attention entropy per head")}`;
   }
   const resRows: Row[] = [];
   for (const r of rows) {
@@ -200,14 +323,13 @@ export async function collapseSection(
       height: 200,
     }),
   );
-  const entropyNote = drop.size === 2
-    ? ` Smallest end/init ratio of a head's entropy: ${
-      sig(drop.get("full (skip+MLP+norm)"))
-    } at the usual LR, ` +
-      `${sig(drop.get("full, LR x15"))} at 15x.`
-    : "";
+  const rules = rulesText(
+    { collapse, attn: shrinks(attn), skip: shrinks(skip), dexp, last },
+    mlp,
+    { entropy, drop, runs: entropyRuns, finals },
+  );
   const md = [
-    mdTable(
+    table(
       [
         "config",
         "step",
@@ -219,15 +341,22 @@ export async function collapseSection(
         "max rank X_l − rank X_0",
         "mean entropy (nats)",
       ],
-      table,
+      tableRows,
     ),
     "",
-    `![residual vs depth](${ctx.link}/collapse-depth/residual.png)` + entropyFig,
+    fig(ctx, `${ctx.runs}/collapse-depth/residual.png`, "residual vs depth") + entropyFig,
     "",
     `Fits over layers 1..L with 1e-6 < residual < 1 (components/probe/collapse_rate.ts): ρ from log residual vs layer, ` +
-    `b from log(−log residual) vs layer (Dong et al.'s bound gives b = 3).${collapseNote}${entropyNote}`,
+    `b from log(−log residual) vs layer (Dong et al.'s bound gives b = 3).`,
+    "",
+    rules,
+    "",
+    limitsText(
+      named?.length ? await trialSetting(`${dir}/${named[0].dir}`) : null,
+      Math.max(0, ...configs.map((c) => (named ?? []).filter((r) => r.label === c).length)),
+    ),
     "",
     wallText(await studyWallMinutes(dir)),
   ].join("\n");
-  return { md, verdicts: { collapse: collapseVerdict, mlp: mlpVerdict, entropy: entropyVerdict } };
+  return { md, verdicts: { collapse: collapse.verdict, mlp: mlp.verdict, entropy: entropy.verdict } };
 }

@@ -6,7 +6,7 @@
  */
 import { leakyReluCMap, tatSlope } from "../../../components/block/vanilla/tat.ts";
 import { exists, readJSON } from "../../../engine/core/fs.ts";
-import { mdTable, readTable, type ReproContext, type Row, rowsOf, sig } from "./shared.ts";
+import { readTable, type Row, rowsOf, type SectionContext, sig, table } from "../common.ts";
 
 const SETTINGS: [string, string][] = [
   ["paper", "γ_L = 0.005, η = 0.9 (paper's constants)"],
@@ -17,8 +17,8 @@ const SETTINGS: [string, string][] = [
 ];
 
 /** The per-layer init table (paper's constants), every setting's last layer, and the ablation's losses. */
-export async function espaDiagnosisSection(ctx: ReproContext): Promise<string> {
-  const dir = `${ctx.repro}/espa-diagnosis`;
+export async function espaDiagnosisSection(ctx: SectionContext): Promise<string> {
+  const dir = `${ctx.runs}/espa-diagnosis`;
   const tables = new Map<string, Row[]>();
   for (const [name] of SETTINGS) {
     const t = await readTable(`${dir}/${name}.csv`);
@@ -40,7 +40,7 @@ export async function espaDiagnosisSection(ctx: ReproContext): Promise<string> {
         "TAT leaky ReLU's C map; components/block/vanilla/kernel_path.ts). The attention matrices equal " +
         "A_l = L_l L_(l-1)^-1 to float32 rounding in every layer.",
       "",
-      mdTable(
+      table(
         [
           "layer",
           "γ_l",
@@ -65,7 +65,7 @@ export async function espaDiagnosisSection(ctx: ReproContext): Promise<string> {
       "",
       "Layer 2 onwards, where each setting lands (measured; target cos Σ_l in brackets):",
       "",
-      mdTable(
+      table(
         [
           "setting",
           "layer 2 attention cos [target]",
@@ -114,7 +114,7 @@ export async function espaDiagnosisSection(ctx: ReproContext): Promise<string> {
       "orthogonal W_v, W_o, W_1, W_2 (with Gaussian init the attention no longer preserves the kernel exactly: " +
       "q reaches 9 at init, last-layer cosine 0.994, the last row of the settings table).",
   );
-  const summary = await readTable(`${ctx.repro}/espa-ablation/summary.csv`);
+  const summary = await readTable(`${ctx.runs}/espa-ablation/summary.csv`);
   out.push("", "#### What removing each difference changes (pipelines/claims/espa-ablation.yaml)", "");
   if (!summary) {
     out.push("Not yet run (`deno task train pipelines/claims/espa-ablation.yaml`).");
@@ -122,11 +122,11 @@ export async function espaDiagnosisSection(ctx: ReproContext): Promise<string> {
     const rows = rowsOf(summary);
     const at = Object.keys(rows[0]).filter((k) => k.startsWith("val_loss@"));
     let unigram: number | null = null;
-    if (await exists(`${ctx.repro}/espa-ablation`)) {
-      for await (const e of Deno.readDir(`${ctx.repro}/espa-ablation`)) {
+    if (await exists(`${ctx.runs}/espa-ablation`)) {
+      for await (const e of Deno.readDir(`${ctx.runs}/espa-ablation`)) {
         const r = e.isDirectory
           ? await readJSON<{ val_unigram_entropy?: number }>(
-            `${ctx.repro}/espa-ablation/${e.name}/result.json`,
+            `${ctx.runs}/espa-ablation/${e.name}/result.json`,
           )
           : null;
         if (r?.val_unigram_entropy) unigram = r.val_unigram_entropy;
@@ -140,7 +140,7 @@ export async function espaDiagnosisSection(ctx: ReproContext): Promise<string> {
             sig(unigram, 4)
           }):`),
       "",
-      mdTable(
+      table(
         ["variant", "val loss at step 0", ...at.map((k) => `at step ${k.slice(9)}`)],
         rows.map((r) => [String(r.config), sig(r.step0_val_loss, 4), ...at.map((k) => sig(r[k], 4))]),
       ),
@@ -168,7 +168,7 @@ export async function espaDiagnosisSection(ctx: ReproContext): Promise<string> {
         "paper's γ_L leaves the plateau after about 500 of its 1000 steps, γ_L = 2 before step 100).",
     );
   }
-  const long = await readTable(`${ctx.repro}/espa-ablation-long/summary.csv`);
+  const long = await readTable(`${ctx.runs}/espa-ablation-long/summary.csv`);
   if (long) {
     const rows = rowsOf(long);
     const at = Object.keys(rows[0]).filter((k) => k.startsWith("val_loss@"));
@@ -176,7 +176,7 @@ export async function espaDiagnosisSection(ctx: ReproContext): Promise<string> {
       "",
       "Longer (pipelines/claims/espa-ablation-long.yaml: 600 steps of batch 16 x 64, LR 1e-3, one seed):",
       "",
-      mdTable(
+      table(
         ["variant", "val loss at step 0", ...at.map((k) => `at step ${k.slice(9)}`), "wall time"],
         rows.map((r) => [
           String(r.config),

@@ -5,7 +5,16 @@
  */
 import { cholesky, expKernel } from "../../../components/block/vanilla/espa.ts";
 import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
-import { mdTable, readTable, type ReproContext, rowsOf, sig, studyWallMinutes, wallText } from "./shared.ts";
+import {
+  fig,
+  readTable,
+  rowsOf,
+  type SectionContext,
+  sig,
+  studyWallMinutes,
+  table,
+  wallText,
+} from "../common.ts";
 
 /**
  * Why a small gamma_L starts E-SPA on a plateau: at init the stack's attention is
@@ -26,7 +35,7 @@ export function espaCurrentToken(T = 64): string {
       T - 1
     }, T = ${T}):`,
     "",
-    mdTable(["γ_L", "its own token, L_L[i,i]²", "the first token, L_L[i,0]²"], rows),
+    table(["γ_L", "its own token, L_L[i,i]²", "the first token, L_L[i,0]²"], rows),
   ].join("\n");
 }
 
@@ -39,8 +48,8 @@ export function meanKernelCorrelation(T: number, gamma: number): number {
 }
 
 /** The espa-init run: token cosine, residual and rank at the last layer at init, against E-SPA's target kernel. */
-export async function espaInitSection(ctx: ReproContext): Promise<string> {
-  const t = await readTable(`${ctx.repro}/espa-init/collapse.csv`);
+export async function espaInitSection(ctx: SectionContext): Promise<string> {
+  const t = await readTable(`${ctx.runs}/espa-init/collapse.csv`);
   if (!t) return "E-SPA at init: not yet run (`deno task train pipelines/claims/espa-init.yaml`).";
   const rows = rowsOf(t).filter((r) => r.step === 0);
   const configs = [...new Set(rows.map((r) => r.config as string))];
@@ -73,7 +82,7 @@ export async function espaInitSection(ctx: ReproContext): Promise<string> {
     } (γ_L = 0.04) with η = 0.9, ${sig(cos(`E-SPA γ_L=0.04, η=0.3, depth ${D}`))} with η = 0.3`
   );
   await writeFigure(
-    `${ctx.repro}/espa-init/cosine`,
+    `${ctx.runs}/espa-init/cosine`,
     lineChartSpec({
       rows: rows.map((r) => {
         const [variant, depth] = String(r.config).split(", depth ");
@@ -102,7 +111,7 @@ export async function espaInitSection(ctx: ReproContext): Promise<string> {
         "(η = 0.3 variant) test."
       : "",
     "",
-    mdTable(
+    table(
       [
         "variant",
         "last layer",
@@ -115,8 +124,8 @@ export async function espaInitSection(ctx: ReproContext): Promise<string> {
       out,
     ),
     "",
-    `![token cosine at init](${ctx.link}/espa-init/cosine.png)`,
+    fig(ctx, `${ctx.runs}/espa-init/cosine.png`, "token cosine at init"),
     "",
-    wallText(await studyWallMinutes(`${ctx.repro}/espa-init`)),
+    wallText(await studyWallMinutes(`${ctx.runs}/espa-init`)),
   ].join("\n");
 }

@@ -9,16 +9,17 @@ import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
 import { exists, readJSON } from "../../../engine/core/fs.ts";
 import { loadPipeline } from "../../../engine/core/pipeline.ts";
 import { type TrialConfig, trialDirName, trialId } from "../../../engine/core/config.ts";
-import type { Verdict } from "../common.ts";
+import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
+import { fig, readTable, type Row, rowsOf, type SectionContext, sig, table } from "../common.ts";
 import {
   crossingStep,
+  provisionalVanilla,
   skipsVerdict,
   type VanillaCrossing,
   vanillaVerdict,
 } from "../../../engine/analysis/claims/skipless.ts";
 import { skiplessFairSection } from "./skipless_fair.ts";
 import { espaDiagnosisSection } from "./espa_diagnosis.ts";
-import { mdTable, readTable, type ReproContext, type Row, rowsOf, sig } from "./shared.ts";
 
 /** The skipless run directories under docs/repro/, by depth: skipless-depth<D> and its parts skipless-depth<D><a-z>. */
 export async function skiplessDirs(repro: string): Promise<Map<number, string[]>> {
@@ -76,12 +77,12 @@ export async function finishedStudyTrials(repro: string, name: string) {
 
 /** The E-SPA depth table from docs/repro/skipless-depth*: every variant against the pre-LN of its own run. */
 export async function skiplessSection(
-  ctx: ReproContext,
+  ctx: SectionContext,
 ): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
-  const table: (string | number)[][] = [];
+  const tableRows: (string | number)[][] = [];
   const curveRows: Row[] = [];
   const verdicts: Record<string, Verdict> = {};
-  const dirs = await skiplessDirs(ctx.repro);
+  const dirs = await skiplessDirs(ctx.runs);
   const baseSteps = new Set<number>();
   const walls: string[] = [];
   const espaFindings: string[] = [], skipsFindings: string[] = [];
@@ -94,10 +95,10 @@ export async function skiplessSection(
     const preFinals: number[] = [], nfAtPre: number[] = [];
     let ran = false, unfinished = false, paperGap = Infinity;
     for (const name of dirs.get(depth) ?? []) {
-      const curves = await readTable(`${ctx.repro}/${name}/curves.csv`);
-      const summary = await readTable(`${ctx.repro}/${name}/summary.csv`);
+      const curves = await readTable(`${ctx.runs}/${name}/curves.csv`);
+      const summary = await readTable(`${ctx.runs}/${name}/summary.csv`);
       // a study still running has no summary yet: read its finished trials (directories from the pipeline)
-      const partial = curves && summary ? null : await finishedStudyTrials(ctx.repro, name);
+      const partial = curves && summary ? null : await finishedStudyTrials(ctx.runs, name);
       if (!(curves && summary) && !partial?.sum.length) continue;
       ran = true;
       if (partial && partial.sum.length < partial.planned) unfinished = true;
@@ -112,7 +113,7 @@ export async function skiplessSection(
       const pre = sum.find((r) => r.config === "pre-LN");
       const preLoss = pre?.final_val_loss as number, preSteps = pre?.steps as number;
       baseSteps.add(preSteps);
-      const firstPre = !table.some((r) => r[0] === depth && r[1] === "pre-LN");
+      const firstPre = !tableRows.some((r) => r[0] === depth && r[1] === "pre-LN");
       if (pre && firstPre) {
         preFinals.push(preLoss);
       }
@@ -139,7 +140,7 @@ export async function skiplessSection(
           const at = mine.find((r) => r.step === preSteps)?.val_loss as number | undefined;
           nfAtPre.push(at ?? (s.final_val_loss as number));
         }
-        table.push([
+        tableRows.push([
           depth,
           label,
           String(s.status),
@@ -165,7 +166,7 @@ export async function skiplessSection(
       }
     }
     if (!ran) {
-      table.push([depth, "not yet run", "", "", "", "", ""]);
+      tableRows.push([depth, "not yet run", "", "", "", "", ""]);
       verdicts[`espa${depth}`] = "not yet run";
       verdicts[`skips${depth}`] = "not yet run";
       continue;
@@ -181,8 +182,7 @@ export async function skiplessSection(
       );
     } else verdicts[`skips${depth}`] = "not yet run";
     const b = vanillaVerdict(crossings);
-    // while variants are still running only a success is final
-    verdicts[`espa${depth}`] = unfinished && b.verdict !== "reproduced" ? "not yet run" : b.verdict;
+    verdicts[`espa${depth}`] = provisionalVanilla(b.verdict, unfinished);
     espaFindings.push(
       `depth ${depth}: E-SPA at the paper's constants ends ${pct(paperGap)} vs pre-LN (best of the LRs run)` +
         (b.by
@@ -195,7 +195,7 @@ export async function skiplessSection(
   if (curveRows.length) {
     const yTop = Math.max(...curveRows.filter((r) => r.step === 0).map((r) => r.val_loss as number));
     await writeFigure(
-      `${ctx.repro}/skipless-depth`,
+      `${ctx.runs}/skipless-depth`,
       lineChartSpec({
         rows: [...curveRows, ...refRows],
         x: "step",
@@ -222,7 +222,7 @@ export async function skiplessSection(
   Object.assign(verdicts, fair.verdicts);
   const unit = baseSteps.size === 1 ? `pre-LN's ${[...baseSteps][0]}` : "pre-LN's steps";
   const md = [
-    mdTable(
+    table(
       [
         "depth",
         "variant",
@@ -232,9 +232,9 @@ export async function skiplessSection(
         "vs pre-LN final",
         "steps to pre-LN's final loss (x pre-LN's steps)",
       ],
-      table,
+      tableRows,
     ),
-    curveRows.length ? `\n![skipless val loss](${ctx.link}/skipless-depth.png)` : "",
+    curveRows.length ? `\n${fig(ctx, `${ctx.runs}/skipless-depth.png`, "skipless val loss")}` : "",
     "",
     `Steps in units of ${unit}: "4.3x" means the variant's val loss first reached pre-LN's final loss (the line ` +
     "\"pre-LN's final loss\" in the figure) at the first eval step at or after 4.3 times pre-LN's steps. Rules " +

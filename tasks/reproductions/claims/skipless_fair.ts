@@ -15,8 +15,8 @@ import {
   type VanillaCrossing,
   vanillaVerdict,
 } from "../../../engine/analysis/claims/skipless.ts";
-import type { Verdict } from "../common.ts";
-import { mdTable, readTable, type ReproContext, rowsOf, sig } from "./shared.ts";
+import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
+import { readTable, rowsOf, type SectionContext, sig, table } from "../common.ts";
 
 interface TrialConfigLite {
   model: { block: string; attention?: string; mlp_aware?: boolean; tat_eta?: number };
@@ -66,11 +66,11 @@ async function fairGroups(dir: string): Promise<Map<string, { steps: number; tri
 
 /** The fair-comparison table and, per depth with results, both claims' verdicts. */
 export async function skiplessFairSection(
-  ctx: ReproContext,
+  ctx: SectionContext,
 ): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
   const rows: (string | number)[][] = [], verdicts: Record<string, Verdict> = {}, notes: string[] = [];
   for (const depth of [8, 16, 32]) {
-    const groups = await fairGroups(`${ctx.repro}/skipless-fair-depth${depth}`);
+    const groups = await fairGroups(`${ctx.runs}/skipless-fair-depth${depth}`);
     if (!groups.size) continue;
     const tuned = new Map<string, TunedResult & { steps: number }>();
     for (const [label, g] of groups) {
@@ -131,7 +131,7 @@ export async function skiplessFairSection(
       "by the LR search, 2 seeds per LR, batch 16 x 64 for all). Where a depth has run, its verdicts replace the " +
       "table above's (each group once its optimum is bracketed).",
       "",
-      mdTable([
+      table([
         "depth",
         "variant",
         "steps",

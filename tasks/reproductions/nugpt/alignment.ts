@@ -9,13 +9,13 @@ import {
   exponentIntervals,
   weightedIntervals,
 } from "../../../components/probe/alignment_seeds.ts";
-import { alignmentVerdict } from "../../../engine/analysis/claims/alignment.ts";
+import { ALIGNMENT_TOLERANCE, alignmentVerdict } from "../../../engine/analysis/claims/alignment.ts";
 import { loadPipeline } from "../../../engine/core/pipeline.ts";
 import { exists, readJSON } from "../../../engine/core/fs.ts";
-import { num, type SectionContext, table, type Verdict, verdictLine } from "../common.ts";
+import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
+import { type ClaimText, fig, notYet, num, type SectionContext, table, verdictLine } from "../common.ts";
 
 import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
-import { fig } from "./shared.ts";
 
 /** The archived alignment trials that finished ok and have the probe's table, with their widths. */
 export async function alignmentTrials(dir: string): Promise<{ dir: string; width: number; seed: number }[]> {
@@ -51,7 +51,7 @@ function ciText(c: { mean: number; lo: number; hi: number } | undefined, d = 2):
 const TABLE_STEPS = [10, 50, 100, 200, 400, 600];
 
 /** The alignment claim's markdown (weighted exponents with intervals over seeds, over training, figures, verdict line). */
-export async function alignmentClaim(ctx: SectionContext): Promise<string> {
+export async function alignmentClaim(ctx: SectionContext): Promise<ClaimText> {
   const dir = `${ctx.runs}/alignment`, pipeline = "pipelines/alignment.yaml";
   const planned = await plannedAlignment(pipeline);
   const trials = await alignmentTrials(dir);
@@ -77,8 +77,8 @@ export async function alignmentClaim(ctx: SectionContext): Promise<string> {
     "",
     "Rule (written before the 3-seed run was read; `alignmentVerdict` in",
     "engine/analysis/claims/alignment.ts): a quantity *agrees* with the paper's value when its",
-    "interval contains it or lies wholly within +-0.1 of it, *excludes* it when the interval lies",
-    "wholly outside +-0.1, and is undecided otherwise. Reproduced: the across-width weighted omega",
+    `interval contains it or lies wholly within +-${ALIGNMENT_TOLERANCE} of it, *excludes* it when the interval lies`,
+    `wholly outside +-${ALIGNMENT_TOLERANCE}, and is undecided otherwise. Reproduced: the across-width weighted omega`,
     "(mean over hidden roles) agrees with 1/2 and the across-width weighted max(alpha, nu) agrees",
     "with 3/4; not reproduced: both exclude; partly otherwise.",
     "",
@@ -88,7 +88,7 @@ export async function alignmentClaim(ctx: SectionContext): Promise<string> {
     `reused. Run archived in \`${dir}/\`: ${done}.`,
     "",
   ];
-  if (!trials.length) return [...out, verdictLine("not yet run", `${done}.`)].join("\n");
+  if (!trials.length) return notYet([...out, verdictLine("not yet run", `${done}.`)]);
   // While seeds are unfinished, every seed is read at the widths all of them have (a slope over other
   // widths is another quantity); seeds with fewer than two of them are left out until they have.
   const used = comparableTrials(trials);
@@ -197,7 +197,7 @@ export async function alignmentClaim(ctx: SectionContext): Promise<string> {
           " (the sign-descent argument would ask for d^(-max(alpha, nu)))."
         : ""),
   ));
-  return out.join("\n");
+  return { md: out.join("\n"), verdict: v };
 }
 
 /**

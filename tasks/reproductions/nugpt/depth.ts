@@ -7,15 +7,21 @@ import * as aq from "arquero";
 import { loadResults } from "../../../engine/analysis/load.ts";
 import { depthVerdict, PRACTICAL_COST, transfersInPractice } from "../../../engine/analysis/claims/depth.ts";
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
+import { SLOPE_TOLERANCE } from "../../../engine/analysis/claims/width.ts";
 import { fromCSV } from "../../../engine/core/csv.ts";
+import { build } from "../../../engine/core/registry.ts";
+import type { Parameterization } from "../../../engine/core/contracts.ts";
+import { scaleContext } from "../../../engine/nn/scaling.ts";
 import {
+  type ClaimText,
+  fig,
   lrText,
+  notYet,
   num,
   progressText,
   type SectionContext,
   sweepProgress,
   table,
-  type Verdict,
   verdictLine,
 } from "../common.ts";
 
@@ -24,7 +30,6 @@ import {
   claimOpening,
   familyLabel,
   famOf,
-  fig,
   type Fitted,
   groupsOf,
   incomplete,
@@ -40,7 +45,7 @@ import {
 export const DEPTH_16 = "nugpt-depth-16";
 
 /** The depth claim's markdown (table, slopes over depth, figure, verdict line). */
-export async function depthClaim(ctx: SectionContext): Promise<string> {
+export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
   const { p, out } = await claimOpening(
     ctx,
     "nugpt-depth",
@@ -50,15 +55,15 @@ export async function depthClaim(ctx: SectionContext): Promise<string> {
       'transfers; an m_depth^(-1/2) factor on eta_hidden (Depth-muP) makes eta* "strongly drift to the',
       'right". Here: depths 2 / 4 / 8 at width 32, 400 steps of 2048 tokens, 3 seeds. Rule (`depthVerdict` in',
       "engine/analysis/claims/depth.ts): (1) nGPT and (2) nuGPT transfer when the band rule calls their",
-      'slopes "transfers" (95% interval inside +-0.1), or, where it cannot decide, when they transfer in',
-      "practice (the same grid optimum at every depth, and carrying depth 2's LR costs at most 0.01 nats);",
+      `slopes "transfers" (95% interval inside +-${SLOPE_TOLERANCE}), or, where it cannot decide, when they transfer in`,
+      `practice (the same grid optimum at every depth, and carrying depth 2's LR costs at most ${PRACTICAL_COST} nats);`,
       '(3) depth-muP breaks transfer when its slope "drifts" upwards by the band rule. Reproduced when all',
       "three are supported, partly when two are.",
     ],
     "model.depth",
     "depth",
   );
-  if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
+  if (!p.finished) return notYet([...out, incomplete(p, "the optima")]);
   const a = await analyze(ctx, p.dir, ["parameterization.name", "parameterization.depth_exponent"], [
     "model.depth",
   ]);
@@ -85,7 +90,7 @@ export async function depthClaim(ctx: SectionContext): Promise<string> {
     "half-octave spacing and the optima's intervals, not against the panel's height.)",
     "",
   );
-  if (!p.complete) return [...out, incomplete(p, "the numbers")].join("\n");
+  if (!p.complete) return notYet([...out, incomplete(p, "the numbers")]);
   const deepest = largestScale(a, nu, "model.depth"), deepNg = largestScale(a, ng, "model.depth");
   const share = await hiddenLRShare(p.dir);
   const over = await hiddenLRShareOverSteps(p.dir);
@@ -175,17 +180,17 @@ export async function depthClaim(ctx: SectionContext): Promise<string> {
     { call: call(nu2), practical: transfersInPractice(depthGroups(a2, nu2)) },
     { call: call(nd2), slope: reading(nd2, "model.depth")?.c.slope ?? NaN },
   );
-  const v: Verdict = rule.verdict;
-  return [
+  const md = [
     ...out,
     verdictLine(
-      v,
+      rule.verdict,
       `(1) nGPT transfers (nugpt-depth): ${rule.ngpt}; (2) nuGPT transfers (${where}): ${rule.nugpt}; ` +
         `(3) depth-muP drifts to the right (${where}): ${rule.depthMuP} ` +
-        `(band rule: slopes inside +-0.1 with 95% intervals; in practice: the same grid optimum at every depth and ` +
+        `(band rule: slopes inside +-${SLOPE_TOLERANCE} with 95% intervals; in practice: the same grid optimum at every depth and ` +
         `a cost of at most ${PRACTICAL_COST} nats). ${diagnosis}`.trim(),
     ),
   ].join("\n");
+  return { md, verdict: rule.verdict };
 }
 
 /** A family's groups as the practical rule reads them. */
@@ -238,6 +243,33 @@ function overStepsText(over: ShareAtStep[], depth: number): string {
 }
 
 /**
+ * The factor that nuGPT's `depth_exponent` puts on eta_hidden at `depth`,
+ * asked of the registered rule (components/parameterization/nugpt.ts): a
+ * hidden matrix's LR multiplier with the exponent over the same without it.
+ *
+ * @example
+ * ```ts
+ * hiddenDepthFactor(8, 2, 0.5); // 0.5 = (8 / 2)^(-1/2)
+ * ```
+ */
+export function hiddenDepthFactor(depth: number, baseDepth: number, exponent: number): number {
+  const hiddenLR = (depth_exponent: number) => {
+    const base = { base_width: 32, base_depth: baseDepth };
+    const rule = build("parameterization", {
+      name: "nugpt",
+      ...base,
+      horizon_correction: false,
+      depth_exponent,
+    }) as Parameterization;
+    const shape = { width: 32, depth, head_dim: 8, heads: 4, vocab_size: 2, seq_len: 2 };
+    const ctx = scaleContext("ngpt", shape, 1, base);
+    const decl = { name: "w", role: "hidden" as const, shape: [32, 32], fan_in: 32, fan_out: 32 };
+    return rule.param(decl, ctx, rule.model(ctx)).lr_multiplier;
+  };
+  return hiddenLR(exponent) / hiddenLR(0);
+}
+
+/**
  * Which LR sets the loss of nuGPT + depth-muP at the deepest depth: its mean
  * final loss per base LR x against nuGPT's at x (if the non-hidden
  * parameters' LR sets it) and at x m_depth^(-1/2), the LR its hidden
@@ -261,8 +293,11 @@ export async function hiddenLRShare(
   let factor = NaN;
   for (const r of rows.filter((r) => Number(r["parameterization.depth_exponent"]) > 0)) {
     if (r["model.depth"] !== depth) continue;
-    // eta_hidden = eta m_depth^(-depth_exponent) (components/parameterization/nugpt.ts)
-    factor = (depth / r["parameterization.base_depth"]) ** -Number(r["parameterization.depth_exponent"]);
+    factor = hiddenDepthFactor(
+      depth,
+      r["parameterization.base_depth"],
+      Number(r["parameterization.depth_exponent"]),
+    );
     const a = at(0, r["optimizer.lr"]), b = at(0, r["optimizer.lr"] * factor);
     if (a === undefined || b === undefined) continue;
     same.push(Math.abs(r.loss - a));
@@ -290,7 +325,7 @@ export async function hiddenLRShareOverSteps(dir: string): Promise<ShareAtStep[]
   let factor = NaN;
   for (const r of rows.filter((r) => Number(r["model.depth"]) === depth)) {
     const e = Number(r["parameterization.depth_exponent"] || 0);
-    if (e > 0) factor = (depth / Number(r["parameterization.base_depth"])) ** -e;
+    if (e > 0) factor = hiddenDepthFactor(depth, Number(r["parameterization.base_depth"]), e);
     const key = `${e}|${Math.log2(Number(r["optimizer.lr"])).toFixed(3)}`;
     const m = curves.get(key) ?? curves.set(key, new Map()).get(key)!;
     const { rows: metrics } = fromCSV(await Deno.readTextFile(`${dir}/${r.trial_dir}/metrics.csv`));

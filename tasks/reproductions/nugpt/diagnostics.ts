@@ -4,6 +4,7 @@
  * row's slope against the reference's.
  */
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
+import { excludesZero } from "../../../engine/analysis/claims/verdict.ts";
 import { num, progressText, type SectionContext, slopeDifference, table, withCI } from "../common.ts";
 
 import { analyze, claimOpening, incomplete, slopeText } from "./shared.ts";
@@ -98,7 +99,7 @@ export async function diagnosticsClaim(
   const rows = a.fits.map((f) => {
     const d = ref && f !== ref ? slopeDifference(f, ref, "model.width") : null;
     if (d?.ci && f.family_keys["parameterization.name"] === "nugpt") widths.push(d.ci[1] - d.ci[0]);
-    if (d?.ci && (d.ci[0] > 0 || d.ci[1] < 0) && f.family_keys["parameterization.name"] === "nugpt") {
+    if (d && excludesZero(d.ci) && f.family_keys["parameterization.name"] === "nugpt") {
       accounts.push(`${label(f)} (${withCI(d.diff, d.ci)})`);
     }
     return [label(f), slopeText(f, "model.width"), d ? withCI(d.diff, d.ci) : "-"];

@@ -10,12 +10,14 @@ import { localExponents } from "../../../engine/analysis/claims/segments.ts";
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
 import type { GroupOptimum } from "../../../engine/analysis/optimum.ts";
 import {
+  type ClaimText,
+  fig,
+  notYet,
   num,
   progressText,
   type SectionContext,
   sweepProgress,
   table,
-  type Verdict,
   verdictLine,
   withCI,
 } from "../common.ts";
@@ -25,7 +27,6 @@ import {
   analyzeTogether,
   claimOpening,
   famOf,
-  fig,
   type Fitted,
   groupsOf,
   incomplete,
@@ -52,7 +53,7 @@ function segmentsOf(groups: GroupOptimum[]) {
 }
 
 /** The horizon claim's markdown (table, exponents, segments, cost of transfer, figures, verdict line). */
-export async function horizonClaim(ctx: SectionContext): Promise<string> {
+export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
   const { p, out } = await claimOpening(
     ctx,
     "nugpt-horizon",
@@ -76,7 +77,7 @@ export async function horizonClaim(ctx: SectionContext): Promise<string> {
     "train.steps",
     "steps",
   );
-  if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
+  if (!p.finished) return notYet([...out, incomplete(p, "the optima")]);
   const by = ["parameterization.name", "parameterization.horizon_correction"];
   const p4 = await sweepProgress(ctx, HORIZON_4000);
   let a: Fitted = await analyze(ctx, p.dir, by, ["train.steps"]);
@@ -150,14 +151,13 @@ export async function horizonClaim(ctx: SectionContext): Promise<string> {
     fig(ctx, `${p.dir}/figures/eta_vs_steps.png`, "eta* vs steps"),
     "",
   );
-  if (!p.complete) return [...out, incomplete(p, "the numbers")].join("\n");
-  if (p4.finished && !p4.complete) return [...out, incomplete(p4, "the 1000 / 4000-step numbers")].join("\n");
+  if (!p.complete) return notYet([...out, incomplete(p, "the numbers")]);
+  if (p4.finished && !p4.complete) return notYet([...out, incomplete(p4, "the 1000 / 4000-step numbers")]);
   const last = unc[unc.length - 1];
-  const v: Verdict = rule.verdict;
-  return [
+  const md = [
     ...out,
     verdictLine(
-      v,
+      rule.verdict,
       `uncorrected nuGPT's exponent ${rn ? withCI(rn.c.slope, rn.c.slope_ci) : "n/a"} over ${
         (groupsOf(a, nn).map((g) => g.scale["train.steps"]).sort((x, y) => x - y)).join(" / ")
       } steps (${rule.containsThird ? "contains" : "excludes"} -1/3${
@@ -167,4 +167,5 @@ export async function horizonClaim(ctx: SectionContext): Promise<string> {
       }. The correction leaves ${withCI(rule.residual.value, rule.residual.ci)} per doubling of steps.`,
     ),
   ].join("\n");
+  return { md, verdict: rule.verdict };
 }

@@ -2,7 +2,6 @@
  * What the nuGPT claims share (tasks/reproductions/nugpt.ts): the analysis of an
  * archived sweep, optima tables, slope texts, a sweep claim's opening.
  */
-import { relative } from "node:path";
 import * as aq from "arquero";
 import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts";
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
@@ -18,6 +17,7 @@ import {
 import { etaVsScaleSpec, lossVsLRSpec, renderPNG, renderSVG } from "../../../engine/analysis/plots.ts";
 import { exists, writeFileAtomic } from "../../../engine/core/fs.ts";
 import "../../../components/mod.ts";
+import { SLOPE_TOLERANCE } from "../../../engine/analysis/claims/width.ts";
 import {
   lrText,
   num,
@@ -32,16 +32,9 @@ import {
   withCI,
 } from "../common.ts";
 
-/** Tolerance on |slope| (log2 eta* per doubling of the scale) for "transfers". */
-export const TOLERANCE = 0.1;
-
-/** A markdown image of `path`, linked relative to docs/. */
-export const fig = (ctx: SectionContext, path: string, alt: string) =>
-  `![${alt}](${relative(ctx.docs, path)})`;
-
 /** Runs the analysis into the archived sweep directory (analysis.json, optima.csv, figures/). */
 export function analyze(ctx: SectionContext, dir: string, by: string[], scale: string[]): Promise<Analysis> {
-  return analyzeSweep(dir, { by, scale, tolerance: TOLERANCE, log: ctx.log });
+  return analyzeSweep(dir, { by, scale, tolerance: SLOPE_TOLERANCE, log: ctx.log });
 }
 
 /**
@@ -53,7 +46,7 @@ export async function fitsWithoutSmallest(dir: string, by: string[], axis: strin
   const table = await loadResults(dir);
   const smallest = Math.min(...(table.array(axis) as number[]));
   const rest = table.filter(aq.escape((d: Record<string, number>) => d[axis] > smallest));
-  return jointScaling(optimalLR(rest, { by, scale: [axis], resamples: 0 }), { tolerance: TOLERANCE });
+  return jointScaling(optimalLR(rest, { by, scale: [axis], resamples: 0 }), { tolerance: SLOPE_TOLERANCE });
 }
 
 /** Median width, in octaves (log2), of the groups' eta* intervals. */
@@ -169,7 +162,7 @@ export async function analyzeTogether(dirs: string[], by: string[], scale: strin
   for (const d of dirs) if (await exists(`${d}/results.csv`)) tables.push(await loadResults(d));
   const table = tables.reduce((a, b) => a.concat(b));
   const optima = optimalLR(table, { by, scale });
-  return { optima, fits: jointScaling(optima, { tolerance: TOLERANCE }) };
+  return { optima, fits: jointScaling(optima, { tolerance: SLOPE_TOLERANCE }) };
 }
 
 /**

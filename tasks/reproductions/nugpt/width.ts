@@ -5,9 +5,13 @@
  */
 import type { Prediction, ScalingFit } from "../../../engine/analysis/fit.ts";
 import { localExponents } from "../../../engine/analysis/claims/segments.ts";
+import { SLOPE_TOLERANCE, widthVerdict } from "../../../engine/analysis/claims/width.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
 import {
+  type ClaimText,
+  fig,
   lrText,
+  notYet,
   num,
   progressText,
   runSetting,
@@ -16,7 +20,6 @@ import {
   slopeDifference,
   sweepProgress,
   table,
-  type Verdict,
   verdictLine,
   withCI,
 } from "../common.ts";
@@ -26,7 +29,6 @@ import {
   analyzeTogether,
   claimOpening,
   famOf,
-  fig,
   fitOf,
   fitsWithoutSmallest,
   type Fitted,
@@ -39,7 +41,6 @@ import {
   readableFigures,
   reading,
   slopeText,
-  TOLERANCE,
 } from "./shared.ts";
 
 /** The held-out width's trials, read with nugpt-width when archived. */
@@ -70,7 +71,7 @@ export async function widthClaim(
   ctx: SectionContext,
   diagnosis: string,
   short: DiagnosticRow[] = [],
-): Promise<string> {
+): Promise<ClaimText> {
   const { p, out } = await claimOpening(
     ctx,
     "nugpt-width",
@@ -82,7 +83,7 @@ export async function widthClaim(
       "width exponent. Here: widths 16-128 at head_dim 8, depth 2, 600 steps of 2048 tokens, 3 seeds, LR",
       "2^-8..2^-3.5 at 2^0.5, both rules under Adam (0.9, 0.95), eps 1e-16, no clipping, cosine to 10%.",
       `Rule: a slope b (eta* proportional to width^b) is read by the analysis library's call ("transfers":`,
-      `its 95% interval inside +-${TOLERANCE}; "drifts": outside it); the claim is reproduced when nGPT drifts and nuGPT`,
+      `its 95% interval inside +-${SLOPE_TOLERANCE}; "drifts": outside it); the claim is reproduced when nGPT drifts and nuGPT`,
       "transfers, partly when nuGPT drifts significantly less than nGPT (the interval of the difference",
       "excludes 0) or a reading is inconclusive, not reproduced otherwise.",
     ],
@@ -90,7 +91,7 @@ export async function widthClaim(
     "width",
   );
   out.push("Deviations from the paper's setting:", "", ...DEVIATIONS.map((d) => `- ${d}`), "");
-  if (!p.finished) return [...out, incomplete(p, "the optima")].join("\n");
+  if (!p.finished) return notYet([...out, incomplete(p, "the optima")]);
   const by = ["parameterization.name"];
   let a: Fitted = await analyze(ctx, p.dir, by, ["model.width"]);
   const p256 = await sweepProgress(ctx, WIDTH_256);
@@ -170,28 +171,23 @@ export async function widthClaim(
     fig(ctx, `${p.dir}/figures/eta_vs_width.png`, "eta* vs width"),
     "",
   );
-  if (!p.complete) return [...out, incomplete(p, "the numbers")].join("\n");
-  if (p256.finished && !p256.complete) return [...out, incomplete(p256, "the width-256 numbers")].join("\n");
-  const rn = reading(ng, "model.width"), ru = reading(nu, "model.width");
-  let v: Verdict, why: string;
-  const differs = !!d?.ci && (d.ci[0] > 0 || d.ci[1] < 0);
-  if (!rn || !ru) {
-    v = "not reproduced";
-    why = `a rule has no fitted slope (optima not bracketed). Diagnosis: ${diagnosis}.`;
-  } else if (rn.r === "drifts" && ru.r === "transfers") {
-    v = "reproduced";
-    why = "nGPT's eta* drifts with width and nuGPT's stays within the band.";
-  } else if (rn.r === "transfers" || (ru.r === "drifts" && !differs)) {
-    v = "not reproduced";
-    why = `nGPT ${rn.r}, nuGPT ${ru.r}. Diagnosis: ${diagnosis}.`;
-  } else {
-    v = "partly";
-    why = `nGPT ${rn.r}, nuGPT ${ru.r}; the difference of slopes is ${
-      d ? withCI(d.diff, d.ci) : "n/a"
-    }. Diagnosis: ${diagnosis}.`;
-  }
-  why += ` ${drift}${horizon}`;
-  return [...out, verdictLine(v, why)].join("\n");
+  if (!p.complete) return notYet([...out, incomplete(p, "the numbers")]);
+  if (p256.finished && !p256.complete) return notYet([...out, incomplete(p256, "the width-256 numbers")]);
+  const rule = widthVerdict(
+    reading(ng, "model.width")?.r ?? null,
+    reading(nu, "model.width")?.r ?? null,
+    d?.ci ?? null,
+  );
+  const [reason] = rule.reasons;
+  const why = rule.verdict === "reproduced"
+    ? `${reason}.`
+    : rule.verdict === "partly"
+    ? `${reason}; the difference of slopes is ${d ? withCI(d.diff, d.ci) : "n/a"}. Diagnosis: ${diagnosis}.`
+    : `${reason}. Diagnosis: ${diagnosis}.`;
+  return {
+    md: [...out, verdictLine(rule.verdict, `${why} ${drift}${horizon}`)].join("\n"),
+    verdict: rule.verdict,
+  };
 }
 
 /**
@@ -216,7 +212,7 @@ async function resolution(
   };
   return [
     `- resolution: the slopes' intervals are ${span(ng)} (nGPT) and ${span(nu)} (nuGPT) wide against the ` +
-    `"transfers" band's ${num(2 * TOLERANCE, 2)}; the per-width eta* intervals are ${
+    `"transfers" band's ${num(2 * SLOPE_TOLERANCE, 2)}; the per-width eta* intervals are ${
       num(medianEtaOctaves(groupsOf(a, ng)), 2)
     } (nGPT) and ${num(medianEtaOctaves(groupsOf(a, nu)), 2)} (nuGPT) octaves wide on median`,
     `- without width ${smallest} (a sensitivity check, not the verdict): nGPT ${slopeText(rn, axis)}; nuGPT ${

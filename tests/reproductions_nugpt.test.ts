@@ -1,5 +1,6 @@
 /**
- * The reproduction pipelines (pipelines/repro/*.yaml, pipelines/alignment.yaml) validate and
+ * docs/reproductions.md's nuGPT section and its runs: the reproduction pipelines
+ * (pipelines/repro/*.yaml, pipelines/alignment.yaml) validate and
  * use the paper's optimizer setting; archiving a sweep keeps only small files and a restored
  * archive makes the sweep skip finished trials; docs/reproductions.md's nuGPT width claim
  * reads the slopes of synthetic sweeps with a known answer.
