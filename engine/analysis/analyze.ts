@@ -12,17 +12,9 @@ import { writeFileAtomic } from "../core/fs.ts";
 import { loadMetrics } from "./load.ts";
 import { type ColumnMap, loadResults } from "./table.ts";
 import { collectProvenance, type Provenance } from "./provenance.ts";
-import {
-  baseGroup,
-  groupFields,
-  type Optima,
-  optimalLR,
-  type OptimaOptions,
-  optimaTable,
-  scaleLabel,
-  shortName,
-} from "./optimum.ts";
-import { familyName } from "./naming.ts";
+import { groupFields, type Optima, optimalLR, type OptimaOptions, optimaTable } from "./optimum.ts";
+import { baseGroup } from "./transfer.ts";
+import { familyName, scaleLabel, shortName } from "./naming.ts";
 import type { z } from "zod";
 import { has, resolve } from "../core/registry.ts";
 import { objectShape } from "../core/suggest.ts";

@@ -32,10 +32,10 @@
 import { DmodelError, show } from "../core/errors.ts";
 import { hashString, mulberry32 } from "../core/random.ts";
 import { leastSquares } from "../core/least_squares.ts";
-import { baseGroup, type GroupOptimum, normalSampler, type Optima, quantile, shortName } from "./optimum.ts";
-import { familySeedKey } from "./naming.ts";
-
-export { leastSquares, quantile };
+import type { GroupOptimum, Optima } from "./optimum.ts";
+import { baseGroup } from "./transfer.ts";
+import { familySeedKey, shortName } from "./naming.ts";
+import { centralSd, normalSampler, quantile } from "./statistics.ts";
 
 /** Options of `fitScaling`. */
 export interface FitOptions {
@@ -493,7 +493,7 @@ export function predictLR(fit: ScalingFit, scale: Record<string, number>): Predi
       far.push(`${shortName(a)}=${s[a]} is ${f.toFixed(f < 10 ? 1 : 0)}x beyond the measured ${mn}..${mx}`);
     }
   }
-  const sd = draws.length > 2 ? (quantile(draws, 0.8413) - quantile(draws, 0.1587)) / 2 : NaN;
+  const sd = centralSd(draws);
   return {
     family: fit.family,
     scale: s,

@@ -75,15 +75,9 @@ import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
 import { hashString, mulberry32 } from "../core/random.ts";
 import { leastSquares } from "../core/least_squares.ts";
-import {
-  baseGroup,
-  type GroupOptimum,
-  normalSampler,
-  type Optima,
-  optimalLR,
-  type OptimaOptions,
-  quantile,
-} from "./optimum.ts";
+import { type GroupOptimum, type Optima, optimalLR, type OptimaOptions } from "./optimum.ts";
+import { baseGroup } from "./transfer.ts";
+import { centralSd, normalSampler, quantile } from "./statistics.ts";
 import { type Call, judge, type ScalingFit, unfittedLaw, verdictText } from "./fit.ts";
 import { cellVariance, fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
 
@@ -738,7 +732,7 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
     fit.u_res = axes.map((_, j) => resolutionSlopeSd(coef[j + 1], scales.map((s) => s.t[j]), h));
     fit.u_stat = axes.map((_, j) => {
       const v = rawDraws.map((d) => d.cb[j + 1]).sort((a, b) => a - b);
-      return v.length > 2 ? fit.birge * (quantile(v, 0.8413) - quantile(v, 0.1587)) / 2 : NaN;
+      return fit.birge * centralSd(v);
     });
     for (const d of rawDraws) {
       drawCoef.push(d.cb.map((v, j) => {
@@ -763,7 +757,7 @@ export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[
       const d = fit.boot.map((c) => c[j + 1]).sort((a, b) => a - b);
       const ci: [number, number] | null = d.length >= 20 ? [quantile(d, lo), quantile(d, 1 - lo)] : null;
       const v = verdictOf(scale, slope, ci, tolerance, level, noise);
-      const sd = d.length > 2 ? (quantile(d, 0.8413) - quantile(d, 0.1587)) / 2 : NaN;
+      const sd = centralSd(d);
       return {
         scale,
         slope,

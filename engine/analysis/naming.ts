@@ -58,3 +58,17 @@ export function familyName(by: string[], values: Record<string, unknown>): strin
 export function familySeedKey(by: string[], values: Record<string, unknown>): string {
   return by.length ? by.map((k) => String(values[k])).join("/") : "all";
 }
+
+/** Short name of a dotted column: "model.width" -> "width". */
+export function shortName(col: string): string {
+  const i = col.lastIndexOf(".");
+  return i < 0 ? col : col.slice(i + 1);
+}
+
+/** "256" for one axis, "width=256, depth=4" for several. */
+export function scaleLabel(scale: Record<string, number>): string {
+  const axes = Object.keys(scale);
+  if (axes.length === 1) return String(scale[axes[0]]);
+  if (axes.length === 0) return "all";
+  return axes.map((a) => `${shortName(a)}=${scale[a]}`).join(", ");
+}

@@ -24,7 +24,8 @@ import { initWasm, Resvg } from "@resvg/resvg-wasm";
 import { DmodelError } from "../core/errors.ts";
 import { basinValue } from "./basin.ts";
 import { SEQUENTIAL_SCHEME, VEGA_THEME } from "./theme.ts";
-import { type Optima, shortName } from "./optimum.ts";
+import type { Optima } from "./optimum.ts";
+import { shortName } from "./naming.ts";
 import { predictLR, type ScalingFit } from "./fit.ts";
 
 /** A Vega-Lite specification (plain JSON). */

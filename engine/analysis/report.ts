@@ -24,8 +24,8 @@ import {
 import { methodText } from "./fit.ts";
 import { type JointFit, jointMethodText } from "./joint.ts";
 import { noiseText } from "./noise.ts";
-import { baseGroup, shortName } from "./optimum.ts";
-import { shortKeys } from "./naming.ts";
+import { baseGroup } from "./transfer.ts";
+import { shortKeys, shortName } from "./naming.ts";
 
 /** Options of `reportHTML`. */
 export interface ReportOptions {
