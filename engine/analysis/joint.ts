@@ -559,6 +559,26 @@ function verdictOf(
   return { ...j, verdict };
 }
 
+/** The options of `jointScaling` with their defaults. */
+interface JointSettings {
+  /** Candidate scale axes (those that vary within a family are regressed on). */
+  scale: string[];
+  tolerance: number;
+  resamples: number;
+  level: number;
+  bootstrapSeed: number;
+}
+
+/** The fits of the three basin models (`MODELS`, in order) at the family's estimate. */
+type ModelFits = JointModelFit[];
+
+/** One bootstrap draw of the joint fit: the model-averaged coefficients, each scale's own minimum and fitted cubic. */
+interface JointDraw {
+  cb: number[];
+  own: number[];
+  loc: Local[];
+}
+
 /**
  * The joint law per family (module header), as `ScalingFit`s with the
  * details of `JointFit`.
@@ -570,241 +590,342 @@ function verdictOf(
  * ```
  */
 export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[] {
-  const tolerance = opts.tolerance ?? 0.1;
-  const resamples = opts.resamples ?? 200;
-  const level = opts.level ?? optima.level ?? 0.95;
-  if (!(tolerance >= 0)) {
-    throw new DmodelError(`jointScaling: tolerance must be >= 0, got ${show(tolerance)}`);
-  }
-  if (!(Number.isInteger(resamples) && resamples >= 0)) {
-    throw new DmodelError(`jointScaling: resamples must be an integer >= 0, got ${show(resamples)}`);
-  }
-  const lo = (1 - level) / 2;
+  const s = jointSettings(optima, opts);
   const families = new Map<string, GroupOptimum[]>();
   for (const g of optima.groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
-  const out: JointFit[] = [];
-  for (const [family, groups] of families) {
-    const family_keys: Record<string, string | number> = {};
-    for (const k of optima.by) family_keys[k] = groups[0].keys[k];
-    // Cells and the noise model (header items 1-2).
-    const raw = groups.map(adjusted);
-    const xHat = groups.map((g) => (g.fit ? g.fit.xGrid : NaN));
-    const noiseCells: NoiseCell[] = [];
-    raw.forEach((cs, i) =>
-      cs.forEach((c) => {
-        if (c.vals.length >= 2 && Number.isFinite(xHat[i])) {
-          noiseCells.push({ z: c.x - xHat[i], v: variance(c.vals), nu: c.vals.length - 1 });
-        }
-      })
-    );
-    const noise = fitNoiseModel(noiseCells);
-    const allCells: Cell[][] = raw.map((cs, i) =>
-      cs.map((c) => {
-        const z = c.x - xHat[i];
-        const s2 = cellVariance(noise, z, c.vals.length >= 2 ? variance(c.vals) : NaN, c.vals.length - 1);
-        return {
-          x: c.x,
-          y: c.vals.length ? huberMean(c.vals, noiseSd(noise, z)) : NaN,
-          n: c.vals.length,
-          diverged: c.diverged,
-          var: c.vals.length ? s2 / c.vals.length : NaN,
-        };
-      })
-    );
-    const axesAll = (opts.scale ?? optima.scale).filter((a) =>
-      new Set(groups.map((g) => g.scale[a])).size > 1
-    );
-    const steps = (cs: Cell[]) => {
-      const d = cs.slice(1).map((c, i) => c.x - cs[i].x).sort((a, b) => a - b);
-      return d.length ? d[d.length >> 1] : 1;
-    };
-    const usable = groups.map((g, i) => Number.isFinite(xHat[i]) && g.bracketed && g.fit !== null);
-    const idx = groups.map((_, i) => i).filter((i) => usable[i]);
-    const axes = axesAll.filter((a) => new Set(idx.map((i) => groups[i].scale[a])).size > 1);
-    const mean = axes.map((a) =>
-      idx.reduce((s, i) => s + Math.log2(groups[i].scale[a]), 0) / (idx.length || 1)
-    );
-    const scales: Scale[] = idx.map((i) => ({
-      g: groups[i],
-      t: axes.map((a, j) => Math.log2(groups[i].scale[a]) - mean[j]),
-      cells: allCells[i],
-      h: steps(allCells[i]),
-    }));
-    const p = axes.length;
-    const h = quantile(scales.map((s) => s.h).sort((a, b) => a - b), 0.5);
-    const fit: JointFit = {
-      ...unfittedLaw(family, family_keys, groups, idx.map((i) => groups[i]), axes, {
-        level,
-        tolerance,
-        method: jointMethodText(tolerance, level),
-      }),
-      noise,
-      n_seeds: Math.min(...groups.map((g) => g.n_seeds)),
-      model_slopes: {},
-      u_model: [],
-      u_stat: [],
-      u_res: [],
-      grid_step: h,
-      per_scale: [],
-    };
-    out.push(fit);
-    const fits0 = p ? MODELS.map((m) => jointFit(scales, scales.map((s) => s.cells), m, p)) : [];
-    if (!p || scales.length < p + 1 || fits0.some((f) => f === null)) {
-      fit.scales = [];
-      fit.note = !optima.scale.length
-        ? "no scale axis varies"
-        : !p || scales.length < p + 1
-        ? `not enough bracketed optima to fit a trend (${scales.length} of ${groups.length} groups usable)`
-        : "too few finished LRs around an optimum for the basin models";
-      continue;
-    }
-    const f0 = fits0 as JointModelFit[];
-    const avg = (cs: number[][]) => cs[0].map((_, j) => cs.reduce((a, c) => a + c[j], 0) / cs.length);
-    const coef = avg(f0.map((f) => f.coef));
-    const cubic = f0[0];
-    const uModel = axes.map((_, j) => {
-      const v = f0.map((f) => f.coef[j + 1]);
-      return Math.max(MODEL_FLOOR, (Math.max(...v) - Math.min(...v)) / Math.sqrt(12));
-    });
-    fit.u_model = uModel;
-    fit.model_slopes = Object.fromEntries(axes.map((a, j) => [a, f0.map((f) => f.coef[j + 1])]));
+  return [...families].map(([family, groups]) => familyJointFit(family, groups, optima, s));
+}
 
-    // The fitted cubic of each scale at the joint solution (for the bootstrap and the cost of transfer).
-    const fittedLocal = (jf: JointModelFit, b: number[], i: number): Local => {
-      const pr = jf.profiles[i];
-      const m = b[0] + scales[i].t.reduce((s, t, j) => s + b[j + 1] * t, 0);
-      const mm = Math.min(pr.m[pr.m.length - 1], Math.max(pr.m[0], m));
-      return localAt(
-        pr.model,
-        pr.used.map((c) => c.x),
-        pr.used.map((c) => c.y),
-        pr.used.map((c) => 1 / c.var),
-        mm,
-      )
-        .f;
-    };
-    const locals = scales.map((_, i) => fittedLocal(cubic, cubic.coef, i));
+/** The options with their defaults; an error for a negative tolerance or a bad resample count. */
+function jointSettings(optima: Optima, opts: JointOptions): JointSettings {
+  const s: JointSettings = {
+    scale: opts.scale ?? optima.scale,
+    tolerance: opts.tolerance ?? 0.1,
+    resamples: opts.resamples ?? 200,
+    level: opts.level ?? optima.level ?? 0.95,
+    bootstrapSeed: opts.bootstrapSeed ?? 0,
+  };
+  if (!(s.tolerance >= 0)) {
+    throw new DmodelError(`jointScaling: tolerance must be >= 0, got ${show(s.tolerance)}`);
+  }
+  if (!(Number.isInteger(s.resamples) && s.resamples >= 0)) {
+    throw new DmodelError(`jointScaling: resamples must be an integer >= 0, got ${show(s.resamples)}`);
+  }
+  return s;
+}
 
-    // Parametric bootstrap (header, item 5).
-    const rand = mulberry32(((opts.bootstrapSeed ?? 0) ^ hashString("joint|" + family)) >>> 0);
-    const normal = normalSampler(rand);
-    const drawCoef: number[][] = [];
-    const drawLocals: Local[][] = [];
-    const rawDraws: { cb: number[]; own: number[]; loc: Local[] }[] = [];
-    for (let b = 0; b < resamples; b++) {
-      const cellsB = scales.map((s, i) => {
-        const used = new Set(cubic.profiles[i].used);
-        return s.cells.map((c) => {
-          if (!(c.n > 0 && Number.isFinite(c.y))) return c;
-          const mu = used.has(c) ? localValue(locals[i], c.x) : c.y;
-          return { ...c, y: mu + Math.sqrt(c.var) * normal() };
-        });
-      });
-      const fb = MODELS.map((m, k) => jointFit(scales, cellsB, m, p, f0[k].profiles.map((pr) => pr.i0)));
-      if (fb.some((f) => f === null)) continue;
-      const fbs = fb as JointModelFit[];
-      rawDraws.push({
-        cb: avg(fbs.map((f) => f.coef)),
-        own: scales.map((_, i) => fbs.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / fbs.length),
-        loc: scales.map((_, i) => fittedLocal(fbs[0], fbs[0].coef, i)),
-      });
-    }
-    // Scatter of the scales' own minima about the law, against their bootstrap sd: the Birge ratio (header,
-    // item 5). Each scale's own minimum is the mean of the three models' profile minima.
-    const own = scales.map((_, i) => f0.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / f0.length);
-    const ownSd = scales.map((_, i) => {
-      const v = rawDraws.map((d) => d.own[i]).sort((a, b) => a - b);
-      const mins = f0.map((f) => ownMinimum(f.profiles[i]));
-      // The scale's basin-model spread is part of its optimum's uncertainty (it is in the slope's model term).
-      const uMod = (Math.max(...mins) - Math.min(...mins)) / Math.sqrt(12);
-      return Math.max(
-        RESOLUTION * scales[i].h / 4,
-        Math.hypot((quantile(v, 0.8413) - quantile(v, 0.1587)) / 2, uMod),
-      );
-    });
-    const pred = scales.map((s) => coef[0] + s.t.reduce((a, t, j) => a + coef[j + 1] * t, 0));
-    fit.chi2 = own.reduce((a, v, i) => a + ((v - pred[i]) / ownSd[i]) ** 2, 0);
-    fit.dof = scales.length - p - 1;
-    fit.birge = fit.dof >= 1 && rawDraws.length > 2 ? Math.max(1, Math.sqrt(fit.chi2 / fit.dof)) : 1;
-    // Deviations about the draws' median (the bootstrap data come from the cubic, so their centre may differ
-    // from the three-model estimate), widened by the Birge ratio, plus the basin-model term.
-    const centre = coef.map((_, j) => quantile(rawDraws.map((d) => d.cb[j]).sort((a, b) => a - b), 0.5));
-    fit.u_res = axes.map((_, j) => resolutionSlopeSd(coef[j + 1], scales.map((s) => s.t[j]), h));
-    fit.u_stat = axes.map((_, j) => {
-      const v = rawDraws.map((d) => d.cb[j + 1]).sort((a, b) => a - b);
-      return fit.birge * centralSd(v);
-    });
-    for (const d of rawDraws) {
-      drawCoef.push(d.cb.map((v, j) => {
-        const wide = coef[j] + fit.birge * (v - centre[j]);
-        if (j === 0) return wide;
-        const uRes = fit.u_res[j - 1];
-        return wide + Math.hypot(uModel[j - 1], uRes) * normal();
-      }));
-      drawLocals.push(d.loc);
-    }
-    // Back from centred t to log2 scale: b0_abs = b0 - sum_j b_j mean_j.
-    const toAbs = (c: number[]) => [c[0] - c.slice(1).reduce((a, v, j) => a + v * mean[j], 0), ...c.slice(1)];
-    fit.intercept = toAbs(coef)[0];
-    fit.boot = drawCoef.map(toAbs);
-    fit.n_resamples = fit.boot.length;
-    // R^2 of the law against the scales' own minima (descriptive).
-    const my = own.reduce((a, v) => a + v, 0) / own.length;
-    const tss = own.reduce((a, v) => a + (v - my) ** 2, 0);
-    fit.r2 = tss > 0 ? 1 - own.reduce((a, v, i) => a + (v - pred[i]) ** 2, 0) / tss : NaN;
-    fit.coefficients = axes.map((scale, j) => {
-      const slope = coef[j + 1];
-      const d = fit.boot.map((c) => c[j + 1]).sort((a, b) => a - b);
-      const ci: [number, number] | null = d.length >= 20 ? [quantile(d, lo), quantile(d, 1 - lo)] : null;
-      const v = verdictOf(scale, slope, ci, tolerance, level, noise);
-      const sd = centralSd(d);
-      return {
-        scale,
-        slope,
-        slope_se: sd,
-        slope_ci: ci,
-        call: v.call,
-        transfers: v.call === "transfers",
-        reason: v.reason,
-        verdict: v.verdict,
-      };
-    });
-    // Per scale: the law's eta*, and the cost of transfer from the fitted curves (header, item 7).
-    const base = baseGroup(groups);
-    const at = (c: number[], sc: Record<string, number>) =>
-      c[0] + axes.reduce((a, ax, j) => a + c[j + 1] * Math.log2(sc[ax]), 0);
-    const absCoef = toAbs(coef);
-    fit.per_scale = groups.map((g) => {
-      const i = scales.findIndex((s) => s.g === g);
-      const x = at(absCoef, g.scale), xb = at(absCoef, base.scale);
-      const xs = fit.boot.map((c) => at(c, g.scale)).sort((a, b) => a - b);
-      const row: JointScale = {
-        label: g.label,
-        scale: g.scale,
-        log2_eta: x,
-        log2_eta_ci: xs.length >= 20 ? [quantile(xs, lo), quantile(xs, 1 - lo)] : null,
-        log2_eta_own: i >= 0 ? own[i] : NaN,
-        cost: NaN,
-        cost_ci: null,
-        cost_outside: false,
-        excluded: i < 0,
-      };
-      if (g === base) return { ...row, cost: 0, cost_ci: [0, 0] as [number, number] };
-      if (i < 0) return row;
-      const used = cubic.profiles[i].used.map((c) => c.x);
-      if (xb < Math.min(...used) - 1e-9 || xb > Math.max(...used) + 1e-9) {
-        return { ...row, cost_outside: true };
+/** The joint law of one family: its usable scales, the three-model fit, the bootstrap, slopes and per-scale results. */
+function familyJointFit(family: string, groups: GroupOptimum[], optima: Optima, s: JointSettings): JointFit {
+  const family_keys: Record<string, string | number> = {};
+  for (const k of optima.by) family_keys[k] = groups[0].keys[k];
+  const { noise, cells, xHat } = familyCells(groups);
+  const { axes, mean, scales } = familyScales(groups, cells, xHat, s.scale);
+  const p = axes.length;
+  const h = quantile(scales.map((sc) => sc.h).sort((a, b) => a - b), 0.5);
+  const fit: JointFit = {
+    ...unfittedLaw(family, family_keys, groups, scales.map((sc) => sc.g), axes, {
+      level: s.level,
+      tolerance: s.tolerance,
+      method: jointMethodText(s.tolerance, s.level),
+    }),
+    noise,
+    n_seeds: Math.min(...groups.map((g) => g.n_seeds)),
+    model_slopes: {},
+    u_model: [],
+    u_stat: [],
+    u_res: [],
+    grid_step: h,
+    per_scale: [],
+  };
+  const fits0 = p ? MODELS.map((m) => jointFit(scales, scales.map((sc) => sc.cells), m, p)) : [];
+  if (!p || scales.length < p + 1 || fits0.some((f) => f === null)) {
+    fit.scales = [];
+    fit.note = !optima.scale.length
+      ? "no scale axis varies"
+      : !p || scales.length < p + 1
+      ? `not enough bracketed optima to fit a trend (${scales.length} of ${groups.length} groups usable)`
+      : "too few finished LRs around an optimum for the basin models";
+    return fit;
+  }
+  fitJointLaw(fit, groups, scales, fits0 as ModelFits, mean, s);
+  return fit;
+}
+
+/**
+ * A family's cells under its noise model (header items 1-2): per group and
+ * LR, the Huber mean of the seed-adjusted losses and its variance; `xHat` is
+ * each group's grid arg-min.
+ */
+function familyCells(groups: GroupOptimum[]): { noise: NoiseModel; cells: Cell[][]; xHat: number[] } {
+  const raw = groups.map(adjusted);
+  const xHat = groups.map((g) => (g.fit ? g.fit.xGrid : NaN));
+  const noiseCells: NoiseCell[] = [];
+  raw.forEach((cs, i) =>
+    cs.forEach((c) => {
+      if (c.vals.length >= 2 && Number.isFinite(xHat[i])) {
+        noiseCells.push({ z: c.x - xHat[i], v: variance(c.vals), nu: c.vals.length - 1 });
       }
-      row.cost = localValue(locals[i], xb) - localValue(locals[i], x);
-      const costs = fit.boot.map((c, b) => {
-        const f = drawLocals[b][i];
-        return localValue(f, at(c, base.scale)) - localValue(f, at(c, g.scale));
-      }).filter(Number.isFinite).sort((a, b) => a - b);
-      if (costs.length >= 20) row.cost_ci = [quantile(costs, lo), quantile(costs, 1 - lo)];
-      return row;
+    })
+  );
+  const noise = fitNoiseModel(noiseCells);
+  const cells: Cell[][] = raw.map((cs, i) =>
+    cs.map((c) => {
+      const z = c.x - xHat[i];
+      const s2 = cellVariance(noise, z, c.vals.length >= 2 ? variance(c.vals) : NaN, c.vals.length - 1);
+      return {
+        x: c.x,
+        y: c.vals.length ? huberMean(c.vals, noiseSd(noise, z)) : NaN,
+        n: c.vals.length,
+        diverged: c.diverged,
+        var: c.vals.length ? s2 / c.vals.length : NaN,
+      };
+    })
+  );
+  return { noise, cells, xHat };
+}
+
+/**
+ * The family's usable scales (bracketed optimum with a basin fit), the axes
+ * that vary among them, and the mean log2 scale the axes are centred on.
+ */
+function familyScales(
+  groups: GroupOptimum[],
+  cells: Cell[][],
+  xHat: number[],
+  scaleAxes: string[],
+): { axes: string[]; mean: number[]; scales: Scale[] } {
+  const axesAll = scaleAxes.filter((a) => new Set(groups.map((g) => g.scale[a])).size > 1);
+  const steps = (cs: Cell[]) => {
+    const d = cs.slice(1).map((c, i) => c.x - cs[i].x).sort((a, b) => a - b);
+    return d.length ? d[d.length >> 1] : 1;
+  };
+  const usable = groups.map((g, i) => Number.isFinite(xHat[i]) && g.bracketed && g.fit !== null);
+  const idx = groups.map((_, i) => i).filter((i) => usable[i]);
+  const axes = axesAll.filter((a) => new Set(idx.map((i) => groups[i].scale[a])).size > 1);
+  const mean = axes.map((a) =>
+    idx.reduce((s, i) => s + Math.log2(groups[i].scale[a]), 0) / (idx.length || 1)
+  );
+  const scales: Scale[] = idx.map((i) => ({
+    g: groups[i],
+    t: axes.map((a, j) => Math.log2(groups[i].scale[a]) - mean[j]),
+    cells: cells[i],
+    h: steps(cells[i]),
+  }));
+  return { axes, mean, scales };
+}
+
+/** Element-wise mean of coefficient vectors. */
+function meanCoef(cs: number[][]): number[] {
+  return cs[0].map((_, j) => cs.reduce((a, c) => a + c[j], 0) / cs.length);
+}
+
+/** A scale's own minimum: the mean of the three models' profile minima. */
+function ownMean(fits: ModelFits, i: number): number {
+  return fits.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / fits.length;
+}
+
+/** The fitted local model of scale i at the joint solution b (for the bootstrap and the cost of transfer). */
+function fittedLocal(scales: Scale[], jf: JointModelFit, b: number[], i: number): Local {
+  const pr = jf.profiles[i];
+  const m = b[0] + scales[i].t.reduce((s, t, j) => s + b[j + 1] * t, 0);
+  const mm = Math.min(pr.m[pr.m.length - 1], Math.max(pr.m[0], m));
+  return localAt(
+    pr.model,
+    pr.used.map((c) => c.x),
+    pr.used.map((c) => c.y),
+    pr.used.map((c) => 1 / c.var),
+    mm,
+  ).f;
+}
+
+/**
+ * Fills in a fitted family's law: the model-averaged coefficients with the
+ * model uncertainty (header item 4), the bootstrap widened by the Birge ratio
+ * (item 5), the slopes' verdicts and the per-scale results (item 7).
+ */
+function fitJointLaw(
+  fit: JointFit,
+  groups: GroupOptimum[],
+  scales: Scale[],
+  f0: ModelFits,
+  mean: number[],
+  s: JointSettings,
+): void {
+  const axes = fit.scales;
+  const coef = meanCoef(f0.map((f) => f.coef));
+  fit.u_model = axes.map((_, j) => {
+    const v = f0.map((f) => f.coef[j + 1]);
+    return Math.max(MODEL_FLOOR, (Math.max(...v) - Math.min(...v)) / Math.sqrt(12));
+  });
+  fit.model_slopes = Object.fromEntries(axes.map((a, j) => [a, f0.map((f) => f.coef[j + 1])]));
+  const locals = scales.map((_, i) => fittedLocal(scales, f0[0], f0[0].coef, i));
+  const rand = mulberry32((s.bootstrapSeed ^ hashString("joint|" + fit.family)) >>> 0);
+  const normal = normalSampler(rand);
+  const rawDraws = jointDraws(scales, f0, locals, s.resamples, normal);
+  const { own, pred } = lackOfFit(fit, scales, f0, coef, rawDraws);
+  // Deviations about the draws' median (the bootstrap data come from the cubic, so their centre may differ
+  // from the three-model estimate), widened by the Birge ratio, plus the basin-model term.
+  const centre = coef.map((_, j) => quantile(rawDraws.map((d) => d.cb[j]).sort((a, b) => a - b), 0.5));
+  fit.u_res = axes.map((_, j) => resolutionSlopeSd(coef[j + 1], scales.map((sc) => sc.t[j]), fit.grid_step));
+  fit.u_stat = axes.map((_, j) =>
+    fit.birge * centralSd(rawDraws.map((d) => d.cb[j + 1]).sort((a, b) => a - b))
+  );
+  const drawCoef = rawDraws.map((d) =>
+    d.cb.map((v, j) => {
+      const wide = coef[j] + fit.birge * (v - centre[j]);
+      return j === 0 ? wide : wide + Math.hypot(fit.u_model[j - 1], fit.u_res[j - 1]) * normal();
+    })
+  );
+  // Back from centred t to log2 scale: b0_abs = b0 - sum_j b_j mean_j.
+  const toAbs = (c: number[]) => [c[0] - c.slice(1).reduce((a, v, j) => a + v * mean[j], 0), ...c.slice(1)];
+  fit.intercept = toAbs(coef)[0];
+  fit.boot = drawCoef.map(toAbs);
+  fit.n_resamples = fit.boot.length;
+  // R^2 of the law against the scales' own minima (descriptive).
+  const my = own.reduce((a, v) => a + v, 0) / own.length;
+  const tss = own.reduce((a, v) => a + (v - my) ** 2, 0);
+  fit.r2 = tss > 0 ? 1 - own.reduce((a, v, i) => a + (v - pred[i]) ** 2, 0) / tss : NaN;
+  fit.coefficients = slopeCoefficients(fit, coef, s);
+  fit.per_scale = perScale(fit, groups, scales, {
+    absCoef: toAbs(coef),
+    own,
+    cubic: f0[0],
+    locals,
+    drawLocals: rawDraws.map((d) => d.loc),
+  });
+}
+
+/**
+ * Parametric bootstrap of the joint fit (header item 5): each draw is every
+ * scale's fitted cubic (the observed means outside its fitted LRs) plus
+ * normal noise of the cell's sd, refitted by the three models from the same
+ * starting cells; a draw where a model cannot be fitted is dropped.
+ */
+function jointDraws(
+  scales: Scale[],
+  f0: ModelFits,
+  locals: Local[],
+  resamples: number,
+  normal: () => number,
+): JointDraw[] {
+  const cubic = f0[0], p = scales[0].t.length;
+  const draws: JointDraw[] = [];
+  for (let b = 0; b < resamples; b++) {
+    const cellsB = scales.map((s, i) => {
+      const used = new Set(cubic.profiles[i].used);
+      return s.cells.map((c) => {
+        if (!(c.n > 0 && Number.isFinite(c.y))) return c;
+        const mu = used.has(c) ? localValue(locals[i], c.x) : c.y;
+        return { ...c, y: mu + Math.sqrt(c.var) * normal() };
+      });
+    });
+    const fb = MODELS.map((m, k) => jointFit(scales, cellsB, m, p, f0[k].profiles.map((pr) => pr.i0)));
+    if (fb.some((f) => f === null)) continue;
+    const fbs = fb as ModelFits;
+    draws.push({
+      cb: meanCoef(fbs.map((f) => f.coef)),
+      own: scales.map((_, i) => ownMean(fbs, i)),
+      loc: scales.map((_, i) => fittedLocal(scales, fbs[0], fbs[0].coef, i)),
     });
   }
-  return out;
+  return draws;
+}
+
+/**
+ * Scatter of the scales' own minima about the law against their bootstrap
+ * sd (header item 5): sets chi^2, dof and the Birge ratio; returns the own
+ * minima and the law's prediction at each scale.
+ */
+function lackOfFit(
+  fit: JointFit,
+  scales: Scale[],
+  f0: ModelFits,
+  coef: number[],
+  draws: JointDraw[],
+): { own: number[]; pred: number[] } {
+  const own = scales.map((_, i) => ownMean(f0, i));
+  const ownSd = scales.map((_, i) => {
+    const v = draws.map((d) => d.own[i]).sort((a, b) => a - b);
+    const mins = f0.map((f) => ownMinimum(f.profiles[i]));
+    // The scale's basin-model spread is part of its optimum's uncertainty (it is in the slope's model term).
+    const uMod = (Math.max(...mins) - Math.min(...mins)) / Math.sqrt(12);
+    return Math.max(
+      RESOLUTION * scales[i].h / 4,
+      Math.hypot((quantile(v, 0.8413) - quantile(v, 0.1587)) / 2, uMod),
+    );
+  });
+  const pred = scales.map((s) => coef[0] + s.t.reduce((a, t, j) => a + coef[j + 1] * t, 0));
+  fit.chi2 = own.reduce((a, v, i) => a + ((v - pred[i]) / ownSd[i]) ** 2, 0);
+  fit.dof = scales.length - fit.scales.length - 1;
+  fit.birge = fit.dof >= 1 && draws.length > 2 ? Math.max(1, Math.sqrt(fit.chi2 / fit.dof)) : 1;
+  return { own, pred };
+}
+
+/** Each slope with its bootstrap sd, percentile interval and verdict. */
+function slopeCoefficients(fit: JointFit, coef: number[], s: JointSettings): JointFit["coefficients"] {
+  const lo = (1 - s.level) / 2;
+  return fit.scales.map((scale, j) => {
+    const slope = coef[j + 1];
+    const d = fit.boot.map((c) => c[j + 1]).sort((a, b) => a - b);
+    const ci: [number, number] | null = d.length >= 20 ? [quantile(d, lo), quantile(d, 1 - lo)] : null;
+    const v = verdictOf(scale, slope, ci, s.tolerance, s.level, fit.noise);
+    return {
+      scale,
+      slope,
+      slope_se: centralSd(d),
+      slope_ci: ci,
+      call: v.call,
+      transfers: v.call === "transfers",
+      reason: v.reason,
+      verdict: v.verdict,
+    };
+  });
+}
+
+/**
+ * Per scale: the law's eta* with its interval, and the cost of transfer from
+ * the base scale on the fitted curves (header item 7), not extrapolated past
+ * the LRs the scale's cubic used.
+ */
+function perScale(
+  fit: JointFit,
+  groups: GroupOptimum[],
+  scales: Scale[],
+  law: { absCoef: number[]; own: number[]; cubic: JointModelFit; locals: Local[]; drawLocals: Local[][] },
+): JointScale[] {
+  const lo = (1 - fit.level) / 2;
+  const base = baseGroup(groups);
+  const at = (c: number[], sc: Record<string, number>) =>
+    c[0] + fit.scales.reduce((a, ax, j) => a + c[j + 1] * Math.log2(sc[ax]), 0);
+  return groups.map((g) => {
+    const i = scales.findIndex((s) => s.g === g);
+    const x = at(law.absCoef, g.scale), xb = at(law.absCoef, base.scale);
+    const xs = fit.boot.map((c) => at(c, g.scale)).sort((a, b) => a - b);
+    const row: JointScale = {
+      label: g.label,
+      scale: g.scale,
+      log2_eta: x,
+      log2_eta_ci: xs.length >= 20 ? [quantile(xs, lo), quantile(xs, 1 - lo)] : null,
+      log2_eta_own: i >= 0 ? law.own[i] : NaN,
+      cost: NaN,
+      cost_ci: null,
+      cost_outside: false,
+      excluded: i < 0,
+    };
+    if (g === base) return { ...row, cost: 0, cost_ci: [0, 0] as [number, number] };
+    if (i < 0) return row;
+    const used = law.cubic.profiles[i].used.map((c) => c.x);
+    if (xb < Math.min(...used) - 1e-9 || xb > Math.max(...used) + 1e-9) {
+      return { ...row, cost_outside: true };
+    }
+    row.cost = localValue(law.locals[i], xb) - localValue(law.locals[i], x);
+    const costs = fit.boot.map((c, b) => {
+      const f = law.drawLocals[b][i];
+      return localValue(f, at(c, base.scale)) - localValue(f, at(c, g.scale));
+    }).filter(Number.isFinite).sort((a, b) => a - b);
+    if (costs.length >= 20) row.cost_ci = [quantile(costs, lo), quantile(costs, 1 - lo)];
+    return row;
+  });
 }
 
 /** The joint method in one paragraph, for reports. */
