@@ -31,16 +31,8 @@ import {
 import { type JointFit, jointMethodText, jointScaling } from "./joint.ts";
 import { noiseText } from "./noise.ts";
 import { plainAnswers } from "./answer.ts";
-import {
-  cropToContent,
-  etaVsScaleSpec,
-  lossVsLRSpec,
-  renderPNG,
-  renderSVG,
-  trainingCurvesSpec,
-  type TrainingPoint,
-  type VegaLiteSpec,
-} from "./plots.ts";
+import { etaVsScaleSpec, lossVsLRSpec, trainingCurvesSpec, type TrainingPoint } from "./figure_specs.ts";
+import { cropToContent, renderPNG, renderSVG, type VegaLiteSpec } from "./render.ts";
 
 /** Options of `analyzeSweep`: those of `optimalLR` and `fitScaling`, plus output choices. */
 export interface AnalyzeOptions extends OptimaOptions, Omit<FitOptions, "scale" | "resamples" | "level"> {

@@ -75,15 +75,8 @@ export {
 export { type AnswerContext, plainAnswers } from "./answer.ts";
 export { fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
 export { leastSquares } from "../core/least_squares.ts";
-export {
-  etaVsScaleSpec,
-  lossVsLRSpec,
-  renderPNG,
-  renderSVG,
-  trainingCurvesSpec,
-  type TrainingPoint,
-  type VegaLiteSpec,
-} from "./plots.ts";
+export { etaVsScaleSpec, lossVsLRSpec, trainingCurvesSpec, type TrainingPoint } from "./figure_specs.ts";
+export { renderPNG, renderSVG, type VegaLiteSpec } from "./render.ts";
 export {
   type Analysis,
   type AnalysisJSON,

@@ -4,7 +4,8 @@
  * rank beyond the embeddings and attention entropy over training.
  */
 import { fitCollapseRate } from "../../../components/probe/collapse_rate.ts";
-import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
+import { lineChartSpec } from "../../../engine/analysis/line_chart.ts";
+import { writeFigure } from "../../../engine/analysis/render.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
 import type { Verdict } from "../common.ts";
 import {

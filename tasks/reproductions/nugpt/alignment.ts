@@ -14,7 +14,8 @@ import { loadPipeline } from "../../../engine/core/pipeline.ts";
 import { exists, readJSON } from "../../../engine/core/fs.ts";
 import { num, type SectionContext, table, type Verdict, verdictLine } from "../common.ts";
 
-import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
+import { lineChartSpec } from "../../../engine/analysis/line_chart.ts";
+import { writeFigure } from "../../../engine/analysis/render.ts";
 import { fig } from "./shared.ts";
 
 /** The archived alignment trials that finished ok and have the probe's table, with their widths. */

@@ -11,7 +11,8 @@ import { loadResults } from "../../../engine/analysis/load.ts";
 import { type GroupOptimum, type Optima, optimalLR } from "../../../engine/analysis/optimum.ts";
 import { quantile } from "../../../engine/analysis/statistics.ts";
 import { shortName } from "../../../engine/analysis/naming.ts";
-import { etaVsScaleSpec, lossVsLRSpec, renderPNG, renderSVG } from "../../../engine/analysis/plots.ts";
+import { etaVsScaleSpec, lossVsLRSpec } from "../../../engine/analysis/figure_specs.ts";
+import { renderPNG, renderSVG } from "../../../engine/analysis/render.ts";
 import { exists, writeFileAtomic } from "../../../engine/core/fs.ts";
 import "../../../components/mod.ts";
 import {
