@@ -20,7 +20,7 @@
 import { DmodelError } from "../core/errors.ts";
 import { basinValue } from "./basin.ts";
 import { SEQUENTIAL_SCHEME, VEGA_THEME } from "./theme.ts";
-import type { Optima } from "./optimum.ts";
+import type { GroupOptimum, Optima } from "./optimum.ts";
 import { shortName } from "./naming.ts";
 import { predictLR, type ScalingFit } from "./fit.ts";
 import type { VegaLiteSpec } from "./render.ts";
@@ -60,6 +60,105 @@ function lossDomain(values: number[]): [number, number] {
   return [lo - pad, hi + pad];
 }
 
+/** Sideways offsets of the points at one LR: scales spread over 40% of a grid step, seeds within a scale's slot. */
+interface Offsets {
+  /** Offset of a scale's points (log2 LR). */
+  scale: (label: string) => number;
+  /** Offset of the k-th seed within its scale's slot. */
+  seed: (k: number) => number;
+}
+
+/** The sideways offsets of a loss-vs-LR figure from its smallest LR step, scales and seeds per scale. */
+function sidewaysOffsets(optima: Optima, labels: string[]): Offsets {
+  const step = Math.min(
+    ...optima.groups.flatMap((g) => g.curve.slice(1).map((p, i) => p.log2_lr - g.curve[i].log2_lr)),
+    1,
+  );
+  const nl = labels.length;
+  const slot = (0.4 * step) / Math.max(1, nl);
+  const maxSeeds = Math.max(1, ...optima.groups.map((g) => g.n_seeds));
+  return {
+    scale: (label) => (labels.indexOf(label) - (nl - 1) / 2) * slot,
+    seed: (k) => (k - (maxSeeds - 1) / 2) * slot / (maxSeeds + 1),
+  };
+}
+
+/**
+ * A group's trials as figure rows at each LR: every seed's loss ("seed", or
+ * "above" on the top of the range), the seed-adjusted mean ("mean", or
+ * "partial" where some seeds diverged) and each diverged seed ("diverged",
+ * one row per seed below the top edge).
+ */
+function trialRows(
+  g: GroupOptimum,
+  offsets: Offsets,
+  [ylo, yhi]: [number, number],
+): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  const base = { family: g.family, label: g.label };
+  const seedIndex = new Map(g.seeds.map((s, i) => [s.seed, i]));
+  for (const p of g.curve) {
+    const dx = offsets.scale(g.label);
+    for (const s of p.seed_losses) {
+      const out = s.loss > yhi;
+      rows.push({
+        ...base,
+        kind: out ? "above" : "seed",
+        x: p.log2_lr + dx + offsets.seed(seedIndex.get(s.seed) ?? 0),
+        loss: out ? yhi : s.loss,
+        seed: String(s.seed),
+        value: s.loss,
+      });
+    }
+    if (p.n_ok > 0 && Number.isFinite(p.loss) && p.loss <= yhi) {
+      rows.push({ ...base, kind: p.n_diverged > 0 ? "partial" : "mean", x: p.log2_lr + dx, loss: p.loss });
+    }
+    for (const s of g.seeds) {
+      const j = g.curve.indexOf(p);
+      if (s.diverged[j] > 0) {
+        const k = seedIndex.get(s.seed) ?? 0;
+        rows.push({
+          ...base,
+          kind: "diverged",
+          x: p.log2_lr + dx,
+          loss: yhi - (yhi - ylo) * 0.035 * (1 + k),
+          seed: String(s.seed),
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+/** A group's fitted basin over the LRs it used ("fit") and its eta* with the interval ("optimum"). */
+function fitRows(g: GroupOptimum, yhi: number): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  const base = { family: g.family, label: g.label };
+  const f = g.fit;
+  if (f && f.model !== "grid" && f.bracketed) {
+    const xsUsed = g.curve.filter((p) => (p.n_ok > 0 && Number.isFinite(p.loss)) || p.n_diverged > 0)
+      .map((p) => p.log2_lr);
+    const a = Math.min(...f.used.map((i) => xsUsed[i])), b = Math.max(...f.used.map((i) => xsUsed[i]));
+    for (let i = 0; i <= 40; i++) {
+      const x = a + (b - a) * i / 40;
+      const y = basinValue(f, x);
+      if (y <= yhi) rows.push({ ...base, kind: "fit", x, loss: y });
+    }
+  }
+  if (Number.isFinite(g.log2_eta)) {
+    rows.push({
+      ...base,
+      kind: "optimum",
+      x: g.log2_eta,
+      loss: Math.min(yhi, g.loss_star_fit),
+      lo: Number.isFinite(g.eta_ci[0]) ? Math.log2(g.eta_ci[0]) : g.log2_eta,
+      hi: Number.isFinite(g.eta_ci[1]) ? Math.log2(g.eta_ci[1]) : g.log2_eta,
+      bracketed: g.bracketed ? "yes" : "no (edge of grid)",
+    });
+  }
+  return rows;
+}
+
 /**
  * Loss against log2 LR, one panel per family (see the module header).
  *
@@ -69,81 +168,14 @@ function lossDomain(values: number[]): [number, number] {
  * ```
  */
 export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
-  const rows: Record<string, unknown>[] = [];
   const labels: string[] = [];
   for (const g of optima.groups) if (!labels.includes(g.label)) labels.push(g.label);
-  const [ylo, yhi] = lossDomain(
+  const domain = lossDomain(
     optima.groups.flatMap((g) => g.curve.flatMap((p) => p.seed_losses.map((s) => s.loss))),
   );
-  const step = Math.min(
-    ...optima.groups.flatMap((g) => g.curve.slice(1).map((p, i) => p.log2_lr - g.curve[i].log2_lr)),
-    1,
-  );
-  // Sideways offsets: scales spread over 40% of a grid step, seeds within a scale's slot.
-  const nl = labels.length;
-  const slot = (0.4 * step) / Math.max(1, nl);
-  const off = (label: string) => (labels.indexOf(label) - (nl - 1) / 2) * slot;
-  const maxSeeds = Math.max(1, ...optima.groups.map((g) => g.n_seeds));
-  let above = 0;
-  for (const g of optima.groups) {
-    const base = { family: g.family, label: g.label };
-    const seedIndex = new Map(g.seeds.map((s, i) => [s.seed, i]));
-    for (const p of g.curve) {
-      const dx = off(g.label);
-      for (const s of p.seed_losses) {
-        const out = s.loss > yhi;
-        if (out) above++;
-        rows.push({
-          ...base,
-          kind: out ? "above" : "seed",
-          x: p.log2_lr + dx + ((seedIndex.get(s.seed) ?? 0) - (maxSeeds - 1) / 2) * slot / (maxSeeds + 1),
-          loss: out ? yhi : s.loss,
-          seed: String(s.seed),
-          value: s.loss,
-        });
-      }
-      if (p.n_ok > 0 && Number.isFinite(p.loss) && p.loss <= yhi) {
-        rows.push({ ...base, kind: p.n_diverged > 0 ? "partial" : "mean", x: p.log2_lr + dx, loss: p.loss });
-      }
-      for (const s of g.seeds) {
-        const j = g.curve.indexOf(p);
-        if (s.diverged[j] > 0) {
-          const k = seedIndex.get(s.seed) ?? 0;
-          rows.push({
-            ...base,
-            kind: "diverged",
-            x: p.log2_lr + dx,
-            loss: yhi - (yhi - ylo) * 0.035 * (1 + k),
-            seed: String(s.seed),
-          });
-        }
-      }
-    }
-    // The fitted basin over the LRs it used, and eta* with its interval.
-    const f = g.fit;
-    if (f && f.model !== "grid" && f.bracketed) {
-      const xsUsed = g.curve.filter((p) => (p.n_ok > 0 && Number.isFinite(p.loss)) || p.n_diverged > 0)
-        .map((p) => p.log2_lr);
-      const a = Math.min(...f.used.map((i) => xsUsed[i])), b = Math.max(...f.used.map((i) => xsUsed[i]));
-      for (let i = 0; i <= 40; i++) {
-        const x = a + (b - a) * i / 40;
-        const y = basinValue(f, x);
-        if (y <= yhi) rows.push({ ...base, kind: "fit", x, loss: y });
-      }
-    }
-    if (Number.isFinite(g.log2_eta)) {
-      const y = Math.min(yhi, g.loss_star_fit);
-      rows.push({
-        ...base,
-        kind: "optimum",
-        x: g.log2_eta,
-        loss: y,
-        lo: Number.isFinite(g.eta_ci[0]) ? Math.log2(g.eta_ci[0]) : g.log2_eta,
-        hi: Number.isFinite(g.eta_ci[1]) ? Math.log2(g.eta_ci[1]) : g.log2_eta,
-        bracketed: g.bracketed ? "yes" : "no (edge of grid)",
-      });
-    }
-  }
+  const offsets = sidewaysOffsets(optima, labels);
+  const rows = optima.groups.flatMap((g) => [...trialRows(g, offsets, domain), ...fitRows(g, domain[1])]);
+  const above = rows.filter((r) => r.kind === "above").length;
   const color = {
     field: "label",
     type: "ordinal",
@@ -165,9 +197,8 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
     field: "loss",
     type: "quantitative",
     title: optima.loss.replaceAll("_", " "),
-    scale: { zero: false, domain: [ylo, yhi], nice: false },
+    scale: { zero: false, domain, nice: false },
   };
-  const only = (k: string) => [{ filter: `datum.kind === '${k}'` }];
   const subtitle = [
     "dots: each seed; line: seed-adjusted mean; dashed: fitted basin; diamond + bar: eta* and its " +
     `${Math.round(optima.level * 100)}% interval`,
@@ -180,63 +211,69 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
     title: { text: "Loss vs learning rate", subtitle },
     facet: { column: { field: "family", type: "nominal", title: null } },
     resolve: { scale: { x: "shared", y: "shared" } },
-    spec: {
-      width: 340,
-      height: 250,
-      layer: [
-        {
-          transform: only("mean"),
-          mark: { type: "line", strokeWidth: 1.5, strokeOpacity: 0.8 },
-          encoding: { x, y, color },
-        },
-        {
-          transform: only("fit"),
-          mark: { type: "line", strokeDash: [4, 3], strokeWidth: 2 },
-          encoding: { x, y, color },
-        },
-        {
-          transform: only("seed"),
-          mark: { type: "point", filled: true, size: 18, fillOpacity: 0.75 },
-          encoding: { x, y, color, tooltip: [{ field: "seed" }, { field: "value" }] },
-        },
-        {
-          transform: only("partial"),
-          mark: { type: "point", filled: false, size: 160, strokeWidth: 1.5 },
-          encoding: { x, y, color },
-        },
-        {
-          transform: only("above"),
-          mark: { type: "point", shape: "triangle-up", filled: true, size: 45 },
-          encoding: { x, y, color },
-        },
-        {
-          transform: only("diverged"),
-          mark: { type: "point", shape: "cross", angle: 45, size: 50, filled: true },
-          encoding: { x, y, color },
-        },
-        {
-          transform: only("optimum"),
-          mark: { type: "rule", strokeWidth: 2 },
-          encoding: { x: { ...x, field: "lo" }, x2: { field: "hi" }, y, color },
-        },
-        {
-          transform: only("optimum"),
-          mark: { type: "point", shape: "diamond", size: 130, filled: true, stroke: "black", strokeWidth: 1 },
-          encoding: {
-            x,
-            y,
-            color,
-            opacity: {
-              field: "bracketed",
-              type: "ordinal",
-              title: "optimum bracketed",
-              scale: { domain: ["yes", "no (edge of grid)"], range: [1, 0.3] },
-            },
-          },
-        },
-      ],
-    },
+    spec: { width: 340, height: 250, layer: lossVsLRLayers(x, y, color) },
   };
+}
+
+/** The layers of a loss-vs-LR panel, one per kind of row, drawn in this order. */
+function lossVsLRLayers(
+  x: Record<string, unknown>,
+  y: Record<string, unknown>,
+  color: Record<string, unknown>,
+) {
+  const only = (k: string) => [{ filter: `datum.kind === '${k}'` }];
+  return [
+    {
+      transform: only("mean"),
+      mark: { type: "line", strokeWidth: 1.5, strokeOpacity: 0.8 },
+      encoding: { x, y, color },
+    },
+    {
+      transform: only("fit"),
+      mark: { type: "line", strokeDash: [4, 3], strokeWidth: 2 },
+      encoding: { x, y, color },
+    },
+    {
+      transform: only("seed"),
+      mark: { type: "point", filled: true, size: 18, fillOpacity: 0.75 },
+      encoding: { x, y, color, tooltip: [{ field: "seed" }, { field: "value" }] },
+    },
+    {
+      transform: only("partial"),
+      mark: { type: "point", filled: false, size: 160, strokeWidth: 1.5 },
+      encoding: { x, y, color },
+    },
+    {
+      transform: only("above"),
+      mark: { type: "point", shape: "triangle-up", filled: true, size: 45 },
+      encoding: { x, y, color },
+    },
+    {
+      transform: only("diverged"),
+      mark: { type: "point", shape: "cross", angle: 45, size: 50, filled: true },
+      encoding: { x, y, color },
+    },
+    {
+      transform: only("optimum"),
+      mark: { type: "rule", strokeWidth: 2 },
+      encoding: { x: { ...x, field: "lo" }, x2: { field: "hi" }, y, color },
+    },
+    {
+      transform: only("optimum"),
+      mark: { type: "point", shape: "diamond", size: 130, filled: true, stroke: "black", strokeWidth: 1 },
+      encoding: {
+        x,
+        y,
+        color,
+        opacity: {
+          field: "bracketed",
+          type: "ordinal",
+          title: "optimum bracketed",
+          scale: { domain: ["yes", "no (edge of grid)"], range: [1, 0.3] },
+        },
+      },
+    },
+  ];
 }
 
 /**
