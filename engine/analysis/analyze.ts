@@ -265,7 +265,6 @@ export function fmtLR(v: number): string {
 export function fmtNum(v: number, d = 4): string {
   return Number.isFinite(v) ? v.toFixed(d) : v === Infinity ? "diverged" : "n/a";
 }
-const fmt = fmtNum;
 
 /** The value columns of the optima table, in the order analysis.md and the report show them. */
 export const OPTIMA_COLUMNS = [
@@ -336,7 +335,7 @@ export function verdictLines(fits: ScalingFit[]): string[] {
   return fits.flatMap((f) =>
     f.coefficients.length
       ? f.coefficients.map((c) =>
-        `${f.family}: ${c.verdict} (R^2 ${fmt(f.r2, 3)}, ${f.n_groups} groups${
+        `${f.family}: ${c.verdict} (R^2 ${fmtNum(f.r2, 3)}, ${f.n_groups} groups${
           f.birge > 1 ? `, interval widened x${f.birge.toFixed(2)} for scatter about the law` : ""
         }${f.excluded.length ? `; left out, not bracketed: ${f.excluded.join(", ")}` : ""})`
       )
@@ -416,11 +415,11 @@ export function analysisMarkdown(
       "Slope uncertainty per family (1 sd, per doubling): " + joint.filter((f) =>
         f.coefficients.length
       ).map((f) =>
-        `${f.family}: trial noise ${fmt(f.u_stat[0] / f.birge, 3)}, scatter about the law x${
+        `${f.family}: trial noise ${fmtNum(f.u_stat[0] / f.birge, 3)}, scatter about the law x${
           f.birge.toFixed(2)
-        }, basin models ${fmt(f.u_model[0], 3)} (slopes ${
+        }, basin models ${fmtNum(f.u_model[0], 3)} (slopes ${
           (f.model_slopes[f.scales[0]] ?? []).map((v) => v.toFixed(2)).join(" / ")
-        } for cubic / quadratic / two-sided), grid resolution ${fmt(f.u_res[0], 3)}`
+        } for cubic / quadratic / two-sided), grid resolution ${fmtNum(f.u_res[0], 3)}`
       ).join("; ") + ".",
       "",
     );
@@ -435,8 +434,8 @@ export function analysisMarkdown(
   lines.push(
     "Trial noise (sd, nats) per family, pooled for the per-group optima: " +
       Object.entries(optima.noise).map(([f, n]) =>
-        `${f} ${fmt(n.sd)} (seed-to-seed ${fmt(n.seed_sd)} on ${n.seed_dof} dof, fit residuals ${
-          fmt(n.fit_sd)
+        `${f} ${fmtNum(n.sd)} (seed-to-seed ${fmtNum(n.seed_sd)} on ${n.seed_dof} dof, fit residuals ${
+          fmtNum(n.fit_sd)
         } on ${n.fit_dof} dof)`
       ).join("; ") + ".",
     "",
@@ -456,14 +455,14 @@ export function analysisMarkdown(
           ...keyCols.map((k) => String(g.keys[k])),
           fmtEta(g),
           fmtLR(g.eta_star_grid),
-          fmt(g.u_stat, 3),
-          fmt(g.u_sys, 3),
-          fmt(g.loss_star),
+          fmtNum(g.u_stat, 3),
+          fmtNum(g.u_sys, 3),
+          fmtNum(g.loss_star),
           g.n_trials,
           g.n_diverged,
           g.n_failed,
           fmtWithCI(g.transfer_cost_fit, g.transfer_cost_ci),
-          fmt(g.transfer_cost),
+          fmtNum(g.transfer_cost),
           g.flags.join("; ") || "-",
         ].join(" | ")
       } |`
@@ -695,84 +694,13 @@ export async function analyzeSweep(input: string | string[], opts: AnalyzeOption
     resamples: opts.resamples === 0 ? 0 : undefined,
   });
   useJointCosts(optima, fits);
-  const predictions: Prediction[] = [];
-  // A prediction needs a fitted law; without one (too few bracketed optima) it is a note in the
-  // report, so the tables, figures and verdicts of a finished sweep are still written.
-  const noPrediction: string[] = [];
-  for (const scale of opts.predict ?? []) {
-    for (const f of fits) {
-      if (f.scales.length) predictions.push(predictLR(f, scale));
-    }
-    if (!fits.some((f) => f.scales.length)) {
-      noPrediction.push(
-        `no prediction at ${
-          Object.entries(scale).map(([k, v]) => `${k}=${v}`).join(", ")
-        }: no family has a fitted law`,
-      );
-    }
-  }
-  const status = table.array("status") as string[];
-  const counts = {
-    ok: status.filter((s) => s === "ok").length,
-    diverged: status.filter((s) => s === "diverged").length,
-    failed: status.filter((s) => s === "failed").length,
-  };
-  const notes: string[] = [...noPrediction];
-  const files: string[] = [];
-  const figures: Figure[] = [];
+  const { predictions, notes } = predictScales(fits, opts.predict ?? []);
   const write = opts.write ?? true;
   if (write) await makeDir(dir);
-
-  if (opts.figures ?? true) {
-    const specs: { name: string; title: string; spec: VegaLiteSpec }[] = [
-      { name: "loss_vs_lr", title: "Loss vs learning rate", spec: lossVsLRSpec(optima) },
-      ...optima.scale.map((axis) => ({
-        name: `eta_vs_${shortName(axis)}`,
-        title: `Optimal learning rate vs ${shortName(axis)}`,
-        spec: etaVsScaleSpec(optima, fits, axis),
-      })),
-    ];
-    const points = await trainingPoints(home, table, optima);
-    if (points.length) {
-      specs.push({
-        name: "training_curves",
-        title: "Training curves",
-        spec: trainingCurvesSpec(points, {
-          scaleTitle: optima.scale.length === 1 ? shortName(optima.scale[0]) : "scale",
-        }),
-      });
-    } else notes.push("no training curves: no metrics.csv found");
-    let png = opts.png ?? true;
-    if (write) await makeDir(join(dir, "figures"));
-    for (const s of specs) {
-      const fig: Figure = { ...s, svg: await renderSVG(s.spec) };
-      // Cut to what is drawn (Vega's estimated text widths leave blank margins); needs the PNG font.
-      if (png) {
-        fig.svg = await cropToContent(fig.svg).catch((
-          e,
-        ) => (e instanceof DmodelError ? fig.svg : Promise.reject(e)));
-      }
-      if (write) {
-        await writeFileAtomic(join(dir, "figures", `${s.name}.svg`), fig.svg);
-        files.push(`figures/${s.name}.svg`);
-      }
-      if (png && write) {
-        try {
-          const bytes = await renderPNG(fig.svg, { crop: false });
-          await writeFileAtomic(join(dir, "figures", `${s.name}.png`), bytes);
-          fig.png = `figures/${s.name}.png`;
-          fig.pngBytes = bytes.length;
-          files.push(fig.png);
-        } catch (e) {
-          if (!(e instanceof DmodelError)) throw e;
-          notes.push(`PNG figures skipped: ${e.message}`);
-          png = false;
-        }
-      }
-      figures.push(fig);
-    }
-  }
-
+  const out: SweepOutput = { dir, write, png: opts.png ?? true, files: [], notes };
+  const figures = opts.figures ?? true
+    ? await sweepFigures(out, await figureSpecs(home, table, optima, fits, notes))
+    : [];
   const comparisons = compareAll(fits);
   const provenance = await collectProvenance(home, table);
   const stepsCol = table.columnNames().includes("train.steps")
@@ -808,21 +736,140 @@ export async function analyzeSweep(input: string | string[], opts: AnalyzeOption
     json,
     markdown: "",
     figures,
-    files,
+    files: out.files,
     notes,
-    counts,
+    counts: statusCounts(table),
     provenance,
     trials: trialRows(optima, table),
     bases: familyBases(optima, table),
   };
   analysis.markdown = analysisMarkdown(analysis);
-  if (write) {
-    await writeFileAtomic(join(dir, "analysis.json"), JSON.stringify(json, null, 2) + "\n");
-    await writeFileAtomic(join(dir, "optima.csv"), optimaTable(optima).toCSV());
-    await writeFileAtomic(join(dir, "analysis.md"), analysis.markdown);
-    files.unshift("analysis.json", "optima.csv", "analysis.md");
-  }
+  if (write) await writeAnalysis(analysis);
   for (const n of notes) log(`analyze: ${n}`);
   for (const p of predictions) if (p.warning) log(`analyze: predict ${p.family}: warning: ${p.warning}`);
   return analysis;
+}
+
+/** Where an analysis writes (when it writes), whether PNGs are still rendered, and what it wrote and noted. */
+interface SweepOutput {
+  dir: string;
+  write: boolean;
+  png: boolean;
+  files: string[];
+  notes: string[];
+}
+
+/** Trials per status: ok, diverged, failed. */
+function statusCounts(table: ColumnTable): Analysis["counts"] {
+  const status = table.array("status") as string[];
+  return {
+    ok: status.filter((s) => s === "ok").length,
+    diverged: status.filter((s) => s === "diverged").length,
+    failed: status.filter((s) => s === "failed").length,
+  };
+}
+
+/**
+ * The law's eta* at each requested scale, per family with a fitted law. A
+ * prediction needs a fitted law; without one (too few bracketed optima) it is
+ * a note in the report, so the tables, figures and verdicts of a finished
+ * sweep are still written.
+ */
+function predictScales(
+  fits: ScalingFit[],
+  scales: Record<string, number>[],
+): { predictions: Prediction[]; notes: string[] } {
+  const predictions: Prediction[] = [];
+  const notes: string[] = [];
+  for (const scale of scales) {
+    for (const f of fits) {
+      if (f.scales.length) predictions.push(predictLR(f, scale));
+    }
+    if (!fits.some((f) => f.scales.length)) {
+      notes.push(
+        `no prediction at ${
+          Object.entries(scale).map(([k, v]) => `${k}=${v}`).join(", ")
+        }: no family has a fitted law`,
+      );
+    }
+  }
+  return { predictions, notes };
+}
+
+/** The figures of a sweep: loss vs LR, eta* per scale axis, and the training curves when metrics exist. */
+async function figureSpecs(
+  home: string,
+  table: ColumnTable,
+  optima: Optima,
+  fits: ScalingFit[],
+  notes: string[],
+): Promise<{ name: string; title: string; spec: VegaLiteSpec }[]> {
+  const specs = [
+    { name: "loss_vs_lr", title: "Loss vs learning rate", spec: lossVsLRSpec(optima) },
+    ...optima.scale.map((axis) => ({
+      name: `eta_vs_${shortName(axis)}`,
+      title: `Optimal learning rate vs ${shortName(axis)}`,
+      spec: etaVsScaleSpec(optima, fits, axis),
+    })),
+  ];
+  const points = await trainingPoints(home, table, optima);
+  if (points.length) {
+    specs.push({
+      name: "training_curves",
+      title: "Training curves",
+      spec: trainingCurvesSpec(points, {
+        scaleTitle: optima.scale.length === 1 ? shortName(optima.scale[0]) : "scale",
+      }),
+    });
+  } else notes.push("no training curves: no metrics.csv found");
+  return specs;
+}
+
+/**
+ * Renders each figure to SVG (cut to what is drawn when PNGs are wanted) and
+ * PNG, writing both under `figures/`; without a font, PNGs are skipped with a
+ * note.
+ */
+async function sweepFigures(
+  out: SweepOutput,
+  specs: { name: string; title: string; spec: VegaLiteSpec }[],
+): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  if (out.write) await makeDir(join(out.dir, "figures"));
+  for (const s of specs) {
+    const fig: Figure = { ...s, svg: await renderSVG(s.spec) };
+    // Cut to what is drawn (Vega's estimated text widths leave blank margins); needs the PNG font.
+    if (out.png) {
+      fig.svg = await cropToContent(fig.svg).catch((
+        e,
+      ) => (e instanceof DmodelError ? fig.svg : Promise.reject(e)));
+    }
+    if (out.write) {
+      await writeFileAtomic(join(out.dir, "figures", `${s.name}.svg`), fig.svg);
+      out.files.push(`figures/${s.name}.svg`);
+    }
+    if (out.png && out.write) {
+      try {
+        const bytes = await renderPNG(fig.svg, { crop: false });
+        await writeFileAtomic(join(out.dir, "figures", `${s.name}.png`), bytes);
+        fig.png = `figures/${s.name}.png`;
+        fig.pngBytes = bytes.length;
+        out.files.push(fig.png);
+      } catch (e) {
+        if (!(e instanceof DmodelError)) throw e;
+        out.notes.push(`PNG figures skipped: ${e.message}`);
+        out.png = false;
+      }
+    }
+    figures.push(fig);
+  }
+  return figures;
+}
+
+/** Writes analysis.json, optima.csv and analysis.md into the analysis' directory, listed first among its files. */
+async function writeAnalysis(a: Analysis): Promise<void> {
+  await writeFileAtomic(join(a.dir, "analysis.json"), JSON.stringify(a.json, null, 2) + "\n");
+  await writeFileAtomic(join(a.dir, "optima.csv"), optimaTable(a.optima).toCSV());
+  await writeFileAtomic(join(a.dir, "analysis.md"), a.markdown);
+  a.files.unshift("analysis.json", "optima.csv", "analysis.md");
 }
