@@ -78,6 +78,7 @@ import { leastSquares } from "../core/least_squares.ts";
 import { type GroupOptimum, type Optima, optimalLR, type OptimaOptions } from "./optimum.ts";
 import { baseGroup } from "./transfer.ts";
 import { centralSd, normalSampler, quantile } from "./statistics.ts";
+import { familyKeys, groupsByFamily } from "./naming.ts";
 import { type Call, judge, type ScalingFit, unfittedLaw, verdictText } from "./fit.ts";
 import { cellVariance, fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
 
@@ -591,9 +592,9 @@ interface JointDraw {
  */
 export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[] {
   const s = jointSettings(optima, opts);
-  const families = new Map<string, GroupOptimum[]>();
-  for (const g of optima.groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
-  return [...families].map(([family, groups]) => familyJointFit(family, groups, optima, s));
+  return [...groupsByFamily(optima.groups)].map(([family, groups]) =>
+    familyJointFit(family, groups, optima, s)
+  );
 }
 
 /** The options with their defaults; an error for a negative tolerance or a bad resample count. */
@@ -616,8 +617,7 @@ function jointSettings(optima: Optima, opts: JointOptions): JointSettings {
 
 /** The joint law of one family: its usable scales, the three-model fit, the bootstrap, slopes and per-scale results. */
 function familyJointFit(family: string, groups: GroupOptimum[], optima: Optima, s: JointSettings): JointFit {
-  const family_keys: Record<string, string | number> = {};
-  for (const k of optima.by) family_keys[k] = groups[0].keys[k];
+  const family_keys = familyKeys(optima.by, groups[0]);
   const { noise, cells, xHat } = familyCells(groups);
   const { axes, mean, scales } = familyScales(groups, cells, xHat, s.scale);
   const p = axes.length;

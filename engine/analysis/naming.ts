@@ -72,3 +72,20 @@ export function scaleLabel(scale: Record<string, number>): string {
   if (axes.length === 0) return "all";
   return axes.map((a) => `${shortName(a)}=${scale[a]}`).join(", ");
 }
+
+/** The groups of each family, in order of first appearance. */
+export function groupsByFamily<G extends { family: string }>(groups: G[]): Map<string, G[]> {
+  const families = new Map<string, G[]>();
+  for (const g of groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
+  return families;
+}
+
+/** A family's `by` keys with their values, read off one of its groups. */
+export function familyKeys(
+  by: string[],
+  group: { keys: Record<string, string | number> },
+): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const k of by) out[k] = group.keys[k];
+  return out;
+}

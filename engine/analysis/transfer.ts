@@ -6,6 +6,7 @@
 import { type BasinFit, basinValue } from "./basin.ts";
 import type { CurvePoint, GroupOptimum } from "./optimum.ts";
 import { quantile } from "./statistics.ts";
+import { groupsByFamily } from "./naming.ts";
 
 /**
  * Loss of a curve at log2 LR x, linear in log2 LR between adjacent grid LRs;
@@ -58,10 +59,8 @@ function withinFit(f: BasinFit | null, curve: CurvePoint[], x: number): boolean 
  */
 export function addTransferCost(groups: GroupOptimum[], scale: string[], level: number): void {
   if (!scale.length) return;
-  const families = new Map<string, GroupOptimum[]>();
-  for (const g of groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
   const lo = (1 - level) / 2;
-  for (const fam of families.values()) {
+  for (const fam of groupsByFamily(groups).values()) {
     const base = baseGroup(fam);
     for (const g of fam) {
       g.base_eta_star = base.eta_star_grid;
