@@ -8,8 +8,8 @@
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import { readTextIfExists, writeFileAtomic } from "../core/fs.ts";
+import type { Analysis } from "./analyze.ts";
 import {
-  type Analysis,
   baseScaleText,
   fmtEta,
   fmtInterval,
@@ -20,7 +20,7 @@ import {
   OPTIMA_COLUMNS,
   verdictCalls,
   verdictLines,
-} from "./analyze.ts";
+} from "./format.ts";
 import { methodText } from "./fit.ts";
 import { type JointFit, jointMethodText } from "./joint.ts";
 import { noiseText } from "./noise.ts";
