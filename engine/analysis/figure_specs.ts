@@ -22,6 +22,7 @@ import { basinValue } from "./basin.ts";
 import { SEQUENTIAL_SCHEME, VEGA_THEME } from "./theme.ts";
 import type { GroupOptimum, Optima } from "./optimum.ts";
 import { shortName } from "./naming.ts";
+import { fmtLevel } from "./format.ts";
 import { predictLR, type ScalingFit } from "./fit.ts";
 import type { VegaLiteSpec } from "./render.ts";
 
@@ -201,7 +202,7 @@ export function lossVsLRSpec(optima: Optima): VegaLiteSpec {
   };
   const subtitle = [
     "dots: each seed; line: seed-adjusted mean; dashed: fitted basin; diamond + bar: eta* and its " +
-    `${Math.round(optima.level * 100)}% interval`,
+    `${fmtLevel(optima.level)} interval`,
     "x on the top edge: one diverged trial (one row per seed); ring: LR where some seeds diverged" +
     (above ? `; triangles: ${above} losses above the range` : ""),
   ];

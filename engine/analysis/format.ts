@@ -7,6 +7,11 @@ import type { Optima } from "./optimum.ts";
 import type { Prediction, ScalingFit } from "./fit.ts";
 import type { FamilyBase } from "./trials.ts";
 
+/** A confidence level as a percentage: 0.95 -> "95%". */
+export function fmtLevel(level: number): string {
+  return `${Math.round(level * 100)}%`;
+}
+
 /** Formats an LR as "0.0312 (2^-5.00)". */
 export function fmtLR(v: number): string {
   return Number.isFinite(v) ? `${v.toPrecision(3)} (2^${Math.log2(v).toFixed(2)})` : "n/a";

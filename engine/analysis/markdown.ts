@@ -8,6 +8,7 @@ import {
   baseScaleText,
   fmtEta,
   fmtInterval,
+  fmtLevel,
   fmtLR,
   fmtNum,
   fmtWithCI,
@@ -62,11 +63,6 @@ function tolerance(a: MarkdownInput): number {
   return a.fits[0]?.tolerance ?? 0.1;
 }
 
-/** The confidence level as a percentage ("95%"). */
-function percent(a: MarkdownInput): string {
-  return `${Math.round(a.optima.level * 100)}%`;
-}
-
 /** The verdict lines and the paired comparisons. */
 function verdictsMarkdown(a: MarkdownInput): string[] {
   const tol = tolerance(a);
@@ -74,7 +70,7 @@ function verdictsMarkdown(a: MarkdownInput): string[] {
     "## Verdicts",
     "",
     `Tolerance: |slope| <= ${tol} (eta* moving by less than x2^${tol} per doubling counts as transfer); ` +
-    `${percent(a)} intervals.`,
+    `${fmtLevel(a.optima.level)} intervals.`,
     "",
     ...verdictLines(a.fits).map((l) => `- ${l}`),
     "",
@@ -139,7 +135,7 @@ function optimaMarkdown(a: MarkdownInput): string[] {
     "## Optimal learning rate per group",
     "",
     `eta* (this scale alone) with its ${
-      percent(a)
+      fmtLevel(a.optima.level)
     } interval; u_stat / u_sys: bootstrap and resolution parts of its ` +
     "uncertainty (log2). Cost of transfer: the scale's fitted curve at the law's eta* of the base scale minus " +
     "at its own (joint fit), with its interval; observed: seed-adjusted loss at the base scale's grid LR " +
@@ -176,7 +172,7 @@ function predictionsMarkdown(a: MarkdownInput): string[] {
   return [
     "## Predictions",
     "",
-    `| family | scale | eta* | ${percent(a)} interval | warning |`,
+    `| family | scale | eta* | ${fmtLevel(a.optima.level)} interval | warning |`,
     "|---|---|---|---|---|",
     ...a.predictions.map((p) => {
       const sc = Object.entries(p.scale).map(([k, v]) => `${shortName(k)}=${v}`).join(", ");

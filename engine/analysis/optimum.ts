@@ -340,17 +340,9 @@ export function resolutionSd(f: BasinFit): number {
 }
 
 /** The options of `optimalLR` with their defaults filled in. */
-interface OptimaSettings {
-  by: string[];
-  scale: string[];
-  lr: string;
-  loss: string;
-  seed: string | null;
-  window: number;
-  resamples: number;
-  level: number;
-  bootstrapSeed: number;
-}
+type OptimaSettings =
+  & Pick<Optima, "by" | "scale" | "lr" | "loss" | "seed" | "window" | "resamples" | "level">
+  & { bootstrapSeed: number };
 
 /** The trials of one group (family x scale) as per-seed cells over the group's LR grid. */
 interface GroupTrials {

@@ -13,6 +13,7 @@ import {
   baseScaleText,
   fmtEta,
   fmtInterval,
+  fmtLevel,
   fmtLR,
   fmtNum,
   fmtWithCI,
@@ -152,9 +153,7 @@ function verdictSection(a: Analysis): string[] {
   const out: string[] = [
     "<h2>Verdicts</h2>",
     `<p class="meta">Tolerance: |slope| &le; ${tol} (eta* moving by less than x2^${tol} per doubling counts as ` +
-    `transfer). transfers: the whole ${
-      Math.round(optima.level * 100)
-    }% interval lies within &plusmn;${tol}; ` +
+    `transfer). transfers: the whole ${fmtLevel(optima.level)} interval lies within &plusmn;${tol}; ` +
     `drifts: it lies entirely outside; inconclusive: otherwise.</p>`,
     '<ul class="verdicts">',
     ...verdictLines(fits).map((l, j) => `<li class="verdict ${calls[j] ?? ""}">${escapeHTML(l)}</li>`),
@@ -230,7 +229,7 @@ function optimaSection(a: Analysis): string[] {
   const out: string[] = [
     "<h2>Optimal learning rate per group</h2>",
     `<p>eta* with its ${
-      percent(a)
+      fmtLevel(a.optima.level)
     } interval (log2 bounds); u_stat and u_sys: the bootstrap and resolution parts of ` +
     "its standard uncertainty in log2 units. Cost of transfer: fitted loss at the base scale's eta* minus " +
     "the fitted loss at the group's eta*, with its interval; observed: seed-adjusted loss at the base scale's " +
@@ -277,11 +276,6 @@ function optimaSection(a: Analysis): string[] {
   return out;
 }
 
-/** The confidence level as a percentage ("95%"). */
-function percent(a: Analysis): string {
-  return `${Math.round(a.optima.level * 100)}%`;
-}
-
 /** Each fitted law's slopes with their intervals, verdicts and goodness of fit. */
 function fitSection(a: Analysis): string[] {
   const fitted = a.fits.filter((f) => f.coefficients.length);
@@ -304,7 +298,7 @@ function fitSection(a: Analysis): string[] {
     "<h2>Fitted laws</h2>",
     '<table class="fits"><thead><tr><th class="key">family</th><th class="key">scale</th><th>slope b</th>' +
     `<th>se</th><th>${
-      percent(a)
+      fmtLevel(a.optima.level)
     } CI</th><th class="key">verdict</th><th>R&sup2;</th><th>&chi;&sup2; / dof</th>` +
     "<th>Birge ratio</th><th>groups</th><th>draws</th></tr></thead><tbody>",
     ...rows,
@@ -318,7 +312,7 @@ function predictionSection(a: Analysis): string[] {
   return [
     "<h2>Predictions</h2>",
     `<table class="predictions"><thead><tr><th class="key">family</th><th class="key">scale</th><th>eta*</th><th>${
-      percent(a)
+      fmtLevel(a.optima.level)
     } interval</th><th class="key">warning</th></tr></thead><tbody>`,
     ...a.predictions.map((p) => {
       const sc = Object.entries(p.scale).map(([k, v]) => `${shortName(k)}=${v}`).join(", ");
