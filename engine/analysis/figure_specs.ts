@@ -296,67 +296,11 @@ export function etaVsScaleSpec(
   if (!optima.scale.includes(axis)) {
     throw new DmodelError(`etaVsScaleSpec: ${axis} is not a scale axis (${optima.scale.join(", ")})`);
   }
-  const rows: Record<string, unknown>[] = [];
   const families = [...new Set(optima.groups.map((g) => g.family))];
-  const nf = families.length;
-  const gridLRs = new Set<number>();
-  for (const g of optima.groups) {
-    for (const p of g.curve) gridLRs.add(p.log2_lr);
-    if (!Number.isFinite(g.log2_eta)) continue;
-    const dx = (families.indexOf(g.family) - (nf - 1) / 2) * 0.06;
-    const xv = Math.log2(g.scale[axis]) + dx;
-    rows.push({
-      kind: "point",
-      family: g.family,
-      x: xv,
-      y: g.log2_eta,
-      lo: Number.isFinite(g.eta_ci[0]) ? Math.log2(g.eta_ci[0]) : g.log2_eta,
-      hi: Number.isFinite(g.eta_ci[1]) ? Math.log2(g.eta_ci[1]) : g.log2_eta,
-      bracketed: g.bracketed ? "yes" : "no",
-    });
-    if (Number.isFinite(g.eta_star_grid)) {
-      rows.push({ kind: "grid", family: g.family, x: xv, y: Math.log2(g.eta_star_grid) });
-    }
-  }
-  const subtitle: string[] = [];
-  for (const f of fits) {
-    const c = f.coefficients.find((c) => c.scale === axis);
-    if (!c) {
-      if (f.note) subtitle.push(`${f.family}: ${f.note}`);
-      continue;
-    }
-    subtitle.push(`${f.family}: ${c.verdict.replace(/ \(the .*$|, more .*$/, "")}`);
-    const fam = optima.groups.filter((g) => g.family === f.family);
-    const xs = fam.map((g) => Math.log2(g.scale[axis]));
-    const [a, b] = [Math.min(...xs), Math.max(...xs)];
-    for (let i = 0; i <= 40; i++) {
-      const xv = a + (b - a) * i / 40;
-      const p = predictLR(f, { [axis]: 2 ** xv });
-      rows.push({
-        kind: "fit",
-        family: f.family,
-        x: xv,
-        y: Math.log2(p.eta_star),
-        lo: Number.isFinite(p.eta_lo) ? Math.log2(p.eta_lo) : null,
-        hi: Number.isFinite(p.eta_hi) ? Math.log2(p.eta_hi) : null,
-      });
-    }
-  }
-  // Slope-0 reference: a flat line through each family's base-scale eta*.
-  for (const fam of families) {
-    const gs = optima.groups.filter((g) => g.family === fam && Number.isFinite(g.log2_eta));
-    if (!gs.length) continue;
-    const base = gs.reduce((m, g) => (g.scale[axis] < m.scale[axis] ? g : m));
-    const xs = gs.map((g) => Math.log2(g.scale[axis]));
-    for (const xv of [Math.min(...xs), Math.max(...xs)]) {
-      rows.push({ kind: "flat", family: fam, x: xv, y: base.log2_eta });
-    }
-  }
-  const ys = rows.flatMap((r) => [r.y, r.lo, r.hi]).filter((v): v is number => typeof v === "number");
-  let [ymin, ymax] = [Math.min(...ys) - 0.3, Math.max(...ys) + 0.3];
-  // At least `minSpan` octaves tall, so differences far inside the noise do not fill the panel.
-  const grow = Math.max(0, (opts.minSpan ?? 0) - (ymax - ymin)) / 2;
-  [ymin, ymax] = [ymin - grow, ymax + grow];
+  const law = lawRows(optima, fits, axis);
+  const rows = [...optimumRows(optima, axis, families), ...law.rows, ...flatRows(optima, axis, families)];
+  const [ymin, ymax] = etaDomain(rows, opts.minSpan ?? 0);
+  const gridLRs = new Set(optima.groups.flatMap((g) => g.curve.map((p) => p.log2_lr)));
   for (const v of gridLRs) if (v >= ymin && v <= ymax) rows.push({ kind: "gridline", y: v });
   const values = [...new Set(optima.groups.map((g) => Math.log2(g.scale[axis])))];
   const name = shortName(axis);
@@ -381,60 +325,151 @@ export function etaVsScaleSpec(
     scale: { zero: false, domain: [ymin, ymax], nice: false },
     axis: { tickMinStep: 0.5, labelExpr: "'2^' + datum.value", grid: false },
   };
-  subtitle.push(
+  const subtitle = [
+    ...law.subtitle,
     "dots + bars: eta* and its interval (hollow: edge of grid, not fitted); small squares: grid arg-min;",
     "grey lines: the LR grid; dotted: slope 0 through the base scale; line + band: fitted law",
-  );
-  const only = (k: string) => [{ filter: `datum.kind === '${k}'` }];
+  ];
   return {
     data: { values: rows },
     config: VEGA_THEME,
     width: 460,
     height: 320,
     title: { text: `Optimal learning rate vs ${name}`, subtitle },
-    layer: [
-      {
-        transform: only("gridline"),
-        mark: { type: "rule", color: "#d9d9d9", strokeWidth: 1 },
-        encoding: { y: etaY },
-      },
-      {
-        transform: [...only("fit"), { filter: "isValid(datum.lo)" }],
-        mark: { type: "area", fillOpacity: 0.16 },
-        encoding: { x, y: { ...etaY, field: "lo" }, y2: { field: "hi" }, color },
-      },
-      {
-        transform: only("fit"),
-        mark: { type: "line", strokeWidth: 2 },
-        encoding: { x, y: etaY, color },
-      },
-      {
-        transform: only("flat"),
-        mark: { type: "line", strokeDash: [2, 3], strokeWidth: 1.5 },
-        encoding: { x, y: etaY, color },
-      },
-      {
-        transform: only("point"),
-        mark: { type: "rule", strokeWidth: 1.5 },
-        encoding: { x, y: { ...etaY, field: "lo" }, y2: { field: "hi" }, color },
-      },
-      {
-        transform: only("grid"),
-        mark: { type: "point", shape: "square", size: 30, filled: false, strokeWidth: 1 },
-        encoding: { x, y: etaY, color },
-      },
-      {
-        transform: [...only("point"), { filter: "datum.bracketed === 'yes'" }],
-        mark: { type: "point", shape: "circle", size: 60, filled: true },
-        encoding: { x, y: etaY, color },
-      },
-      {
-        transform: [...only("point"), { filter: "datum.bracketed !== 'yes'" }],
-        mark: { type: "point", shape: "circle", size: 70, filled: false, strokeWidth: 2 },
-        encoding: { x, y: etaY, color },
-      },
-    ],
+    layer: etaVsScaleLayers(x, etaY, color),
   };
+}
+
+/** Each group's eta* with its interval ("point", offset sideways per family) and its grid arg-min ("grid"). */
+function optimumRows(optima: Optima, axis: string, families: string[]): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  const nf = families.length;
+  for (const g of optima.groups) {
+    if (!Number.isFinite(g.log2_eta)) continue;
+    const dx = (families.indexOf(g.family) - (nf - 1) / 2) * 0.06;
+    const xv = Math.log2(g.scale[axis]) + dx;
+    rows.push({
+      kind: "point",
+      family: g.family,
+      x: xv,
+      y: g.log2_eta,
+      lo: Number.isFinite(g.eta_ci[0]) ? Math.log2(g.eta_ci[0]) : g.log2_eta,
+      hi: Number.isFinite(g.eta_ci[1]) ? Math.log2(g.eta_ci[1]) : g.log2_eta,
+      bracketed: g.bracketed ? "yes" : "no",
+    });
+    if (Number.isFinite(g.eta_star_grid)) {
+      rows.push({ kind: "grid", family: g.family, x: xv, y: Math.log2(g.eta_star_grid) });
+    }
+  }
+  return rows;
+}
+
+/** Each fitted law with its band over the family's scales ("fit"); its verdict (or why none) as a subtitle line. */
+function lawRows(
+  optima: Optima,
+  fits: ScalingFit[],
+  axis: string,
+): { rows: Record<string, unknown>[]; subtitle: string[] } {
+  const rows: Record<string, unknown>[] = [];
+  const subtitle: string[] = [];
+  for (const f of fits) {
+    const c = f.coefficients.find((c) => c.scale === axis);
+    if (!c) {
+      if (f.note) subtitle.push(`${f.family}: ${f.note}`);
+      continue;
+    }
+    subtitle.push(`${f.family}: ${c.verdict.replace(/ \(the .*$|, more .*$/, "")}`);
+    const xs = optima.groups.filter((g) => g.family === f.family).map((g) => Math.log2(g.scale[axis]));
+    const [a, b] = [Math.min(...xs), Math.max(...xs)];
+    for (let i = 0; i <= 40; i++) {
+      const xv = a + (b - a) * i / 40;
+      const p = predictLR(f, { [axis]: 2 ** xv });
+      rows.push({
+        kind: "fit",
+        family: f.family,
+        x: xv,
+        y: Math.log2(p.eta_star),
+        lo: Number.isFinite(p.eta_lo) ? Math.log2(p.eta_lo) : null,
+        hi: Number.isFinite(p.eta_hi) ? Math.log2(p.eta_hi) : null,
+      });
+    }
+  }
+  return { rows, subtitle };
+}
+
+/** Slope-0 reference: a flat line through each family's base-scale eta* ("flat"). */
+function flatRows(optima: Optima, axis: string, families: string[]): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const fam of families) {
+    const gs = optima.groups.filter((g) => g.family === fam && Number.isFinite(g.log2_eta));
+    if (!gs.length) continue;
+    const base = gs.reduce((m, g) => (g.scale[axis] < m.scale[axis] ? g : m));
+    const xs = gs.map((g) => Math.log2(g.scale[axis]));
+    for (const xv of [Math.min(...xs), Math.max(...xs)]) {
+      rows.push({ kind: "flat", family: fam, x: xv, y: base.log2_eta });
+    }
+  }
+  return rows;
+}
+
+/** The eta* axis: the rows' values and intervals with 0.3 octaves of margin, at least `minSpan` octaves tall. */
+function etaDomain(rows: Record<string, unknown>[], minSpan: number): [number, number] {
+  const ys = rows.flatMap((r) => [r.y, r.lo, r.hi]).filter((v): v is number => typeof v === "number");
+  const [ymin, ymax] = [Math.min(...ys) - 0.3, Math.max(...ys) + 0.3];
+  // At least `minSpan` octaves tall, so differences far inside the noise do not fill the panel.
+  const grow = Math.max(0, minSpan - (ymax - ymin)) / 2;
+  return [ymin - grow, ymax + grow];
+}
+
+/** The layers of the eta*-vs-scale panel, one per kind of row, drawn in this order. */
+function etaVsScaleLayers(
+  x: Record<string, unknown>,
+  etaY: Record<string, unknown>,
+  color: Record<string, unknown>,
+) {
+  const only = (k: string) => [{ filter: `datum.kind === '${k}'` }];
+  return [
+    {
+      transform: only("gridline"),
+      mark: { type: "rule", color: "#d9d9d9", strokeWidth: 1 },
+      encoding: { y: etaY },
+    },
+    {
+      transform: [...only("fit"), { filter: "isValid(datum.lo)" }],
+      mark: { type: "area", fillOpacity: 0.16 },
+      encoding: { x, y: { ...etaY, field: "lo" }, y2: { field: "hi" }, color },
+    },
+    {
+      transform: only("fit"),
+      mark: { type: "line", strokeWidth: 2 },
+      encoding: { x, y: etaY, color },
+    },
+    {
+      transform: only("flat"),
+      mark: { type: "line", strokeDash: [2, 3], strokeWidth: 1.5 },
+      encoding: { x, y: etaY, color },
+    },
+    {
+      transform: only("point"),
+      mark: { type: "rule", strokeWidth: 1.5 },
+      encoding: { x, y: { ...etaY, field: "lo" }, y2: { field: "hi" }, color },
+    },
+    {
+      transform: only("grid"),
+      mark: { type: "point", shape: "square", size: 30, filled: false, strokeWidth: 1 },
+      encoding: { x, y: etaY, color },
+    },
+    {
+      transform: [...only("point"), { filter: "datum.bracketed === 'yes'" }],
+      mark: { type: "point", shape: "circle", size: 60, filled: true },
+      encoding: { x, y: etaY, color },
+    },
+    {
+      transform: [...only("point"), { filter: "datum.bracketed !== 'yes'" }],
+      mark: { type: "point", shape: "circle", size: 70, filled: false, strokeWidth: 2 },
+      encoding: { x, y: etaY, color },
+    },
+  ];
 }
 
 /**
