@@ -472,6 +472,72 @@ function etaVsScaleLayers(
   ];
 }
 
+/** The key of a trial's panel: its family and scale label. */
+function panelKey(p: TrainingPoint): string {
+  return JSON.stringify([p.family, p.label]);
+}
+
+/**
+ * Top of each panel's loss range: the last loss of each trial (val when
+ * evaluated, else train) sets the zoom, up to half as far again above the
+ * 60th percentile of those final losses as it lies above the panel's lowest loss.
+ */
+function panelCeilings(points: TrainingPoint[]): Map<string, number> {
+  const panels = new Map<string, TrainingPoint[]>();
+  for (const p of points) panels.set(panelKey(p), [...(panels.get(panelKey(p)) ?? []), p]);
+  const ceiling = new Map<string, number>();
+  for (const [k, ps] of panels) {
+    const last = new Map<string, TrainingPoint>();
+    for (const p of ps) {
+      if (!Number.isFinite(p.loss) || p.diverged) continue;
+      const q = last.get(p.trial_id);
+      if (!q || p.step > q.step || (p.step === q.step && p.split === "val")) last.set(p.trial_id, p);
+    }
+    const finals = [...last.values()].map((p) => p.loss).sort((a, b) => a - b);
+    const all = ps.map((p) => p.loss).filter(Number.isFinite);
+    const lo = all.length ? Math.min(...all) : 0;
+    const q = finals.length
+      ? finals[Math.floor(0.6 * (finals.length - 1))]
+      : (all.length ? Math.max(...all) : 1);
+    ceiling.set(k, Math.max(q + 0.5 * (q - lo), lo + 0.05));
+  }
+  return ceiling;
+}
+
+/**
+ * The figure rows from the first step shown on: the x-range starts a logged
+ * step before the first loss inside any panel's range (earlier steps would
+ * only run along the top edge); losses above a panel's range are drawn on its
+ * top edge, and a val curve evaluated fewer than 3 times is dots, not a line
+ * (a straight line would read as a loss that fell linearly).
+ */
+function trainingRows(points: TrainingPoint[], steps: number[]) {
+  const ceiling = panelCeilings(points);
+  const valCount = new Map<string, number>();
+  for (const p of points) {
+    if (p.split === "val") valCount.set(p.trial_id, (valCount.get(p.trial_id) ?? 0) + 1);
+  }
+  const firstIn = Math.min(
+    ...points.filter((p) => Number.isFinite(p.loss) && p.loss < ceiling.get(panelKey(p))!).map((p) => p.step),
+  );
+  const x0 = Number.isFinite(firstIn) ? (steps.filter((v) => v < firstIn).pop() ?? firstIn) : (steps[0] ?? 0);
+  const rows = points.filter((p) => p.step >= x0).map((p) => {
+    const hi = ceiling.get(panelKey(p))!;
+    return {
+      ...p,
+      lr: lrLabel(p.log2_lr),
+      loss: Number.isFinite(p.loss) ? Math.min(p.loss, hi) : hi,
+      val_line: (valCount.get(p.trial_id) ?? 0) >= 3,
+    };
+  });
+  return { rows, x0 };
+}
+
+/** The colour label of a learning rate: "lr=2^-5". */
+function lrLabel(x: number): string {
+  return `lr=2^${+x.toFixed(2)}`;
+}
+
 /**
  * Train loss (thin line) and val loss (points, joined when a trial has 3 or more) against step, one
  * panel per group (rows: family, columns: scale, headed `width=16`), one distinct colour per LR (legend
@@ -491,55 +557,9 @@ export function trainingCurvesSpec(
 ): VegaLiteSpec {
   const labels: string[] = [];
   for (const p of points) if (!labels.includes(p.label)) labels.push(p.label);
-  // Per panel: the last loss of each trial (val when evaluated, else train) sets the zoom.
-  const panels = new Map<string, TrainingPoint[]>();
-  for (const p of points) {
-    const k = JSON.stringify([p.family, p.label]);
-    panels.set(k, [...(panels.get(k) ?? []), p]);
-  }
-  const ceiling = new Map<string, number>();
-  for (const [k, ps] of panels) {
-    const last = new Map<string, TrainingPoint>();
-    for (const p of ps) {
-      if (!Number.isFinite(p.loss) || p.diverged) continue;
-      const q = last.get(p.trial_id);
-      if (!q || p.step > q.step || (p.step === q.step && p.split === "val")) last.set(p.trial_id, p);
-    }
-    const finals = [...last.values()].map((p) => p.loss).sort((a, b) => a - b);
-    const all = ps.map((p) => p.loss).filter(Number.isFinite);
-    const lo = all.length ? Math.min(...all) : 0;
-    const q = finals.length
-      ? finals[Math.floor(0.6 * (finals.length - 1))]
-      : (all.length ? Math.max(...all) : 1);
-    ceiling.set(k, Math.max(q + 0.5 * (q - lo), lo + 0.05));
-  }
-  // A val curve evaluated only at the start and the end is two dots, not a line: a straight line would
-  // read as a loss that fell linearly.
-  const valCount = new Map<string, number>();
-  for (const p of points) {
-    if (p.split === "val") valCount.set(p.trial_id, (valCount.get(p.trial_id) ?? 0) + 1);
-  }
-  // The x-range starts a logged step before the first loss inside any panel's range: earlier steps
-  // would only run along the top edge.
   const steps = [...new Set(points.map((p) => p.step))].sort((a, b) => a - b);
-  const firstIn = Math.min(
-    ...points.filter((p) =>
-      Number.isFinite(p.loss) && p.loss < ceiling.get(JSON.stringify([p.family, p.label]))!
-    )
-      .map((p) => p.step),
-  );
-  const x0 = Number.isFinite(firstIn) ? (steps.filter((v) => v < firstIn).pop() ?? firstIn) : (steps[0] ?? 0);
-  const lrLabel = (x: number) => `lr=2^${+x.toFixed(2)}`;
+  const { rows, x0 } = trainingRows(points, steps);
   const lrs = [...new Set(points.map((p) => p.log2_lr))].sort((a, b) => a - b);
-  const rows = points.filter((p) => p.step >= x0).map((p) => {
-    const hi = ceiling.get(JSON.stringify([p.family, p.label]))!;
-    return {
-      ...p,
-      lr: lrLabel(p.log2_lr),
-      loss: Number.isFinite(p.loss) ? Math.min(p.loss, hi) : hi,
-      val_line: (valCount.get(p.trial_id) ?? 0) >= 3,
-    };
-  });
   const enc = {
     x: {
       field: "step",
