@@ -10,12 +10,11 @@ import { leastSquares } from "../engine/core/least_squares.ts";
 import { type Analysis, analyzeSweep } from "../engine/analysis/analyze.ts";
 import {
   etaVsScaleSpec,
-  FONT_FILES,
   lossVsLRSpec,
-  renderSVG,
   trainingCurvesSpec,
   type TrainingPoint,
-} from "../engine/analysis/plots.ts";
+} from "../engine/analysis/figure_specs.ts";
+import { FONT_FILES, renderSVG } from "../engine/analysis/render.ts";
 import { parseOptions, resolve } from "../engine/core/registry.ts";
 import type { Stage, StageContext } from "../engine/core/stage.ts";
 import "../components/stage/analyze.ts";
@@ -750,7 +749,7 @@ Deno.test("training curves: a val loss evaluated only at the start and the end i
 });
 
 Deno.test("line charts: more than 10 series get a 20-colour scheme, so no two lines share a colour", async () => {
-  const { lineChartSpec } = await import("../engine/analysis/charts.ts");
+  const { lineChartSpec } = await import("../engine/analysis/line_chart.ts");
   const rows = (n: number) =>
     Array.from({ length: n * 2 }, (_, i) => ({ config: `v${i % n}`, step: i, loss: i }));
   const scale = (

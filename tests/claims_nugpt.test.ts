@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as aq from "arquero";
 import { optimalLR } from "../engine/analysis/optimum.ts";
 import { fitScaling } from "../engine/analysis/fit.ts";
-import { etaVsScaleSpec } from "../engine/analysis/plots.ts";
+import { etaVsScaleSpec } from "../engine/analysis/figure_specs.ts";
 import { comparableTrials } from "../tasks/reproductions/nugpt/alignment.ts";
 import { agreement, alignmentVerdict } from "../engine/analysis/claims/alignment.ts";
 import { depthVerdict, transfersInPractice } from "../engine/analysis/claims/depth.ts";

@@ -14,7 +14,7 @@ import { show } from "../engine/core/errors.ts";
 import { parsePipeline } from "../engine/core/pipeline.ts";
 import { build } from "../engine/core/registry.ts";
 import { errorOf } from "./helpers.ts";
-import { cropToContent, renderPNG } from "../engine/analysis/plots.ts";
+import { cropToContent, renderPNG } from "../engine/analysis/render.ts";
 import { analyzeSweep } from "../engine/analysis/analyze.ts";
 import { reportHTML } from "../engine/analysis/report.ts";
 import { writeSyntheticSweep } from "./fixtures/synthetic_sweep.ts";

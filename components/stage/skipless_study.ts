@@ -9,7 +9,8 @@
 import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
-import { lineChartSpec, writeFigure } from "../../engine/analysis/charts.ts";
+import { lineChartSpec } from "../../engine/analysis/line_chart.ts";
+import { writeFigure } from "../../engine/analysis/render.ts";
 import { toCSV } from "../../engine/core/csv.ts";
 import { readMetrics, resolveStudy, runStudy, StudyOptions } from "../../engine/train/study.ts";
 import { writeFileAtomic } from "../../engine/core/fs.ts";

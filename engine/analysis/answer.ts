@@ -10,7 +10,7 @@
  */
 import type { JointFit } from "./joint.ts";
 import type { Prediction } from "./fit.ts";
-import { shortName } from "./optimum.ts";
+import { shortName } from "./naming.ts";
 
 /** Below this many training steps the horizon caveat is given (the archived width sweep trains 600). */
 export const SHORT_HORIZON = 600;

@@ -217,7 +217,24 @@ export function fitBasin(points: BasinPoint[], window = 2): BasinFit | null {
   }
   const pts = points.filter((p) => (p.n > 0 && Number.isFinite(p.y)) || p.diverged > 0)
     .slice().sort((a, b) => a.x - b.x);
-  const finished = (p: BasinPoint) => p.n > 0 && Number.isFinite(p.y);
+  const best = gridArgMin(pts);
+  if (best < 0) return null;
+  const out = gridOptimum(pts, best);
+  if (out.edge) return out;
+  out.used = basinWindow(pts, best, window);
+  out.partial = out.used.some((i) => pts[i].diverged > 0);
+  fitEstimators(out, pts);
+  combineEstimators(out, pts);
+  return out;
+}
+
+/** A point with a finished trial and a finite loss. */
+function finished(p: BasinPoint): boolean {
+  return p.n > 0 && Number.isFinite(p.y);
+}
+
+/** Index of the lowest finished point where no seed diverged (else of any finished point); -1 when none. */
+function gridArgMin(pts: BasinPoint[]): number {
   let best = -1;
   for (const strict of [true, false]) {
     for (let i = 0; i < pts.length; i++) {
@@ -227,14 +244,18 @@ export function fitBasin(points: BasinPoint[], window = 2): BasinFit | null {
     }
     if (best >= 0) break;
   }
-  if (best < 0) return null;
+  return best;
+}
+
+/** The grid optimum at index `best`: the fit before any model, with the grid step there and the edge it sits on. */
+function gridOptimum(pts: BasinPoint[], best: number): BasinFit {
   const g = pts[best];
   const edge = best === 0 ? "low" : best === pts.length - 1 ? "high" : null;
   const spacing = pts.length > 1
     ? (pts[Math.min(pts.length - 1, best + 1)].x - pts[Math.max(0, best - 1)].x) /
       (Math.min(pts.length - 1, best + 1) - Math.max(0, best - 1))
     : 1;
-  const out: BasinFit = {
+  return {
     x: g.x,
     xGrid: g.x,
     iGrid: best,
@@ -255,8 +276,10 @@ export function fitBasin(points: BasinPoint[], window = 2): BasinFit | null {
     spread: 0,
     xc: g.x,
   };
-  if (edge) return out;
-  // The window: up to `window` LRs each side, stopping at an LR where every seed diverged (the wall).
+}
+
+/** The window: up to `window` LRs each side of the arg-min, stopping at an LR where every seed diverged (the wall). */
+function basinWindow(pts: BasinPoint[], best: number, window: number): number[] {
   const used = [best];
   for (const dir of [-1, 1]) {
     for (let k = 1; k <= window; k++) {
@@ -265,28 +288,42 @@ export function fitBasin(points: BasinPoint[], window = 2): BasinFit | null {
       used.push(best + dir * k);
     }
   }
-  used.sort((a, b) => a - b);
+  return used.sort((a, b) => a - b);
+}
+
+/**
+ * The two estimators (module header) over the window: E1 the two-sided
+ * quadratic, E2 the 3-point parabola through the arg-min and its finished
+ * neighbours (clamped to them).
+ */
+function fitEstimators(out: BasinFit, pts: BasinPoint[]): void {
+  const best = out.iGrid, used = out.used;
   const xs = used.map((i) => pts[i].x), ys = used.map((i) => pts[i].y), ws = used.map((i) => pts[i].n);
   const left = used.filter((i) => i < best).length, right = used.filter((i) => i > best).length;
-  out.used = used;
-  out.partial = used.some((i) => pts[i].diverged > 0);
+  if (left < 1 || right < 1) return;
   const lo = pts[best - 1].x, hi = pts[best + 1].x;
-  // E1: two-sided quadratic over the window.
-  if (left >= 1 && right >= 1 && used.length >= 4) {
+  if (used.length >= 4) {
     const f = profileVertex(xs, ys, ws, lo, hi);
     Object.assign(out, { c: f.c, aL: f.aL, aR: f.aR, xc: f.m, rss: f.rss, dof: used.length - 4 });
     out.xTwoSided = f.m;
   }
-  // E2: the 3-point parabola through the arg-min and its finished neighbours.
-  if (left >= 1 && right >= 1) {
-    const n3 = [best - 1, best, best + 1];
-    const q = parabola(n3.map((i) => pts[i].x), n3.map((i) => pts[i].y), n3.map((i) => pts[i].n));
-    if (q && q.A > 0) {
-      out.xParabola = Math.min(hi, Math.max(lo, q.m));
-      if (!Number.isFinite(out.xTwoSided)) Object.assign(out, { c: q.c, aL: q.A, aR: q.A, xc: q.m });
-    }
+  const n3 = [best - 1, best, best + 1];
+  const q = parabola(n3.map((i) => pts[i].x), n3.map((i) => pts[i].y), n3.map((i) => pts[i].n));
+  if (q && q.A > 0) {
+    out.xParabola = Math.min(hi, Math.max(lo, q.m));
+    if (!Number.isFinite(out.xTwoSided)) Object.assign(out, { c: q.c, aL: q.A, aR: q.A, xc: q.m });
   }
+}
+
+/**
+ * The optimum from the estimators: the midpoint of both (their spread kept),
+ * the one there is, or against a wall on one side the vertex of the other
+ * side's parabola within half a grid step of the arg-min.
+ */
+function combineEstimators(out: BasinFit, pts: BasinPoint[]): void {
   const est = [out.xTwoSided, out.xParabola].filter(Number.isFinite);
+  const best = out.iGrid, used = out.used;
+  const left = used.filter((i) => i < best).length, right = used.filter((i) => i > best).length;
   if (est.length === 2) {
     out.x = (est[0] + est[1]) / 2;
     out.spread = Math.abs(est[0] - est[1]);
@@ -295,11 +332,10 @@ export function fitBasin(points: BasinPoint[], window = 2): BasinFit | null {
     out.x = est[0];
     out.model = Number.isFinite(out.xTwoSided) ? "two-sided" : "parabola";
   } else if (used.length >= 3 && (left === 0 || right === 0)) {
-    // A wall on one side: the vertex of the other side's parabola, within half a step of the arg-min.
-    const q = parabola(xs, ys, ws);
+    const q = parabola(used.map((i) => pts[i].x), used.map((i) => pts[i].y), used.map((i) => pts[i].n));
     if (q && q.A > 0) {
-      const half = spacing / 2;
-      out.x = Math.min(g.x + half, Math.max(g.x - half, q.m));
+      const half = out.spacing / 2, g = out.xGrid;
+      out.x = Math.min(g + half, Math.max(g - half, q.m));
       Object.assign(out, {
         c: q.c,
         aL: q.A,
@@ -310,5 +346,4 @@ export function fitBasin(points: BasinPoint[], window = 2): BasinFit | null {
       });
     }
   }
-  return out;
 }

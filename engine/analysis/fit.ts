@@ -32,10 +32,10 @@
 import { DmodelError, show } from "../core/errors.ts";
 import { hashString, mulberry32 } from "../core/random.ts";
 import { leastSquares } from "../core/least_squares.ts";
-import { baseGroup, type GroupOptimum, normalSampler, type Optima, quantile, shortName } from "./optimum.ts";
-import { familySeedKey } from "./naming.ts";
-
-export { leastSquares, quantile };
+import type { GroupOptimum, Optima } from "./optimum.ts";
+import { baseGroup } from "./transfer.ts";
+import { familyKeys, familySeedKey, groupsByFamily, shortName } from "./naming.ts";
+import { centralSd, normalSampler, quantile } from "./statistics.ts";
 
 /** Options of `fitScaling`. */
 export interface FitOptions {
@@ -266,105 +266,153 @@ export function unfittedLaw(
  * ```
  */
 export function fitScaling(optima: Optima, opts: FitOptions = {}): ScalingFit[] {
-  const tolerance = opts.tolerance ?? 0.1;
-  const resamples = opts.resamples ?? Math.max(200, optima.resamples ?? 0);
-  const level = opts.level ?? optima.level ?? 0.95;
-  const onlyBracketed = opts.onlyBracketed ?? true;
-  if (!(tolerance >= 0)) throw new DmodelError(`fitScaling: tolerance must be >= 0, got ${show(tolerance)}`);
-  if (!(Number.isInteger(resamples) && resamples >= 0)) {
-    throw new DmodelError(`fitScaling: resamples must be an integer >= 0, got ${show(resamples)}`);
+  const s = fitSettings(optima, opts);
+  return [...groupsByFamily(optima.groups)].map(([family, groups]) => familyLaw(family, groups, optima, s));
+}
+
+/** The options of `fitScaling` with their defaults. */
+interface FitSettings {
+  scale: string[];
+  tolerance: number;
+  resamples: number;
+  level: number;
+  onlyBracketed: boolean;
+  bootstrapSeed: number;
+}
+
+/** The options with their defaults; an error for a bad tolerance, resample count, level or scale axis. */
+function fitSettings(optima: Optima, opts: FitOptions): FitSettings {
+  const s: FitSettings = {
+    scale: opts.scale ?? optima.scale,
+    tolerance: opts.tolerance ?? 0.1,
+    resamples: opts.resamples ?? Math.max(200, optima.resamples ?? 0),
+    level: opts.level ?? optima.level ?? 0.95,
+    onlyBracketed: opts.onlyBracketed ?? true,
+    bootstrapSeed: opts.bootstrapSeed ?? 0,
+  };
+  if (!(s.tolerance >= 0)) {
+    throw new DmodelError(`fitScaling: tolerance must be >= 0, got ${show(s.tolerance)}`);
   }
-  if (!(level > 0 && level < 1)) {
-    throw new DmodelError(`fitScaling: level must be in (0, 1), got ${show(level)}`);
+  if (!(Number.isInteger(s.resamples) && s.resamples >= 0)) {
+    throw new DmodelError(`fitScaling: resamples must be an integer >= 0, got ${show(s.resamples)}`);
   }
-  for (const s of opts.scale ?? []) {
-    if (!optima.scale.includes(s)) {
+  if (!(s.level > 0 && s.level < 1)) {
+    throw new DmodelError(`fitScaling: level must be in (0, 1), got ${show(s.level)}`);
+  }
+  for (const a of opts.scale ?? []) {
+    if (!optima.scale.includes(a)) {
       throw new DmodelError(
-        `fitScaling: scale ${show(s)} is not a scale axis of the optima (${
+        `fitScaling: scale ${show(a)} is not a scale axis of the optima (${
           optima.scale.join(", ") || "none"
         })`,
       );
     }
   }
-  const families = new Map<string, GroupOptimum[]>();
-  for (const g of optima.groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
-  const lo = (1 - level) / 2;
+  return s;
+}
 
-  const fits: ScalingFit[] = [];
-  for (const [family, groups] of families) {
-    const family_keys: Record<string, string | number> = {};
-    for (const k of optima.by) family_keys[k] = groups[0].keys[k];
-    const used = groups.filter((g) =>
-      Number.isFinite(g.log2_eta) && (g.bracketed || !onlyBracketed) && g.log2_eta_se > 0
-    );
-    const axes = (opts.scale ?? optima.scale).filter((a) => new Set(used.map((g) => g.scale[a])).size > 1);
-    const fit = unfittedLaw(family, family_keys, groups, used, axes, {
-      level,
-      tolerance,
-      method: methodText(tolerance, level),
-    });
-    fits.push(fit);
-    if (!axes.length || used.length < axes.length + 1) {
-      fit.scales = [];
-      fit.note = !optima.scale.length
-        ? "no scale axis varies"
-        : `not enough ${
-          onlyBracketed ? "bracketed " : ""
-        }optima to fit a trend (${used.length} of ${groups.length} groups usable)`;
-      continue;
-    }
-    const X = used.map((g) => axes.map((a) => Math.log2(g.scale[a])));
-    const y = used.map((g) => g.log2_eta);
-    const w = used.map((g) => 1 / g.log2_eta_se ** 2);
-    const ls = leastSquares(X, y, w);
-    if (!ls) {
-      throw new DmodelError(
-        `fitScaling: in family ${show(family)} the scale axes ${
-          axes.join(", ")
-        } vary together; fit one at a time (--scale)`,
-      );
-    }
-    fit.intercept = ls.coef[0];
-    fit.r2 = ls.r2;
-    fit.chi2 = ls.chi2;
-    fit.dof = used.length - ls.coef.length;
-    fit.birge = fit.dof >= 1 ? Math.max(1, Math.sqrt(ls.chi2 / fit.dof)) : 1;
-
-    // Bootstrap of the whole pipeline: refit the law to the groups' b-th draws.
-    const normal = normalSampler(
-      mulberry32(((opts.bootstrapSeed ?? 0) ^ hashString(familySeedKey(optima.by, family_keys))) >>> 0),
-    );
-    const groupDraws = used.map((g) => g.draws.filter(Number.isFinite));
-    for (let b = 0; b < resamples; b++) {
-      const yb = used.map((g, i) => {
-        const d = groupDraws[i];
-        return d.length ? d[b % d.length] : g.log2_eta + g.log2_eta_se * normal();
-      });
-      if (yb.some((v) => !Number.isFinite(v))) continue;
-      const r = leastSquares(X, yb, w);
-      if (r) fit.boot.push(r.coef.map((c, j) => ls.coef[j] + fit.birge * (c - ls.coef[j])));
-    }
-    fit.n_resamples = fit.boot.length;
-    fit.coefficients = axes.map((scale, j) => {
-      const slope = ls.coef[j + 1];
-      const draws = fit.boot.map((b) => b[j + 1]).sort((a, b) => a - b);
-      const ci: [number, number] | null = draws.length >= 20
-        ? [quantile(draws, lo), quantile(draws, 1 - lo)]
-        : null;
-      const { call, reason } = judge(ci, tolerance, slope);
-      return {
-        scale,
-        slope,
-        slope_se: Math.sqrt(ls.cov[j + 1][j + 1]) * fit.birge,
-        slope_ci: ci,
-        call,
-        transfers: call === "transfers",
-        reason,
-        verdict: verdictText(scale, slope, ci, tolerance, level),
-      };
-    });
+/**
+ * The law of one family: weighted least squares of its usable optima
+ * (module header), the Birge ratio, the pipeline bootstrap and the slopes'
+ * verdicts; a law with no scales and a note when too few optima are usable.
+ */
+function familyLaw(family: string, groups: GroupOptimum[], optima: Optima, s: FitSettings): ScalingFit {
+  const family_keys = familyKeys(optima.by, groups[0]);
+  const used = groups.filter((g) =>
+    Number.isFinite(g.log2_eta) && (g.bracketed || !s.onlyBracketed) && g.log2_eta_se > 0
+  );
+  const axes = s.scale.filter((a) => new Set(used.map((g) => g.scale[a])).size > 1);
+  const fit = unfittedLaw(family, family_keys, groups, used, axes, {
+    level: s.level,
+    tolerance: s.tolerance,
+    method: methodText(s.tolerance, s.level),
+  });
+  if (!axes.length || used.length < axes.length + 1) {
+    fit.scales = [];
+    fit.note = !optima.scale.length
+      ? "no scale axis varies"
+      : `not enough ${
+        s.onlyBracketed ? "bracketed " : ""
+      }optima to fit a trend (${used.length} of ${groups.length} groups usable)`;
+    return fit;
   }
-  return fits;
+  const X = used.map((g) => axes.map((a) => Math.log2(g.scale[a])));
+  const w = used.map((g) => 1 / g.log2_eta_se ** 2);
+  const ls = leastSquares(X, used.map((g) => g.log2_eta), w);
+  if (!ls) {
+    throw new DmodelError(
+      `fitScaling: in family ${show(family)} the scale axes ${
+        axes.join(", ")
+      } vary together; fit one at a time (--scale)`,
+    );
+  }
+  fit.intercept = ls.coef[0];
+  fit.r2 = ls.r2;
+  fit.chi2 = ls.chi2;
+  fit.dof = used.length - ls.coef.length;
+  fit.birge = fit.dof >= 1 ? Math.max(1, Math.sqrt(ls.chi2 / fit.dof)) : 1;
+  const normal = normalSampler(
+    mulberry32((s.bootstrapSeed ^ hashString(familySeedKey(optima.by, family_keys))) >>> 0),
+  );
+  fit.boot = pipelineDraws(used, X, w, ls.coef, fit.birge, s.resamples, normal);
+  fit.n_resamples = fit.boot.length;
+  fit.coefficients = lawCoefficients(fit, ls, s);
+  return fit;
+}
+
+/**
+ * Bootstrap of the whole pipeline (module header): draw b refits the law to
+ * every group's b-th bootstrap optimum (a normal draw about eta* where a group
+ * has none), same weights, widened about the estimate by the Birge ratio.
+ */
+function pipelineDraws(
+  used: GroupOptimum[],
+  X: number[][],
+  w: number[],
+  coef: number[],
+  birge: number,
+  resamples: number,
+  normal: () => number,
+): number[][] {
+  const boot: number[][] = [];
+  const groupDraws = used.map((g) => g.draws.filter(Number.isFinite));
+  for (let b = 0; b < resamples; b++) {
+    const yb = used.map((g, i) => {
+      const d = groupDraws[i];
+      return d.length ? d[b % d.length] : g.log2_eta + g.log2_eta_se * normal();
+    });
+    if (yb.some((v) => !Number.isFinite(v))) continue;
+    const r = leastSquares(X, yb, w);
+    if (r) boot.push(r.coef.map((c, j) => coef[j] + birge * (c - coef[j])));
+  }
+  return boot;
+}
+
+/** Each slope of a fitted law with its se (widened by the Birge ratio), percentile interval and verdict. */
+function lawCoefficients(
+  fit: ScalingFit,
+  ls: { coef: number[]; cov: number[][] },
+  s: FitSettings,
+): Coefficient[] {
+  const lo = (1 - s.level) / 2;
+  return fit.scales.map((scale, j) => {
+    const slope = ls.coef[j + 1];
+    const draws = fit.boot.map((b) => b[j + 1]).sort((a, b) => a - b);
+    const ci: [number, number] | null = draws.length >= 20
+      ? [quantile(draws, lo), quantile(draws, 1 - lo)]
+      : null;
+    const { call, reason } = judge(ci, s.tolerance, slope);
+    return {
+      scale,
+      slope,
+      slope_se: Math.sqrt(ls.cov[j + 1][j + 1]) * fit.birge,
+      slope_ci: ci,
+      call,
+      transfers: call === "transfers",
+      reason,
+      verdict: verdictText(scale, slope, ci, s.tolerance, s.level),
+    };
+  });
 }
 
 /** The paired comparison of two families' slopes on one axis. */
@@ -493,7 +541,7 @@ export function predictLR(fit: ScalingFit, scale: Record<string, number>): Predi
       far.push(`${shortName(a)}=${s[a]} is ${f.toFixed(f < 10 ? 1 : 0)}x beyond the measured ${mn}..${mx}`);
     }
   }
-  const sd = draws.length > 2 ? (quantile(draws, 0.8413) - quantile(draws, 0.1587)) / 2 : NaN;
+  const sd = centralSd(draws);
   return {
     family: fit.family,
     scale: s,

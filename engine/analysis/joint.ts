@@ -19,7 +19,7 @@
  *    model per family, each cell's variance shrunk towards it). A cell's
  *    weight is finished seeds / variance; cells near the cliff, or whose
  *    seeds disagree, weigh little.
- * 3. Local basins. Three models of B, each fitted within a window of the
+ * 3. Local basins (./joint_basins.ts). Three models of B, each fitted within a window of the
  *    scale's grid arg-min x^ (stopping at an LR where every seed diverged,
  *    or whose loss is more than `CLIFF` nats above the arg-min's: over the
  *    cliff, not the basin; against such a wall the window is widened on the
@@ -75,17 +75,25 @@ import type { ColumnTable } from "arquero";
 import { DmodelError, show } from "../core/errors.ts";
 import { hashString, mulberry32 } from "../core/random.ts";
 import { leastSquares } from "../core/least_squares.ts";
-import {
-  baseGroup,
-  type GroupOptimum,
-  normalSampler,
-  type Optima,
-  optimalLR,
-  type OptimaOptions,
-  quantile,
-} from "./optimum.ts";
+import { type GroupOptimum, type Optima, optimalLR, type OptimaOptions } from "./optimum.ts";
+import { baseGroup } from "./transfer.ts";
+import { centralSd, normalSampler, quantile } from "./statistics.ts";
+import { familyKeys, groupsByFamily } from "./naming.ts";
 import { type Call, judge, type ScalingFit, unfittedLaw, verdictText } from "./fit.ts";
-import { cellVariance, fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
+import {
+  type Cell,
+  type Local,
+  localAt,
+  type LocalModel,
+  localValue,
+  MODELS,
+  ownMinimum,
+  type Profile,
+  profile,
+  profileAt,
+  type Scale,
+} from "./joint_basins.ts";
+import { cellVariance, fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd } from "./noise.ts";
 
 /**
  * Resolution: a basin model's bias on eta* depends on where the optimum falls between grid LRs (the phase),
@@ -126,264 +134,6 @@ export interface JointOptions {
   bootstrapSeed?: number;
   /** Confidence level. Default: the optima's (0.95). */
   level?: number;
-}
-
-/** A local basin model (module header, item 3). */
-interface LocalModel {
-  name: "cubic" | "quadratic" | "two-sided";
-  /** Half-width of the window (octaves). */
-  half: number;
-}
-const MODELS: LocalModel[] = [
-  { name: "cubic", half: 2 },
-  { name: "quadratic", half: 1 },
-  { name: "two-sided", half: 2 },
-];
-
-/** One cell of a scale's curve. */
-interface Cell {
-  x: number;
-  /** Robust mean of the finished seeds' adjusted losses (NaN when none). */
-  y: number;
-  n: number;
-  diverged: number;
-  /** Variance of y (one trial's variance / n). */
-  var: number;
-}
-
-/** One scale of a family, ready for the joint fit. */
-interface Scale {
-  g: GroupOptimum;
-  /** log2 of each scale axis, centred on the family's mean. */
-  t: number[];
-  cells: Cell[];
-  /** Grid step (log2). */
-  h: number;
-}
-
-/** A scale's profile for one model. */
-interface Profile {
-  /** m values (log2 LR) and chi^2 there. */
-  m: Float64Array;
-  chi2: Float64Array;
-  /** Window cells used. */
-  used: Cell[];
-  /** Number of linear coefficients of the model (with the constant). */
-  k: number;
-  /** The model actually fitted (a cubic with too few points falls back to a quadratic). */
-  model: LocalModel["name"];
-  /** Index of the arg-min cell the window is centred on. */
-  i0: number;
-}
-
-/** The coefficients of a local model at minimum m: loss = c + basin(u). */
-interface Local {
-  m: number;
-  c: number;
-  a: number;
-  d: number;
-  aL: number;
-  aR: number;
-  model: LocalModel["name"];
-}
-
-/** Value of a local basin at x. */
-export function localValue(f: Local, x: number): number {
-  const u = x - f.m;
-  if (f.model === "two-sided") return f.c + (u < 0 ? f.aL : f.aR) * u * u;
-  return f.c + f.a * u * u + f.d * u * u * u;
-}
-
-/** Solves the k x k (k <= 3) symmetric system A b = r by Cramer's rule; null when singular. */
-function solveSmall(A: number[], r: number[], k: number): number[] | null {
-  if (k === 1) return A[0] > 0 ? [r[0] / A[0]] : null;
-  if (k === 2) {
-    const det = A[0] * A[3] - A[1] * A[2];
-    if (!(Math.abs(det) > 1e-14 * Math.abs(A[0] * A[3]))) return null;
-    return [(r[0] * A[3] - A[1] * r[1]) / det, (A[0] * r[1] - A[2] * r[0]) / det];
-  }
-  const [a, b, c, d, e, f, g, h, i] = A;
-  const det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
-  if (!(Math.abs(det) > 1e-14 * Math.abs(a * e * i))) return null;
-  return [
-    (r[0] * (e * i - f * h) - b * (r[1] * i - f * r[2]) + c * (r[1] * h - e * r[2])) / det,
-    (a * (r[1] * i - f * r[2]) - r[0] * (d * i - f * g) + c * (d * r[2] - r[1] * g)) / det,
-    (a * (e * r[2] - r[1] * h) - b * (d * r[2] - r[1] * g) + r[0] * (d * h - e * g)) / det,
-  ];
-}
-
-/**
- * Weighted LS of y on up to 3 basis functions of u (index = basis id), by
- * the normal equations; returns the coefficients and the weighted RSS.
- */
-function wls(
-  basis: ((u: number) => number)[],
-  us: number[],
-  ys: number[],
-  ws: number[],
-): { b: number[]; rss: number } | null {
-  const k = basis.length, n = us.length;
-  if (n < k) return null;
-  const A = new Array(k * k).fill(0), r = new Array(k).fill(0), phi = new Array(k);
-  for (let i = 0; i < n; i++) {
-    for (let a = 0; a < k; a++) phi[a] = basis[a](us[i]);
-    const w = ws[i], y = ys[i];
-    for (let a = 0; a < k; a++) {
-      r[a] += w * phi[a] * y;
-      for (let c = a; c < k; c++) A[a * k + c] += w * phi[a] * phi[c];
-    }
-  }
-  for (let a = 0; a < k; a++) for (let c = 0; c < a; c++) A[a * k + c] = A[c * k + a];
-  const b = solveSmall(A, r, k);
-  if (!b) return null;
-  // RSS from the residuals (the normal-equation shortcut cancels badly when the fit is tight).
-  let rss = 0;
-  for (let i = 0; i < n; i++) {
-    let f = 0;
-    for (let a = 0; a < k; a++) f += b[a] * basis[a](us[i]);
-    rss += ws[i] * (ys[i] - f) ** 2;
-  }
-  return { b, rss };
-}
-
-const ONE = () => 1, SQ = (u: number) => u * u, CUBE = (u: number) => u * u * u;
-const SQ_L = (u: number) => (u < 0 ? u * u : 0), SQ_R = (u: number) => (u >= 0 ? u * u : 0);
-
-/** The best local model with its minimum at m (curvatures >= 0), and its chi^2. */
-function localAt(
-  name: LocalModel["name"],
-  xs: number[],
-  ys: number[],
-  ws: number[],
-  m: number,
-): { f: Local; chi2: number } {
-  const u = xs.map((x) => x - m);
-  const fit = (basis: ((u: number) => number)[]) => wls(basis, u, ys, ws);
-  const none = { f: { m, c: NaN, a: 0, d: 0, aL: 0, aR: 0, model: name }, chi2: Infinity };
-  if (name === "cubic") {
-    const r = fit([ONE, SQ, CUBE]);
-    if (r && r.b[1] >= 0) {
-      return { f: { m, c: r.b[0], a: r.b[1], d: r.b[2], aL: 0, aR: 0, model: name }, chi2: r.rss };
-    }
-    const r2 = fit([ONE, CUBE]);
-    return r2 ? { f: { m, c: r2.b[0], a: 0, d: r2.b[1], aL: 0, aR: 0, model: name }, chi2: r2.rss } : none;
-  }
-  if (name === "quadratic") {
-    const r = fit([ONE, SQ]);
-    if (r && r.b[1] >= 0) {
-      return { f: { m, c: r.b[0], a: r.b[1], d: 0, aL: 0, aR: 0, model: name }, chi2: r.rss };
-    }
-    const r0 = fit([ONE]);
-    return r0 ? { f: { m, c: r0.b[0], a: 0, d: 0, aL: 0, aR: 0, model: name }, chi2: r0.rss } : none;
-  }
-  let best = none;
-  const consider = (basis: ((u: number) => number)[], map: (b: number[]) => [number, number, number]) => {
-    const r = fit(basis);
-    if (!r) return;
-    const [c, aL, aR] = map(r.b);
-    if (aL < 0 || aR < 0 || r.rss >= best.chi2) return;
-    best = { f: { m, c, a: 0, d: 0, aL, aR, model: name }, chi2: r.rss };
-  };
-  const hasL = u.some((v) => v < 0), hasR = u.some((v) => v > 0);
-  if (hasL && hasR) consider([ONE, SQ_L, SQ_R], (b) => [b[0], b[1], b[2]]);
-  if (best.chi2 < Infinity) return best;
-  if (hasL) consider([ONE, SQ_L], (b) => [b[0], b[1], 0]);
-  if (hasR) consider([ONE, SQ_R], (b) => [b[0], 0, b[1]]);
-  consider([ONE], (b) => [b[0], 0, 0]);
-  return best;
-}
-
-/** Grid arg-min of a scale's cells over LRs where no seed diverged (else over all finished). */
-function argMin(cells: Cell[]): number {
-  for (const strict of [true, false]) {
-    let best = -1;
-    cells.forEach((c, i) => {
-      if (
-        c.n > 0 && Number.isFinite(c.y) && (!strict || c.diverged === 0) && (best < 0 || c.y < cells[best].y)
-      ) {
-        best = i;
-      }
-    });
-    if (best >= 0) return best;
-  }
-  return -1;
-}
-
-/** Rise above the arg-min's loss (nats) beyond which an LR is over the cliff, not in the basin. */
-export const CLIFF = 1.5;
-
-/** Steps of the m table within one grid step of the arg-min. */
-const TABLE = 40;
-
-/**
- * The profile chi^2 of one scale for one model (header, item 3); null when
- * the arg-min is at the grid edge or too few LRs finished around it.
- */
-function profile(s: Scale, cells: Cell[], model: LocalModel, fallback = -1): Profile | null {
-  const finished = (c: Cell | undefined) => c !== undefined && c.n > 0 && Number.isFinite(c.y);
-  const wall = (c: Cell | undefined) => c !== undefined && !finished(c) && c.diverged > 0;
-  // A side may be empty only against a divergence wall (the next LR diverged for every seed).
-  const usable = (i: number) =>
-    i >= 0 && finished(cells[i]) && (finished(cells[i - 1]) || wall(cells[i - 1])) &&
-    (finished(cells[i + 1]) || wall(cells[i + 1])) && (finished(cells[i - 1]) || finished(cells[i + 1]));
-  let i0 = argMin(cells);
-  if (!usable(i0)) i0 = fallback;
-  if (!usable(i0)) return null;
-  const x0 = cells[i0].x;
-  const used: Cell[] = [cells[i0]];
-  for (const dir of [-1, 1]) {
-    for (let i = i0 + dir; i >= 0 && i < cells.length; i += dir) {
-      const c = cells[i];
-      if (Math.abs(c.x - x0) > model.half + 1e-9) break;
-      if (!finished(c)) break; // every seed diverged: the wall
-      if (c.y - cells[i0].y > CLIFF) break; // over the cliff: no longer the basin
-      used.push(c);
-    }
-  }
-  // Against a wall the window may hold too few LRs: widen it on the open side to 3.
-  for (const dir of [-1, 1]) {
-    let i = dir < 0
-      ? Math.min(...used.map((c) => cells.indexOf(c))) - 1
-      : Math.max(...used.map((c) => cells.indexOf(c))) + 1;
-    while (used.length < 3 && finished(cells[i])) {
-      used.push(cells[i]);
-      i += dir;
-    }
-  }
-  if (used.length < 3) return null;
-  let name = model.name;
-  if (name === "cubic" && used.length < 5) name = "quadratic";
-  if (name === "two-sided" && used.length < 4) name = "quadratic";
-  const k = name === "cubic" ? 3 : name === "two-sided" ? 3 : 2;
-  used.sort((a, b) => a.x - b.x);
-  const xs = used.map((c) => c.x), ys = used.map((c) => c.y), ws = used.map((c) => 1 / c.var);
-  // The minimum lies within a grid step of the arg-min (half a step towards a wall that diverged for all seeds).
-  const lo = x0 - (wall(cells[i0 - 1]) ? s.h / 2 : s.h), hi = x0 + (wall(cells[i0 + 1]) ? s.h / 2 : s.h);
-  const m = new Float64Array(TABLE + 1), chi2 = new Float64Array(TABLE + 1);
-  for (let i = 0; i <= TABLE; i++) {
-    m[i] = lo + (hi - lo) * i / TABLE;
-    chi2[i] = localAt(name, xs, ys, ws, m[i]).chi2;
-  }
-  return { m, chi2, used, k, model: name, i0 };
-}
-
-/** The m where a profile's chi^2 is least (the scale's own optimum under that model), refined by a parabola. */
-function ownMinimum(p: Profile): number {
-  let j = 0;
-  for (let k = 1; k < p.chi2.length; k++) if (p.chi2[k] < p.chi2[j]) j = k;
-  if (j === 0 || j === p.chi2.length - 1) return p.m[j];
-  const [a, b, c] = [p.chi2[j - 1], p.chi2[j], p.chi2[j + 1]], den = a - 2 * b + c;
-  return den > 0 ? p.m[j] + 0.5 * (a - c) / den * (p.m[1] - p.m[0]) : p.m[j];
-}
-
-/** chi^2 of a profile at m, a Catmull-Rom spline between table points; a steep penalty outside its range. */
-function profileAt(p: Profile, m: number): number {
-  const n = p.m.length - 1, lo = p.m[0], hi = p.m[n];
-  if (m <= lo) return p.chi2[0] + 1e4 * (lo - m) ** 2 + 1e-6;
-  if (m >= hi) return p.chi2[n] + 1e4 * (m - hi) ** 2 + 1e-6;
-  const f = (m - lo) / (hi - lo) * n, i = Math.min(n - 1, Math.floor(f)), r = f - i;
-  const y0 = p.chi2[Math.max(0, i - 1)], y1 = p.chi2[i], y2 = p.chi2[i + 1], y3 = p.chi2[Math.min(n, i + 2)];
-  return y1 + 0.5 * r * (y2 - y0 + r * (2 * y0 - 5 * y1 + 4 * y2 - y3 + r * (3 * (y1 - y2) + y3 - y0)));
 }
 
 /** Nelder-Mead minimization of f from x0 with initial steps `step`. */
@@ -565,6 +315,26 @@ function verdictOf(
   return { ...j, verdict };
 }
 
+/** The options of `jointScaling` with their defaults. */
+interface JointSettings {
+  /** Candidate scale axes (those that vary within a family are regressed on). */
+  scale: string[];
+  tolerance: number;
+  resamples: number;
+  level: number;
+  bootstrapSeed: number;
+}
+
+/** The fits of the three basin models (`MODELS`, in order) at the family's estimate. */
+type ModelFits = JointModelFit[];
+
+/** One bootstrap draw of the joint fit: the model-averaged coefficients, each scale's own minimum and fitted cubic. */
+interface JointDraw {
+  cb: number[];
+  own: number[];
+  loc: Local[];
+}
+
 /**
  * The joint law per family (module header), as `ScalingFit`s with the
  * details of `JointFit`.
@@ -576,241 +346,341 @@ function verdictOf(
  * ```
  */
 export function jointScaling(optima: Optima, opts: JointOptions = {}): JointFit[] {
-  const tolerance = opts.tolerance ?? 0.1;
-  const resamples = opts.resamples ?? 200;
-  const level = opts.level ?? optima.level ?? 0.95;
-  if (!(tolerance >= 0)) {
-    throw new DmodelError(`jointScaling: tolerance must be >= 0, got ${show(tolerance)}`);
-  }
-  if (!(Number.isInteger(resamples) && resamples >= 0)) {
-    throw new DmodelError(`jointScaling: resamples must be an integer >= 0, got ${show(resamples)}`);
-  }
-  const lo = (1 - level) / 2;
-  const families = new Map<string, GroupOptimum[]>();
-  for (const g of optima.groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
-  const out: JointFit[] = [];
-  for (const [family, groups] of families) {
-    const family_keys: Record<string, string | number> = {};
-    for (const k of optima.by) family_keys[k] = groups[0].keys[k];
-    // Cells and the noise model (header items 1-2).
-    const raw = groups.map(adjusted);
-    const xHat = groups.map((g) => (g.fit ? g.fit.xGrid : NaN));
-    const noiseCells: NoiseCell[] = [];
-    raw.forEach((cs, i) =>
-      cs.forEach((c) => {
-        if (c.vals.length >= 2 && Number.isFinite(xHat[i])) {
-          noiseCells.push({ z: c.x - xHat[i], v: variance(c.vals), nu: c.vals.length - 1 });
-        }
-      })
-    );
-    const noise = fitNoiseModel(noiseCells);
-    const allCells: Cell[][] = raw.map((cs, i) =>
-      cs.map((c) => {
-        const z = c.x - xHat[i];
-        const s2 = cellVariance(noise, z, c.vals.length >= 2 ? variance(c.vals) : NaN, c.vals.length - 1);
-        return {
-          x: c.x,
-          y: c.vals.length ? huberMean(c.vals, noiseSd(noise, z)) : NaN,
-          n: c.vals.length,
-          diverged: c.diverged,
-          var: c.vals.length ? s2 / c.vals.length : NaN,
-        };
-      })
-    );
-    const axesAll = (opts.scale ?? optima.scale).filter((a) =>
-      new Set(groups.map((g) => g.scale[a])).size > 1
-    );
-    const steps = (cs: Cell[]) => {
-      const d = cs.slice(1).map((c, i) => c.x - cs[i].x).sort((a, b) => a - b);
-      return d.length ? d[d.length >> 1] : 1;
-    };
-    const usable = groups.map((g, i) => Number.isFinite(xHat[i]) && g.bracketed && g.fit !== null);
-    const idx = groups.map((_, i) => i).filter((i) => usable[i]);
-    const axes = axesAll.filter((a) => new Set(idx.map((i) => groups[i].scale[a])).size > 1);
-    const mean = axes.map((a) =>
-      idx.reduce((s, i) => s + Math.log2(groups[i].scale[a]), 0) / (idx.length || 1)
-    );
-    const scales: Scale[] = idx.map((i) => ({
-      g: groups[i],
-      t: axes.map((a, j) => Math.log2(groups[i].scale[a]) - mean[j]),
-      cells: allCells[i],
-      h: steps(allCells[i]),
-    }));
-    const p = axes.length;
-    const h = quantile(scales.map((s) => s.h).sort((a, b) => a - b), 0.5);
-    const fit: JointFit = {
-      ...unfittedLaw(family, family_keys, groups, idx.map((i) => groups[i]), axes, {
-        level,
-        tolerance,
-        method: jointMethodText(tolerance, level),
-      }),
-      noise,
-      n_seeds: Math.min(...groups.map((g) => g.n_seeds)),
-      model_slopes: {},
-      u_model: [],
-      u_stat: [],
-      u_res: [],
-      grid_step: h,
-      per_scale: [],
-    };
-    out.push(fit);
-    const fits0 = p ? MODELS.map((m) => jointFit(scales, scales.map((s) => s.cells), m, p)) : [];
-    if (!p || scales.length < p + 1 || fits0.some((f) => f === null)) {
-      fit.scales = [];
-      fit.note = !optima.scale.length
-        ? "no scale axis varies"
-        : !p || scales.length < p + 1
-        ? `not enough bracketed optima to fit a trend (${scales.length} of ${groups.length} groups usable)`
-        : "too few finished LRs around an optimum for the basin models";
-      continue;
-    }
-    const f0 = fits0 as JointModelFit[];
-    const avg = (cs: number[][]) => cs[0].map((_, j) => cs.reduce((a, c) => a + c[j], 0) / cs.length);
-    const coef = avg(f0.map((f) => f.coef));
-    const cubic = f0[0];
-    const uModel = axes.map((_, j) => {
-      const v = f0.map((f) => f.coef[j + 1]);
-      return Math.max(MODEL_FLOOR, (Math.max(...v) - Math.min(...v)) / Math.sqrt(12));
-    });
-    fit.u_model = uModel;
-    fit.model_slopes = Object.fromEntries(axes.map((a, j) => [a, f0.map((f) => f.coef[j + 1])]));
+  const s = jointSettings(optima, opts);
+  return [...groupsByFamily(optima.groups)].map(([family, groups]) =>
+    familyJointFit(family, groups, optima, s)
+  );
+}
 
-    // The fitted cubic of each scale at the joint solution (for the bootstrap and the cost of transfer).
-    const fittedLocal = (jf: JointModelFit, b: number[], i: number): Local => {
-      const pr = jf.profiles[i];
-      const m = b[0] + scales[i].t.reduce((s, t, j) => s + b[j + 1] * t, 0);
-      const mm = Math.min(pr.m[pr.m.length - 1], Math.max(pr.m[0], m));
-      return localAt(
-        pr.model,
-        pr.used.map((c) => c.x),
-        pr.used.map((c) => c.y),
-        pr.used.map((c) => 1 / c.var),
-        mm,
-      )
-        .f;
-    };
-    const locals = scales.map((_, i) => fittedLocal(cubic, cubic.coef, i));
+/** The options with their defaults; an error for a negative tolerance or a bad resample count. */
+function jointSettings(optima: Optima, opts: JointOptions): JointSettings {
+  const s: JointSettings = {
+    scale: opts.scale ?? optima.scale,
+    tolerance: opts.tolerance ?? 0.1,
+    resamples: opts.resamples ?? 200,
+    level: opts.level ?? optima.level ?? 0.95,
+    bootstrapSeed: opts.bootstrapSeed ?? 0,
+  };
+  if (!(s.tolerance >= 0)) {
+    throw new DmodelError(`jointScaling: tolerance must be >= 0, got ${show(s.tolerance)}`);
+  }
+  if (!(Number.isInteger(s.resamples) && s.resamples >= 0)) {
+    throw new DmodelError(`jointScaling: resamples must be an integer >= 0, got ${show(s.resamples)}`);
+  }
+  return s;
+}
 
-    // Parametric bootstrap (header, item 5).
-    const rand = mulberry32(((opts.bootstrapSeed ?? 0) ^ hashString("joint|" + family)) >>> 0);
-    const normal = normalSampler(rand);
-    const drawCoef: number[][] = [];
-    const drawLocals: Local[][] = [];
-    const rawDraws: { cb: number[]; own: number[]; loc: Local[] }[] = [];
-    for (let b = 0; b < resamples; b++) {
-      const cellsB = scales.map((s, i) => {
-        const used = new Set(cubic.profiles[i].used);
-        return s.cells.map((c) => {
-          if (!(c.n > 0 && Number.isFinite(c.y))) return c;
-          const mu = used.has(c) ? localValue(locals[i], c.x) : c.y;
-          return { ...c, y: mu + Math.sqrt(c.var) * normal() };
-        });
-      });
-      const fb = MODELS.map((m, k) => jointFit(scales, cellsB, m, p, f0[k].profiles.map((pr) => pr.i0)));
-      if (fb.some((f) => f === null)) continue;
-      const fbs = fb as JointModelFit[];
-      rawDraws.push({
-        cb: avg(fbs.map((f) => f.coef)),
-        own: scales.map((_, i) => fbs.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / fbs.length),
-        loc: scales.map((_, i) => fittedLocal(fbs[0], fbs[0].coef, i)),
-      });
-    }
-    // Scatter of the scales' own minima about the law, against their bootstrap sd: the Birge ratio (header,
-    // item 5). Each scale's own minimum is the mean of the three models' profile minima.
-    const own = scales.map((_, i) => f0.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / f0.length);
-    const ownSd = scales.map((_, i) => {
-      const v = rawDraws.map((d) => d.own[i]).sort((a, b) => a - b);
-      const mins = f0.map((f) => ownMinimum(f.profiles[i]));
-      // The scale's basin-model spread is part of its optimum's uncertainty (it is in the slope's model term).
-      const uMod = (Math.max(...mins) - Math.min(...mins)) / Math.sqrt(12);
-      return Math.max(
-        RESOLUTION * scales[i].h / 4,
-        Math.hypot((quantile(v, 0.8413) - quantile(v, 0.1587)) / 2, uMod),
-      );
-    });
-    const pred = scales.map((s) => coef[0] + s.t.reduce((a, t, j) => a + coef[j + 1] * t, 0));
-    fit.chi2 = own.reduce((a, v, i) => a + ((v - pred[i]) / ownSd[i]) ** 2, 0);
-    fit.dof = scales.length - p - 1;
-    fit.birge = fit.dof >= 1 && rawDraws.length > 2 ? Math.max(1, Math.sqrt(fit.chi2 / fit.dof)) : 1;
-    // Deviations about the draws' median (the bootstrap data come from the cubic, so their centre may differ
-    // from the three-model estimate), widened by the Birge ratio, plus the basin-model term.
-    const centre = coef.map((_, j) => quantile(rawDraws.map((d) => d.cb[j]).sort((a, b) => a - b), 0.5));
-    fit.u_res = axes.map((_, j) => resolutionSlopeSd(coef[j + 1], scales.map((s) => s.t[j]), h));
-    fit.u_stat = axes.map((_, j) => {
-      const v = rawDraws.map((d) => d.cb[j + 1]).sort((a, b) => a - b);
-      return v.length > 2 ? fit.birge * (quantile(v, 0.8413) - quantile(v, 0.1587)) / 2 : NaN;
-    });
-    for (const d of rawDraws) {
-      drawCoef.push(d.cb.map((v, j) => {
-        const wide = coef[j] + fit.birge * (v - centre[j]);
-        if (j === 0) return wide;
-        const uRes = fit.u_res[j - 1];
-        return wide + Math.hypot(uModel[j - 1], uRes) * normal();
-      }));
-      drawLocals.push(d.loc);
-    }
-    // Back from centred t to log2 scale: b0_abs = b0 - sum_j b_j mean_j.
-    const toAbs = (c: number[]) => [c[0] - c.slice(1).reduce((a, v, j) => a + v * mean[j], 0), ...c.slice(1)];
-    fit.intercept = toAbs(coef)[0];
-    fit.boot = drawCoef.map(toAbs);
-    fit.n_resamples = fit.boot.length;
-    // R^2 of the law against the scales' own minima (descriptive).
-    const my = own.reduce((a, v) => a + v, 0) / own.length;
-    const tss = own.reduce((a, v) => a + (v - my) ** 2, 0);
-    fit.r2 = tss > 0 ? 1 - own.reduce((a, v, i) => a + (v - pred[i]) ** 2, 0) / tss : NaN;
-    fit.coefficients = axes.map((scale, j) => {
-      const slope = coef[j + 1];
-      const d = fit.boot.map((c) => c[j + 1]).sort((a, b) => a - b);
-      const ci: [number, number] | null = d.length >= 20 ? [quantile(d, lo), quantile(d, 1 - lo)] : null;
-      const v = verdictOf(scale, slope, ci, tolerance, level, noise);
-      const sd = d.length > 2 ? (quantile(d, 0.8413) - quantile(d, 0.1587)) / 2 : NaN;
-      return {
-        scale,
-        slope,
-        slope_se: sd,
-        slope_ci: ci,
-        call: v.call,
-        transfers: v.call === "transfers",
-        reason: v.reason,
-        verdict: v.verdict,
-      };
-    });
-    // Per scale: the law's eta*, and the cost of transfer from the fitted curves (header, item 7).
-    const base = baseGroup(groups);
-    const at = (c: number[], sc: Record<string, number>) =>
-      c[0] + axes.reduce((a, ax, j) => a + c[j + 1] * Math.log2(sc[ax]), 0);
-    const absCoef = toAbs(coef);
-    fit.per_scale = groups.map((g) => {
-      const i = scales.findIndex((s) => s.g === g);
-      const x = at(absCoef, g.scale), xb = at(absCoef, base.scale);
-      const xs = fit.boot.map((c) => at(c, g.scale)).sort((a, b) => a - b);
-      const row: JointScale = {
-        label: g.label,
-        scale: g.scale,
-        log2_eta: x,
-        log2_eta_ci: xs.length >= 20 ? [quantile(xs, lo), quantile(xs, 1 - lo)] : null,
-        log2_eta_own: i >= 0 ? own[i] : NaN,
-        cost: NaN,
-        cost_ci: null,
-        cost_outside: false,
-        excluded: i < 0,
-      };
-      if (g === base) return { ...row, cost: 0, cost_ci: [0, 0] as [number, number] };
-      if (i < 0) return row;
-      const used = cubic.profiles[i].used.map((c) => c.x);
-      if (xb < Math.min(...used) - 1e-9 || xb > Math.max(...used) + 1e-9) {
-        return { ...row, cost_outside: true };
+/** The joint law of one family: its usable scales, the three-model fit, the bootstrap, slopes and per-scale results. */
+function familyJointFit(family: string, groups: GroupOptimum[], optima: Optima, s: JointSettings): JointFit {
+  const family_keys = familyKeys(optima.by, groups[0]);
+  const { noise, cells, xHat } = familyCells(groups);
+  const { axes, mean, scales } = familyScales(groups, cells, xHat, s.scale);
+  const p = axes.length;
+  const h = quantile(scales.map((sc) => sc.h).sort((a, b) => a - b), 0.5);
+  const fit: JointFit = {
+    ...unfittedLaw(family, family_keys, groups, scales.map((sc) => sc.g), axes, {
+      level: s.level,
+      tolerance: s.tolerance,
+      method: jointMethodText(s.tolerance, s.level),
+    }),
+    noise,
+    n_seeds: Math.min(...groups.map((g) => g.n_seeds)),
+    model_slopes: {},
+    u_model: [],
+    u_stat: [],
+    u_res: [],
+    grid_step: h,
+    per_scale: [],
+  };
+  const fits0 = p ? MODELS.map((m) => jointFit(scales, scales.map((sc) => sc.cells), m, p)) : [];
+  if (!p || scales.length < p + 1 || fits0.some((f) => f === null)) {
+    fit.scales = [];
+    fit.note = !optima.scale.length
+      ? "no scale axis varies"
+      : !p || scales.length < p + 1
+      ? `not enough bracketed optima to fit a trend (${scales.length} of ${groups.length} groups usable)`
+      : "too few finished LRs around an optimum for the basin models";
+    return fit;
+  }
+  fitJointLaw(fit, groups, scales, fits0 as ModelFits, mean, s);
+  return fit;
+}
+
+/**
+ * A family's cells under its noise model (header items 1-2): per group and
+ * LR, the Huber mean of the seed-adjusted losses and its variance; `xHat` is
+ * each group's grid arg-min.
+ */
+function familyCells(groups: GroupOptimum[]): { noise: NoiseModel; cells: Cell[][]; xHat: number[] } {
+  const raw = groups.map(adjusted);
+  const xHat = groups.map((g) => (g.fit ? g.fit.xGrid : NaN));
+  const noiseCells: NoiseCell[] = [];
+  raw.forEach((cs, i) =>
+    cs.forEach((c) => {
+      if (c.vals.length >= 2 && Number.isFinite(xHat[i])) {
+        noiseCells.push({ z: c.x - xHat[i], v: variance(c.vals), nu: c.vals.length - 1 });
       }
-      row.cost = localValue(locals[i], xb) - localValue(locals[i], x);
-      const costs = fit.boot.map((c, b) => {
-        const f = drawLocals[b][i];
-        return localValue(f, at(c, base.scale)) - localValue(f, at(c, g.scale));
-      }).filter(Number.isFinite).sort((a, b) => a - b);
-      if (costs.length >= 20) row.cost_ci = [quantile(costs, lo), quantile(costs, 1 - lo)];
-      return row;
+    })
+  );
+  const noise = fitNoiseModel(noiseCells);
+  const cells: Cell[][] = raw.map((cs, i) =>
+    cs.map((c) => {
+      const z = c.x - xHat[i];
+      const s2 = cellVariance(noise, z, c.vals.length >= 2 ? variance(c.vals) : NaN, c.vals.length - 1);
+      return {
+        x: c.x,
+        y: c.vals.length ? huberMean(c.vals, noiseSd(noise, z)) : NaN,
+        n: c.vals.length,
+        diverged: c.diverged,
+        var: c.vals.length ? s2 / c.vals.length : NaN,
+      };
+    })
+  );
+  return { noise, cells, xHat };
+}
+
+/**
+ * The family's usable scales (bracketed optimum with a basin fit), the axes
+ * that vary among them, and the mean log2 scale the axes are centred on.
+ */
+function familyScales(
+  groups: GroupOptimum[],
+  cells: Cell[][],
+  xHat: number[],
+  scaleAxes: string[],
+): { axes: string[]; mean: number[]; scales: Scale[] } {
+  const axesAll = scaleAxes.filter((a) => new Set(groups.map((g) => g.scale[a])).size > 1);
+  const steps = (cs: Cell[]) => {
+    const d = cs.slice(1).map((c, i) => c.x - cs[i].x).sort((a, b) => a - b);
+    return d.length ? d[d.length >> 1] : 1;
+  };
+  const usable = groups.map((g, i) => Number.isFinite(xHat[i]) && g.bracketed && g.fit !== null);
+  const idx = groups.map((_, i) => i).filter((i) => usable[i]);
+  const axes = axesAll.filter((a) => new Set(idx.map((i) => groups[i].scale[a])).size > 1);
+  const mean = axes.map((a) =>
+    idx.reduce((s, i) => s + Math.log2(groups[i].scale[a]), 0) / (idx.length || 1)
+  );
+  const scales: Scale[] = idx.map((i) => ({
+    g: groups[i],
+    t: axes.map((a, j) => Math.log2(groups[i].scale[a]) - mean[j]),
+    cells: cells[i],
+    h: steps(cells[i]),
+  }));
+  return { axes, mean, scales };
+}
+
+/** Element-wise mean of coefficient vectors. */
+function meanCoef(cs: number[][]): number[] {
+  return cs[0].map((_, j) => cs.reduce((a, c) => a + c[j], 0) / cs.length);
+}
+
+/** A scale's own minimum: the mean of the three models' profile minima. */
+function ownMean(fits: ModelFits, i: number): number {
+  return fits.reduce((a, f) => a + ownMinimum(f.profiles[i]), 0) / fits.length;
+}
+
+/** The fitted local model of scale i at the joint solution b (for the bootstrap and the cost of transfer). */
+function fittedLocal(scales: Scale[], jf: JointModelFit, b: number[], i: number): Local {
+  const pr = jf.profiles[i];
+  const m = b[0] + scales[i].t.reduce((s, t, j) => s + b[j + 1] * t, 0);
+  const mm = Math.min(pr.m[pr.m.length - 1], Math.max(pr.m[0], m));
+  return localAt(
+    pr.model,
+    pr.used.map((c) => c.x),
+    pr.used.map((c) => c.y),
+    pr.used.map((c) => 1 / c.var),
+    mm,
+  ).f;
+}
+
+/**
+ * Fills in a fitted family's law: the model-averaged coefficients with the
+ * model uncertainty (header item 4), the bootstrap widened by the Birge ratio
+ * (item 5), the slopes' verdicts and the per-scale results (item 7).
+ */
+function fitJointLaw(
+  fit: JointFit,
+  groups: GroupOptimum[],
+  scales: Scale[],
+  f0: ModelFits,
+  mean: number[],
+  s: JointSettings,
+): void {
+  const axes = fit.scales;
+  const coef = meanCoef(f0.map((f) => f.coef));
+  fit.u_model = axes.map((_, j) => {
+    const v = f0.map((f) => f.coef[j + 1]);
+    return Math.max(MODEL_FLOOR, (Math.max(...v) - Math.min(...v)) / Math.sqrt(12));
+  });
+  fit.model_slopes = Object.fromEntries(axes.map((a, j) => [a, f0.map((f) => f.coef[j + 1])]));
+  const locals = scales.map((_, i) => fittedLocal(scales, f0[0], f0[0].coef, i));
+  const rand = mulberry32((s.bootstrapSeed ^ hashString("joint|" + fit.family)) >>> 0);
+  const normal = normalSampler(rand);
+  const rawDraws = jointDraws(scales, f0, locals, s.resamples, normal);
+  const { own, pred } = lackOfFit(fit, scales, f0, coef, rawDraws);
+  // Deviations about the draws' median (the bootstrap data come from the cubic, so their centre may differ
+  // from the three-model estimate), widened by the Birge ratio, plus the basin-model term.
+  const centre = coef.map((_, j) => quantile(rawDraws.map((d) => d.cb[j]).sort((a, b) => a - b), 0.5));
+  fit.u_res = axes.map((_, j) => resolutionSlopeSd(coef[j + 1], scales.map((sc) => sc.t[j]), fit.grid_step));
+  fit.u_stat = axes.map((_, j) =>
+    fit.birge * centralSd(rawDraws.map((d) => d.cb[j + 1]).sort((a, b) => a - b))
+  );
+  const drawCoef = rawDraws.map((d) =>
+    d.cb.map((v, j) => {
+      const wide = coef[j] + fit.birge * (v - centre[j]);
+      return j === 0 ? wide : wide + Math.hypot(fit.u_model[j - 1], fit.u_res[j - 1]) * normal();
+    })
+  );
+  // Back from centred t to log2 scale: b0_abs = b0 - sum_j b_j mean_j.
+  const toAbs = (c: number[]) => [c[0] - c.slice(1).reduce((a, v, j) => a + v * mean[j], 0), ...c.slice(1)];
+  fit.intercept = toAbs(coef)[0];
+  fit.boot = drawCoef.map(toAbs);
+  fit.n_resamples = fit.boot.length;
+  // R^2 of the law against the scales' own minima (descriptive).
+  const my = own.reduce((a, v) => a + v, 0) / own.length;
+  const tss = own.reduce((a, v) => a + (v - my) ** 2, 0);
+  fit.r2 = tss > 0 ? 1 - own.reduce((a, v, i) => a + (v - pred[i]) ** 2, 0) / tss : NaN;
+  fit.coefficients = slopeCoefficients(fit, coef, s);
+  fit.per_scale = perScale(fit, groups, scales, {
+    absCoef: toAbs(coef),
+    own,
+    cubic: f0[0],
+    locals,
+    drawLocals: rawDraws.map((d) => d.loc),
+  });
+}
+
+/**
+ * Parametric bootstrap of the joint fit (header item 5): each draw is every
+ * scale's fitted cubic (the observed means outside its fitted LRs) plus
+ * normal noise of the cell's sd, refitted by the three models from the same
+ * starting cells; a draw where a model cannot be fitted is dropped.
+ */
+function jointDraws(
+  scales: Scale[],
+  f0: ModelFits,
+  locals: Local[],
+  resamples: number,
+  normal: () => number,
+): JointDraw[] {
+  const cubic = f0[0], p = scales[0].t.length;
+  const draws: JointDraw[] = [];
+  for (let b = 0; b < resamples; b++) {
+    const cellsB = scales.map((s, i) => {
+      const used = new Set(cubic.profiles[i].used);
+      return s.cells.map((c) => {
+        if (!(c.n > 0 && Number.isFinite(c.y))) return c;
+        const mu = used.has(c) ? localValue(locals[i], c.x) : c.y;
+        return { ...c, y: mu + Math.sqrt(c.var) * normal() };
+      });
+    });
+    const fb = MODELS.map((m, k) => jointFit(scales, cellsB, m, p, f0[k].profiles.map((pr) => pr.i0)));
+    if (fb.some((f) => f === null)) continue;
+    const fbs = fb as ModelFits;
+    draws.push({
+      cb: meanCoef(fbs.map((f) => f.coef)),
+      own: scales.map((_, i) => ownMean(fbs, i)),
+      loc: scales.map((_, i) => fittedLocal(scales, fbs[0], fbs[0].coef, i)),
     });
   }
-  return out;
+  return draws;
+}
+
+/**
+ * Scatter of the scales' own minima about the law against their bootstrap
+ * sd (header item 5): sets chi^2, dof and the Birge ratio; returns the own
+ * minima and the law's prediction at each scale.
+ */
+function lackOfFit(
+  fit: JointFit,
+  scales: Scale[],
+  f0: ModelFits,
+  coef: number[],
+  draws: JointDraw[],
+): { own: number[]; pred: number[] } {
+  const own = scales.map((_, i) => ownMean(f0, i));
+  const ownSd = scales.map((_, i) => {
+    const v = draws.map((d) => d.own[i]).sort((a, b) => a - b);
+    const mins = f0.map((f) => ownMinimum(f.profiles[i]));
+    // The scale's basin-model spread is part of its optimum's uncertainty (it is in the slope's model term).
+    const uMod = (Math.max(...mins) - Math.min(...mins)) / Math.sqrt(12);
+    return Math.max(
+      RESOLUTION * scales[i].h / 4,
+      Math.hypot((quantile(v, 0.8413) - quantile(v, 0.1587)) / 2, uMod),
+    );
+  });
+  const pred = scales.map((s) => coef[0] + s.t.reduce((a, t, j) => a + coef[j + 1] * t, 0));
+  fit.chi2 = own.reduce((a, v, i) => a + ((v - pred[i]) / ownSd[i]) ** 2, 0);
+  fit.dof = scales.length - fit.scales.length - 1;
+  fit.birge = fit.dof >= 1 && draws.length > 2 ? Math.max(1, Math.sqrt(fit.chi2 / fit.dof)) : 1;
+  return { own, pred };
+}
+
+/** Each slope with its bootstrap sd, percentile interval and verdict. */
+function slopeCoefficients(fit: JointFit, coef: number[], s: JointSettings): JointFit["coefficients"] {
+  const lo = (1 - s.level) / 2;
+  return fit.scales.map((scale, j) => {
+    const slope = coef[j + 1];
+    const d = fit.boot.map((c) => c[j + 1]).sort((a, b) => a - b);
+    const ci: [number, number] | null = d.length >= 20 ? [quantile(d, lo), quantile(d, 1 - lo)] : null;
+    const v = verdictOf(scale, slope, ci, s.tolerance, s.level, fit.noise);
+    return {
+      scale,
+      slope,
+      slope_se: centralSd(d),
+      slope_ci: ci,
+      call: v.call,
+      transfers: v.call === "transfers",
+      reason: v.reason,
+      verdict: v.verdict,
+    };
+  });
+}
+
+/**
+ * Per scale: the law's eta* with its interval, and the cost of transfer from
+ * the base scale on the fitted curves (header item 7), not extrapolated past
+ * the LRs the scale's cubic used.
+ */
+function perScale(
+  fit: JointFit,
+  groups: GroupOptimum[],
+  scales: Scale[],
+  law: { absCoef: number[]; own: number[]; cubic: JointModelFit; locals: Local[]; drawLocals: Local[][] },
+): JointScale[] {
+  const lo = (1 - fit.level) / 2;
+  const base = baseGroup(groups);
+  const at = (c: number[], sc: Record<string, number>) =>
+    c[0] + fit.scales.reduce((a, ax, j) => a + c[j + 1] * Math.log2(sc[ax]), 0);
+  return groups.map((g) => {
+    const i = scales.findIndex((s) => s.g === g);
+    const x = at(law.absCoef, g.scale), xb = at(law.absCoef, base.scale);
+    const xs = fit.boot.map((c) => at(c, g.scale)).sort((a, b) => a - b);
+    const row: JointScale = {
+      label: g.label,
+      scale: g.scale,
+      log2_eta: x,
+      log2_eta_ci: xs.length >= 20 ? [quantile(xs, lo), quantile(xs, 1 - lo)] : null,
+      log2_eta_own: i >= 0 ? law.own[i] : NaN,
+      cost: NaN,
+      cost_ci: null,
+      cost_outside: false,
+      excluded: i < 0,
+    };
+    if (g === base) return { ...row, cost: 0, cost_ci: [0, 0] as [number, number] };
+    if (i < 0) return row;
+    const used = law.cubic.profiles[i].used.map((c) => c.x);
+    if (xb < Math.min(...used) - 1e-9 || xb > Math.max(...used) + 1e-9) {
+      return { ...row, cost_outside: true };
+    }
+    row.cost = localValue(law.locals[i], xb) - localValue(law.locals[i], x);
+    const costs = fit.boot.map((c, b) => {
+      const f = law.drawLocals[b][i];
+      return localValue(f, at(c, base.scale)) - localValue(f, at(c, g.scale));
+    }).filter(Number.isFinite).sort((a, b) => a - b);
+    if (costs.length >= 20) row.cost_ci = [quantile(costs, lo), quantile(costs, 1 - lo)];
+    return row;
+  });
 }
 
 /** The joint method in one paragraph, for reports. */
@@ -885,5 +755,3 @@ export function familySlopes(
     };
   });
 }
-
-export { noiseText };

@@ -75,25 +75,11 @@ export {
 export { type AnswerContext, plainAnswers } from "./answer.ts";
 export { fitNoiseModel, type NoiseCell, type NoiseModel, noiseSd, noiseText } from "./noise.ts";
 export { leastSquares } from "../core/least_squares.ts";
-export {
-  etaVsScaleSpec,
-  lossVsLRSpec,
-  renderPNG,
-  renderSVG,
-  trainingCurvesSpec,
-  type TrainingPoint,
-  type VegaLiteSpec,
-} from "./plots.ts";
-export {
-  type Analysis,
-  type AnalysisJSON,
-  analysisJSON,
-  analysisMarkdown,
-  type AnalyzeOptions,
-  analyzeSweep,
-  type Figure,
-  outputDir,
-} from "./analyze.ts";
+export { etaVsScaleSpec, lossVsLRSpec, trainingCurvesSpec, type TrainingPoint } from "./figure_specs.ts";
+export { renderPNG, renderSVG, type VegaLiteSpec } from "./render.ts";
+export { type Analysis, type AnalyzeOptions, analyzeSweep, type Figure, outputDir } from "./analyze.ts";
+export { type AnalysisJSON, analysisJSON } from "./analysis_json.ts";
+export { analysisMarkdown } from "./markdown.ts";
 export { reportHTML, type ReportOptions, writeReport } from "./report.ts";
 export { collectProvenance, type Provenance } from "./provenance.ts";
 export { SEQUENTIAL_SCHEME, VEGA_THEME } from "./theme.ts";

@@ -58,3 +58,34 @@ export function familyName(by: string[], values: Record<string, unknown>): strin
 export function familySeedKey(by: string[], values: Record<string, unknown>): string {
   return by.length ? by.map((k) => String(values[k])).join("/") : "all";
 }
+
+/** Short name of a dotted column: "model.width" -> "width". */
+export function shortName(col: string): string {
+  const i = col.lastIndexOf(".");
+  return i < 0 ? col : col.slice(i + 1);
+}
+
+/** "256" for one axis, "width=256, depth=4" for several. */
+export function scaleLabel(scale: Record<string, number>): string {
+  const axes = Object.keys(scale);
+  if (axes.length === 1) return String(scale[axes[0]]);
+  if (axes.length === 0) return "all";
+  return axes.map((a) => `${shortName(a)}=${scale[a]}`).join(", ");
+}
+
+/** The groups of each family, in order of first appearance. */
+export function groupsByFamily<G extends { family: string }>(groups: G[]): Map<string, G[]> {
+  const families = new Map<string, G[]>();
+  for (const g of groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
+  return families;
+}
+
+/** A family's `by` keys with their values, read off one of its groups. */
+export function familyKeys(
+  by: string[],
+  group: { keys: Record<string, string | number> },
+): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const k of by) out[k] = group.keys[k];
+  return out;
+}

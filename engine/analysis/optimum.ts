@@ -32,9 +32,9 @@
  *    gets an independent normal(0, u_sys) added; the eta* interval is the
  *    percentile interval of these draws, so it is never narrower than
  *    +-1.96 u_sys.
- * 6. Cost of transfer: the fitted loss at the base scale's eta* minus the
- *    fitted loss at the group's own eta*, with a percentile interval from the
- *    same bootstrap draws (base and group redrawn together).
+ * 6. Cost of transfer (./transfer.ts): the fitted loss at the base scale's
+ *    eta* minus the fitted loss at the group's own eta*, with a percentile
+ *    interval from the same bootstrap draws (base and group redrawn together).
  *
  * Trials that diverged or failed are counted; an LR at which any seed
  * diverged is not a candidate for the grid arg-min but its finished seeds
@@ -48,7 +48,9 @@ import { hashString, mulberry32 } from "../core/random.ts";
 import { detectScales, requireColumns } from "./load.ts";
 import { leastSquares } from "../core/least_squares.ts";
 import { type BasinFit, type BasinModel, type BasinPoint, basinValue, fitBasin } from "./basin.ts";
-import { familyName, familySeedKey } from "./naming.ts";
+import { familyName, familySeedKey, scaleLabel } from "./naming.ts";
+import { normalSampler, quantile, robustSd } from "./statistics.ts";
+import { addTransferCost } from "./transfer.ts";
 
 /** Options of `optimalLR`. Column names are dotted config paths of `results.csv`. */
 export interface OptimaOptions {
@@ -280,52 +282,15 @@ export function curveOptimum(points: LossPoint[], window = 2): CurveOptimum | nu
   };
 }
 
-/** Short name of a dotted column: "model.width" -> "width". */
-export function shortName(col: string): string {
-  const i = col.lastIndexOf(".");
-  return i < 0 ? col : col.slice(i + 1);
-}
-
-/**
- * Loss of a curve at log2 LR x, linear in log2 LR between adjacent grid LRs;
- * Infinity when one of them diverged, NaN off the grid.
- */
-export function interpolateLoss(curve: CurvePoint[], x: number): number {
-  const pts = curve.filter((p) => p.n_ok > 0 || p.n_diverged > 0);
-  const value = (p: CurvePoint) => (p.candidate ? p.loss : Infinity);
-  for (let i = 0; i < pts.length; i++) {
-    const p = pts[i];
-    if (Math.abs(p.log2_lr - x) < 1e-9) return value(p);
-    const q = pts[i + 1];
-    if (q && p.log2_lr < x && x < q.log2_lr) {
-      if (!p.candidate || !q.candidate) return Math.max(value(p), value(q));
-      const t = (x - p.log2_lr) / (q.log2_lr - p.log2_lr);
-      return p.loss + t * (q.loss - p.loss);
-    }
-  }
-  return NaN;
-}
-
-/** Linear-interpolated quantile of sorted values. */
-export function quantile(sorted: ArrayLike<number>, q: number): number {
-  if (!sorted.length) return NaN;
-  const p = (sorted.length - 1) * q, i = Math.floor(p), f = p - i;
-  return i + 1 < sorted.length ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i];
-}
-
-/** A normal(0, 1) sampler on a seeded uniform generator (Box-Muller). */
-export function normalSampler(rand: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-}
-
-/** Robust sd of draws: half the central 68.3% range. */
-function robustSd(v: number[]): number {
-  const s = v.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length > 2 ? (quantile(s, 0.8413) - quantile(s, 0.1587)) / 2 : NaN;
+/** A group's seed-adjusted curve and the seed x LR interaction sum of squares with its degrees of freedom. */
+interface SeedAdjusted {
+  points: BasinPoint[];
+  ss: number;
+  dof: number;
 }
 
 /** Seed offsets and the seed-adjusted curve of a group; the interaction sum of squares for the noise. */
-function seedAdjust(lrs: number[], seeds: SeedCells[]): { points: BasinPoint[]; ss: number; dof: number } {
+function seedAdjust(lrs: number[], seeds: SeedCells[]): SeedAdjusted {
   const K = seeds.length, J = lrs.length;
   const complete: number[] = [];
   for (let j = 0; j < J; j++) if (seeds.every((s) => s.ok[j] === 1)) complete.push(j);
@@ -374,6 +339,39 @@ export function resolutionSd(f: BasinFit): number {
   return f.model === "two-sided+parabola" ? Math.max(f.spread / Math.sqrt(12), h / 20) : h / Math.sqrt(12);
 }
 
+/** The options of `optimalLR` with their defaults filled in. */
+type OptimaSettings =
+  & Pick<Optima, "by" | "scale" | "lr" | "loss" | "seed" | "window" | "resamples" | "level">
+  & { bootstrapSeed: number };
+
+/** The trials of one group (family x scale) as per-seed cells over the group's LR grid. */
+interface GroupTrials {
+  keys: Record<string, string | number>;
+  family: string;
+  scale: Record<string, number>;
+  /** The group's LR grid, ascending. */
+  lrs: number[];
+  /** Failed trials at each LR. */
+  fail: number[];
+  seeds: SeedCells[];
+}
+
+/** A group's seed-adjusted curve (with its seed-scatter sums of squares) and its basin fit. */
+interface GroupFit {
+  trials: GroupTrials;
+  adjusted: SeedAdjusted;
+  fit: BasinFit | null;
+}
+
+/** The bootstrap draws of one group's optimum (module header, item 4). */
+interface BootstrapDraws {
+  /** log2 eta* per draw, with the resolution term added. */
+  draws: number[];
+  /** log2 eta* per draw, statistical only. */
+  drawsStat: number[];
+  drawFits: (BasinFit | null)[];
+}
+
 /**
  * Finds eta* per group (family keys x scale keys) of a results table, with
  * uncertainties (see the module header). Rows must be unique per (group,
@@ -387,48 +385,94 @@ export function resolutionSd(f: BasinFit): number {
  * ```
  */
 export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima {
+  const s = optimaSettings(table, opts);
+  checkColumns(table, s);
+  const keys = [...s.by, ...s.scale.filter((a) => !s.by.includes(a))];
+  const fits = groupTrials(trialCells(table, s, keys), keys, s).map((trials): GroupFit => {
+    trials.seeds.sort((a, b) => (a.seed < b.seed ? -1 : a.seed > b.seed ? 1 : 0));
+    const adjusted = seedAdjust(trials.lrs, trials.seeds);
+    return { trials, adjusted, fit: fitBasin(adjusted.points, s.window) };
+  });
+  const noise = pooledNoise(fits);
+  const groups = fits.map((f) => groupOptimum(f, noise[f.trials.family].sd, s));
+  groups.sort((a, b) =>
+    a.family < b.family ? -1 : a.family > b.family ? 1 : compareScale(a.scale, b.scale, s.scale)
+  );
+  addTransferCost(groups, s.scale, s.level);
+  return {
+    by: s.by,
+    scale: s.scale,
+    lr: s.lr,
+    loss: s.loss,
+    seed: s.seed,
+    window: s.window,
+    resamples: s.resamples,
+    level: s.level,
+    groups,
+    n_trials: table.numRows(),
+    noise,
+  };
+}
+
+/** The options with their defaults; an error for a window, resample count or level out of range. */
+function optimaSettings(table: ColumnTable, opts: OptimaOptions): OptimaSettings {
   const names = table.columnNames();
-  const lrCol = opts.lr ?? "optimizer.lr";
-  const lossCol = opts.loss ?? "final_val_loss";
-  const seedCol = opts.seed ?? (names.includes("train.seed") ? "train.seed" : null);
-  const by = opts.by ??
-    (names.includes("parameterization.name") ? ["parameterization.name"] : []);
-  const scale = opts.scale ?? detectScales(table);
-  const window = opts.window ?? 2;
-  const resamples = opts.resamples ?? 400;
-  const level = opts.level ?? 0.95;
-  if (!(Number.isInteger(window) && window >= 1)) {
-    throw new DmodelError(`optimalLR: window must be an integer >= 1, got ${show(window)}`);
+  const s: OptimaSettings = {
+    lr: opts.lr ?? "optimizer.lr",
+    loss: opts.loss ?? "final_val_loss",
+    seed: opts.seed ?? (names.includes("train.seed") ? "train.seed" : null),
+    by: opts.by ?? (names.includes("parameterization.name") ? ["parameterization.name"] : []),
+    scale: opts.scale ?? detectScales(table),
+    window: opts.window ?? 2,
+    resamples: opts.resamples ?? 400,
+    level: opts.level ?? 0.95,
+    bootstrapSeed: opts.bootstrapSeed ?? 0,
+  };
+  if (!(Number.isInteger(s.window) && s.window >= 1)) {
+    throw new DmodelError(`optimalLR: window must be an integer >= 1, got ${show(s.window)}`);
   }
-  if (!(Number.isInteger(resamples) && resamples >= 0)) {
-    throw new DmodelError(`optimalLR: resamples must be an integer >= 0, got ${show(resamples)}`);
+  if (!(Number.isInteger(s.resamples) && s.resamples >= 0)) {
+    throw new DmodelError(`optimalLR: resamples must be an integer >= 0, got ${show(s.resamples)}`);
   }
-  if (!(level > 0 && level < 1)) {
-    throw new DmodelError(`optimalLR: level must be in (0, 1), got ${show(level)}`);
+  if (!(s.level > 0 && s.level < 1)) {
+    throw new DmodelError(`optimalLR: level must be in (0, 1), got ${show(s.level)}`);
   }
-  requireColumns(table, [lrCol, lossCol, ...by, ...scale, ...(seedCol ? [seedCol] : [])], "analysis");
-  for (const k of [...by, ...scale]) {
-    if (k === lrCol || k === seedCol) {
+  return s;
+}
+
+/** An error unless the columns exist, no group key is the LR or seed column, and scales and LRs are numbers > 0. */
+function checkColumns(table: ColumnTable, s: OptimaSettings): void {
+  requireColumns(table, [s.lr, s.loss, ...s.by, ...s.scale, ...(s.seed ? [s.seed] : [])], "analysis");
+  for (const k of [...s.by, ...s.scale]) {
+    if (k === s.lr || k === s.seed) {
       throw new DmodelError(`analysis: ${show(k)} cannot be a group key: it is the LR or seed column`);
     }
   }
-  for (const s of scale) {
-    const bad = (table.array(s) as unknown[]).find((v) => !(typeof v === "number" && v > 0));
+  const notPositive = (col: string) =>
+    (table.array(col) as unknown[]).find((v) => !(typeof v === "number" && v > 0));
+  for (const a of s.scale) {
+    const bad = notPositive(a);
     if (bad !== undefined) {
-      throw new DmodelError(`analysis: scale column ${show(s)} has value ${show(bad)}; expected numbers > 0`);
+      throw new DmodelError(`analysis: scale column ${show(a)} has value ${show(bad)}; expected numbers > 0`);
     }
   }
-  const badLr = (table.array(lrCol) as unknown[]).find((v) => !(typeof v === "number" && v > 0));
+  const badLr = notPositive(s.lr);
   if (badLr !== undefined) {
     throw new DmodelError(
-      `analysis: LR column ${show(lrCol)} has value ${show(badLr)}; expected numbers > 0`,
+      `analysis: LR column ${show(s.lr)} has value ${show(badLr)}; expected numbers > 0`,
     );
   }
-  const keys = [...by, ...scale.filter((s) => !by.includes(s))];
+}
 
+/**
+ * One row per (group, LR, seed) cell: its trial count, ok / diverged / failed
+ * counts and the sum of its ok losses (a finished trial with a non-finite
+ * loss counts as failed); an error when a cell holds several trials.
+ */
+function trialCells(table: ColumnTable, s: OptimaSettings, keys: string[]): Record<string, any>[] {
   // The trials with canonical column names: status, lr, loss, seed.
   const t = table
-    .params({ lossCol, lrCol, seedCol })
+    .params({ lossCol: s.loss, lrCol: s.lr, seedCol: s.seed })
     .derive({
       _lr: (d: any, $: any) => d[$.lrCol],
       _seed: (d: any, $: any) => $.seedCol ? d[$.seedCol] : 0,
@@ -437,8 +481,6 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
     .derive({
       _st: (d: any) => d.status === "ok" && !op.is_finite(d._loss) ? "failed" : d.status,
     });
-
-  // One cell per (group, LR, seed).
   const cells = t
     .groupby(...keys, "_lr", "_seed")
     .rollup({
@@ -451,34 +493,22 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
     .orderby(...keys, "_lr", "_seed");
   const dup = cells.filter((d: any) => d.n > 1);
   if (dup.numRows() > 0) throw duplicateError(t, dup.object(0) as Record<string, unknown>, keys);
+  return cells.objects() as Record<string, any>[];
+}
 
-  type Work = {
-    keys: Record<string, string | number>;
-    family: string;
-    scale: Record<string, number>;
-    lrs: number[];
-    fail: number[];
-    seeds: SeedCells[];
-  };
-  const groups = new Map<string, Work>();
-  const rows = cells.objects() as Record<string, any>[];
-  for (const c of rows) {
-    const id = JSON.stringify(keys.map((k) => c[k]));
-    let g = groups.get(id);
+/** The cells gathered per group (in order of first appearance): the LR grid, the per-seed cells, failures per LR. */
+function groupTrials(cells: Record<string, any>[], keys: string[], s: OptimaSettings): GroupTrials[] {
+  const groups = new Map<string, GroupTrials>();
+  const idOf = (c: Record<string, any>) => JSON.stringify(keys.map((k) => c[k]));
+  for (const c of cells) {
+    let g = groups.get(idOf(c));
     if (!g) {
       const kv: Record<string, string | number> = {};
       for (const k of keys) kv[k] = c[k];
       const sc: Record<string, number> = {};
-      for (const s of scale) sc[s] = c[s];
-      g = {
-        keys: kv,
-        family: familyName(by, c),
-        scale: sc,
-        lrs: [],
-        fail: [],
-        seeds: [],
-      };
-      groups.set(id, g);
+      for (const a of s.scale) sc[a] = c[a];
+      g = { keys: kv, family: familyName(s.by, c), scale: sc, lrs: [], fail: [], seeds: [] };
+      groups.set(idOf(c), g);
     }
     if (!g.lrs.includes(c._lr)) g.lrs.push(c._lr);
   }
@@ -486,39 +516,48 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
     g.lrs.sort((a, b) => a - b);
     g.fail = new Array(g.lrs.length).fill(0);
   }
-  for (const c of rows) {
-    const g = groups.get(JSON.stringify(keys.map((k) => c[k])))!;
+  for (const c of cells) {
+    const g = groups.get(idOf(c))!;
     const j = g.lrs.indexOf(c._lr);
-    let s = g.seeds.find((x) => x.seed === c._seed);
-    if (!s) {
+    let seed = g.seeds.find((x) => x.seed === c._seed);
+    if (!seed) {
       const n = g.lrs.length;
-      s = {
+      seed = {
         seed: c._seed,
         sum: new Float64Array(n),
         ok: new Int32Array(n),
         diverged: new Int32Array(n),
         offset: 0,
       };
-      g.seeds.push(s);
+      g.seeds.push(seed);
     }
-    s.sum[j] = c.sum;
-    s.ok[j] = c.n_ok;
-    s.diverged[j] = c.n_div;
+    seed.sum[j] = c.sum;
+    seed.ok[j] = c.n_ok;
+    seed.diverged[j] = c.n_div;
     g.fail[j] += c.n_fail;
   }
+  return [...groups.values()];
+}
 
-  // Point estimates, and the noise pooled per family.
-  const work = [...groups.values()].map((g) => {
-    g.seeds.sort((a, b) => (a.seed < b.seed ? -1 : a.seed > b.seed ? 1 : 0));
-    const adj = seedAdjust(g.lrs, g.seeds);
-    const fit = fitBasin(adj.points, window);
-    return { g, adj, fit };
-  });
+/**
+ * The trial noise of each family (module header, item 3): the seed x LR
+ * interaction and the basin fits' residuals, each pooled over the family's
+ * groups, then both pooled by their degrees of freedom; and the sd of the
+ * seed offsets.
+ */
+function pooledNoise(fits: GroupFit[]): Record<string, NoiseEstimate> {
   const noise: Record<string, NoiseEstimate> = {};
-  for (const { g, adj, fit } of work) {
-    const n = noise[g.family] ??= { seed_sd: 0, seed_dof: 0, fit_sd: 0, fit_dof: 0, sd: NaN, offset_sd: 0 };
-    n.seed_sd += adj.ss; // sums of squares until finalized below
-    n.seed_dof += adj.dof;
+  for (const { trials, adjusted, fit } of fits) {
+    const n = noise[trials.family] ??= {
+      seed_sd: 0,
+      seed_dof: 0,
+      fit_sd: 0,
+      fit_dof: 0,
+      sd: NaN,
+      offset_sd: 0,
+    };
+    n.seed_sd += adjusted.ss; // sums of squares until finalized below
+    n.seed_dof += adjusted.dof;
     if (fit && fit.dof > 0) {
       n.fit_sd += fit.rss;
       n.fit_dof += fit.dof;
@@ -534,207 +573,140 @@ export function optimalLR(table: ColumnTable, opts: OptimaOptions = {}): Optima 
         ((n.seed_dof ? n.seed_dof * n.seed_sd ** 2 : 0) + (n.fit_dof ? n.fit_dof * n.fit_sd ** 2 : 0)) / dof,
       )
       : NaN;
-    const offs = work.filter((w) => w.g.family === fam && w.g.seeds.length > 1)
-      .flatMap((w) => w.g.seeds.map((s) => s.offset));
+    const offs = fits.filter((f) => f.trials.family === fam && f.trials.seeds.length > 1)
+      .flatMap((f) => f.trials.seeds.map((seed) => seed.offset));
     n.offset_sd = offs.length > 1 ? Math.sqrt(offs.reduce((a, v) => a + v * v, 0) / (offs.length - 1)) : NaN;
   }
+  return noise;
+}
 
-  const out: GroupOptimum[] = [];
-  const lo = (1 - level) / 2;
-  for (const { g, adj, fit } of work) {
-    const curve: CurvePoint[] = g.lrs.map((lr, j) => {
-      const seedLosses = g.seeds.filter((s) => s.ok[j] === 1).map((s) => ({ seed: s.seed, loss: s.sum[j] }));
-      const p = adj.points[j];
-      return {
-        lr,
-        log2_lr: p.x,
-        loss: p.y,
-        loss_raw: seedLosses.length ? seedLosses.reduce((a, s) => a + s.loss, 0) / seedLosses.length : NaN,
-        n_ok: p.n,
-        n_diverged: p.diverged,
-        n_failed: g.fail[j],
-        candidate: p.n > 0 && p.diverged === 0,
-        seed_losses: seedLosses,
-      };
-    });
-    const sd = noise[g.family].sd;
-    // Parametric bootstrap of the whole curve fit (header, item 4).
-    const drawsStat: number[] = [], drawFits: (BasinFit | null)[] = [], draws: number[] = [];
-    const usys = fit && fit.bracketed ? resolutionSd(fit) : NaN;
-    if (fit && fit.bracketed && resamples > 0) {
-      const rand = mulberry32(
-        (hashString(familySeedKey(by, g.keys) + "|" + JSON.stringify(g.scale)) ^
-          (opts.bootstrapSeed ?? 0)) >>> 0,
-      );
-      const normal = normalSampler(rand);
-      const sorted = adj.points.map((p, j) => ({ p, j })).filter(({ p }) =>
-        (p.n > 0 && Number.isFinite(p.y)) || p.diverged > 0
-      )
-        .sort((a, b) => a.p.x - b.p.x);
-      const inFit = new Set(fit.used.map((i) => sorted[i].j));
-      const mu = adj.points.map((
-        p,
-        j,
-      ) => (inFit.has(j) && fit.model !== "grid" ? basinValue(fit, p.x) : p.y));
-      const noiseSd = Number.isFinite(sd) ? sd : 0;
-      for (let b = 0; b < resamples; b++) {
-        const pts = adj.points.map((p, j) => ({
-          ...p,
-          y: p.n > 0 ? mu[j] + (noiseSd / Math.sqrt(p.n)) * normal() : NaN,
-        }));
-        const f = fitBasin(pts, window);
-        drawFits.push(f);
-        // A draw whose arg-min moved to the grid edge keeps that edge LR: a bound, and a sign of a wide interval.
-        const x = f ? f.x : NaN;
-        drawsStat.push(x);
-        draws.push(x + usys * normal());
-      }
-    }
-    const finite = draws.filter(Number.isFinite).sort((a, b) => a - b);
-    const ustat = robustSd(drawsStat);
-    const x = fit ? fit.x : NaN;
-    const eta_ci: [number, number] = finite.length > 10
-      ? [2 ** quantile(finite, lo), 2 ** quantile(finite, 1 - lo)]
-      : [NaN, NaN];
-    const nOk = curve.reduce((a, p) => a + p.n_ok, 0);
-    const nDiv = curve.reduce((a, p) => a + p.n_diverged, 0);
-    const nFail = curve.reduce((a, p) => a + p.n_failed, 0);
-    const flags = basinFlags(fit);
-    if (!Number.isFinite(sd)) {
-      flags.push("trial noise not estimable (one seed and no residual degrees of freedom)");
-    }
-    out.push({
-      keys: g.keys,
-      family: g.family,
-      scale: g.scale,
-      label: scaleLabel(g.scale),
-      eta_star: 2 ** x,
-      log2_eta: x,
-      log2_eta_se:
-        Math.sqrt((Number.isFinite(ustat) ? ustat ** 2 : 0) + (Number.isFinite(usys) ? usys ** 2 : 0)) ||
-        NaN,
-      u_stat: ustat,
-      u_sys: usys,
-      eta_ci,
-      eta_star_grid: fit ? 2 ** fit.xGrid : NaN,
-      loss_star: fit ? fit.yGrid : NaN,
-      loss_star_fit: fit ? (fit.model === "grid" ? fit.yGrid : basinValue(fit, fit.x)) : NaN,
-      bracketed: fit ? fit.bracketed : false,
-      refined: fit ? fit.model !== "grid" : false,
-      model: fit ? fit.model : "grid",
-      x_two_sided: fit ? fit.xTwoSided : NaN,
-      x_parabola: fit ? fit.xParabola : NaN,
-      flags,
-      n_trials: nOk + nDiv + nFail,
-      n_ok: nOk,
-      n_diverged: nDiv,
-      n_failed: nFail,
-      n_seeds: g.seeds.length,
-      noise_sd: sd,
-      base_eta_star: NaN,
-      loss_at_base_lr: NaN,
-      transfer_cost: NaN,
-      transfer_cost_fit: NaN,
-      transfer_cost_ci: [NaN, NaN],
-      curve,
-      seeds: g.seeds,
-      fit,
-      draws: Float64Array.from(draws),
-      drawsStat: Float64Array.from(drawsStat),
-      drawFits,
-    });
-  }
-  out.sort((a, b) =>
-    a.family < b.family ? -1 : a.family > b.family ? 1 : compareScale(a.scale, b.scale, scale)
+/** The loss-vs-LR curve of a group over its LR grid, with each finished seed's loss. */
+function groupCurve(trials: GroupTrials, adjusted: SeedAdjusted): CurvePoint[] {
+  return trials.lrs.map((lr, j) => {
+    const seedLosses = trials.seeds.filter((s) => s.ok[j] === 1).map((s) => ({
+      seed: s.seed,
+      loss: s.sum[j],
+    }));
+    const p = adjusted.points[j];
+    return {
+      lr,
+      log2_lr: p.x,
+      loss: p.y,
+      loss_raw: seedLosses.length ? seedLosses.reduce((a, s) => a + s.loss, 0) / seedLosses.length : NaN,
+      n_ok: p.n,
+      n_diverged: p.diverged,
+      n_failed: trials.fail[j],
+      candidate: p.n > 0 && p.diverged === 0,
+      seed_losses: seedLosses,
+    };
+  });
+}
+
+/**
+ * Parametric bootstrap of a group's whole curve fit (module header, item 4):
+ * each draw is the fitted basin (the observed means outside the fitted LRs)
+ * plus normal noise of sd `sd / sqrt(n_j)`, refitted from scratch; the
+ * resolution term `usys` is added to each draw's optimum. The generator is
+ * seeded by the family's values, the group's scale and `bootstrapSeed`.
+ */
+function bootstrapOptimum(
+  { trials, adjusted, fit }: GroupFit,
+  sd: number,
+  usys: number,
+  s: OptimaSettings,
+): BootstrapDraws {
+  const out: BootstrapDraws = { draws: [], drawsStat: [], drawFits: [] };
+  if (!fit || !fit.bracketed || s.resamples <= 0) return out;
+  const rand = mulberry32(
+    (hashString(familySeedKey(s.by, trials.keys) + "|" + JSON.stringify(trials.scale)) ^ s.bootstrapSeed) >>>
+      0,
   );
-  addTransferCost(out, scale, level);
+  const normal = normalSampler(rand);
+  const fitted = adjusted.points.map((p, j) => ({ p, j }))
+    .filter(({ p }) => (p.n > 0 && Number.isFinite(p.y)) || p.diverged > 0)
+    .sort((a, b) => a.p.x - b.p.x);
+  const inFit = new Set(fit.used.map((i) => fitted[i].j));
+  const mu = adjusted.points.map((
+    p,
+    j,
+  ) => (inFit.has(j) && fit.model !== "grid" ? basinValue(fit, p.x) : p.y));
+  const noiseSd = Number.isFinite(sd) ? sd : 0;
+  for (let b = 0; b < s.resamples; b++) {
+    const pts = adjusted.points.map((p, j) => ({
+      ...p,
+      y: p.n > 0 ? mu[j] + (noiseSd / Math.sqrt(p.n)) * normal() : NaN,
+    }));
+    const f = fitBasin(pts, s.window);
+    out.drawFits.push(f);
+    // A draw whose arg-min moved to the grid edge keeps that edge LR: a bound, and a sign of a wide interval.
+    const x = f ? f.x : NaN;
+    out.drawsStat.push(x);
+    out.draws.push(x + usys * normal());
+  }
+  return out;
+}
+
+/** The optimum of one group with its uncertainties and counts; the transfer costs are filled in later. */
+function groupOptimum(groupFit: GroupFit, sd: number, s: OptimaSettings): GroupOptimum {
+  const { trials, fit } = groupFit;
+  const curve = groupCurve(trials, groupFit.adjusted);
+  const usys = fit && fit.bracketed ? resolutionSd(fit) : NaN;
+  const { draws, drawsStat, drawFits } = bootstrapOptimum(groupFit, sd, usys, s);
+  const lo = (1 - s.level) / 2;
+  const finite = draws.filter(Number.isFinite).sort((a, b) => a - b);
+  const ustat = robustSd(drawsStat);
+  const x = fit ? fit.x : NaN;
+  const count = (k: "n_ok" | "n_diverged" | "n_failed") => curve.reduce((a, p) => a + p[k], 0);
+  const nOk = count("n_ok"), nDiv = count("n_diverged"), nFail = count("n_failed");
+  const flags = basinFlags(fit);
+  if (!Number.isFinite(sd)) {
+    flags.push("trial noise not estimable (one seed and no residual degrees of freedom)");
+  }
   return {
-    by,
-    scale,
-    lr: lrCol,
-    loss: lossCol,
-    seed: seedCol,
-    window,
-    resamples,
-    level,
-    groups: out,
-    n_trials: table.numRows(),
-    noise,
+    keys: trials.keys,
+    family: trials.family,
+    scale: trials.scale,
+    label: scaleLabel(trials.scale),
+    eta_star: 2 ** x,
+    log2_eta: x,
+    log2_eta_se:
+      Math.sqrt((Number.isFinite(ustat) ? ustat ** 2 : 0) + (Number.isFinite(usys) ? usys ** 2 : 0)) ||
+      NaN,
+    u_stat: ustat,
+    u_sys: usys,
+    eta_ci: finite.length > 10 ? [2 ** quantile(finite, lo), 2 ** quantile(finite, 1 - lo)] : [NaN, NaN],
+    eta_star_grid: fit ? 2 ** fit.xGrid : NaN,
+    loss_star: fit ? fit.yGrid : NaN,
+    loss_star_fit: fit ? (fit.model === "grid" ? fit.yGrid : basinValue(fit, fit.x)) : NaN,
+    bracketed: fit ? fit.bracketed : false,
+    refined: fit ? fit.model !== "grid" : false,
+    model: fit ? fit.model : "grid",
+    x_two_sided: fit ? fit.xTwoSided : NaN,
+    x_parabola: fit ? fit.xParabola : NaN,
+    flags,
+    n_trials: nOk + nDiv + nFail,
+    n_ok: nOk,
+    n_diverged: nDiv,
+    n_failed: nFail,
+    n_seeds: trials.seeds.length,
+    noise_sd: sd,
+    base_eta_star: NaN,
+    loss_at_base_lr: NaN,
+    transfer_cost: NaN,
+    transfer_cost_fit: NaN,
+    transfer_cost_ci: [NaN, NaN],
+    curve,
+    seeds: trials.seeds,
+    fit,
+    draws: Float64Array.from(draws),
+    drawsStat: Float64Array.from(drawsStat),
+    drawFits,
   };
 }
 
 function compareScale(a: Record<string, number>, b: Record<string, number>, axes: string[]) {
   for (const s of axes) if (a[s] !== b[s]) return a[s] - b[s];
   return 0;
-}
-
-/** "256" for one axis, "width=256, depth=4" for several. */
-export function scaleLabel(scale: Record<string, number>): string {
-  const axes = Object.keys(scale);
-  if (axes.length === 1) return String(scale[axes[0]]);
-  if (axes.length === 0) return "all";
-  return axes.map((a) => `${shortName(a)}=${scale[a]}`).join(", ");
-}
-
-/**
- * The base group of a family: the one at the smallest value of every scale
- * axis, or else the smallest sum of log2 scales.
- */
-export function baseGroup<G extends { scale: Record<string, number> }>(groups: G[]): G {
-  const axes = Object.keys(groups[0].scale);
-  const allMin = groups.find((g) => axes.every((a) => groups.every((h) => g.scale[a] <= h.scale[a])));
-  if (allMin) return allMin;
-  const size = (g: G) => axes.reduce((s, a) => s + Math.log2(g.scale[a]), 0);
-  return groups.reduce((m, g) => (size(g) < size(m) ? g : m));
-}
-
-/** True when x lies within the LRs a basin fit used (the fitted curve is not extrapolated). */
-function withinFit(f: BasinFit | null, curve: CurvePoint[], x: number): boolean {
-  if (!f || f.model === "grid") return false;
-  const xs = curve.filter((p) => (p.n_ok > 0 && Number.isFinite(p.loss)) || p.n_diverged > 0).map((p) =>
-    p.log2_lr
-  )
-    .sort((a, b) => a - b);
-  const used = f.used.map((i) => xs[i]);
-  return x >= Math.min(...used) - 1e-9 && x <= Math.max(...used) + 1e-9;
-}
-
-/**
- * Cost of transferring per group: observed (seed-adjusted loss at the base
- * scale's grid LR minus the group's best grid loss) and fitted (basin loss at
- * the base group's eta* minus the basin loss at the group's eta*, with a
- * bootstrap interval).
- */
-function addTransferCost(groups: GroupOptimum[], scale: string[], level: number): void {
-  if (!scale.length) return;
-  const families = new Map<string, GroupOptimum[]>();
-  for (const g of groups) families.set(g.family, [...(families.get(g.family) ?? []), g]);
-  const lo = (1 - level) / 2;
-  for (const fam of families.values()) {
-    const base = baseGroup(fam);
-    for (const g of fam) {
-      g.base_eta_star = base.eta_star_grid;
-      if (!Number.isFinite(base.eta_star_grid)) continue;
-      g.loss_at_base_lr = g === base ? g.loss_star : interpolateLoss(g.curve, Math.log2(base.eta_star_grid));
-      g.transfer_cost = g === base ? 0 : g.loss_at_base_lr - g.loss_star;
-      if (g === base) {
-        g.transfer_cost_fit = 0;
-        g.transfer_cost_ci = [0, 0];
-        continue;
-      }
-      if (!base.bracketed || !g.bracketed || !withinFit(g.fit, g.curve, base.log2_eta)) continue;
-      g.transfer_cost_fit = basinValue(g.fit!, base.log2_eta) - basinValue(g.fit!, g.log2_eta);
-      const costs: number[] = [];
-      for (let b = 0; b < Math.min(g.drawFits.length, base.drawsStat.length); b++) {
-        const f = g.drawFits[b], xb = base.drawsStat[b];
-        if (f && f.model !== "grid" && Number.isFinite(xb) && Number.isFinite(g.drawsStat[b])) {
-          costs.push(basinValue(f, xb) - basinValue(f, g.drawsStat[b]));
-        }
-      }
-      costs.sort((a, b) => a - b);
-      if (costs.length > 10) g.transfer_cost_ci = [quantile(costs, lo), quantile(costs, 1 - lo)];
-    }
-  }
 }
 
 function duplicateError(

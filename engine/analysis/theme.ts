@@ -1,7 +1,7 @@
 /**
  * The one Vega-Lite theme of every dmodel figure (sweep figures, study
  * charts, coordinate checks): DejaVu Sans (the font resvg is given for PNGs,
- * ./plots.ts), white background, light grid, titles anchored left.
+ * ./render.ts), white background, light grid, titles anchored left.
  */
 
 /** Vega-Lite `config` shared by all figures. */

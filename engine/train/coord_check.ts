@@ -28,7 +28,7 @@ import { trainLoop } from "./loop.ts";
 import { toCSV } from "../core/csv.ts";
 import { VEGA_THEME } from "../analysis/theme.ts";
 import { lineSlope } from "../core/least_squares.ts";
-import { renderPNG, renderSVG, type VegaLiteSpec } from "../analysis/plots.ts";
+import { renderPNG, renderSVG, type VegaLiteSpec } from "../analysis/render.ts";
 
 /** Options of a coordinate check. */
 export interface CoordCheckOptions {

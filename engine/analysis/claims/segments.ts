@@ -3,7 +3,7 @@
  * intervals from the optima's bootstrap draws: the per-segment reading of a
  * scaling law (the bend of a horizon law, a per-width drift).
  */
-import { quantile } from "../optimum.ts";
+import { quantile } from "../statistics.ts";
 
 /** The optimum at one scale (width, steps, depth): log2 eta* and its bootstrap draws (GroupOptimum.log2_eta, .draws). */
 export interface ScaleOptimum {

@@ -18,7 +18,8 @@ import {
   type Shrink,
 } from "../../../engine/analysis/claims/collapse.ts";
 import type { Ruling } from "../../../engine/analysis/claims/verdict.ts";
-import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
+import { lineChartSpec } from "../../../engine/analysis/line_chart.ts";
+import { writeFigure } from "../../../engine/analysis/render.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
 import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
 import {

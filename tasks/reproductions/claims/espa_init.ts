@@ -4,7 +4,8 @@
  * (pipelines/claims/espa-init.yaml) against the kernel's mean correlation.
  */
 import { cholesky, expKernel } from "../../../components/block/vanilla/espa.ts";
-import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
+import { lineChartSpec } from "../../../engine/analysis/line_chart.ts";
+import { writeFigure } from "../../../engine/analysis/render.ts";
 import {
   fig,
   readTable,

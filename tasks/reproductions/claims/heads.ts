@@ -18,7 +18,8 @@ import {
 } from "../../../components/probe/head_fiber.ts";
 import { normals } from "../../../engine/nn/init.ts";
 import { useBackend } from "../../../engine/kernels/backend.ts";
-import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
+import { lineChartSpec } from "../../../engine/analysis/line_chart.ts";
+import { writeFigure } from "../../../engine/analysis/render.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
 import {
   type FiberCounts,

@@ -5,7 +5,8 @@
  */
 import * as aq from "arquero";
 import { espaCurrentToken } from "./espa_init.ts";
-import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
+import { lineChartSpec } from "../../../engine/analysis/line_chart.ts";
+import { writeFigure } from "../../../engine/analysis/render.ts";
 import { exists, readJSON } from "../../../engine/core/fs.ts";
 import { loadPipeline } from "../../../engine/core/pipeline.ts";
 import { type TrialConfig, trialDirName, trialId } from "../../../engine/core/config.ts";

@@ -15,7 +15,8 @@ import { exists, readJSON } from "../../../engine/core/fs.ts";
 import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
 import { type ClaimText, fig, notYet, num, type SectionContext, table, verdictLine } from "../common.ts";
 
-import { lineChartSpec, writeFigure } from "../../../engine/analysis/charts.ts";
+import { lineChartSpec } from "../../../engine/analysis/line_chart.ts";
+import { writeFigure } from "../../../engine/analysis/render.ts";
 
 /** The archived alignment trials that finished ok and have the probe's table, with their widths. */
 export async function alignmentTrials(dir: string): Promise<{ dir: string; width: number; seed: number }[]> {

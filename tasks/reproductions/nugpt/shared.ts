@@ -7,14 +7,11 @@ import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
 import { jointScaling } from "../../../engine/analysis/joint.ts";
 import { loadResults } from "../../../engine/analysis/load.ts";
-import {
-  type GroupOptimum,
-  type Optima,
-  optimalLR,
-  quantile,
-  shortName,
-} from "../../../engine/analysis/optimum.ts";
-import { etaVsScaleSpec, lossVsLRSpec, renderPNG, renderSVG } from "../../../engine/analysis/plots.ts";
+import { type GroupOptimum, type Optima, optimalLR } from "../../../engine/analysis/optimum.ts";
+import { quantile } from "../../../engine/analysis/statistics.ts";
+import { shortName } from "../../../engine/analysis/naming.ts";
+import { etaVsScaleSpec, lossVsLRSpec } from "../../../engine/analysis/figure_specs.ts";
+import { renderPNG, renderSVG } from "../../../engine/analysis/render.ts";
 import { exists, writeFileAtomic } from "../../../engine/core/fs.ts";
 import "../../../components/mod.ts";
 import { SLOPE_TOLERANCE } from "../../../engine/analysis/claims/width.ts";

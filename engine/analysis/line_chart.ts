@@ -1,12 +1,10 @@
 /**
  * A generic line chart as a Vega-Lite spec (one line per series, optional
- * facets), and writing a figure as SVG + PNG with the renderers of
- * engine/analysis/plots.ts. Used by the study stages (collapse, skipless,
- * alignment).
+ * facets); ./render.ts draws it. Used by the study stages (collapse,
+ * skipless, alignment).
  */
-import { renderPNG, renderSVG, type VegaLiteSpec } from "./plots.ts";
+import type { VegaLiteSpec } from "./render.ts";
 import { VEGA_THEME } from "./theme.ts";
-import { writeFileAtomic } from "../core/fs.ts";
 
 /** What to draw. Rows are plain records; fields name their columns. */
 export interface LineChart {
@@ -44,8 +42,6 @@ export interface LineChart {
   /** A shaded band between two fields around each line (e.g. a 95% interval across seeds). */
   band?: { lo: string; hi: string };
 }
-
-const CONFIG = VEGA_THEME;
 
 /**
  * A line chart spec.
@@ -102,7 +98,7 @@ export function lineChartSpec(c: LineChart): VegaLiteSpec {
     };
     // The line first, so the legend shows its colour at full strength.
     const layered = { ...size, layer: [{ mark, encoding }, band] };
-    if (!c.column && !c.row) return { data: { values: rows }, config: CONFIG, title, ...layered };
+    if (!c.column && !c.row) return { data: { values: rows }, config: VEGA_THEME, title, ...layered };
     return faceted(c, rows, title, layered);
   }
   if (c.rules?.length) {
@@ -129,9 +125,9 @@ export function lineChartSpec(c: LineChart): VegaLiteSpec {
       ],
     };
     const layered = { ...size, layer: [{ data: { values: rows }, mark, encoding }, rules] };
-    return { config: CONFIG, title, ...layered };
+    return { config: VEGA_THEME, title, ...layered };
   }
-  if (!c.column && !c.row) return { data: { values: rows }, config: CONFIG, title, ...inner };
+  if (!c.column && !c.row) return { data: { values: rows }, config: VEGA_THEME, title, ...inner };
   return faceted(c, rows, title, inner);
 }
 
@@ -146,25 +142,10 @@ function faceted(
   if (c.row) facet.row = { field: c.row, type: "nominal", title: null, sort: c.rowOrder ?? null };
   return {
     data: { values: rows },
-    config: CONFIG,
+    config: VEGA_THEME,
     title,
     facet,
     spec: inner,
     resolve: { scale: { y: (c.independentY ?? true) ? "independent" : "shared" } },
   };
-}
-
-/**
- * Writes `<base>.svg` and `<base>.png` for a Vega-Lite spec; returns the PNG path.
- *
- * @example
- * ```ts
- * await writeFigure("runs/collapse/collapse", lineChartSpec(chart));
- * ```
- */
-export async function writeFigure(base: string, spec: VegaLiteSpec): Promise<string> {
-  const svg = await renderSVG(spec);
-  await writeFileAtomic(`${base}.svg`, svg);
-  await writeFileAtomic(`${base}.png`, await renderPNG(svg));
-  return `${base}.png`;
 }
