@@ -28,8 +28,8 @@ import {
 import {
   analyze,
   claimOpening,
+  familyFit,
   familyLabel,
-  famOf,
   type Fitted,
   groupsOf,
   incomplete,
@@ -37,7 +37,7 @@ import {
   OPTIMA_HEADER,
   optimaRows,
   readableFigures,
-  reading,
+  slopeReading,
   slopeText,
 } from "./shared.ts";
 
@@ -68,9 +68,9 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
     "model.depth",
   ]);
   await readableFigures(p.dir, a, ["model.depth"]);
-  const ng = famOf(a, { "parameterization.name": "ngpt" });
-  const nu = famOf(a, { "parameterization.name": "nugpt", "parameterization.depth_exponent": 0 });
-  const nd = famOf(a, { "parameterization.name": "nugpt", "parameterization.depth_exponent": 0.5 });
+  const ng = familyFit(a.fits, { "parameterization.name": "ngpt" });
+  const nu = familyFit(a.fits, { "parameterization.name": "nugpt", "parameterization.depth_exponent": 0 });
+  const nd = familyFit(a.fits, { "parameterization.name": "nugpt", "parameterization.depth_exponent": 0.5 });
   out.push(
     table(OPTIMA_HEADER("depth"), [
       ...optimaRows(groupsOf(a, ng), "nGPT", "model.depth"),
@@ -121,7 +121,7 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
       : "",
     over.length && share ? overStepsText(over, share.depth) : "",
   ].filter(Boolean).join(" ");
-  const call = (f: ScalingFit | undefined) => reading(f, "model.depth")?.r ?? null;
+  const call = (f: ScalingFit | undefined) => slopeReading(f, "model.depth")?.call ?? null;
   const practical = (f: ScalingFit | undefined) => transfersInPractice(depthGroups(a, f));
   const p16 = await sweepProgress(ctx, DEPTH_16);
   out.push(
@@ -145,7 +145,7 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
     const rows: (string | number)[][] = [];
     for (const steps of horizons) {
       for (const e of [0, 0.5]) {
-        const f = famOf(b, { "parameterization.depth_exponent": e, "train.steps": steps });
+        const f = familyFit(b.fits, { "parameterization.depth_exponent": e, "train.steps": steps });
         rows.push(
           ...optimaRows(
             groupsOf(b, f),
@@ -169,8 +169,8 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
     );
     if (p16.complete) {
       const longest = horizons[horizons.length - 1];
-      nu2 = famOf(b, { "parameterization.depth_exponent": 0, "train.steps": longest });
-      nd2 = famOf(b, { "parameterization.depth_exponent": 0.5, "train.steps": longest });
+      nu2 = familyFit(b.fits, { "parameterization.depth_exponent": 0, "train.steps": longest });
+      nd2 = familyFit(b.fits, { "parameterization.depth_exponent": 0.5, "train.steps": longest });
       a2 = b;
       where = `${DEPTH_16}, ${longest} steps`;
     } else out.push(incomplete(p16, `${DEPTH_16}'s numbers`).replace("**Verdict: not yet run.** ", ""), "");
@@ -178,7 +178,7 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
   const rule = depthVerdict(
     { call: call(ng), practical: practical(ng) },
     { call: call(nu2), practical: transfersInPractice(depthGroups(a2, nu2)) },
-    { call: call(nd2), slope: reading(nd2, "model.depth")?.c.slope ?? NaN },
+    { call: call(nd2), slope: slopeReading(nd2, "model.depth")?.coefficient.slope ?? NaN },
   );
   const md = [
     ...out,

@@ -26,7 +26,7 @@ import {
   analyze,
   analyzeTogether,
   claimOpening,
-  famOf,
+  familyFit,
   type Fitted,
   groupsOf,
   incomplete,
@@ -34,7 +34,7 @@ import {
   OPTIMA_HEADER,
   optimaRows,
   readableFigures,
-  reading,
+  slopeReading,
   slopeText,
 } from "./shared.ts";
 
@@ -96,9 +96,15 @@ export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
     );
   }
   await readableFigures(p.dir, a, ["train.steps"]);
-  const ng = famOf(a, { "parameterization.name": "ngpt" });
-  const nc = famOf(a, { "parameterization.name": "nugpt", "parameterization.horizon_correction": true });
-  const nn = famOf(a, { "parameterization.name": "nugpt", "parameterization.horizon_correction": false });
+  const ng = familyFit(a.fits, { "parameterization.name": "ngpt" });
+  const nc = familyFit(a.fits, {
+    "parameterization.name": "nugpt",
+    "parameterization.horizon_correction": true,
+  });
+  const nn = familyFit(a.fits, {
+    "parameterization.name": "nugpt",
+    "parameterization.horizon_correction": false,
+  });
   const families: [string, ScalingFit | undefined][] = [
     ["nGPT", ng],
     ["nuGPT, no horizon correction", nn],
@@ -126,9 +132,9 @@ export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
     ),
     "",
   );
-  const rn = reading(nn, "train.steps");
+  const rn = slopeReading(nn, "train.steps");
   const unc = segs.find(([l]) => l === "nuGPT, no horizon correction")?.[1] ?? [];
-  const rule = horizonVerdict(rn ? { slope: rn.c.slope, ci: rn.c.slope_ci } : null, unc);
+  const rule = horizonVerdict(rn ? { slope: rn.coefficient.slope, ci: rn.coefficient.slope_ci } : null, unc);
   out.push(
     `- nuGPT without the correction (the paper's test): ${slopeText(nn, "train.steps")}; paper -1/3`,
     `- what m_data^(-1/3) leaves over (that exponent + 1/3): ${
@@ -158,7 +164,9 @@ export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
     ...out,
     verdictLine(
       rule.verdict,
-      `uncorrected nuGPT's exponent ${rn ? withCI(rn.c.slope, rn.c.slope_ci) : "n/a"} over ${
+      `uncorrected nuGPT's exponent ${
+        rn ? withCI(rn.coefficient.slope, rn.coefficient.slope_ci) : "n/a"
+      } over ${
         (groupsOf(a, nn).map((g) => g.scale["train.steps"]).sort((x, y) => x - y)).join(" / ")
       } steps (${rule.containsThird ? "contains" : "excludes"} -1/3${
         rule.falls ? "; wholly below 0" : ""

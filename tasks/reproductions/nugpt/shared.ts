@@ -54,16 +54,13 @@ export function medianEtaOctaves(groups: GroupOptimum[]): number {
 }
 
 /** The fit among `fits` whose family keys match `match`. */
-export function fitOf(fits: ScalingFit[], match: Record<string, unknown>): ScalingFit | undefined {
+/** The fitted law of the family whose keys match `match` (e.g. {"parameterization.name": "ngpt"}). */
+export function familyFit(fits: ScalingFit[], match: Record<string, unknown>): ScalingFit | undefined {
   return fits.find((f) => Object.entries(match).every(([k, v]) => String(f.family_keys[k]) === String(v)));
 }
 
 /** What the claims read of an analysis: the optima and the fitted laws (one sweep, or several together). */
 export type Fitted = Pick<Analysis, "optima" | "fits">;
-
-export function famOf(a: Fitted, match: Record<string, unknown>): ScalingFit | undefined {
-  return fitOf(a.fits, match);
-}
 
 export function groupsOf(a: Fitted, fit: ScalingFit | undefined): GroupOptimum[] {
   return fit ? a.optima.groups.filter((g) => g.family === fit.family) : [];
@@ -76,9 +73,10 @@ export function slopeText(fit: ScalingFit | undefined, axis: string): string {
   return `${withCI(c.slope, c.slope_ci)}: ${readSlope(c)}`;
 }
 
-export function reading(fit: ScalingFit | undefined, axis: string) {
+/** A family's slope along `axis`: its fitted coefficient and the verdict call read from it (null when unfitted). */
+export function slopeReading(fit: ScalingFit | undefined, axis: string) {
   const i = fit ? fit.scales.indexOf(axis) : -1;
-  return fit && i >= 0 ? { c: fit.coefficients[i], r: readSlope(fit.coefficients[i]) } : null;
+  return fit && i >= 0 ? { coefficient: fit.coefficients[i], call: readSlope(fit.coefficients[i]) } : null;
 }
 
 export function optimaRows(groups: GroupOptimum[], label: string, axis: string): (string | number)[][] {

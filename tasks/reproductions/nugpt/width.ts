@@ -28,8 +28,7 @@ import {
   analyze,
   analyzeTogether,
   claimOpening,
-  famOf,
-  fitOf,
+  familyFit,
   fitsWithoutSmallest,
   type Fitted,
   groupsOf,
@@ -39,7 +38,7 @@ import {
   OPTIMA_HEADER,
   optimaRows,
   readableFigures,
-  reading,
+  slopeReading,
   slopeText,
 } from "./shared.ts";
 
@@ -108,8 +107,8 @@ export async function widthClaim(
     if (s256) out.push(s256, "");
   }
   await readableFigures(p.dir, a, ["model.width"]);
-  const ng = famOf(a, { "parameterization.name": "ngpt" }),
-    nu = famOf(a, { "parameterization.name": "nugpt" });
+  const ng = familyFit(a.fits, { "parameterization.name": "ngpt" }),
+    nu = familyFit(a.fits, { "parameterization.name": "nugpt" });
   // nuGPT's residual drift: its fitted slope, per-width segments, and the horizon dependence.
   const segs = localExponents(
     groupsOf(a, nu).filter((g) => g.bracketed).map((g) => ({
@@ -118,16 +117,18 @@ export async function widthClaim(
       draws: g.draws,
     })),
   );
-  const ru0 = reading(nu, "model.width");
+  const ru0 = slopeReading(nu, "model.width");
   const ref = short.find((r) => r.label === "nuGPT (reference)")?.fit;
   const long = short.find((r) => r.label.startsWith("nuGPT, steps "));
   const drift = ru0
-    ? `nuGPT's residual drift is ${withCI(ru0.c.slope, ru0.c.slope_ci)} per doubling of width (${
-      ru0.c.slope > 0
+    ? `nuGPT's residual drift is ${
+      withCI(ru0.coefficient.slope, ru0.coefficient.slope_ci)
+    } per doubling of width (${
+      ru0.coefficient.slope > 0
         ? "upward: its optimum rises with width, so its width factors over-correct here"
         : "downward: its optimum falls with width, so its width factors under-correct here"
     }${
-      ru0.c.slope_ci && ru0.c.slope_ci[0] <= 0 && ru0.c.slope_ci[1] >= 0
+      ru0.coefficient.slope_ci && ru0.coefficient.slope_ci[0] <= 0 && ru0.coefficient.slope_ci[1] >= 0
         ? "; its interval includes 0, so the sign is the point estimate's, not established"
         : ""
     }); per width, ${segs.map((x) => `${x.from} -> ${x.to}: ${withCI(x.exponent, x.ci)}`).join(", ")}.`
@@ -174,8 +175,8 @@ export async function widthClaim(
   if (!p.complete) return notYet([...out, incomplete(p, "the numbers")]);
   if (p256.finished && !p256.complete) return notYet([...out, incomplete(p256, "the width-256 numbers")]);
   const rule = widthVerdict(
-    reading(ng, "model.width")?.r ?? null,
-    reading(nu, "model.width")?.r ?? null,
+    slopeReading(ng, "model.width")?.call ?? null,
+    slopeReading(nu, "model.width")?.call ?? null,
     d?.ci ?? null,
   );
   const [reason] = rule.reasons;
@@ -203,8 +204,8 @@ async function resolution(
 ): Promise<string[]> {
   const axis = "model.width", by = ["parameterization.name"];
   const rest = await fitsWithoutSmallest(dir, by, axis);
-  const rn = fitOf(rest, { "parameterization.name": "ngpt" });
-  const ru = fitOf(rest, { "parameterization.name": "nugpt" });
+  const rn = familyFit(rest, { "parameterization.name": "ngpt" });
+  const ru = familyFit(rest, { "parameterization.name": "nugpt" });
   const smallest = Math.min(...a.optima.groups.map((g) => g.scale[axis]));
   const span = (f: ScalingFit | undefined) => {
     const c = f?.coefficients[f.scales.indexOf(axis)];
