@@ -2,7 +2,8 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { parseTrial, type TrialConfig } from "../engine/core/config.ts";
-import { buildNetwork, runTrial } from "../engine/train/trainer.ts";
+import { runTrial } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/nn/resolve.ts";
 import { alignmentRatios } from "../components/probe/alignment_exponents.ts";
 import { normals } from "../engine/nn/init.ts";
 import { matrixRatios } from "../components/probe/alignment.ts";

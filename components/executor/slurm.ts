@@ -20,7 +20,7 @@ import { resolve as resolvePath } from "node:path";
 import { DmodelError } from "../../engine/core/errors.ts";
 import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
 import { register } from "../../engine/core/registry.ts";
-import { emptyResult } from "../../engine/train/result.ts";
+import { FailureStreak, pointAtLog, writeLostResult } from "./failures.ts";
 import { crashCause, outsideFault } from "../../engine/train/faults.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
 import { sweepPermissions, trialCommand, type TrialPermissions } from "./command.ts";
@@ -382,23 +382,12 @@ async function markLost(
   const base = state?.split(/[\s(]/)[0];
   const how = state ? `in state ${state}` : "(state unknown)";
   await Deno.mkdir(`${dir}/${t.dir}`, { recursive: true }); // a task cancelled while pending never made it
-  await writeFileAtomic(
-    `${dir}/${t.dir}/result.json`,
-    JSON.stringify(
-      {
-        ...emptyResult(
-          "failed",
-          `Slurm task ${jobId}_${t.index} ended ${how} without a result${
-            tail ? `: ${tail}` : ""
-          }; log: ${log}`,
-        ),
-        // Killed by Slurm or stopped by an outside fault (a full disk), not by its own error: the next
-        // `deno task sweep` resubmits it (it resumes).
-        requeue: !base || KILLED.has(base) || outsideFault(tail) !== null,
-      },
-      null,
-      1,
-    ),
+  // Killed by Slurm or stopped by an outside fault (a full disk), not by its own error: the next
+  // `deno task sweep` resubmits it (it resumes).
+  await writeLostResult(
+    `${dir}/${t.dir}`,
+    `Slurm task ${jobId}_${t.index} ended ${how} without a result${tail ? `: ${tail}` : ""}; log: ${log}`,
+    !base || KILLED.has(base) || outsideFault(tail) !== null,
   );
 }
 
@@ -411,7 +400,8 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
   for (const t of ctx.todo) if (jobOf.has(t.index)) waiting.set(t.index, t);
   const active = new Set(jobs.map((j) => j.job_id));
   const names = new Map(jobs.map((j) => [j.job_id, j.job_name]));
-  let consecutiveFailures = 0, squeueErrors = 0;
+  const streak = new FailureStreak(ctx.maxFailures);
+  let squeueErrors = 0;
   // Tasks squeue last showed RUNNING: one that wrote its result.json is still appending its events.jsonl
   // line, so it is reported at the next poll (else both would record the finish).
   const running = new Set<number>();
@@ -426,21 +416,15 @@ async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): 
       if (!result) continue;
       waiting.delete(i);
       ctx.progress.workers.delete(i);
-      if (result.status === "failed") {
-        if (!result.error?.includes("; log: ")) {
-          // The trial caught its own exception: point at its task log, as the local executor does.
-          result.error = `${result.error}; log: ${ctx.dir}/slurm/${jobOf.get(i)}_${i}.out`;
-          await writeFileAtomic(`${ctx.dir}/${t.dir}/result.json`, JSON.stringify(result, null, 1));
-        }
-        if (++consecutiveFailures >= ctx.maxFailures) {
-          for (const id of active) await slurmCmd("scancel", [id]);
-          await ctx.onFinished(t);
-          throw new DmodelError(
-            `sweep stopped: ${consecutiveFailures} consecutive trials failed (max_failures ${ctx.maxFailures}); ` +
-              `cancelled Slurm job(s) ${[...active].join(", ")}; last: ${t.dir}: ${result.error}`,
-          );
-        }
-      } else consecutiveFailures = 0;
+      // A failed trial that caught its own exception: its error points at the task log too.
+      await pointAtLog(`${ctx.dir}/${t.dir}`, result, `${ctx.dir}/slurm/${jobOf.get(i)}_${i}.out`);
+      if (streak.finished(result.status)) {
+        for (const id of active) await slurmCmd("scancel", [id]);
+        await ctx.onFinished(t);
+        throw new DmodelError(
+          streak.stopMessage(t, result.error, `cancelled Slurm job(s) ${[...active].join(", ")}`),
+        );
+      }
       await ctx.onFinished(t);
     }
   };
