@@ -58,7 +58,8 @@ export type { Probe, ProbeContext } from "./engine/train/probe.ts";
 
 /** Trials: validate a config, its stable id, run it, evaluate it, describe it. */
 export { parseTrial, type TrialConfig, trialDirName, trialId } from "./engine/core/config.ts";
-export { buildNetwork, runTrial } from "./engine/train/trainer.ts";
+export { runTrial } from "./engine/train/trainer.ts";
+export { buildNetwork } from "./engine/nn/resolve.ts";
 /** The one training loop: a step is loss and gradients, then the optimizer update; the rest are hooks. */
 export { gradients, lossAndGrads, type TrainLoop, trainLoop } from "./engine/train/loop.ts";
 export type { Optimizer, OptimizerFactory, OptimizerState } from "./engine/nn/optim.ts";

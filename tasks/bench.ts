@@ -36,7 +36,7 @@ import { parseArgs } from "node:util";
 import "../components/mod.ts";
 import { parseTrial } from "../engine/core/config.ts";
 import { useBackend } from "../engine/kernels/backend.ts";
-import { buildNetwork } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/nn/resolve.ts";
 import { trainLoop } from "../engine/train/loop.ts";
 import { build } from "../engine/core/registry.ts";
 import { currentAdapter, describeAdapter } from "../engine/kernels/webgpu.ts";

@@ -16,7 +16,7 @@ import { writeFileAtomic } from "../engine/core/fs.ts";
 import { useBackend } from "../engine/kernels/backend.ts";
 import { prepareData } from "../engine/data/prepare.ts";
 import { evalBatches } from "../engine/data/batches.ts";
-import { buildNetwork } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/nn/resolve.ts";
 import { diagnoseEspa } from "../components/block/vanilla/diagnose.ts";
 import { main, parse } from "./cli.ts";
 

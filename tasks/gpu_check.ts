@@ -70,7 +70,8 @@ async function bench(backend: string, widths: number[], steps: number, warmup: n
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean).map(Number);
 
-if (import.meta.main) {
+/** The check's settings from the command line (exit 2 on a bad one). */
+function settings() {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
@@ -96,10 +97,106 @@ if (import.meta.main) {
       Deno.exit(2);
     }
   }
-  const widths = list(values.widths ?? (tiny ? "32" : "256,512,1024,2048"));
-  const wasmWidths = list(values["wasm-widths"] ?? (tiny ? "32" : "256,512,1024"));
-  const steps = Number(values.steps ?? (tiny ? 2 : 5));
-  const warmup = Number(values.warmup ?? (tiny ? 1 : 2));
+  const opWidth = Number(values["op-width"] ?? (tiny ? 32 : 1024));
+  return {
+    out: values.out,
+    tiny,
+    sections,
+    widths: list(values.widths ?? (tiny ? "32" : "256,512,1024,2048")),
+    wasmWidths: list(values["wasm-widths"] ?? (tiny ? "32" : "256,512,1024")),
+    steps: Number(values.steps ?? (tiny ? 2 : 5)),
+    warmup: Number(values.warmup ?? (tiny ? 1 : 2)),
+    // The shapes of one layer of the bench's reference nGPT (seq 128, batch 16, vocab 1024) at width opWidth.
+    opShape: tiny && !values["op-width"]
+      ? { tokens: 256, seq: 16, width: 32, headDim: 16, vocab: 256, reps: 3 }
+      : { tokens: 2048, seq: 128, width: opWidth, headDim: opWidth >= 1024 ? 64 : 32, vocab: 1024, reps: 7 },
+  };
+}
+
+type Settings = ReturnType<typeof settings>;
+
+/** Section 2: the webgpu tests' pass/fail and summary line. */
+async function correctness(log: (s: string) => void): Promise<{ passed: boolean | null; summary: string }> {
+  log("correctness: tests/webgpu.test.ts (fused ops, 10-step training parity)");
+  const r = await deno([
+    "test",
+    "-A",
+    "--no-check",
+    "--filter",
+    "/fused op|training steps/",
+    "tests/webgpu.test.ts",
+  ]);
+  const plainOut = r.stdout + r.stderr;
+  const summary = plainOut.split("\n").find((l) => /^(ok|FAILED) \| \d+ passed/.test(l)) ??
+    `exit ${r.code}`;
+  log(`correctness: ${summary}`);
+  return { passed: r.code === 0, summary };
+}
+
+/** What the check found, as written to gpu_check.json. */
+interface GpuCheck {
+  date: string;
+  tiny: boolean;
+  adapter: string;
+  deno: string;
+  tests: { passed: boolean | null; summary: string };
+  ops: OpTiming[];
+  ops_setting: string;
+  default_setting: string;
+  wall_s: number;
+}
+
+/** gpu_check.md: the adapter, the tests' summary, the ops table and the bench table of the sections run. */
+function markdown(
+  r: GpuCheck,
+  o: Settings,
+  gpu: { lines: BenchLine[]; error: string | null },
+  cpu: { lines: BenchLine[]; error: string | null },
+): string {
+  const { widths, wasmWidths, steps, warmup, opShape } = o;
+  const wasmAt = new Map(cpu.lines.map((l) => [l.width, l.ms_per_step]));
+  return [
+    `# GPU check (${r.date})`,
+    "",
+    `Adapter: ${r.adapter}. Deno ${r.deno}.${r.tiny ? " Tiny widths (--tiny)." : ""} Wall ${r.wall_s} s.`,
+    "",
+    `Correctness (tests/webgpu.test.ts, fused ops and training parity): ${r.tests.summary}`,
+    ...(o.sections.has("ops")
+      ? [
+        "",
+        `## Fused ops, fwd + bwd (width ${opShape.width}, ${opShape.tokens} tokens; median of ${opShape.reps})`,
+        "",
+        "| op | shape | WGSL ms | plain ms | faster |",
+        "|---|---|---|---|---|",
+        ...r.ops.map((o) => `| ${o.op} | ${o.shape} | ${o.wgsl_ms} | ${o.plain_ms} | ${o.choice} |`),
+        "",
+        `Measured choice: \`DMODEL_WEBGPU_FUSED=${r.ops_setting}\` (built-in default: ${r.default_setting}).`,
+      ]
+      : []),
+    ...(o.sections.has("bench")
+      ? [
+        "",
+        `## Training step (deno task bench: nGPT depth 4, seq 128, batch 16; median of ${steps} steps after ${warmup})`,
+        "",
+        "| width | webgpu ms/step | wasm 2 threads ms/step | speed-up |",
+        "|---|---|---|---|",
+        ...[...new Set([...widths, ...wasmWidths])].sort((x, y) => x - y).map((w) => {
+          const g = gpu.lines.find((l) => l.width === w)?.ms_per_step;
+          const c = wasmAt.get(w);
+          const up = g && c ? `${(c / g).toFixed(2)}x` : "";
+          return `| ${w} | ${g ?? "not run"} | ${c ?? "not run"} | ${up} |`;
+        }),
+        ...(gpu.error ? ["", `webgpu bench failed: ${gpu.error}`] : []),
+        ...(cpu.error ? ["", `wasm bench failed: ${cpu.error}`] : []),
+      ]
+      : []),
+    "",
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  const o = settings();
+  const { tiny, sections, widths, wasmWidths, steps, warmup, opShape } = o;
   const t0 = performance.now();
   const log = (s: string) =>
     console.error(`gpu-check [${((performance.now() - t0) / 1000).toFixed(0)}s] ${s}`);
@@ -115,34 +212,13 @@ if (import.meta.main) {
     console.error(`gpu-check: only the fallback adapter is here (${adapter}); use --tiny, or run on a GPU`);
     Deno.exit(1);
   }
-  await Deno.mkdir(values.out, { recursive: true });
+  await Deno.mkdir(o.out, { recursive: true });
 
   // 2. correctness
-  let tests = { passed: null as boolean | null, summary: "skipped" };
-  if (sections.has("tests")) {
-    log("correctness: tests/webgpu.test.ts (fused ops, 10-step training parity)");
-    const r = await deno([
-      "test",
-      "-A",
-      "--no-check",
-      "--filter",
-      "/fused op|training steps/",
-      "tests/webgpu.test.ts",
-    ]);
-    const plainOut = r.stdout + r.stderr;
-    const summary = plainOut.split("\n").find((l) => /^(ok|FAILED) \| \d+ passed/.test(l)) ??
-      `exit ${r.code}`;
-    tests = { passed: r.code === 0, summary };
-    log(`correctness: ${summary}`);
-  }
+  const tests = sections.has("tests") ? await correctness(log) : { passed: null, summary: "skipped" };
 
   // 3. ops, in this process
   await useBackend("webgpu", log);
-  const opWidth = Number(values["op-width"] ?? (tiny ? 32 : 1024));
-  // The shapes of one layer of the bench's reference nGPT (seq 128, batch 16, vocab 1024) at width opWidth.
-  const opShape = tiny && !values["op-width"]
-    ? { tokens: 256, seq: 16, width: 32, headDim: 16, vocab: 256, reps: 3 }
-    : { tokens: 2048, seq: 128, width: opWidth, headDim: opWidth >= 1024 ? 64 : 32, vocab: 1024, reps: 7 };
   let ops: OpTiming[] = [];
   if (sections.has("ops")) {
     log(`ops: each fused op fwd+bwd, WGSL vs plain (width ${opShape.width}, ${opShape.tokens} tokens)`);
@@ -173,49 +249,10 @@ if (import.meta.main) {
     bench: { webgpu: gpu.lines, webgpu_error: gpu.error, wasm_2_threads: cpu.lines, wasm_error: cpu.error },
     wall_s: Math.round((performance.now() - t0) / 1000),
   };
-  await Deno.writeTextFile(`${values.out}/gpu_check.json`, JSON.stringify(result, null, 1) + "\n");
-  const wasmAt = new Map(cpu.lines.map((l) => [l.width, l.ms_per_step]));
-  const md = [
-    `# GPU check (${result.date})`,
-    "",
-    `Adapter: ${adapter}. Deno ${result.deno}.${
-      tiny ? " Tiny widths (--tiny)." : ""
-    } Wall ${result.wall_s} s.`,
-    "",
-    `Correctness (tests/webgpu.test.ts, fused ops and training parity): ${tests.summary}`,
-    ...(sections.has("ops")
-      ? [
-        "",
-        `## Fused ops, fwd + bwd (width ${opShape.width}, ${opShape.tokens} tokens; median of ${opShape.reps})`,
-        "",
-        "| op | shape | WGSL ms | plain ms | faster |",
-        "|---|---|---|---|---|",
-        ...ops.map((o) => `| ${o.op} | ${o.shape} | ${o.wgsl_ms} | ${o.plain_ms} | ${o.choice} |`),
-        "",
-        `Measured choice: \`DMODEL_WEBGPU_FUSED=${result.ops_setting}\` (built-in default: ${result.default_setting}).`,
-      ]
-      : []),
-    ...(runBench
-      ? [
-        "",
-        `## Training step (deno task bench: nGPT depth 4, seq 128, batch 16; median of ${steps} steps after ${warmup})`,
-        "",
-        "| width | webgpu ms/step | wasm 2 threads ms/step | speed-up |",
-        "|---|---|---|---|",
-        ...[...new Set([...widths, ...wasmWidths])].sort((x, y) => x - y).map((w) => {
-          const g = gpu.lines.find((l) => l.width === w)?.ms_per_step;
-          const c = wasmAt.get(w);
-          const up = g && c ? `${(c / g).toFixed(2)}x` : "";
-          return `| ${w} | ${g ?? "not run"} | ${c ?? "not run"} | ${up} |`;
-        }),
-        ...(gpu.error ? ["", `webgpu bench failed: ${gpu.error}`] : []),
-        ...(cpu.error ? ["", `wasm bench failed: ${cpu.error}`] : []),
-      ]
-      : []),
-    "",
-  ].join("\n");
-  await Deno.writeTextFile(`${values.out}/gpu_check.md`, md);
+  await Deno.writeTextFile(`${o.out}/gpu_check.json`, JSON.stringify(result, null, 1) + "\n");
+  const md = markdown(result, o, gpu, cpu);
+  await Deno.writeTextFile(`${o.out}/gpu_check.md`, md);
   console.log(md);
-  log(`wrote ${values.out}/gpu_check.json and gpu_check.md`);
+  log(`wrote ${o.out}/gpu_check.json and gpu_check.md`);
   Deno.exit(tests.passed === false || gpu.error ? 1 : 0);
 }

@@ -9,7 +9,7 @@ import {
   productRms,
   rms,
   weightedAlignment,
-} from "../components/probe/alignment_exponents.ts";
+} from "../components/probe/alignment.ts";
 import { normals } from "../engine/nn/init.ts";
 
 const WIDTHS = [64, 128, 256, 512];

@@ -9,7 +9,7 @@ import {
   singularValues,
   stableRank,
   tokenMetrics,
-} from "../components/probe/collapse_metrics.ts";
+} from "../components/probe/collapse.ts";
 import { normals } from "../engine/nn/init.ts";
 
 /** A random n x n orthogonal matrix (Gram-Schmidt on normals). */

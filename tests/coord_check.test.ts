@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import "../components/mod.ts";
-import { activationSlopes, COORD_COLUMNS, coordCheck, slope } from "../engine/train/coord_check.ts";
+import { activationSlopes, COORD_COLUMNS, coordCheck } from "../engine/train/coord_check.ts";
+import { lineSlope } from "../engine/core/least_squares.ts";
 import { loadPipeline, parsePipeline } from "../engine/core/pipeline.ts";
 import type { CoordCheckStageOptions } from "../components/stage/coord_check.ts";
 import { tinyCorpus } from "./helpers.ts";
@@ -15,11 +16,11 @@ const dataRoot = await Deno.makeTempDir({ prefix: "dmodel-data-" });
 const PIPELINE = new URL("../pipelines/coord-check.yaml", import.meta.url).pathname;
 const ON_TINY = [`data.corpus=${corpus}`, "train.backend=wasm"];
 
-Deno.test("coord_check: slope is the least-squares slope of y on x", () => {
-  assert.equal(slope([5, 6, 7, 8], [1, 3, 5, 7]), 2);
-  assert.equal(slope([5, 6, 7, 8], [1, 1, 1, 1]), 0);
+Deno.test("coord_check: lineSlope is the least-squares slope of y on x", () => {
+  assert.equal(lineSlope([5, 6, 7, 8], [1, 3, 5, 7]), 2);
+  assert.equal(lineSlope([5, 6, 7, 8], [1, 1, 1, 1]), 0);
   // y = 0.5 x + noise that cancels: (0.1, -0.1, -0.1, 0.1) is orthogonal to x - mean(x).
-  assert(Math.abs(slope([0, 1, 2, 3], [0.1, 0.4, 0.9, 1.6]) - 0.5) < 1e-12);
+  assert(Math.abs(lineSlope([0, 1, 2, 3], [0.1, 0.4, 0.9, 1.6]) - 0.5) < 1e-12);
 });
 
 Deno.test("coord_check: SP's logits grow with width at least 0.3 per doubling faster than muP's (widths 32..256, 3 steps)", async () => {

@@ -15,7 +15,7 @@ import {
 import { MASKED } from "../engine/kernels/kernel_tasks.ts";
 import { composedCMapAtZero, leakyReluCMap, tatSlope } from "../components/block/vanilla/tat.ts";
 import { pgopAutoDim, pgopDim, pgopOverhead } from "../components/block/pgop.ts";
-import { buildNetwork } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/nn/resolve.ts";
 import { tinyTrial, wasm } from "./helpers.ts";
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -18,7 +18,7 @@ import {
 import { kernelPath, kernelStats } from "../components/block/vanilla/kernel_path.ts";
 import { leakyReluCMap, tatSlope } from "../components/block/vanilla/tat.ts";
 import { tokenKernel } from "../components/block/vanilla/diagnose.ts";
-import { buildNetwork } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/nn/resolve.ts";
 import { maxAbsDiff, tinyTrial, wasm } from "./helpers.ts";
 
 Deno.test("espa: chol(exp(-gamma|i-j|)) is the AR(1) factor: L[i,0] = e^(-gamma i), L[i,j] = sqrt(1 - e^(-2 gamma)) e^(-gamma (i-j))", () => {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { useBackend } from "../engine/kernels/backend.ts";
-import { buildNetwork } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/nn/resolve.ts";
 import { lossAndGrads } from "../engine/train/loop.ts";
 import { Adam } from "../engine/nn/optim.ts";
 import { kernelOverridesInstalled } from "../engine/kernels/js_kernels.ts";

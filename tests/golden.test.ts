@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { readSafetensors, type StoredTensor } from "../engine/nn/safetensors.ts";
 import { parseTrial } from "../engine/core/config.ts";
-import { buildNetwork } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/nn/resolve.ts";
 import { lossAndGrads } from "../engine/train/loop.ts";
 import { Adam } from "../engine/nn/optim.ts";
 import { maxAbsDiff, wasm } from "./helpers.ts";

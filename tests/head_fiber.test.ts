@@ -15,7 +15,7 @@ import {
 } from "../components/probe/head_fiber.ts";
 import { gateMatrix, headFiberColumns } from "../components/probe/head_fiber_probe.ts";
 import { pgopFeatures } from "../components/block/pgop.ts";
-import { singularValues } from "../components/probe/collapse_metrics.ts";
+import { singularValues } from "../components/probe/collapse.ts";
 import { linearRank } from "../components/probe/affine_rank.ts";
 
 const SHAPES: [number, number, number][] = [[3, 2, 2], [4, 3, 2], [2, 4, 3], [5, 2, 4]]; // n, H, d_k

@@ -1,7 +1,7 @@
 /** The nGPT block: unit norms after a step, analytic vs finite-difference gradients, no leaks. */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { buildNetwork } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/nn/resolve.ts";
 import { lossAndGrads } from "../engine/train/loop.ts";
 import { Adam } from "../engine/nn/optim.ts";
 import { tinyTrial, wasm } from "./helpers.ts";

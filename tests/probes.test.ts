@@ -2,10 +2,11 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { parseTrial, type TrialConfig } from "../engine/core/config.ts";
-import { buildNetwork, runTrial } from "../engine/train/trainer.ts";
-import { alignmentRatios } from "../components/probe/alignment_exponents.ts";
+import { runTrial } from "../engine/train/trainer.ts";
+import { buildNetwork } from "../engine/nn/resolve.ts";
+import { alignmentRatios } from "../components/probe/alignment.ts";
 import { normals } from "../engine/nn/init.ts";
-import { matrixRatios } from "../components/probe/alignment.ts";
+import { matrixRatios } from "../components/probe/alignment_probe.ts";
 import { capture } from "../components/probe/capture.ts";
 import { resolve } from "../engine/core/registry.ts";
 import type { Probe } from "../engine/train/probe.ts";

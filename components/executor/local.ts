@@ -6,7 +6,6 @@
  * cores / workers (DMODEL_THREADS), so workers x BLAS threads <= cores.
  */
 import { z } from "zod";
-import { writeFileAtomic } from "../../engine/core/fs.ts";
 import { register } from "../../engine/core/registry.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
 import { sweepPermissions, trialCommand, type TrialPermissions, trialWrites } from "./command.ts";
@@ -14,7 +13,7 @@ import { checkTrialDir } from "../../engine/core/paths.ts";
 import type { PlannedTrial } from "../../engine/sweep/grid.ts";
 import { trialState } from "../../engine/sweep/plan.ts";
 import { DmodelError } from "../../engine/core/errors.ts";
-import { emptyResult } from "../../engine/train/result.ts";
+import { FailureStreak, pointAtLog, writeLostResult } from "./failures.ts";
 import { crashCause, outsideFault, signalDeath } from "../../engine/train/faults.ts";
 
 async function pump(stream: ReadableStream<Uint8Array>, onLine: (l: string) => void): Promise<void> {
@@ -111,16 +110,10 @@ async function markCrashed(ctx: ExecutorContext, t: PlannedTrial, end: Ended): P
   const again = killed || fault
     ? `${fault ? ` (${fault})` : ""}; the next run of the sweep runs it again, from its checkpoint`
     : "";
-  await writeFileAtomic(
-    `${ctx.dir}/${t.dir}/result.json`,
-    JSON.stringify(
-      {
-        ...emptyResult("failed", `trial process ${how}${again}; log: ${log}`),
-        requeue: Boolean(killed || fault),
-      },
-      null,
-      1,
-    ),
+  await writeLostResult(
+    `${ctx.dir}/${t.dir}`,
+    `trial process ${how}${again}; log: ${log}`,
+    Boolean(killed || fault),
   );
 }
 
@@ -133,7 +126,7 @@ export function localExecutor(): Executor {
       for (const t of ctx.todo) checkTrialDir(ctx.dir, t.dir);
       const perms = await sweepPermissions(ctx.dir, ctx.trials);
       const queue = [...ctx.todo];
-      let consecutiveFailures = 0;
+      const streak = new FailureStreak(ctx.maxFailures);
       let stopped: string | null = null;
       const worker = async (w: number) => {
         while (queue.length && !stopped && !ctx.signal.aborted) {
@@ -144,24 +137,13 @@ export function localExecutor(): Executor {
           if (state !== "done") {
             await markCrashed(ctx, t, end);
             ({ result } = await trialState(ctx.dir, t));
-          } else if (result?.status === "failed" && !result.error?.includes("; log: ")) {
-            // The trial caught its own exception: point at its log too.
-            result.error = `${result.error}; log: ${ctx.dir}/${t.dir}/trial.log`;
-            await writeFileAtomic(`${ctx.dir}/${t.dir}/result.json`, JSON.stringify(result, null, 1));
-          }
-          if (result?.status === "failed") {
-            consecutiveFailures++;
-            if (consecutiveFailures >= ctx.maxFailures && !stopped) {
-              stopped =
-                `${consecutiveFailures} consecutive trials failed (max_failures ${ctx.maxFailures}); ` +
-                `last: ${t.dir}: ${result.error}`;
-            }
-          } else consecutiveFailures = 0;
+          } else if (result) await pointAtLog(`${ctx.dir}/${t.dir}`, result, `${ctx.dir}/${t.dir}/trial.log`);
+          if (streak.finished(result?.status) && !stopped) stopped = streak.stopMessage(t, result?.error);
           await ctx.onFinished(t);
         }
       };
       await Promise.all(Array.from({ length: Math.min(ctx.workers, ctx.todo.length) }, (_, w) => worker(w)));
-      if (stopped) throw new DmodelError(`sweep stopped: ${stopped}`);
+      if (stopped) throw new DmodelError(stopped);
       return {};
     },
   };

@@ -20,7 +20,7 @@ import { resolve as resolvePath } from "node:path";
 import { DmodelError } from "../../engine/core/errors.ts";
 import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
 import { register } from "../../engine/core/registry.ts";
-import { emptyResult } from "../../engine/train/result.ts";
+import { FailureStreak, pointAtLog, writeLostResult } from "./failures.ts";
 import { crashCause, outsideFault } from "../../engine/train/faults.ts";
 import type { Executor, ExecutorContext } from "../../engine/sweep/executor.ts";
 import { sweepPermissions, trialCommand, type TrialPermissions } from "./command.ts";
@@ -382,122 +382,137 @@ async function markLost(
   const base = state?.split(/[\s(]/)[0];
   const how = state ? `in state ${state}` : "(state unknown)";
   await Deno.mkdir(`${dir}/${t.dir}`, { recursive: true }); // a task cancelled while pending never made it
-  await writeFileAtomic(
-    `${dir}/${t.dir}/result.json`,
-    JSON.stringify(
-      {
-        ...emptyResult(
-          "failed",
-          `Slurm task ${jobId}_${t.index} ended ${how} without a result${
-            tail ? `: ${tail}` : ""
-          }; log: ${log}`,
-        ),
-        // Killed by Slurm or stopped by an outside fault (a full disk), not by its own error: the next
-        // `deno task sweep` resubmits it (it resumes).
-        requeue: !base || KILLED.has(base) || outsideFault(tail) !== null,
-      },
-      null,
-      1,
-    ),
+  // Killed by Slurm or stopped by an outside fault (a full disk), not by its own error: the next
+  // `deno task sweep` resubmits it (it resumes).
+  await writeLostResult(
+    `${dir}/${t.dir}`,
+    `Slurm task ${jobId}_${t.index} ended ${how} without a result${tail ? `: ${tail}` : ""}; log: ${log}`,
+    !base || KILLED.has(base) || outsideFault(tail) !== null,
   );
 }
 
 /** Follows jobs until none of their tasks is queued; reports trials as their result.json appears. */
 async function follow(ctx: ExecutorContext, jobs: SlurmJob[], o: SlurmOptions): Promise<void> {
-  const byIndex = new Map(ctx.trials.map((t) => [t.index, t]));
   const jobOf = new Map<number, string>();
   for (const j of jobs) for (const i of j.indices) jobOf.set(i, j.job_id);
-  const waiting = new Map<number, PlannedTrial>();
-  for (const t of ctx.todo) if (jobOf.has(t.index)) waiting.set(t.index, t);
-  const active = new Set(jobs.map((j) => j.job_id));
-  const names = new Map(jobs.map((j) => [j.job_id, j.job_name]));
-  let consecutiveFailures = 0, squeueErrors = 0;
-  // Tasks squeue last showed RUNNING: one that wrote its result.json is still appending its events.jsonl
-  // line, so it is reported at the next poll (else both would record the finish).
-  const running = new Set<number>();
-
-  const scan = async () => {
-    for (const [i, t] of waiting) {
-      if (running.has(i)) continue;
-      const result = await readJSON<{ status: string; error?: string | null }>(
-        `${ctx.dir}/${t.dir}/result.json`,
-      )
-        .catch(() => null);
-      if (!result) continue;
-      waiting.delete(i);
-      ctx.progress.workers.delete(i);
-      if (result.status === "failed") {
-        if (!result.error?.includes("; log: ")) {
-          // The trial caught its own exception: point at its task log, as the local executor does.
-          result.error = `${result.error}; log: ${ctx.dir}/slurm/${jobOf.get(i)}_${i}.out`;
-          await writeFileAtomic(`${ctx.dir}/${t.dir}/result.json`, JSON.stringify(result, null, 1));
-        }
-        if (++consecutiveFailures >= ctx.maxFailures) {
-          for (const id of active) await slurmCmd("scancel", [id]);
-          await ctx.onFinished(t);
-          throw new DmodelError(
-            `sweep stopped: ${consecutiveFailures} consecutive trials failed (max_failures ${ctx.maxFailures}); ` +
-              `cancelled Slurm job(s) ${[...active].join(", ")}; last: ${t.dir}: ${result.error}`,
-          );
-        }
-      } else consecutiveFailures = 0;
-      await ctx.onFinished(t);
-    }
+  const f: Following = {
+    ctx,
+    byIndex: new Map(ctx.trials.map((t) => [t.index, t])),
+    jobOf,
+    waiting: new Map(ctx.todo.filter((t) => jobOf.has(t.index)).map((t) => [t.index, t])),
+    active: new Set(jobs.map((j) => j.job_id)),
+    names: new Map(jobs.map((j) => [j.job_id, j.job_name])),
+    streak: new FailureStreak(ctx.maxFailures),
+    running: new Set(),
+    squeueErrors: 0,
   };
-
-  while (active.size) {
+  while (f.active.size) {
     if (ctx.signal.aborted) return; // Ctrl-C stops following, not the job
     // The queue first, then the files: a task that left the queue has written its result by now.
-    running.clear();
-    for (const id of [...active]) {
-      let states: Map<number, string> | null;
-      try {
-        states = await queueStates(id, names.get(id));
-        squeueErrors = 0;
-      } catch (e) {
-        const msg = (e as Error).message;
-        if (++squeueErrors >= 12) {
-          throw new DmodelError(
-            `executor slurm: ${msg}; job ${id} may still run: re-run the sweep to follow it again`,
-          );
-        }
-        continue;
-      }
-      if (states === null) {
-        throw new DmodelError("executor slurm: squeue not found on PATH; cannot follow the job");
-      }
-      if (![...states.values()].some((s) => ACTIVE.has(s.split(/[\s+]/)[0]))) active.delete(id);
-      for (const [i, s] of states) {
-        if (s === "RUNNING") running.add(i);
-        const t = byIndex.get(i);
-        if (!t || s !== "RUNNING" || !waiting.has(i)) continue;
-        const m = await lastMetrics(`${ctx.dir}/${t.dir}/metrics.csv`);
-        ctx.progress.workers.set(i, {
-          trial: t.dir,
-          step: m?.step ?? 0,
-          steps: t.config.train.steps,
-          loss: m?.loss ?? NaN,
-          tokens_per_s: m?.tokens_per_s ?? 0,
-        });
-      }
-    }
-    await scan();
+    await pollQueue(f);
+    await scanResults(f);
     ctx.progress.render();
-    if (active.size) await sleep(o.poll_seconds * 1000);
+    if (f.active.size) await sleep(o.poll_seconds * 1000);
   }
   // A shared filesystem may show a file a moment late: look twice more before calling a trial lost.
-  for (let k = 0; k < 2 && waiting.size; k++) {
+  for (let k = 0; k < 2 && f.waiting.size; k++) {
     await sleep(Math.min(2000, o.poll_seconds * 1000));
-    await scan();
+    await scanResults(f);
   }
   const states = new Map<string, Map<number, string>>();
-  for (const [i, t] of waiting) {
+  for (const [i, t] of f.waiting) {
     const id = jobOf.get(i)!;
     if (!states.has(id)) states.set(id, await finalStates(id));
-    const state = states.get(id)!.get(i);
-    await markLost(ctx.dir, t, id, state);
-    waiting.delete(i);
+    await markLost(ctx.dir, t, id, states.get(id)!.get(i));
+    f.waiting.delete(i);
     ctx.progress.workers.delete(i);
+    await ctx.onFinished(t);
+  }
+}
+
+/** What following the submitted jobs keeps between polls. */
+interface Following {
+  ctx: ExecutorContext;
+  byIndex: Map<number, PlannedTrial>;
+  /** The job of each array index. */
+  jobOf: Map<number, string>;
+  /** Submitted trials not yet reported, by array index. */
+  waiting: Map<number, PlannedTrial>;
+  /** Jobs with a task still queued or running. */
+  active: Set<string>;
+  names: Map<string, string>;
+  streak: FailureStreak;
+  /**
+   * Tasks squeue last showed RUNNING: one that wrote its result.json is still appending its events.jsonl
+   * line, so it is reported at the next poll (else both would record the finish).
+   */
+  running: Set<number>;
+  /** squeue failures in a row (12 stop the following). */
+  squeueErrors: number;
+}
+
+/** One squeue pass over the active jobs: which tasks run (with their progress), which jobs are done. */
+async function pollQueue(f: Following): Promise<void> {
+  const { ctx } = f;
+  f.running.clear();
+  for (const id of [...f.active]) {
+    let states: Map<number, string> | null;
+    try {
+      states = await queueStates(id, f.names.get(id));
+      f.squeueErrors = 0;
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (++f.squeueErrors >= 12) {
+        throw new DmodelError(
+          `executor slurm: ${msg}; job ${id} may still run: re-run the sweep to follow it again`,
+        );
+      }
+      continue;
+    }
+    if (states === null) {
+      throw new DmodelError("executor slurm: squeue not found on PATH; cannot follow the job");
+    }
+    if (![...states.values()].some((s) => ACTIVE.has(s.split(/[\s+]/)[0]))) f.active.delete(id);
+    for (const [i, s] of states) {
+      if (s === "RUNNING") f.running.add(i);
+      const t = f.byIndex.get(i);
+      if (!t || s !== "RUNNING" || !f.waiting.has(i)) continue;
+      const m = await lastMetrics(`${ctx.dir}/${t.dir}/metrics.csv`);
+      ctx.progress.workers.set(i, {
+        trial: t.dir,
+        step: m?.step ?? 0,
+        steps: t.config.train.steps,
+        loss: m?.loss ?? NaN,
+        tokens_per_s: m?.tokens_per_s ?? 0,
+      });
+    }
+  }
+}
+
+/**
+ * Reports the waiting trials whose result.json has appeared (not those squeue still shows running);
+ * max_failures consecutive failures cancel the jobs and stop the sweep.
+ */
+async function scanResults(f: Following): Promise<void> {
+  const { ctx } = f;
+  for (const [i, t] of f.waiting) {
+    if (f.running.has(i)) continue;
+    const result = await readJSON<{ status: string; error?: string | null }>(
+      `${ctx.dir}/${t.dir}/result.json`,
+    )
+      .catch(() => null);
+    if (!result) continue;
+    f.waiting.delete(i);
+    ctx.progress.workers.delete(i);
+    // A failed trial that caught its own exception: its error points at the task log too.
+    await pointAtLog(`${ctx.dir}/${t.dir}`, result, `${ctx.dir}/slurm/${f.jobOf.get(i)}_${i}.out`);
+    if (f.streak.finished(result.status)) {
+      for (const id of f.active) await slurmCmd("scancel", [id]);
+      await ctx.onFinished(t);
+      throw new DmodelError(
+        f.streak.stopMessage(t, result.error, `cancelled Slurm job(s) ${[...f.active].join(", ")}`),
+      );
+    }
     await ctx.onFinished(t);
   }
 }

@@ -22,9 +22,9 @@
  * of tokens with different spreads into a plane (affine rank 1 -> 2), and
  * the centering removes the direction 1, so T >= d generic tokens (affine
  * rank d) come out of LN with affine rank d - 1 (tests/affine_rank.test.ts).
- * Singular values: collapse_metrics.ts's one-sided Jacobi SVD.
+ * Singular values: collapse.ts's one-sided Jacobi SVD.
  */
-import { singularValues } from "./collapse_metrics.ts";
+import { singularValues } from "./collapse.ts";
 import { normals } from "../../engine/nn/init.ts";
 
 /** Any dense numeric array. */

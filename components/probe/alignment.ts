@@ -1,211 +1,322 @@
 /**
- * The `alignment` probe: alpha, omega, nu (docs/reference.md section 3) of every
- * matrix, grouped by role (its tag: query, key, value, attn_out, mlp_in,
- * mlp_gate, mlp_out, ...; the readout). Inputs h come from the block's
- * activation sink (`<param>.in`) on the first `sequences` sequences of the
- * fixed probe batch (the first val batch), measured every `every` steps.
+ * Alignment exponents (Everett et al. arXiv 2407.05872; nuGPT Def. 3.1;
+ * docs/reference.md section 3). For a matrix W (d_out x d_in, stored (out, in),
+ * y = h W^T) applied to N input rows h (N x d_in), after an update
+ * (W, h) -> (W + dW, h + dh):
  *
- * `reference: init` (the default) is the nuGPT paper's Def. 3.1: the deltas
- * are changes from initialization, dW = W(t) - W(0) and dh = h(t) - h(0),
- * and W, h in the three formulas are W(0), h(0). The state at step 0 is kept
- * in `probes/alignment.init.safetensors` so that a resumed trial measures
- * against the same reference. `reference: previous` measures the change since
- * the previous measurement instead.
+ *   ||dW h|| / sqrt(d_out)  ~ d_in^alpha * rms(dW) * rms(h)
+ *   ||W dh|| / sqrt(d_out)  ~ d_in^omega * rms(W) * rms(dh)
+ *   ||dW dh|| / sqrt(d_out) ~ d_in^nu    * rms(dW) * rms(dh)
  *
- * Columns: `probe_loss` (the loss on those sequences), then per role r: `ratio_alpha.r`, `ratio_omega.r`, `ratio_nu.r` (the
- * geometric mean over layers of ||dW h|| / sqrt(d_out) / (rms(dW) rms(h)) and
- * its two siblings) and `alpha.r`, `omega.r`, `nu.r`, the single-model
- * estimates log(ratio) / log(d_in). The cross-width exponent is the slope of
- * log(ratio) against log(width) over trials: `alignmentAcrossWidths` in
- * components/probe/alignment_exponents.ts. Step 0 has no delta: NaN.
+ * with rms(X) = ||X||_F / sqrt(numel) and, over N rows, ||Y|| / sqrt(d_out)
+ * read as the RMS of the N x d_out product times sqrt(d_in)^0 (i.e.
+ * ||Y||_F / sqrt(N d_out)). The ratio LHS / (rms rms) is ~ d_in^exponent: 1/2
+ * when the factors are independent, 1 when fully aligned. The exponent is
+ * the slope of log(ratio) against log(d_in) across widths
+ * ({@link fitExponent}, {@link alignmentAcrossWidths}); a single model gives
+ * the "local" estimate log(ratio) / log(d_in) (prefactor taken as 1).
  */
-import * as tf from "@tensorflow/tfjs";
-import { z } from "zod";
-import { alignmentRatio, EXPONENTS, localExponent } from "./alignment_exponents.ts";
-import { inputSinkName } from "../../engine/core/contracts.ts";
+import { readProbeCSV } from "../../engine/train/probe.ts";
+import { leastSquares } from "../../engine/core/least_squares.ts";
+import YAML from "yaml";
 import { DmodelError } from "../../engine/core/errors.ts";
-import { exists, writeFileAtomic } from "../../engine/core/fs.ts";
-import { encodeSafetensors, readSafetensors, type StoredTensor } from "../../engine/nn/safetensors.ts";
-import type { Param } from "../../engine/nn/network.ts";
-import type { Probe, ProbeContext } from "../../engine/train/probe.ts";
-import { register } from "../../engine/core/registry.ts";
-import { capture } from "./capture.ts";
+import { readJSON } from "../../engine/core/fs.ts";
 
-const schema = z.object({
-  every: z.number().int().positive().default(10),
-  /** Sequences of the probe batch to use (tokens = sequences x T). */
-  sequences: z.number().int().positive().default(4),
-  /**
-   * What the deltas are taken against: `init` (the nuGPT paper's Def. 3.1:
-   * dW = W(t) - W(0), dh = h(t) - h(0), with W(0), h(0) in the formulas) or
-   * `previous` (the change since the previous measurement).
-   */
-  reference: z.enum(["init", "previous"]).default("init"),
-}).strict();
+/** Any dense numeric array. */
+type Arr = ArrayLike<number>;
 
-/** The role key of a matrix: its tag, else its role. */
-export function matrixRole(p: Param): string {
-  return p.decl.tag ?? p.decl.role;
+/** The three exponents. */
+export const EXPONENTS = ["alpha", "omega", "nu"] as const;
+/** One of alpha, omega, nu. */
+export type ExponentName = typeof EXPONENTS[number];
+
+/** rms(X) = ||X||_F / sqrt(numel). */
+export function rms(x: Arr): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return x.length ? Math.sqrt(s / x.length) : 0;
 }
 
-interface State {
-  w: Float32Array;
-  h: Float32Array;
-}
-
-/** Where a trial keeps the probe's reference state (W(0), h(0)). */
-export function initStatePath(dir: string): string {
-  return `${dir}/probes/alignment.init.safetensors`;
-}
-
-async function saveState(path: string, state: Map<string, State>): Promise<void> {
-  const tensors: Record<string, StoredTensor> = {};
-  for (const [name, st] of state) {
-    tensors[`${name}.W`] = { dtype: "F32", shape: [st.w.length], data: st.w };
-    tensors[`${name}.h`] = { dtype: "F32", shape: [st.h.length], data: st.h };
+/**
+ * RMS of the product Y = H M^T (H: n x din, M: dout x din), i.e.
+ * ||Y||_F / sqrt(n dout) = the per-row ||y|| / sqrt(d_out) averaged in square.
+ */
+export function productRms(m: Arr, h: Arr, dout: number, din: number, n: number): number {
+  let s = 0;
+  for (let r = 0; r < n; r++) {
+    for (let o = 0; o < dout; o++) {
+      let y = 0;
+      for (let k = 0; k < din; k++) y += h[r * din + k] * m[o * din + k];
+      s += y * y;
+    }
   }
-  await writeFileAtomic(path, encodeSafetensors(tensors, { probe: "alignment", reference: "init" }));
+  return Math.sqrt(s / (n * dout));
 }
 
-async function loadState(path: string): Promise<Map<string, State> | null> {
-  if (!(await exists(path))) return null;
-  const { tensors } = await readSafetensors(path);
-  const out = new Map<string, State>();
-  for (const [key, t] of Object.entries(tensors)) {
-    if (!key.endsWith(".W")) continue;
-    const name = key.slice(0, -2);
-    const h = tensors[`${name}.h`];
-    if (h) out.set(name, { w: t.data as Float32Array, h: h.data as Float32Array });
+/** ratio = productRms / (rms(a) rms(b)); NaN when a factor is zero. */
+export function alignmentRatio(product: number, rmsA: number, rmsB: number): number {
+  const den = rmsA * rmsB;
+  return den > 0 ? product / den : NaN;
+}
+
+/** The three ratios of one matrix at one update, from host arrays (float64 math). */
+export function alignmentRatios(
+  w: Arr,
+  dw: Arr,
+  h: Arr,
+  dh: Arr,
+  dout: number,
+  din: number,
+  n: number,
+): Record<ExponentName, number> {
+  const rw = rms(w), rdw = rms(dw), rh = rms(h), rdh = rms(dh);
+  return {
+    alpha: alignmentRatio(productRms(dw, h, dout, din, n), rdw, rh),
+    omega: alignmentRatio(productRms(w, dh, dout, din, n), rw, rdh),
+    nu: alignmentRatio(productRms(dw, dh, dout, din, n), rdw, rdh),
+  };
+}
+
+/** Single-width estimate log(ratio) / log(d_in) (assumes the prefactor is 1). */
+export function localExponent(ratio: number, din: number): number {
+  return ratio > 0 && din > 1 ? Math.log(ratio) / Math.log(din) : NaN;
+}
+
+/** Least-squares slope of log(ratio) against log(d_in), with r^2; null with fewer than 2 usable points. */
+export function fitExponent(
+  dins: number[],
+  ratios: number[],
+): { exponent: number; r2: number; n: number } | null {
+  const xs: number[] = [], ys: number[] = [];
+  for (let i = 0; i < dins.length; i++) {
+    if (ratios[i] > 0 && Number.isFinite(ratios[i]) && dins[i] > 0) {
+      xs.push(Math.log(dins[i])), ys.push(Math.log(ratios[i]));
+    }
+  }
+  const n = xs.length;
+  if (n < 2) return null;
+  const ls = leastSquares(xs.map((x) => [x]), ys);
+  if (!ls) return null;
+  // Equal ratios at every width: a flat line fits them exactly.
+  return { exponent: ls.coef[1], r2: Number.isNaN(ls.r2) ? 1 : ls.r2, n };
+}
+
+/** One fitted exponent of a matrix role at one step, across widths. */
+export interface ExponentFit {
+  step: number;
+  role: string;
+  exponent: ExponentName;
+  value: number;
+  r2: number;
+  widths: number;
+}
+
+/**
+ * Fits alpha, omega and nu per matrix role and step across trials of
+ * different widths (a sweep's trial directories, each with config.yaml and
+ * probes/alignment.csv). The slope against log(width) equals the slope
+ * against log(d_in), since d_in is a fixed multiple of the width per role.
+ *
+ * @example
+ * ```ts
+ * const fits = await alignmentAcrossWidths(["runs/a/w64", "runs/a/w128", "runs/a/w256"]);
+ * ```
+ */
+export async function alignmentAcrossWidths(dirs: string[], probe = "alignment"): Promise<ExponentFit[]> {
+  const perWidth: { width: number; table: Map<number, Map<string, number>> }[] = [];
+  for (const dir of dirs) {
+    const result = await readJSON<{ status: string }>(`${dir}/result.json`);
+    if (result && result.status !== "ok") continue;
+    let cfg: { model?: { width?: number } };
+    try {
+      cfg = YAML.parse(await Deno.readTextFile(`${dir}/config.yaml`));
+    } catch {
+      throw new DmodelError(`${dir}/config.yaml: cannot read the trial config`);
+    }
+    const width = Number(cfg?.model?.width);
+    if (!(width > 0)) throw new DmodelError(`${dir}/config.yaml: model.width missing`);
+    const { columns, rows } = await readProbeCSV(`${dir}/probes/${probe}.csv`);
+    const table = new Map<number, Map<string, number>>();
+    for (const r of rows) table.set(r[0], new Map(columns.map((c, i) => [c, r[i]])));
+    perWidth.push({ width, table });
+  }
+  if (new Set(perWidth.map((p) => p.width)).size < 2) {
+    throw new DmodelError(
+      `alignment fit needs trials of at least two widths; got ${perWidth.map((p) => p.width)}`,
+    );
+  }
+  const steps = [...perWidth[0].table.keys()].filter((s) => perWidth.every((p) => p.table.has(s))).sort((
+    a,
+    b,
+  ) => a - b);
+  const ratioCols = [...perWidth[0].table.values().next().value!.keys()].filter((c) =>
+    c.startsWith("ratio_")
+  );
+  const out: ExponentFit[] = [];
+  for (const step of steps) {
+    for (const col of ratioCols) {
+      const [head, ...rest] = col.split(".");
+      const exponent = head.slice("ratio_".length) as ExponentName;
+      const fit = fitExponent(
+        perWidth.map((p) => p.width),
+        perWidth.map((p) => p.table.get(step)!.get(col) ?? NaN),
+      );
+      if (fit) {
+        out.push({ step, role: rest.join("."), exponent, value: fit.exponent, r2: fit.r2, widths: fit.n });
+      }
+    }
   }
   return out;
 }
 
-/** RMS of X M^T (X: n x din, M: dout x din) on the device. */
-function productRms(m: Float32Array, dout: number, din: number, x: Float32Array, n: number): number {
-  return tf.tidy(() => {
-    const y = tf.matMul(tf.tensor2d(x, [n, din]), tf.tensor2d(m, [dout, din]), false, true);
-    return Math.sqrt(tf.sum(tf.square(y)).dataSync()[0] / (n * dout));
-  });
-}
-
-function rmsOf(x: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-  return Math.sqrt(s / x.length);
-}
-
-function diff(a: Float32Array, b: Float32Array): Float32Array {
-  const d = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) d[i] = a[i] - b[i];
-  return d;
+/** One measurement of a trial: its step, the loss at that step, and a value measured then. */
+export interface LossPoint {
+  step: number;
+  loss: number;
+  value: number;
 }
 
 /**
- * alpha, omega, nu ratios of one matrix (d_out x d_in) between two
- * measurements: old and new weights, old and new inputs (n x d_in rows).
+ * The loss-decrease-weighted average of a value over training (nuGPT section
+ * 4.3: the exponents "weighted by the loss decrease", i.e. averaged against
+ * the loss-decrease axis of its figure 5, which leans on early training).
+ * The interval between consecutive measurements k-1 and k weighs
+ * max(0, loss_{k-1} - loss_k) and carries the value measured at its end, k;
+ * intervals whose value is not finite are skipped. Null when no weight is left.
+ *
+ * @example
+ * ```ts
+ * lossWeightedAverage([{ step: 0, loss: 5, value: NaN }, { step: 10, loss: 4, value: 0.8 }]); // {value: 0.8, ...}
+ * ```
  */
-export function matrixRatios(
-  wOld: Float32Array,
-  wNew: Float32Array,
-  hOld: Float32Array,
-  hNew: Float32Array,
-  dout: number,
-  din: number,
-): Record<"alpha" | "omega" | "nu", number> {
-  const n = hOld.length / din;
-  const dw = diff(wNew, wOld), dh = diff(hNew, hOld);
-  const rdw = rmsOf(dw), rh = rmsOf(hOld), rw = rmsOf(wOld), rdh = rmsOf(dh);
-  return {
-    alpha: alignmentRatio(productRms(dw, dout, din, hOld, n), rdw, rh),
-    omega: alignmentRatio(productRms(wOld, dout, din, dh, n), rw, rdh),
-    nu: alignmentRatio(productRms(dw, dout, din, dh, n), rdw, rdh),
-  };
+export function lossWeightedAverage(
+  points: LossPoint[],
+): { value: number; weight: number; n: number } | null {
+  const p = [...points].filter((x) => Number.isFinite(x.loss)).sort((a, b) => a.step - b.step);
+  let sw = 0, swx = 0, n = 0;
+  for (let k = 1; k < p.length; k++) {
+    const w = Math.max(0, p[k - 1].loss - p[k].loss);
+    if (!(w > 0) || !Number.isFinite(p[k].value)) continue;
+    sw += w, swx += w * p[k].value, n++;
+  }
+  return sw > 0 ? { value: swx / sw, weight: sw, n } : null;
 }
 
-/** Mean next-token cross-entropy of the network on the first `sequences` rows of the probe batch. */
-function probeLoss(ctx: ProbeContext, sequences: number): number {
-  const b = Math.max(1, Math.min(ctx.B, sequences)), n = b * ctx.T;
-  return tf.tidy(() =>
-    ctx.net.loss(
-      tf.tensor2d(ctx.x.subarray(0, n), [b, ctx.T], "int32"),
-      tf.tensor2d(ctx.y.subarray(0, n), [b, ctx.T], "int32"),
-    ).dataSync()[0]
-  );
+/** The quantities averaged by {@link weightedAlignment}. */
+export const WEIGHTED_QUANTITIES = ["alpha", "omega", "nu", "max_alpha_nu"] as const;
+
+/** One loss-decrease-weighted average of an exponent over training. */
+export interface WeightedExponent {
+  /** `local`: one model's log(ratio) / log(d_in); `across-width`: the slope over widths. */
+  method: "local" | "across-width";
+  /** The trial's width (local), or null (across-width). */
+  width: number | null;
+  /** A matrix role, or `hidden` (the mean over every role but the readout at each step). */
+  role: string;
+  quantity: typeof WEIGHTED_QUANTITIES[number];
+  value: number;
+  /** Total loss decrease that weighed it, and the number of intervals used. */
+  weight: number;
+  n: number;
 }
 
-/** The alignment probe. */
-export function alignmentProbe(o: z.infer<typeof schema>): Probe {
-  let prev: Map<string, State> | null = null;
-  return {
-    every: o.every,
-    async measure(ctx: ProbeContext) {
-      if (!prev && o.reference === "init" && ctx.step > 0) {
-        // A resumed trial: the reference is the state saved at step 0.
-        prev = await loadState(initStatePath(ctx.dir));
-        if (!prev) {
-          throw new DmodelError(
-            `probe alignment: ${initStatePath(ctx.dir)} is missing, so the deltas from initialization ` +
-              `cannot be measured from step ${ctx.step} (run the trial again with --fresh)`,
-          );
-        }
-      }
-      const mats = ctx.net.params.filter((p) =>
-        (p.decl.role === "hidden" || p.decl.role === "readout") && p.decl.shape.length === 2
+type Series = Map<number, Map<string, number>>;
+
+/** Per step: alpha, omega, nu, max(alpha, nu) of each role, plus the `hidden` mean over non-readout roles. */
+function roleQuantities(get: (e: ExponentName, role: string) => number, roles: string[]) {
+  const out = new Map<string, Record<typeof WEIGHTED_QUANTITIES[number], number>>();
+  for (const r of roles) {
+    const a = get("alpha", r), o = get("omega", r), n = get("nu", r);
+    out.set(r, { alpha: a, omega: o, nu: n, max_alpha_nu: Math.max(a, n) });
+  }
+  const hidden = roles.filter((r) => r !== "readout").map((r) => out.get(r)!);
+  if (hidden.length) {
+    const mean = (k: typeof WEIGHTED_QUANTITIES[number]) =>
+      hidden.reduce((s, q) => s + q[k], 0) / hidden.length;
+    out.set("hidden", {
+      alpha: mean("alpha"),
+      omega: mean("omega"),
+      nu: mean("nu"),
+      max_alpha_nu: mean("max_alpha_nu"),
+    });
+  }
+  return out;
+}
+
+function averages(
+  method: WeightedExponent["method"],
+  width: number | null,
+  steps: number[],
+  loss: (step: number) => number,
+  at: (step: number) => Map<string, Record<typeof WEIGHTED_QUANTITIES[number], number>>,
+): WeightedExponent[] {
+  const perStep = steps.map((s) => ({ step: s, loss: loss(s), q: at(s) }));
+  const roles = [...new Set(perStep.flatMap((p) => [...p.q.keys()]))];
+  const out: WeightedExponent[] = [];
+  for (const role of roles) {
+    for (const quantity of WEIGHTED_QUANTITIES) {
+      const avg = lossWeightedAverage(
+        perStep.map((p) => ({ step: p.step, loss: p.loss, value: p.q.get(role)?.[quantity] ?? NaN })),
       );
-      const wanted = new Map(mats.map((p) => [inputSinkName(p.decl.name), p]));
-      const acts = capture(ctx.net, ctx.x, ctx.B, ctx.T, o.sequences, (n) => wanted.has(n));
-      const present = mats.filter((p) => acts.has(inputSinkName(p.decl.name)));
-      if (!present.length) {
-        throw new DmodelError(
-          `probe alignment: block ${ctx.trial.model.block} reports no matrix inputs to the sink (expected names like ${
-            inputSinkName(mats[0]?.decl.name ?? "blocks.0.W_q")
-          })`,
-        );
-      }
-      const roles = [...new Set(present.map(matrixRole))];
-      const logs = new Map<string, number[]>(), dins = new Map<string, number>();
-      const cur = new Map<string, State>();
-      for (const p of present) {
-        const m = p.rule.forward_multiplier;
-        const w = m === 1 ? Float32Array.from(p.host) : p.host.map((v) => v * m);
-        const h = acts.get(inputSinkName(p.decl.name))!.data;
-        cur.set(p.decl.name, { w, h });
-        const old = prev?.get(p.decl.name);
-        if (!old || old.h.length !== h.length) continue;
-        const [dout, din] = p.decl.shape;
-        const ratios = matrixRatios(old.w, w, old.h, h, dout, din);
-        dins.set(matrixRole(p), din);
-        for (const e of EXPONENTS) {
-          const key = `${e}.${matrixRole(p)}`;
-          if (ratios[e] > 0) (logs.get(key) ?? logs.set(key, []).get(key)!).push(Math.log(ratios[e]));
-        }
-      }
-      if (o.reference === "previous" || !prev) {
-        prev = cur;
-        if (o.reference === "init") await saveState(initStatePath(ctx.dir), cur);
-      }
-      // The loss on the same sequences: the weights of the loss-decrease-weighted average.
-      const out: Record<string, number> = { probe_loss: probeLoss(ctx, o.sequences) };
-      for (const r of roles) {
-        const din = dins.get(r) ?? NaN;
-        for (const e of EXPONENTS) {
-          const l = logs.get(`${e}.${r}`);
-          const ratio = l?.length ? Math.exp(l.reduce((a, b) => a + b) / l.length) : NaN;
-          out[`ratio_${e}.${r}`] = ratio;
-          out[`${e}.${r}`] = localExponent(ratio, din);
-        }
-      }
-      return out;
-    },
-    dispose() {
-      prev = null;
-    },
-  };
+      if (avg) out.push({ method, width, role, quantity, ...avg });
+    }
+  }
+  return out;
 }
 
-register("probe", "alignment", {
-  describe:
-    "alignment exponents alpha/omega/nu per matrix role, deltas from init (or the previous measurement)",
-  schema,
-  create: (o: z.infer<typeof schema>) => alignmentProbe(o),
-});
+/**
+ * Loss-decrease-weighted averages of alpha, omega, nu and max(alpha, nu)
+ * (the quantity whose average justifies nuGPT's -3/4, docs/reference.md section 2)
+ * per role: for each trial from its single-model exponents, and across widths
+ * from the fitted slopes (`fits`, from {@link alignmentAcrossWidths}) weighted
+ * by the loss decrease averaged over the trials. The loss is the probe's
+ * `probe_loss` column (the loss on the probe batch).
+ */
+export async function weightedAlignment(
+  dirs: string[],
+  fits: ExponentFit[],
+  probe = "alignment",
+): Promise<WeightedExponent[]> {
+  const out: WeightedExponent[] = [];
+  const losses: Map<number, number>[] = [];
+  for (const dir of dirs) {
+    const cfg = YAML.parse(await Deno.readTextFile(`${dir}/config.yaml`)) as { model?: { width?: number } };
+    const { columns, rows } = await readProbeCSV(`${dir}/probes/${probe}.csv`);
+    if (!columns.includes("probe_loss")) {
+      throw new DmodelError(`${dir}/probes/${probe}.csv: no probe_loss column (measured by an older probe)`);
+    }
+    const table: Series = new Map(rows.map((r) => [r[0], new Map(columns.map((c, i) => [c, r[i]]))]));
+    const roles = columns.filter((c) => c.startsWith("alpha.")).map((c) => c.slice("alpha.".length));
+    const steps = [...table.keys()].sort((a, b) => a - b);
+    losses.push(new Map(steps.map((s) => [s, table.get(s)!.get("probe_loss") ?? NaN])));
+    out.push(...averages(
+      "local",
+      Number(cfg?.model?.width),
+      steps,
+      (s) => table.get(s)!.get("probe_loss") ?? NaN,
+      (s) => roleQuantities((e, r) => table.get(s)!.get(`${e}.${r}`) ?? NaN, roles),
+    ));
+  }
+  const bySteps = new Map<number, Map<string, number>>();
+  for (const f of fits) {
+    const m = bySteps.get(f.step) ?? bySteps.set(f.step, new Map()).get(f.step)!;
+    m.set(`${f.exponent}.${f.role}`, f.value);
+  }
+  const fitRoles = [...new Set(fits.map((f) => f.role))];
+  // Step 0 has no fit but its loss starts the first interval.
+  const steps = [...new Set([0, ...bySteps.keys()])].sort((a, b) => a - b);
+  const meanLoss = (s: number) => {
+    const v = losses.map((l) => l.get(s)).filter((x): x is number => Number.isFinite(x));
+    return v.length === losses.length && v.length ? v.reduce((a, b) => a + b) / v.length : NaN;
+  };
+  if (fits.length) {
+    out.push(...averages(
+      "across-width",
+      null,
+      steps,
+      meanLoss,
+      (s) => roleQuantities((e, r) => bySteps.get(s)?.get(`${e}.${r}`) ?? NaN, fitRoles),
+    ));
+  }
+  return out;
+}

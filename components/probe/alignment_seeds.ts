@@ -13,7 +13,7 @@ import {
   type ExponentFit,
   weightedAlignment,
   type WeightedExponent,
-} from "./alignment_exponents.ts";
+} from "./alignment.ts";
 
 /** One seed's trials, fitted exponents and loss-weighted averages. */
 export interface SeedAlignment {

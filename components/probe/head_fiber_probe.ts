@@ -27,7 +27,7 @@ import type { Probe, ProbeContext } from "../../engine/train/probe.ts";
 import type { Param } from "../../engine/nn/network.ts";
 import { register } from "../../engine/core/registry.ts";
 import { applyPgop } from "../block/pgop.ts";
-import { singularValues } from "./collapse_metrics.ts";
+import { singularValues } from "./collapse.ts";
 import { constantSignalFiberDimension, F32_RTOL, sharedSpaceWo } from "./head_fiber.ts";
 import { linearRank } from "./affine_rank.ts";
 

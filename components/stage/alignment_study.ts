@@ -2,7 +2,7 @@
  * The `alignment-study` stage: trains the variants (the same model at
  * several widths) with the `alignment` probe, fits alpha, omega, nu per
  * matrix role and step as the slope of log(ratio) against log(width)
- * (components/probe/alignment_exponents.ts, docs/reference.md section 3), and writes `exponents.csv`,
+ * (components/probe/alignment.ts, docs/reference.md section 3), and writes `exponents.csv`,
  * `local.csv` (each width's single-width estimates), `weighted.csv` (the
  * loss-decrease-weighted averages of alpha, omega, nu and max(alpha, nu) per
  * role, per width and across widths: `weightedAlignment`; one row per seed), `exponents_ci.csv` and
@@ -13,7 +13,7 @@
 import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
-import { readProbeCSV } from "../probe/alignment_exponents.ts";
+import { readProbeCSV } from "../../engine/train/probe.ts";
 import { alignmentBySeed, exponentIntervals, weightedIntervals } from "../probe/alignment_seeds.ts";
 import { lineChartSpec } from "../../engine/analysis/line_chart.ts";
 import { writeFigure } from "../../engine/analysis/render.ts";

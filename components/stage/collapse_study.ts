@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { Stage } from "../../engine/core/stage.ts";
-import { readProbeCSV } from "../probe/alignment_exponents.ts";
+import { readProbeCSV } from "../../engine/train/probe.ts";
 import { lineChartSpec } from "../../engine/analysis/line_chart.ts";
 import { writeFigure } from "../../engine/analysis/render.ts";
 import { toCSV } from "../../engine/core/csv.ts";

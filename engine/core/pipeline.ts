@@ -4,7 +4,7 @@
  * any work starts, every error naming file, line, key path and value; then
  * the stages run in dependency order.
  */
-import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
+import { dirname, isAbsolute, resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from "yaml";
 import { z } from "zod";
@@ -246,6 +246,37 @@ export async function importPlugins(
 /** Parses pipeline text (for files and tests); `file` names it in errors. */
 export async function parsePipeline(text: string, file: string, sets: string[] = []): Promise<Pipeline> {
   const lc = new LineCounter();
+  const doc = parseYAMLDocument(text, file, lc);
+  const loc = new Locator(doc, lc);
+  const applied: { text: string; paths: string[][] }[] = [];
+  const fail = (issues: Issue[]): never => {
+    const lines = issues.map((i) => {
+      const set = blamedSet(i, applied);
+      // One unknown key: its own line, not its object's.
+      const at = i.keys?.length === 1 ? [...i.path, i.keys[0]] : i.path;
+      return set ? formatIssue(`--set ${set}`, null, i) : formatIssue(file, loc.line(at), i);
+    });
+    throw new DmodelError([...new Set(lines)].join("\n"));
+  };
+  const raw = documentValue(doc, file);
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    fail([{ path: [], message: "a pipeline is a mapping with name and stages" }]);
+  }
+  for (const s of sets) applied.push({ text: s, paths: applySet(raw, parseSet(s), s) });
+  const top = PipelineSchema.safeParse(raw);
+  if (!top.success) {
+    fail(zodIssues(top.error, [], raw, PipelineSchema));
+  }
+  const p = top.data!;
+  const dir = file ? dirname(resolvePath(file)) : Deno.cwd();
+  const plugins = await importPlugins(p.plugins, dir, (i) => `${file}:${loc.line(["plugins", i]) ?? "?"}`);
+  const { stages, issues } = createStages(p.stages, raw);
+  if (issues.length) fail(issues);
+  return { name: p.name, file, dir, raw, stages, order: topoOrder(p.stages, file), plugins };
+}
+
+/** The YAML document of pipeline text; malformed YAML is a one-line error with its line. */
+function parseYAMLDocument(text: string, file: string, lc: LineCounter): YAML.Document {
   let doc: YAML.Document;
   try {
     doc = YAML.parseDocument(text, { lineCounter: lc, merge: true, uniqueKeys: true });
@@ -259,20 +290,13 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
     const line = e.linePos?.[0]?.line ?? "?";
     throw new DmodelError(`${file}:${line}: malformed YAML: ${e.message.split("\n")[0]}`);
   }
-  const loc = new Locator(doc, lc);
-  const applied: { text: string; paths: string[][] }[] = [];
-  const fail = (issues: Issue[]) => {
-    const lines = issues.map((i) => {
-      const set = blamedSet(i, applied);
-      // One unknown key: its own line, not its object's.
-      const at = i.keys?.length === 1 ? [...i.path, i.keys[0]] : i.path;
-      return set ? formatIssue(`--set ${set}`, null, i) : formatIssue(file, loc.line(at), i);
-    });
-    throw new DmodelError([...new Set(lines)].join("\n"));
-  };
-  let raw: Record<string, unknown>;
+  return doc;
+}
+
+/** The document as plain values, aliases expanded up to {@link MAX_ALIAS_COUNT} nodes. */
+function documentValue(doc: YAML.Document, file: string): Record<string, unknown> {
   try {
-    raw = (doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {}) as Record<string, unknown>;
+    return (doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {}) as Record<string, unknown>;
   } catch (e) {
     // yaml refuses aliases that expand past maxAliasCount nodes (an "alias bomb").
     if (e instanceof ReferenceError && /excessive alias count/i.test(e.message)) {
@@ -284,22 +308,21 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
     if (e instanceof RangeError) throw new DmodelError(`${file}: malformed YAML: nested too deeply to read`);
     throw e;
   }
-  if (typeof raw !== "object" || Array.isArray(raw)) {
-    fail([{ path: [], message: "a pipeline is a mapping with name and stages" }]);
-  }
-  for (const s of sets) applied.push({ text: s, paths: applySet(raw, parseSet(s), s) });
-  const top = PipelineSchema.safeParse(raw);
-  if (!top.success) {
-    fail(zodIssues(top.error, [], raw, PipelineSchema));
-  }
-  const p = top.data!;
-  const dir = file ? dirname(resolvePath(file)) : Deno.cwd();
-  const plugins = await importPlugins(p.plugins, dir, (i) => `${file}:${loc.line(["plugins", i]) ?? "?"}`);
+}
 
+/**
+ * Each stage built from its registered component and validated `with:`, or the issues: an unknown
+ * stage kind, a `needs` naming no stage, bad options, a data file that is missing (checked now, not
+ * when the data stage reaches it).
+ */
+function createStages(
+  decls: Record<string, StageDecl>,
+  raw: Record<string, unknown>,
+): { stages: Pipeline["stages"]; issues: Issue[] } {
   const issues: Issue[] = [];
   const stages: Pipeline["stages"] = new Map();
   const reported = new Set<string>();
-  for (const [id, decl] of Object.entries(p.stages)) {
+  for (const [id, decl] of Object.entries(decls)) {
     const at = ["stages", id];
     const check = () =>
       checkComponent("stage", decl.uses, decl.with as Record<string, unknown>, [...at, "with"], [
@@ -311,7 +334,7 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
       continue;
     }
     for (const [i, n] of decl.needs.entries()) {
-      if (!(n in p.stages)) {
+      if (!(n in decls)) {
         issues.push({ path: [...at, "needs", i], message: `no stage ${show(n)} in this pipeline`, value: n });
       }
     }
@@ -323,7 +346,6 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
       }
       continue;
     }
-    // Data files are checked now, not when the data stage reaches them.
     for (const corpus of corpora(r.options)) {
       const problem = reported.has(corpus) ? null : corpusProblem(corpus);
       if (!problem) continue;
@@ -333,8 +355,7 @@ export async function parsePipeline(text: string, file: string, sets: string[] =
     }
     stages.set(id, { decl, options: r.options, stage: r.component.create(r.options) as Stage });
   }
-  if (issues.length) fail(issues);
-  return { name: p.name, file, dir, raw, stages, order: topoOrder(p.stages, file), plugins };
+  return { stages, issues };
 }
 
 function topoOrder(stages: Record<string, { needs: string[] }>, file: string): string[] {
@@ -431,11 +452,6 @@ export async function runPipeline(p: Pipeline, opts: RunPipelineOptions = {}): P
     outputs.set(id, await s.stage.run(ctx));
   }
   return outputs;
-}
-
-/** The pipeline's file name without extension, for messages. */
-export function pipelineLabel(p: Pipeline): string {
-  return p.file ? basename(p.file) : p.name;
 }
 
 /**

@@ -356,6 +356,7 @@ async function loadCached(
   return { tokenizer, train, val };
 }
 
+/** A text corpus tokenized into the cache: reused when its meta.json matches the key, else built. */
 async function prepareText(
   resolved: ResolvedCorpus,
   corpus: TextCorpus,
@@ -375,39 +376,69 @@ async function prepareText(
     fingerprint,
   });
   const dir = join(root, key);
-  const metaFile = join(dir, "meta.json");
-  const old = await readMeta(metaFile);
-  if (old && old.key === key && old.format === DATA_FORMAT) {
-    try {
-      const { tokenizer, train, val } = await loadCached(dir, old, builder);
-      once(
-        dir,
-        log,
-        `data: reusing ${dir} (${train.length} train, ${val.length} val tokens, vocab ${old.vocab_size})`,
-      );
-      return {
-        key,
-        dir,
-        vocabSize: old.vocab_size,
-        train,
-        val,
-        tokenizer,
-        valUnigramEntropy: old.val_unigram_entropy,
-        reused: true,
-      };
-    } catch (e) {
-      if (!(e instanceof DmodelError)) throw e;
-      log(`data: cache ${dir} is damaged (${e.message}); rebuilding`);
-    }
-  }
-
-  const t0 = performance.now();
+  const cached = await reuseText(dir, key, builder, log);
+  if (cached) return cached;
   log(`data: preparing ${corpus.source} with tokenizer ${tokTag} into ${dir}`);
+  return await buildText({ resolved, corpus, config, key, dir, builder, tokOptions, fingerprint }, log);
+}
+
+/** The cached build in `dir` when its meta.json has this key and format and its files are whole; else null. */
+async function reuseText(
+  dir: string,
+  key: string,
+  builder: TokenizerBuilder,
+  log: (s: string) => void,
+): Promise<PreparedData | null> {
+  const old = await readMeta(join(dir, "meta.json"));
+  if (!old || old.key !== key || old.format !== DATA_FORMAT) return null;
+  try {
+    const { tokenizer, train, val } = await loadCached(dir, old, builder);
+    once(
+      dir,
+      log,
+      `data: reusing ${dir} (${train.length} train, ${val.length} val tokens, vocab ${old.vocab_size})`,
+    );
+    return {
+      key,
+      dir,
+      vocabSize: old.vocab_size,
+      train,
+      val,
+      tokenizer,
+      valUnigramEntropy: old.val_unigram_entropy,
+      reused: true,
+    };
+  } catch (e) {
+    if (!(e instanceof DmodelError)) throw e;
+    log(`data: cache ${dir} is damaged (${e.message}); rebuilding`);
+    return null;
+  }
+}
+
+/** What {@link buildText} builds: a corpus, its tokenizer and where the build goes. */
+interface TextBuild {
+  resolved: ResolvedCorpus;
+  corpus: TextCorpus;
+  config: DataConfig;
+  key: string;
+  dir: string;
+  builder: TokenizerBuilder;
+  tokOptions: Record<string, unknown>;
+  fingerprint: string;
+}
+
+/**
+ * Splits the documents into train and val, trains the tokenizer on train, encodes both, and
+ * writes the shards, tokenizer.json and meta.json into the build's directory.
+ */
+async function buildText(b: TextBuild, log: (s: string) => void): Promise<PreparedData> {
+  const { corpus, config, key, dir } = b;
+  const t0 = performance.now();
   const docs = await corpus.documents();
   const split = splitTrainVal(docs.length, config.val_fraction);
   const trainDocs = split.train.map((i) => docs[i]);
   const valDocs = split.val.map((i) => docs[i]);
-  const tokenizer = builder.train(trainDocs, log);
+  const tokenizer = b.builder.train(trainDocs, log);
   const vocabSize = tokenizer.vocabSize;
   const encode = (ds: string[]) => {
     const buf = new TokenBuffer();
@@ -432,9 +463,9 @@ async function prepareText(
   const meta: Meta = {
     format: DATA_FORMAT,
     key,
-    corpus: { dataset: resolved.dataset, options: resolved.options, source: corpus.source },
-    fingerprint,
-    tokenizer: tokOptions,
+    corpus: { dataset: b.resolved.dataset, options: b.resolved.options, source: corpus.source },
+    fingerprint: b.fingerprint,
+    tokenizer: b.tokOptions,
     val_fraction: config.val_fraction,
     vocab_size: vocabSize,
     train_tokens: train.length,
@@ -446,7 +477,7 @@ async function prepareText(
     prepare_seconds: seconds,
     created: new Date().toISOString(),
   };
-  await writeFileAtomic(metaFile, JSON.stringify(meta, null, 2) + "\n");
+  await writeFileAtomic(join(dir, "meta.json"), JSON.stringify(meta, null, 2) + "\n");
   once(
     dir,
     log,

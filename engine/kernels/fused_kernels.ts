@@ -345,25 +345,3 @@ defineKernel(
       return [dq, dkk, dv];
     }),
 );
-
-/** Kernel names registered by this module. */
-export const FUSED_KERNELS = [
-  "DmodelRowNorm",
-  "DmodelRowNormGrad",
-  "DmodelLerpNorm",
-  "DmodelLerpNormGrad",
-  "DmodelLerpNormTo",
-  "DmodelLerpNormToGrad",
-  "DmodelRope",
-  "DmodelRopeNormScale",
-  "DmodelRopeNormScaleGrad",
-  "DmodelSwigluGrad",
-  "DmodelSwiglu",
-  "DmodelSwigluGradFromInputs",
-  "DmodelXentLoss",
-  "DmodelSubAtTargets",
-  "DmodelAttnScores",
-  "DmodelAttnProbs",
-  "DmodelAttnApply",
-  "DmodelAttnGrad",
-] as const;

@@ -2,7 +2,7 @@
  * The fused ops of engine/kernels/fused_ops.ts on tfjs's `webgpu` backend, built
  * from the WGSL programs of engine/kernels/webgpu_kernels.ts (maps and row
  * reductions, column sums) with analytic gradients. Same math as the wasm
- * kernels (engine/fused_kernels.ts), sums in float32.
+ * kernels (engine/kernels/fused_kernels.ts), sums in float32.
  *
  * Each op runs either these kernels (`wgsl`) or its plain tfjs composition
  * (`plain`): one decision per op, {@link WEBGPU_FUSED_DEFAULT}, measured

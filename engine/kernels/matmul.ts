@@ -318,66 +318,39 @@ function product(
   const mk = m * k, kn = k * n;
   const lda = transA ? m : k, ldb = transB ? k : n;
   const batchB = b.shape.slice(0, -2).reduce((x, y) => x * y, 1);
-  if (!transA && batchB === 1) {
-    // Every A matrix meets the same B: stack A's rows into one M = count*m product.
-    withThreads(`${count * m}x${n}x${k}:N${transB ? "T" : "N"}`, 2 * count * m * n * k, () =>
-      sgemm(
-        false,
-        transB,
-        count * m,
-        n,
-        k,
-        1,
-        heap.subarray(aOff, aOff + count * mk),
-        lda,
-        heap.subarray(bOff, bOff + kn),
-        ldb,
-        0,
-        c,
-        n,
-      ));
-    return { out, c, p };
-  }
-  if (count === 1) {
-    withThreads(
-      `${m}x${n}x${k}:${transA ? "T" : "N"}${transB ? "T" : "N"}`,
-      2 * m * n * k,
-      () =>
-        sgemm(
-          transA,
-          transB,
-          m,
-          n,
-          k,
-          1,
-          heap.subarray(aOff, aOff + mk),
-          lda,
-          heap.subarray(bOff, bOff + kn),
-          ldb,
-          0,
-          c,
-          n,
-        ),
-    );
-    return { out, c, p };
-  }
-  for (let i = 0; i < count; i++) {
-    const ao = aOff + aIndex[i] * mk, bo = bOff + bIndex[i] * kn;
+  // One sgemm: `rows` rows of op(A) from heap offset ao times op(B) from bo, into `into`.
+  const gemm = (ta: boolean, rows: number, ao: number, bo: number, into: Float32Array) =>
     sgemm(
-      transA,
+      ta,
       transB,
-      m,
+      rows,
       n,
       k,
       1,
-      heap.subarray(ao, ao + mk),
+      heap.subarray(ao, ao + rows * k),
       lda,
       heap.subarray(bo, bo + kn),
       ldb,
       0,
-      c.subarray(i * mn, (i + 1) * mn),
+      into,
       n,
     );
+  const tag = (ta: boolean) => `${ta ? "T" : "N"}${transB ? "T" : "N"}`;
+  if (!transA && batchB === 1) {
+    // Every A matrix meets the same B: stack A's rows into one M = count*m product.
+    withThreads(
+      `${count * m}x${n}x${k}:${tag(false)}`,
+      2 * count * m * n * k,
+      () => gemm(false, count * m, aOff, bOff, c),
+    );
+    return { out, c, p };
+  }
+  if (count === 1) {
+    withThreads(`${m}x${n}x${k}:${tag(transA)}`, 2 * m * n * k, () => gemm(transA, m, aOff, bOff, c));
+    return { out, c, p };
+  }
+  for (let i = 0; i < count; i++) {
+    gemm(transA, m, aOff + aIndex[i] * mk, bOff + bIndex[i] * kn, c.subarray(i * mn, (i + 1) * mn));
   }
   return { out, c, p };
 }

@@ -119,7 +119,7 @@ export function embed(table: tf.Tensor2D, tokens: tf.Tensor1D): tf.Tensor2D {
 /**
  * The readout every block shares: logits [N, V] = (h E_out^T), times nGPT's s_z per
  * column when given, times the rule's logit multiplier. A sink (probes) gets h, the
- * input of E_out (components/probe/alignment_exponents.ts), and the logits.
+ * input of E_out (components/probe/alignment.ts), and the logits.
  */
 export function readoutLogits(
   h: tf.Tensor2D,

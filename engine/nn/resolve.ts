@@ -4,6 +4,7 @@ import { DmodelError } from "../core/errors.ts";
 import type { Block, ModelShape, Parameterization, ScaleContext } from "../core/contracts.ts";
 import { build } from "../core/registry.ts";
 import { scaleContext } from "./scaling.ts";
+import { Network } from "./network.ts";
 
 /** Model shape from a trial and its data's vocabulary. */
 export function modelShape(t: TrialConfig, vocabSize: number): ModelShape {
@@ -40,4 +41,10 @@ export function resolveModel(t: TrialConfig, vocabSize: number): {
     pOpts as Record<string, number>,
   );
   return { block, rule, ctx };
+}
+
+/** Builds the network of a trial from the registry (no data needed beyond the vocab size). */
+export function buildNetwork(t: TrialConfig, vocabSize: number): Network {
+  const { block, rule, ctx } = resolveModel(t, vocabSize);
+  return new Network(block, rule, ctx, t.train.seed);
 }

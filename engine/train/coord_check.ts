@@ -17,13 +17,13 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { blocksFor, parseTrial, type TrialConfig } from "../core/config.ts";
 import { useBackend } from "../kernels/backend.ts";
-import { prepareData } from "../data/prepare.ts";
+import { prepareData, type PreparedData } from "../data/prepare.ts";
 import { evalBatches, trainBatch } from "../data/batches.ts";
 import { DmodelError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import type { Parameterization } from "../core/contracts.ts";
 import { build } from "../core/registry.ts";
-import { buildNetwork } from "./trainer.ts";
+import { buildNetwork } from "../nn/resolve.ts";
 import { trainLoop } from "./loop.ts";
 import { toCSV } from "../core/csv.ts";
 import { VEGA_THEME } from "../analysis/theme.ts";
@@ -119,11 +119,6 @@ export function coordTrial(t: TrialConfig, name: string, width: number, baseWidt
   }
 }
 
-/** Least-squares slope of y on x. */
-export function slope(x: number[], y: number[]): number {
-  return lineSlope(x, y);
-}
-
 /** Growth slope (log2 mean|x| per doubling of width) of every activation of every parameterization at `step`. */
 export function activationSlopes(rows: CoordRow[], step: number): CoordSlope[] {
   const groups = new Map<string, CoordRow[]>();
@@ -136,7 +131,7 @@ export function activationSlopes(rows: CoordRow[], step: number): CoordSlope[] {
     parameterization: g[0].parameterization,
     name: g[0].name,
     step,
-    slope: slope(g.map((r) => Math.log2(r.width)), g.map((r) => Math.log2(r.mean_abs))),
+    slope: lineSlope(g.map((r) => Math.log2(r.width)), g.map((r) => Math.log2(r.mean_abs))),
   }));
 }
 
@@ -156,7 +151,6 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
     throw new DmodelError(`coord-check: widths: need at least two widths (value: ${o.widths})`);
   }
   const names = o.parameterizations?.length ? o.parameterizations : [t.parameterization.name];
-  const seeds = o.seeds ?? 1;
   const lr = o.lr ?? Number(t.optimizer.lr);
   const baseWidth = (t.parameterization as { base_width?: number }).base_width ?? widths[0];
   const trials = names.map((n) => widths.map((w) => coordTrial(t, n, w, baseWidth)));
@@ -165,6 +159,7 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
   const { batch_size: B, seed } = t.train;
   const T = t.data.seq_len;
   const fixed = tf.tensor2d(evalBatches(data, 1, B, T)[0].x, [B, T], "int32");
+  const setting: CoordSetting = { data, fixed, B, T, seed, seeds: o.seeds ?? 1, steps: o.steps, lr, log };
   const rows: CoordRow[] = [];
   const blocks: Record<string, string> = {};
   try {
@@ -173,76 +168,7 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
       if (blocks[name] !== t.model.block) {
         log(`coord-check: ${name} does not apply to ${t.model.block}; runs on ${blocks[name]}`);
       }
-      for (const trial of trials[i]) {
-        const width = trial.model.width;
-        // Sums over seeds, averaged at the end, by (kind, step, name).
-        const sums = new Map<string, { kind: CoordRow["kind"]; step: number; name: string; sum: number }>();
-        const add = (kind: CoordRow["kind"], step: number, n: string, v: number) => {
-          const k = `${kind}\u0000${step}\u0000${n}`;
-          const e = sums.get(k) ?? { kind, step, name: n, sum: 0 };
-          e.sum += v;
-          sums.set(k, e);
-        };
-        const losses: number[] = [];
-        for (let s = 0; s < seeds; s++) {
-          const st = { ...trial, train: { ...trial.train, seed: seed + s } };
-          const net = buildNetwork(st, data.vocabSize);
-          try {
-            const opt = build("optimizer", trial.optimizer, ["optimizer"]).create(net);
-            const measure = (step: number) =>
-              tf.tidy(() => {
-                net.logits(fixed, (n, x) => {
-                  // Softmax rows sum to one: their mean |x| is set by the mask, not by the model.
-                  if (!n.endsWith("attn_probs")) add("activation", step, n, tf.mean(tf.abs(x)).dataSync()[0]);
-                });
-              });
-            measure(0);
-            let before: Float32Array[] = [];
-            await trainLoop({
-              net,
-              optimizer: opt,
-              steps: o.steps,
-              lr: () => lr,
-              batch: (step) => ({ ...trainBatch(data, step, B, T, seed + s), B, T }),
-              beforeUpdate: ({ loss }) => {
-                losses.push(loss);
-                before = net.params.map((p) => p.host.slice());
-              },
-              afterStep: ({ step }) => {
-                net.params.forEach((p, j) => {
-                  let sum = 0;
-                  for (let k = 0; k < p.host.length; k++) sum += Math.abs(p.host[k] - before[j][k]);
-                  add("update", step + 1, p.decl.name, sum / p.host.length);
-                });
-                measure(step + 1);
-              },
-            });
-          } finally {
-            net.dispose();
-          }
-        }
-        for (const e of sums.values()) {
-          rows.push({
-            parameterization: name,
-            width,
-            step: e.step,
-            kind: e.kind,
-            name: e.name,
-            mean_abs: e.sum / seeds,
-          });
-        }
-        // losses[s * steps + k]: seed s, step k; logged as the mean over seeds per step.
-        const mean = Array.from({ length: o.steps }, (_, k) => {
-          let sum = 0;
-          for (let s = 0; s < seeds; s++) sum += losses[s * o.steps + k];
-          return (sum / seeds).toFixed(3);
-        });
-        log(
-          `coord-check: ${name} width ${width}: train loss per step${
-            seeds > 1 ? ` (mean of ${seeds} seeds)` : ""
-          }: ${mean.join(" ")}`,
-        );
-      }
+      for (const trial of trials[i]) rows.push(...await measureWidth(name, trial, setting));
     }
   } finally {
     fixed.dispose();
@@ -252,6 +178,100 @@ export async function coordCheck(t: TrialConfig, o: CoordCheckOptions): Promise<
     if (s.name === "logits") logitSlopes[s.parameterization] = s.slope;
   }
   return { rows, parameterizations: names, logitSlopes, blocks, steps: o.steps, lr };
+}
+
+/** What every width of a coordinate check shares. */
+interface CoordSetting {
+  data: PreparedData;
+  /** The fixed batch [B, T] whose activations are measured. */
+  fixed: tf.Tensor2D;
+  B: number;
+  T: number;
+  /** The first seed; `seeds` seeds from it are averaged. */
+  seed: number;
+  seeds: number;
+  steps: number;
+  lr: number;
+  log: (line: string) => void;
+}
+
+/** Sums of measurements over seeds, by (kind, step, name). */
+type CoordSums = Map<string, { kind: CoordRow["kind"]; step: number; name: string; sum: number }>;
+
+/** The rows of one parameterization at one width, each averaged over the seeds; logs the train losses. */
+async function measureWidth(name: string, trial: TrialConfig, c: CoordSetting): Promise<CoordRow[]> {
+  const sums: CoordSums = new Map();
+  const losses: number[] = [];
+  for (let s = 0; s < c.seeds; s++) await runSeed(trial, c.seed + s, c, sums, losses);
+  const width = trial.model.width;
+  const rows = [...sums.values()].map((e) => ({
+    parameterization: name,
+    width,
+    step: e.step,
+    kind: e.kind,
+    name: e.name,
+    mean_abs: e.sum / c.seeds,
+  }));
+  // losses[s * steps + k]: seed s, step k; logged as the mean over seeds per step.
+  const mean = Array.from({ length: c.steps }, (_, k) => {
+    let sum = 0;
+    for (let s = 0; s < c.seeds; s++) sum += losses[s * c.steps + k];
+    return (sum / c.seeds).toFixed(3);
+  });
+  c.log(
+    `coord-check: ${name} width ${width}: train loss per step${
+      c.seeds > 1 ? ` (mean of ${c.seeds} seeds)` : ""
+    }: ${mean.join(" ")}`,
+  );
+  return rows;
+}
+
+/**
+ * Trains one seed of a trial for `steps` steps at the constant LR, adding to `sums` the mean |x| of
+ * every activation on the fixed batch (at step 0 and after each update) and the mean |dW| of every
+ * parameter's update; the step losses are appended to `losses`.
+ */
+async function runSeed(trial: TrialConfig, seed: number, c: CoordSetting, sums: CoordSums, losses: number[]) {
+  const add = (kind: CoordRow["kind"], step: number, n: string, v: number) => {
+    const k = `${kind}\u0000${step}\u0000${n}`;
+    const e = sums.get(k) ?? { kind, step, name: n, sum: 0 };
+    e.sum += v;
+    sums.set(k, e);
+  };
+  const net = buildNetwork({ ...trial, train: { ...trial.train, seed } }, c.data.vocabSize);
+  try {
+    const opt = build("optimizer", trial.optimizer, ["optimizer"]).create(net);
+    const measure = (step: number) =>
+      tf.tidy(() => {
+        net.logits(c.fixed, (n, x) => {
+          // Softmax rows sum to one: their mean |x| is set by the mask, not by the model.
+          if (!n.endsWith("attn_probs")) add("activation", step, n, tf.mean(tf.abs(x)).dataSync()[0]);
+        });
+      });
+    measure(0);
+    let before: Float32Array[] = [];
+    await trainLoop({
+      net,
+      optimizer: opt,
+      steps: c.steps,
+      lr: () => c.lr,
+      batch: (step) => ({ ...trainBatch(c.data, step, c.B, c.T, seed), B: c.B, T: c.T }),
+      beforeUpdate: ({ loss }) => {
+        losses.push(loss);
+        before = net.params.map((p) => p.host.slice());
+      },
+      afterStep: ({ step }) => {
+        net.params.forEach((p, j) => {
+          let sum = 0;
+          for (let k = 0; k < p.host.length; k++) sum += Math.abs(p.host[k] - before[j][k]);
+          add("update", step + 1, p.decl.name, sum / p.host.length);
+        });
+        measure(step + 1);
+      },
+    });
+  } finally {
+    net.dispose();
+  }
 }
 
 /** coord_check.csv text. */

@@ -1,4 +1,8 @@
-/** Evaluation of a saved trial: load model.safetensors, report val loss and perplexity. */
+/**
+ * Evaluation: the mean val loss of a network over fixed val windows (what
+ * training logs as val_loss), and of a saved trial's model.safetensors.
+ */
+import * as tf from "@tensorflow/tfjs";
 import YAML from "yaml";
 import { useBackend } from "../kernels/backend.ts";
 import { parseTrial } from "../core/config.ts";
@@ -6,7 +10,48 @@ import { prepareData } from "../data/prepare.ts";
 import { evalBatches } from "../data/batches.ts";
 import { DmodelError } from "../core/errors.ts";
 import { readSafetensors } from "../nn/safetensors.ts";
-import { buildNetwork, evaluateAsync } from "./trainer.ts";
+import { buildNetwork } from "../nn/resolve.ts";
+import type { Network } from "../nn/network.ts";
+import { onDevice, readTensor } from "../kernels/webgpu.ts";
+import { asyncReads } from "./loop.ts";
+
+/** Mean val loss over fixed windows. */
+export function evaluate(
+  net: Network,
+  batches: { x: Int32Array; y: Int32Array }[],
+  B: number,
+  T: number,
+): number {
+  let sum = 0;
+  for (const b of batches) {
+    sum += tf.tidy(() =>
+      net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")).dataSync()[0]
+    );
+  }
+  return sum / batches.length;
+}
+
+/** {@link evaluate}, with the asynchronous reads webgpu needs (the same sync code elsewhere). */
+export async function evaluateAsync(
+  net: Network,
+  batches: { x: Int32Array; y: Int32Array }[],
+  B: number,
+  T: number,
+): Promise<number> {
+  if (!asyncReads()) return evaluate(net, batches, B, T);
+  return await onDevice(async () => {
+    let sum = 0;
+    for (const b of batches) {
+      const l = tf.tidy(() => net.loss(tf.tensor2d(b.x, [B, T], "int32"), tf.tensor2d(b.y, [B, T], "int32")));
+      try {
+        sum += (await readTensor(l))[0];
+      } finally {
+        l.dispose();
+      }
+    }
+    return sum / batches.length;
+  });
+}
 
 /** What an evaluation reports. */
 export interface EvalReport {

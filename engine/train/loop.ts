@@ -75,17 +75,6 @@ export function lossAndGrads(net: Network, x: Int32Array, y: Int32Array, B: numb
   return gradients(net, nextTokenLoss(net, x, y, B, T));
 }
 
-/** {@link lossAndGrads} on any backend (asynchronous reads on webgpu). */
-export function lossAndGradsAsync(
-  net: Network,
-  x: Int32Array,
-  y: Int32Array,
-  B: number,
-  T: number,
-): Promise<Gradients> {
-  return gradientsAsync(net, nextTokenLoss(net, x, y, B, T));
-}
-
 /** One step's batch: tokens and targets [B, T], or any loss of the network (e.g. a masked one). */
 export type StepBatch =
   | { x: Int32Array; y: Int32Array; B: number; T: number }

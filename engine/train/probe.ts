@@ -9,6 +9,8 @@
  */
 import type { Network } from "../nn/network.ts";
 import type { TrialConfig } from "../core/config.ts";
+import { DmodelError } from "../core/errors.ts";
+import { fromCSV } from "../core/csv.ts";
 
 /** What a probe sees at a measurement. */
 export interface ProbeContext {
@@ -39,4 +41,18 @@ declare module "../core/registry.ts" {
   interface Products {
     probe: Probe;
   }
+}
+
+/** Reads a probe table, `<trial>/probes/<probe name>.csv`: its header and numeric rows. */
+export async function readProbeCSV(path: string): Promise<{ columns: string[]; rows: number[][] }> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    throw new DmodelError(
+      `${path}: cannot read the probe table (was the probe listed in the trial's probes?)`,
+    );
+  }
+  const { columns, rows } = fromCSV(text);
+  return { columns, rows: rows.map((r) => columns.map((c) => Number(r[c]))) };
 }

@@ -118,39 +118,9 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
   if (o.mlp_aware && kind !== "espa" && kind !== "uspa") {
     throw new DmodelError(`model.mlp_aware: only for attention espa or uspa, not ${kind}`);
   }
-  const zeroQuery = kind !== "naive";
   return {
     family: SP_FAMILY,
-    params(s) {
-      const d = s.width, f = MLP_RATIO * d, V = s.vocab_size, H = s.heads;
-      tatSlope(s.depth, o.tat_eta); // fail early, with the message, when TAT cannot be met
-      const out: BlockParamDecl[] = [
-        { name: "E_in", role: "embedding", shape: [V, d], fan_in: V, fan_out: d },
-      ];
-      for (let i = 0; i < s.depth; i++) {
-        const p = `blocks.${i}.`;
-        out.push(
-          matrix(p + "W_q", d, d, "query", zeroQuery ? { dist: "zeros" } : undefined),
-          matrix(p + "W_k", d, d, "key"),
-          matrix(p + "W_v", d, d, "value"),
-          matrix(p + "W_o", d, d, "attn_out"),
-        );
-        if (kind === "value-skipinit") {
-          out.push(headGain(p + "attn_a", H, 1, "attn_a"), headGain(p + "attn_b", H, 0, "attn_b"));
-        }
-        if (kind === "shaped") {
-          out.push(
-            headGain(p + "attn_a", H, 1, "attn_a"),
-            headGain(p + "attn_b", H, 1, "attn_b"),
-            headGain(p + "attn_c", H, 1, "attn_c"),
-          );
-        }
-        if (o.pgop) out.push(pgopDecl(p + "W_g", s, o.pgop_dim));
-        out.push(matrix(p + "W_1", f, d, "mlp_in"), matrix(p + "W_2", d, f, "mlp_out"));
-      }
-      out.push({ name: "E_out", role: "readout", shape: [V, d], fan_in: d, fan_out: V });
-      return out;
-    },
+    params: (s) => vanillaParams(o, s),
     logits(p, tokens, s, rule, sink) {
       const [B, T] = tokens.shape;
       const H = s.heads, dk = s.head_dim;
@@ -184,15 +154,8 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
         );
         const S = tf.softmax(scores) as tf.Tensor4D;
         sink?.(`block${i}.attn_probs`, S);
-        let A: tf.Tensor4D;
-        if (kind === "shaped") {
-          A = shapedAttention(S, p[name("attn_a")], p[name("attn_b")], p[name("attn_c")], k);
-        } else if (kind === "value-skipinit") A = valueSkipInit(S, p[name("attn_a")], p[name("attn_b")], k);
-        else if (spa) {
-          A = tf.mul(S, spa.scale[i]) as tf.Tensor4D; // A = D P: rows rescaled by D_l
-          const minus = spa.minus[i];
-          if (minus) A = tf.sub(A, minus) as tf.Tensor4D; // A = D P - N (MLP-aware schedule)
-        } else A = S;
+        const layerSpa = spa ? { scale: spa.scale[i], minus: spa.minus[i] } : undefined;
+        const A = attentionMatrix(kind, S, (n) => p[name(n)], k, layerSpa);
         sink?.(`block${i}.attn_matrix`, A);
         let y = tf.transpose(tf.matMul(A, v), [0, 2, 1, 3]).reshape([B * T, H * dk]) as tf.Tensor2D;
         if (o.pgop) y = applyPgop(y, p[name("W_g")], B, T, H);
@@ -207,6 +170,58 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
       return readoutLogits(h, p["E_out"], rule.logit_multiplier, sink);
     },
   };
+}
+
+/** The block's parameters: embedding; per layer W_q, W_k, W_v, W_o, the attention gains, W_g, the MLP; readout. */
+function vanillaParams(o: VanillaBlockOptions, s: ModelShape): BlockParamDecl[] {
+  const kind = o.attention, zeroQuery = kind !== "naive";
+  const d = s.width, f = MLP_RATIO * d, V = s.vocab_size, H = s.heads;
+  tatSlope(s.depth, o.tat_eta); // fail early, with the message, when TAT cannot be met
+  const out: BlockParamDecl[] = [
+    { name: "E_in", role: "embedding", shape: [V, d], fan_in: V, fan_out: d },
+  ];
+  for (let i = 0; i < s.depth; i++) {
+    const p = `blocks.${i}.`;
+    out.push(
+      matrix(p + "W_q", d, d, "query", zeroQuery ? { dist: "zeros" } : undefined),
+      matrix(p + "W_k", d, d, "key"),
+      matrix(p + "W_v", d, d, "value"),
+      matrix(p + "W_o", d, d, "attn_out"),
+    );
+    if (kind === "value-skipinit") {
+      out.push(headGain(p + "attn_a", H, 1, "attn_a"), headGain(p + "attn_b", H, 0, "attn_b"));
+    }
+    if (kind === "shaped") {
+      out.push(
+        headGain(p + "attn_a", H, 1, "attn_a"),
+        headGain(p + "attn_b", H, 1, "attn_b"),
+        headGain(p + "attn_c", H, 1, "attn_c"),
+      );
+    }
+    if (o.pgop) out.push(pgopDecl(p + "W_g", s, o.pgop_dim));
+    out.push(matrix(p + "W_1", f, d, "mlp_in"), matrix(p + "W_2", d, f, "mlp_out"));
+  }
+  out.push({ name: "E_out", role: "readout", shape: [V, d], fan_in: d, fan_out: V });
+  return out;
+}
+
+/**
+ * A_l of one layer from its softmax S: shaped attention, value-skipinit, E-SPA / U-SPA's
+ * D P (minus N under the MLP-aware schedule), else S itself. `param` gives the layer's parameters.
+ */
+function attentionMatrix(
+  kind: AttentionKind,
+  S: tf.Tensor4D,
+  param: (n: string) => tf.Tensor,
+  k: ReturnType<typeof attentionConstants>,
+  spa: { scale: tf.Tensor; minus: tf.Tensor | null } | undefined,
+): tf.Tensor4D {
+  if (kind === "shaped") return shapedAttention(S, param("attn_a"), param("attn_b"), param("attn_c"), k);
+  if (kind === "value-skipinit") return valueSkipInit(S, param("attn_a"), param("attn_b"), k);
+  if (!spa) return S;
+  let A = tf.mul(S, spa.scale) as tf.Tensor4D; // A = D P: rows rescaled by D_l
+  if (spa.minus) A = tf.sub(A, spa.minus) as tf.Tensor4D; // A = D P - N (MLP-aware schedule)
+  return A;
 }
 
 register("block", "vanilla", {
