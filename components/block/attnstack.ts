@@ -20,7 +20,7 @@ import { register } from "../../engine/core/registry.ts";
 import type { Block } from "../../engine/core/contracts.ts";
 import { causalAttention, embed, readoutLogits, rmsNorm, rope } from "../../engine/nn/ops.ts";
 import { inputSinkName } from "../../engine/core/contracts.ts";
-import { applyPgop } from "./pgop.ts";
+import { applyPgop, PgopOptionFields } from "./pgop.ts";
 import { type BlockParamDecl, SP_FAMILY } from "./families.ts";
 import { positionTables } from "./ngpt.ts";
 import { matrix, pgopDecl } from "./vanilla/block.ts";
@@ -36,10 +36,7 @@ export const AttnStackOptions = z.object({
   mlp: z.boolean().default(false),
   /** Pre-norm RMSNorm (with gain) before each sublayer and before the readout. */
   layernorm: z.boolean().default(false),
-  /** Position-gated output projection (components/block/pgop.ts). */
-  pgop: z.boolean().default(false),
-  /** PG-OP feature dimension r. */
-  pgop_dim: z.number().int().positive().optional(),
+  ...PgopOptionFields,
 }).strict();
 
 /** Parsed options of the attnstack block. */

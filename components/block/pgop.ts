@@ -15,7 +15,16 @@
  * which is r = d once d_k >= 64.
  */
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
 import { DmodelError } from "../../engine/core/errors.ts";
+
+/** The PG-OP options a block offers (spread into its options schema). */
+export const PgopOptionFields = {
+  /** Position-gated output projection (components/block/pgop.ts). */
+  pgop: z.boolean().default(false),
+  /** PG-OP feature dimension r (default: largest with overhead < 1.6%). */
+  pgop_dim: z.number().int().positive().optional(),
+};
 
 /** Overhead bound from the paper: extra parameters below 1.6% of W_o. */
 export const PGOP_MAX_OVERHEAD = 0.016;

@@ -38,7 +38,7 @@ import {
   spaTensors,
   valueSkipInit,
 } from "./attention.ts";
-import { applyPgop, pgopDim } from "../pgop.ts";
+import { applyPgop, pgopDim, PgopOptionFields } from "../pgop.ts";
 import { type BlockParamDecl, SP_FAMILY } from "../families.ts";
 import { positionTables } from "../ngpt.ts";
 
@@ -63,10 +63,7 @@ export const VanillaBlockOptions = z.object({
   mlp_aware: z.boolean().default(false),
   /** Rotary position embedding on q and k. */
   rope: z.boolean().default(true),
-  /** Position-gated output projection (components/block/pgop.ts). */
-  pgop: z.boolean().default(false),
-  /** PG-OP feature dimension r (default: largest with overhead < 1.6%). */
-  pgop_dim: z.number().int().positive().optional(),
+  ...PgopOptionFields,
 }).strict();
 
 /** Parsed options of the vanilla block. */
