@@ -47,7 +47,7 @@ export const UntilDecidedSchema = z.object({
   /** How many of the finished stable LRs nearest a group's optimum a new seed runs at. */
   seed_points: z.number().int().min(1).default(3),
   /**
-   * Actions (a group's half-steps, or one new seed) per wave and family, at least, the best gain per FLOP
+   * Actions (a group's half-steps, or one new seed) per wave and family, at least, the best gain per trial
    * first; more while the interval is far from deciding (a quarter of the trials it still needs, at most as many
    * trials as ran near the optima, so the waves at most double the data and the last ones stay small).
    */
