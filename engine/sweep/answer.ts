@@ -23,8 +23,9 @@
  *   current slope, h* = | t - |b| |: an interval shrinks as 1/sqrt(n) with the
  *   n trials near the optima, so about n ((h / h*)^2 - 1) more.
  *
- * Planning where the trials go is ./answer_plan.ts; the words for --status and
- * the report are ./answer_render.ts.
+ * Planning where the trials go is ./answer_plan.ts; running the rounds
+ * ./answer_rounds.ts; the words for --status and the report are
+ * ./answer_render.ts.
  */
 import { z } from "zod";
 import type { ResultRow } from "./results.ts";
