@@ -81,7 +81,7 @@ export { expandGrid, type PlannedTrial } from "./engine/sweep/grid.ts";
 export { runSweep } from "./engine/sweep/run.ts";
 export { readPlan, summarize } from "./engine/sweep/plan.ts";
 /** Bracket-and-refine LR search (`lr_search:`): the step rule of one group, from its finished LRs. */
-export { type LrPoint, type SearchStep, searchStep, type StepSizes } from "./engine/sweep/lr_search.ts";
+export { type LrPoint, type SearchStep, searchStep, type StepSizes } from "./engine/sweep/lr_search_rule.ts";
 /** Model FLOPs per training step (compute accounting of sweeps). */
 export { flopsPerStep } from "./engine/sweep/compute.ts";
 

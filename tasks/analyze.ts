@@ -11,7 +11,7 @@ import "../engine/sweep/sweep_table.ts";
 import { DmodelError, show } from "../engine/core/errors.ts";
 import { analyzeSweep } from "../engine/analysis/analyze.ts";
 import { writeReport } from "../engine/analysis/report.ts";
-import { searchSections } from "../engine/sweep/lr_search.ts";
+import { searchSections } from "../engine/sweep/lr_search_render.ts";
 import { main, parse } from "./cli.ts";
 
 const USAGE = "deno task analyze <sweep-dir | results.csv|.arrow|.jsonl|.parquet>... " +

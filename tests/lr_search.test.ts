@@ -12,7 +12,7 @@ import "../components/mod.ts";
 import { parsePipeline } from "../engine/core/pipeline.ts";
 import { fitScaling, loadResults, optimalLR } from "../engine/analysis/mod.ts";
 import { DmodelError } from "../engine/core/errors.ts";
-import { type LrPoint, searchStep, type StepSizes } from "../engine/sweep/lr_search.ts";
+import { type LrPoint, searchStep, type StepSizes } from "../engine/sweep/lr_search_rule.ts";
 import { flopsPerStep } from "../engine/sweep/compute.ts";
 import type { PlannedTrial } from "../engine/sweep/grid.ts";
 import { DIVERGE_ABOVE, syntheticOptimum } from "./fixtures/synthetic_executor.ts";

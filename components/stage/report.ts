@@ -9,7 +9,7 @@ import type { Stage } from "../../engine/core/stage.ts";
 import { isAnalysis } from "../../engine/analysis/analyze.ts";
 import { writeReport } from "../../engine/analysis/report.ts";
 import { analysisSchema, runAnalysis } from "./analyze.ts";
-import { searchSections } from "../../engine/sweep/lr_search.ts";
+import { searchSections } from "../../engine/sweep/lr_search_render.ts";
 
 const schema = analysisSchema.extend({
   /** Page title. */

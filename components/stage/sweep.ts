@@ -32,17 +32,11 @@ import {
   summaryLine,
 } from "../../engine/sweep/plan.ts";
 import { runSweep } from "../../engine/sweep/run.ts";
-import {
-  type GroupReport,
-  LrSearchSchema,
-  type PlanContext,
-  planSearch,
-  scaleAxes,
-  type SearchGroup,
-  searchGroups,
-  type SearchPlan,
-  searchStatusLines,
-} from "../../engine/sweep/lr_search.ts";
+import { type PlanContext, planSearch, type SearchPlan } from "../../engine/sweep/lr_search.ts";
+import { scaleAxes, type SearchGroup, searchGroups } from "../../engine/sweep/lr_search_groups.ts";
+import { LrSearchSchema } from "../../engine/sweep/lr_search_options.ts";
+import { searchStatusLines } from "../../engine/sweep/lr_search_render.ts";
+import type { GroupReport } from "../../engine/sweep/lr_search_state.ts";
 import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
 import { type AnswerReport, memoEstimator } from "../../engine/sweep/answer.ts";
 import { jointEstimator } from "../../engine/sweep/answer_estimator.ts";

@@ -23,8 +23,9 @@
  *   current slope, h* = | t - |b| |: an interval shrinks as 1/sqrt(n) with the
  *   n trials near the optima, so about n ((h / h*)^2 - 1) more.
  *
- * Planning where the trials go is ./answer_plan.ts; the words for --status and
- * the report are ./answer_render.ts.
+ * Planning where the trials go is ./answer_plan.ts; running the rounds
+ * ./answer_rounds.ts; the words for --status and the report are
+ * ./answer_render.ts.
  */
 import { z } from "zod";
 import type { ResultRow } from "./results.ts";
@@ -47,7 +48,7 @@ export const UntilDecidedSchema = z.object({
   /** How many of the finished stable LRs nearest a group's optimum a new seed runs at. */
   seed_points: z.number().int().min(1).default(3),
   /**
-   * Actions (a group's half-steps, or one new seed) per wave and family, at least, the best gain per FLOP
+   * Actions (a group's half-steps, or one new seed) per wave and family, at least, the best gain per trial
    * first; more while the interval is far from deciding (a quarter of the trials it still needs, at most as many
    * trials as ran near the optima, so the waves at most double the data and the last ones stay small).
    */

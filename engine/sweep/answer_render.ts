@@ -69,7 +69,7 @@ export function answerStatusLines(a: AnswerReport): string[] {
 export function answerParagraphs(a: AnswerReport): string[] {
   return [
     `Sequential search ${headline(a)}. After bracketing, each round estimated every family's slope ` +
-    `interval and, for the families still undecided, added trials where they shrink it most per FLOP ` +
+    `interval and, for the families still undecided, added trials where they shrink it most per trial ` +
     `(half-steps of the LR grid next to each optimum, then new seeds at the LRs nearest it, never above ` +
     `a diverged LR); a family stops when its interval lies inside the band (transfers) or wholly beyond it ` +
     `(drifts).`,
