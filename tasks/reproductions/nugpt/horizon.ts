@@ -13,7 +13,6 @@ import {
   type ClaimText,
   fig,
   notYet,
-  num,
   progressText,
   type SectionContext,
   sweepProgress,
@@ -26,6 +25,7 @@ import {
   analyze,
   analyzeTogether,
   claimOpening,
+  costText,
   familyFit,
   type Fitted,
   groupsOf,
@@ -126,7 +126,7 @@ export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
         l,
         ...spans.map((sp) => {
           const x = s.find((y) => `${y.from} -> ${y.to}` === sp);
-          return x ? withCI(x.exponent, x.ci) : "n/a";
+          return x ? withCI(x.exponent, x.ci) : "not run";
         }),
       ]),
     ),
@@ -144,10 +144,10 @@ export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
   );
   const [ln, lc, lu] = [ng, nc, nn].map((f) => largestScale(a, f, "train.steps"));
   if (ln && lc && lu) {
+    const at = (g: GroupOptimum) => `${costText(g)} at ${g.scale["train.steps"]} steps`;
     out.push(
-      `- cost of carrying the shortest horizon's LR to the longest (${ln.scale["train.steps"]} steps): nGPT ${
-        num(ln.transfer_cost)
-      } nats, nuGPT with the correction ${num(lc.transfer_cost)}, without ${num(lu.transfer_cost)}`,
+      `- cost of carrying the shortest horizon's LR to each rule's longest run: nGPT ${at(ln)}; nuGPT with ` +
+        `the correction ${at(lc)}; without ${at(lu)}`,
     );
   }
   out.push(

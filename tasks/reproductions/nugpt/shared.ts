@@ -87,7 +87,7 @@ export function optimaRows(groups: GroupOptimum[], label: string, axis: string):
     lrText(g.eta_star) + (g.bracketed ? "" : " (edge)"),
     num(g.loss_star),
     `${g.n_ok}/${g.n_trials}`,
-    num(g.transfer_cost),
+    costText(g, true),
   ]);
 }
 
@@ -202,4 +202,27 @@ export async function readableFigures(
     await writeFileAtomic(`${dir}/figures/${s.name}.svg`, svg);
     await writeFileAtomic(`${dir}/figures/${s.name}.png`, await renderPNG(svg));
   }
+}
+
+/**
+ * The observed cost of carrying the base scale's grid LR to group `g`, in
+ * nats. Where that LR was not run at `g`'s scale, a lower bound: the cost at
+ * the LR run nearest it (on its side of eta*), which bounds it from below as
+ * long as the loss keeps rising away from eta*, as every measured basin here does.
+ */
+export function costText(g: GroupOptimum, short = false): string {
+  const unit = short ? "" : " nats";
+  if (Number.isFinite(g.transfer_cost) || g.transfer_cost === Infinity) return num(g.transfer_cost) + unit;
+  if (!Number.isFinite(g.base_eta_star)) return "n/a";
+  const xb = Math.log2(g.base_eta_star), xs = Math.log2(g.eta_star_grid);
+  const side = g.curve.filter((p) =>
+    p.candidate && Number.isFinite(p.loss) && (p.log2_lr - xs) * (xb - xs) > 0
+  );
+  if (!side.length) return "n/a";
+  const near = side.reduce((a, b) => (Math.abs(b.log2_lr - xb) < Math.abs(a.log2_lr - xb) ? b : a));
+  if (short) return `>= ${num(near.loss - g.loss_star)}`;
+  return `>= ${num(near.loss - g.loss_star)} nats (the base LR 2^${
+    xb.toFixed(2)
+  } was not run here; the cost at ` +
+    `2^${near.log2_lr.toFixed(2)}, the LR run nearest it)`;
 }

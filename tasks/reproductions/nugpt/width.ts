@@ -28,6 +28,7 @@ import {
   analyze,
   analyzeTogether,
   claimOpening,
+  costText,
   familyFit,
   fitsWithoutSmallest,
   type Fitted,
@@ -146,7 +147,8 @@ export async function widthClaim(
     ]),
     "",
     `"Cost of the base LR" is the loss at the smallest width's grid optimum minus the best loss at that`,
-    "width: what carrying the LR tuned at width 16 over costs (the cost of transfer).",
+    'width: what carrying the LR tuned at width 16 over costs (the cost of transfer); ">=" marks a lower',
+    "bound where that LR was not run at the width (the cost at the LR run nearest it).",
     "",
     `- nGPT: slope of log2 eta* per doubling of width ${slopeText(ng, "model.width")}`,
     `- nuGPT: slope ${slopeText(nu, "model.width")}`,
@@ -160,7 +162,7 @@ export async function widthClaim(
     out.push(
       `- cost of transfer at the largest width finished (${wn.scale["model.width"]} / ${
         wu.scale["model.width"]
-      }): nGPT ${num(wn.transfer_cost)} nats, nuGPT ${num(wu.transfer_cost)} nats`,
+      }): nGPT ${costText(wn)}, nuGPT ${costText(wu)}`,
     );
   }
   if (p.complete) out.push(...(await resolution(p.dir, a, ng, nu)));
