@@ -20,10 +20,11 @@ export { has, type Kind, KINDS, listComponents, register, resolve } from "./engi
 /** A registered component's spec. */
 export type { ComponentSpec, Registered } from "./engine/core/registry.ts";
 /** One-line user errors. */
-export { DmodelError } from "./engine/core/errors.ts";
+export { DmodelError, type Issue } from "./engine/core/errors.ts";
 
 /** The contract between blocks and parameterizations. */
 export type {
+  ActivationSink,
   Block,
   Init,
   ModelRule,
@@ -32,13 +33,14 @@ export type {
   Parameterization,
   ParamRule,
   RescalerName,
+  RescalerRule,
   Role,
   ScaleContext,
 } from "./engine/core/contracts.ts";
 /** Base-shape options, multipliers and the rescaler rule shared by parameterizations. */
 export { baseShapeOptions, requiredBase, rescalerParamRule, scaleContext } from "./engine/nn/scaling.ts";
 /** The built-in rules, as functions a plugin can build on. */
-export { nugpt, NugptSchema } from "./components/parameterization/nugpt.ts";
+export { nugpt, type NugptOptions, NugptSchema } from "./components/parameterization/nugpt.ts";
 export { ngpt } from "./components/parameterization/ngpt.ts";
 export { sp } from "./components/parameterization/sp.ts";
 export { mup } from "./components/parameterization/mup.ts";
@@ -50,36 +52,62 @@ export {
   parsePipeline,
   type Pipeline,
   runPipeline,
+  type RunPipelineOptions,
+  type StageDecl,
   stageTrials,
 } from "./engine/core/pipeline.ts";
 /** Stages and probes: the interfaces a plugin implements. */
-export type { Stage, StageContext } from "./engine/core/stage.ts";
+export type { DescribedTrial, Stage, StageContext } from "./engine/core/stage.ts";
 export type { Probe, ProbeContext } from "./engine/train/probe.ts";
 
 /** Trials: validate a config, its stable id, run it, evaluate it, describe it. */
-export { parseTrial, type TrialConfig, trialDirName, trialId } from "./engine/core/config.ts";
-export { runTrial } from "./engine/train/trainer.ts";
+export {
+  type DataConfig,
+  type DataConfigInput,
+  parseTrial,
+  type TrialConfig,
+  trialDirName,
+  trialId,
+} from "./engine/core/config.ts";
+export { type RunOptions, runTrial } from "./engine/train/trainer.ts";
 export { buildNetwork } from "./engine/nn/resolve.ts";
 /** The one training loop: a step is loss and gradients, then the optimizer update; the rest are hooks. */
-export { gradients, lossAndGrads, type TrainLoop, trainLoop } from "./engine/train/loop.ts";
-export type { Optimizer, OptimizerFactory, OptimizerState } from "./engine/nn/optim.ts";
+export {
+  type Gradients,
+  gradients,
+  type LoopEnd,
+  lossAndGrads,
+  type StepBatch,
+  type StepDone,
+  type StepInfo,
+  type TrainLoop,
+  trainLoop,
+} from "./engine/train/loop.ts";
+export type { Optimizer, OptimizerFactory, OptimizerState, ParamHyper } from "./engine/nn/optim.ts";
 export type { TrialResult } from "./engine/train/result.ts";
-export { evaluateTrialDir } from "./engine/train/evaluate.ts";
-export { describeText, describeTrial } from "./engine/nn/describe.ts";
-export { Network } from "./engine/nn/network.ts";
+export { type EvalReport, evaluateTrialDir } from "./engine/train/evaluate.ts";
+export { describeText, describeTrial, type Description, type ParamRow } from "./engine/nn/describe.ts";
+export { Network, type Param } from "./engine/nn/network.ts";
 /**
  * Compute backends: `await useBackend("wasm")` (or `auto`, `cpu`, ...) before building a network in a
  * script; `runTrial` and the tasks do it from `train.backend`.
  */
 export { type BackendImpl, useBackend } from "./engine/kernels/backend.ts";
-export { prepareData } from "./engine/data/prepare.ts";
-export { evalBatches, trainBatch } from "./engine/data/batches.ts";
-export { decodeSafetensors, encodeSafetensors, readSafetensors } from "./engine/nn/safetensors.ts";
+export { prepareData, type PreparedData, type PrepareOptions } from "./engine/data/prepare.ts";
+export type { TokenArray } from "./engine/data/shards.ts";
+export type { Tokenizer } from "./engine/data/tokenizer.ts";
+export { type Batch, evalBatches, trainBatch } from "./engine/data/batches.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  type StoredTensor,
+} from "./engine/nn/safetensors.ts";
 
 /** Sweeps: expand a grid, run it with an executor, read its state. */
 export { expandGrid, type PlannedTrial } from "./engine/sweep/grid.ts";
-export { runSweep } from "./engine/sweep/run.ts";
-export { readPlan, summarize } from "./engine/sweep/plan.ts";
+export { runSweep, type SweepRunOptions } from "./engine/sweep/run.ts";
+export { readPlan, summarize, type SweepSummary } from "./engine/sweep/plan.ts";
 /** Bracket-and-refine LR search (`lr_search:`): the step rule of one group, from its finished LRs. */
 export { type LrPoint, type SearchStep, searchStep, type StepSizes } from "./engine/sweep/lr_search_rule.ts";
 /** Model FLOPs per training step (compute accounting of sweeps). */
@@ -90,8 +118,15 @@ export { flopsPerStep } from "./engine/sweep/compute.ts";
  * directories when results.csv is absent (importing it makes it the analysis's reader of directories).
  */
 export { DERIVED_COLUMNS, readSweepDir } from "./engine/sweep/sweep_table.ts";
+export type { ReadTable } from "./engine/analysis/read.ts";
 /** The scale axes of results.csv derived from a trial config: parameter counts, tokens, FLOPs. */
-export { countParams, SCALE_AXES, type ScaleAxes, scaleAxesOf } from "./engine/sweep/scale_axes.ts";
+export {
+  type Counted,
+  countParams,
+  SCALE_AXES,
+  type ScaleAxes,
+  scaleAxesOf,
+} from "./engine/sweep/scale_axes.ts";
 
 /**
  * Analysis over arquero tables, for runs of any trainer: load a results table (a sweep directory, or
@@ -115,23 +150,49 @@ export { countParams, SCALE_AXES, type ScaleAxes, scaleAxesOf } from "./engine/s
  * ```
  */
 export {
+  type Analysis,
+  type AnalysisJSON,
+  type AnalyzeOptions,
   analyzeSweep,
+  type BasinFit,
+  type BasinModel,
+  type Call,
   checkTable,
+  type Coefficient,
   type ColumnMap,
   compareAll,
   compareFits,
+  type Comparison,
+  type CurvePoint,
   etaVsScaleSpec,
+  type FamilyBase,
+  type Figure,
+  type FitOptions,
   fitScaling,
+  type GroupOptimum,
   loadMetrics,
   loadResults,
   lossVsLRSpec,
+  type NoiseEstimate,
+  type NoiseModel,
+  type Optima,
   optimalLR,
+  type OptimaOptions,
   outputDir,
+  type Prediction,
   predictLR,
+  type Provenance,
   renderPNG,
   renderSVG,
+  type ReportOptions,
+  type ReportSection,
+  type ScalingFit,
+  type SeedCells,
   STATUS_WORDS,
   trainingCurvesSpec,
+  type TrainingPoint,
+  type TrialRow,
+  type VegaLiteSpec,
   writeReport,
 } from "./engine/analysis/mod.ts";
 /**
@@ -139,4 +200,17 @@ export {
  * interval, verdict, per-scale LR and cost of transfer), and the replication check of the verdicts
  * across seeds of one sweep or across two runs.
  */
-export { familySlopes, jointScaling, replicateRuns, replicateSeeds } from "./engine/analysis/mod.ts";
+export {
+  type FamilySlope,
+  type FamilySlopeOptions,
+  familySlopes,
+  type JointFit,
+  type JointOptions,
+  type JointScale,
+  jointScaling,
+  type ReplicaSlopes,
+  replicateRuns,
+  replicateSeeds,
+  type Replication,
+  type ReplicationPair,
+} from "./engine/analysis/mod.ts";

@@ -26,7 +26,7 @@ import { blockInit, NGPT_FAMILY } from "../block/families.ts";
 /** nuGPT's options: exponents and constants, with the paper's defaults. */
 export const NugptSchema = z.object({
   ...baseShapeOptions,
-  ...requiredBase("nugpt", ["base_width", "base_depth"]),
+  ...requiredBase<"base_width" | "base_depth">("nugpt", ["base_width", "base_depth"]),
   input_exponent: z.number().default(0.5),
   hidden_exponent: z.number().default(0.75),
   output_exponent: z.number().default(0.75),

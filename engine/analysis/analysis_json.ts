@@ -7,18 +7,27 @@ import type { Provenance } from "./provenance.ts";
 
 /** The JSON summary of an analysis (NaN written as null). */
 export interface AnalysisJSON {
+  /** Family key columns. */
   by: string[];
+  /** Scale axis columns. */
   scale: string[];
+  /** Learning-rate column. */
   lr: string;
+  /** Loss column. */
   loss: string;
+  /** Seed column (null: one seed). */
   seed: string | null;
+  /** Tolerance band t on |slope|: the verdict is "transfers" when the whole interval lies within [-t, t]. */
   tolerance: number;
+  /** Confidence level of the intervals (e.g. 0.95). */
   level: number;
   /** How eta*, the intervals and the verdicts are computed, in words. */
   method: string;
+  /** Rows of the results table analysed. */
   n_trials: number;
   /** Trial-noise estimates per family. */
   noise: Record<string, unknown>;
+  /** One entry per group (family x scale): its keys, family and optimum with intervals and flags. */
   groups: Record<string, unknown>[];
   /** One entry per family and scale axis: {family, scale, slope, slope_ci, r2, verdict, ...}. */
   fits: Record<string, unknown>[];
@@ -26,6 +35,7 @@ export interface AnalysisJSON {
   fits_two_stage?: Record<string, unknown>[];
   /** Per family: the plain answer's sentences. */
   answers?: Record<string, string[]>;
+  /** Predicted optimal LRs: {family, scale, eta_star, eta_lo, eta_hi, log2_se, extrapolation, warning?}. */
   predictions: Record<string, unknown>[];
   /** Paired comparisons: {family, reference, scale, difference, ci, text}. */
   comparisons: Record<string, unknown>[];

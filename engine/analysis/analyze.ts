@@ -50,22 +50,29 @@ export interface AnalyzeOptions extends OptimaOptions, Omit<FitOptions, "scale" 
 
 /** One rendered figure. */
 export interface Figure {
+  /** File name stem under figures/ (e.g. "loss_vs_lr", "eta_vs_width"). */
   name: string;
+  /** Title of the figure in the report. */
   title: string;
+  /** The Vega-Lite spec it is rendered from. */
   spec: VegaLiteSpec;
+  /** The rendered SVG text (cropped to what is drawn when PNGs are rendered). */
   svg: string;
   /** PNG path relative to the sweep dir, when rendered. */
   png?: string;
+  /** Size of the PNG file in bytes, when rendered. */
   pngBytes?: number;
 }
 
 /** The result of `analyzeSweep`. */
 export interface Analysis {
+  /** Tag that marks the value as an analysis (see `isAnalysis`). */
   kind: "dmodel.analysis";
   /** The output directory (the sweep directory for one sweep). */
   dir: string;
   /** The sweep directories and results files analysed. */
   inputs: string[];
+  /** The optimal LR of every group (family x scale), with intervals. */
   optima: Optima;
   /** The verdicts' laws: the joint fit of every trial per family (./joint.ts). */
   fits: JointFit[];
@@ -73,15 +80,19 @@ export interface Analysis {
   twoStage: ScalingFit[];
   /** Two or three plain sentences per family (./answer.ts). */
   answers: [string, string[]][];
+  /** Optimal LRs predicted at the scales asked for (`predict`), per family with a fitted law. */
   predictions: Prediction[];
   /** Paired comparisons of the families' slopes. */
   comparisons: Comparison[];
   /** What `--json` prints and `analysis.json` holds. */
   json: AnalysisJSON;
+  /** The analysis as Markdown (what analysis.md holds). */
   markdown: string;
+  /** The rendered figures (empty with `figures: false`). */
   figures: Figure[];
   /** Files written, relative to `dir`. */
   files: string[];
+  /** Notices about what was left out (predictions without a law, skipped figures, ...). */
   notes: string[];
   /** Status counts over all trials. */
   counts: { ok: number; diverged: number; failed: number };

@@ -70,8 +70,11 @@ export interface BasinFit {
   yGrid: number;
   /** Fitted loss at the vertex (c). */
   c: number;
+  /** Curvature a_L of the two-sided quadratic left of the vertex (low LR), >= 0. */
   aL: number;
+  /** Curvature a_R of the two-sided quadratic right of the vertex (high LR), >= 0. */
   aR: number;
+  /** Which estimator or fallback gave `x`. */
   model: BasinModel;
   /** The arg-min has an LR (finished or diverged) on both sides. */
   bracketed: boolean;
@@ -79,8 +82,9 @@ export interface BasinFit {
   edge: "low" | "high" | null;
   /** Indices (sorted points) of the LRs used by the fit. */
   used: number[];
-  /** Weighted residual sum of squares and its degrees of freedom (points - parameters). */
+  /** Weighted residual sum of squares of the fit. */
   rss: number;
+  /** Degrees of freedom of `rss`: points - parameters. */
   dof: number;
   /** Mean spacing of the grid (log2) around the arg-min. */
   spacing: number;

@@ -28,10 +28,15 @@ import type { VegaLiteSpec } from "./render.ts";
 
 /** One point of a training curve, for `trainingCurvesSpec`. */
 export interface TrainingPoint {
+  /** The trial's family name. */
   family: string;
+  /** The trial's scale label, as its group has it ("16", "width=256, depth=4"). */
   label: string;
+  /** The trial's id (results.csv `trial_id`). */
   trial_id: string;
+  /** log2 of the trial's learning rate. */
   log2_lr: number;
+  /** Training step of the point (steps). */
   step: number;
   /** Which loss: the logged train loss or the evaluated val loss. */
   split: "train" | "val";

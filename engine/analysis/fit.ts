@@ -78,18 +78,23 @@ export interface Coefficient {
 
 /** The fitted law of one family. */
 export interface ScalingFit {
+  /** The family's name: its `by` keys as `key=value` joined by "/" ("all" without keys). */
   family: string;
+  /** Values of the family's `by` keys. */
   family_keys: Record<string, string | number>;
   /** Regression axes (empty when no fit could be made; see `note`). */
   scales: string[];
   /** b0: log2 eta* at scale 1 on every axis. */
   intercept: number;
+  /** One slope per regression axis, in the order of `scales`. */
   coefficients: Coefficient[];
   /** Weighted coefficient of determination in log2 space; NaN when eta* does not vary. */
   r2: number;
-  /** Weighted chi^2 of the law against the optima, its degrees of freedom and the Birge ratio used (>= 1). */
+  /** Weighted chi^2 of the law against the optima. */
   chi2: number;
+  /** Degrees of freedom of chi2: groups used - coefficients. */
   dof: number;
+  /** Birge ratio max(1, sqrt(chi2 / dof)) that widens the draws and the slope se (1 when dof < 1). */
   birge: number;
   /** Groups used. */
   n_groups: number;
@@ -99,7 +104,9 @@ export interface ScalingFit {
   base: Record<string, number>;
   /** Smallest and largest measured value per axis (groups used). */
   range: Record<string, [number, number]>;
+  /** Confidence level of the intervals (e.g. 0.95). */
   level: number;
+  /** Tolerance band t on |slope|: the verdict is "transfers" when the whole interval lies within [-t, t]. */
   tolerance: number;
   /** Pipeline draws. */
   n_resamples: number;
@@ -113,11 +120,15 @@ export interface ScalingFit {
 
 /** A predicted optimal LR at a new scale. */
 export interface Prediction {
+  /** The family whose law is evaluated. */
   family: string;
+  /** The scale predicted at, by axis (axes not given take the family's base value). */
   scale: Record<string, number>;
+  /** Predicted optimal LR: 2^(b0 + sum_j b_j log2 s_j). */
   eta_star: number;
-  /** Percentile interval at the fit's level (NaN without draws). */
+  /** Lower end of the percentile interval of eta* at the fit's level (NaN without draws). */
   eta_lo: number;
+  /** Upper end of that interval (NaN without draws). */
   eta_hi: number;
   /** Standard uncertainty of log2 eta* at this scale. */
   log2_se: number;
@@ -417,12 +428,15 @@ function lawCoefficients(
 
 /** The paired comparison of two families' slopes on one axis. */
 export interface Comparison {
-  /** The family compared and the reference (baseline) family. */
+  /** The family compared. */
   family: string;
+  /** The reference (baseline) family. */
   reference: string;
+  /** The scale axis whose slopes are compared. */
   scale: string;
   /** slope(family) - slope(reference). */
   difference: number;
+  /** Percentile interval of the difference at `family`'s level; null with under 20 paired draws. */
   ci: [number, number] | null;
   /** In words: "nugpt removes 0.30 ± 0.12 of ngpt's drift (...)". */
   text: string;

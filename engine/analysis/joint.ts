@@ -217,15 +217,22 @@ function jointFit(
 
 /** Per-scale results of the joint fit. */
 export interface JointScale {
+  /** Short label of the scale ("256", or "width=256, depth=4"). */
   label: string;
+  /** The scale values, by axis. */
   scale: Record<string, number>;
-  /** The law's log2 eta* at this scale and its percentile interval. */
+  /** The law's log2 eta* at this scale. */
   log2_eta: number;
+  /** Percentile interval of log2_eta at the fit's level; null with under 20 draws. */
   log2_eta_ci: [number, number] | null;
   /** This scale's own profile minimum (cubic model), for the two-stage comparison. */
   log2_eta_own: number;
-  /** Cost of transfer from the fitted curves (header, item 7) and its interval; NaN when not inside the window. */
+  /**
+   * Cost of transfer from the fitted curves (header, item 7), in units of the loss column;
+   * NaN when not inside the window.
+   */
   cost: number;
+  /** Percentile interval of `cost` ([0, 0] at the base scale); null without a cost or under 20 draws. */
   cost_ci: [number, number] | null;
   /** The base scale's eta* lies outside this scale's fitted window (so the cost is not extrapolated). */
   cost_outside: boolean;
@@ -239,8 +246,9 @@ export interface JointFit extends ScalingFit {
   noise: NoiseModel;
   /** Seeds per scale (the smallest). */
   n_seeds: number;
-  /** Slopes of the three basin models (per axis) and the model uncertainty used. */
+  /** Slopes of the three basin models, per axis. */
   model_slopes: Record<string, number[]>;
+  /** Model uncertainty of each slope: the range of `model_slopes` / sqrt(12), with a floor. */
   u_model: number[];
   /** Statistical sd of each slope (bootstrap, widened by the Birge ratio), before the model term. */
   u_stat: number[];
@@ -701,17 +709,23 @@ export type FamilySlopeOptions = Omit<OptimaOptions, "resamples" | "bootstrapSee
 
 /** A family's slope and verdict, for the sequential search. */
 export interface FamilySlope {
+  /** The family's name: its `by` keys as `key=value` joined by "/" ("all" without keys). */
   family: string;
   /** The scale axis (the first fitted one); null without a fit. */
   scale: string | null;
+  /** Exponent b of the first fitted axis: eta* proportional to scale^b (NaN without a fit). */
   slope: number;
   /** Percentile interval at `level`; null without one. */
   ci: [number, number] | null;
   /** ci[1] - ci[0] (Infinity without an interval). */
   width: number;
+  /** The verdict: "transfers", "drifts" or "inconclusive" ("inconclusive" without a fit). */
   call: Call;
+  /** Why, in words. */
   reason: string;
+  /** The verdict as one sentence: slope, interval, call and reason. */
   verdict: string;
+  /** Trials of the family in the table (ok, diverged and failed). */
   n_trials: number;
   /** Smallest number of seeds of a scale. */
   n_seeds: number;

@@ -66,6 +66,7 @@ export {
 } from "./joint.ts";
 export {
   compareReplicas,
+  type ReplicaSlopes,
   replicateRuns,
   replicateSeeds,
   type Replication,
@@ -79,7 +80,8 @@ export { etaVsScaleSpec, lossVsLRSpec, trainingCurvesSpec, type TrainingPoint } 
 export { renderPNG, renderSVG, type VegaLiteSpec } from "./render.ts";
 export { type Analysis, type AnalyzeOptions, analyzeSweep, type Figure, outputDir } from "./analyze.ts";
 export { type AnalysisJSON, analysisJSON } from "./analysis_json.ts";
+export type { FamilyBase, TrialRow } from "./trials.ts";
 export { analysisMarkdown } from "./markdown.ts";
-export { reportHTML, type ReportOptions, writeReport } from "./report.ts";
+export { reportHTML, type ReportOptions, type ReportSection, writeReport } from "./report.ts";
 export { collectProvenance, type Provenance } from "./provenance.ts";
 export { SEQUENTIAL_SCHEME, VEGA_THEME } from "./theme.ts";

@@ -58,8 +58,9 @@ export interface NoiseModel {
   sigma0: number;
   /** Growth of log sd per octave above the optimum. */
   beta: number;
-  /** Cells used and their total degrees of freedom. */
+  /** Cells (group x LR) used. */
   cells: number;
+  /** Total degrees of freedom of the cells used. */
   dof: number;
   /** Cells whose variance was winsorized (seed jumps). */
   winsorized: number;

@@ -76,14 +76,19 @@ export interface OptimaOptions {
 
 /** One learning rate of a group: the seed-adjusted mean loss over its finished seeds and the trial counts. */
 export interface CurvePoint {
+  /** The learning rate. */
   lr: number;
+  /** log2 of the learning rate. */
   log2_lr: number;
   /** Mean over the finished seeds of loss minus the seed's offset; NaN when none finished. */
   loss: number;
   /** Plain mean of the finished seeds' losses (NaN when none). */
   loss_raw: number;
+  /** Seeds that finished ok at this LR. */
   n_ok: number;
+  /** Seeds that diverged at this LR. */
   n_diverged: number;
+  /** Seeds whose trial failed (an error, not divergence) at this LR. */
   n_failed: number;
   /** True when some seed finished ok and none diverged: the LR may be the grid optimum. */
   candidate: boolean;
@@ -93,10 +98,13 @@ export interface CurvePoint {
 
 /** One seed's trials in a group, indexed like the group's LR grid. */
 export interface SeedCells {
+  /** The seed's value in the seed column. */
   seed: string | number;
   /** Sum of the ok losses at each LR (one trial per cell, so the loss itself). */
   sum: Float64Array;
+  /** Finished (ok) trials of the seed at each LR (0 or 1). */
   ok: Int32Array;
+  /** Diverged trials of the seed at each LR (0 or 1). */
   diverged: Int32Array;
   /** The seed's offset s_k (0 with one seed). */
   offset: number;
@@ -136,15 +144,21 @@ export interface GroupOptimum {
   refined: boolean;
   /** How eta* was found. */
   model: BasinModel;
-  /** Vertices of the two estimators (log2; NaN when not fitted). */
+  /** Vertex of the two-sided quadratic, E1 (log2 LR; NaN when not fitted). */
   x_two_sided: number;
+  /** Vertex of the 3-point parabola, E2 (log2 LR; NaN when not fitted). */
   x_parabola: number;
   /** What limits this optimum, in words ("optimum at the low edge of the LR grid", ...). */
   flags: string[];
+  /** Trials of the group: n_ok + n_diverged + n_failed. */
   n_trials: number;
+  /** Trials that finished ok. */
   n_ok: number;
+  /** Trials that diverged. */
   n_diverged: number;
+  /** Trials that failed (an error, not divergence). */
   n_failed: number;
+  /** Distinct seeds in the group. */
   n_seeds: number;
   /** Trial-noise sd used by the bootstrap (pooled over the family; NaN when it cannot be estimated). */
   noise_sd: number;
@@ -166,22 +180,33 @@ export interface GroupOptimum {
   fit: BasinFit | null;
   /** Bootstrap draws of log2 eta* including the resolution term (empty without resamples). */
   draws: Float64Array;
-  /** Bootstrap draws of log2 eta* without the resolution term, and their basin fits (for the cost). */
+  /** Bootstrap draws of log2 eta* without the resolution term (for the cost). */
   drawsStat: Float64Array;
+  /** The basin fit of each draw in `drawsStat` (null where it could not be fitted). */
   drawFits: (BasinFit | null)[];
 }
 
 /** Result of `optimalLR`: the optima and how they were computed. */
 export interface Optima {
+  /** Family key columns. */
   by: string[];
+  /** Scale axis columns. */
   scale: string[];
+  /** Learning-rate column. */
   lr: string;
+  /** Loss column. */
   loss: string;
+  /** Seed column (null: one seed). */
   seed: string | null;
+  /** Grid LRs on each side of the arg-min used by the two-sided fit. */
   window: number;
+  /** Parametric-bootstrap curves per group (0: no statistical uncertainty). */
   resamples: number;
+  /** Confidence level of the intervals (e.g. 0.95). */
   level: number;
+  /** One optimum per family x scale, sorted by family then scale. */
   groups: GroupOptimum[];
+  /** Rows of the results table analysed. */
   n_trials: number;
   /** Noise estimates per family: trial sd from seed-to-seed scatter and from fit residuals, with dof. */
   noise: Record<string, NoiseEstimate>;
@@ -191,9 +216,11 @@ export interface Optima {
 export interface NoiseEstimate {
   /** sd of the seed x LR interaction (NaN with one seed). */
   seed_sd: number;
+  /** Degrees of freedom of seed_sd, summed over the family's groups. */
   seed_dof: number;
   /** sd of the basin fits' residuals (NaN without residual dof). */
   fit_sd: number;
+  /** Degrees of freedom of fit_sd, summed over the family's groups. */
   fit_dof: number;
   /** The sd used: both pooled, weighted by their degrees of freedom. */
   sd: number;

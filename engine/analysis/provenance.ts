@@ -12,26 +12,37 @@ import type { ColumnTable } from "arquero";
 export interface Provenance {
   /** When the analysis ran (ISO 8601). */
   date: string;
-  /** First and last trial completion recorded in events.jsonl (ISO 8601), when present. */
+  /** First trial completion recorded in events.jsonl (ISO 8601), when present. */
   trials_from?: string;
+  /** Last trial completion recorded in events.jsonl (ISO 8601), when present. */
   trials_to?: string;
+  /** The checkout's HEAD commit hash ("unknown (not a git checkout)" without git). */
   git_commit: string;
   /** True when the working tree had uncommitted changes (null when git is not available). */
   git_dirty: boolean | null;
+  /** The `version` of deno.json ("unversioned" without one). */
   dmodel_version: string;
+  /** Deno version. */
   deno: string;
+  /** V8 version of the Deno runtime. */
   v8: string;
+  /** TypeScript version of the Deno runtime. */
   typescript: string;
+  /** The @tensorflow/tfjs version pinned in deno.json ("unknown" when not found). */
   tfjs: string;
   /** Backends the trials ran on (from their result.json), with counts. */
   backends: Record<string, number>;
+  /** CPU model name from /proc/cpuinfo ("unknown" elsewhere). */
   cpu_model: string;
+  /** Logical CPU cores of the machine that ran the analysis (0 when unknown). */
   cpu_cores: number;
+  /** Operating system and architecture, e.g. "linux x86_64". */
   os: string;
   /** Sum of the trials' wall time (s). */
   trial_wall_s: number;
-  /** Sum of the tokens trained on, and 6 * params * tokens (training FLOPs, forward + backward). */
+  /** Sum of the tokens trained on over the trials. */
   tokens: number;
+  /** Training FLOPs, forward + backward: the sum over trials of 6 x n_params x tokens. */
   train_flops: number;
 }
 

@@ -29,7 +29,9 @@ export const FORMATS: Record<string, "csv" | "tsv" | "arrow" | "jsonl" | "json" 
 
 /** One results file read: its table and how to name its rows (`row 3 (line 4)`). */
 export interface ReadTable {
+  /** The file read, as messages name it (a sweep table rebuilt from trial directories says so). */
   file: string;
+  /** The rows as an arquero table. */
   table: ColumnTable;
   /** The place of data row `i` (0-based) in the file, for messages. */
   rowName: (i: number) => string;

@@ -23,23 +23,35 @@ import { type FamilySlope, type FamilySlopeOptions, familySlopes } from "./joint
 export interface ReplicaSlopes {
   /** "all seeds", "without seed 2", "run B", ... */
   name: string;
+  /** The seed values whose trials this analysis used. */
   seeds: (string | number)[];
+  /** Each family's slope and verdict in this analysis. */
   slopes: FamilySlope[];
 }
 
 /** The comparison of two analyses for one family. */
 export interface ReplicationPair {
+  /** The family's name. */
   family: string;
+  /** Name of the first analysis. */
   a: string;
+  /** Name of the second analysis. */
   b: string;
+  /** The family's slope in the first analysis. */
   slope_a: number;
+  /** The family's slope in the second analysis. */
   slope_b: number;
+  /** Percentile interval of slope_a; null without one. */
   ci_a: [number, number] | null;
+  /** Percentile interval of slope_b; null without one. */
   ci_b: [number, number] | null;
+  /** The verdict in the first analysis. */
   call_a: string;
+  /** The verdict in the second analysis. */
   call_b: string;
-  /** |slope_a - slope_b| and what the intervals allow, sqrt(h_a^2 + h_b^2). */
+  /** |slope_a - slope_b|. */
   difference: number;
+  /** What the intervals allow: sqrt(h_a^2 + h_b^2), h each interval's half-width (Infinity without one). */
   allowed: number;
   /** "transfers" against "drifts". */
   contradiction: boolean;
@@ -49,7 +61,9 @@ export interface ReplicationPair {
 
 /** A replication check: the analyses and every pair's comparison. */
 export interface Replication {
+  /** Every analysis: all seeds first, then each subset (or the two runs). */
   replicas: ReplicaSlopes[];
+  /** The comparison of every pair of analyses, per family they share. */
   pairs: ReplicationPair[];
   /** No contradiction and every difference allowed. */
   ok: boolean;

@@ -44,8 +44,11 @@ export interface ReportOptions {
 
 /** A section of plain text and an optional table. */
 export interface ReportSection {
+  /** Heading of the section. */
   title: string;
+  /** Paragraphs of plain text (escaped for HTML). */
   paragraphs?: string[];
+  /** A table: column headings and rows of cells (plain text). */
   table?: { header: string[]; rows: string[][] };
 }
 

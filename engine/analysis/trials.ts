@@ -15,11 +15,15 @@ import type { TrainingPoint } from "./figure_specs.ts";
 
 /** One trial in the report's table of trials. */
 export interface TrialRow {
+  /** The family's name. */
   family: string;
   /** Its scale, as the groups label it ("16", "width=256, depth=4"). */
   label: string;
+  /** The trial's learning rate. */
   lr: number;
+  /** The trial's seed (null without a seed column). */
   seed: number | null;
+  /** How the trial ended: "ok", "diverged" or "failed". */
   status: string;
   /** The analysed loss (optima.loss); NaN when there is none. */
   loss: number;
@@ -29,6 +33,7 @@ export interface TrialRow {
 
 /** The base scale a family's costs of transfer are measured from. */
 export interface FamilyBase {
+  /** The family's name. */
   family: string;
   /** The family's smallest scale in this sweep, as key=value ("width=16"). */
   base: string;

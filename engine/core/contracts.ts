@@ -31,8 +31,11 @@ export interface ModelShape {
 
 /** One parameter as a block declares it. Matrices are stored (out, in): y = x W^T. */
 export interface ParamDecl {
+  /** Unique parameter name (e.g. "E_in", "blocks.0.W_q"), the key in checkpoints and describe. */
   name: string;
+  /** What the parameter is for; rules are written per role. */
   role: Role;
+  /** Stored shape, (out, in) for matrices. */
   shape: number[];
   /** Input dimension of the product this parameter takes part in. */
   fan_in: number;
@@ -61,6 +64,7 @@ export type Init =
 
 /** What a parameterization says about one parameter. */
 export interface ParamRule {
+  /** How the parameter starts. */
   init: Init;
   /** W_eff = forward_multiplier * W_stored in the forward pass. */
   forward_multiplier: number;
@@ -74,7 +78,9 @@ export interface ParamRule {
 
 /** init/scale pair of an nGPT rescaler: stored value starts at `scale`, forward uses s * init / scale. */
 export interface RescalerRule {
+  /** Effective initial value of the rescaler (nuGPT: alpha_A, alpha_M at 0.05 / m_depth, s_qk at 1). */
   init: number;
+  /** Stored initial value; the forward pass multiplies the stored value by init / scale. */
   scale: number;
 }
 
@@ -94,9 +100,13 @@ export interface ModelRule {
 
 /** Everything a rule may depend on: the shape, the base shape, and the run length. */
 export interface ScaleContext {
+  /** The registered name of the model's block (`model.block`). */
   block: string;
+  /** The model's shape. */
   shape: ModelShape;
+  /** The base shape the multipliers are relative to: d_base, L_base and steps_base. */
   base: { width: number; depth: number; steps: number };
+  /** Training steps of the run. */
   steps: number;
   /** d / d_base. */
   m_width: number;
@@ -113,7 +123,9 @@ export interface Parameterization {
    * every block that declares one of them; others are refused with a clear error.
    */
   families: string[];
+  /** Model-wide values (attention scale, residual multiplier, rescalers, ...) for a model in this context. */
   model(ctx: ScaleContext): ModelRule;
+  /** How to initialize, multiply and update one parameter of a model in this context. */
   param(decl: ParamDecl, ctx: ScaleContext, model: ModelRule): ParamRule;
   /** Global LR factor from the token horizon (nuGPT: m_data^-1/3). */
   lr_factor(ctx: ScaleContext): number;

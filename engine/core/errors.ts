@@ -4,6 +4,7 @@ import { didYouMean, nearest, schemaKeys } from "./suggest.ts";
 
 /** An error in user input (a pipeline file, an option, a data file). Printed as one line, no stack. */
 export class DmodelError extends Error {
+  /** An error with a one-line `message` that names the file, key path and value at fault. */
   constructor(message: string) {
     super(message);
     this.name = "DmodelError";
@@ -41,8 +42,11 @@ export class Interrupted extends DmodelError {
 
 /** One validation problem, at a key path inside the validated object. */
 export interface Issue {
+  /** Key path of the offending value inside the validated object (e.g. ["optimizer", "lr"]). */
   path: (string | number)[];
+  /** What is wrong, in words. */
   message: string;
+  /** The offending value, when there is one (shown in the formatted message). */
   value?: unknown;
   /** For unknown keys: the keys (each at `path` + key). */
   keys?: string[];

@@ -35,18 +35,25 @@ const PipelineSchema = z.object({
 
 /** A stage as declared. */
 export interface StageDecl {
+  /** The registered stage component it runs (`uses:`). */
   uses: string;
+  /** Ids of the stages that must finish first; their outputs become this stage's inputs (`needs:`). */
   needs: string[];
+  /** The stage's options, validated by its component's schema (`with:`). */
   with: Record<string, unknown>;
 }
 
 /** A validated pipeline, ready to run. */
 export interface Pipeline {
+  /** The pipeline's `name:` (default runs directory: runs/<name>/). */
   name: string;
+  /** Path of the pipeline file ("" when parsed from text in code). */
   file: string;
+  /** Absolute directory of the pipeline file (else the working directory), for relative paths. */
   dir: string;
   /** The resolved document (aliases expanded, --set applied). */
   raw: Record<string, unknown>;
+  /** Each stage by id: its declaration, the built stage and its validated options. */
   stages: Map<string, { decl: StageDecl; stage: Stage; options: unknown }>;
   /** Stage ids in dependency order. */
   order: string[];
@@ -404,7 +411,9 @@ export interface RunPipelineOptions {
   out?: string;
   /** Run only these stages (and what they need). */
   only?: string[];
+  /** Command-line flags passed to every stage (resume, fresh, ...). */
   flags?: Record<string, unknown>;
+  /** Receives progress lines and notices (default: stderr). */
   log?: (line: string) => void;
 }
 

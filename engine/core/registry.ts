@@ -39,7 +39,9 @@ export interface ComponentSpec<Options = any, Product = unknown> {
 /** A registered component: its spec plus kind and name. */
 // deno-lint-ignore no-explicit-any -- as above.
 export interface Registered<Options = any, Product = unknown> extends ComponentSpec<Options, Product> {
+  /** Which kind of component it is. */
   kind: Kind;
+  /** The name pipelines choose it by (`name:`). */
   name: string;
 }
 

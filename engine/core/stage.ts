@@ -33,12 +33,15 @@ export interface StageContext {
  * then `trial.data` only carries the window length.
  */
 export interface DescribedTrial {
+  /** The trial's resolved configuration. */
   trial: TrialConfig;
+  /** Vocabulary size V of a synthetic task; absent when it comes from the corpus and tokenizer. */
   vocabSize?: number;
 }
 
 /** A stage built from its `with:` options. */
 export interface Stage {
+  /** Runs the stage; what it returns becomes an input of the stages that `needs:` it. */
   run(ctx: StageContext): Promise<unknown>;
   /**
    * The trials this stage trains, first the one `describe` shows (optional:

@@ -9,7 +9,9 @@ import type { TokenArray } from "./shards.ts";
 
 /** One batch: `x` and its next-token targets `y`, each batchSize * seqLen ids, row-major. */
 export interface Batch {
+  /** Input token ids, batchSize * seqLen, row-major. */
   x: Int32Array;
+  /** Next-token targets: y[i] is the token after x[i]. */
   y: Int32Array;
 }
 

@@ -25,7 +25,9 @@ export interface PreparedData {
   dir: string;
   /** Ids run 0..vocabSize-1. */
   vocabSize: number;
+  /** Token ids of the train split. */
   train: TokenArray;
+  /** Token ids of the val split. */
   val: TokenArray;
   /** null for raw `.bin` shards (their tokenizer is unknown). */
   tokenizer: Tokenizer | null;

@@ -14,19 +14,30 @@ import type {} from "./optim.ts"; // declares the optimizer product of build()
 
 /** One parameter's row in `describe`. */
 export interface ParamRow {
+  /** Parameter name, as the block declares it. */
   name: string;
+  /** What the parameter is for (embedding, hidden, readout, rescaler, gain, bias). */
   role: string;
+  /** Stored shape, (out, in) for matrices. */
   shape: number[];
+  /** How the parameter starts, as the rule says. */
   init: Init;
+  /** W_eff = forward_multiplier x W_stored in the forward pass. */
   forward_multiplier: number;
   /** Effective LR at step 0, before the schedule: optimizer.lr x lr_factor x lr_multiplier. */
   lr: number;
+  /** Effective epsilon (Adam: optimizer eps x eps_multiplier). */
   eps: number;
+  /** Effective decoupled weight decay: the optimizer's decay x the rule's multiplier. */
   weight_decay: number;
 }
 
 /** The whole description. */
 export interface Description {
+  /**
+   * The model: block, parameterization, shape, base shape, multipliers (m_width, m_depth, m_data),
+   * global LR, LR factor, parameter count and the rule's model-wide values.
+   */
   model: Record<string, unknown> & ModelRule & {
     parameterization: string;
     base_steps: number;
@@ -34,6 +45,7 @@ export interface Description {
     global_lr: number;
     lr_factor: number;
   };
+  /** One row per parameter, in the block's declaration order. */
   params: ParamRow[];
 }
 

@@ -20,22 +20,30 @@ import { crossEntropy } from "./ops.ts";
 
 /** One parameter with its declaration, rule, variable and host copy. */
 export interface Param {
+  /** The block's declaration of the parameter. */
   decl: ParamDecl;
+  /** What the parameterization says about it: init, multipliers, weight decay. */
   rule: ParamRule;
+  /** The stored values on the backend, as a trainable tf.Variable (refreshed from `host` by `pushHost`). */
   variable: tf.Variable;
+  /** Host copy of the stored values: the master weights the optimizer updates. */
   host: Float32Array;
-  /** The last gradient read back by `lossAndGrads` (engine/train/trainer.ts), reused every step. */
+  /** The last gradient read back by `lossAndGrads` (engine/train/loop.ts), reused every step. */
   grad: Float32Array;
 }
 
 /** A block + parameterization, instantiated at one shape. */
 export class Network {
+  /** Every parameter, in the block's declaration order. */
   readonly params: Param[];
+  /** The parameters by name. */
   readonly byName: Map<string, Param>;
+  /** What the parameterization says about the whole model at this shape. */
   readonly model: ModelRule;
   /** Global LR factor from the token horizon (per run). */
   readonly lrFactor: number;
 
+  /** Builds `block`'s parameters at `ctx.shape`, initialized by `parameterization`'s rule from `seed`. */
   constructor(
     readonly block: Block,
     readonly parameterization: Parameterization,

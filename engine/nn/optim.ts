@@ -39,7 +39,9 @@ export interface ParamHyper {
  * (Adam: `adam_m`, `adam_v`), each one array per parameter, shaped like it.
  */
 export interface OptimizerState {
+  /** Updates applied so far (Adam's t in the bias corrections 1 - beta^t). */
   step: number;
+  /** Per-parameter arrays by slot name (Adam: `adam_m`, `adam_v`), each a Map from parameter name. */
   slots: Record<string, Map<string, Float32Array>>;
 }
 

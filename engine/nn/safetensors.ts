@@ -7,8 +7,11 @@ import { DmodelError } from "../core/errors.ts";
 
 /** A tensor as stored: F32 or I32 values with a shape. */
 export interface StoredTensor {
+  /** Element type: 32-bit float or 32-bit signed integer, little-endian on disk. */
   dtype: "F32" | "I32";
+  /** Dimensions, outermost first (row-major). */
   shape: number[];
+  /** The values, row-major; length is the product of `shape`. */
   data: Float32Array | Int32Array;
 }
 
@@ -81,7 +84,10 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): {
 }
 
 /** Reads a safetensors file; a missing file is a one-line error. */
-export async function readSafetensors(path: string) {
+export async function readSafetensors(path: string): Promise<{
+  tensors: Record<string, StoredTensor>;
+  metadata: Record<string, string>;
+}> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);

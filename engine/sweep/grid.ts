@@ -94,12 +94,15 @@ export function gridSize(spec: {
 
 /** One trial of a sweep. */
 export interface PlannedTrial {
+  /** Position in the expanded plan, from 0. */
   index: number;
+  /** Stable id: the first 12 hex digits of the sha256 of the canonical resolved config. */
   id: string;
   /** Directory name inside the sweep directory. */
   dir: string;
   /** The axis values that made this trial, by dotted path. */
   point: Record<string, unknown>;
+  /** The resolved trial configuration. */
   config: TrialConfig;
 }
 

@@ -88,12 +88,19 @@ export async function trialState(dir: string, t: PlannedTrial): Promise<{
 
 /** Counts by outcome. */
 export interface SweepSummary {
+  /** Planned trials. */
   total: number;
+  /** Trials with a result.json: ok + diverged + failed. */
   done: number;
+  /** Finished trials with status "ok". */
   ok: number;
+  /** Finished trials with status "diverged". */
   diverged: number;
+  /** Finished trials with status "failed". */
   failed: number;
+  /** Unfinished trials with a checkpoint to resume from. */
   partial: number;
+  /** Trials not started, or started without a checkpoint yet. */
   pending: number;
 }
 

@@ -33,10 +33,15 @@ import { writeResults } from "./results.ts";
 
 /** Options of one sweep run. */
 export interface SweepRunOptions {
+  /** The sweep directory (holds trials.json, results.csv and one directory per trial). */
   dir: string;
+  /** The planned trials (ignored when `replan` is given). */
   trials: PlannedTrial[];
+  /** Trials run in parallel. */
   workers: number;
+  /** `{name, ...options}` of the registered executor that runs the trials (e.g. local, slurm). */
   executor: { name: string; [k: string]: unknown };
+  /** Stop the sweep after this many consecutive failed trials. */
   maxFailures: number;
   /**
    * Adaptive sweeps (lr_search): the trials planned so far, from the finished results; called before
@@ -49,11 +54,13 @@ export interface SweepRunOptions {
   retryFailed?: boolean;
   /** Other sweep directories whose finished trials with the same resolved config are copied in, not run. */
   reuse?: string[];
+  /** Return once the executor has submitted the trials (schedulers such as slurm), without waiting. */
   detach?: boolean;
   /** The resolved pipeline, saved beside the results for the report. */
   pipeline?: unknown;
   /** The pipeline's plugin modules (absolute paths): saved with the plan, every trial process imports them. */
   plugins?: string[];
+  /** Receives progress lines and notices. */
   log: (line: string) => void;
 }
 

@@ -35,7 +35,9 @@ export type ScaleAxes = Record<(typeof SCALE_AXES)[number], number>;
 
 /** What the counts need of a parameter declaration (a block's `ParamDecl`, or a row of params.json). */
 export interface Counted {
+  /** The parameter's role; "embedding" and "readout" count as embedding parameters. */
   role: Role | string;
+  /** The parameter's shape; its product is the parameter count. */
   shape: number[];
 }
 

@@ -55,10 +55,15 @@ export async function evaluateAsync(
 
 /** What an evaluation reports. */
 export interface EvalReport {
+  /** The trial directory evaluated. */
   trial_dir: string;
+  /** Mean val loss (nats per token) over the fixed val windows. */
   val_loss: number;
+  /** Perplexity: exp(val_loss). */
   perplexity: number;
+  /** Tokens evaluated: batches x batch_size x seq_len. */
   eval_tokens: number;
+  /** Entropy (nats) of the val split's unigram distribution: the loss of predicting token frequencies. */
   val_unigram_entropy: number;
 }
 

@@ -14,7 +14,9 @@ import { maybeLoseDevice, onDevice, readTensor } from "../kernels/webgpu.ts";
 
 /** Loss and host gradients of one step (the arrays are the network's own, overwritten by the next call). */
 export interface Gradients {
+  /** Mean next-token loss of the batch (nats per token). */
   loss: number;
+  /** Gradient of each parameter by name, in the network's reused host buffers. */
   grads: Map<string, Float32Array>;
 }
 
@@ -94,20 +96,25 @@ export interface StepInfo {
 export interface StepDone extends StepInfo {
   /** Gradient global norm before clipping. */
   gradNorm: number;
-  /** Wall time in ms of the loss-and-gradient pass (batch included) and of the update. */
+  /** Wall time in ms of the loss-and-gradient pass (batch included). */
   gradMs: number;
+  /** Wall time in ms of the optimizer update. */
   updateMs: number;
 }
 
 /** One training run: what to train, for how long, and the hooks. */
 export interface TrainLoop {
+  /** The network to train; its parameters are updated in place. */
   net: Network;
+  /** The optimizer bound to `net`. */
   optimizer: Optimizer;
   /** The loop runs steps `start` .. `steps - 1`. */
   steps: number;
+  /** First step to run (default 0; a resumed run starts at its checkpoint's step). */
   start?: number;
   /** Global LR of step `step` (peak x schedule, or a constant). */
   lr(step: number): number;
+  /** The batch of step `step` (tokens and targets, or a loss function). */
   batch(step: number): StepBatch;
   /** Before the step's batch is drawn. */
   beforeStep?(step: number): void;
@@ -124,7 +131,12 @@ export interface TrainLoop {
 
 /** How a loop ended, and the steps done (from 0, including those before `start`). */
 export interface LoopEnd {
+  /** Steps done, counted from 0 (steps before `start` included). */
   stepsDone: number;
+  /**
+   * Why it ended: "end" (all steps ran), "non-finite" (a non-finite loss with `onNonFinite` set)
+   * or "hook" (`afterStep` returned true).
+   */
   stopped: "end" | "non-finite" | "hook";
 }
 

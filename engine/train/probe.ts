@@ -16,12 +16,17 @@ import { fromCSV } from "../core/csv.ts";
 export interface ProbeContext {
   /** Optimizer steps done so far (0 = at initialization). */
   step: number;
+  /** The network being trained, with its current parameters. */
   net: Network;
+  /** The trial's resolved configuration. */
   trial: TrialConfig;
   /** A fixed probe batch (the first val window batch), int32 [B, T] row-major. */
   x: Int32Array;
+  /** Next-token targets of `x` (x shifted by one), int32 [B, T] row-major. */
   y: Int32Array;
+  /** Batch size: rows of `x` and `y`. */
   B: number;
+  /** Sequence length: tokens per row. */
   T: number;
   /** The trial directory, for probes that write files of their own. */
   dir: string;

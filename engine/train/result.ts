@@ -4,18 +4,34 @@
  */
 /** What result.json holds. */
 export interface TrialResult {
+  /**
+   * How the trial ended: "ok", "diverged" (non-finite train loss, or val loss above the divergence
+   * threshold) or "failed" (an exception).
+   */
   status: "ok" | "diverged" | "failed";
+  /** One-line reason when diverged or failed; null when ok. */
   error: string | null;
+  /** Optimizer steps completed, including those before a resume. */
   steps_done: number;
+  /** Mean val loss (nats per token) at the last evaluation after step 0; null if none ran. */
   final_val_loss: number | null;
+  /** Lowest val loss (nats per token) over all evaluations, step 0 included. */
   best_val_loss: number | null;
+  /** Val loss (nats per token) of the initial model, before the first step. */
   step0_val_loss: number | null;
+  /** Train loss (nats per token) of the last step; null if no step ran. */
   final_train_loss: number | null;
+  /** Entropy (nats) of the val split's unigram distribution: the loss of predicting token frequencies. */
   val_unigram_entropy: number | null;
+  /** Training tokens processed: steps_done x batch_size x seq_len. */
   tokens: number;
+  /** Wall-clock seconds spent on the trial, summed over resumed runs. */
   wall_s: number;
+  /** Training throughput: tokens / wall_s, rounded (tokens per second). */
   tokens_per_s: number;
+  /** The compute backend that ran the trial (e.g. "wasm", "cpu"); empty if it failed before choosing one. */
   backend: string;
+  /** Number of scalar parameters of the model. */
   n_params: number;
   /** Last value of each probe metric: probes[probe][metric]. */
   probes: Record<string, Record<string, number>>;

@@ -34,6 +34,7 @@ export interface RunOptions {
   resume?: boolean;
   /** Where built data lives (default data/cache). */
   dataRoot?: string;
+  /** Receives each log line (default: stderr). */
   log?: (line: string) => void;
   /** Called after every logged step (sweep progress lines). */
   onProgress?: (p: { step: number; steps: number; train_loss: number; tokens_per_s: number }) => void;
