@@ -189,9 +189,11 @@ export async function alignmentClaim(ctx: SectionContext): Promise<ClaimText> {
     (v === "not yet run" ? `${done}; so far: ` : "") +
       `hidden roles, across widths, ${seeds.length} seed(s): weighted omega ${
         ciText(omega)
-      } (paper 1/2: ${rule.omega}), weighted max(alpha, nu) ${
-        ciText(maxan)
-      } (paper ~3/4: ${rule.maxAlphaNu}); single-model ` +
+      } (paper 1/2: ${rule.omega}), weighted max(alpha, nu) ${ciText(maxan)} (paper ~3/4: ${rule.maxAlphaNu}${
+        rule.maxAlphaNu === "agrees" && maxan && (maxan.hi < 0.75 || maxan.lo > 0.75)
+          ? `: inside 3/4 +- ${ALIGNMENT_TOLERANCE}, though the interval excludes 3/4 itself`
+          : ""
+      }); single-model ` +
       `weighted max(alpha, nu) by width ${local.join(" / ")}.` +
       (maxan && maxan.hi < 0.75
         ? " Lower alignment than the paper's means the paper's -3/4 over-corrects at this scale" +
