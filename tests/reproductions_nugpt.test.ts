@@ -192,7 +192,7 @@ Deno.test("repro: the width claim reads known slopes from a synthetic sweep and 
     /without width 16 \(a sensitivity check, not the verdict\): nGPT (-?\d+\.\d+) \[.*?; nuGPT (-?\d+\.\d+) \[/
       .exec(width);
   assert(rest && Math.abs(Number(rest[1]) + 0.5) < 0.05 && Math.abs(Number(rest[2])) < 0.05, width);
-  const rest3 = await fitsWithoutSmallest(`${runs}/nugpt-width`, ["parameterization.name"], "model.width");
+  const rest3 = await fitsWithoutSmallest([`${runs}/nugpt-width`], ["parameterization.name"], "model.width");
   assert.deepEqual(rest3.map((f) => f.n_groups), [3, 3], "fitted on widths 32, 64, 128 only");
   assert.match(
     width,

@@ -35,12 +35,14 @@ export function analyze(ctx: SectionContext, dir: string, by: string[], scale: s
 }
 
 /**
- * The same fits as `analyze` on the trials whose `axis` is above its smallest
- * value: a sensitivity check of a slope against its smallest scale (nothing
+ * The same fits as `analyze` on the trials (of the sweeps in `dirs`, taken
+ * as one table) whose `axis` is above its smallest value: a sensitivity check of a slope against its smallest scale (nothing
  * is written).
  */
-export async function fitsWithoutSmallest(dir: string, by: string[], axis: string): Promise<ScalingFit[]> {
-  const table = await loadResults(dir);
+export async function fitsWithoutSmallest(dirs: string[], by: string[], axis: string): Promise<ScalingFit[]> {
+  const tables = [];
+  for (const d of dirs) if (await exists(`${d}/results.csv`)) tables.push(await loadResults(d));
+  const table = tables.reduce((x, y) => x.concat(y));
   const smallest = Math.min(...(table.array(axis) as number[]));
   const rest = table.filter(aq.escape((d: Record<string, number>) => d[axis] > smallest));
   return jointScaling(optimalLR(rest, { by, scale: [axis], resamples: 0 }), { tolerance: SLOPE_TOLERANCE });

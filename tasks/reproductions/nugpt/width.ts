@@ -7,6 +7,7 @@ import type { Prediction, ScalingFit } from "../../../engine/analysis/fit.ts";
 import { localExponents } from "../../../engine/analysis/claims/segments.ts";
 import { SLOPE_TOLERANCE, widthVerdict } from "../../../engine/analysis/claims/width.ts";
 import { readJSON } from "../../../engine/core/fs.ts";
+import { loadResults } from "../../../engine/analysis/load.ts";
 import {
   type ClaimText,
   fig,
@@ -45,6 +46,9 @@ import {
 
 /** The held-out width's trials, read with nugpt-width when archived. */
 export const WIDTH_256 = "nugpt-width-256";
+
+/** nuGPT's seeds 3 and 4 near each width's optimum, read with the two sweeps above when archived. */
+export const WIDTH_SEEDS = "nugpt-width-seeds";
 
 /** The pre-registered prediction of eta* at width 256 (written before its trials ran). */
 export const PREDICTION = "docs/repro/predictions/nugpt-width-256.json";
@@ -94,9 +98,11 @@ export async function widthClaim(
   if (!p.finished) return notYet([...out, incomplete(p, "the optima")]);
   const by = ["parameterization.name"];
   let a: Fitted = await analyze(ctx, p.dir, by, ["model.width"]);
+  const dirs = [p.dir];
   const p256 = await sweepProgress(ctx, WIDTH_256);
   if (p256.finished) {
-    a = await analyzeTogether([p.dir, p256.dir], by, ["model.width"]);
+    dirs.push(p256.dir);
+    a = await analyzeTogether(dirs, by, ["model.width"]);
     out.push(
       `With the held-out width (\`pipelines/repro/${WIDTH_256}.yaml\`, archived in \`${p256.dir}/\`: ${
         progressText(p256)
@@ -106,6 +112,21 @@ export async function widthClaim(
     );
     const s256 = settingText(await runSetting(p256.dir, "model.width"), "width");
     if (s256) out.push(s256, "");
+    const pSeeds = await sweepProgress(ctx, WIDTH_SEEDS);
+    if (pSeeds.finished) {
+      const before = familyFit(a.fits, { "parameterization.name": "nugpt" });
+      dirs.push(pSeeds.dir);
+      a = await analyzeTogether(dirs, by, ["model.width"]);
+      out.push(
+        `With the seed extension (\`pipelines/repro/${WIDTH_SEEDS}.yaml\`, archived in \`${pSeeds.dir}/\`: ${
+          progressText(pSeeds)
+        }): nuGPT seeds 3 and 4 at the three quarter-octave LRs nearest each width's optimum, the one`,
+        `extension declared when the two sweeps above left nuGPT's slope at ${
+          before ? slopeText(before, "model.width") : "n/a"
+        } (the reading before it); the numbers below are of all three sweeps' trials.`,
+        "",
+      );
+    }
   }
   await readableFigures(p.dir, a, ["model.width"]);
   const ng = familyFit(a.fits, { "parameterization.name": "ngpt" }),
@@ -165,7 +186,8 @@ export async function widthClaim(
       }): nGPT ${costText(wn)}, nuGPT ${costText(wu)}`,
     );
   }
-  if (p.complete) out.push(...(await resolution(p.dir, a, ng, nu)));
+  const rest = p.complete ? await fitsWithoutSmallest(dirs, by, "model.width") : [];
+  if (p.complete) out.push(...resolution(a, ng, nu, rest));
   out.push("", ...(await heldOut(a, p256.finished > 0, ng, nu)));
   out.push(
     "",
@@ -187,8 +209,17 @@ export async function widthClaim(
     : rule.verdict === "partly"
     ? `${reason}; the difference of slopes is ${d ? withCI(d.diff, d.ci) : "n/a"}. Diagnosis: ${diagnosis}.`
     : `${reason}. Diagnosis: ${diagnosis}.`;
+  const ruRest = familyFit(rest, { "parameterization.name": "nugpt" });
+  const smallest = Math.min(...groupsOf(a, nu).map((g) => g.scale["model.width"]));
+  const baseWidth = await nugptBaseWidth(p.dir);
+  const sensitivity = ruRest
+    ? ` Without width ${smallest}${
+      baseWidth && smallest < baseWidth ? ` (below nuGPT's base width ${baseWidth})` : ""
+    }, nuGPT's slope is ${slopeText(ruRest, "model.width")}: a sensitivity check; the rule, written before ` +
+      "the runs, reads every width."
+    : "";
   return {
-    md: [...out, verdictLine(rule.verdict, `${why} ${drift}${horizon}`)].join("\n"),
+    md: [...out, verdictLine(rule.verdict, `${why} ${drift}${sensitivity}${horizon}`)].join("\n"),
     verdict: rule.verdict,
   };
 }
@@ -198,14 +229,13 @@ export async function widthClaim(
  * (octaves) against the tolerance band, and the same fits without the
  * smallest width (a sensitivity check; the verdict uses every width).
  */
-async function resolution(
-  dir: string,
+function resolution(
   a: Fitted,
   ng: ScalingFit | undefined,
   nu: ScalingFit | undefined,
-): Promise<string[]> {
-  const axis = "model.width", by = ["parameterization.name"];
-  const rest = await fitsWithoutSmallest(dir, by, axis);
+  rest: ScalingFit[],
+): string[] {
+  const axis = "model.width";
   const rn = familyFit(rest, { "parameterization.name": "ngpt" });
   const ru = familyFit(rest, { "parameterization.name": "nugpt" });
   const smallest = Math.min(...a.optima.groups.map((g) => g.scale[axis]));
@@ -268,4 +298,11 @@ async function heldOut(
       "prediction is shown.",
     ]),
   ];
+}
+
+/** nuGPT's base width (m_width = width / base_width) in a width sweep's results, or null. */
+async function nugptBaseWidth(dir: string): Promise<number | null> {
+  const rows = (await loadResults(dir)).objects() as Record<string, unknown>[];
+  const w = rows.find((r) => r["parameterization.name"] === "nugpt")?.["parameterization.base_width"];
+  return typeof w === "number" ? w : null;
 }
