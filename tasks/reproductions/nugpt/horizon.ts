@@ -27,6 +27,7 @@ import {
   claimOpening,
   costText,
   familyFit,
+  familyLabel,
   type Fitted,
   groupsOf,
   incomplete,
@@ -95,7 +96,11 @@ export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
       "",
     );
   }
-  await readableFigures(p.dir, a, ["train.steps"]);
+  // The legend names corrected nuGPT as the tables do.
+  await readableFigures(p.dir, a, ["train.steps"], (k) => {
+    const l = familyLabel(k);
+    return l === "nuGPT" ? "nuGPT (corrected)" : l;
+  });
   const ng = familyFit(a.fits, { "parameterization.name": "ngpt" });
   const nc = familyFit(a.fits, {
     "parameterization.name": "nugpt",
