@@ -88,7 +88,7 @@ export async function espaDiagnosisSection(ctx: SectionContext): Promise<string>
   out.push(
     "",
     "Where dmodel's vanilla E-SPA stack departs from the paper's signal-propagation design (the paper's text " +
-      "beyond its abstract and introduction could not be consulted here; REFERENCE.md section 5 is the reading " +
+      "beyond its abstract and introduction could not be consulted here; docs/reference.md section 5 is the reading " +
       "used):",
     "",
     "1. The MLPs' kernel map is not in the attention schedule. A_l = L_l L_(l-1)^-1 maps Σ_(l-1) to Σ_l, but " +

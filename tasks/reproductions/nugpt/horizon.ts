@@ -14,7 +14,9 @@ import {
   fig,
   notYet,
   progressText,
+  runSetting,
   type SectionContext,
+  settingText,
   sweepProgress,
   table,
   verdictLine,
@@ -67,9 +69,9 @@ export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
       '"the correction removes the drift" is the same statement as "uncorrected nuGPT\'s exponent is',
       '-1/3", and what the correction leaves over is that exponent + 1/3.',
       "Here: width 32 (nuGPT's base width, depth 2, head_dim 8), BPE 1024 on Brown, 1024 tokens per",
-      "step, 125 / 500 / 2000 steps (nugpt-horizon) and 1000 / 4000 steps (nugpt-horizon-4000, once",
-      "archived; 4000 steps = 4.1M tokens, about 1.9 passes over the 2.16M Brown training tokens, so",
-      "most tokens are seen twice there), 3 seeds. Rule (the paper's test; `horizonVerdict` in",
+      "step, 125 / 500 / 2000 steps (nugpt-horizon) and 1000 / 4000 steps (nugpt-horizon-4000, nGPT and",
+      "uncorrected nuGPT only; 4000 steps = 4.1M tokens, about 1.9 passes over the 2.16M Brown training",
+      "tokens, so most tokens are seen twice there), 3 seeds. Rule (the paper's test; `horizonVerdict` in",
       "engine/analysis/claims/horizon.ts): reproduced when the 95% interval of uncorrected nuGPT's",
       "fitted exponent (log2 eta* per doubling of steps, all horizons) contains -1/3; partly when it",
       "misses -1/3 but lies wholly below 0, or when the longest segment's interval contains -1/3; not",
@@ -89,6 +91,8 @@ export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
         "below are of both sweeps' trials together.",
       "",
     );
+    const s4 = settingText(await runSetting(p4.dir, "train.steps"), "steps");
+    if (s4) out.push(s4, "");
   } else {
     out.push(
       `The 1000 / 4000-step extension (\`pipelines/repro/${HORIZON_4000}.yaml\`) is pending: no archive ` +
