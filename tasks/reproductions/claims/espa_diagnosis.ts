@@ -113,6 +113,15 @@ export async function espaDiagnosisSection(ctx: SectionContext): Promise<string>
     "4. Checked and matching: W_q = 0, the fixed bias log P and the row rescaling D (A = A_l to 1.5e-7), " +
       "orthogonal W_v, W_o, W_1, W_2 (with Gaussian init the attention no longer preserves the kernel exactly: " +
       "q reaches 9 at init, last-layer cosine 0.994, the last row of the settings table).",
+    "",
+    "Against other readings of the paper: its appendix could not be read here (the search corpora hold its " +
+      "abstract and introduction only). A public third-party E-SPA implementation (richardcepka/SimplEsT-ViT, " +
+      "models/simplEsT_vit.py, a vision transformer without skips or norms, quoting the paper's appendix A) " +
+      "builds each attention layer from Σ_l and Σ_(l-1) alone and solves TAT's η = 0.9 for the composition of " +
+      "all the network's leaky-ReLU C maps, as dmodel does; He and Hofmann (arXiv 2311.01906) describe the " +
+      "paper's W_v, W_o as independent random orthogonal matrices and W_q = 0 at init. So differences 1 and 2 " +
+      "are where the construction departs from the ideal kernel path, not (as far as these readings go) from " +
+      "the paper's own construction; the ablation below measures what removing them changes.",
   );
   const summary = await readTable(`${ctx.runs}/espa-ablation/summary.csv`);
   out.push("", "#### What removing each difference changes (pipelines/claims/espa-ablation.yaml)", "");
