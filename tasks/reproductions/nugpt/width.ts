@@ -218,6 +218,7 @@ export async function widthClaim(
     }, nuGPT's slope is ${slopeText(ruRest, "model.width")}: a sensitivity check; the rule, written before ` +
       "the runs, reads every width."
     : "";
+  out[2] = `**Headline.** ${drift}${sensitivity}${horizon}`;
   return {
     md: [...out, verdictLine(rule.verdict, `${why} ${drift}${sensitivity}${horizon}`)].join("\n"),
     verdict: rule.verdict,
