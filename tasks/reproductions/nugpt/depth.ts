@@ -73,9 +73,9 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
   const nd = familyFit(a.fits, { "parameterization.name": "nugpt", "parameterization.depth_exponent": 0.5 });
   out.push(
     table(OPTIMA_HEADER("depth"), [
-      ...optimaRows(groupsOf(a, ng), "nGPT", "model.depth"),
-      ...optimaRows(groupsOf(a, nu), "nuGPT", "model.depth"),
-      ...optimaRows(groupsOf(a, nd), "nuGPT + depth-muP", "model.depth"),
+      ...optimaRows(groupsOf(a, ng), "nGPT", "model.depth", ng),
+      ...optimaRows(groupsOf(a, nu), "nuGPT", "model.depth", nu),
+      ...optimaRows(groupsOf(a, nd), "nuGPT + depth-muP", "model.depth", nd),
     ]),
     "",
     `- nGPT: ${slopeText(ng, "model.depth")}; in practice: ${practiceText(a, ng)}`,
@@ -151,6 +151,7 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
             groupsOf(b, f),
             label({ ...f?.family_keys, "parameterization.name": "nugpt" }),
             "model.depth",
+            f,
           ),
         );
         out.push(

@@ -120,7 +120,10 @@ export async function horizonClaim(ctx: SectionContext): Promise<ClaimText> {
     ["nuGPT (corrected)", nc],
   ];
   out.push(
-    table(OPTIMA_HEADER("steps"), families.flatMap(([l, f]) => optimaRows(groupsOf(a, f), l, "train.steps"))),
+    table(
+      OPTIMA_HEADER("steps"),
+      families.flatMap(([l, f]) => optimaRows(groupsOf(a, f), l, "train.steps", f)),
+    ),
     "",
   );
   const segs = families.map(([l, f]) => [l, segmentsOf(groupsOf(a, f))] as const);

@@ -5,7 +5,7 @@
 import * as aq from "arquero";
 import { type Analysis, analyzeSweep } from "../../../engine/analysis/analyze.ts";
 import type { ScalingFit } from "../../../engine/analysis/fit.ts";
-import { jointScaling } from "../../../engine/analysis/joint.ts";
+import { type JointFit, jointScaling } from "../../../engine/analysis/joint.ts";
 import { loadResults } from "../../../engine/analysis/load.ts";
 import { type GroupOptimum, type Optima, optimalLR } from "../../../engine/analysis/optimum.ts";
 import { quantile } from "../../../engine/analysis/statistics.ts";
@@ -81,7 +81,17 @@ export function slopeReading(fit: ScalingFit | undefined, axis: string) {
   return fit && i >= 0 ? { coefficient: fit.coefficients[i], call: readSlope(fit.coefficients[i]) } : null;
 }
 
-export function optimaRows(groups: GroupOptimum[], label: string, axis: string): (string | number)[][] {
+/**
+ * One table row per group of a family: its optima, best loss, trials, the
+ * observed cost of the base LR and the cost of transfer from the family's
+ * fitted curves (the joint fit's per-scale cost, with its interval).
+ */
+export function optimaRows(
+  groups: GroupOptimum[],
+  label: string,
+  axis: string,
+  fit: ScalingFit | undefined,
+): (string | number)[][] {
   return groups.sort((a, b) => a.scale[axis] - b.scale[axis]).map((g) => [
     label,
     g.scale[axis],
@@ -90,7 +100,17 @@ export function optimaRows(groups: GroupOptimum[], label: string, axis: string):
     num(g.loss_star),
     `${g.n_ok}/${g.n_trials}`,
     costText(g, true),
+    fittedCostText(fit, axis, g.scale[axis]),
   ]);
+}
+
+/** The fitted cost of transfer at one scale of `fit` ("0.034 [0.021, 0.049]"), or why there is none. */
+function fittedCostText(fit: ScalingFit | undefined, axis: string, value: number): string {
+  // The verdicts' fits are joint fits (engine/analysis/joint.ts), which carry the per-scale costs.
+  const row = (fit as Partial<JointFit> | undefined)?.per_scale?.find((r) => r.scale[axis] === value);
+  if (!row) return "n/a";
+  if (Number.isFinite(row.cost)) return row.cost_ci ? withCI(row.cost, row.cost_ci, 3) : num(row.cost);
+  return row.cost_outside ? "base eta* outside the fit" : row.excluded ? "excluded (edge)" : "n/a";
 }
 
 export const OPTIMA_HEADER = (axis: string) => [
@@ -101,6 +121,7 @@ export const OPTIMA_HEADER = (axis: string) => [
   "best loss",
   "ok trials",
   "cost of the base LR (nats)",
+  "cost of transfer, fitted (nats) [95%]",
 ];
 
 /**

@@ -163,13 +163,16 @@ export async function widthClaim(
   out.splice(2, 0, `**Headline.** ${drift}${horizon}`, "");
   out.push(
     table(OPTIMA_HEADER("width"), [
-      ...optimaRows(groupsOf(a, ng), "nGPT", "model.width"),
-      ...optimaRows(groupsOf(a, nu), "nuGPT", "model.width"),
+      ...optimaRows(groupsOf(a, ng), "nGPT", "model.width", ng),
+      ...optimaRows(groupsOf(a, nu), "nuGPT", "model.width", nu),
     ]),
     "",
     `"Cost of the base LR" is the loss at the smallest width's grid optimum minus the best loss at that`,
     'width: what carrying the LR tuned at width 16 over costs (the cost of transfer); ">=" marks a lower',
-    "bound where that LR was not run at the width (the cost at the LR run nearest it).",
+    "bound where that LR was not run at the width (the cost at the LR run nearest it). The fitted cost",
+    "reads the same on the fitted curves: each width's fitted basin at the fitted law's eta* for width 16",
+    "minus the basin's minimum (engine/analysis/joint.ts), with its bootstrap interval; it does not hang on",
+    "one noisy grid arg-min at the base width, and is not extrapolated past the LRs a width's basin fit used.",
     "",
     `- nGPT: slope of log2 eta* per doubling of width ${slopeText(ng, "model.width")}`,
     `- nuGPT: slope ${slopeText(nu, "model.width")}`,
