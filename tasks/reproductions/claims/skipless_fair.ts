@@ -16,7 +16,15 @@ import {
   vanillaVerdict,
 } from "../../../engine/analysis/claims/skipless.ts";
 import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
-import { readTable, rowsOf, type SectionContext, sig, table } from "../common.ts";
+import {
+  progressText,
+  readTable,
+  rowsOf,
+  type SectionContext,
+  sig,
+  sweepProgress,
+  table,
+} from "../common.ts";
 
 interface TrialConfigLite {
   model: { block: string; attention?: string; mlp_aware?: boolean; tat_eta?: number };
@@ -72,6 +80,13 @@ export async function skiplessFairSection(
   for (const depth of [8, 16, 32]) {
     const groups = await fairGroups(`${ctx.runs}/skipless-fair-depth${depth}`);
     if (!groups.size) continue;
+    const p = await sweepProgress(ctx, `skipless-fair-depth${depth}`);
+    notes.push(
+      `skipless-fair-depth${depth}: ${progressText(p)} of the search's plan so far` +
+        (p.complete
+          ? ""
+          : " (it plans further waves as results arrive, so this depth's verdicts can still change)"),
+    );
     const tuned = new Map<string, TunedResult & { steps: number }>();
     for (const [label, g] of groups) {
       const t = tunedLR(g.trials);
