@@ -296,6 +296,14 @@ Deno.test({
     // Kill -9 mid-wave, twice, then resume: the same trials with the same indices, each run once.
     await Deno.writeTextFile(file, searchYaml({ delay: 40 }));
     const out = `${dir}/b`;
+    // --status before the first run reads nothing and creates nothing.
+    const st0 = await run(file, out, ["--status"]);
+    assert.match(st0.stdout, /^0\/\d+ done/m);
+    assert.equal(
+      await Deno.stat(out).then(() => true, () => false),
+      false,
+      "--status created the sweep directory",
+    );
     for (const after of [9, 31]) {
       const child = sweep(file, out).spawn();
       for (const t0 = Date.now();;) {

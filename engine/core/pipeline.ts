@@ -428,7 +428,8 @@ export async function runPipeline(p: Pipeline, opts: RunPipelineOptions = {}): P
     // runs/ may be a link to a bigger disk; runs/<name> itself must not lead elsewhere.
     checkRealDir(outDir, `${Deno.realPathSync("runs")}/${p.name}`, "sweep directory");
   }
-  await Deno.mkdir(outDir, { recursive: true });
+  // A status query reads what is there and creates nothing.
+  if (!opts.flags?.status) await Deno.mkdir(outDir, { recursive: true });
   let order = p.order;
   if (opts.only?.length) {
     const want = new Set<string>();
