@@ -40,9 +40,7 @@ export function analyze(ctx: SectionContext, dir: string, by: string[], scale: s
  * is written).
  */
 export async function fitsWithoutSmallest(dirs: string[], by: string[], axis: string): Promise<ScalingFit[]> {
-  const tables = [];
-  for (const d of dirs) if (await exists(`${d}/results.csv`)) tables.push(await loadResults(d));
-  const table = tables.reduce((x, y) => x.concat(y));
+  const table = await resultsTogether(dirs);
   const smallest = Math.min(...(table.array(axis) as number[]));
   const rest = table.filter(aq.escape((d: Record<string, number>) => d[axis] > smallest));
   return jointScaling(optimalLR(rest, { by, scale: [axis], resamples: 0 }), { tolerance: SLOPE_TOLERANCE });
@@ -176,9 +174,7 @@ export function largestScale(a: Fitted, fit: ScalingFit | undefined, axis: strin
  * directories that exist are read.
  */
 export async function analyzeTogether(dirs: string[], by: string[], scale: string[]): Promise<Fitted> {
-  const tables = [];
-  for (const d of dirs) if (await exists(`${d}/results.csv`)) tables.push(await loadResults(d));
-  const table = tables.reduce((a, b) => a.concat(b));
+  const table = await resultsTogether(dirs);
   const optima = optimalLR(table, { by, scale });
   return { optima, fits: jointScaling(optima, { tolerance: SLOPE_TOLERANCE }) };
 }
@@ -248,4 +244,11 @@ export function costText(g: GroupOptimum, short = false): string {
     xb.toFixed(2)
   } was not run here; the cost at ` +
     `2^${near.log2_lr.toFixed(2)}, the LR run nearest it)`;
+}
+
+/** The results tables of several archived sweeps as one table (directories without results.csv are skipped). */
+async function resultsTogether(dirs: string[]) {
+  const tables = [];
+  for (const d of dirs) if (await exists(`${d}/results.csv`)) tables.push(await loadResults(d));
+  return tables.reduce((a, b) => a.concat(b));
 }
