@@ -14,6 +14,7 @@ import { renderReproductions } from "../tasks/reproductions.ts";
 import { nugpt } from "../tasks/reproductions/nugpt.ts";
 import { fitsWithoutSmallest } from "../tasks/reproductions/nugpt/shared.ts";
 import { hiddenLRShare } from "../tasks/reproductions/nugpt/depth.ts";
+import { sweepProgress } from "../tasks/reproductions/common.ts";
 import { sweepCommand, tinyCorpus, tinySweepYaml } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -388,4 +389,28 @@ Deno.test("repro: the diagnostics table names each row by what it changes and re
   assert.match(diag, /\| nGPT \(reference\) \| -0\.[45]\d/);
   assert(!/NaN/.test(diag), diag);
   await Deno.remove(docs, { recursive: true });
+});
+
+Deno.test("repro: a sweep's progress counts all planned trials, or one horizon's only", async () => {
+  const runs = await Deno.makeTempDir();
+  const plan = [400, 400, 1600, 1600, 1600].map((steps, i) => ({
+    dir: `t${i}`,
+    config: { train: { steps } },
+  }));
+  await Deno.mkdir(`${runs}/s`, { recursive: true });
+  await Deno.writeTextFile(`${runs}/s/trials.json`, JSON.stringify(plan));
+  for (const i of [0, 1, 3]) {
+    await Deno.mkdir(`${runs}/s/t${i}`);
+    await Deno.writeTextFile(`${runs}/s/t${i}/result.json`, "{}");
+  }
+  const ctx = { runs, docs: runs, log: () => {} };
+  const all = await sweepProgress(ctx, "s");
+  assert.deepEqual([all.planned, all.finished, all.complete], [5, 3, false]);
+  const short = await sweepProgress(ctx, "s", (t) => t.config.train.steps === 400);
+  assert.deepEqual([short.planned, short.finished, short.complete], [2, 2, true]);
+  const long = await sweepProgress(ctx, "s", (t) => t.config.train.steps === 1600);
+  assert.deepEqual([long.planned, long.finished, long.complete], [3, 1, false]);
+  const none = await sweepProgress(ctx, "missing");
+  assert.deepEqual([none.planned, none.complete], [null, false]);
+  await Deno.remove(runs, { recursive: true });
 });

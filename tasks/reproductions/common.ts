@@ -44,10 +44,24 @@ export interface SweepProgress {
   complete: boolean;
 }
 
-/** The progress of the archived sweep `name`. */
-export async function sweepProgress(ctx: SectionContext, name: string): Promise<SweepProgress> {
+/** One planned trial of a sweep's trials.json, as the progress count reads it. */
+export interface PlannedEntry {
+  dir: string;
+  config: { train: { steps: number } } & Record<string, unknown>;
+}
+
+/**
+ * The progress of the archived sweep `name`; with `keep`, of the planned
+ * trials it keeps only (e.g. one horizon of a sweep over several).
+ */
+export async function sweepProgress(
+  ctx: SectionContext,
+  name: string,
+  keep: (t: PlannedEntry) => boolean = () => true,
+): Promise<SweepProgress> {
   const dir = `${ctx.runs}/${name}`;
-  const plan = await readJSON<{ dir: string }[]>(`${dir}/trials.json`).catch(() => null);
+  const all = await readJSON<PlannedEntry[]>(`${dir}/trials.json`).catch(() => null);
+  const plan = all?.filter(keep) ?? null;
   let finished = 0;
   for (const t of plan ?? []) if (await exists(`${dir}/${t.dir}/result.json`)) finished++;
   const planned = plan ? plan.length : null;

@@ -81,11 +81,13 @@ export async function skiplessFairSection(
     const groups = await fairGroups(`${ctx.runs}/skipless-fair-depth${depth}`);
     if (!groups.size) continue;
     const p = await sweepProgress(ctx, `skipless-fair-depth${depth}`);
+    const search = await readJSON<{ done?: boolean }>(`${ctx.runs}/skipless-fair-depth${depth}/search.json`)
+      .catch(() => null);
     notes.push(
-      `skipless-fair-depth${depth}: ${progressText(p)} of the search's plan so far` +
-        (p.complete
-          ? ""
-          : " (it plans further waves as results arrive, so this depth's verdicts can still change)"),
+      `skipless-fair-depth${depth}: ${progressText(p)}` +
+        (p.complete && search?.done
+          ? "; the LR search is finished (every group bracketed with its basin points)"
+          : " of the search's plan so far (it plans further waves as results arrive, so this depth's verdicts can still change)"),
     );
     const tuned = new Map<string, TunedResult & { steps: number }>();
     for (const [label, g] of groups) {

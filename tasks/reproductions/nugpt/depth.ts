@@ -168,13 +168,32 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
       fig(ctx, `${p16.dir}/figures/eta_vs_depth.png`, "eta* vs depth to 16"),
       "",
     );
-    if (p16.complete) {
-      const longest = horizons[horizons.length - 1];
+    // Statements (2) and (3) are read at the longest horizon whose every planned trial has finished.
+    const done: number[] = [];
+    for (const steps of horizons) {
+      if ((await sweepProgress(ctx, DEPTH_16, (t) => t.config.train.steps === steps)).complete) {
+        done.push(steps);
+      }
+    }
+    const longest = done[done.length - 1];
+    if (longest !== undefined) {
       nu2 = familyFit(b.fits, { "parameterization.depth_exponent": 0, "train.steps": longest });
       nd2 = familyFit(b.fits, { "parameterization.depth_exponent": 0.5, "train.steps": longest });
       a2 = b;
       where = `${DEPTH_16}, ${longest} steps`;
-    } else out.push(incomplete(p16, `${DEPTH_16}'s numbers`).replace("**Verdict: not yet run.** ", ""), "");
+    }
+    if (!p16.complete) {
+      out.push(
+        incomplete(p16, `${DEPTH_16}'s numbers`).replace("**Verdict: not yet run.** ", "") +
+          (longest !== undefined
+            ? ` Every trial at ${
+              done.join(" and ")
+            } steps has finished, so the verdict below reads ${longest} steps;` +
+              ` the rows at ${horizons.filter((h) => !done.includes(h)).join(", ")} steps are partial.`
+            : ""),
+        "",
+      );
+    }
   }
   const rule = depthVerdict(
     { call: call(ng), practical: practical(ng) },
