@@ -18,8 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { register } from "../../engine/core/registry.ts";
 import type { Block } from "../../engine/core/contracts.ts";
-import { causalAttention, embed, readoutLogits, rmsNorm, rope } from "../../engine/nn/ops.ts";
-import { inputSinkName } from "../../engine/core/contracts.ts";
+import { causalAttention, embed, projection, readoutLogits, rmsNorm, rope } from "../../engine/nn/ops.ts";
 import { applyPgop, PgopOptionFields } from "./pgop.ts";
 import { type BlockParamDecl, SP_FAMILY } from "./families.ts";
 import { positionTables } from "./ngpt.ts";
@@ -91,10 +90,7 @@ export function attnStackBlock(o: AttnStackOptions): Block {
       sink?.("embed", h);
       for (let i = 0; i < s.depth; i++) {
         const name = (n: string) => `blocks.${i}.${n}`;
-        const proj = (x: tf.Tensor2D, n: string): tf.Tensor2D => {
-          sink?.(inputSinkName(name(n)), x);
-          return tf.matMul(x, p[name(n)] as tf.Tensor2D, false, true);
-        };
+        const proj = projection(p, `blocks.${i}.`, sink);
         const heads = (x: tf.Tensor2D) => x.reshape([B, T, H, dk]) as tf.Tensor4D;
         const x = norm(h, name("g_attn"));
         const q = rope(heads(proj(x, "W_q")), pos),

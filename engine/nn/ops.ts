@@ -111,6 +111,21 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
   return tf.mean(tf.sub(tf.logSumExp(logits, 1), picked));
 }
 
+/**
+ * x W^T for the matrix parameters named `prefix + n`, reporting each input x to the sink
+ * under the matrix's name (the alignment probe reads them: components/probe/alignment_probe.ts).
+ */
+export function projection(
+  p: Record<string, tf.Tensor>,
+  prefix: string,
+  sink?: ActivationSink,
+): (x: tf.Tensor2D, n: string) => tf.Tensor2D {
+  return (x, n) => {
+    sink?.(inputSinkName(prefix + n), x);
+    return tf.matMul(x, p[prefix + n] as tf.Tensor2D, false, true);
+  };
+}
+
 /** Embedding lookup E[tokens] -> [N, D] for int32 tokens [N]. */
 export function embed(table: tf.Tensor2D, tokens: tf.Tensor1D): tf.Tensor2D {
   return tf.gather(table, tokens);

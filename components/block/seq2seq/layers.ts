@@ -8,8 +8,7 @@
 import { MASKED } from "../../../engine/kernels/kernel_tasks.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { ActivationSink, ModelRule, ModelShape } from "../../../engine/core/contracts.ts";
-import { rmsNorm, rope } from "../../../engine/nn/ops.ts";
-import { inputSinkName } from "../../../engine/core/contracts.ts";
+import { projection, rmsNorm, rope } from "../../../engine/nn/ops.ts";
 import type { BlockParamDecl } from "../families.ts";
 import { matrix } from "../vanilla/block.ts";
 
@@ -107,10 +106,7 @@ export function layer(
 ): tf.Tensor2D {
   const { p, batch: B, sink } = c;
   const H = c.shape.heads, dk = c.shape.head_dim;
-  const proj = (x: tf.Tensor2D, n: string): tf.Tensor2D => {
-    sink?.(inputSinkName(prefix + n), x);
-    return tf.matMul(x, p[prefix + n] as tf.Tensor2D, false, true);
-  };
+  const proj = projection(p, prefix, sink);
   const heads = (x: tf.Tensor2D, len: number) => x.reshape([B, len, H, dk]) as tf.Tensor4D;
   const norm = (x: tf.Tensor2D, g: string) => tf.mul(rmsNorm(x), p[prefix + g]) as tf.Tensor2D;
   const add = (x: tf.Tensor2D, f: tf.Tensor2D) =>

@@ -27,8 +27,7 @@ import { z } from "zod";
 import { register } from "../../../engine/core/registry.ts";
 import { DmodelError } from "../../../engine/core/errors.ts";
 import type { Block, ModelShape } from "../../../engine/core/contracts.ts";
-import { embed, readoutLogits, rope } from "../../../engine/nn/ops.ts";
-import { inputSinkName } from "../../../engine/core/contracts.ts";
+import { embed, projection, readoutLogits, rope } from "../../../engine/nn/ops.ts";
 import { leakyReluGain, tatSlope } from "./tat.ts";
 import {
   ATTENTION_KINDS,
@@ -135,10 +134,7 @@ export function vanillaBlock(o: VanillaBlockOptions): Block {
       sink?.("embed", h);
       for (let i = 0; i < s.depth; i++) {
         const name = (n: string) => `blocks.${i}.${n}`;
-        const proj = (x: tf.Tensor2D, n: string): tf.Tensor2D => {
-          sink?.(inputSinkName(name(n)), x);
-          return tf.matMul(x, p[name(n)] as tf.Tensor2D, false, true);
-        };
+        const proj = projection(p, `blocks.${i}.`, sink);
         const heads = (x: tf.Tensor2D) => tf.transpose(x.reshape([B, T, H, dk]), [0, 2, 1, 3]) as tf.Tensor4D;
         const rot = (x: tf.Tensor2D) =>
           o.rope
