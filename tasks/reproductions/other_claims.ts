@@ -35,12 +35,12 @@ async function render(ctx: SectionContext): Promise<string> {
   const summary = table(["claim", "where", "verdict"], [
     [
       "(2302.10322a) skips without norms train as fast as pre-LN (depth 8 / 16 / 32)",
-      "skipless-depth*",
+      sk.where.skips,
       [8, 16, 32].map((d) => v(sk.verdicts[`skips${d}`])).join(" / "),
     ],
     [
       "(2302.10322b) vanilla E-SPA reaches pre-LN's loss in about 5x the steps (depth 8 / 16 / 32)",
-      "skipless-depth*",
+      sk.where.espa,
       [8, 16, 32].map((d) => v(sk.verdicts[`espa${d}`])).join(" / "),
     ],
     [

@@ -76,10 +76,17 @@ export async function finishedStudyTrials(repro: string, name: string) {
   return { sum, cur, planned };
 }
 
+/** The first skipless runs of each depth (LRs chosen at depth 8 over 150 steps). */
+const UNTUNED_RUNS: Record<number, string> = {
+  8: "skipless-depth8, -8b",
+  16: "skipless-depth16",
+  32: "skipless-depth32a, -32b",
+};
+
 /** The E-SPA depth table from docs/repro/skipless-depth*: every variant against the pre-LN of its own run. */
 export async function skiplessSection(
   ctx: SectionContext,
-): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
+): Promise<{ md: string; verdicts: Record<string, Verdict>; where: Record<"skips" | "espa", string> }> {
   const tableRows: (string | number)[][] = [];
   const curveRows: Row[] = [];
   const verdicts: Record<string, Verdict> = {};
@@ -221,6 +228,15 @@ export async function skiplessSection(
   }
   const fair = await skiplessFairSection(ctx);
   Object.assign(verdicts, fair.verdicts);
+  // Which runs each depth's verdict comes from: the LR-tuned comparison where it has decided, else depth 8's LRs.
+  const whereOf = (claim: "skips" | "espa") => {
+    const tuned = [8, 16, 32].filter((d) => fair.verdicts[`${claim}${d}`] !== undefined);
+    const untuned = [8, 16, 32].filter((d) => !tuned.includes(d));
+    return [
+      tuned.length ? `skipless-fair-depth${tuned.join("/")} (LRs tuned per depth)` : "",
+      untuned.length ? `${untuned.map((d) => UNTUNED_RUNS[d]).join(", ")} (depth 8's LRs)` : "",
+    ].filter(Boolean).join("; ");
+  };
   const unit = baseSteps.size === 1 ? `pre-LN's ${[...baseSteps][0]}` : "pre-LN's steps";
   const md = [
     table(
@@ -261,5 +277,5 @@ export async function skiplessSection(
       }.`
       : "",
   ].join("\n");
-  return { md, verdicts };
+  return { md, verdicts, where: { skips: whereOf("skips"), espa: whereOf("espa") } };
 }
