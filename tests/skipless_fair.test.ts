@@ -8,7 +8,7 @@ import YAML from "yaml";
 import "../components/mod.ts";
 import { loadPipeline } from "../engine/core/pipeline.ts";
 import type { SweepOptions } from "../components/stage/sweep.ts";
-import { fairLabel, skiplessFairSection } from "../tasks/reproductions/claims/skipless_fair.ts";
+import { fairLabel, skiplessFairSection, tunedCurves } from "../tasks/reproductions/claims/skipless_fair.ts";
 
 Deno.test("skipless-fair pipelines: one LR-search group per variant (zipped objects stay apart)", async () => {
   for (const d of [8, 16, 32]) {
@@ -103,6 +103,32 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
     }),
     "E-SPA η=0.6, MLP-aware, 2000 steps",
   );
+  // the figure: each variant's seed-mean curve at its tuned LR in units of pre-LN's steps, and the reference line
+  assert.match(s.md, /!\[LR-tuned skipless comparison\]\(.*skipless-fair\.png\)/);
+  assert((await Deno.stat(`${repro}/skipless-fair.svg`)).size > 1000);
+  const pre8 = {
+    lr: 0.01,
+    mean: 4.61,
+    finals: [4.6, 4.62],
+    spread: 0.014,
+    lrsRun: 3,
+    lrsStable: 2,
+    bracketed: true,
+  };
+  const rows = tunedCurves(
+    8,
+    { ...pre8, steps: 200, curve: [{ step: 200, loss: 4.61 }] },
+    new Map([[
+      "E-SPA (paper), 1000 steps",
+      { ...pre8, lr: 0.001, mean: 4.51, curve: [{ step: 900, loss: 4.6 }, { step: 1000, loss: 4.51 }] },
+    ]]),
+  );
+  assert.deepEqual(rows.map((r) => [r.variant, r.ratio, r.val_loss]), [
+    ["E-SPA (paper), 1000 steps", 4.5, 4.6],
+    ["E-SPA (paper), 1000 steps", 5, 4.51],
+    ["tuned pre-LN's final loss", 0, 4.61],
+    ["tuned pre-LN's final loss", 5, 4.61],
+  ]);
   await Deno.remove(repro, { recursive: true });
   const empty = await skiplessFairSection({ runs: "/nonexistent", docs: "/nonexistent", log: () => {} });
   assert.match(empty.md, /not yet run/);

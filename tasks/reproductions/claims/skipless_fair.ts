@@ -5,6 +5,8 @@
  * tuned LR and judges both claims with engine/analysis/claims/skipless.ts.
  */
 import YAML from "yaml";
+import { lineChartSpec } from "../../../engine/analysis/line_chart.ts";
+import { writeFigure } from "../../../engine/analysis/render.ts";
 import { exists, readJSON } from "../../../engine/core/fs.ts";
 import {
   crossingStep,
@@ -17,8 +19,10 @@ import {
 } from "../../../engine/analysis/claims/skipless.ts";
 import type { Verdict } from "../../../engine/analysis/claims/verdict.ts";
 import {
+  fig,
   progressText,
   readTable,
+  type Row,
   rowsOf,
   type SectionContext,
   sig,
@@ -77,6 +81,7 @@ export async function skiplessFairSection(
   ctx: SectionContext,
 ): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
   const rows: (string | number)[][] = [], verdicts: Record<string, Verdict> = {}, notes: string[] = [];
+  const curves: Row[] = [];
   for (const depth of [8, 16, 32]) {
     const groups = await fairGroups(`${ctx.runs}/skipless-fair-depth${depth}`);
     if (!groups.size) continue;
@@ -122,6 +127,7 @@ export async function skiplessFairSection(
           : `not within ${sig(g.steps / pre.steps, 2)}x`,
       ]);
     }
+    if (pre) curves.push(...tunedCurves(depth, pre, tuned));
     if (ok(pre) && ok(nf)) {
       const a = skipsVerdict(pre.finals, nf.finals);
       verdicts[`skips${depth}`] = a.verdict;
@@ -142,6 +148,7 @@ export async function skiplessFairSection(
       verdicts,
     };
   }
+  const figure = curves.length ? await fairFigure(ctx, curves) : "";
   return {
     md: [
       "LR-tuned comparison (pipelines/claims/skipless-fair-depth{8,16,32}.yaml; every model's LR tuned at its depth " +
@@ -158,7 +165,70 @@ export async function skiplessFairSection(
         "steps to tuned pre-LN's final loss (x its steps)",
       ], rows),
       notes.length ? `\n${notes.map((n) => `- ${n}`).join("\n")}` : "",
+      figure ? `\n${figure}` : "",
     ].join("\n"),
     verdicts,
   };
+}
+
+/**
+ * Each variant's seed-mean val curve at its tuned LR, steps in units of tuned pre-LN's, and the
+ * reference line at tuned pre-LN's final loss across the depth's longest curve.
+ */
+export function tunedCurves(
+  depth: number,
+  pre: TunedResult & { steps: number },
+  tuned: Map<string, TunedResult>,
+): Row[] {
+  const tag = `depth ${depth}`, out: Row[] = [];
+  for (const [label, t] of tuned) {
+    for (const p of t.curve) {
+      out.push({ depth: tag, variant: label, ratio: p.step / pre.steps, val_loss: p.loss });
+    }
+  }
+  const last = Math.max(...out.map((r) => r.ratio as number));
+  for (const ratio of [0, last]) {
+    out.push({ depth: tag, variant: "tuned pre-LN's final loss", ratio, val_loss: pre.mean });
+  }
+  return out;
+}
+
+/** Legend rank of a fair-comparison series. */
+function order(label: string): number {
+  if (label === "pre-LN") return 0;
+  if (label.startsWith("norm-free")) return 1;
+  if (label.startsWith("tuned pre-LN")) return 9;
+  return label.includes("(paper)") ? 2 : 3;
+}
+
+/** The fair comparison's figure (one panel per depth run), written next to the archived runs. */
+async function fairFigure(ctx: SectionContext, rows: Row[]): Promise<string> {
+  // y from just under the best final loss to the largest loss after the first tenth of pre-LN's steps
+  const late = rows.filter((r) => (r.ratio as number) >= 0.1).map((r) => r.val_loss as number);
+  const lo = Math.min(...rows.map((r) => r.val_loss as number)) - 0.1, hi = Math.max(...late);
+  await writeFigure(
+    `${ctx.runs}/skipless-fair`,
+    lineChartSpec({
+      rows,
+      x: "ratio",
+      y: "val_loss",
+      color: "variant",
+      // the 1x models, then each vanilla variant at 5x and 10x together, the reference last
+      colorOrder: [...new Set(rows.map((r) => String(r.variant)))].sort((a, b) =>
+        order(a) - order(b) || a.localeCompare(b)
+      ),
+      column: "depth",
+      points: false,
+      title: "LR-tuned skipless comparison: val loss at each variant's tuned LR (mean of 2 seeds)",
+      subtitle: `x in units of tuned pre-LN's steps; y clipped at ${sig(hi, 3)}`,
+      xTitle: "steps / pre-LN's steps",
+      yTitle: "val loss (nats)",
+      yDomain: [lo, hi],
+      columnOrder: [8, 16, 32].map((d) => `depth ${d}`).filter((d) => rows.some((r) => r.depth === d)),
+      independentY: false,
+      width: 300,
+      height: 220,
+    }),
+  );
+  return fig(ctx, `${ctx.runs}/skipless-fair.png`, "LR-tuned skipless comparison");
 }
