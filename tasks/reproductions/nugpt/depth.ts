@@ -53,7 +53,8 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
     [
       "Paper (Fig. 3, section 4.5 / Fig. 8): baseline nGPT already transfers decently over depth; nuGPT",
       'transfers; an m_depth^(-1/2) factor on eta_hidden (Depth-muP) makes eta* "strongly drift to the',
-      'right". Here: depths 2 / 4 / 8 at width 32, 400 steps of 2048 tokens, 3 seeds. Rule (`depthVerdict` in',
+      'right". Here: depths 2 / 4 / 8 at width 32, 400 steps of 2048 tokens, 3 seeds (nugpt-depth), extended to',
+      "depth 16 and to 1600 steps for nuGPT with and without depth-muP (nugpt-depth-16). Rule (`depthVerdict` in",
       "engine/analysis/claims/depth.ts): (1) nGPT and (2) nuGPT transfer when the band rule calls their",
       `slopes "transfers" (95% interval inside +-${SLOPE_TOLERANCE}), or, where it cannot decide, when they transfer in`,
       `practice (the same grid optimum at every depth, and carrying depth 2's LR costs at most ${PRACTICAL_COST} nats);`,
@@ -91,36 +92,6 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
     "",
   );
   if (!p.complete) return notYet([...out, incomplete(p, "the numbers")]);
-  const deepest = largestScale(a, nu, "model.depth"), deepNg = largestScale(a, ng, "model.depth");
-  const share = await hiddenLRShare(p.dir);
-  const over = await hiddenLRShareOverSteps(p.dir);
-  const diagnosis = [
-    deepest && deepNg
-      ? `The cost of carrying depth 2's LR to depth ${deepest.scale["model.depth"]} is ${
-        num(deepNg.transfer_cost)
-      } nats (nGPT) and ${num(deepest.transfer_cost)} nats (nuGPT).`
-      : "",
-    share
-      ? `Depth-muP multiplies eta_hidden by m_depth^(-1/2) = ${
-        num(share.factor, 2)
-      } at depth ${share.depth};` +
-        " that moves eta* by +0.5 per doubling of depth only if the hidden matrices' LR sets the basin. At depth" +
-        ` ${share.depth} its loss differs from nuGPT's at the same base LR by ${
-          num(share.same)
-        } nats and from` +
-        ` nuGPT's at the LR its hidden matrices get by ${
-          num(share.hidden)
-        } nats (mean over the ${share.n} LRs` +
-        ` where both ran): ${
-          share.same < share.hidden / 2
-            ? "the other parameters' LR (embeddings, output, scalars) sets the basin at this scale, so the factor hardly moves eta*."
-            : share.hidden < share.same / 2
-            ? "the hidden matrices' LR sets the basin."
-            : "neither group's LR alone sets the basin."
-        }`
-      : "",
-    over.length && share ? overStepsText(over, share.depth) : "",
-  ].filter(Boolean).join(" ");
   const call = (f: ScalingFit | undefined) => slopeReading(f, "model.depth")?.call ?? null;
   const practical = (f: ScalingFit | undefined) => transfersInPractice(depthGroups(a, f));
   const p16 = await sweepProgress(ctx, DEPTH_16);
@@ -133,6 +104,7 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
   );
   // Once the deeper, longer study is complete, statements (2) and (3) are read at its longest horizon.
   let nu2 = nu, nd2 = nd, a2: Fitted = a, where = "nugpt-depth, 400 steps";
+  let verdictSteps: number | undefined;
   if (p16.finished) {
     const b = await analyze(ctx, p16.dir, ["parameterization.depth_exponent", "train.steps"], [
       "model.depth",
@@ -145,20 +117,14 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
     const rows: (string | number)[][] = [];
     for (const steps of horizons) {
       for (const e of [0, 0.5]) {
-        const f = familyFit(b.fits, { "parameterization.depth_exponent": e, "train.steps": steps });
-        rows.push(
-          ...optimaRows(
-            groupsOf(b, f),
-            label({ ...f?.family_keys, "parameterization.name": "nugpt" }),
-            "model.depth",
-            f,
-          ),
-        );
-        out.push(
-          `- ${label({ ...f?.family_keys, "parameterization.name": "nugpt" })}: ${
-            slopeText(f, "model.depth")
-          }; in practice: ${practiceText(b, f)}`,
-        );
+        const keys = { "parameterization.depth_exponent": e, "train.steps": steps };
+        const f = familyFit(b.fits, keys), name = label({ ...keys, "parameterization.name": "nugpt" });
+        if (!groupsOf(b, f).length) {
+          out.push(`- ${name}: no finished trials yet`);
+          continue;
+        }
+        rows.push(...optimaRows(groupsOf(b, f), name, "model.depth", f));
+        out.push(`- ${name}: ${slopeText(f, "model.depth")}; in practice: ${practiceText(b, f)}`);
       }
     }
     out.push(
@@ -181,6 +147,7 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
       nd2 = familyFit(b.fits, { "parameterization.depth_exponent": 0.5, "train.steps": longest });
       a2 = b;
       where = `${DEPTH_16}, ${longest} steps`;
+      verdictSteps = longest;
     }
     if (!p16.complete) {
       out.push(
@@ -195,6 +162,48 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
       );
     }
   }
+  // The cost and which LR sets the basin, read where the verdict reads statements (2) and (3).
+  const deepNg = largestScale(a, ng, "model.depth");
+  const deepest = largestScale(a2, nu2, "model.depth"), deepMuP = largestScale(a2, nd2, "model.depth");
+  const share = verdictSteps === undefined
+    ? await hiddenLRShare(p.dir)
+    : await hiddenLRShare(p16.dir, verdictSteps);
+  const over = verdictSteps === undefined
+    ? await hiddenLRShareOverSteps(p.dir)
+    : await hiddenLRShareOverSteps(p16.dir, verdictSteps);
+  const diagnosis = [
+    deepNg
+      ? `The cost of carrying depth 2's LR to depth ${deepNg.scale["model.depth"]} is ${
+        num(deepNg.transfer_cost)
+      } nats for nGPT (nugpt-depth)${
+        deepest && deepMuP
+          ? `; to depth ${deepest.scale["model.depth"]}, ${num(deepest.transfer_cost)} nats for nuGPT and ${
+            num(deepMuP.transfer_cost)
+          } nats for nuGPT + depth-muP (${where})`
+          : ""
+      }.`
+      : "",
+    share
+      ? `Depth-muP multiplies eta_hidden by m_depth^(-1/2) = ${
+        num(share.factor, 2)
+      } at depth ${share.depth};` +
+        " that moves eta* by +0.5 per doubling of depth only if the hidden matrices' LR sets the basin. At depth" +
+        ` ${share.depth} its loss differs from nuGPT's at the same base LR by ${
+          num(share.same)
+        } nats and from` +
+        ` nuGPT's at the LR its hidden matrices get by ${
+          num(share.hidden)
+        } nats (mean over the ${share.n} LRs` +
+        ` where both ran): ${
+          share.same < share.hidden / 2
+            ? "the other parameters' LR (embeddings, output, scalars) sets the basin at this scale, so the factor hardly moves eta*."
+            : share.hidden < share.same / 2
+            ? "the hidden matrices' LR sets the basin."
+            : "neither group's LR alone sets the basin."
+        }`
+      : "",
+    over.length && share ? overStepsText(over, share.depth) : "",
+  ].filter(Boolean).join(" ");
   const rule = depthVerdict(
     { call: call(ng), practical: practical(ng) },
     { call: call(nu2), practical: transfersInPractice(depthGroups(a2, nu2)) },
@@ -227,6 +236,7 @@ function practiceText(a: Fitted, f: ScalingFit | undefined): string {
   const gs = depthGroups(a, f).sort((x, y) => x.depth - y.depth);
   if (!gs.length) return "n/a";
   const same = gs.every((g) => g.eta_star_grid === gs[0].eta_star_grid);
+  if (gs.length < 2) return `only depth ${gs[0].depth} so far (grid optimum ${lrText(gs[0].eta_star_grid)})`;
   const costs = gs.slice(1).map((g) => `${num(g.transfer_cost)} at depth ${g.depth}`).join(", ");
   return (same
     ? `grid optimum ${lrText(gs[0].eta_star_grid)} at every depth`
@@ -298,9 +308,15 @@ export function hiddenDepthFactor(depth: number, baseDepth: number, exponent: nu
  */
 export async function hiddenLRShare(
   dir: string,
+  horizon?: number,
 ): Promise<{ depth: number; factor: number; same: number; hidden: number; n: number } | null> {
   const t = await loadResults(dir);
-  const rows = t.filter((d: Record<string, unknown>) => d["parameterization.name"] === "nugpt")
+  const rows = t.filter(
+    aq.escape((d: Record<string, unknown>) =>
+      d["parameterization.name"] === "nugpt" &&
+      (horizon === undefined || Number(d["train.steps"]) === horizon)
+    ),
+  )
     .groupby("parameterization.depth_exponent", "parameterization.base_depth", "model.depth", "optimizer.lr")
     .rollup({ loss: aq.op.mean("final_val_loss") }).objects() as Record<string, number>[];
   const depth = Math.max(...rows.map((r) => r["model.depth"]));
@@ -332,10 +348,13 @@ export async function hiddenLRShare(
  * trials' train loss (metrics.csv, mean over seeds): how the share of the
  * hidden matrices' LR in setting the loss grows over training.
  */
-export async function hiddenLRShareOverSteps(dir: string): Promise<ShareAtStep[]> {
+export async function hiddenLRShareOverSteps(dir: string, horizon?: number): Promise<ShareAtStep[]> {
   const t = await loadResults(dir);
-  const rows = t.filter((d: Record<string, unknown>) =>
-    d["parameterization.name"] === "nugpt" && d.status === "ok"
+  const rows = t.filter(
+    aq.escape((d: Record<string, unknown>) =>
+      d["parameterization.name"] === "nugpt" && d.status === "ok" &&
+      (horizon === undefined || Number(d["train.steps"]) === horizon)
+    ),
   )
     .objects() as Record<string, unknown>[];
   if (!rows.length) return [];
