@@ -26,19 +26,27 @@ export const nugpt: Section = {
     const horizon = await horizonClaim(ctx), depth = await depthClaim(ctx);
     const alignment = await alignmentClaim(ctx);
     const summary = table(
-      ["claim", "pipeline", "verdict"],
+      ["claim", "pipelines", "verdict"],
       ([
-        ["nGPT's eta* moves with width, nuGPT's does not", "repro/nugpt-width", width],
+        [
+          "nGPT's eta* moves with width, nuGPT's does not",
+          ["repro/nugpt-width", "repro/nugpt-width-256", "repro/nugpt-width-seeds"],
+          width,
+        ],
         [
           "uncorrected nuGPT's eta* falls as steps^(-1/3), so m_data^(-1/3) removes the drift",
-          "repro/nugpt-horizon",
+          ["repro/nugpt-horizon", "repro/nugpt-horizon-4000"],
           horizon,
         ],
-        ["both rules transfer over depth; depth-muP on eta_hidden breaks it", "repro/nugpt-depth", depth],
-        ["alignment: omega = 1/2, weighted max(alpha, nu) ~ 3/4", "alignment", alignment],
-      ] as [string, string, ClaimText][]).map((
+        [
+          "both rules transfer over depth; depth-muP on eta_hidden breaks it",
+          ["repro/nugpt-depth", "repro/nugpt-depth-16"],
+          depth,
+        ],
+        ["alignment: omega = 1/2, weighted max(alpha, nu) ~ 3/4", ["alignment"], alignment],
+      ] as [string, string[], ClaimText][]).map((
         [claim, where, c],
-      ) => [claim, `\`pipelines/${where}.yaml\``, `**${c.verdict}**`]),
+      ) => [claim, where.map((w) => `\`pipelines/${w}.yaml\``).join(", "), `**${c.verdict}**`]),
     );
     return [
       "Every number below is computed by `tasks/reproductions/nugpt.ts` (one module per claim in",
