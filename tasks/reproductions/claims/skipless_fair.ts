@@ -103,7 +103,9 @@ export async function skiplessFairSection(
     const pre = tuned.get("pre-LN"), nf = tuned.get("norm-free, skips");
     const ok = (t?: TunedResult): t is TunedResult => t?.bracketed === true;
     const crossings: VanillaCrossing[] = [];
-    for (const [label, g] of [...groups].sort(([, a], [, b]) => a.steps - b.steps)) {
+    for (
+      const [label, g] of [...groups].sort(([la, a], [lb, b]) => a.steps - b.steps || order(la) - order(lb))
+    ) {
       const t = tuned.get(label);
       let ratio: number | null = null;
       if (t && pre && label.startsWith("E-SPA")) {
