@@ -414,3 +414,90 @@ Deno.test("repro: a sweep's progress counts all planned trials, or one horizon's
   assert.deepEqual([none.planned, none.complete], [null, false]);
   await Deno.remove(runs, { recursive: true });
 });
+
+/**
+ * A synthetic depth sweep: loss = 4 + 0.08 (log2 lr - c)^2 with c = -5, except depth-muP at `drift`
+ * steps, whose optimum rises +0.5 per doubling of depth (the paper's claim (3)). `missing` trials (by
+ * index) are planned but not finished.
+ */
+async function syntheticDepthSweep(
+  dir: string,
+  o: {
+    rules: [string, number][];
+    depths: number[];
+    steps: number[];
+    drift?: number;
+    missing?: (i: number) => boolean;
+  },
+) {
+  const rows: Record<string, unknown>[] = [],
+    plan: { dir: string; config: { train: { steps: number } } }[] = [];
+  let i = 0;
+  for (const steps of o.steps) {
+    for (const [rule, e] of o.rules) {
+      for (const depth of o.depths) {
+        const c = -5 + (e > 0 && steps === o.drift ? 0.5 * Math.log2(depth / 2) : 0);
+        for (let x = -8; x <= -2; x += 0.5) {
+          for (const seed of [0, 1, 2]) {
+            const id = `t${i++}`;
+            plan.push({ dir: id, config: { train: { steps } } });
+            if (o.missing?.(i)) continue;
+            const loss = 4 + 0.08 * (x - c) ** 2 + 0.003 * Math.sin(13 * i + seed);
+            await Deno.mkdir(`${dir}/${id}`, { recursive: true });
+            await Deno.writeTextFile(`${dir}/${id}/result.json`, JSON.stringify({ status: "ok" }));
+            await Deno.writeTextFile(
+              `${dir}/${id}/metrics.csv`,
+              `step,train_loss\n100,${loss + 1}\n200,${loss}\n`,
+            );
+            rows.push({
+              trial_id: id,
+              trial_dir: id,
+              status: "ok",
+              final_val_loss: loss,
+              "optimizer.lr": 2 ** x,
+              "parameterization.name": rule,
+              "parameterization.depth_exponent": rule === "nugpt" ? e : null,
+              "parameterization.base_depth": 2,
+              "model.depth": depth,
+              "train.steps": steps,
+              "train.seed": seed,
+            });
+          }
+        }
+      }
+    }
+  }
+  await Deno.writeTextFile(`${dir}/trials.json`, JSON.stringify(plan));
+  await Deno.writeTextFile(`${dir}/results.csv`, aq.from(rows).toCSV());
+}
+
+Deno.test("repro: the depth claim reads the longest finished horizon of nugpt-depth-16", async () => {
+  const docs = await Deno.makeTempDir({ prefix: "dmodel-docs-" });
+  const runs = `${docs}/repro/runs`;
+  const nu: [string, number][] = [["nugpt", 0], ["nugpt", 0.5]];
+  await syntheticDepthSweep(`${runs}/nugpt-depth`, {
+    rules: [["ngpt", 0], ...nu],
+    depths: [2, 4, 8],
+    steps: [400],
+  });
+  const depthOf = (md: string) => md.slice(md.indexOf("### Depth"), md.indexOf("### Diagnostics"));
+  // 1600 steps half run, depth-muP drifting there: the verdict reads 400 steps, where nothing drifts
+  const d16 = `${runs}/nugpt-depth-16`;
+  const opts = { rules: nu, depths: [2, 4, 8, 16], steps: [400, 1600], drift: 1600 };
+  await syntheticDepthSweep(d16, { ...opts, missing: (i) => i > 500 && i % 2 === 0 });
+  const part = depthOf(await renderReproductions({ runs, docs }, [nugpt]));
+  assert.match(part, /Every trial at 400 steps has finished, so the verdict below reads 400 steps/, part);
+  assert.match(
+    part,
+    /\(3\) depth-muP drifts to the right \(nugpt-depth-16, 400 steps\): not supported/,
+    part,
+  );
+  assert.match(part, /\*\*Verdict: partly\.\*\*/);
+  // every trial finished: the verdict reads 1600 steps, where depth-muP's optimum rises +0.5 per doubling
+  await Deno.remove(d16, { recursive: true });
+  await syntheticDepthSweep(d16, opts);
+  const done = depthOf(await renderReproductions({ runs, docs }, [nugpt]));
+  assert.match(done, /\(3\) depth-muP drifts to the right \(nugpt-depth-16, 1600 steps\): holds/, done);
+  assert.match(done, /nuGPT \+ depth-muP, 1600 steps: 0\.(4[5-9]|5[0-5]) \[/, done);
+  await Deno.remove(docs, { recursive: true });
+});
