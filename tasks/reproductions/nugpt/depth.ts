@@ -96,8 +96,8 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
   const practical = (f: ScalingFit | undefined) => transfersInPractice(depthGroups(a, f));
   const p16 = await sweepProgress(ctx, DEPTH_16);
   out.push(
-    `Depths 8-128, where the paper reports depth-muP breaking transfer, are far beyond this run; depth 16 at a`,
-    `longer horizon is \`pipelines/repro/${DEPTH_16}.yaml\` (its header: design, measured step cost, size): ${
+    `The paper reports depth-muP breaking transfer over depths 8-128; these runs reach depth 16. Depth 16 and a`,
+    `4x longer horizon are \`pipelines/repro/${DEPTH_16}.yaml\` (its header: design, measured step cost, size): ${
       p16.planned === null ? "not run yet" : progressText(p16)
     }.`,
     "",
