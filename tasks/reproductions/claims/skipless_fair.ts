@@ -221,7 +221,7 @@ async function fairFigure(ctx: SectionContext, rows: Row[]): Promise<string> {
       ),
       column: "depth",
       points: false,
-      title: "LR-tuned skipless comparison: val loss at each variant's tuned LR (mean of 2 seeds)",
+      title: "LR-tuned skipless comparison: val loss at each variant's tuned LR (mean over its seeds)",
       subtitle: `x in units of tuned pre-LN's steps; y clipped at ${sig(hi, 3)}`,
       xTitle: "steps / pre-LN's steps",
       yTitle: "val loss (nats)",
