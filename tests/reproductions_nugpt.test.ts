@@ -137,6 +137,19 @@ Deno.test({
   },
 });
 
+/** A finished synthetic trial: its directory with result.json, and its results row. */
+async function finishedTrial(dir: string, id: string, row: Record<string, unknown>) {
+  await Deno.mkdir(`${dir}/${id}`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/${id}/result.json`, JSON.stringify({ status: "ok" }));
+  return { trial_id: id, trial_dir: id, status: "ok", ...row };
+}
+
+/** A synthetic sweep's plan (trials.json) and results table (results.csv). */
+async function writeSweepTables(dir: string, plan: unknown[], rows: Record<string, unknown>[]) {
+  await Deno.writeTextFile(`${dir}/trials.json`, JSON.stringify(plan));
+  await Deno.writeTextFile(`${dir}/results.csv`, aq.from(rows).toCSV());
+}
+
 /**
  * A synthetic archived width sweep: loss = 4 + 0.08 (log2 lr - c)^2 + seed noise, with
  * c = -5 - slope_ngpt log2(w / 16) for nGPT and -5 for nuGPT, at 2^0.5 LR spacing.
@@ -155,24 +168,20 @@ async function syntheticWidthSweep(dir: string, opts: { ngptSlope: number; drop?
           const noise = 0.004 * Math.sin(17 * i + seed * 3.1);
           const loss = 4 + 0.08 * (x - c) ** 2 - 0.02 * Math.log2(w) + noise;
           if (opts.drop && i % opts.drop === 0) continue;
-          await Deno.mkdir(`${dir}/${id}`, { recursive: true });
-          await Deno.writeTextFile(`${dir}/${id}/result.json`, JSON.stringify({ status: "ok" }));
-          rows.push({
-            trial_id: id,
-            trial_dir: id,
-            status: "ok",
-            final_val_loss: loss,
-            "optimizer.lr": 2 ** x,
-            "parameterization.name": rule,
-            "model.width": w,
-            "train.seed": seed,
-          });
+          rows.push(
+            await finishedTrial(dir, id, {
+              final_val_loss: loss,
+              "optimizer.lr": 2 ** x,
+              "parameterization.name": rule,
+              "model.width": w,
+              "train.seed": seed,
+            }),
+          );
         }
       }
     }
   }
-  await Deno.writeTextFile(`${dir}/trials.json`, JSON.stringify(plan));
-  await Deno.writeTextFile(`${dir}/results.csv`, aq.from(rows).toCSV());
+  await writeSweepTables(dir, plan, rows);
 }
 
 Deno.test("repro: the width claim reads known slopes from a synthetic sweep and gives the verdict", async () => {
@@ -443,32 +452,28 @@ async function syntheticDepthSweep(
             plan.push({ dir: id, config: { train: { steps } } });
             if (o.missing?.(i)) continue;
             const loss = 4 + 0.08 * (x - c) ** 2 + 0.003 * Math.sin(13 * i + seed);
-            await Deno.mkdir(`${dir}/${id}`, { recursive: true });
-            await Deno.writeTextFile(`${dir}/${id}/result.json`, JSON.stringify({ status: "ok" }));
+            rows.push(
+              await finishedTrial(dir, id, {
+                final_val_loss: loss,
+                "optimizer.lr": 2 ** x,
+                "parameterization.name": rule,
+                "parameterization.depth_exponent": rule === "nugpt" ? e : null,
+                "parameterization.base_depth": 2,
+                "model.depth": depth,
+                "train.steps": steps,
+                "train.seed": seed,
+              }),
+            );
             await Deno.writeTextFile(
               `${dir}/${id}/metrics.csv`,
               `step,train_loss\n100,${loss + 1}\n200,${loss}\n`,
             );
-            rows.push({
-              trial_id: id,
-              trial_dir: id,
-              status: "ok",
-              final_val_loss: loss,
-              "optimizer.lr": 2 ** x,
-              "parameterization.name": rule,
-              "parameterization.depth_exponent": rule === "nugpt" ? e : null,
-              "parameterization.base_depth": 2,
-              "model.depth": depth,
-              "train.steps": steps,
-              "train.seed": seed,
-            });
           }
         }
       }
     }
   }
-  await Deno.writeTextFile(`${dir}/trials.json`, JSON.stringify(plan));
-  await Deno.writeTextFile(`${dir}/results.csv`, aq.from(rows).toCSV());
+  await writeSweepTables(dir, plan, rows);
 }
 
 Deno.test("repro: the depth claim reads the longest finished horizon of nugpt-depth-16", async () => {
