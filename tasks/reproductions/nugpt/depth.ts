@@ -119,11 +119,12 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
       for (const e of [0, 0.5]) {
         const keys = { "parameterization.depth_exponent": e, "train.steps": steps };
         const f = familyFit(b.fits, keys), name = label({ ...keys, "parameterization.name": "nugpt" });
-        if (!groupsOf(b, f).length) {
+        const gs = groupsOf(b, f);
+        if (!gs.length) {
           out.push(`- ${name}: no finished trials yet`);
           continue;
         }
-        rows.push(...optimaRows(groupsOf(b, f), name, "model.depth", f));
+        rows.push(...optimaRows(gs, name, "model.depth", f));
         out.push(`- ${name}: ${slopeText(f, "model.depth")}; in practice: ${practiceText(b, f)}`);
       }
     }
@@ -165,12 +166,9 @@ export async function depthClaim(ctx: SectionContext): Promise<ClaimText> {
   // The cost and which LR sets the basin, read where the verdict reads statements (2) and (3).
   const deepNg = largestScale(a, ng, "model.depth");
   const deepest = largestScale(a2, nu2, "model.depth"), deepMuP = largestScale(a2, nd2, "model.depth");
-  const share = verdictSteps === undefined
-    ? await hiddenLRShare(p.dir)
-    : await hiddenLRShare(p16.dir, verdictSteps);
-  const over = verdictSteps === undefined
-    ? await hiddenLRShareOverSteps(p.dir)
-    : await hiddenLRShareOverSteps(p16.dir, verdictSteps);
+  const shareDir = verdictSteps === undefined ? p.dir : p16.dir;
+  const share = await hiddenLRShare(shareDir, verdictSteps);
+  const over = await hiddenLRShareOverSteps(shareDir, verdictSteps);
   const diagnosis = [
     deepNg
       ? `The cost of carrying depth 2's LR to depth ${deepNg.scale["model.depth"]} is ${
