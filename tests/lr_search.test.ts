@@ -385,6 +385,28 @@ Deno.test({
         .size,
       6,
     );
+    // center: row: each group starts at its zip row's optimizer.lr, all at once; the LR is not part of the
+    // group (its label, its family), and the optimum is the same as from a common start.
+    const rows = searchYaml({ center: "row" }).replace(
+      "model.width: [16, 32, 64]",
+      "model.width: [16, 32, 64]\n      zip:\n        - {model.depth: [1, 2], optimizer.lr: [0.25, 0.00390625]}",
+    );
+    await Deno.writeTextFile(file, rows);
+    await run(file, `${dir}/row`);
+    const row = await readSearch(`${dir}/row`);
+    assert.equal(row.groups.length, 12);
+    for (const g of row.groups) {
+      const depth = Number(g.group.match(/model\.depth=(\d)/)![1]);
+      const name = g.group.match(/parameterization\.name=(\w+)/)![1];
+      assert.deepEqual(
+        [log2(g.center_lr), g.center_from, g.bracketed, g.group.includes("optimizer.lr")],
+        [depth === 1 ? -2 : -8, "its row's optimizer.lr", true, false],
+        g.group,
+      );
+      assert.equal(log2(g.best_lr), nearest(syntheticOptimum(name, g.scale["model.width"])), g.group);
+    }
+    const first = (await readTrials(`${dir}/row`)).slice(0, 72);
+    assert.equal(new Set(first.map((t) => `${t.config.model.depth}${t.config.model.width}`)).size, 6);
   },
 });
 
@@ -396,6 +418,13 @@ Deno.test("lr_search: bad options are refused at load time, naming file, line an
         "model.width: [16, 32, 64]\n        optimizer.lr: [0.01, 0.1]",
       ),
       /s\.yaml:17: stages\.sweep\.with\.grid\.optimizer\.lr: optimizer\.lr cannot be a grid axis together with lr_search/,
+    ],
+    [
+      searchYaml().replace(
+        "model.width: [16, 32, 64]",
+        "model.width: [16, 32, 64]\n      zip:\n        - {model.depth: [1, 2], optimizer.lr: [0.1, 0.01]}",
+      ),
+      /s\.yaml:\d+: stages\.sweep\.with\.lr_search\.center: optimizer\.lr in a zip sets where each group's search starts: it needs center: row \(got center: predict\)/,
     ],
     [
       searchYaml().replace("start_step: 1", "start_step: 0.75"),

@@ -82,12 +82,19 @@ const SweepSchema = z.object({
   let search: { groups: SearchGroup[]; by: string[]; scale: string[] } | undefined;
   if (o.lr_search) {
     const axes = [...Object.keys(o.grid), ...o.zip.flatMap((z) => Object.keys(z))];
-    if (axes.includes("optimizer.lr")) {
-      const where = "optimizer.lr" in o.grid ? ["grid", "optimizer.lr"] : ["zip"];
+    // A zip row may set optimizer.lr as its group's starting LR (center: row); any other LR axis is refused.
+    if ("optimizer.lr" in o.grid) {
       ctx.addIssue({
         code: "custom",
         message: "optimizer.lr cannot be a grid axis together with lr_search (the search chooses the LRs)",
-        path: where,
+        path: ["grid", "optimizer.lr"],
+      });
+    } else if (axes.includes("optimizer.lr") && o.lr_search.center !== "row") {
+      ctx.addIssue({
+        code: "custom",
+        message: `optimizer.lr in a zip sets where each group's search starts: it needs center: row ` +
+          `(got center: ${o.lr_search.center})`,
+        path: ["lr_search", "center"],
       });
     }
     o.lr_search.scale?.forEach((a, i) => {

@@ -14,7 +14,8 @@
  * rule ./answer.ts, the planning ./answer_plan.ts, the words
  * ./answer_render.ts).
  *
- * The centre: `center: <lr>` a given LR; otherwise the first scale of a
+ * The centre: `center: <lr>` a given LR; `center: row` each group's own
+ * `optimizer.lr` (a zip axis may set it per row); otherwise the first scale of a
  * family starts at the base config's `optimizer.lr`, and a larger one waits
  * for the smaller ones and starts at the eta* of the family's smallest scale
  * (`base`) or at the eta* that the analysis library's fit of the finished
@@ -87,6 +88,7 @@ function chooseCenter(
   const at = (lr: number, from: string) => ({ center: lat.index(Math.log2(lr)), from });
   if (typeof o.center === "number") return at(o.center, "given");
   const baseLR = Number(s.g.seeds[0].config.optimizer.lr);
+  if (o.center === "row") return at(baseLR, "its row's optimizer.lr");
   if (!finished.length) return at(baseLR, "the base config's optimizer.lr (smallest scale)");
   try {
     const { optima, fit } = familyOptima(finished, ctx);
@@ -130,9 +132,11 @@ function nextWave(
   for (const s of states) {
     if (s.done) continue;
     const family = states.filter((q) => q.g.family === s.g.family && q.g.cost < s.g.cost);
-    if (typeof o.center !== "number" && family.some((q) => !q.done)) continue; // smaller scales first
+    const fixed = typeof o.center === "number" || o.center === "row"; // a centre the pipeline gives
+    if (!fixed && family.some((q) => !q.done)) continue; // smaller scales first
     if (s.center === null) {
-      const known = ctx.centers?.get(s.g.label);
+      // A centre computed from results is remembered (search.json); one the pipeline gives is read from it.
+      const known = fixed ? undefined : ctx.centers?.get(s.g.label);
       const c = known
         ? { center: lat.index(Math.log2(known.lr)), from: known.from }
         : chooseCenter(o, lat, s, family, ctx);

@@ -31,13 +31,17 @@ export function scaleAxes(axes: string[], given?: string[]): string[] {
 /** An axis value in a group label: objects (a zipped `model: {...}`) as JSON, so distinct ones stay apart. */
 const axisValue = (v: unknown) => (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
 
-/** Groups the LR-less expansion of a sweep (base x grid x zip x seeds) by everything but the seed. */
+/**
+ * Groups the expansion of a sweep (base x grid x zip x seeds) by everything but the seed and the LR (a zip
+ * row's `optimizer.lr` is only where its group's search starts: `center: row`).
+ */
 export function searchGroups(templates: PlannedTrial[], scale: string[]): SearchGroup[] {
   const groups = new Map<string, SearchGroup>();
   for (const t of templates) {
-    const keys = Object.entries(t.point).filter(([k]) => k !== "train.seed").sort(([a], [b]) =>
-      a.localeCompare(b)
-    );
+    const keys = Object.entries(t.point).filter(([k]) => k !== "train.seed" && k !== "optimizer.lr").sort((
+      [a],
+      [b],
+    ) => a.localeCompare(b));
     const label = keys.map(([k, v]) => `${k}=${axisValue(v)}`).join(", ") || "all";
     let g = groups.get(label);
     if (!g) {

@@ -25,8 +25,12 @@ export const LrSearchSchema = z.object({
   resolution: z.number().positive().default(0.5),
   /** Finished stable LRs at `resolution` spacing around the minimum before a group stops. */
   basin_points: z.number().int().min(3).default(5),
-  /** Where a group starts: `predict` (the fitted law), `base` (the smallest scale's eta*) or an LR. */
-  center: z.union([z.enum(["predict", "base"]), z.number().positive()]).default("predict"),
+  /**
+   * Where a group starts: `predict` (the fitted law), `base` (the smallest scale's eta*), `row` (its own
+   * config's `optimizer.lr`, which a zip axis may set per row, e.g. each model's optimum at a smaller depth)
+   * or an LR. `row` and an LR start every group at once.
+   */
+  center: z.union([z.enum(["predict", "base", "row"]), z.number().positive()]).default("predict"),
   /** The scale axes (grid or zip paths); default: the axes among model.width, model.depth, train.steps, ... */
   scale: z.array(z.string()).min(1).optional(),
   /** After bracketing, add trials until every family's verdict is decided or the budget is spent (./answer.ts). */
