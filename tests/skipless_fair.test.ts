@@ -85,7 +85,7 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
   // the unbracketed MLP-aware group would cross at 0.5x; it is shown but not used
   assert.match(
     s.md,
-    /MLP-aware, 1000 steps \| 1000 \| 0\.001 \(not bracketed yet\) \| 1 \(1 stable\) \| 4 ± – \(1 seeds\) \| 0\.5x \|/,
+    /MLP-aware, 1000 steps \| 1000 \| 0\.001 \(not bracketed yet\) \| 1 \(1 stable\) \| 4 \(1 seed\) \| 0\.5x \|/,
   );
   assert.match(
     s.md,

@@ -120,7 +120,9 @@ export async function skiplessFairSection(
         t ? `${sig(t.lr, 3)}${t.bracketed ? "" : " (not bracketed yet)"}` : "none stable",
         t ? `${t.lrsRun} (${t.lrsStable} stable)` : `${new Set(g.trials.map((x) => x.lr)).size}`,
         t
-          ? `${sig(t.mean, 4)} ± ${t.spread === null ? "–" : sig(t.spread, 2)} (${t.finals.length} seeds)`
+          ? `${sig(t.mean, 4)}${t.spread === null ? "" : ` ± ${sig(t.spread, 2)}`} (${t.finals.length} seed${
+            t.finals.length === 1 ? "" : "s"
+          })`
           : "–",
         !label.startsWith("E-SPA") || !pre
           ? "–"
