@@ -156,8 +156,9 @@ export async function skiplessFairSection(
   return {
     md: [
       "LR-tuned comparison (pipelines/claims/skipless-fair-depth{8,16,32}.yaml; every model's LR tuned at its depth " +
-      "by the LR search, 2 seeds per LR, batch 16 x 64 for all). Where a depth has run, its verdicts replace the " +
-      "table above's (each group once its optimum is bracketed).",
+      "by the LR search, 2 seeds per LR, batch 16 x 64 for all; where each search starts, and why, is in its " +
+      "pipeline's header: it brackets and refines around the best LR wherever it starts). Where a depth has run, " +
+      "its verdicts replace the table above's (each group once its optimum is bracketed).",
       "",
       table([
         "depth",
