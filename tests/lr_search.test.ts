@@ -427,6 +427,13 @@ Deno.test("lr_search: bad options are refused at load time, naming file, line an
       /s\.yaml:\d+: stages\.sweep\.with\.lr_search\.center: optimizer\.lr in a zip sets where each group's search starts: it needs center: row \(got center: predict\)/,
     ],
     [
+      searchYaml({ center: "row" }).replace(
+        "model.width: [16, 32, 64]",
+        "model.width: [16, 32, 64]\n      zip:\n        - {model.depth: [1, 2], optimizer.lr: [0.1, 8]}",
+      ),
+      /s\.yaml:18: stages\.sweep\.with\.zip\.0\.optimizer\.lr\.1: 8 \(2\^3\.00\) is outside lr_search\.range 2\^-12\.\.2\^0/,
+    ],
+    [
       searchYaml().replace("start_step: 1", "start_step: 0.75"),
       /s\.yaml:\d+: stages\.sweep\.with\.lr_search\.start_step: 0\.75 must be a multiple of resolution 0\.5/,
     ],

@@ -96,6 +96,21 @@ const SweepSchema = z.object({
           `(got center: ${o.lr_search.center})`,
         path: ["lr_search", "center"],
       });
+    } else {
+      // A row's start must lie in the search's range, as a given centre must (lr_search_options.ts).
+      const [lo, hi] = o.lr_search.range.log2;
+      o.zip.forEach((z, zi) =>
+        ((z["optimizer.lr"] ?? []) as unknown[]).forEach((lr, j) => {
+          const x = Math.log2(Number(lr));
+          if (!(x >= lo - 1e-9 && x <= hi + 1e-9)) {
+            ctx.addIssue({
+              code: "custom",
+              message: `${lr} (2^${x.toFixed(2)}) is outside lr_search.range 2^${lo}..2^${hi}`,
+              path: ["zip", zi, "optimizer.lr", j],
+            });
+          }
+        })
+      );
     }
     o.lr_search.scale?.forEach((a, i) => {
       if (!axes.includes(a)) {
