@@ -33,7 +33,10 @@ async function trial(
     `${dir}/metrics.csv`,
     "step,val_loss\n" + curve.map((r) => r.join(",")).join("\n") + "\n",
   );
-  await Deno.writeTextFile(`${dir}/result.json`, JSON.stringify({ status, final_val_loss: final }));
+  await Deno.writeTextFile(
+    `${dir}/result.json`,
+    JSON.stringify({ status, final_val_loss: final, val_unigram_entropy: 6 }),
+  );
 }
 
 Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and both verdicts from an archive", async () => {
@@ -78,7 +81,17 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
   // MLP-aware at 5x: its best LR is the largest run, not bracketed: shown, not counted
   const aware = { ...espa, mlp_aware: true };
   await add(aware, 0.001, 0, 1000, 4.0, [[0, 8], [100, 4.0], [1000, 4.0]]);
+  // eta = 0.6 at 10x: bracketed at 2^-10, but even there within 0.05 nats of the unigram entropy (6)
+  const flat = { ...espa, tat_eta: 0.6 };
+  for (const [lr, final] of [[2 ** -11, 6.01], [2 ** -10, 5.97], [2 ** -9, 6.02]]) {
+    for (const seed of [0, 1]) await add(flat, lr, seed, 2000, final, [[0, 8], [2000, final]]);
+  }
   const s = await skiplessFairSection({ runs: repro, docs: repro, log: () => {} });
+  assert.match(
+    s.md,
+    /- depth 8: E-SPA η=0\.6, 2000 steps ends within 0\.05 nats of the validation set's unigram entropy \(6,/,
+  );
+  assert.doesNotMatch(s.md, /E-SPA \(paper\), 1000 steps[;a-z ]* within 0\.05 nats/); // 4.51: it learnt
   assert.equal(s.verdicts.skips8, "reproduced"); // +0.005 within 2 x 0.018
   assert.equal(s.verdicts.espa8, "reproduced");
   assert.equal(s.verdicts.espa16, undefined);

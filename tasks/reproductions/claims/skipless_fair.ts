@@ -50,14 +50,26 @@ export function fairLabel(c: TrialConfigLite): string {
   return `${name}, ${c.train.steps} steps`;
 }
 
-/** Every finished trial of one archived sweep, grouped by variant. */
-async function fairGroups(dir: string): Promise<Map<string, { steps: number; trials: TunedTrial[] }>> {
+/** Within this many nats of the validation set's unigram entropy, a run has learnt only token frequencies. */
+const PLATEAU_NATS = 0.05;
+
+/**
+ * Every finished trial of one archived sweep, grouped by variant, and the validation set's unigram entropy
+ * (the loss of predicting token frequencies alone) where a trial reports it.
+ */
+async function fairGroups(
+  dir: string,
+): Promise<{ groups: Map<string, { steps: number; trials: TunedTrial[] }>; unigram: number | null }> {
   const out = new Map<string, { steps: number; trials: TunedTrial[] }>();
-  if (!(await exists(dir))) return out;
+  let unigram: number | null = null;
+  if (!(await exists(dir))) return { groups: out, unigram };
   for await (const e of Deno.readDir(dir)) {
     if (!e.isDirectory) continue;
-    const r = await readJSON<{ status: string; final_val_loss: number }>(`${dir}/${e.name}/result.json`);
+    const r = await readJSON<{ status: string; final_val_loss: number; val_unigram_entropy?: number }>(
+      `${dir}/${e.name}/result.json`,
+    );
     if (!r || !(await exists(`${dir}/${e.name}/config.yaml`))) continue;
+    if (r.val_unigram_entropy) unigram = r.val_unigram_entropy;
     const c = YAML.parse(await Deno.readTextFile(`${dir}/${e.name}/config.yaml`)) as TrialConfigLite;
     const m = await readTable(`${dir}/${e.name}/metrics.csv`);
     const curve = (m ? rowsOf(m) : [])
@@ -73,7 +85,7 @@ async function fairGroups(dir: string): Promise<Map<string, { steps: number; tri
     });
     out.set(label, g);
   }
-  return out;
+  return { groups: out, unigram };
 }
 
 /** The fair-comparison table and, per depth with results, both claims' verdicts. */
@@ -83,7 +95,7 @@ export async function skiplessFairSection(
   const rows: (string | number)[][] = [], verdicts: Record<string, Verdict> = {}, notes: string[] = [];
   const curves: Row[] = [];
   for (const depth of [8, 16, 32]) {
-    const groups = await fairGroups(`${ctx.runs}/skipless-fair-depth${depth}`);
+    const { groups, unigram } = await fairGroups(`${ctx.runs}/skipless-fair-depth${depth}`);
     if (!groups.size) continue;
     const p = await sweepProgress(ctx, `skipless-fair-depth${depth}`);
     const search = await readJSON<{ done?: boolean }>(`${ctx.runs}/skipless-fair-depth${depth}/search.json`)
@@ -143,6 +155,19 @@ export async function skiplessFairSection(
       );
     }
     if (ok(pre) && crossings.length) verdicts[`espa${depth}`] = vanillaVerdict(crossings).verdict;
+    const flat = [...tuned].filter(([label, t]) =>
+      label.startsWith("E-SPA") && unigram !== null &&
+      t.mean >= unigram - PLATEAU_NATS
+    ).map(([label]) => label);
+    if (flat.length) {
+      notes.push(
+        `depth ${depth}: ${flat.join("; ")} end${
+          flat.length === 1 ? "s" : ""
+        } within ${PLATEAU_NATS} nats of ` +
+          `the validation set's unigram entropy (${sig(unigram!, 4)}, the loss of token frequencies alone) ` +
+          `even at the tuned LR: on that plateau, not learning beyond it`,
+      );
+    }
   }
   if (!rows.length) {
     return {
