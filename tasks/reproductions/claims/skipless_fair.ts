@@ -155,10 +155,10 @@ export async function skiplessFairSection(
       );
     }
     if (ok(pre) && crossings.length) verdicts[`espa${depth}`] = vanillaVerdict(crossings).verdict;
-    const flat = [...tuned].filter(([label, t]) =>
-      label.startsWith("E-SPA") && unigram !== null &&
-      t.mean >= unigram - PLATEAU_NATS
-    ).map(([label]) => label);
+    const onPlateau = (label: string, t: TunedResult) =>
+      label.startsWith("E-SPA") && unigram !== null && t.mean >= unigram - PLATEAU_NATS;
+    const flat = [...tuned].sort(([la, a], [lb, b]) => a.steps - b.steps || order(la) - order(lb))
+      .filter(([label, t]) => onPlateau(label, t)).map(([label]) => label);
     if (flat.length) {
       notes.push(
         `depth ${depth}: ${flat.join("; ")} end${
