@@ -34,7 +34,7 @@ import {
 import { runSweep } from "../../engine/sweep/run.ts";
 import { type PlanContext, planSearch, type SearchPlan } from "../../engine/sweep/lr_search.ts";
 import { scaleAxes, type SearchGroup, searchGroups } from "../../engine/sweep/lr_search_groups.ts";
-import { LrSearchSchema } from "../../engine/sweep/lr_search_options.ts";
+import { LrSearchSchema, outsideRange } from "../../engine/sweep/lr_search_options.ts";
 import { searchStatusLines } from "../../engine/sweep/lr_search_render.ts";
 import type { GroupReport } from "../../engine/sweep/lr_search_state.ts";
 import { readJSON, writeFileAtomic } from "../../engine/core/fs.ts";
@@ -98,17 +98,10 @@ const SweepSchema = z.object({
       });
     } else {
       // A row's start must lie in the search's range, as a given centre must (lr_search_options.ts).
-      const [lo, hi] = o.lr_search.range.log2;
       o.zip.forEach((z, zi) =>
         ((z["optimizer.lr"] ?? []) as unknown[]).forEach((lr, j) => {
-          const x = Math.log2(Number(lr));
-          if (!(x >= lo - 1e-9 && x <= hi + 1e-9)) {
-            ctx.addIssue({
-              code: "custom",
-              message: `${lr} (2^${x.toFixed(2)}) is outside lr_search.range 2^${lo}..2^${hi}`,
-              path: ["zip", zi, "optimizer.lr", j],
-            });
-          }
+          const why = outsideRange(Number(lr), o.lr_search!.range.log2, "lr_search.range");
+          if (why) ctx.addIssue({ code: "custom", message: why, path: ["zip", zi, "optimizer.lr", j] });
         })
       );
     }

@@ -129,10 +129,10 @@ function nextWave(
   index: number,
 ): WaveItem[] {
   const wave: WaveItem[] = [];
+  const fixed = typeof o.center === "number" || o.center === "row"; // a centre the pipeline gives
   for (const s of states) {
     if (s.done) continue;
     const family = states.filter((q) => q.g.family === s.g.family && q.g.cost < s.g.cost);
-    const fixed = typeof o.center === "number" || o.center === "row"; // a centre the pipeline gives
     if (!fixed && family.some((q) => !q.done)) continue; // smaller scales first
     if (s.center === null) {
       // A centre computed from results is remembered (search.json); one the pipeline gives is read from it.

@@ -12,6 +12,14 @@ import { UntilDecidedSchema } from "./answer.ts";
 const EPS = 1e-9;
 const isMultiple = (a: number, b: number) => Math.abs(a / b - Math.round(a / b)) < EPS;
 
+/** Why a starting LR lies outside the search's range 2^lo..2^hi (called `name`), or null when inside. */
+export function outsideRange(lr: number, [lo, hi]: [number, number], name = "range"): string | null {
+  const x = Math.log2(lr);
+  return x >= lo - EPS && x <= hi + EPS
+    ? null
+    : `${lr} (2^${x.toFixed(2)}) is outside ${name} 2^${lo}..2^${hi}`;
+}
+
 /** The `lr_search:` options of a sweep stage. */
 export const LrSearchSchema = z.object({
   mode: z.literal("bracket").default("bracket"),
@@ -50,10 +58,8 @@ export const LrSearchSchema = z.object({
     issue(["start_step"], `${o.start_step} must be a multiple of resolution ${o.resolution}`);
   }
   if (typeof o.center === "number") {
-    const x = Math.log2(o.center);
-    if (x < lo - EPS || x > hi + EPS) {
-      issue(["center"], `${o.center} (2^${x.toFixed(2)}) is outside range 2^${lo}..2^${hi}`);
-    }
+    const why = outsideRange(o.center, o.range.log2);
+    if (why) issue(["center"], why);
   }
   if (o.until_decided && o.scale && o.scale.length !== 1) {
     issue(["until_decided"], `needs one scale axis, got ${o.scale.length} (${o.scale.join(", ")})`);

@@ -115,6 +115,7 @@ export async function skiplessFairSection(
     const pre = tuned.get("pre-LN"), nf = tuned.get("norm-free, skips");
     const ok = (t?: TunedResult): t is TunedResult => t?.bracketed === true;
     const crossings: VanillaCrossing[] = [];
+    const flat: string[] = []; // E-SPA groups on the unigram plateau even at their tuned LR, in table order
     for (
       const [label, g] of [...groups].sort(([la, a], [lb, b]) => a.steps - b.steps || order(la) - order(lb))
     ) {
@@ -124,6 +125,9 @@ export async function skiplessFairSection(
         const k = crossingStep(t.curve, pre.mean);
         ratio = k === null ? null : k / pre.steps;
         if (ok(t) && ok(pre)) crossings.push({ label, paper: label.includes("(paper)"), ratio });
+      }
+      if (t && label.startsWith("E-SPA") && unigram !== null && t.mean >= unigram - PLATEAU_NATS) {
+        flat.push(label);
       }
       rows.push([
         depth,
@@ -155,10 +159,6 @@ export async function skiplessFairSection(
       );
     }
     if (ok(pre) && crossings.length) verdicts[`espa${depth}`] = vanillaVerdict(crossings).verdict;
-    const onPlateau = (label: string, t: TunedResult) =>
-      label.startsWith("E-SPA") && unigram !== null && t.mean >= unigram - PLATEAU_NATS;
-    const flat = [...tuned].sort(([la, a], [lb, b]) => a.steps - b.steps || order(la) - order(lb))
-      .filter(([label, t]) => onPlateau(label, t)).map(([label]) => label);
     if (flat.length) {
       notes.push(
         `depth ${depth}: ${flat.join("; ")} end${
