@@ -8,7 +8,12 @@ import YAML from "yaml";
 import "../components/mod.ts";
 import { loadPipeline } from "../engine/core/pipeline.ts";
 import type { SweepOptions } from "../components/stage/sweep.ts";
-import { fairLabel, skiplessFairSection, tunedCurves } from "../tasks/reproductions/claims/skipless_fair.ts";
+import {
+  depthTrend,
+  fairLabel,
+  skiplessFairSection,
+  tunedCurves,
+} from "../tasks/reproductions/claims/skipless_fair.ts";
 
 Deno.test("skipless-fair pipelines: one LR-search group per variant (zipped objects stay apart)", async () => {
   for (const d of [8, 16, 32]) {
@@ -142,7 +147,39 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
     ["tuned pre-LN's final loss", 0, 4.61],
     ["tuned pre-LN's final loss", 5, 4.61],
   ]);
+  assert.doesNotMatch(s.md, /across depths/); // one depth: no trend
   await Deno.remove(repro, { recursive: true });
   const empty = await skiplessFairSection({ runs: "/nonexistent", docs: "/nonexistent", log: () => {} });
   assert.match(empty.md, /not yet run/);
+});
+
+Deno.test("skipless fair section: (a)'s margin across depths split into pre-LN's and norm-free's change", () => {
+  const t = (mean: number, lr: number) => ({
+    lr,
+    mean,
+    finals: [mean],
+    spread: null,
+    lrsRun: 3,
+    lrsStable: 3,
+    bracketed: true,
+    curve: [],
+    steps: 200,
+  });
+  const pairs = [
+    { depth: 8, pre: t(4.6, 0.01), nf: t(4.6, 0.016) },
+    { depth: 16, pre: t(4.8, 0.008), nf: t(4.58, 0.016) },
+    { depth: 32, pre: t(5.1, 0.004), nf: t(4.62, 0.016) },
+  ];
+  const note = depthTrend(pairs);
+  assert.match(
+    note,
+    /^across depths 8 \/ 16 \/ 32 \(tuned, 200 steps\): pre-LN 4\.6 \/ 4\.8 \/ 5\.1 at LR 0\.01 \/ 0\.008 \/ 0\.004;/,
+  );
+  // 5.1 - 4.6 = +0.5 against 4.62 - 4.6 = +0.02: the margin's change is pre-LN's
+  assert.match(
+    note,
+    /pre-LN's loss moves \+0\.5 nats and norm-free's \+0\.02: .* pre-LN training slower with depth/,
+  );
+  const nfMoves = depthTrend([pairs[0], { depth: 16, pre: t(4.61, 0.01), nf: t(4.3, 0.016) }]);
+  assert.match(nfMoves, /moves \+0\.01 nats and norm-free's -0\.3: .* norm-free's own change with depth$/);
 });

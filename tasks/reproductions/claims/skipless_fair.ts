@@ -94,6 +94,8 @@ export async function skiplessFairSection(
 ): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
   const rows: (string | number)[][] = [], verdicts: Record<string, Verdict> = {}, notes: string[] = [];
   const curves: Row[] = [];
+  // tuned pre-LN and norm-free with skips at each depth where both are bracketed: (a)'s margin across depths
+  const pairs: { depth: number; pre: TunedResult & { steps: number }; nf: TunedResult }[] = [];
   for (const depth of [8, 16, 32]) {
     const { groups, unigram } = await fairGroups(`${ctx.runs}/skipless-fair-depth${depth}`);
     if (!groups.size) continue;
@@ -149,6 +151,7 @@ export async function skiplessFairSection(
     }
     if (pre) curves.push(...tunedCurves(depth, pre, tuned));
     if (ok(pre) && ok(nf)) {
+      pairs.push({ depth, pre, nf });
       const a = skipsVerdict(pre.finals, nf.finals);
       verdicts[`skips${depth}`] = a.verdict;
       notes.push(
@@ -169,6 +172,7 @@ export async function skiplessFairSection(
       );
     }
   }
+  if (pairs.length >= 2) notes.push(depthTrend(pairs));
   if (!rows.length) {
     return {
       md: "LR-tuned comparison (pipelines/claims/skipless-fair-depth{8,16,32}.yaml): not yet run " +
@@ -199,6 +203,30 @@ export async function skiplessFairSection(
     ].join("\n"),
     verdicts,
   };
+}
+
+/**
+ * How (a)'s margin moves with depth, split into its two terms: the change of tuned pre-LN's final loss and of
+ * norm-free's, from the shallowest to the deepest depth where both are bracketed (margin = norm-free - pre-LN).
+ */
+export function depthTrend(
+  pairs: { depth: number; pre: TunedResult & { steps: number }; nf: TunedResult }[],
+): string {
+  const first = pairs[0], last = pairs[pairs.length - 1];
+  // losses to 4 significant digits, LRs to 3, as in the table
+  const list = (f: (p: (typeof pairs)[number]) => number, digits = 4) =>
+    pairs.map((p) => sig(f(p), digits)).join(" / ");
+  const signed = (x: number) => `${x >= 0 ? "+" : ""}${sig(x, 2)}`;
+  return `across depths ${pairs.map((p) => p.depth).join(" / ")} (tuned, ${first.pre.steps} steps): ` +
+    `pre-LN ${list((p) => p.pre.mean)} at LR ${list((p) => p.pre.lr, 3)}; norm-free with skips ` +
+    `${list((p) => p.nf.mean)} at LR ${
+      list((p) => p.nf.lr, 3)
+    }. From depth ${first.depth} to ${last.depth} ` +
+    `pre-LN's loss moves ${signed(last.pre.mean - first.pre.mean)} nats and norm-free's ` +
+    `${signed(last.nf.mean - first.nf.mean)}: the change in (a)'s margin is mostly ` +
+    (Math.abs(last.pre.mean - first.pre.mean) >= Math.abs(last.nf.mean - first.nf.mean)
+      ? "pre-LN training slower with depth at this horizon"
+      : "norm-free's own change with depth");
 }
 
 /**
