@@ -91,7 +91,30 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
   for (const [lr, final] of [[2 ** -11, 6.01], [2 ** -10, 5.97], [2 ** -9, 6.02]]) {
     for (const seed of [0, 1]) await add(flat, lr, seed, 2000, final, [[0, 8], [2000, final]]);
   }
+  // the control: pre-LN with norm-free's parameterization at depth 8, tuned at 0.01 (4.51 ± 0.014)
+  for (const [lr, f0, f1] of [[0.003, 4.7, 4.7], [0.01, 4.5, 4.52], [0.03, 4.8, 4.8]]) {
+    for (const [seed, final] of [[0, f0], [1, f1]]) {
+      await trial(
+        `${repro}/skipless-fair-prenorm-matched/m${lr}-${seed}`,
+        {
+          model: { block: "prenorm", depth: 8 },
+          parameterization: { name: "vanilla", residual_multiplier: 0.25 },
+          optimizer: { lr },
+          train: { steps: 200, seed },
+        },
+        "ok",
+        final,
+        [[0, 7], [200, final]],
+      );
+    }
+  }
   const s = await skiplessFairSection({ runs: repro, docs: repro, log: () => {} });
+  // norm-free 4.615 - 4.51 = +0.105 nats: above 2 x noise (0.018) and above 2% of 4.51: the rule says not reproduced
+  assert.match(
+    s.md,
+    /- depth 8 control: pre-LN with the norm-free stack's parameterization \(orthogonal init, branches x 0\.25\): tuned LR 0\.01 \(3 LRs run\), 4\.51 ± 0\.014 \(2 seeds\); norm-free with skips \+0\.105 nats vs it \(seed noise 0\.018; \(a\)'s rule against this baseline: not reproduced\)/,
+  );
+  assert.equal(s.verdicts.skips8, "reproduced"); // the claim's verdict stays on the SP pre-LN
   assert.match(
     s.md,
     /- depth 8: E-SPA η=0\.6, 2000 steps ends within 0\.05 nats of the validation set's unigram entropy \(6,/,

@@ -31,7 +31,8 @@ import {
 } from "../common.ts";
 
 interface TrialConfigLite {
-  model: { block: string; attention?: string; mlp_aware?: boolean; tat_eta?: number };
+  model: { block: string; depth?: number; attention?: string; mlp_aware?: boolean; tat_eta?: number };
+  parameterization?: { name: string; residual_multiplier?: number };
   optimizer: { lr: number };
   train: { steps: number; seed: number };
 }
@@ -59,6 +60,7 @@ const PLATEAU_NATS = 0.05;
  */
 async function fairGroups(
   dir: string,
+  labelOf: (c: TrialConfigLite) => string = fairLabel,
 ): Promise<{ groups: Map<string, { steps: number; trials: TunedTrial[] }>; unigram: number | null }> {
   const out = new Map<string, { steps: number; trials: TunedTrial[] }>();
   let unigram: number | null = null;
@@ -75,7 +77,7 @@ async function fairGroups(
     const curve = (m ? rowsOf(m) : [])
       .filter((x) => Number.isFinite(x.val_loss as number))
       .map((x) => ({ step: x.step as number, loss: x.val_loss as number }));
-    const label = fairLabel(c);
+    const label = labelOf(c);
     const g = out.get(label) ?? { steps: c.train.steps, trials: [] };
     g.trials.push({
       lr: c.optimizer.lr,
@@ -173,6 +175,7 @@ export async function skiplessFairSection(
     }
   }
   if (pairs.length >= 2) notes.push(depthTrend(pairs));
+  notes.push(...await matchedControl(ctx, new Map(pairs.map((p) => [p.depth, p.nf]))));
   if (!rows.length) {
     return {
       md: "LR-tuned comparison (pipelines/claims/skipless-fair-depth{8,16,32}.yaml): not yet run " +
@@ -203,6 +206,38 @@ export async function skiplessFairSection(
     ].join("\n"),
     verdicts,
   };
+}
+
+/**
+ * The control pipelines/claims/skipless-fair-prenorm-matched.yaml: pre-LN with the norm-free stack's
+ * parameterization (vanilla rule, the same branch multiplier), LR tuned per depth; against it, norm-free's
+ * margin isolates the norm layers. One note per depth run; claim (a)'s verdict stays on the SP pre-LN.
+ */
+async function matchedControl(ctx: SectionContext, nfByDepth: Map<number, TunedResult>): Promise<string[]> {
+  const name = "skipless-fair-prenorm-matched";
+  const byDepth = (c: TrialConfigLite) => `${c.model.depth}|${c.parameterization?.residual_multiplier ?? 1}`;
+  const { groups } = await fairGroups(`${ctx.runs}/${name}`, byDepth);
+  if (!groups.size) return [];
+  const out = [`${name}: ${progressText(await sweepProgress(ctx, name))}`];
+  for (const [key, g] of [...groups].sort(([a], [b]) => parseFloat(a) - parseFloat(b))) {
+    const [depth, branch] = key.split("|").map(Number);
+    const t = tunedLR(g.trials), nf = nfByDepth.get(depth);
+    if (!t) continue;
+    let line =
+      `depth ${depth} control: pre-LN with the norm-free stack's parameterization (orthogonal init, ` +
+      `branches x ${sig(branch, 3)}): tuned LR ${sig(t.lr, 3)}${t.bracketed ? "" : " (not bracketed yet)"} ` +
+      `(${t.lrsRun} LRs run), ${sig(t.mean, 4)}${t.spread === null ? "" : ` ± ${sig(t.spread, 2)}`} ` +
+      `(${t.finals.length} seed${t.finals.length === 1 ? "" : "s"})`;
+    if (nf && t.bracketed) {
+      const a = skipsVerdict(t.finals, nf.finals);
+      line += `; norm-free with skips ${a.diff >= 0 ? "+" : ""}${sig(a.diff, 3)} nats vs it (seed noise ` +
+        `${
+          a.noise === null ? "not measured" : sig(a.noise, 2)
+        }; (a)'s rule against this baseline: ${a.verdict})`;
+    }
+    out.push(line);
+  }
+  return out;
 }
 
 /**
