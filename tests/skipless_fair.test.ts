@@ -23,6 +23,17 @@ Deno.test("skipless-fair pipelines: one LR-search group per variant (zipped obje
     assert(o.search!.groups.every((g) => g.seeds.length === 2));
     assert(o.trials.every((t) => t.config.model.depth === d));
   }
+  // the control: one pre-LN group per depth, each with the norm-free stack's branch multiplier 1/sqrt(2L)
+  const m = (await loadPipeline("pipelines/claims/skipless-fair-prenorm-matched.yaml")).stages.get("sweep")!
+    .options as SweepOptions;
+  assert.equal(m.search!.groups.length, 3);
+  for (const t of m.trials) {
+    const c = t.config as unknown as {
+      model: { depth: number };
+      parameterization: { residual_multiplier: number };
+    };
+    assert(Math.abs(c.parameterization.residual_multiplier - 1 / Math.sqrt(2 * c.model.depth)) < 1e-4);
+  }
 });
 
 async function trial(
