@@ -126,6 +126,7 @@ Deno.test("skipless fair section: tuned LRs, seed spread, crossing ratio and bot
     /- depth 8 control: pre-LN with the norm-free stack's parameterization \(orthogonal init, branches x 0\.25\): tuned LR 0\.01 \(3 LRs run\), 4\.51 ± 0\.014 \(2 seeds\); norm-free with skips \+0\.105 nats vs it \(seed noise 0\.018; \(a\)'s rule against this baseline: not reproduced\)/,
   );
   assert.equal(s.verdicts.skips8, "reproduced"); // the claim's verdict stays on the SP pre-LN
+  assert.deepEqual([...s.control], [[8, "not reproduced"]]); // (a)'s rule read against the control
   assert.match(
     s.md,
     /- depth 8: E-SPA η=0\.6, 2000 steps ends within 0\.05 nats of the validation set's unigram entropy \(6,/,

@@ -232,9 +232,16 @@ export async function skiplessSection(
   const whereOf = (claim: "skips" | "espa") => {
     const tuned = [8, 16, 32].filter((d) => fair.verdicts[`${claim}${d}`] !== undefined);
     const untuned = [8, 16, 32].filter((d) => !tuned.includes(d));
+    // (a) read against the control (pre-LN with the norm-free stack's init and branch scale), where it has decided
+    const control = claim === "skips" ? [...fair.control].sort(([a], [b]) => a - b) : [];
     return [
       tuned.length ? `skipless-fair-depth${tuned.join("/")} (LRs tuned per depth)` : "",
       untuned.length ? `${untuned.map((d) => UNTUNED_RUNS[d]).join(", ")} (depth 8's LRs)` : "",
+      control.length
+        ? `against pre-LN with the norm-free stack's init and branch scale (skipless-fair-prenorm-matched, depth ${
+          control.map(([d]) => d).join(" / ")
+        }): ${control.map(([, v]) => v).join(" / ")}`
+        : "",
     ].filter(Boolean).join("; ");
   };
   const unit = baseSteps.size === 1 ? `pre-LN's ${[...baseSteps][0]}` : "pre-LN's steps";

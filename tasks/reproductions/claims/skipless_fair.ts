@@ -93,7 +93,7 @@ async function fairGroups(
 /** The fair-comparison table and, per depth with results, both claims' verdicts. */
 export async function skiplessFairSection(
   ctx: SectionContext,
-): Promise<{ md: string; verdicts: Record<string, Verdict> }> {
+): Promise<{ md: string; verdicts: Record<string, Verdict>; control: Map<number, Verdict> }> {
   const rows: (string | number)[][] = [], verdicts: Record<string, Verdict> = {}, notes: string[] = [];
   const curves: Row[] = [];
   // tuned pre-LN and norm-free with skips at each depth where both are bracketed: (a)'s margin across depths
@@ -175,13 +175,15 @@ export async function skiplessFairSection(
     }
   }
   if (pairs.length >= 2) notes.push(depthTrend(pairs));
-  notes.push(...await matchedControl(ctx, new Map(pairs.map((p) => [p.depth, p.nf]))));
+  const control = await matchedControl(ctx, new Map(pairs.map((p) => [p.depth, p.nf])));
+  notes.push(...control.notes);
   if (!rows.length) {
     return {
       md: "LR-tuned comparison (pipelines/claims/skipless-fair-depth{8,16,32}.yaml): not yet run " +
         "(`deno task sweep pipelines/claims/skipless-fair-depth8.yaml`, then `deno task repro-snapshot " +
         "skipless-fair-depth8`).",
       verdicts,
+      control: control.verdicts,
     };
   }
   const figure = curves.length ? await fairFigure(ctx, curves) : "";
@@ -205,19 +207,25 @@ export async function skiplessFairSection(
       figure ? `\n${figure}` : "",
     ].join("\n"),
     verdicts,
+    control: control.verdicts,
   };
 }
 
 /**
  * The control pipelines/claims/skipless-fair-prenorm-matched.yaml: pre-LN with the norm-free stack's
  * parameterization (vanilla rule, the same branch multiplier), LR tuned per depth; against it, norm-free's
- * margin isolates the norm layers. One note per depth run; claim (a)'s verdict stays on the SP pre-LN.
+ * margin isolates the norm layers. One note per depth run, and (a)'s rule read against this baseline where both
+ * are bracketed (shown beside the claim; its verdict stays on the SP pre-LN, the paper's baseline).
  */
-async function matchedControl(ctx: SectionContext, nfByDepth: Map<number, TunedResult>): Promise<string[]> {
+async function matchedControl(
+  ctx: SectionContext,
+  nfByDepth: Map<number, TunedResult>,
+): Promise<{ notes: string[]; verdicts: Map<number, Verdict> }> {
+  const verdicts = new Map<number, Verdict>();
   const name = "skipless-fair-prenorm-matched";
   const byDepth = (c: TrialConfigLite) => `${c.model.depth}|${c.parameterization?.residual_multiplier ?? 1}`;
   const { groups } = await fairGroups(`${ctx.runs}/${name}`, byDepth);
-  if (!groups.size) return [];
+  if (!groups.size) return { notes: [], verdicts };
   const out = [`${name}: ${progressText(await sweepProgress(ctx, name))}`];
   for (const [key, g] of [...groups].sort(([a], [b]) => parseFloat(a) - parseFloat(b))) {
     const [depth, branch] = key.split("|").map(Number);
@@ -230,6 +238,7 @@ async function matchedControl(ctx: SectionContext, nfByDepth: Map<number, TunedR
       `(${t.finals.length} seed${t.finals.length === 1 ? "" : "s"})`;
     if (nf && t.bracketed) {
       const a = skipsVerdict(t.finals, nf.finals);
+      verdicts.set(depth, a.verdict);
       line += `; norm-free with skips ${a.diff >= 0 ? "+" : ""}${sig(a.diff, 3)} nats vs it (seed noise ` +
         `${
           a.noise === null ? "not measured" : sig(a.noise, 2)
@@ -237,7 +246,7 @@ async function matchedControl(ctx: SectionContext, nfByDepth: Map<number, TunedR
     }
     out.push(line);
   }
-  return out;
+  return { notes: out, verdicts };
 }
 
 /**
