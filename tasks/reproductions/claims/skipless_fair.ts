@@ -269,7 +269,7 @@ export function depthTrend(
     `pre-LN's loss moves ${signed(last.pre.mean - first.pre.mean)} nats and norm-free's ` +
     `${signed(last.nf.mean - first.nf.mean)}: the change in (a)'s margin is mostly ` +
     (Math.abs(last.pre.mean - first.pre.mean) >= Math.abs(last.nf.mean - first.nf.mean)
-      ? "pre-LN training slower with depth at this horizon"
+      ? "SP pre-LN training slower with depth at this horizon"
       : "norm-free's own change with depth");
 }
 
