@@ -233,7 +233,7 @@ export async function skiplessSection(
     const tuned = [8, 16, 32].filter((d) => fair.verdicts[`${claim}${d}`] !== undefined);
     const untuned = [8, 16, 32].filter((d) => !tuned.includes(d));
     // (a) read against the control (pre-LN with the norm-free stack's init and branch scale), where it has decided
-    const control = claim === "skips" ? [...fair.control].sort(([a], [b]) => a - b) : [];
+    const control = claim === "skips" ? [...fair.control] : []; // in depth order
     return [
       tuned.length ? `skipless-fair-depth${tuned.join("/")} (LRs tuned per depth)` : "",
       untuned.length ? `${untuned.map((d) => UNTUNED_RUNS[d]).join(", ")} (depth 8's LRs)` : "",

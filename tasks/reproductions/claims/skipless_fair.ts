@@ -54,6 +54,18 @@ export function fairLabel(c: TrialConfigLite): string {
 /** Within this many nats of the validation set's unigram entropy, a run has learnt only token frequencies. */
 const PLATEAU_NATS = 0.05;
 
+/** A tuned group's final loss as the page writes it: "4.636 ± 0.011 (2 seeds)", or "4.574 (1 seed)". */
+function meanText(t: TunedResult): string {
+  return `${sig(t.mean, 4)}${t.spread === null ? "" : ` ± ${sig(t.spread, 2)}`} (${t.finals.length} seed${
+    t.finals.length === 1 ? "" : "s"
+  })`;
+}
+
+/** A difference in nats with its sign: "+0.058", "-0.548". */
+function signed(x: number, digits: number): string {
+  return `${x >= 0 ? "+" : ""}${sig(x, digits)}`;
+}
+
 /**
  * Every finished trial of one archived sweep, grouped by variant, and the validation set's unigram entropy
  * (the loss of predicting token frequencies alone) where a trial reports it.
@@ -90,7 +102,10 @@ async function fairGroups(
   return { groups: out, unigram };
 }
 
-/** The fair-comparison table and, per depth with results, both claims' verdicts. */
+/**
+ * The fair-comparison table and, per depth with results, both claims' verdicts; `control`: (a)'s rule read
+ * against the matched pre-LN (skipless-fair-prenorm-matched), by depth in depth order.
+ */
 export async function skiplessFairSection(
   ctx: SectionContext,
 ): Promise<{ md: string; verdicts: Record<string, Verdict>; control: Map<number, Verdict> }> {
@@ -139,11 +154,7 @@ export async function skiplessFairSection(
         g.steps,
         t ? `${sig(t.lr, 3)}${t.bracketed ? "" : " (not bracketed yet)"}` : "none stable",
         t ? `${t.lrsRun} (${t.lrsStable} stable)` : `${new Set(g.trials.map((x) => x.lr)).size}`,
-        t
-          ? `${sig(t.mean, 4)}${t.spread === null ? "" : ` ± ${sig(t.spread, 2)}`} (${t.finals.length} seed${
-            t.finals.length === 1 ? "" : "s"
-          })`
-          : "–",
+        t ? meanText(t) : "–",
         !label.startsWith("E-SPA") || !pre
           ? "–"
           : ratio !== null
@@ -157,9 +168,7 @@ export async function skiplessFairSection(
       const a = skipsVerdict(pre.finals, nf.finals);
       verdicts[`skips${depth}`] = a.verdict;
       notes.push(
-        `depth ${depth}: norm-free with skips ${a.diff >= 0 ? "+" : ""}${
-          sig(a.diff, 3)
-        } nats vs tuned pre-LN ` +
+        `depth ${depth}: norm-free with skips ${signed(a.diff, 3)} nats vs tuned pre-LN ` +
           `(seed noise of the difference ${a.noise === null ? "not measured" : sig(a.noise, 2)})`,
       );
     }
@@ -234,12 +243,11 @@ async function matchedControl(
     let line =
       `depth ${depth} control: pre-LN with the norm-free stack's parameterization (orthogonal init, ` +
       `branches x ${sig(branch, 3)}): tuned LR ${sig(t.lr, 3)}${t.bracketed ? "" : " (not bracketed yet)"} ` +
-      `(${t.lrsRun} LRs run), ${sig(t.mean, 4)}${t.spread === null ? "" : ` ± ${sig(t.spread, 2)}`} ` +
-      `(${t.finals.length} seed${t.finals.length === 1 ? "" : "s"})`;
+      `(${t.lrsRun} LRs run), ${meanText(t)}`;
     if (nf && t.bracketed) {
       const a = skipsVerdict(t.finals, nf.finals);
       verdicts.set(depth, a.verdict);
-      line += `; norm-free with skips ${a.diff >= 0 ? "+" : ""}${sig(a.diff, 3)} nats vs it (seed noise ` +
+      line += `; norm-free with skips ${signed(a.diff, 3)} nats vs it (seed noise ` +
         `${
           a.noise === null ? "not measured" : sig(a.noise, 2)
         }; (a)'s rule against this baseline: ${a.verdict})`;
@@ -260,14 +268,13 @@ export function depthTrend(
   // losses to 4 significant digits, LRs to 3, as in the table
   const list = (f: (p: (typeof pairs)[number]) => number, digits = 4) =>
     pairs.map((p) => sig(f(p), digits)).join(" / ");
-  const signed = (x: number) => `${x >= 0 ? "+" : ""}${sig(x, 2)}`;
   return `across depths ${pairs.map((p) => p.depth).join(" / ")} (tuned, ${first.pre.steps} steps): ` +
     `pre-LN ${list((p) => p.pre.mean)} at LR ${list((p) => p.pre.lr, 3)}; norm-free with skips ` +
     `${list((p) => p.nf.mean)} at LR ${
       list((p) => p.nf.lr, 3)
     }. From depth ${first.depth} to ${last.depth} ` +
-    `pre-LN's loss moves ${signed(last.pre.mean - first.pre.mean)} nats and norm-free's ` +
-    `${signed(last.nf.mean - first.nf.mean)}: the change in (a)'s margin is mostly ` +
+    `pre-LN's loss moves ${signed(last.pre.mean - first.pre.mean, 2)} nats and norm-free's ` +
+    `${signed(last.nf.mean - first.nf.mean, 2)}: the change in (a)'s margin is mostly ` +
     (Math.abs(last.pre.mean - first.pre.mean) >= Math.abs(last.nf.mean - first.nf.mean)
       ? "SP pre-LN training slower with depth at this horizon"
       : "norm-free's own change with depth");
